@@ -1,0 +1,266 @@
+"""Catalog loading, index generation, full-text search (SQLite FTS5, bm25) and link checks."""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import importlib
+import json
+import os
+import re
+import sqlite3
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from fencedstate.catalog.errors import (
+    CatalogError,
+    CatalogNotFoundError,
+    EntryNotFoundError,
+)
+from fencedstate.catalog.model import Entry, Index
+from fencedstate.catalog.parser import load_dir
+
+#: Environment variable that points the catalog at another directory of entries.
+ENV_DIR = "FENCEDSTATE_CATALOG_DIR"
+#: `catalog/` at the root of a source checkout (editable install).
+REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_CATALOG = REPO_ROOT / "catalog"
+#: Copy of the index shipped inside the package, used from an installed wheel.
+PACKAGED_INDEX = "_data/index.json"
+
+
+class SearchHit(BaseModel):
+    """One ranked search result (lower bm25 score = better; `rank` starts at 1)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rank: int
+    id: str
+    name: str
+    category: str
+    summary: str
+    score: float
+
+
+def catalog_dir() -> Path | None:
+    """The directory of markdown entries in use, or None when running from the packaged index."""
+    env = os.environ.get(ENV_DIR)
+    if env:
+        p = Path(env)
+        if not p.is_dir():
+            raise CatalogNotFoundError(f"{ENV_DIR}={env!r} is not a directory")
+        return p
+    if REPO_CATALOG.is_dir() and any(REPO_CATALOG.glob("*.md")):
+        return REPO_CATALOG
+    return None
+
+
+def load_entries() -> list[Entry]:
+    """All entries, from the markdown when a catalog directory exists, else the packaged index."""
+    d = catalog_dir()
+    if d is not None:
+        return load_dir(d)
+    try:
+        raw = (resources.files("fencedstate.catalog") / PACKAGED_INDEX).read_text(encoding="utf-8")
+    except (FileNotFoundError, ModuleNotFoundError) as exc:
+        raise CatalogNotFoundError(
+            f"no catalog found: no markdown entries in {REPO_CATALOG} and no packaged index"
+        ) from exc
+    return list(Index.model_validate_json(raw).entries)
+
+
+def build_index(entries: list[Entry]) -> Index:
+    """The index generated from entries (sorted by id)."""
+    return Index(entries=sorted(entries, key=lambda e: e.id))
+
+
+def index_json(entries: list[Entry]) -> str:
+    """Deterministic JSON text of the index (what `build` writes)."""
+    data = build_index(entries).model_dump(mode="json")
+    return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+def schema_json() -> str:
+    """The published JSON Schema of `index.json`."""
+    schema: dict[str, Any] = Index.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://fencedstate.dev/catalog/schema.json"
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def build(directory: Path | None = None) -> list[Path]:
+    """Write `index.json`, `schema.json` (and the packaged index copy); return the paths."""
+    d = directory or catalog_dir()
+    if d is None:
+        raise CatalogNotFoundError("build needs the markdown entries (a source checkout)")
+    entries = load_dir(d)
+    text = index_json(entries)
+    written = [d / "index.json", d / "schema.json"]
+    written[0].write_text(text, encoding="utf-8")
+    written[1].write_text(schema_json(), encoding="utf-8")
+    if d.resolve() == REPO_CATALOG.resolve():
+        packaged = Path(__file__).resolve().parent / PACKAGED_INDEX
+        packaged.parent.mkdir(parents=True, exist_ok=True)
+        packaged.write_text(text, encoding="utf-8")
+        written.append(packaged)
+    return written
+
+
+def list_entries(category: str | None = None) -> list[Entry]:
+    """Entries sorted by id, optionally only one category."""
+    entries = load_entries()
+    if category is not None:
+        entries = [e for e in entries if e.category == category]
+    return entries
+
+
+def show(entry_id: str) -> Entry:
+    """The entry with this id; `EntryNotFoundError` (with close ids as suggestions) otherwise."""
+    entries = load_entries()
+    for e in entries:
+        if e.id == entry_id:
+            return e
+    ids = [e.id for e in entries]
+    raise EntryNotFoundError(entry_id, difflib.get_close_matches(entry_id, ids, n=3, cutoff=0.4))
+
+
+_STOP = frozenset(
+    ["a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "do", "does", "did", "for", "from", "has", "have", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "no", "not", "of", "on", "or", "our", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "to", "too", "up", "was", "we", "were", "what", "when", "where", "which", "while", "who", "why", "will", "with", "would", "you", "your"]
+)
+_WORD = re.compile(r"[a-z0-9]+")
+# column weights for bm25: id, name, aliases, category, summary, body, mitigations
+_WEIGHTS = (2.0, 6.0, 6.0, 1.0, 3.0, 1.0, 0.5)
+
+
+def _fts(entries: list[Entry]) -> sqlite3.Connection:
+    con = sqlite3.connect(":memory:")
+    con.execute(
+        "CREATE VIRTUAL TABLE e USING fts5(id, name, aliases, category, summary, body, mitigations,"
+        " tokenize='porter unicode61')"
+    )
+    rows = [
+        (
+            e.id.replace("-", " "),
+            e.name,
+            " ; ".join(e.aliases),
+            e.category,
+            e.summary,
+            "\n".join((e.reproduction, e.impact, e.detection)),
+            "\n".join(f"{m.name}. {m.description}" for m in e.mitigations),
+        )
+        for e in entries
+    ]
+    con.executemany("INSERT INTO e VALUES (?,?,?,?,?,?,?)", rows)
+    return con
+
+
+def search(text: str, limit: int = 5) -> list[SearchHit]:
+    """Ranked full-text search over all entries (bm25, porter stemming, any-word match)."""
+    if limit < 1:
+        raise ValueError("limit must be >= 1")
+    words = [w for w in _WORD.findall(text.lower()) if w not in _STOP]
+    if not words:
+        return []
+    query = " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
+    entries = load_entries()
+    by_id = {e.id.replace("-", " "): e for e in entries}
+    con = _fts(entries)
+    try:
+        weights = ",".join(str(w) for w in _WEIGHTS)
+        rows = con.execute(
+            f"SELECT id, bm25(e, {weights}) AS s FROM e WHERE e MATCH ? ORDER BY s LIMIT ?",
+            (query, limit),
+        ).fetchall()
+    finally:
+        con.close()
+    hits = []
+    for i, (rid, score) in enumerate(rows, start=1):
+        e = by_id[rid]
+        hits.append(
+            SearchHit(
+                rank=i,
+                id=e.id,
+                name=e.name,
+                category=e.category,
+                summary=e.summary,
+                score=round(float(score), 4),
+            )
+        )
+    return hits
+
+
+def _repro_exists(node_id: str, root: Path) -> bool:
+    path_s, _, rest = node_id.partition("::")
+    path = root / path_s
+    if not path.is_file():
+        return False
+    parts = rest.split("::")
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    scope: list[ast.stmt] = tree.body
+    for i, name in enumerate(parts):
+        found = None
+        for node in scope:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and (
+                node.name == name
+            ):
+                found = node
+        if found is None:
+            return False
+        if i < len(parts) - 1:
+            if not isinstance(found, ast.ClassDef):
+                return False
+            scope = found.body
+    return True
+
+
+def _code_imports(dotted: str) -> bool:
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj: Any = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[cut:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return False
+        return True
+    return False
+
+
+def check(directory: Path | None = None, root: Path | None = None) -> list[str]:
+    """Every broken link or stale generated file, as one line each (empty list: all good)."""
+    d = directory or catalog_dir()
+    if d is None:
+        raise CatalogNotFoundError("check needs the markdown entries (a source checkout)")
+    root = root or d.parent
+    problems: list[str] = []
+    try:
+        entries = load_dir(d)
+    except CatalogError as exc:
+        return [str(exc)]
+    ids = {e.id for e in entries}
+    for e in entries:
+        for r in e.related:
+            if r not in ids:
+                problems.append(f"{e.id}: related id {r!r} does not exist")
+            if r == e.id:
+                problems.append(f"{e.id}: lists itself as related")
+        for m in e.mitigations:
+            if m.code and not _code_imports(m.code):
+                problems.append(f"{e.id}: code path {m.code!r} does not import")
+            if m.repro and not _repro_exists(m.repro, root):
+                problems.append(f"{e.id}: repro node {m.repro!r} does not exist")
+            if m.code and not m.repro:
+                problems.append(f"{e.id}: mitigation {m.name!r} has code but no repro")
+        if not e.references and not e.incidents_note:
+            problems.append(f"{e.id}: no references and no incidents_note saying none were found")
+    for name, expected in (("index.json", index_json(entries)), ("schema.json", schema_json())):
+        p = d / name
+        if not p.is_file() or p.read_text(encoding="utf-8") != expected:
+            problems.append(f"{p}: stale or missing; run `python -m fencedstate.catalog build`")
+    return problems

@@ -1,0 +1,28 @@
+"""Typed errors of the catalog."""
+
+from __future__ import annotations
+
+
+class CatalogError(Exception):
+    """Base class of every catalog error."""
+
+
+class CatalogFormatError(CatalogError, ValueError):
+    """An entry file is malformed (front matter, sections or field values)."""
+
+
+class EntryNotFoundError(CatalogError, KeyError):
+    """No entry has the requested id."""
+
+    def __init__(self, entry_id: str, suggestions: list[str]) -> None:
+        self.entry_id = entry_id
+        self.suggestions = suggestions
+        hint = f" (did you mean: {', '.join(suggestions)})" if suggestions else ""
+        super().__init__(f"no catalog entry {entry_id!r}{hint}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class CatalogNotFoundError(CatalogError, FileNotFoundError):
+    """Neither the repository's `catalog/` nor the packaged index could be found."""
