@@ -1,0 +1,1 @@
+"""fencedstate adapter for langgraph (in progress)."""

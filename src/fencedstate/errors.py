@@ -1,0 +1,166 @@
+"""The error hierarchy: every error fencedstate raises is a ``FencedStateError``.
+
+Each error carries the fields a caller needs to act on it, and ``retryable`` says whether
+reading fresh and trying again can succeed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class FencedStateError(Exception):
+    """Base class of every fencedstate error."""
+
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str, **fields: Any) -> None:
+        super().__init__(message)
+        self._fields = fields
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuild from the fields so errors cross process boundaries intact.
+        return (_rebuild, (type(self), str(self), self._fields))
+
+
+def _rebuild(cls: type[FencedStateError], message: str, fields: dict[str, Any]) -> Any:
+    err = cls.__new__(cls)
+    FencedStateError.__init__(err, message, **fields)
+    return err
+
+
+class ConflictError(FencedStateError):
+    """The key's version is not the one the writer expected: read fresh, recompute, commit again."""
+
+    retryable: ClassVar[bool] = True
+    key: str
+    expected_version: int
+    actual_version: int
+
+    def __init__(self, key: str, expected_version: int, actual_version: int) -> None:
+        super().__init__(
+            f"conflict on {key!r}: expected version {expected_version}, found {actual_version}",
+            key=key,
+            expected_version=expected_version,
+            actual_version=actual_version,
+        )
+
+
+class FencedError(FencedStateError):
+    """The writer's claim is no longer the key's current grant; its write was rejected.
+
+    ``reason`` is ``"reclaimed"`` (the epoch moved on), ``"expired"`` (the lease ran out) or
+    ``"released"`` (the claim was given up). Not retryable with the same claim: take a new one.
+    """
+
+    key: str
+    claim_epoch: int
+    current_epoch: int
+    reason: str
+
+    def __init__(self, key: str, claim_epoch: int, current_epoch: int, reason: str) -> None:
+        super().__init__(
+            f"fenced on {key!r}: claim epoch {claim_epoch} is {reason} "
+            f"(current epoch {current_epoch})",
+            key=key,
+            claim_epoch=claim_epoch,
+            current_epoch=current_epoch,
+            reason=reason,
+        )
+
+
+class ClaimHeldError(FencedStateError):
+    """Someone else holds a live claim on the key."""
+
+    retryable: ClassVar[bool] = True
+    key: str
+    holder: str
+    expires_in: float
+
+    def __init__(self, key: str, holder: str, expires_in: float) -> None:
+        super().__init__(
+            f"{key!r} is claimed by {holder!r} for another {expires_in:.3f}s",
+            key=key,
+            holder=holder,
+            expires_in=expires_in,
+        )
+
+
+class InvalidKeyError(FencedStateError, ValueError):
+    """The key does not follow the key grammar."""
+
+    key: object
+    reason: str
+
+    def __init__(self, key: object, reason: str) -> None:
+        super().__init__(f"invalid key {key!r}: {reason}", key=key, reason=reason)
+
+
+class InvalidValueError(FencedStateError, ValueError):
+    """The value cannot be stored as JSON (unserialisable, NaN, non-string dict keys...)."""
+
+    key: str
+    reason: str
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"invalid value for {key!r}: {reason}", key=key, reason=reason)
+
+
+class ValueTooLargeError(InvalidValueError):
+    """The encoded value is larger than the store's ``max_value_bytes``."""
+
+    size: int
+    limit: int
+
+    def __init__(self, key: str, size: int, limit: int) -> None:
+        FencedStateError.__init__(
+            self,
+            f"value for {key!r} is {size} bytes encoded, over the limit of {limit}",
+            key=key,
+            reason="too large",
+            size=size,
+            limit=limit,
+        )
+
+
+class CorruptStateError(FencedStateError):
+    """Stored state failed its integrity check. It is reported, never repaired by overwriting."""
+
+    path: str
+    detail: str
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(f"corrupt state in {path}: {detail}", path=path, detail=detail)
+
+
+class StorageError(FencedStateError):
+    """The storage layer failed (I/O error, full disk, permissions). Nothing was acknowledged."""
+
+    key: str | None
+    detail: str
+
+    def __init__(self, key: str | None, detail: str) -> None:
+        where = f" on {key!r}" if key else ""
+        super().__init__(f"storage error{where}: {detail}", key=key, detail=detail)
+
+
+class LockTimeoutError(StorageError):
+    """The key's lock was not acquired in time (a holder may be stalled). Retryable."""
+
+    retryable: ClassVar[bool] = True
+
+
+class InsecureStoreError(StorageError):
+    """The store directory is unsafe to trust (world-writable, foreign owner, symlinked)."""
+
+
+class OutcomeUnknownError(FencedStateError):
+    """The connection broke during a commit: it may or may not have landed. Read to find out."""
+
+    retryable: ClassVar[bool] = True
+    key: str
+
+    def __init__(self, key: str, detail: str) -> None:
+        super().__init__(f"outcome of commit on {key!r} unknown: {detail}", key=key, detail=detail)

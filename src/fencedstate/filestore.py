@@ -1,0 +1,359 @@
+"""``FileStore``: the store over plain files, shared by every process on one host.
+
+Layout (format 1)::
+
+    DIR/fencedstate.json      store marker with the format version
+    DIR/data/<key>.jsonl      one append-only JSON-lines log per key (see ``records``)
+    DIR/locks/<sha1>.lock     one flock file per key (see ``locking``)
+    DIR/txn/<id>.json         intents of multi-key commits in flight (normally empty)
+
+A commit locks the key, reads the log's last line, checks it with ``fencedstate.rules``,
+appends one line and fdatasyncs it before returning. Reads take no lock.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import stat
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Literal
+
+from . import keylog
+from .clock import Clock
+from .errors import CorruptStateError, FencedStateError, InsecureStoreError, StorageError
+from .keys import key_to_relpath, relpath_to_key, validate_key
+from .locking import KeyLocks
+from .records import State, decode_line, empty_state, encode_state
+from .store import DEFAULT_MAX_VALUE_BYTES, Step, Store
+
+FORMAT_VERSION = 1
+MARKER = "fencedstate.json"
+Durability = Literal["fsync", "none"]
+
+
+class FileStore(Store):
+    """A fenced store in directory ``path`` (created 0700 if missing).
+
+    ``durability="fsync"`` (default) makes every acknowledged commit survive power loss;
+    ``"none"`` skips the syncs: commits survive a process crash but not a power cut.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        durability: Durability = "fsync",
+        lock_timeout: float = 10.0,
+        max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
+        history_limit: int = 1000,
+        compact_bytes: int = 8 * 1024 * 1024,
+        clock: Clock | None = None,
+        trust_owner: bool = False,
+    ) -> None:
+        super().__init__(max_value_bytes=max_value_bytes, clock=clock)
+        if durability not in ("fsync", "none"):
+            raise ValueError('durability must be "fsync" or "none"')
+        if history_limit < 1 or compact_bytes < 4096:
+            raise ValueError("history_limit must be >= 1 and compact_bytes >= 4096")
+        self.path = os.path.realpath(os.fspath(path))
+        self.durability: Durability = durability
+        self._durable = durability == "fsync"
+        self._history_limit = history_limit
+        self._compact_bytes = compact_bytes
+        self._data = os.path.join(self.path, "data")
+        self._txn = os.path.join(self.path, "txn")
+        _prepare(self.path, self._durable, trust_owner)
+        self._locks = KeyLocks(os.path.join(self.path, "locks"), lock_timeout)
+        if self._pending():
+            self._recover_pending()
+
+    def __repr__(self) -> str:
+        return f"FileStore({self.path!r}, durability={self.durability!r})"
+
+    def _log_path(self, key: str) -> str:
+        return os.path.join(self._data, key_to_relpath(key))
+
+    # -- primitives ---------------------------------------------------------------------------
+
+    def _read(self, key: str) -> State | None:
+        if self._pending():
+            self._recover_pending()
+        try:
+            return keylog.read_last(self._log_path(key))
+        except OSError as exc:
+            raise _storage_error(key, "read", exc) from None
+
+    def _transition(self, key: str, step: Step) -> State:
+        return self._transition_many([key], lambda curs, clock: _one(key, step, curs, clock))[key]
+
+    def _transition_many(
+        self, keys: list[str], step: Callable[[dict[str, State], Clock], dict[str, State]]
+    ) -> dict[str, State]:
+        while True:
+            if self._pending():
+                self._recover_pending()
+            with self._locks.hold_many(keys):
+                if self._pending():  # a multi-key writer died holding intents: recover first
+                    continue
+                with _guarded(keys[0] if len(keys) == 1 else None):
+                    return self._apply_locked(keys, step)
+
+    def _apply_locked(
+        self, keys: list[str], step: Callable[[dict[str, State], Clock], dict[str, State]]
+    ) -> dict[str, State]:
+        opened: dict[str, tuple[int, bool, int, int]] = {}
+        created_dirs: set[str] = set()
+        written = False
+        try:
+            curs: dict[str, State] = {}
+            for key in keys:
+                path = self._log_path(key)
+                fd, created = keylog.open_rw(path)
+                cur, valid_end, size = keylog.read_tail(fd, path)
+                opened[key] = (fd, created, valid_end, size)
+                curs[key] = cur if cur is not None else empty_state(key)
+                if created:
+                    created_dirs.add(os.path.dirname(path))
+            nxt = step(curs, self.clock)
+            changed = {k: s for k, s in nxt.items() if s is not curs[k]}
+            if not changed:
+                return curs | nxt
+            txn_path = None
+            if len(changed) > 1:
+                txn_id = uuid.uuid4().hex
+                changed = {k: _with_txn(s, txn_id) for k, s in changed.items()}
+                txn_path = self._write_intent(txn_id, curs, changed)
+            written = True
+            for key, state in changed.items():
+                fd, _, valid_end, size = opened[key]
+                line = encode_state(state)
+                keylog.append(fd, line, valid_end, size, self._durable)
+                if valid_end + len(line) > self._compact_bytes:
+                    keylog.compact(self._log_path(key), fd, self._history_limit,
+                                   self._compact_bytes // 2, self._durable)
+            if self._durable:
+                for directory in created_dirs:
+                    self._sync_dir_chain(directory)
+            if txn_path is not None:
+                os.unlink(txn_path)  # before the locks go: others never see a finished intent
+            return curs | changed
+        finally:
+            for key, (fd, created, _, _) in opened.items():
+                os.close(fd)
+                if created and not written:
+                    _unlink_quietly(self._log_path(key))
+
+    def _sync_dir_chain(self, directory: str) -> None:
+        while True:
+            keylog.fsync_dir(directory)
+            if directory == self._data or len(directory) <= len(self._data):
+                return
+            directory = os.path.dirname(directory)
+
+    def _keys(self, prefix: str) -> list[str]:
+        start = self._data
+        if "/" in prefix:
+            start = os.path.join(self._data, prefix.rsplit("/", 1)[0])
+        found: list[str] = []
+        for dirpath, dirnames, filenames in os.walk(start):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            rel_dir = os.path.relpath(dirpath, self._data)
+            for name in filenames:
+                rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+                key = relpath_to_key(rel)
+                if key is None or not key.startswith(prefix):
+                    continue
+                state = self._read(key)
+                if state is not None and state.exists:
+                    found.append(key)
+        return sorted(found)
+
+    def _history(self, key: str) -> list[State]:
+        try:
+            return list(keylog.iter_states(self._log_path(key)))
+        except OSError as exc:
+            raise _storage_error(key, "read history", exc) from None
+
+    # -- multi-key intents --------------------------------------------------------------------
+
+    def _pending(self) -> bool:
+        try:
+            with os.scandir(self._txn) as it:
+                return any(e.name.endswith(".json") for e in it)
+        except FileNotFoundError:
+            return False
+
+    def _write_intent(self, txn_id: str, curs: dict[str, State],
+                      changed: dict[str, State]) -> str:
+        intent = {
+            "txn": txn_id,
+            "keys": {
+                k: {"prev_version": curs[k].version, "prev_epoch": curs[k].epoch,
+                    "line": encode_state(s).decode()}
+                for k, s in changed.items()
+            },
+        }
+        path = os.path.join(self._txn, f"{txn_id}.json")
+        tmp = path + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            os.write(fd, json.dumps(intent).encode())
+            if self._durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+        if self._durable:
+            keylog.fsync_dir(self._txn)
+        return path
+
+    def _recover_pending(self) -> None:
+        """Finish multi-key commits whose writer died after its intent became durable."""
+        try:
+            names = sorted(n for n in os.listdir(self._txn) if n.endswith(".json"))
+        except FileNotFoundError:
+            return
+        for name in names:
+            path = os.path.join(self._txn, name)
+            try:
+                with open(path, "rb") as f:
+                    intent = json.load(f)
+                keys = sorted(intent["keys"])
+            except FileNotFoundError:
+                continue  # finished by its writer or another recoverer
+            except (ValueError, KeyError, TypeError) as exc:
+                raise CorruptStateError(path, f"unreadable commit intent: {exc}") from None
+            with self._locks.hold_many(keys):
+                if not os.path.exists(path):
+                    continue
+                for key in keys:
+                    self._redo(key, intent["txn"], intent["keys"][key])
+                os.unlink(path)
+                if self._durable:
+                    keylog.fsync_dir(self._txn)
+
+    def _redo(self, key: str, txn_id: str, entry: dict[str, Any]) -> None:
+        log = self._log_path(key)
+        fd, _ = keylog.open_rw(log)
+        try:
+            cur, valid_end, size = keylog.read_tail(fd, log)
+            if cur is not None and cur.txn == txn_id:
+                return
+            cur_version = 0 if cur is None else cur.version
+            cur_epoch = 0 if cur is None else cur.epoch
+            if (cur_version, cur_epoch) != (entry["prev_version"], entry["prev_epoch"]):
+                raise CorruptStateError(log, f"key moved on before commit {txn_id} finished")
+            line = entry["line"].encode()
+            decode_line(line.rstrip(b"\n"), log)
+            keylog.append(fd, line, valid_end, size, self._durable)
+        finally:
+            os.close(fd)
+
+    # -- maintenance --------------------------------------------------------------------------
+
+    def iter_logs(self) -> Iterator[str]:
+        """Every key that has a log (including deleted and claim-only keys), unsorted."""
+        for dirpath, _, filenames in os.walk(self._data):
+            rel_dir = os.path.relpath(dirpath, self._data)
+            for name in filenames:
+                key = relpath_to_key(name if rel_dir == "." else f"{rel_dir}/{name}")
+                if key is not None:
+                    yield key
+
+    def state(self, key: str) -> State | None:
+        """The key's full current state, including claim holder and lease (for inspection)."""
+        return self._read(validate_key(key))
+
+
+def _one(key: str, step: Step, curs: dict[str, State], clock: Clock) -> dict[str, State]:
+    cur = curs[key]
+    nxt = step(cur, clock)
+    return {key: cur if nxt is None else nxt}
+
+
+def _with_txn(state: State, txn_id: str) -> State:
+    from dataclasses import replace
+
+    return replace(state, txn=txn_id)
+
+
+@contextmanager
+def _guarded(key: str | None) -> Iterator[None]:
+    """Turn OS errors into ``StorageError`` (typed errors from the rules pass through)."""
+    try:
+        yield
+    except FencedStateError:
+        raise
+    except OSError as exc:
+        raise _storage_error(key, "commit", exc) from None
+
+
+def _storage_error(key: str | None, what: str, exc: OSError) -> StorageError:
+    name = errno.errorcode.get(exc.errno or 0, "?")
+    return StorageError(key, f"{what} failed: [{name}] {exc.strerror or exc}")
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _prepare(root: str, durable: bool, trust_owner: bool) -> None:
+    """Create or check the store directory and its marker."""
+    try:
+        os.makedirs(root, mode=0o700, exist_ok=True)
+        st = os.stat(root)
+    except OSError as exc:
+        raise _storage_error(None, f"opening store {root}", exc) from None
+    if st.st_mode & stat.S_IWOTH and not st.st_mode & stat.S_ISVTX:
+        raise InsecureStoreError(None, f"{root} is world-writable: anyone could forge state")
+    if st.st_uid != os.geteuid() and not trust_owner:
+        raise InsecureStoreError(
+            None, f"{root} is owned by uid {st.st_uid}, not by this user "
+                  "(pass trust_owner=True if that is intended)")
+    marker = os.path.join(root, MARKER)
+    try:
+        with open(marker, "rb") as f:
+            meta = json.load(f)
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
+            raise CorruptStateError(marker, f"unsupported store format {meta!r}")
+    except FileNotFoundError:
+        if os.listdir(root) and not os.path.isdir(os.path.join(root, "data")):
+            raise StorageError(None, f"{root} is not empty and is not a fencedstate store") from None
+        _write_marker(root, marker, durable)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CorruptStateError(marker, f"store marker does not parse: {exc}") from None
+    for sub in ("data", "locks", "txn"):
+        path = os.path.join(root, sub)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            if not os.path.isdir(path):
+                raise _storage_error(None, f"creating {path}", exc) from None
+        if os.path.islink(path) or not os.path.isdir(path):
+            raise InsecureStoreError(None, f"{path} must be a real directory, not a symlink")
+
+
+def _write_marker(root: str, marker: str, durable: bool) -> None:
+    tmp = f"{marker}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({"format": FORMAT_VERSION, "kind": "fencedstate-filestore"}, f)
+            f.write("\n")
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, marker)
+        if durable:
+            keylog.fsync_dir(root)
+    except OSError as exc:
+        raise _storage_error(None, f"creating store marker in {root}", exc) from None

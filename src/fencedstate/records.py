@@ -1,0 +1,168 @@
+"""What a key holds (``State``), what callers see (``Snapshot``, ``Event``), and the line codec.
+
+A key's log is JSON lines. Each line is one event carrying the key's whole state after it, and
+ends with ``"crc":N``: the CRC32 of the line's bytes without that field. The last complete line
+is the key's current state.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from .clock import Lease
+from .errors import CorruptStateError
+
+_CRC_FIELD = b',"crc":'
+_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+_loads = json.loads
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A committed value of a key. ``committed_at`` is wall-clock time, informational only."""
+
+    key: str
+    value: Any
+    version: int
+    epoch: int
+    writer: str | None
+    committed_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One journal event of a key: what happened (``op``), by whom, and the state after it."""
+
+    op: str
+    key: str
+    version: int
+    epoch: int
+    actor: str | None
+    at: float
+    exists: bool
+    value: Any
+    holder: str | None
+    idempotency_key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """A key's full state after an event, as stored in one log line.
+
+    ``version`` counts accepted commits (puts and deletes) and never goes back; ``exists`` is
+    False before the first put and after a delete. ``value`` is the decoded value and
+    ``value_json`` its JSON text when already known (it is computed when the line is written).
+    """
+
+    op: str
+    key: str
+    version: int
+    epoch: int
+    exists: bool
+    value: Any
+    value_json: str | None
+    writer: str | None
+    committed_at: float
+    holder: str | None
+    lease: Lease | None
+    actor: str | None
+    at: float
+    idem: str | None = None
+    txn: str | None = None
+
+    @property
+    def visible_version(self) -> int:
+        """The version callers compare against: 0 while the key does not exist."""
+        return self.version if self.exists else 0
+
+    def snapshot(self) -> Snapshot:
+        """The caller's view of this state (only meaningful when ``exists``)."""
+        return Snapshot(
+            self.key, self.value, self.version, self.epoch, self.writer, self.committed_at
+        )
+
+    def event(self) -> Event:
+        """The journal view of this state."""
+        return Event(
+            self.op, self.key, self.version, self.epoch, self.actor, self.at,
+            self.exists, self.value if self.exists else None, self.holder, self.idem,
+        )
+
+
+def empty_state(key: str) -> State:
+    """The state of a key that has no log yet."""
+    return State("none", key, 0, 0, False, None, None, None, 0.0, None, None, None, 0.0)
+
+
+def encode_value(value: Any) -> str:
+    """JSON text of a value; raises TypeError/ValueError for what JSON cannot hold."""
+    return _dumps(value)
+
+
+def encode_state(state: State) -> bytes:
+    """One log line (with trailing newline) for ``state``."""
+    lease = state.lease
+    head = {
+        "op": state.op,
+        "key": state.key,
+        "version": state.version,
+        "epoch": state.epoch,
+        "exists": state.exists,
+        "writer": state.writer,
+        "committed_at": state.committed_at,
+        "holder": state.holder,
+        "lease": None if lease is None else
+        {"boot": lease.boot, "deadline": lease.deadline, "ttl": lease.ttl},
+        "actor": state.actor,
+        "at": state.at,
+    }
+    if state.idem is not None:
+        head["idem"] = state.idem
+    if state.txn is not None:
+        head["txn"] = state.txn
+    text = _dumps(head)
+    if state.exists:
+        raw = state.value_json if state.value_json is not None else _dumps(state.value)
+        text = f'{text[:-1]},"value":{raw}}}'
+    body = text.encode()
+    return body[:-1] + _CRC_FIELD + str(zlib.crc32(body)).encode() + b"}\n"
+
+
+def decode_line(line: bytes, where: str) -> State:
+    """Parse one complete log line (without its newline); ``CorruptStateError`` if it is bad."""
+    cut = line.rfind(_CRC_FIELD)
+    if cut < 0 or not line.endswith(b"}"):
+        raise CorruptStateError(where, "log line has no checksum")
+    body = line[:cut] + b"}"
+    try:
+        crc = int(line[cut + len(_CRC_FIELD) : -1])
+    except ValueError:
+        raise CorruptStateError(where, "log line checksum is not a number") from None
+    if zlib.crc32(body) != crc:
+        raise CorruptStateError(where, "log line checksum mismatch")
+    try:
+        d = _loads(body)
+        lease = d["lease"]
+        return State(
+            op=d["op"],
+            key=d["key"],
+            version=int(d["version"]),
+            epoch=int(d["epoch"]),
+            exists=bool(d["exists"]),
+            value=d.get("value"),
+            value_json=None,
+            writer=d["writer"],
+            committed_at=float(d["committed_at"]),
+            holder=d["holder"],
+            lease=None if lease is None else
+            Lease(str(lease["boot"]), float(lease["deadline"]), float(lease["ttl"])),
+            actor=d["actor"],
+            at=float(d["at"]),
+            idem=d.get("idem"),
+            txn=d.get("txn"),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CorruptStateError(where, f"log line does not parse: {exc}") from None

@@ -1,0 +1,346 @@
+"""``Store``: the public API, independent of where the bytes live.
+
+A backend implements four primitives (``_read``, ``_transition``, ``_keys``, ``_history``):
+``_transition`` must read a key's current state, apply a pure step function from
+``fencedstate.rules`` and persist the result as one atomic, durable action. Everything else
+(validation, encoding, retries with backoff, claims, the async twins) lives here, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import math
+import random
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import rules
+from .claim import Claim
+from .clock import Clock
+from .errors import ConflictError, FencedError, InvalidValueError, ValueTooLargeError
+from .keys import validate_key, validate_prefix
+from .records import Event, Snapshot, State, _loads, encode_value
+
+Step = Callable[[State, Clock], "State | None"]
+"""A transition: the key's current state and the lease clock in, the next state out (None:
+no change). It runs while the backend holds the key, so its checks are atomic with the persist."""
+
+DEFAULT_MAX_VALUE_BYTES = 8 * 1024 * 1024
+_MAX_NAME = 256
+_MAX_TTL = 7 * 24 * 3600.0
+
+
+@dataclass
+class Stats:
+    """In-process counters of this store object (not shared between processes)."""
+
+    commits: int = 0
+    conflicts: int = 0
+    retries: int = 0
+    fenced: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, name: str, n: int = 1) -> None:
+        """Increment counter ``name`` by ``n`` (thread-safe)."""
+        with self._lock:
+            setattr(self, name, getattr(self, name) + n)
+
+
+class Store(ABC):
+    """A fenced key-value store. Use ``fencedstate.open_store`` to get one."""
+
+    def __init__(self, *, max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
+                 clock: Clock | None = None) -> None:
+        if max_value_bytes <= 0:
+            raise ValueError("max_value_bytes must be positive")
+        self.max_value_bytes = max_value_bytes
+        self.clock = clock if clock is not None else Clock()
+        self.stats = Stats()
+
+    # -- backend primitives -------------------------------------------------------------------
+
+    @abstractmethod
+    def _read(self, key: str) -> State | None:
+        """The key's current state, or None if it has no state at all."""
+
+    @abstractmethod
+    def _transition(self, key: str, step: Step) -> State:
+        """Atomically apply ``step`` to the key's current state and persist the result.
+
+        Returns the persisted state (or the current one when ``step`` returns None). Errors
+        raised by ``step`` propagate and nothing is written.
+        """
+
+    @abstractmethod
+    def _transition_many(
+        self, keys: list[str], step: Callable[[dict[str, State], Clock], dict[str, State]]
+    ) -> dict[str, State]:
+        """Like ``_transition`` for several keys at once: all persist, or none."""
+
+    @abstractmethod
+    def _keys(self, prefix: str) -> list[str]:
+        """Sorted keys that currently exist and start with ``prefix``."""
+
+    @abstractmethod
+    def _history(self, key: str) -> list[State]:
+        """Every retained state of the key, oldest first."""
+
+    def close(self) -> None:
+        """Release resources held by the store object (the data stays)."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- validation ---------------------------------------------------------------------------
+
+    def _encode(self, key: str, value: Any) -> tuple[Any, str]:
+        try:
+            text = encode_value(value)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise InvalidValueError(key, f"not JSON-serialisable: {exc}") from None
+        size = len(text.encode()) if len(text) * 4 > self.max_value_bytes else len(text)
+        if size > self.max_value_bytes:
+            raise ValueTooLargeError(key, len(text.encode()), self.max_value_bytes)
+        return _loads(text), text
+
+    @staticmethod
+    def _name(what: str, name: object, *, optional: bool = False) -> str | None:
+        if name is None and optional:
+            return None
+        if not isinstance(name, str) or not name or len(name) > _MAX_NAME or "\x00" in name:
+            raise ValueError(f"{what} must be a non-empty str of at most {_MAX_NAME} characters")
+        return name
+
+    @staticmethod
+    def _version(expected_version: object, *, optional: bool = True) -> int | None:
+        if expected_version is None and optional:
+            return None
+        if type(expected_version) is not int or expected_version < 0:
+            raise ValueError("expected_version must be an int >= 0 (0: the key must not exist)")
+        return expected_version
+
+    @staticmethod
+    def _ttl(ttl: object) -> float:
+        if not isinstance(ttl, (int, float)) or not math.isfinite(ttl) or not 0 < ttl <= _MAX_TTL:
+            raise ValueError(f"ttl must be a number of seconds in (0, {_MAX_TTL:g}]")
+        return float(ttl)
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def get(self, key: str) -> Snapshot | None:
+        """The key's latest committed value, or None if it does not exist."""
+        state = self._read(validate_key(key))
+        return state.snapshot() if state is not None and state.exists else None
+
+    def keys(self, prefix: str = "") -> list[str]:
+        """Sorted keys that exist and start with ``prefix``."""
+        return self._keys(validate_prefix(prefix))
+
+    def history(self, key: str, limit: int | None = 50) -> list[Event]:
+        """The key's journal events (newest ``limit``, None for all retained), oldest first."""
+        states = self._history(validate_key(key))
+        if limit is not None:
+            if type(limit) is not int or limit < 0:
+                raise ValueError("limit must be an int >= 0 or None")
+            states = states[-limit:] if limit else []
+        return [s.event() for s in states]
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def put(self, key: str, value: Any, *, expected_version: int | None, writer: str | None = None,
+            idempotency_key: str | None = None) -> Snapshot:
+        """Compare-and-set: commit ``value`` if the key is at ``expected_version``.
+
+        ``expected_version=0`` means the key must not exist; ``None`` skips the check (last
+        writer wins: only for writers that own the key by design). A retried put with the same
+        ``idempotency_key`` returns the original commit instead of applying twice.
+        """
+        key = validate_key(key)
+        return self._commit(key, value, self._version(expected_version), writer, None,
+                            self._name("idempotency_key", idempotency_key, optional=True))
+
+    def _commit(self, key: str, value: Any, expected_version: int | None, writer: str | None,
+                claim: rules.ClaimRef | None, idem: str | None = None) -> Snapshot:
+        writer = self._name("writer", writer, optional=True)
+        decoded, text = self._encode(key, value)
+
+        def step(cur: State, clock: Clock) -> State | None:
+            if idem is not None and cur.idem == idem:
+                return None
+            return rules.commit(cur, value=decoded, value_json=text,
+                                expected_version=expected_version, writer=writer, claim=claim,
+                                clock=clock, idem=idem)
+
+        try:
+            state = self._transition(key, step)
+        except ConflictError:
+            self.stats.add("conflicts")
+            if idem is not None:
+                for old in reversed(self._history(key)):
+                    if old.idem == idem:
+                        return old.snapshot()
+            raise
+        except FencedError:
+            self.stats.add("fenced")
+            raise
+        self.stats.add("commits")
+        return state.snapshot()
+
+    def update(self, key: str, fn: Callable[[Any], Any], *, writer: str | None = None,
+               max_retries: int = 20) -> Snapshot:
+        """Read fresh, ``fn(old_value_or_None)``, commit; on conflict retry with jittered backoff.
+
+        Raises the last ``ConflictError`` after ``max_retries`` retries.
+        """
+        key = validate_key(key)
+        for attempt in range(max_retries + 1):
+            snap = self.get(key)
+            new_value = fn(None if snap is None else snap.value)
+            try:
+                return self._commit(key, new_value, 0 if snap is None else snap.version,
+                                    writer, None)
+            except ConflictError:
+                if attempt == max_retries:
+                    raise
+                self.stats.add("retries")
+                time.sleep(_backoff(attempt))
+        raise AssertionError("unreachable")
+
+    def delete(self, key: str, *, expected_version: int | None, writer: str | None = None) -> int:
+        """Delete if at ``expected_version``; returns the tombstone's version."""
+        key = validate_key(key)
+        return self._delete(key, self._version(expected_version), writer, None)
+
+    def _delete(self, key: str, expected_version: int | None, writer: str | None,
+                claim: rules.ClaimRef | None) -> int:
+        writer = self._name("writer", writer, optional=True)
+
+        def step(cur: State, clock: Clock) -> State:
+            return rules.delete(cur, expected_version=expected_version, writer=writer,
+                                claim=claim, clock=clock)
+
+        return self._transition(key, step).version
+
+    def put_many(self, writes: Mapping[str, tuple[Any, int | None]], *,
+                 writer: str | None = None) -> dict[str, Snapshot]:
+        """Atomic multi-key compare-and-set: ``{key: (value, expected_version)}``.
+
+        Either every key is at its expected version and all commit, or ``ConflictError`` names
+        the first key that moved and nothing is written (guards against write skew).
+        """
+        writer = self._name("writer", writer, optional=True)
+        prepared: dict[str, tuple[Any, str, int | None]] = {}
+        for key, (value, expected) in writes.items():
+            k = validate_key(key)
+            prepared[k] = (*self._encode(k, value), self._version(expected))
+        if not prepared:
+            return {}
+
+        def step(curs: dict[str, State], clock: Clock) -> dict[str, State]:
+            return {
+                k: rules.commit(curs[k], value=v, value_json=t, expected_version=e,
+                                writer=writer, claim=None, clock=clock)
+                for k, (v, t, e) in sorted(prepared.items())
+            }
+
+        try:
+            states = self._transition_many(sorted(prepared), step)
+        except ConflictError:
+            self.stats.add("conflicts")
+            raise
+        self.stats.add("commits", len(states))
+        return {k: s.snapshot() for k, s in states.items()}
+
+    # -- claims -------------------------------------------------------------------------------
+
+    def claim(self, key: str, owner: str, ttl: float = 30.0) -> Claim:
+        """Take the key's write grant for ``ttl`` seconds; ``ClaimHeldError`` if it is taken."""
+        key = validate_key(key)
+        owner_ = self._name("owner", owner)
+        assert owner_ is not None
+        ttl = self._ttl(ttl)
+        state = self._transition(key, lambda cur, clock: rules.grant(cur, owner=owner_, ttl=ttl,
+                                                                     clock=clock))
+        assert state.lease is not None
+        return Claim(self, key, owner_, state.epoch, state.lease)
+
+    def reclaim(self, key: str, by: str = "recovery") -> int:
+        """Revoke any holder and bump the key's epoch, fencing older claims; returns it."""
+        key = validate_key(key)
+        by_ = self._name("by", by)
+        assert by_ is not None
+        return self._transition(key, lambda cur, clock: rules.reclaim(cur, by=by_,
+                                                                      clock=clock)).epoch
+
+    # -- async twins --------------------------------------------------------------------------
+
+    async def aget(self, key: str) -> Snapshot | None:
+        """Awaitable ``get``."""
+        return await asyncio.to_thread(self.get, key)
+
+    async def akeys(self, prefix: str = "") -> list[str]:
+        """Awaitable ``keys``."""
+        return await asyncio.to_thread(self.keys, prefix)
+
+    async def ahistory(self, key: str, limit: int | None = 50) -> list[Event]:
+        """Awaitable ``history``."""
+        return await asyncio.to_thread(self.history, key, limit)
+
+    async def aput(self, key: str, value: Any, *, expected_version: int | None,
+                   writer: str | None = None, idempotency_key: str | None = None) -> Snapshot:
+        """Awaitable ``put``."""
+        return await asyncio.to_thread(
+            lambda: self.put(key, value, expected_version=expected_version, writer=writer,
+                             idempotency_key=idempotency_key))
+
+    async def aput_many(self, writes: Mapping[str, tuple[Any, int | None]], *,
+                        writer: str | None = None) -> dict[str, Snapshot]:
+        """Awaitable ``put_many``."""
+        return await asyncio.to_thread(lambda: self.put_many(writes, writer=writer))
+
+    async def aupdate(self, key: str, fn: Callable[[Any], Any | Awaitable[Any]], *,
+                      writer: str | None = None, max_retries: int = 20) -> Snapshot:
+        """Awaitable ``update``; ``fn`` may be a coroutine function."""
+        key = validate_key(key)
+        for attempt in range(max_retries + 1):
+            snap = await self.aget(key)
+            new_value = fn(None if snap is None else snap.value)
+            if inspect.isawaitable(new_value):
+                new_value = await new_value
+            try:
+                return await asyncio.to_thread(
+                    self._commit, key, new_value, 0 if snap is None else snap.version,
+                    writer, None)
+            except ConflictError:
+                if attempt == max_retries:
+                    raise
+                self.stats.add("retries")
+                await asyncio.sleep(_backoff(attempt))
+        raise AssertionError("unreachable")
+
+    async def adelete(self, key: str, *, expected_version: int | None,
+                      writer: str | None = None) -> int:
+        """Awaitable ``delete``."""
+        return await asyncio.to_thread(
+            lambda: self.delete(key, expected_version=expected_version, writer=writer))
+
+    async def aclaim(self, key: str, owner: str, ttl: float = 30.0) -> Claim:
+        """Awaitable ``claim``."""
+        return await asyncio.to_thread(self.claim, key, owner, ttl)
+
+    async def areclaim(self, key: str, by: str = "recovery") -> int:
+        """Awaitable ``reclaim``."""
+        return await asyncio.to_thread(self.reclaim, key, by)
+
+
+def _backoff(attempt: int) -> float:
+    """Full-jitter exponential backoff: up to 0.5 ms doubling per attempt, capped at 50 ms."""
+    return random.uniform(0, min(0.05, 0.0005 * (2 ** attempt)))
