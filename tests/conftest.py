@@ -1,0 +1,49 @@
+"""Shared fixtures. ``store_factory`` runs a test once per backend (the semantics suite)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import fencedstate as fs
+
+os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("CREWAI_DISABLE_VERSION_CHECK", "true")
+os.environ.setdefault("OTEL_SDK_DISABLED", "true")
+os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
+
+# Backends the semantics suite runs on. The PostgreSQL backend adds itself here.
+BACKENDS = ["file"]
+
+StoreFactory = Callable[..., fs.Store]
+
+
+@pytest.fixture(params=BACKENDS)
+def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
+    """A function that opens a fresh store of one backend (same target on every call)."""
+    opened: list[fs.Store] = []
+    if request.param == "file":
+        target: str = str(tmp_path / "store")
+    else:
+        target = request.getfixturevalue("pg_url")
+
+    def make(**options: Any) -> fs.Store:
+        store = fs.open_store(target, **options)
+        opened.append(store)
+        return store
+
+    make.target = target  # type: ignore[attr-defined]
+    make.backend = request.param  # type: ignore[attr-defined]
+    yield make
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(store_factory: StoreFactory) -> fs.Store:
+    """A fresh store of each backend."""
+    return store_factory()
