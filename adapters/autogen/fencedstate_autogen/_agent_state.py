@@ -1,0 +1,148 @@
+"""Fenced save/load of an AutoGen agent's (or team's) ``save_state()`` under a claim.
+
+``load_agent_state`` claims the key, loads the stored state into the agent and remembers the
+version; ``save_agent_state`` commits the agent's new state under that claim against that version.
+A second owner cannot load while the claim is live (``ClaimHeldError``), and a stalled owner
+whose claim was reclaimed gets ``FencedError`` on save: its stale state is never written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Protocol
+
+from pydantic_core import to_jsonable_python
+
+from fencedstate.claim import Claim
+from fencedstate.records import Snapshot
+from fencedstate.store import Store
+
+from ._common import claim_with_wait, in_thread
+
+FORMAT = 1
+
+
+class StatefulAgent(Protocol):
+    """Anything with AutoGen's async ``save_state`` / ``load_state`` (agents, teams)."""
+
+    async def save_state(self) -> Mapping[str, Any]: ...
+
+    async def load_state(self, state: Mapping[str, Any]) -> None: ...
+
+
+@dataclass
+class AgentStateClaim:
+    """An owner's fenced hold on an agent-state key: the claim and the version it last saw."""
+
+    store: Store
+    key: str
+    claim: Claim
+    version: int
+    released: bool = field(default=False)
+
+    @property
+    def epoch(self) -> int:
+        """The claim's ownership epoch."""
+        return self.claim.epoch
+
+    async def renew(self) -> None:
+        """Extend the lease (``FencedError`` if it was lost)."""
+        await in_thread(self.claim.renew)
+
+    async def release(self) -> None:
+        """Give the key up so the next owner can load it. Idempotent."""
+        if not self.released:
+            self.released = True
+            await in_thread(self.claim.release)
+
+    async def __aenter__(self) -> AgentStateClaim:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.release()
+
+
+def _encode_state(state: Mapping[str, Any], agent: object) -> dict[str, Any]:
+    if not isinstance(state, Mapping):
+        raise TypeError(f"save_state() returned {type(state).__name__}, expected a mapping")
+    # Round-trip through JSON so the stored value is plain JSON whatever pydantic types it held.
+    plain = json.loads(json.dumps(dict(state), default=to_jsonable_python))
+    return {"format": FORMAT, "agent": getattr(agent, "name", None), "state": plain}
+
+
+def _decode_state(value: Any, key: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict) or not isinstance(value.get("state"), dict):
+        raise ValueError(f"{key!r} does not hold an agent state document ({{'state': {{...}}}})")
+    state: Mapping[str, Any] = value["state"]
+    return state
+
+
+async def load_agent_state(
+    store: Store,
+    key: str,
+    agent: StatefulAgent,
+    *,
+    owner: str,
+    ttl: float = 30.0,
+    wait: float = 0.0,
+) -> AgentStateClaim:
+    """Claim ``key`` for ``owner``, load its stored state (if any) into ``agent``, return the hold.
+
+    Waits up to ``wait`` seconds while someone else holds a live claim, then raises
+    ``ClaimHeldError``. On a load failure the claim is released again.
+    """
+    claim = await claim_with_wait(store, key, owner, ttl, wait)
+    try:
+        snap = await in_thread(claim.read)
+        if snap is not None:
+            await agent.load_state(_decode_state(snap.value, key))
+        return AgentStateClaim(store, key, claim, 0 if snap is None else snap.version)
+    except BaseException:
+        await in_thread(claim.release)
+        raise
+
+
+async def save_agent_state(
+    store: Store,
+    key: str,
+    agent: StatefulAgent,
+    *,
+    claim: AgentStateClaim | None = None,
+    owner: str | None = None,
+    ttl: float = 30.0,
+) -> Snapshot:
+    """Commit ``await agent.save_state()`` to ``key`` under a claim; return the new snapshot.
+
+    With ``claim`` (from :func:`load_agent_state`) the commit is checked against that claim's
+    epoch and lease and the version it loaded: ``FencedError`` if the claim was reclaimed or
+    expired, ``ConflictError`` if the key moved on. Without ``claim``, ``owner`` must be given
+    and the key must not exist yet (first save): a short claim is taken, the state committed with
+    ``expected_version=0`` and the claim released; an existing key raises ``ConflictError``
+    (load it first, so nobody's state is overwritten blindly).
+    """
+    state = _encode_state(await agent.save_state(), agent)
+    if claim is not None:
+        if claim.key != key:
+            raise ValueError(f"claim is for {claim.key!r}, not {key!r}")
+        if claim.released:
+            raise ValueError(f"the claim on {key!r} was already released; load the state again")
+        # Fencing first: a reclaimed, released or expired claim raises FencedError here.
+        await in_thread(claim.claim.renew)
+        snap = await in_thread(claim.claim.commit, state, expected_version=claim.version)
+        claim.version = snap.version
+        return snap
+    if not owner:
+        raise ValueError("save_agent_state needs claim= (from load_agent_state) or owner=")
+    short = await claim_with_wait(store, key, owner, ttl, 0.0)
+    try:
+        return await in_thread(short.commit, state, expected_version=0)
+    finally:
+        await in_thread(short.release)
