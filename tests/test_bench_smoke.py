@@ -1,0 +1,97 @@
+"""Smoke test of the peers benchmark harness (bench/peers.py, issue 8).
+
+Runs the real harness end to end with tiny counts in real processes and checks that it writes a
+well-formed table, JSON and PNG plots, and that fencedstate lost no update. No timing assertions.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+HARNESS = REPO / "bench" / "peers.py"
+
+FS = "fencedstate (default, durable)"
+FS_NONE = "fencedstate durability=none"
+SQLITE = "SQLite WAL CAS sync=FULL"
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("bench-out")
+    work = tmp_path_factory.mktemp("bench-work")
+    cmd = [
+        sys.executable, str(HARNESS), "--procs", "1,2", "--reps", "1", "--duration", "0.3",
+        "--only", "fencedstate,sqlite-wal-cas-sync-full,raw-append,naive",
+        "--read-keys", "10,150", "--journal", "1,300",
+        "--out", str(out), "--workdir", str(work),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=170, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # the harness removes its scratch directory (no leftover stores on the disk under test)
+    assert list(work.iterdir()) == []
+    return out, proc.stdout
+
+
+@pytest.mark.timeout(200)
+def test_harness_writes_table_json_and_plots(smoke_run: tuple[Path, str]) -> None:
+    out, _ = smoke_run
+    md = (out / "peers.md").read_text()
+    assert md.startswith("# fencedstate vs peers")
+    assert "Machine: " in md and " cores " in md and "filesystem " in md and "kernel " in md
+    # every table is preceded by the machine line
+    for header in ("| approach | durable on power loss?", "| approach | mode | P |",
+                   "| keys in store |", "| store shape |", "| target |"):
+        assert header in md, header
+        before = md[: md.index(header)]
+        assert before.rstrip().splitlines()[-1].startswith("Machine: "), header
+    for png in ("commit_rate_vs_processes.png", "latency_distribution.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    rows = [line for line in md.splitlines() if line.startswith(f"| {FS} | contended | ")]
+    assert [r.split(" | ")[2] for r in rows] == ["1", "2"]
+    # each row of the full table has the same number of cells as its header
+    table = md[md.index("| approach | mode | P |"):].split("\n\n")[0].splitlines()
+    assert len(table) > 2 and all(r.count("|") == table[0].count("|") for r in table)
+
+
+@pytest.mark.timeout(200)
+def test_fencedstate_loses_nothing_and_figures_are_sane(smoke_run: tuple[Path, str]) -> None:
+    out, _ = smoke_run
+    report = json.loads((out / "peers.json").read_text())
+    runs = {(r["approach"], r["mode"], r["procs"]): r for r in report["runs"]}
+    for name in (FS, FS_NONE, SQLITE):
+        for mode in ("contended", "uncontended"):
+            for p in (1, 2):
+                r = runs[(name, mode, p)]
+                assert r["commits"] > 0 and r["rate"] > 0, r
+                assert r["errors"] == 0, r["error_sample"]
+                assert r["lost"] == 0 and not r["corrupt"], r
+                assert r["p50_us"] <= r["p99_us"]
+                assert r["retries_per_commit"] >= 0
+    # one process on one key never conflicts with itself
+    assert runs[(FS, "contended", 1)]["retries_per_commit"] == 0
+    # the raw limit is measured on private files only, and has nothing to lose
+    assert ("raw append+fsync", "contended", 1) not in runs
+    assert runs[("raw append+fsync", "uncontended", 2)]["lost"] is None
+
+    assert [r["keys"] for r in report["reads"]] == [10, 150]
+    assert all(r["gets"] > 0 and r["errors"] == 0 for r in report["reads"])
+    kinds = [(s["kind"], s["label"]) for s in report["scale"]]
+    assert kinds == [("keys", "10 keys"), ("keys", "150 keys"),
+                     ("journal", "journal of 1 events"), ("journal", "journal of 300 events")]
+    assert all(s["rate"] > 0 and s["errors"] == 0 for s in report["scale"])
+
+    zero = next(t for t in report["targets"] if t["target"].startswith("zero lost"))
+    assert zero["met"] == "met", zero
+
+
+def test_bad_arguments_are_rejected() -> None:
+    proc = subprocess.run([sys.executable, str(HARNESS), "--procs", "0"],
+                          capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert proc.returncode == 2 and "must be positive" in proc.stderr
