@@ -7,8 +7,9 @@ and every claim carries an ownership epoch so a stalled writer that was reclaime
 
 from __future__ import annotations
 
+import importlib
 import os
-from typing import Any
+from typing import Any, cast
 
 from .claim import Claim
 from .clock import Clock
@@ -66,7 +67,7 @@ def open_store(target: str | os.PathLike[str], **options: Any) -> Store:
     """
     text = os.fspath(target)
     if text.startswith(("postgresql://", "postgres://")):
-        from .pgstore import PostgresStore  # optional dependency: the "postgres" extra
-
-        return PostgresStore(text, **options)
+        # Imported lazily: psycopg is an optional dependency (the "postgres" extra).
+        pgstore = importlib.import_module(".pgstore", __name__)
+        return cast(Store, pgstore.PostgresStore(text, **options))
     return FileStore(text, **options)

@@ -19,7 +19,7 @@ import os
 import stat
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, Literal
 
 from . import keylog
@@ -298,10 +298,8 @@ def _storage_error(key: str | None, what: str, exc: OSError) -> StorageError:
 
 
 def _unlink_quietly(path: str) -> None:
-    try:
+    with suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass
 
 
 def _prepare(root: str, durable: bool, trust_owner: bool) -> None:
@@ -325,7 +323,7 @@ def _prepare(root: str, durable: bool, trust_owner: bool) -> None:
             raise CorruptStateError(marker, f"unsupported store format {meta!r}")
     except FileNotFoundError:
         if os.listdir(root) and not os.path.isdir(os.path.join(root, "data")):
-            raise StorageError(None, f"{root} is not empty and is not a fencedstate store") from None
+            raise StorageError(None, f"{root} is not empty and not a fencedstate store") from None
         _write_marker(root, marker, durable)
     except (ValueError, UnicodeDecodeError) as exc:
         raise CorruptStateError(marker, f"store marker does not parse: {exc}") from None

@@ -6,6 +6,7 @@ concurrent append is at worst an incomplete last line, which is ignored).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 
@@ -90,10 +91,8 @@ def append(fd: int, line: bytes, valid_end: int, size: int, durable: bool) -> No
         if durable:
             os.fdatasync(fd)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.ftruncate(fd, valid_end)
-        except OSError:
-            pass
         raise
 
 

@@ -90,7 +90,7 @@ class Store(ABC):
     def _history(self, key: str) -> list[State]:
         """Every retained state of the key, oldest first."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a no-op unless the backend holds resources
         """Release resources held by the store object (the data stays)."""
 
     def __enter__(self) -> Store:
