@@ -1,0 +1,564 @@
+"""``FencedCheckpointSaver``: a LangGraph checkpointer that never forks a thread.
+
+Layout under ``<prefix>/<thread>/`` (every part escaped by ``encode_segment``):
+
+* ``head``: ``{"thread_id": ..., "heads": {checkpoint_ns: {"id": ..., "parent": ...}}}``, the
+  latest checkpoint of each namespace. This is the key a runner claims, and every head move is
+  a claim-fenced compare-and-set on it.
+* ``cp/<ns>/<checkpoint_id>``: one checkpoint (serde-typed, base64) with its metadata and parent.
+* ``b/<ns>/<channel>/<version>``: one channel value at one version (as ``InMemorySaver``'s blobs).
+* ``w/<ns>/<checkpoint_id>/<task_id>``: the pending writes of one task.
+
+``put`` writes the blobs and the checkpoint record, then moves the head: only if this saver
+holds the thread's claim (epoch checked atomically with the commit) and the checkpoint's parent
+(``config["configurable"]["checkpoint_id"]``) is still the namespace's head. Otherwise it deletes
+what it wrote and raises a typed error, so a second runner or a woken zombie cannot fork the
+chain (langgraph issue 8796).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
+
+import fencedstate as fs
+from fencedstate.errors import FencedStateError
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    get_checkpoint_id,
+    get_checkpoint_metadata,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from ._keys import encode_segment
+
+__all__ = ["CheckpointForkError", "FencedCheckpointSaver", "ThreadClaimedError"]
+
+
+class CheckpointForkError(fs.ConflictError):
+    """The checkpoint's parent is no longer the thread's latest: committing would fork it.
+
+    Fields: ``thread_id``, ``checkpoint_ns``, ``parent_checkpoint_id`` (what the runner built
+    on), ``head_checkpoint_id`` (the thread's latest), plus ``ConflictError``'s fields.
+    """
+
+    thread_id: str
+    checkpoint_ns: str
+    parent_checkpoint_id: str | None
+    head_checkpoint_id: str | None
+
+    def __init__(
+        self,
+        key: str,
+        expected_version: int,
+        actual_version: int,
+        *,
+        thread_id: str,
+        checkpoint_ns: str,
+        parent_checkpoint_id: str | None,
+        head_checkpoint_id: str | None,
+    ) -> None:
+        FencedStateError.__init__(
+            self,
+            f"thread {thread_id!r} ns {checkpoint_ns!r}: checkpoint built on "
+            f"{parent_checkpoint_id!r} but the latest is {head_checkpoint_id!r}; refusing to fork",
+            key=key,
+            expected_version=expected_version,
+            actual_version=actual_version,
+            thread_id=thread_id,
+            checkpoint_ns=checkpoint_ns,
+            parent_checkpoint_id=parent_checkpoint_id,
+            head_checkpoint_id=head_checkpoint_id,
+        )
+
+
+class ThreadClaimedError(fs.ClaimHeldError):
+    """Another runner holds the thread's claim. Fields: ``thread_id``, ``key``, ``holder``,
+    ``expires_in``."""
+
+    thread_id: str
+
+    def __init__(self, key: str, holder: str, expires_in: float, *, thread_id: str) -> None:
+        FencedStateError.__init__(
+            self,
+            f"thread {thread_id!r} is being run by {holder!r} (claim on {key!r} for another "
+            f"{expires_in:.3f}s)",
+            key=key,
+            holder=holder,
+            expires_in=expires_in,
+            thread_id=thread_id,
+        )
+
+
+def _b64(typed: tuple[str, bytes]) -> list[str]:
+    return [typed[0], base64.b64encode(typed[1]).decode("ascii")]
+
+
+def _unb64(pair: Sequence[str]) -> tuple[str, bytes]:
+    return (str(pair[0]), base64.b64decode(pair[1]))
+
+
+class FencedCheckpointSaver(BaseCheckpointSaver[str]):
+    """A ``BaseCheckpointSaver`` over a fencedstate store with one claimed writer per thread.
+
+    ``FencedCheckpointSaver(fs.open_store("state/"))`` is a drop-in for ``InMemorySaver()``.
+    The first write to a thread claims it for ``ttl`` seconds (renewed as the run goes on);
+    ``claim_wait`` seconds are spent waiting for another runner's claim before
+    ``ThreadClaimedError``. Release with ``release(thread_id)``, ``close()`` or ``with``.
+    """
+
+    def __init__(
+        self,
+        store: fs.Store,
+        *,
+        prefix: str = "lgcp",
+        owner: str | None = None,
+        ttl: float = 30.0,
+        claim_wait: float = 0.0,
+        serde: SerializerProtocol | None = None,
+    ) -> None:
+        if not isinstance(store, fs.Store):
+            raise TypeError(
+                f"FencedCheckpointSaver needs a fencedstate store (fs.open_store(...)), "
+                f"got {store!r}"
+            )
+        if not isinstance(ttl, int | float) or not ttl > 0:
+            raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
+        if not isinstance(claim_wait, int | float) or claim_wait < 0:
+            raise ValueError(f"claim_wait must be >= 0 seconds, got {claim_wait!r}")
+        super().__init__(serde=serde)
+        fs.validate_key(prefix)
+        self._store = store
+        self._prefix = prefix
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.ttl = float(ttl)
+        self.claim_wait = float(claim_wait)
+        self._claims: dict[str, fs.Claim] = {}
+        self._lock = threading.RLock()
+
+    # ---- keys ----------------------------------------------------------------------------------
+
+    def _t(self, thread_id: str) -> str:
+        return f"{self._prefix}/{encode_segment(str(thread_id))}"
+
+    def head_key(self, thread_id: str) -> str:
+        """The fencedstate key a runner claims for ``thread_id``."""
+        return f"{self._t(thread_id)}/head"
+
+    def _cp_key(self, tid: str, ns: str, cid: str) -> str:
+        return f"{self._t(tid)}/cp/{encode_segment(ns)}/{encode_segment(cid)}"
+
+    def _blob_key(self, tid: str, ns: str, channel: str, version: Any) -> str:
+        return (
+            f"{self._t(tid)}/b/{encode_segment(ns)}/{encode_segment(channel)}/"
+            f"{encode_segment(str(version))}"
+        )
+
+    def _writes_prefix(self, tid: str, ns: str, cid: str) -> str:
+        return f"{self._t(tid)}/w/{encode_segment(ns)}/{encode_segment(cid)}/"
+
+    # ---- claims --------------------------------------------------------------------------------
+
+    def _claim_for(self, thread_id: str) -> fs.Claim:
+        """This saver's live claim on the thread, taking (or renewing) it as needed."""
+        with self._lock:
+            claim = self._claims.get(thread_id)
+            if claim is not None:
+                if claim.expires_in > self.ttl / 2:
+                    return claim
+                try:
+                    claim.renew()
+                    return claim
+                except fs.FencedError as err:
+                    if err.reason != "expired":
+                        raise
+                    # Lapsed with nobody else taking over: take a fresh grant below. The head
+                    # compare-and-set still refuses to fork if someone moved the thread on.
+                    del self._claims[thread_id]
+            key = self.head_key(thread_id)
+            deadline = time.monotonic() + self.claim_wait
+            while True:
+                try:
+                    claim = self._store.claim(key, owner=self.owner, ttl=self.ttl)
+                    break
+                except fs.ClaimHeldError as err:
+                    if time.monotonic() >= deadline:
+                        raise ThreadClaimedError(
+                            key, err.holder, err.expires_in, thread_id=str(thread_id)
+                        ) from err
+                    time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+            self._claims[thread_id] = claim
+            return claim
+
+    def release(self, thread_id: str) -> bool:
+        """Give up this saver's claim on ``thread_id``; False if it held none."""
+        with self._lock:
+            claim = self._claims.pop(thread_id, None)
+        if claim is None:
+            return False
+        with contextlib.suppress(FencedStateError):
+            return bool(claim.release())
+        return False
+
+    def close(self) -> None:
+        """Release every claim this saver holds."""
+        with self._lock:
+            tids = list(self._claims)
+        for tid in tids:
+            self.release(tid)
+
+    def __enter__(self) -> FencedCheckpointSaver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> FencedCheckpointSaver:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await asyncio.to_thread(self.close)
+
+    # ---- reads ---------------------------------------------------------------------------------
+
+    def _heads(self, thread_id: str) -> tuple[dict[str, Any], fs.Snapshot | None]:
+        snap = self._store.get(self.head_key(thread_id))
+        if snap is None or not isinstance(snap.value, dict):
+            return {}, snap
+        return dict(snap.value.get("heads", {})), snap
+
+    def _load_record(self, tid: str, ns: str, cid: str) -> dict[str, Any] | None:
+        snap = self._store.get(self._cp_key(tid, ns, cid))
+        return snap.value if snap is not None and isinstance(snap.value, dict) else None
+
+    def _tuple(self, rec: dict[str, Any]) -> CheckpointTuple:
+        tid, ns, cid = rec["thread_id"], rec["ns"], rec["id"]
+        checkpoint: Checkpoint = self.serde.loads_typed(_unb64(rec["checkpoint"]))
+        values: dict[str, Any] = {}
+        for channel, version in checkpoint["channel_versions"].items():
+            blob = self._store.get(self._blob_key(tid, ns, channel, version))
+            if blob is None or blob.value.get("type") == "empty":
+                continue
+            values[channel] = self.serde.loads_typed(_unb64(blob.value["data"]))
+        writes: list[tuple[str, str, int, str, Any]] = []
+        for wkey in self._store.keys(prefix=self._writes_prefix(tid, ns, cid)):
+            wsnap = self._store.get(wkey)
+            if wsnap is None:
+                continue
+            w = wsnap.value
+            for idx, (channel, typed) in w["writes"].items():
+                writes.append((w["task_path"], w["task_id"], int(idx), channel, typed))
+        writes.sort(key=lambda x: (x[0], x[1], x[2]))
+        parent = rec.get("parent")
+        return CheckpointTuple(
+            config={
+                "configurable": {"thread_id": tid, "checkpoint_ns": ns, "checkpoint_id": cid}
+            },
+            checkpoint={**checkpoint, "channel_values": values},
+            metadata=self.serde.loads_typed(_unb64(rec["metadata"])),
+            parent_config=(
+                {"configurable": {"thread_id": tid, "checkpoint_ns": ns, "checkpoint_id": parent}}
+                if parent
+                else None
+            ),
+            pending_writes=[
+                (task_id, channel, self.serde.loads_typed(_unb64(typed)))
+                for _path, task_id, _idx, channel, typed in writes
+            ],
+        )
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The checkpoint named by ``config``, or the thread namespace's latest one."""
+        conf = config["configurable"]
+        tid = str(conf["thread_id"])
+        ns = str(conf.get("checkpoint_ns", ""))
+        cid = get_checkpoint_id(config)
+        if not cid:
+            heads, _ = self._heads(tid)
+            head = heads.get(ns)
+            if head is None:
+                return None
+            cid = str(head["id"])
+        rec = self._load_record(tid, ns, cid)
+        return None if rec is None else self._tuple(rec)
+
+    def _thread_ids(self) -> list[str]:
+        tids: set[str] = set()
+        for key in self._store.keys(prefix=self._prefix + "/"):
+            if key.endswith("/head"):
+                snap = self._store.get(key)
+                if snap is not None and isinstance(snap.value, dict):
+                    tids.add(str(snap.value.get("thread_id")))
+        return sorted(tids)
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        """Checkpoints newest first, filtered like ``InMemorySaver.list``."""
+        if config is not None:
+            tids = [str(config["configurable"]["thread_id"])]
+            want_ns = config["configurable"].get("checkpoint_ns")
+            want_id = get_checkpoint_id(config)
+        else:
+            tids, want_ns, want_id = self._thread_ids(), None, None
+        before_id = get_checkpoint_id(before) if before else None
+        remaining = limit
+        for tid in tids:
+            prefix = f"{self._t(tid)}/cp/"
+            if want_ns is not None:
+                prefix += encode_segment(str(want_ns)) + "/"
+            records: list[dict[str, Any]] = []
+            for key in self._store.keys(prefix=prefix):
+                snap = self._store.get(key)
+                if snap is not None and isinstance(snap.value, dict):
+                    records.append(snap.value)
+            records.sort(key=lambda r: (r["ns"], r["id"]))
+            by_ns: dict[str, list[dict[str, Any]]] = {}
+            for r in records:
+                by_ns.setdefault(r["ns"], []).append(r)
+            for ns_records in by_ns.values():
+                for rec in reversed(ns_records):
+                    if want_id and rec["id"] != want_id:
+                        continue
+                    if before_id and rec["id"] >= before_id:
+                        continue
+                    if filter:
+                        md = self.serde.loads_typed(_unb64(rec["metadata"]))
+                        if not all(md.get(k) == v for k, v in filter.items()):
+                            continue
+                    if remaining is not None:
+                        if remaining <= 0:
+                            return
+                        remaining -= 1
+                    yield self._tuple(rec)
+
+    # ---- writes --------------------------------------------------------------------------------
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store ``checkpoint`` and move the thread's head to it, fenced; never forks.
+
+        Raises ``CheckpointForkError`` if the parent is not the namespace's latest checkpoint,
+        ``ThreadClaimedError`` if another runner holds the thread, ``fencedstate.FencedError``
+        if this runner's claim was reclaimed while it was stalled.
+        """
+        conf = config["configurable"]
+        tid = str(conf["thread_id"])
+        ns = str(conf.get("checkpoint_ns", ""))
+        parent = conf.get("checkpoint_id")
+        cid = str(checkpoint["id"])
+        claim = self._claim_for(tid)
+
+        c = dict(checkpoint)
+        values: dict[str, Any] = c.pop("channel_values", {}) or {}
+        record = {
+            "thread_id": tid,
+            "ns": ns,
+            "id": cid,
+            "parent": parent,
+            "checkpoint": _b64(self.serde.dumps_typed(c)),
+            "metadata": _b64(self.serde.dumps_typed(get_checkpoint_metadata(config, metadata))),
+        }
+        batch: dict[str, tuple[Any, int | None]] = {}
+        for channel, version in new_versions.items():
+            if channel in values:
+                blob = {"type": "value", "data": _b64(self.serde.dumps_typed(values[channel]))}
+            else:
+                blob = {"type": "empty"}
+            batch[self._blob_key(tid, ns, channel, version)] = (blob, None)
+        batch[self._cp_key(tid, ns, cid)] = (record, None)
+        written = self._store.put_many(batch, writer=self.owner)
+        try:
+            self._move_head(claim, tid, ns, parent, cid)
+        except FencedStateError:
+            self._undo(written)
+            raise
+        return {"configurable": {"thread_id": tid, "checkpoint_ns": ns, "checkpoint_id": cid}}
+
+    def _move_head(
+        self, claim: fs.Claim, tid: str, ns: str, parent: str | None, cid: str
+    ) -> None:
+        for _ in range(1000):
+            heads, snap = self._heads(tid)
+            head = heads.get(ns)
+            head_id = None if head is None else head.get("id")
+            if parent is not None and head_id is not None and head_id not in (parent, cid):
+                version = 0 if snap is None else snap.version
+                raise CheckpointForkError(
+                    claim.key,
+                    version,
+                    version,
+                    thread_id=tid,
+                    checkpoint_ns=ns,
+                    parent_checkpoint_id=parent,
+                    head_checkpoint_id=str(head_id),
+                )
+            heads[ns] = {"id": cid, "parent": parent}
+            try:
+                claim.commit(
+                    {"thread_id": tid, "heads": heads},
+                    expected_version=0 if snap is None else snap.version,
+                )
+                return
+            except fs.ConflictError:
+                continue  # another thread of this runner moved another namespace's head
+            except fs.FencedError as err:
+                if err.reason == "expired":
+                    with self._lock:
+                        if self._claims.get(tid) is claim:
+                            del self._claims[tid]
+                    claim = self._claim_for(tid)
+                    continue
+                with self._lock:
+                    if self._claims.get(tid) is claim:
+                        del self._claims[tid]
+                raise
+        raise fs.ConflictError(self.head_key(tid), -1, -1)
+
+    def _undo(self, written: dict[str, fs.Snapshot]) -> None:
+        for key, snap in written.items():
+            with contextlib.suppress(FencedStateError):
+                self._store.delete(key, expected_version=snap.version, writer=self.owner)
+
+    def _check_fence(self, tid: str) -> None:
+        claim = self._claim_for(tid)
+        snap = self._store.get(self.head_key(tid))
+        cur_epoch = 0 if snap is None else snap.epoch
+        if snap is not None and cur_epoch != claim.epoch:
+            with self._lock:
+                if self._claims.get(tid) is claim:
+                    del self._claims[tid]
+            raise fs.FencedError(claim.key, claim.epoch, cur_epoch, "reclaimed")
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store a task's pending writes for the checkpoint in ``config`` (fenced by the claim)."""
+        conf = config["configurable"]
+        tid = str(conf["thread_id"])
+        ns = str(conf.get("checkpoint_ns", ""))
+        cid = str(conf["checkpoint_id"])
+        self._check_fence(tid)
+        key = self._writes_prefix(tid, ns, cid) + encode_segment(str(task_id))
+        new = [
+            (WRITES_IDX_MAP.get(channel, idx), channel, _b64(self.serde.dumps_typed(value)))
+            for idx, (channel, value) in enumerate(writes)
+        ]
+
+        def merge(old: Any) -> dict[str, Any]:
+            cur: dict[str, Any] = dict(old["writes"]) if isinstance(old, dict) else {}
+            for idx, channel, typed in new:
+                if idx >= 0 and str(idx) in cur:
+                    continue
+                cur[str(idx)] = [channel, typed]
+            return {"task_id": str(task_id), "task_path": task_path, "writes": cur}
+
+        self._store.update(key, merge, writer=self.owner)
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete every checkpoint and write of ``thread_id`` (head first, under the claim)."""
+        tid = str(thread_id)
+        with self._lock:
+            claim = self._claims.pop(tid, None)
+        head = self.head_key(tid)
+        if self._store.get(head) is not None:
+            if claim is not None:
+                try:
+                    claim.delete()
+                finally:
+                    with contextlib.suppress(FencedStateError):
+                        claim.release()
+            else:
+                self._store.delete(head, expected_version=None, writer=self.owner)
+        elif claim is not None:
+            with contextlib.suppress(FencedStateError):
+                claim.release()
+        for key in self._store.keys(prefix=self._t(tid) + "/"):
+            if key == head:
+                continue
+            with contextlib.suppress(fs.ConflictError):
+                self._store.delete(key, expected_version=None, writer=self.owner)
+
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        """Monotonic string versions, as ``InMemorySaver``'s."""
+        if current is None:
+            current_v = 0
+        elif isinstance(current, int):
+            current_v = current
+        else:
+            current_v = int(str(current).split(".")[0])
+        return f"{current_v + 1:032}.{random.random():016}"
+
+    # ---- async twins (the sync methods on a worker thread: the loop never blocks) -----------
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """Async ``get_tuple``."""
+        return await asyncio.to_thread(self.get_tuple, config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        """Async ``list``."""
+        items = await asyncio.to_thread(
+            lambda: list(self.list(config, filter=filter, before=before, limit=limit))
+        )
+        for item in items:
+            yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Async ``put``."""
+        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Async ``put_writes``."""
+        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """Async ``delete_thread``."""
+        await asyncio.to_thread(self.delete_thread, thread_id)
