@@ -1,0 +1,100 @@
+"""The ``fencedstate`` command: demo, inspect, history, catalog."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from . import FileStore, __version__
+from .errors import FencedStateError
+from .table import render
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    store = FileStore(args.dir)
+    rows = []
+    for key in sorted(store.iter_logs()):
+        if not key.startswith(args.prefix):
+            continue
+        state = store.state(key)
+        if state is None:
+            continue
+        live = state.lease is not None and state.lease.live(store.clock)
+        expires = f"{state.lease.remaining(store.clock):.1f}s" if state.lease and live else "-"
+        rows.append([key, state.visible_version if state.exists else "deleted", state.epoch,
+                     state.holder if live else "-", expires, state.writer or "-",
+                     _when(state.committed_at)])
+    if not rows:
+        print(f"no keys in {store.path}" + (f" under {args.prefix!r}" if args.prefix else ""))
+        return 0
+    print(render(["key", "version", "epoch", "holder", "expires in", "last writer",
+                  "committed"], rows, indent=""))
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    store = FileStore(args.dir)
+    events = store.history(args.key, limit=args.limit)
+    if not events:
+        print(f"no history for {args.key!r}")
+        return 0
+    rows = []
+    for e in events:
+        value = "-" if not e.exists else _short(repr(e.value), 40)
+        rows.append([_when(e.at), e.op, e.version, e.epoch, e.actor or "-", e.holder or "-",
+                     value])
+    print(render(["at", "op", "version", "epoch", "by", "holder", "value"], rows, indent=""))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run
+
+    return run(workers=args.workers, rounds=args.rounds, workdir=args.dir)
+
+
+def _when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``fencedstate`` console script."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["catalog"]:
+        from .catalog.cli import main as catalog_main
+
+        return catalog_main(args_list[1:])
+    parser = argparse.ArgumentParser(prog="fencedstate", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"fencedstate {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("demo", help="show the lost update and the zombie writer, then the fix")
+    p.add_argument("--workers", type=int, default=6)
+    p.add_argument("--rounds", type=int, default=20)
+    p.add_argument("--dir", help="keep the demo's files here instead of a temp dir")
+    p.set_defaults(func=_demo)
+    p = sub.add_parser("inspect", help="list keys with version, epoch, holder, expiry")
+    p.add_argument("dir")
+    p.add_argument("--prefix", default="")
+    p.set_defaults(func=_inspect)
+    p = sub.add_parser("history", help="print a key's journal")
+    p.add_argument("dir")
+    p.add_argument("key")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=_history)
+    sub.add_parser("catalog", help="query the failure-mode catalog (see: catalog --help)")
+    args = parser.parse_args(args_list)
+    try:
+        return int(args.func(args))
+    except FencedStateError as exc:
+        print(f"fencedstate: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
