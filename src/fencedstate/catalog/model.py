@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
-INDEX_FORMAT = 1
+INDEX_FORMAT: Literal[1] = 1
 
 Category = Literal[
     "race condition",
