@@ -1,0 +1,194 @@
+"""Bad input gets a clear typed error and loses nothing."""
+
+from __future__ import annotations
+
+import math
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+import fencedstate as fs
+
+BAD_KEYS = [
+    "", "/abs", "a//b", "a/", "../etc/passwd", "a/../b", "a/./b", ".", "..", "a\x00b",
+    ".hidden", "a/.git", "sp ace", "tab\t", "new\nline", "é", "x" * 513, "s/" + "y" * 129,
+    "data.jsonl", "a.lock/b", "x.tmp", "back\\slash", "*", "a:b",
+]
+
+
+@pytest.mark.parametrize("key", BAD_KEYS)
+def test_malformed_keys_rejected_everywhere(store: fs.Store, key: str) -> None:
+    for call in (
+        lambda: store.get(key),
+        lambda: store.put(key, 1, expected_version=0),
+        lambda: store.update(key, lambda v: 1),
+        lambda: store.claim(key, owner="w"),
+        lambda: store.reclaim(key),
+        lambda: store.delete(key, expected_version=1),
+        lambda: store.history(key),
+    ):
+        with pytest.raises(fs.InvalidKeyError):
+            call()
+    assert store.keys() == []
+
+
+@pytest.mark.parametrize("key", [None, 3, b"bytes", ("a",)])
+def test_non_string_keys_rejected(store: fs.Store, key: object) -> None:
+    with pytest.raises(fs.InvalidKeyError):
+        store.put(key, 1, expected_version=0)  # type: ignore[arg-type]
+
+
+def test_good_keys_accepted(store: fs.Store) -> None:
+    for key in ["a", "plans/alpha", "A-b_c.d/e.f", "x" * 128, "1/2/3/4/5/6/7/8"]:
+        assert store.put(key, key, expected_version=0).version == 1
+
+
+@pytest.mark.parametrize("value", [
+    {1, 2}, object(), b"bytes", float("nan"), math.inf, {"k": float("-inf")}, {(1, 2): "tuple key"},
+])
+def test_unserialisable_values_rejected_and_state_kept(store: fs.Store, value: object) -> None:
+    store.put("k", "safe", expected_version=0)
+    with pytest.raises(fs.InvalidValueError):
+        store.put("k", value, expected_version=1)
+    snap = store.get("k")
+    assert snap is not None and (snap.value, snap.version) == ("safe", 1)
+
+
+def test_circular_value_rejected(store: fs.Store) -> None:
+    loop: list[object] = []
+    loop.append(loop)
+    with pytest.raises(fs.InvalidValueError):
+        store.put("k", loop, expected_version=0)
+
+
+def test_huge_value_rejected_with_sizes(store_factory: object) -> None:
+    store = store_factory(max_value_bytes=1000)  # type: ignore[operator]
+    store.put("k", "x" * 900, expected_version=0)
+    with pytest.raises(fs.ValueTooLargeError) as err:
+        store.put("k", "y" * 2000, expected_version=1)
+    assert err.value.limit == 1000 and err.value.size > 1000
+    with pytest.raises(fs.ValueTooLargeError):
+        store.put("k", "é" * 600, expected_version=1)  # counted in encoded bytes
+    assert store.get("k").value == "x" * 900  # type: ignore[union-attr]
+
+
+def test_values_roundtrip_as_json(store: fs.Store) -> None:
+    value = {"t": (1, 2), "u": "ünïcode ✓", "n": None, "f": 1.5, "nested": [{"a": [True]}]}
+    snap = store.put("k", value, expected_version=0)
+    expected = {"t": [1, 2], "u": "ünïcode ✓", "n": None, "f": 1.5, "nested": [{"a": [True]}]}
+    assert snap.value == expected
+    assert store.get("k").value == expected  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("ttl", [0, -1, math.nan, math.inf, "30", 10**9])
+def test_bad_ttl_rejected(store: fs.Store, ttl: object) -> None:
+    with pytest.raises(ValueError):
+        store.claim("k", owner="w", ttl=ttl)  # type: ignore[arg-type]
+    assert store.claim("k", owner="w", ttl=1).epoch == 1  # nothing was granted before
+
+
+@pytest.mark.parametrize("version", [-1, 1.0, "1", True])
+def test_bad_expected_version_rejected(store: fs.Store, version: object) -> None:
+    with pytest.raises(ValueError):
+        store.put("k", 1, expected_version=version)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("owner", ["", None, 5, "x" * 300, "a\x00"])
+def test_bad_owner_rejected(store: fs.Store, owner: object) -> None:
+    with pytest.raises(ValueError):
+        store.claim("k", owner=owner)  # type: ignore[arg-type]
+
+
+def test_stale_claim_object_cannot_renew_or_commit_after_regrant(store: fs.Store) -> None:
+    old = store.claim("k", owner="a", ttl=30)
+    store.reclaim("k")
+    new = store.claim("k", owner="a", ttl=30)  # same owner name, new grant
+    with pytest.raises(fs.FencedError):
+        old.commit("zombie with the same name")
+    with pytest.raises(fs.FencedError):
+        old.renew()
+    assert old.release() is False
+    new.commit("fresh")
+    assert store.get("k").value == "fresh"  # type: ignore[union-attr]
+
+
+# -- file backend specifics -----------------------------------------------------------------------
+
+def test_files_are_private_and_readable_with_cat(tmp_path: Path) -> None:
+    store = fs.FileStore(tmp_path / "s")
+    store.put("plans/alpha", {"goal": "ship"}, expected_version=0)
+    log = tmp_path / "s" / "data" / "plans" / "alpha.jsonl"
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    for d in [tmp_path / "s", tmp_path / "s" / "data", tmp_path / "s" / "data" / "plans"]:
+        assert stat.S_IMODE(d.stat().st_mode) & 0o077 == 0
+    line = log.read_text()
+    assert '"goal":"ship"' in line and line.endswith("}\n")
+
+
+def test_corrupt_line_reported_never_overwritten(tmp_path: Path) -> None:
+    store = fs.FileStore(tmp_path / "s")
+    store.put("k", "one", expected_version=0)
+    store.put("k", "two", expected_version=1)
+    log = tmp_path / "s" / "data" / "k.jsonl"
+    data = log.read_bytes().replace(b'"two"', b'"TWO"')  # edited by hand, checksum now wrong
+    log.write_bytes(data)
+    with pytest.raises(fs.CorruptStateError):
+        store.get("k")
+    with pytest.raises(fs.CorruptStateError):
+        store.put("k", "three", expected_version=2)
+    assert log.read_bytes() == data  # nothing repaired by overwriting
+
+
+def test_torn_tail_ignored_and_truncated_by_next_writer(tmp_path: Path) -> None:
+    store = fs.FileStore(tmp_path / "s")
+    store.put("k", "one", expected_version=0)
+    log = tmp_path / "s" / "data" / "k.jsonl"
+    good = log.read_bytes()
+    with open(log, "ab") as f:
+        f.write(b'{"op":"put","key":"k","version":2,"ex')  # a writer died mid-append
+    assert store.get("k").value == "one"  # type: ignore[union-attr]
+    store.put("k", "two", expected_version=1)
+    lines = log.read_bytes().splitlines()
+    assert log.read_bytes().startswith(good) and len(lines) == 2
+    assert store.get("k").version == 2  # type: ignore[union-attr]
+
+
+def test_garbage_store_marker_is_corrupt(tmp_path: Path) -> None:
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "fencedstate.json").write_text("{not json")
+    with pytest.raises(fs.CorruptStateError):
+        fs.FileStore(tmp_path / "s")
+    (tmp_path / "s" / "fencedstate.json").write_text('{"format": 99}')
+    with pytest.raises(fs.CorruptStateError):
+        fs.FileStore(tmp_path / "s")
+
+
+def test_refuses_non_store_directory(tmp_path: Path) -> None:
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "notes.txt").write_text("mine")
+    with pytest.raises(fs.StorageError):
+        fs.FileStore(tmp_path / "home")
+
+
+def test_refuses_world_writable_store(tmp_path: Path) -> None:
+    d = tmp_path / "s"
+    d.mkdir()
+    os.chmod(d, 0o777)
+    with pytest.raises(fs.InsecureStoreError):
+        fs.FileStore(d)
+
+
+def test_lock_timeout_is_typed(tmp_path: Path) -> None:
+    from filelock import FileLock
+
+    store = fs.FileStore(tmp_path / "s", lock_timeout=0.2)
+    store.put("k", 1, expected_version=0)
+    import hashlib
+
+    lock = FileLock(tmp_path / "s" / "locks" / (hashlib.sha1(b"k").hexdigest() + ".lock"))
+    with lock, pytest.raises(fs.LockTimeoutError) as err:
+        store.put("k", 2, expected_version=1)
+    assert err.value.retryable
+    assert store.put("k", 2, expected_version=1).version == 2
