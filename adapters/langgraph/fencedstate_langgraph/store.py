@@ -518,7 +518,6 @@ class FencedStore(BaseStore):
         refresh_ttl: bool | None = None,
     ) -> FencedItem | None:
         """Like ``BaseStore.get``; the item is a ``FencedItem`` (has ``version``, ``epoch``)."""
-        _lg_validate_namespace(namespace)
         return self._get(tuple(namespace), str(key))
 
     async def aget(  # type: ignore[override]
@@ -529,7 +528,6 @@ class FencedStore(BaseStore):
         refresh_ttl: bool | None = None,
     ) -> FencedItem | None:
         """Async ``get``."""
-        _lg_validate_namespace(namespace)
         return await self._aget(tuple(namespace), str(key))
 
     def put(
@@ -596,14 +594,14 @@ class FencedStore(BaseStore):
         self, namespace: tuple[str, ...], key: str, *, expected_version: int | None = None
     ) -> None:
         """Delete an item (no-op if absent); ``expected_version`` makes it a CAS."""
-        self._check_put(namespace, NOT_PROVIDED, expected_version)
+        self._check_version(expected_version)
         self._put(tuple(namespace), str(key), None, expected_version)
 
     async def adelete(
         self, namespace: tuple[str, ...], key: str, *, expected_version: int | None = None
     ) -> None:
         """Async ``delete``."""
-        self._check_put(namespace, NOT_PROVIDED, expected_version)
+        self._check_version(expected_version)
         await self._aput(tuple(namespace), str(key), None, expected_version)
 
     def _check_put(
@@ -612,6 +610,10 @@ class FencedStore(BaseStore):
         _lg_validate_namespace(namespace)
         if ttl not in (NOT_PROVIDED, None):
             raise NotImplementedError("TTL is not supported by FencedStore; use claims instead")
+        self._check_version(expected_version)
+
+    @staticmethod
+    def _check_version(expected_version: int | None) -> None:
         if expected_version is not None and (
             not isinstance(expected_version, int)
             or isinstance(expected_version, bool)
