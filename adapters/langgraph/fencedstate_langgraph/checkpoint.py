@@ -30,8 +30,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
-import fencedstate as fs
-from fencedstate.errors import FencedStateError
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     WRITES_IDX_MAP,
@@ -44,6 +42,9 @@ from langgraph.checkpoint.base import (
     get_checkpoint_metadata,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
+
+import fencedstate as fs
+from fencedstate.errors import FencedStateError
 
 from ._keys import encode_segment
 
@@ -374,8 +375,8 @@ class FencedCheckpointSaver(BaseCheckpointSaver[str]):
         cid = str(checkpoint["id"])
         claim = self._claim_for(tid)
 
-        c = dict(checkpoint)
-        values: dict[str, Any] = c.pop("channel_values", {}) or {}
+        c: dict[str, Any] = dict(checkpoint)
+        values: dict[str, Any] = dict(c.pop("channel_values", None) or {})
         record = {
             "thread_id": tid,
             "ns": ns,

@@ -22,10 +22,9 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-import fencedstate as fs
 from langchain_core.runnables.config import var_child_runnable_config
 from langgraph.store.base import (
     NOT_PROVIDED,
@@ -43,6 +42,8 @@ from langgraph.store.base import (
 )
 from langgraph.store.base import _validate_namespace as _lg_validate_namespace
 
+import fencedstate as fs
+
 from ._keys import decode_segment, encode_segment
 
 __all__ = ["FencedItem", "FencedSearchItem", "FencedStore", "ItemWriter"]
@@ -52,7 +53,7 @@ _RUNTIME = "__pregel_runtime"
 
 
 def _utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=timezone.utc)
+    return datetime.fromtimestamp(ts, tz=UTC)
 
 
 class FencedItem(Item):
@@ -220,7 +221,7 @@ class FencedStore(BaseStore):
             raise TypeError(f"item key must be a str, not {type(key).__name__}")
         parts = [self._prefix, *(encode_segment(label) for label in namespace)]
         parts.append(encode_segment(key))
-        return fs.validate_key("/".join(parts))
+        return str(fs.validate_key("/".join(parts)))
 
     def _ns_prefix(self, namespace_prefix: tuple[str, ...]) -> str:
         return "/".join([self._prefix, *(encode_segment(p) for p in namespace_prefix)]) + "/"
@@ -510,7 +511,7 @@ class FencedStore(BaseStore):
 
     # ---- public extras --------------------------------------------------------------------------
 
-    def get(  # type: ignore[override]
+    def get(
         self,
         namespace: tuple[str, ...],
         key: str,
@@ -520,7 +521,7 @@ class FencedStore(BaseStore):
         """Like ``BaseStore.get``; the item is a ``FencedItem`` (has ``version``, ``epoch``)."""
         return self._get(tuple(namespace), str(key))
 
-    async def aget(  # type: ignore[override]
+    async def aget(
         self,
         namespace: tuple[str, ...],
         key: str,
@@ -534,10 +535,10 @@ class FencedStore(BaseStore):
         self,
         namespace: tuple[str, ...],
         key: str,
-        value: dict[str, Any],
+        value: Mapping[str, Any],
         index: Literal[False] | list[str] | None = None,
         *,
-        ttl: float | None | NotProvided = NOT_PROVIDED,
+        ttl: float | NotProvided | None = NOT_PROVIDED,
         expected_version: int | None = None,
     ) -> None:
         """Like ``BaseStore.put``; ``expected_version=N`` makes it a compare-and-set.
@@ -551,10 +552,10 @@ class FencedStore(BaseStore):
         self,
         namespace: tuple[str, ...],
         key: str,
-        value: dict[str, Any],
+        value: Mapping[str, Any],
         index: Literal[False] | list[str] | None = None,
         *,
-        ttl: float | None | NotProvided = NOT_PROVIDED,
+        ttl: float | NotProvided | None = NOT_PROVIDED,
         expected_version: int | None = None,
     ) -> None:
         """Async ``put``."""
@@ -564,10 +565,10 @@ class FencedStore(BaseStore):
         self,
         namespace: tuple[str, ...],
         key: str,
-        value: dict[str, Any],
+        value: Mapping[str, Any],
         *,
         expected_version: int | None = None,
-        ttl: float | None | NotProvided = NOT_PROVIDED,
+        ttl: float | NotProvided | None = NOT_PROVIDED,
     ) -> FencedItem:
         """``put`` that returns the committed ``FencedItem`` (with its new version)."""
         self._check_put(namespace, ttl, expected_version)
@@ -579,10 +580,10 @@ class FencedStore(BaseStore):
         self,
         namespace: tuple[str, ...],
         key: str,
-        value: dict[str, Any],
+        value: Mapping[str, Any],
         *,
         expected_version: int | None = None,
-        ttl: float | None | NotProvided = NOT_PROVIDED,
+        ttl: float | NotProvided | None = NOT_PROVIDED,
     ) -> FencedItem:
         """Async ``put_item``."""
         self._check_put(namespace, ttl, expected_version)
@@ -636,7 +637,8 @@ class FencedStore(BaseStore):
         """Claim the item: an ``ItemWriter`` whose commits are fenced by the claim's epoch."""
         _lg_validate_namespace(namespace)
         fkey = self.key_for(tuple(namespace), str(key))
-        return ItemWriter(self, tuple(namespace), str(key), self._store.claim(fkey, owner=owner, ttl=ttl))
+        claim = self._store.claim(fkey, owner=owner, ttl=ttl)
+        return ItemWriter(self, tuple(namespace), str(key), claim)
 
     async def aclaim(
         self, namespace: tuple[str, ...], key: str, *, owner: str, ttl: float = 30.0

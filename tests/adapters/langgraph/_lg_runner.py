@@ -26,7 +26,9 @@ class State(TypedDict):
     log: Annotated[list[str], operator.add]
 
 
-def make_graph(saver: BaseCheckpointSaver[Any], name: str, ready: str | None, go: str | None) -> Any:
+def make_graph(
+    saver: BaseCheckpointSaver[Any], name: str, ready: str | None, go: str | None
+) -> Any:
     def work(state: State) -> dict[str, Any]:
         if ready and go:
             Path(ready).write_text(str(os.getpid()))
@@ -49,8 +51,9 @@ def make_saver(kind: str, path: str) -> BaseCheckpointSaver[Any]:
         from langgraph.checkpoint.sqlite import SqliteSaver
 
         return SqliteSaver(sqlite3.connect(path, check_same_thread=False, timeout=60))
-    import fencedstate as fs
     from fencedstate_langgraph import FencedCheckpointSaver
+
+    import fencedstate as fs
 
     return FencedCheckpointSaver(fs.open_store(path), ttl=1.0, claim_wait=60.0)
 

@@ -6,10 +6,11 @@ import tempfile
 from collections.abc import AsyncGenerator
 from pathlib import Path
 
-import fencedstate as fs
 from fencedstate_langgraph import FencedCheckpointSaver
 from langgraph.checkpoint.conformance import checkpointer_test, validate
 from langgraph.checkpoint.conformance.capabilities import BASE_CAPABILITIES
+
+import fencedstate as fs
 
 
 async def test_conformance_full(tmp_path: Path) -> None:

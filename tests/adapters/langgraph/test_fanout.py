@@ -13,13 +13,14 @@ import threading
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
-import fencedstate as fs
 import pytest
 from fencedstate_langgraph import FencedItem, FencedStore
 from langgraph.graph import END, START, StateGraph
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 from langgraph.types import RetryPolicy, Send
+
+import fencedstate as fs
 
 N = 6
 NS = ("shared",)

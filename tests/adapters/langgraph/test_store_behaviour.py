@@ -10,12 +10,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import fencedstate as fs
 import pytest
-from fencedstate_langgraph import FencedItem, FencedSearchItem, FencedStore, decode_segment
-from fencedstate_langgraph import encode_segment
+from fencedstate_langgraph import (
+    FencedItem,
+    FencedSearchItem,
+    FencedStore,
+    decode_segment,
+    encode_segment,
+)
 from langgraph.store.base import BaseStore, InvalidNamespaceError, PutOp
 from langgraph.store.memory import InMemoryStore
+
+import fencedstate as fs
 
 
 @pytest.fixture(params=["memory", "fenced"])
@@ -131,7 +137,11 @@ async def test_invalid_namespaces(store: BaseStore) -> None:
 
 DOCS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("docs", "a"), "d1", {"kind": "report", "score": 4.5, "meta": {"lang": "en"}, "tags": ["x"]}),
-    (("docs", "a"), "d2", {"kind": "memo", "score": 2.0, "meta": {"lang": "fr"}, "tags": ["x", "y"]}),
+    (
+        ("docs", "a"),
+        "d2",
+        {"kind": "memo", "score": 2.0, "meta": {"lang": "fr"}, "tags": ["x", "y"]},
+    ),
     (("docs", "b"), "d3", {"kind": "report", "score": 3.0, "meta": {"lang": "en"}, "tags": []}),
     (("docs", "b", "deep"), "d4", {"kind": "report", "score": 5.0, "meta": {"lang": "de"}}),
     (("other",), "o1", {"kind": "report", "score": 1.0}),

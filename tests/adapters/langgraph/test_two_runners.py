@@ -21,11 +21,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import fencedstate as fs
 from fencedstate_langgraph import FencedCheckpointSaver
 
+import fencedstate as fs
+
 sys.path.insert(0, str(Path(__file__).parent))
-import _lg_runner  # noqa: E402
+import _lg_runner
 
 RUNNER = str(Path(__file__).with_name("_lg_runner.py"))
 THREAD = "t-8796"
