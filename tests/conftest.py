@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,13 +12,16 @@ import pytest
 
 import fencedstate as fs
 
+sys.path.insert(0, os.path.dirname(__file__))  # tests/ helper modules (pg_server, pg_workers)
+from pg_server import pg_server, pg_url  # noqa: F401  PostgreSQL fixtures (issue 7)
+
 os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("CREWAI_DISABLE_VERSION_CHECK", "true")
 os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 
 # Backends the semantics suite runs on. The PostgreSQL backend adds itself here.
-BACKENDS = ["file"]
+BACKENDS = ["file", "postgres"]
 
 StoreFactory = Callable[..., fs.Store]
 

@@ -1,0 +1,570 @@
+"""``PostgresStore``: the same fenced store on PostgreSQL, for fleets that span hosts.
+
+Every write is one database transaction (READ COMMITTED) that locks the key's row
+(``SELECT ... FOR UPDATE``, in sorted key order for multi-key writes), reads the database
+server's clock *after* the lock is held, runs the pure step function from ``fencedstate.rules``
+on the locked state, and writes the new state plus one journal row before ``COMMIT``. The check
+and the write are therefore atomic; there is no read-then-write race in Python.
+
+Lease deadlines are seconds on the server's clock (``clock_timestamp()``), so clients whose own
+clocks are skewed agree on expiry. Every transaction stamps its rows with a fresh ``commit_id``:
+when the connection breaks while ``COMMIT`` is in flight, the store re-reads on a fresh
+connection (after taking the row lock, so the old transaction is finished) and learns whether the
+commit landed; if it cannot find out it raises ``OutcomeUnknownError``.
+
+Schema (version ``SCHEMA_VERSION``, created and migrated by the library at open, see
+``docs/postgres.md``)::
+
+    fencedstate_schema   one row per applied migration (version, description, applied_at)
+    fencedstate_meta     one row: store_id (names the lease clock), created_at
+    fencedstate_keys     one row per key: its current state
+    fencedstate_journal  one row per event (key, seq): the key's state after it
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+try:
+    import psycopg
+    from psycopg import errors as pg_errors
+    from psycopg import sql
+    from psycopg_pool import ConnectionPool, PoolTimeout
+except ImportError as _exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "the PostgreSQL backend needs psycopg 3 and psycopg_pool: "
+        "pip install 'fencedstate[postgres]'"
+    ) from _exc
+
+from .clock import Clock, Lease
+from .errors import (
+    CorruptStateError,
+    FencedStateError,
+    LockTimeoutError,
+    OutcomeUnknownError,
+    StorageError,
+)
+from .records import State, _loads, empty_state, encode_value
+from .store import DEFAULT_MAX_VALUE_BYTES, Step, Store
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "PostgresStore", "ServerClock"]
+
+# -- schema and migrations ---------------------------------------------------------------------
+
+_STATE_COLUMNS = """
+    key            text COLLATE "C" NOT NULL,
+    seq            bigint NOT NULL CHECK (seq >= 1),
+    op             text NOT NULL,
+    version        bigint NOT NULL CHECK (version >= 0),
+    epoch          bigint NOT NULL CHECK (epoch >= 0),
+    present        boolean NOT NULL,
+    value          text,
+    writer         text,
+    committed_at   double precision NOT NULL,
+    holder         text,
+    lease_boot     text,
+    lease_deadline double precision,
+    lease_ttl      double precision,
+    actor          text,
+    event_at       double precision NOT NULL,
+    idem           text,
+    txn            text,
+    commit_id      uuid NOT NULL
+"""
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (1, "keys, journal and meta tables", [
+        """CREATE TABLE fencedstate_meta (
+               singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+               store_id   text NOT NULL,
+               created_at timestamptz NOT NULL DEFAULT now())""",
+        "INSERT INTO fencedstate_meta (store_id) VALUES (gen_random_uuid()::text)",
+        f"CREATE TABLE fencedstate_keys ({_STATE_COLUMNS}, PRIMARY KEY (key))",
+        f"CREATE TABLE fencedstate_journal ({_STATE_COLUMNS}, PRIMARY KEY (key, seq))",
+    ]),
+]
+"""Forward-only migrations: (version, description, statements). Append, never edit."""
+
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+"""The schema version this library writes and needs."""
+
+_COLS = ("key", "seq", "op", "version", "epoch", "present", "value", "writer", "committed_at",
+         "holder", "lease_boot", "lease_deadline", "lease_ttl", "actor", "event_at", "idem",
+         "txn", "commit_id")
+_COL_LIST = ", ".join(_COLS)
+_PLACEHOLDERS = ", ".join(["%s"] * len(_COLS))
+
+_SQL_READ = f"SELECT {_COL_LIST} FROM fencedstate_keys WHERE key = %s"
+_SQL_LOCK = f"SELECT {_COL_LIST} FROM fencedstate_keys WHERE key = %s FOR UPDATE"
+_SQL_NOW = "SELECT extract(epoch FROM clock_timestamp())::float8"
+_SQL_INSERT = (f"WITH w AS (INSERT INTO fencedstate_keys ({_COL_LIST}) VALUES ({_PLACEHOLDERS}) "
+               f"RETURNING {_COL_LIST}) "
+               f"INSERT INTO fencedstate_journal ({_COL_LIST}) SELECT {_COL_LIST} FROM w")
+_SQL_UPDATE = (f"WITH w AS (UPDATE fencedstate_keys SET ({_COL_LIST}) = ({_PLACEHOLDERS}) "
+               f"WHERE key = %s RETURNING {_COL_LIST}) "
+               f"INSERT INTO fencedstate_journal ({_COL_LIST}) SELECT {_COL_LIST} FROM w")
+_SQL_PRUNE = "DELETE FROM fencedstate_journal WHERE key = %s AND seq <= %s"
+_SQL_HISTORY = f"SELECT {_COL_LIST} FROM fencedstate_journal WHERE key = %s ORDER BY seq"
+_SQL_KEYS = ("SELECT key FROM fencedstate_keys WHERE present AND starts_with(key, %s) "
+             "ORDER BY key")
+_SQL_PLACEHOLDER = ("INSERT INTO fencedstate_keys (key, seq, op, version, epoch, present, "
+                    "committed_at, event_at, commit_id) "
+                    "VALUES (%s, 1, 'none', 0, 0, false, 0, 0, gen_random_uuid()) "
+                    "ON CONFLICT (key) DO NOTHING")
+_SQL_FIND_COMMIT = ("SELECT seq FROM fencedstate_journal WHERE key = %s AND commit_id = %s "
+                    "LIMIT 1")
+
+_PRUNE_EVERY = 64
+
+
+# -- clocks ------------------------------------------------------------------------------------
+
+
+class ServerClock(Clock):
+    """The database server's clock as seen from this client (for ``Claim.expires_in``).
+
+    ``now()`` is the local monotonic clock plus the offset to the server measured at the last
+    transaction, taken *after* the server answered, so a client never overestimates a lease.
+    ``boot_id`` names the store (its ``store_id``): leases carry it instead of a kernel boot id.
+    """
+
+    __slots__ = ("_offset",)
+
+    def __init__(self, boot_id: str, offset: float = 0.0) -> None:
+        super().__init__(boot_id)
+        self._offset = offset
+
+    def observe(self, server_now: float) -> None:
+        """Record that the server's clock read ``server_now`` just before this call."""
+        self._offset = server_now - time.monotonic()
+
+    def now(self) -> float:
+        """Estimated seconds on the server's clock (never behind the server's reading)."""
+        return time.monotonic() + self._offset
+
+    def wall(self) -> float:
+        """Estimated server wall-clock time."""
+        return self.now()
+
+
+class _TxnClock(Clock):
+    """The server's clock as read inside one transaction, after the row locks were taken."""
+
+    __slots__ = ("_now",)
+
+    def __init__(self, boot_id: str, now: float) -> None:
+        super().__init__(boot_id)
+        self._now = now
+
+    def now(self) -> float:
+        return self._now
+
+    def wall(self) -> float:
+        return self._now
+
+
+# -- the store ---------------------------------------------------------------------------------
+
+
+class _Retry(Exception):
+    """Internal: the attempt did not commit (known), try again on a fresh connection."""
+
+
+class PostgresStore(Store):
+    """A fenced store in a PostgreSQL database (``fencedstate.open_store("postgresql://...")``).
+
+    ``schema`` puts the tables in that schema (created if missing) instead of the connection's
+    ``search_path``. ``lock_timeout`` bounds the wait for a key held by another transaction
+    (``LockTimeoutError``); ``idle_txn_timeout`` makes the server end a transaction whose client
+    stalled holding a key. ``migrate=False`` refuses to create or upgrade the schema.
+    ``clock`` is for tests only: its ``boot_id`` replaces the store's lease identity (lease
+    *time* always comes from the server).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        min_connections: int = 1,
+        max_connections: int = 10,
+        connect_timeout: float = 10.0,
+        lock_timeout: float = 10.0,
+        idle_txn_timeout: float = 60.0,
+        history_limit: int = 1000,
+        migrate: bool = True,
+        max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
+        clock: Clock | None = None,
+    ) -> None:
+        if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("url must be a postgresql:// connection URL")
+        if not 1 <= min_connections <= max_connections:
+            raise ValueError("need 1 <= min_connections <= max_connections")
+        for name, value in (("connect_timeout", connect_timeout), ("lock_timeout", lock_timeout),
+                            ("idle_txn_timeout", idle_txn_timeout)):
+            if not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"{name} must be a positive number of seconds")
+        if type(history_limit) is not int or history_limit < 1:
+            raise ValueError("history_limit must be an int >= 1")
+        if schema is not None and (not isinstance(schema, str) or not schema
+                                   or len(schema) > 63 or "\x00" in schema):
+            raise ValueError("schema must be a non-empty identifier of at most 63 characters")
+        self.url = url
+        self.schema = schema
+        self._min = min_connections
+        self._max = max_connections
+        self._connect_timeout = float(connect_timeout)
+        self._lock_timeout_ms = max(1, int(lock_timeout * 1000))
+        self._idle_ms = max(1, int(idle_txn_timeout * 1000))
+        self._history_limit = history_limit
+        self._pool_lock = threading.Lock()
+        self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
+        self._pid = os.getpid()
+        self._closed = False
+        store_id = self._bootstrap(migrate)
+        self.store_id = store_id
+        boot = clock.boot_id if clock is not None else f"pg:{store_id}"
+        self._server_clock = ServerClock(boot)
+        super().__init__(max_value_bytes=max_value_bytes, clock=self._server_clock)
+        self._observe_clock()
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({_redact(self.url)!r}, schema={self.schema!r})"
+
+    # -- connections --------------------------------------------------------------------------
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        conn.execute(f"SET lock_timeout = {self._lock_timeout_ms}")
+        conn.execute(f"SET idle_in_transaction_session_timeout = {self._idle_ms}")
+        conn.execute("SET application_name = 'fencedstate'")
+        if self.schema is not None:
+            conn.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(self.schema)))
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        """A fresh connection outside the pool (bootstrap, outcome resolution)."""
+        try:
+            conn = psycopg.connect(self.url, autocommit=True,
+                                   connect_timeout=max(1, int(self._connect_timeout)))
+        except psycopg.Error as exc:
+            raise StorageError(None, f"cannot connect to {_redact(self.url)}: {exc}") from None
+        try:
+            self._configure(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _get_pool(self) -> ConnectionPool[psycopg.Connection[Any]]:
+        if self._closed:
+            raise StorageError(None, "the store is closed")
+        pid = os.getpid()
+        with self._pool_lock:
+            if self._pool is None or self._pid != pid:
+                # After a fork the parent's pool belongs to the parent: never share sockets.
+                self._pid = pid
+                pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+                    self.url, min_size=self._min, max_size=self._max,
+                    kwargs={"autocommit": True,
+                            "connect_timeout": max(1, int(self._connect_timeout))},
+                    configure=self._configure, timeout=max(30.0, self._connect_timeout),
+                    name="fencedstate", open=False)
+                try:
+                    pool.open(wait=True, timeout=self._connect_timeout)
+                except PoolTimeout:
+                    pool.close()
+                    raise StorageError(
+                        None, f"cannot connect to {_redact(self.url)} "
+                              f"within {self._connect_timeout:g}s") from None
+                self._pool = pool
+            return self._pool
+
+    def close(self) -> None:
+        """Close the connection pool (the data stays in the database)."""
+        self._closed = True
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None and self._pid == os.getpid():
+            pool.close()
+
+    # -- schema -------------------------------------------------------------------------------
+
+    def _bootstrap(self, migrate: bool) -> str:
+        conn = self._connect()
+        try:
+            try:
+                with conn.transaction():
+                    if self.schema is not None and migrate:
+                        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                            sql.Identifier(self.schema)))
+                    # One migrator per schema at a time; others wait here, then see its work.
+                    conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()), "
+                                 "1718513507)")
+                    current = _schema_version(conn)
+                    if current > SCHEMA_VERSION:
+                        raise StorageError(None, f"database schema version {current} is newer "
+                                                 f"than this library's {SCHEMA_VERSION}: upgrade "
+                                                 "fencedstate")
+                    if current < SCHEMA_VERSION:
+                        if not migrate:
+                            raise StorageError(None, f"database schema version {current}, need "
+                                                     f"{SCHEMA_VERSION}; open with migrate=True "
+                                                     "or apply docs/postgres.md's migrations")
+                        _apply_migrations(conn, current)
+                    row = conn.execute("SELECT store_id FROM fencedstate_meta").fetchone()
+            except FencedStateError:
+                raise
+            except psycopg.Error as exc:
+                raise StorageError(None, f"opening the schema failed: {exc}") from None
+            if row is None:
+                raise CorruptStateError("fencedstate_meta", "the meta row is missing")
+            return str(row[0])
+        finally:
+            conn.close()
+
+    def schema_version(self) -> int:
+        """The schema version recorded in the database."""
+        with self._get_pool().connection() as conn:
+            return _schema_version(conn)
+
+    def _observe_clock(self) -> None:
+        with self._get_pool().connection() as conn:
+            row = conn.execute(_SQL_NOW).fetchone()
+        assert row is not None
+        self._server_clock.observe(float(row[0]))
+
+    # -- primitives ---------------------------------------------------------------------------
+
+    def _read(self, key: str) -> State | None:
+        row = self._query_one(key, _SQL_READ, (key,))
+        return None if row is None else _row_state(row)
+
+    def _history(self, key: str) -> list[State]:
+        return [_row_state(r) for r in self._query_all(key, _SQL_HISTORY, (key,))]
+
+    def _keys(self, prefix: str) -> list[str]:
+        return sorted(str(r[0]) for r in self._query_all(None, _SQL_KEYS, (prefix,)))
+
+    def state(self, key: str) -> State | None:
+        """The key's full current state, including claim holder and lease (for inspection)."""
+        from .keys import validate_key
+
+        return self._read(validate_key(key))
+
+    def _query_all(self, key: str | None, query: str, params: Sequence[Any]) -> list[Any]:
+        for attempt in range(3):
+            try:
+                with self._get_pool().connection() as conn:
+                    return conn.execute(query, params).fetchall()
+            except psycopg.OperationalError as exc:
+                if attempt == 2:
+                    raise StorageError(key, f"read failed: {exc}") from None
+                _pause(attempt)
+            except psycopg.Error as exc:
+                raise StorageError(key, f"read failed: {exc}") from None
+        raise AssertionError("unreachable")
+
+    def _query_one(self, key: str | None, query: str, params: Sequence[Any]) -> Any:
+        rows = self._query_all(key, query, params)
+        return rows[0] if rows else None
+
+    def _transition(self, key: str, step: Step) -> State:
+        def many(curs: dict[str, State], clock: Clock) -> dict[str, State]:
+            nxt = step(curs[key], clock)
+            return {key: curs[key] if nxt is None else nxt}
+
+        return self._transition_many([key], many)[key]
+
+    def _transition_many(
+        self, keys: list[str], step: Callable[[dict[str, State], Clock], dict[str, State]]
+    ) -> dict[str, State]:
+        keys = sorted(set(keys))
+        attempts = 4
+        for attempt in range(attempts):
+            try:
+                return self._attempt(keys, step)
+            except _Retry as why:
+                if attempt == attempts - 1:
+                    raise StorageError(keys[0], f"not committed after {attempts} attempts: "
+                                                f"{why}") from None
+                _pause(attempt)
+        raise AssertionError("unreachable")
+
+    def _attempt(
+        self, keys: list[str], step: Callable[[dict[str, State], Clock], dict[str, State]]
+    ) -> dict[str, State]:
+        """One transaction. Raises ``_Retry`` only when it certainly did not commit."""
+        commit_id = uuid.uuid4()
+        where = keys[0]
+        with self._get_pool().connection() as conn:
+            # Phase 1: lock, read, decide. Nothing can commit here (COMMIT is not sent yet).
+            try:
+                conn.execute("BEGIN")
+                curs: dict[str, State] = {}
+                seqs: dict[str, int] = {}  # events so far; 0: the key has no row yet
+                for key in keys:  # sorted: two writers never wait on each other in a cycle
+                    row = conn.execute(_SQL_LOCK, (key,)).fetchone()
+                    curs[key] = empty_state(key) if row is None else _row_state(row)
+                    seqs[key] = 0 if row is None else int(row[1])
+                now_row = conn.execute(_SQL_NOW).fetchone()  # after the locks: fresh time
+                assert now_row is not None
+                server_now = float(now_row[0])
+                self._server_clock.observe(server_now)
+                nxt = step(curs, _TxnClock(self.clock.boot_id, server_now))
+                changed = {k: s for k, s in nxt.items() if s is not curs[k]}
+                if not changed:
+                    conn.execute("ROLLBACK")
+                    return curs | nxt
+                if len(changed) > 1:  # tag a multi-key commit's events with one id
+                    changed = {k: replace(s, txn=commit_id.hex) for k, s in changed.items()}
+                for key, state in changed.items():
+                    seq = seqs[key] + 1
+                    params = _state_params(state, seq, commit_id)
+                    if seqs[key]:
+                        conn.execute(_SQL_UPDATE, (*params, key))
+                    else:
+                        conn.execute(_SQL_INSERT, params)
+                    if seq % _PRUNE_EVERY == 0 and seq > self._history_limit:
+                        conn.execute(_SQL_PRUNE, (key, seq - self._history_limit))
+            except FencedStateError:
+                _rollback(conn)
+                raise
+            except pg_errors.LockNotAvailable:
+                _rollback(conn)
+                raise LockTimeoutError(where, "the key is locked by another transaction "
+                                              "(a stalled client?)") from None
+            except (pg_errors.UniqueViolation, pg_errors.DeadlockDetected,
+                    pg_errors.SerializationFailure) as exc:
+                _rollback(conn)  # a concurrent creator of the same key won: read again
+                raise _Retry(str(exc)) from None
+            except psycopg.OperationalError as exc:
+                _rollback(conn)
+                raise _Retry(f"connection lost before commit: {exc}") from None
+            except psycopg.Error as exc:
+                _rollback(conn)
+                raise StorageError(where, f"commit failed: {exc}") from None
+            except BaseException:
+                _rollback(conn)
+                raise
+            # Phase 2: COMMIT. From here on a failure may or may not have committed.
+            try:
+                status = conn.execute("COMMIT").statusmessage
+            except BaseException as exc:
+                if not isinstance(exc, (psycopg.Error, OSError)):
+                    raise
+                committed = self._resolve(keys, commit_id, exc)
+                if not committed:
+                    raise _Retry(f"connection lost during commit (did not land): {exc}") from None
+                return curs | changed
+            if status != "COMMIT":  # the server turned our COMMIT into a ROLLBACK
+                raise _Retry(f"transaction rolled back ({status})")
+        return curs | changed
+
+    def _resolve(self, keys: list[str], commit_id: uuid.UUID, cause: BaseException) -> bool:
+        """Did transaction ``commit_id`` commit? Waits for it to finish by taking its locks."""
+        where = keys[0]
+        try:
+            conn = self._connect()
+        except StorageError as exc:
+            raise OutcomeUnknownError(where, f"{cause}; and cannot reconnect to find out: "
+                                             f"{exc}") from None
+        try:
+            conn.execute("BEGIN")
+            for key in keys:  # same order as writers
+                conn.execute(_SQL_PLACEHOLDER, (key,))  # waits for an in-flight creator
+                conn.execute(_SQL_LOCK, (key,))  # waits for an in-flight updater
+            row = conn.execute(_SQL_FIND_COMMIT, (where, commit_id)).fetchone()
+            conn.execute("ROLLBACK")
+            return row is not None
+        except psycopg.Error as exc:
+            raise OutcomeUnknownError(where, f"{cause}; and the check failed: {exc}") from None
+        finally:
+            conn.close()
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _schema_version(conn: psycopg.Connection[Any]) -> int:
+    conn.execute("""CREATE TABLE IF NOT EXISTS fencedstate_schema (
+                        version     integer PRIMARY KEY,
+                        description text NOT NULL,
+                        applied_at  timestamptz NOT NULL DEFAULT now())""")
+    row = conn.execute("SELECT coalesce(max(version), 0) FROM fencedstate_schema").fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _apply_migrations(conn: psycopg.Connection[Any], current: int) -> None:
+    for version, description, statements in MIGRATIONS:
+        if version <= current:
+            continue
+        for statement in statements:
+            conn.execute(statement.encode())
+        conn.execute("INSERT INTO fencedstate_schema (version, description) VALUES (%s, %s)",
+                     (version, description))
+
+
+def _row_state(row: Sequence[Any]) -> State:
+    (key, _seq, op, version, epoch, present, value, writer, committed_at, holder, lease_boot,
+     lease_deadline, lease_ttl, actor, event_at, idem, txn, _commit_id) = row
+    decoded: Any = None
+    if present:
+        try:
+            decoded = _loads(value)
+        except (TypeError, ValueError) as exc:
+            raise CorruptStateError(f"postgresql:fencedstate_keys/{key}",
+                                    f"value is not JSON: {exc}") from None
+    lease = None
+    if lease_boot is not None and lease_deadline is not None:
+        lease = Lease(str(lease_boot), float(lease_deadline), float(lease_ttl or 0.0))
+    return State(
+        op=str(op), key=str(key), version=int(version), epoch=int(epoch), exists=bool(present),
+        value=decoded, value_json=value if present else None, writer=writer,
+        committed_at=float(committed_at), holder=holder, lease=lease, actor=actor,
+        at=float(event_at), idem=idem, txn=txn,
+    )
+
+
+def _state_params(state: State, seq: int, commit_id: uuid.UUID) -> tuple[Any, ...]:
+    value = None
+    if state.exists:
+        value = state.value_json if state.value_json is not None else encode_value(state.value)
+    lease = state.lease
+    return (
+        state.key, seq, state.op, state.version, state.epoch, state.exists, value, state.writer,
+        state.committed_at, state.holder,
+        None if lease is None else lease.boot,
+        None if lease is None else lease.deadline,
+        None if lease is None else lease.ttl,
+        state.actor, state.at, state.idem, state.txn, commit_id,
+    )
+
+
+def _rollback(conn: psycopg.Connection[Any]) -> None:
+    """Best-effort ROLLBACK; a broken connection is discarded by the pool anyway."""
+    if conn.closed:
+        return
+    with contextlib.suppress(psycopg.Error):
+        conn.execute("ROLLBACK")
+
+
+def _pause(attempt: int) -> None:
+    time.sleep(random.uniform(0, min(0.2, 0.005 * (2 ** attempt))))
+
+
+def _redact(url: str) -> str:
+    """``url`` without its password."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.Error:
+        return "postgresql://?"
+    if "password" in info:
+        info["password"] = "***"
+    return psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in info.items()})
