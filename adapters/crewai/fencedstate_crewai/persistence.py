@@ -1,0 +1,373 @@
+"""``FencedFlowPersistence``: CrewAI flow state saved with compare-and-set under a fenced claim.
+
+How a kickoff uses it (all automatic once the persistence is attached to a flow):
+
+* ``load_state(flow_id)`` (called by ``kickoff(inputs={"id": ...})``) claims the key
+  ``<key_prefix><flow_id>`` for this kickoff (waiting up to ``claim_timeout`` seconds while
+  another kickoff holds it) and remembers the version it read.
+* every ``save_state`` commits under that claim with ``expected_version`` = the version the
+  flow *method* started from. The store checks version, epoch and lease atomically, so:
+
+  - two parallel ``@listen`` methods that both started from version ``v``: the first save wins,
+    the second gets :class:`fencedstate.ConflictError` instead of silently overwriting;
+  - a kickoff whose claim was reclaimed or whose lease expired (a stalled, "zombie" process)
+    gets :class:`fencedstate.FencedError` and the stored state is untouched.
+
+* when the kickoff ends (success or failure) the claim is released, so the next kickoff on the
+  same flow id gets it immediately. A crashed process's claim expires after ``ttl`` seconds.
+
+CrewAI wraps errors raised by ``save_state`` in ``RuntimeError("State persistence failed: ...")``;
+:func:`fenced_cause` digs the typed fencedstate error out of any exception chain.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import fencedstate as fs
+from fencedstate.keys import validate_key
+from fencedstate.store import Store
+from crewai.flow.persistence.base import FlowPersistence
+from crewai.hooks import InterceptionPoint, register_hook
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer, field_validator
+from pydantic_core import to_jsonable_python
+
+__all__ = ["FencedFlowPersistence", "fenced_cause"]
+
+_SessionKey = tuple[int, str]
+
+
+@dataclass
+class _Session:
+    """One kickoff's claim on one flow id, and the version it last saw."""
+
+    key: str
+    claim: Any  # fencedstate Claim
+    version: int
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    released: bool = False
+
+
+@dataclass
+class _Kickoff:
+    """Everything one flow kickoff holds; created by the EXECUTION_START hook."""
+
+    sessions: dict[_SessionKey, _Session] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def release_all(self) -> None:
+        with self.lock:
+            sessions = list(self.sessions.values())
+            self.sessions.clear()
+        for session in sessions:
+            _release(session)
+
+
+# The current kickoff (set in the kickoff's own asyncio task, inherited by its method tasks and
+# by the threads CrewAI runs sync methods and saves in).
+_KICKOFF: contextvars.ContextVar[_Kickoff | None] = contextvars.ContextVar(
+    "fencedstate_crewai_kickoff", default=None
+)
+# Versions of the kickoff's sessions when the current flow method started.
+_STEP: contextvars.ContextVar[dict[_SessionKey, int] | None] = contextvars.ContextVar(
+    "fencedstate_crewai_step", default=None
+)
+
+_hooks_lock = threading.Lock()
+_hooks_installed = False
+
+
+def _release(session: _Session) -> None:
+    with session.lock:
+        if session.released:
+            return
+        session.released = True
+        try:
+            session.claim.release()
+        except fs.FencedStateError:
+            pass  # already reclaimed or expired: nothing of ours to give back
+
+
+def _on_execution_start(ctx: Any) -> None:
+    if getattr(ctx, "flow", None) is not None:
+        _KICKOFF.set(_Kickoff())
+
+
+def _on_pre_step(ctx: Any) -> None:
+    if getattr(ctx, "kind", None) != "flow_method":
+        return
+    kickoff = _KICKOFF.get()
+    if kickoff is None:
+        return
+    with kickoff.lock:
+        _STEP.set({k: s.version for k, s in kickoff.sessions.items()})
+
+
+def _on_execution_end(ctx: Any) -> None:
+    if getattr(ctx, "flow", None) is None:
+        return
+    kickoff = _KICKOFF.get()
+    if kickoff is not None:
+        kickoff.release_all()
+
+
+def _install_hooks() -> None:
+    global _hooks_installed
+    with _hooks_lock:
+        if _hooks_installed:
+            return
+        register_hook(InterceptionPoint.EXECUTION_START, _on_execution_start)
+        register_hook(InterceptionPoint.PRE_STEP, _on_pre_step)
+        register_hook(InterceptionPoint.EXECUTION_END, _on_execution_end)
+        _hooks_installed = True
+
+
+def fenced_cause(exc: BaseException | None) -> fs.FencedStateError | None:
+    """Return the fencedstate error in ``exc``'s cause/context chain (CrewAI wraps them), or None."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, fs.FencedStateError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _to_json(state_data: dict[str, Any] | BaseModel) -> dict[str, Any]:
+    if isinstance(state_data, BaseModel):
+        data = state_data.model_dump(mode="json")
+    else:
+        data = to_jsonable_python(state_data, fallback=str)
+    if not isinstance(data, dict):
+        raise TypeError(f"flow state must be a dict or a pydantic model, got {type(data).__name__}")
+    return data
+
+
+class FencedFlowPersistence(FlowPersistence):
+    """CrewAI ``FlowPersistence`` over a fencedstate store: claim on load, fenced CAS on save.
+
+    ``FencedFlowPersistence(store)`` takes a fencedstate store (or a directory path, opened with
+    :func:`fencedstate.open_store`). Each flow id is one key, ``key_prefix + flow_id``; the flow
+    id must therefore follow fencedstate's key grammar (UUIDs do).
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    persistence_type: str = Field(default="FencedFlowPersistence")
+    store: Any = Field(description="fencedstate store (or its directory path)")
+    key_prefix: str = Field(default="crewai/flows/")
+    ttl: float = Field(default=30.0, gt=0, description="lease of a kickoff's claim, seconds")
+    claim_timeout: float = Field(
+        default=60.0, ge=0, description="how long a kickoff waits for another to release the flow"
+    )
+    poll_interval: float = Field(default=0.05, gt=0)
+    writer: str = Field(default="crewai-flow")
+
+    _detached_versions: dict[str, int] = PrivateAttr(default_factory=dict)
+    _detached_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _heartbeat: threading.Thread | None = PrivateAttr(default=None)
+    _hb_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _hb_sessions: dict[int, _Session] = PrivateAttr(default_factory=dict)
+
+    def __init__(self, store: Any = None, /, **kwargs: Any) -> None:
+        if store is not None:
+            kwargs["store"] = store
+        super().__init__(**kwargs)
+        _install_hooks()
+
+    @field_validator("store", mode="before")
+    @classmethod
+    def _open_store(cls, value: Any) -> Any:
+        if isinstance(value, str | os.PathLike):
+            return fs.open_store(value)
+        if not isinstance(value, Store):
+            raise TypeError(
+                f"store must be a fencedstate store or a directory path, got {type(value).__name__}"
+            )
+        return value
+
+    @field_serializer("store")
+    def _store_path(self, store: Any) -> str:
+        for attr in ("path", "root", "directory", "dir"):
+            where = getattr(store, attr, None)
+            if isinstance(where, str | os.PathLike):
+                return str(Path(where))
+        return repr(store)
+
+    @field_validator("key_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        if value and not value.endswith("/"):
+            value += "/"
+        validate_key(value + "x")
+        return value
+
+    # ----------------------------------------------------------------- FlowPersistence API
+
+    def init_db(self) -> None:
+        """Nothing to create: the store directory already exists."""
+
+    def flow_key(self, flow_uuid: str) -> str:
+        """The store key that holds ``flow_uuid``'s state (raises ``InvalidKeyError`` if unusable)."""
+        key = f"{self.key_prefix}{flow_uuid}"
+        validate_key(key)
+        return key
+
+    def load_state(self, flow_uuid: str) -> dict[str, Any] | None:
+        """Return the flow's saved state; inside a kickoff, first claim the flow for this kickoff.
+
+        Raises ``fencedstate.ClaimHeldError`` if another kickoff keeps the flow for longer than
+        ``claim_timeout`` seconds. Outside a kickoff this is a plain, lock-free read.
+        """
+        key = self.flow_key(flow_uuid)
+        kickoff = _KICKOFF.get()
+        if kickoff is None:
+            snap = self.store.get(key)
+            with self._detached_lock:
+                self._detached_versions[flow_uuid] = snap.version if snap else 0
+            return _state_of(snap)
+        session = self._session(kickoff, flow_uuid, key)
+        with session.lock:
+            snap = session.claim.read()
+            session.version = snap.version if snap else 0
+        return _state_of(snap)
+
+    def save_state(
+        self, flow_uuid: str, method_name: str, state_data: dict[str, Any] | BaseModel
+    ) -> None:
+        """Commit the state against the version the running method started from.
+
+        Raises ``fencedstate.ConflictError`` when another method or writer committed since,
+        ``fencedstate.FencedError`` when this kickoff's claim was reclaimed or expired.
+        """
+        key = self.flow_key(flow_uuid)
+        value = {"state": _to_json(state_data), "method": str(method_name)}
+        kickoff = _KICKOFF.get()
+        if kickoff is None:
+            self._save_detached(flow_uuid, key, value)
+            return
+        skey: _SessionKey = (id(self), flow_uuid)
+        step = _STEP.get()
+        fresh = skey not in kickoff.sessions
+        session = self._session(kickoff, flow_uuid, key)
+        if step is not None and skey in step:
+            expected = step[skey]
+        elif step is not None or fresh:
+            # This method began before the kickoff ever read the flow: only a new flow is safe.
+            expected = 0
+        else:
+            expected = session.version
+        with session.lock:
+            snap = session.claim.commit(value, expected_version=expected)
+            session.version = snap.version
+        if step is not None:
+            step[skey] = snap.version
+
+    # ----------------------------------------------------------------- helpers
+
+    def _session(self, kickoff: _Kickoff, flow_uuid: str, key: str) -> _Session:
+        skey: _SessionKey = (id(self), flow_uuid)
+        with kickoff.lock:
+            session = kickoff.sessions.get(skey)
+            if session is not None:
+                return session
+        claim = self._claim(key)
+        snap = claim.read()
+        session = _Session(key=key, claim=claim, version=snap.version if snap else 0)
+        with kickoff.lock:
+            existing = kickoff.sessions.get(skey)
+            if existing is None:
+                kickoff.sessions[skey] = session
+        if existing is not None:  # lost a race with a sibling method of the same kickoff
+            _release(session)
+            return existing
+        self._track(session)
+        return session
+
+    def _claim(self, key: str) -> Any:
+        owner = f"{self.writer}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        deadline = time.monotonic() + self.claim_timeout
+        while True:
+            try:
+                return self.store.claim(key, owner=owner, ttl=self.ttl)
+            except fs.ClaimHeldError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(self.poll_interval)
+
+    def _save_detached(self, flow_uuid: str, key: str, value: dict[str, Any]) -> None:
+        with self._detached_lock:
+            expected = self._detached_versions.get(flow_uuid, 0)
+        with self._claim(key) as claim:
+            snap = claim.commit(value, expected_version=expected)
+        with self._detached_lock:
+            self._detached_versions[flow_uuid] = snap.version
+
+    def _track(self, session: _Session) -> None:
+        """Keep ``session``'s lease alive from a daemon thread while its kickoff runs."""
+        with self._hb_lock:
+            self._hb_sessions[id(session)] = session
+            if self._heartbeat is None or not self._heartbeat.is_alive():
+                self._heartbeat = threading.Thread(
+                    target=_heartbeat_loop,
+                    args=(weakref.ref(self),),
+                    name="fencedstate-crewai-heartbeat",
+                    daemon=True,
+                )
+                self._heartbeat.start()
+
+    def _renew_live(self) -> bool:
+        with self._hb_lock:
+            sessions = list(self._hb_sessions.values())
+            for s in sessions:
+                if s.released:
+                    del self._hb_sessions[id(s)]
+            if not self._hb_sessions:
+                self._heartbeat = None
+                return False
+        for s in sessions:
+            if s.released:
+                continue
+            with s.lock:
+                if s.released:
+                    continue
+                try:
+                    s.claim.renew()
+                except fs.FencedStateError:
+                    # Lost the claim (reclaimed or expired): the next save raises FencedError.
+                    with self._hb_lock:
+                        self._hb_sessions.pop(id(s), None)
+        return True
+
+
+def _heartbeat_loop(ref: weakref.ref[FencedFlowPersistence]) -> None:
+    while True:
+        persistence = ref()
+        if persistence is None:
+            return
+        interval = persistence.ttl / 3.0
+        del persistence
+        time.sleep(interval)
+        persistence = ref()
+        if persistence is None or not persistence._renew_live():
+            return
+        del persistence
+
+
+def _state_of(snap: Any) -> dict[str, Any] | None:
+    if snap is None or not isinstance(snap.value, dict):
+        return None
+    state = snap.value.get("state")
+    if not isinstance(state, dict):
+        return None
+    return json.loads(json.dumps(state))

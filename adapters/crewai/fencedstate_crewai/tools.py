@@ -1,0 +1,170 @@
+"""CrewAI tools that let agents read and compare-and-set commit shared fencedstate keys.
+
+Tool-error contract (shared by the fencedstate adapters): when a commit is rejected with
+:class:`fencedstate.ConflictError` (or the key is claimed, :class:`fencedstate.ClaimHeldError`),
+the tool returns a message for the model saying that the write was NOT saved, the version it
+expected, the version the key is at now, who wrote it, a summary of the current value, and to
+re-read and retry. Constructed with ``raise_on_conflict=True`` the tool raises the error instead.
+Invalid keys or values always come back as an ``ERROR:`` message the model can correct.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import fencedstate as fs
+from fencedstate.keys import validate_key
+from fencedstate.records import Snapshot
+from fencedstate.store import Store
+from crewai.tools import BaseTool
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "FencedCommitTool",
+    "FencedReadTool",
+    "conflict_message",
+    "summarize_value",
+]
+
+_SUMMARY_CHARS = 400
+
+
+def summarize_value(value: Any, limit: int = _SUMMARY_CHARS) -> str:
+    """Compact JSON of ``value``, cut to ``limit`` characters with a marker when longer."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    if len(text) > limit:
+        return text[:limit] + f"... ({len(text)} chars in total)"
+    return text
+
+
+def conflict_message(
+    err: fs.FencedStateError, current: Snapshot | None, read_tool: str = "fenced_read"
+) -> str:
+    """The text a model gets when its write to a shared key was rejected."""
+    if isinstance(err, fs.ConflictError):
+        now = current.version if current is not None else err.actual_version
+        who = f" (last written by {current.writer!r})" if current and current.writer else ""
+        shown = summarize_value(current.value) if current is not None else "(key does not exist)"
+        return (
+            f"CONFLICT: your write to {err.key!r} was NOT saved. You expected version "
+            f"{err.expected_version}, but the key is now at version {now}{who}: someone else "
+            f"changed it since you read it. Current value: {shown}. Re-read the key with "
+            f"{read_tool}, reapply your change to the current value, and commit again with "
+            f"expected_version={now}."
+        )
+    if isinstance(err, fs.ClaimHeldError):
+        return (
+            f"BUSY: your write to {err.key!r} was NOT saved: {err.holder!r} holds a claim on it "
+            f"for another {err.expires_in:.1f}s. Wait, re-read the key with {read_tool} and retry."
+        )
+    if isinstance(err, fs.FencedError):
+        return (
+            f"FENCED: your write to {err.key!r} was NOT saved: your claim (epoch "
+            f"{err.claim_epoch}) is {err.reason}; the key's epoch is now {err.current_epoch}. "
+            f"Re-read the key with {read_tool} before doing anything else."
+        )
+    return f"ERROR: your write was NOT saved: {err}"
+
+
+class _StoreTool(BaseTool):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    store: Any = Field(description="fencedstate store the tool reads and writes")
+    key_prefix: str = Field(
+        default="", description="keys the model may touch start with this (\"\" = any key)"
+    )
+
+    @field_validator("store")
+    @classmethod
+    def _check_store(cls, value: Any) -> Any:
+        if not isinstance(value, Store):
+            raise TypeError(f"store must be a fencedstate store, got {type(value).__name__}")
+        return value
+
+    def _full_key(self, key: str) -> str:
+        full = key if key.startswith(self.key_prefix) else self.key_prefix + key
+        return validate_key(full)
+
+
+class _ReadArgs(BaseModel):
+    key: str = Field(description="the shared key to read, e.g. 'plans/alpha'")
+
+
+class FencedReadTool(_StoreTool):
+    """Read a shared key: returns its version and JSON value (``version`` 0 = does not exist)."""
+
+    name: str = "fenced_read"
+    description: str = (
+        "Read a shared state key. Returns JSON {key, version, value}. Pass the returned version "
+        "as expected_version to fenced_commit; version 0 means the key does not exist yet."
+    )
+    args_schema: type[BaseModel] = _ReadArgs
+
+    def _run(self, key: str) -> str:
+        try:
+            full = self._full_key(key)
+            snap = self.store.get(full)
+        except (fs.InvalidKeyError, fs.CorruptStateError, fs.StorageError) as err:
+            return f"ERROR: cannot read {key!r}: {err}"
+        if snap is None:
+            return json.dumps({"key": full, "version": 0, "value": None})
+        return json.dumps(
+            {"key": full, "version": snap.version, "value": snap.value, "writer": snap.writer},
+            default=str,
+        )
+
+
+class _CommitArgs(BaseModel):
+    key: str = Field(description="the shared key to write")
+    value: Any = Field(description="the complete new JSON value for the key")
+    expected_version: int = Field(
+        ge=0, description="the version you read with fenced_read (0 to create a new key)"
+    )
+
+
+class FencedCommitTool(_StoreTool):
+    """Compare-and-set a shared key; a stale write is refused with an explanation (or raised)."""
+
+    name: str = "fenced_commit"
+    description: str = (
+        "Write the complete new value of a shared state key, only if it is still at "
+        "expected_version (the version you read). If someone changed it since, nothing is "
+        "written and you get the current version and value: re-read, reapply, retry."
+    )
+    args_schema: type[BaseModel] = _CommitArgs
+    writer: str = Field(default="crewai-agent", description="recorded as the writer of commits")
+    raise_on_conflict: bool = Field(
+        default=False,
+        description="raise ConflictError/ClaimHeldError instead of returning a message",
+    )
+
+    def _run(self, key: str, value: Any, expected_version: int) -> str:
+        try:
+            full = self._full_key(key)
+        except fs.InvalidKeyError as err:
+            return f"ERROR: your write was NOT saved: {err}"
+        try:
+            snap = self.store.put(
+                full, value, expected_version=expected_version, writer=self.writer
+            )
+        except (fs.ConflictError, fs.ClaimHeldError) as err:
+            if self.raise_on_conflict:
+                raise
+            return conflict_message(err, self._current(full), self.read_tool_name)
+        except (fs.InvalidValueError, fs.StorageError) as err:
+            return f"ERROR: your write was NOT saved: {err}"
+        return json.dumps(
+            {"ok": True, "key": full, "version": snap.version, "writer": snap.writer}
+        )
+
+    @property
+    def read_tool_name(self) -> str:
+        """Name of the read tool that messages tell the model to use."""
+        return FencedReadTool.model_fields["name"].default  # type: ignore[no-any-return]
+
+    def _current(self, key: str) -> Snapshot | None:
+        try:
+            return self.store.get(key)  # type: ignore[no-any-return]
+        except fs.FencedStateError:
+            return None
