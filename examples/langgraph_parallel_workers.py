@@ -19,12 +19,13 @@ import threading
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
-import fencedstate as fs
 from fencedstate_langgraph import FencedStore
 from langgraph.graph import END, START, StateGraph
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 from langgraph.types import RetryPolicy, Send
+
+import fencedstate as fs
 
 TOPICS = ["market", "pricing", "risks", "competitors", "hiring", "roadmap"]
 DOC = (("reports",), "q3-plan")
