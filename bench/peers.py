@@ -485,7 +485,7 @@ FS_DURABLE = "fencedstate (default, durable)"
 
 def short_name(name: str) -> str:
     """Filesystem/CLI-friendly id of an approach name."""
-    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+    return "-".join("".join(c if c.isalnum() else " " for c in name.lower()).split())
 
 
 # ----------------------------------------------------------------------------------------
@@ -769,6 +769,101 @@ def _journal_writer(store_dir: Path) -> Callable[[str, int], str] | None:
 
 
 # ----------------------------------------------------------------------------------------
+# Profile of the fencedstate commit path (--profile).
+# ----------------------------------------------------------------------------------------
+
+
+def _interleaved(fns: dict[str, Callable[[], object]], n: int) -> dict[str, float]:
+    """p50 (us) of each fn, calls interleaved round-robin so every fn sees the same noise."""
+    lat: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(n):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            lat[k].append((time.perf_counter() - t0) * 1e6)
+    return {k: _pct(sorted(v), 0.5) for k, v in lat.items()}
+
+
+def profile_commit_path(work: Path, out: Path, n: int, log: Callable[[str], None]) -> list[str]:
+    """Cost breakdown of one commit (interleaved micro-timings) and pyinstrument profiles of
+    durable put, durability="none" put and get; profiles go to out/profile_*.txt."""
+    import fcntl
+
+    import filelock
+
+    root = Path(tempfile.mkdtemp(prefix="profile-", dir=work))
+    lines: list[str] = []
+    try:
+        durable, fast = _fs_open(root / "d", None), _fs_open(root / "n", "none")
+        ver = {"d": durable.put(KEY, {"n": 0}, expected_version=0).version,
+               "n": fast.put(KEY, {"n": 0}, expected_version=0).version}
+
+        def put_d() -> None:
+            ver["d"] = durable.put(KEY, {"n": 1}, expected_version=ver["d"]).version
+
+        def put_n() -> None:
+            ver["n"] = fast.put(KEY, {"n": 1}, expected_version=ver["n"]).version
+
+        raw_fd = os.open(root / "raw.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        line = (json.dumps({"n": 0, "pad": "x" * 200}) + "\n").encode()
+        flk = filelock.FileLock(str(root / "probe.lock"), thread_local=False)
+        lock_fd = os.open(root / "probe2.lock", os.O_RDWR | os.O_CREAT, 0o600)
+
+        def flock_cycle() -> None:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)
+            fcntl.flock(lock_fd, fcntl.LOCK_UN)
+
+        def filelock_cycle() -> None:
+            flk.acquire()
+            flk.release()
+
+        def raw_fsync() -> None:
+            os.write(raw_fd, line)
+            os.fsync(raw_fd)
+
+        def raw_fdatasync() -> None:
+            os.write(raw_fd, line)
+            os.fdatasync(raw_fd)
+
+        p50 = _interleaved({
+            "fencedstate put, durable (whole call)": put_d,
+            "raw append + fsync": raw_fsync,
+            "raw append + fdatasync": raw_fdatasync,
+            "fencedstate put, durability=none (whole call)": put_n,
+            "fencedstate get (whole call)": lambda: fast.get(KEY),
+            "filelock.FileLock acquire+release (uncontended)": filelock_cycle,
+            "fcntl.flock LOCK_EX+LOCK_UN on a kept-open fd": flock_cycle,
+        }, n)
+        os.close(raw_fd)
+        os.close(lock_fd)
+        lines.append("| step (interleaved, 1 process) | p50 us |")
+        lines.append("|---|---:|")
+        lines += [f"| {k} | {v:,.1f} |" for k, v in p50.items()]
+        log("profile p50s: " + "; ".join(f"{k}: {v:,.0f} us" for k, v in p50.items()))
+        try:
+            from pyinstrument import Profiler
+        except ImportError:
+            lines.append("\n(pyinstrument not installed: no call-tree profiles)")
+            return lines
+        for name, fn in (("put_durable", put_d), ("put_none", put_n),
+                         ("get", lambda: fast.get(KEY))):
+            prof = Profiler(interval=0.0002)
+            prof.start()
+            for _ in range(n):
+                fn()
+            prof.stop()
+            (out / f"profile_{name}.txt").write_text(
+                prof.output_text(unicode=False, color=False, show_all=False))
+        lines.append("\nCall trees (pyinstrument): `profile_put_durable.txt`, "
+                     "`profile_put_none.txt`, `profile_get.txt`.")
+        _close(durable)
+        _close(fast)
+        return lines
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------------------
 # Machine description and report.
 # ----------------------------------------------------------------------------------------
 
@@ -910,6 +1005,10 @@ def render(report: dict[str, Any]) -> str:
         out.append("|---|---|---|")
         for t in report["targets"]:
             out.append(f"| {t['target']} | {t['measured']} | {t['met']} |")
+    if report.get("profile"):
+        out.append("\n## Where a fencedstate commit spends its time\n")
+        out.append(machine_block(info))
+        out += report["profile"]
     out.append("\nPlots: `commit_rate_vs_processes.png`, `latency_distribution.png`.\n")
     return "\n".join(out) + "\n"
 
@@ -1046,6 +1145,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--workdir", help="directory on the disk under test (default: a temp dir)")
     ap.add_argument("--out", default=str(HERE / "results"), help="where results go")
     ap.add_argument("--no-plots", action="store_true")
+    ap.add_argument("--profile", action="store_true",
+                    help="also time the steps of a fencedstate commit and write pyinstrument "
+                         "profiles (profile_*.txt)")
     ap.add_argument("--no-install", action="store_true",
                     help="do not pip install the optional agent-coherence peer when missing")
     args = ap.parse_args(argv)
@@ -1127,6 +1229,9 @@ def main(argv: list[str] | None = None) -> int:
                             f"errors {r.errors}")
         if any(a.op is FencedState for a in wanted) and _importable("fencedstate.filestore"):
             read_and_scale(args, work, report, log)
+        if args.profile and _importable("fencedstate.filestore"):
+            report["profile"] = profile_commit_path(
+                work, out, 300 if args.quick else 2000, log)
         report["targets"] = targets(report)
         (out / "peers.json").write_text(json.dumps(report, indent=1))
         if not args.no_plots and report["runs"]:
