@@ -146,15 +146,27 @@ def compact(path: str, fd: int, keep_lines: int, keep_bytes: int, durable: bool)
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
     tfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
-        os.write(tfd, b"".join(kept))
-        if durable:
-            os.fsync(tfd)
-    finally:
-        os.close(tfd)
-    os.replace(tmp, path)
+        try:
+            write_all(tfd, b"".join(kept))
+            if durable:
+                os.fsync(tfd)
+        finally:
+            os.close(tfd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):  # never leave a temp file behind
+            os.unlink(tmp)
+        raise
     if durable:
         fsync_dir(directory)
     return total
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until all of ``data`` is written (a short write is not an error)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def fsync_dir(directory: str) -> None:
