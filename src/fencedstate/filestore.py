@@ -96,18 +96,18 @@ class FileStore(Store):
         while True:
             if self._pending():
                 self._recover_pending()
-            with self._locks.hold_many(keys):
+            # The lock files are opened under the guard too: an OSError there is a StorageError.
+            with _guarded(keys[0] if len(keys) == 1 else None), self._locks.hold_many(keys):
                 if self._pending():  # a multi-key writer died holding intents: recover first
                     continue
-                with _guarded(keys[0] if len(keys) == 1 else None):
-                    return self._apply_locked(keys, step)
+                return self._apply_locked(keys, step)
 
     def _apply_locked(
         self, keys: list[str], step: Callable[[dict[str, State], Clock], dict[str, State]]
     ) -> dict[str, State]:
         opened: dict[str, tuple[int, bool, int, int]] = {}
         created_dirs: set[str] = set()
-        written = False
+        acked = False
         try:
             curs: dict[str, State] = {}
             for key in keys:
@@ -127,24 +127,31 @@ class FileStore(Store):
                 txn_id = uuid.uuid4().hex
                 changed = {k: _with_txn(s, txn_id) for k, s in changed.items()}
                 txn_path = self._write_intent(txn_id, curs, changed)
-            written = True
             for key, state in changed.items():
                 fd, _, valid_end, size = opened[key]
                 line = encode_state(state)
                 keylog.append(fd, line, valid_end, size, self._durable)
-                if valid_end + len(line) > self._compact_bytes:
-                    keylog.compact(self._log_path(key), fd, self._history_limit,
-                                   self._compact_bytes // 2, self._durable)
             if self._durable:
                 for directory in created_dirs:
                     self._sync_dir_chain(directory)
+            acked = True
             if txn_path is not None:
-                os.unlink(txn_path)  # before the locks go: others never see a finished intent
+                # Before the locks go; if it fails, recovery finds the intent already applied.
+                _unlink_quietly(txn_path)
+            for key, state in changed.items():
+                fd, _, valid_end, _ = opened[key]
+                if valid_end + len(encode_state(state)) > self._compact_bytes:
+                    # Best effort, after the commit is durable: a failed compaction leaves the
+                    # whole old log in place and must not turn an acknowledged commit into an
+                    # error (a caller would retry a commit that landed).
+                    with suppress(OSError):
+                        keylog.compact(self._log_path(key), fd, self._history_limit,
+                                       self._compact_bytes // 2, self._durable)
             return curs | changed
         finally:
             for key, (fd, created, _, _) in opened.items():
                 os.close(fd)
-                if created and not written:
+                if created and not acked:  # a new log whose first line is not acknowledged
                     _unlink_quietly(self._log_path(key))
 
     def _sync_dir_chain(self, directory: str) -> None:
@@ -201,12 +208,16 @@ class FileStore(Store):
         tmp = path + ".tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
-            os.write(fd, json.dumps(intent).encode())
-            if self._durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, path)
+            try:
+                keylog.write_all(fd, json.dumps(intent).encode())
+                if self._durable:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.rename(tmp, path)
+        except BaseException:
+            _unlink_quietly(tmp)  # a failed intent never became visible: leave no trace
+            raise
         if self._durable:
             keylog.fsync_dir(self._txn)
         return path
