@@ -721,6 +721,40 @@ class _GetOp(Op):
         _close(self.store)
 
 
+class _SqliteGetOp(Op):
+    """Random warm point `SELECT` from a SQLite WAL table of the same size (for context)."""
+
+    def __init__(self, root: Path, mode: str, idx: int, nkeys: int = 10) -> None:
+        self.conn = _sqlite_connect(root, "FULL")
+        self.keys = [f"bulk/{i // 1000:03d}/k{i}" for i in range(nkeys)]
+        self.rng = random.Random(idx)
+        for k in self.keys[:2000]:
+            self.conn.execute("SELECT v, version FROM kv WHERE k=?", (k,)).fetchone()
+
+    def commit(self) -> int:
+        row = self.conn.execute(
+            "SELECT v, version FROM kv WHERE k=?", (self.rng.choice(self.keys),)).fetchone()
+        if row is None:
+            raise LookupError("key missing")
+        json.loads(row[0])  # a get returns the decoded value, as store.get does
+        return 0
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def build_sqlite(root: Path, nkeys: int) -> None:
+    """A SQLite WAL table with `nkeys` rows shaped like the fencedstate read store."""
+    conn = _sqlite_connect(root, "NORMAL")
+    conn.execute("CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT NOT NULL, version INTEGER)")
+    conn.execute("BEGIN")
+    conn.executemany("INSERT INTO kv VALUES (?, ?, 1)", (
+        (f"bulk/{i // 1000:03d}/k{i}", json.dumps({"n": i, "pad": "x" * 40}))
+        for i in range(nkeys)))
+    conn.execute("COMMIT")
+    conn.close()
+
+
 def make_journal(root: Path, events: int) -> tuple[float, str]:
     """Give KEY a journal of `events` events; returns (seconds, how)."""
     t0 = time.perf_counter()
@@ -984,11 +1018,13 @@ def render(report: dict[str, Any]) -> str:
     if report.get("reads"):
         out.append("\n## Reads: fencedstate `get` on a warm store, 1 process\n")
         out.append(machine_block(info))
-        out.append("| keys in store | gets | p50 us | p99 us | store built in |")
-        out.append("|---:|---:|---:|---:|---:|")
+        out.append("| keys in store | gets | p50 us | p99 us | store built in | "
+                   "SQLite WAL point SELECT p50 / p99 us (context) |")
+        out.append("|---:|---:|---:|---:|---:|---:|")
         for r in report["reads"]:
             out.append(f"| {r['keys']:,} | {r['gets']:,} | {_f(r['p50_us'], 1)} | "
-                       f"{_f(r['p99_us'], 1)} | {_f(r['build_s'], 1)} s |")
+                       f"{_f(r['p99_us'], 1)} | {_f(r['build_s'], 1)} s | "
+                       f"{_f(r.get('sqlite_p50_us'), 1)} / {_f(r.get('sqlite_p99_us'), 1)} |")
     if report.get("scale"):
         out.append("\n## Scale: durable fencedstate commits (`put` with expected_version), "
                    "1 process\n")
@@ -1262,6 +1298,15 @@ def read_and_scale(
                                     "errors": w.errors})
             log(f"reads {nkeys:,} keys: p50 {_pct(lat, 0.5):.1f} us p99 {_pct(lat, 0.99):.1f} us"
                 f" ({len(lat):,} gets; store built in {build:.1f} s)")
+            sq = Path(tempfile.mkdtemp(prefix=f"sqlkeys{nkeys}-", dir=work))
+            try:
+                build_sqlite(sq, nkeys)
+                w = run_procs(_SqliteGetOp, sq, "reads", 1, args.duration, {"nkeys": nkeys})[0]
+                lat = sorted(w.lat_us)
+                report["reads"][-1].update(sqlite_p50_us=_pct(lat, 0.5),
+                                           sqlite_p99_us=_pct(lat, 0.99))
+            finally:
+                shutil.rmtree(sq, ignore_errors=True)
         for nkeys in (min(args.read_keys), max(args.read_keys)):
             report["scale"].append(_scale_run(
                 args, stores[nkeys], "keys", f"{nkeys:,} keys",
