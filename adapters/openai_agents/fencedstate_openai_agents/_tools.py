@@ -57,9 +57,9 @@ def commit_state_tool(
 
     On ``ConflictError`` the tool returns a message for the model (expected vs actual version,
     a summary of the current value, "re-read and retry"). With ``raise_on_conflict=True`` the tool
-    is built with ``failure_error_function=None``, so the ``ConflictError`` propagates out of
-    ``Runner.run`` instead of becoming text for the model (the SDK's default would turn any tool
-    exception into an error string).
+    is built with ``failure_error_function=None``, so the run stops: ``Runner.run`` raises the
+    SDK's ``agents.exceptions.UserError`` whose ``__cause__`` is the ``ConflictError`` (the
+    SDK's default would turn any tool exception into an error string for the model).
     """
 
     async def commit_state(key: str, value_json: str, expected_version: int) -> str:
