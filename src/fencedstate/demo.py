@@ -100,13 +100,14 @@ def lost_update(workdir: str, workers: int, rounds: int) -> LostUpdateResult:
 
 # -- part 2: zombie writer -----------------------------------------------------------------------
 
-def _zombie(store_dir: str, key: str, fenced: bool, ttl: float, out: Connection) -> None:
+def _zombie(store_dir: str, key: str, fenced: bool, ttl: float, out: Connection,
+            go: Connection) -> None:
     store = open_store(store_dir)
     claim = store.claim(key, owner="worker-3", ttl=ttl)
     snap = claim.read()
     assert snap is not None
     out.send(("ready", snap.version))
-    os.kill(os.getpid(), signal.SIGSTOP)  # stalls here (the parent also stops it from outside)
+    go.recv()  # the parent freezes this process (SIGSTOP) around here; "go" comes after SIGCONT
     stale = {"plan": "stale draft from worker-3", "based_on": snap.version}
     try:
         if fenced:
@@ -138,7 +139,8 @@ def zombie(workdir: str, fenced: bool, ttl: float = 0.5) -> ZombieResult:
     original = {"plan": "ship v1", "owner": "planner"}
     store.put(key, original, expected_version=0, writer="planner")
     recv, send = _CTX.Pipe(duplex=False)
-    proc = _CTX.Process(target=_zombie, args=(store_dir, key, fenced, ttl, send))
+    go_recv, go_send = _CTX.Pipe(duplex=False)
+    proc = _CTX.Process(target=_zombie, args=(store_dir, key, fenced, ttl, send, go_recv))
     proc.start()
     try:
         if not recv.poll(60):
@@ -148,6 +150,7 @@ def zombie(workdir: str, fenced: bool, ttl: float = 0.5) -> ZombieResult:
         os.kill(proc.pid, signal.SIGSTOP)  # type: ignore[arg-type]
         time.sleep(ttl * 2)  # the lease runs out while the worker is frozen
         store.reclaim(key, by="recovery")  # recovery takes the work back; it writes nothing
+        go_send.send("go")
         os.kill(proc.pid, signal.SIGCONT)  # type: ignore[arg-type]
         if not recv.poll(60):
             raise RuntimeError("zombie worker never reported")
