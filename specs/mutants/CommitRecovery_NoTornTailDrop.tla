@@ -21,17 +21,22 @@
 (* synced or its current entries).                                         *)
 (*                                                                         *)
 (* Actions -> implementation (src/fencedstate):                            *)
-(*   Lock         locking: key thread lock + filelock (FileStore._commit)  *)
-(*   ReadTail     keylog.open_rw + keylog.read_tail under the lock         *)
-(*                (CorruptStateError on a bad complete line)               *)
+(*   Lock         FileStore._transition_many: KeyLocks.hold_many           *)
+(*   ReadTail     keylog.open_rw + keylog.read_tail in                     *)
+(*                FileStore._apply_locked (CorruptStateError on a bad      *)
+(*                complete line)                                           *)
 (*   Write        keylog.append: ftruncate to the end of the last complete *)
 (*                line (RecoverTail) + pwrite of the new line              *)
 (*   TornWrite    kill -9 in the middle of that write                      *)
-(*   Sync         keylog.append's fdatasync (+ keylog.fsync_dir of a new   *)
-(*                log file)                                                *)
-(*   Ack          FileStore._commit releasing the lock, returning          *)
+(*   Sync         keylog.append's fdatasync, then the directory fsync      *)
+(*                (FileStore._sync_dir_chain -> keylog.fsync_dir)          *)
+(*   Ack          FileStore._apply_locked returns (locks released)         *)
 (*   CompactWrite / CompactSync / Rename / DirSync                         *)
-(*                keylog.compact: write temp, fsync, os.replace, fsync_dir *)
+(*                keylog.compact: write temp, fsync, os.replace,           *)
+(*                keylog.fsync_dir                                         *)
+(* The Sync guard models the FIXED protocol (see mutant                    *)
+(* CommitRecovery_DirFsyncOnlyOnCreate, which is today's code): a writer   *)
+(* fsyncs the directory unless it has itself seen it synced for this inode.*)
 (*                                                                         *)
 (* Bounds: MaxVer = 3 commits, Keep = 1, MaxCompactions = 1, MaxCrashes = 2 *)
 (* (any mix of process kills, torn writes and power losses): a crash or a *)
@@ -101,7 +106,7 @@ ReadTail == /\ pc = "locked"
             /\ UNCHANGED <<known, cache, disk, dcache, ddisk, nextIno, created, acked, crashes, compactions>>
 
 \* The file content after writing line `l` (opening the file, creating it if needed).
-Base == IF ino = 0 THEN <<>> ELSE SubSeq(cache[ino], 1, validLen)   \* GUARD: drop torn tail
+Base == IF ino = 0 THEN <<>> ELSE SubSeq(cache[ino], 1, validLen)   \* up to the last complete line
 \* What writing at the end of the file (O_APPEND) without dropping the torn
 \* tail would make: the torn bytes and the new line become one bad line.
 Glue(f, l) == IF f # <<>> /\ f[Len(f)].k = "torn"
