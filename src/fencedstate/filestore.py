@@ -75,6 +75,12 @@ class FileStore(Store):
         return f"FileStore({self.path!r}, durability={self.durability!r})"
 
     def _log_path(self, key: str) -> str:
+        if "/" in key:  # a symlink planted on the path must not lead out of the store
+            directory = self._data
+            for segment in key.split("/")[:-1]:
+                directory = os.path.join(directory, segment)
+                if os.path.islink(directory):
+                    raise InsecureStoreError(key, f"{directory} is a symlink, not a directory")
         return os.path.join(self._data, key_to_relpath(key))
 
     # -- primitives ---------------------------------------------------------------------------
