@@ -149,7 +149,7 @@ def _to_json(state_data: dict[str, Any] | BaseModel) -> dict[str, Any]:
     else:
         data = to_jsonable_python(state_data, fallback=str)
     if not isinstance(data, dict):
-        raise TypeError(f"flow state must be a dict or a pydantic model, got {type(data).__name__}")
+        raise ValueError(f"flow state must be a dict or a pydantic model, got {type(data).__name__}")
     return data
 
 
@@ -191,7 +191,7 @@ class FencedFlowPersistence(FlowPersistence):
         if isinstance(value, str | os.PathLike):
             return fs.open_store(value)
         if not isinstance(value, Store):
-            raise TypeError(
+            raise ValueError(
                 f"store must be a fencedstate store or a directory path, got {type(value).__name__}"
             )
         return value

@@ -18,6 +18,7 @@ from fencedstate.keys import validate_key
 from fencedstate.records import Snapshot
 from fencedstate.store import Store
 from crewai.tools import BaseTool
+from crewai.types.callback import SerializableCallable
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
@@ -67,8 +68,17 @@ def conflict_message(
     return f"ERROR: your write was NOT saved: {err}"
 
 
+def never_cache(_args: Any = None, _result: Any = None) -> bool:
+    """CrewAI cache policy of the fenced tools: never serve a shared key's state from a cache."""
+    return False
+
+
 class _StoreTool(BaseTool):
     model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    # CrewAI caches tool results per (tool, input) by default; a cached read would hand the model
+    # a stale version forever, so the fenced tools opt out.
+    cache_function: SerializableCallable = Field(default=never_cache)
 
     store: Any = Field(description="fencedstate store the tool reads and writes")
     key_prefix: str = Field(
@@ -79,7 +89,7 @@ class _StoreTool(BaseTool):
     @classmethod
     def _check_store(cls, value: Any) -> Any:
         if not isinstance(value, Store):
-            raise TypeError(f"store must be a fencedstate store, got {type(value).__name__}")
+            raise ValueError(f"store must be a fencedstate store, got {type(value).__name__}")
         return value
 
     def _full_key(self, key: str) -> str:

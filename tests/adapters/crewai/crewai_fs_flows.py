@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -126,11 +125,13 @@ class ScriptedLLM(BaseLLM):
         from_agent: Any = None,
         response_model: Any = None,
     ) -> str:
-        text = messages if isinstance(messages, str) else "\n".join(
-            str(m.get("content", "")) for m in messages
-        )
-        observations = re.findall(r"Observation:\s*(.*?)(?=\n(?:Thought|Action|Observation):|\Z)",
-                                  text, flags=re.S)
+        msgs = [{"role": "user", "content": messages}] if isinstance(messages, str) else messages
+        # Each tool result is one line after "Observation:" in an assistant message.
+        observations = [
+            str(m["content"]).split("Observation:", 1)[1].strip().split("\n", 1)[0]
+            for m in msgs
+            if m.get("role") == "assistant" and "Observation:" in str(m.get("content", ""))
+        ]
         if len(observations) >= self.max_steps:
             return "Thought: I give up\nFinal Answer: gave up"
         if not observations:
