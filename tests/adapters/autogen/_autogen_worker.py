@@ -18,9 +18,9 @@ from typing import Any
 from autogen_agentchat.agents import AssistantAgent
 from autogen_core.memory import ListMemory, MemoryContent
 from autogen_ext.models.replay import ReplayChatCompletionClient
+from fencedstate_autogen import FencedMemory, load_agent_state, save_agent_state
 
 import fencedstate as fs
-from fencedstate_autogen import FencedMemory, load_agent_state, save_agent_state
 
 MODEL_INFO: Any = {
     "vision": False,
@@ -93,7 +93,9 @@ async def zombie(store_dir: Path, sync: Path, name: str, peer: str) -> dict[str,
 async def memory_default(store_dir: Path, sync: Path, name: str, peer: str) -> dict[str, Any]:
     """ListMemory persisted the AutoGen way: dump_component() to a file, load_component() back."""
     path = store_dir / "memory.json"
-    memory = ListMemory.load_component(json.loads(path.read_text())) if path.exists() else ListMemory()
+    memory = ListMemory()
+    if path.exists():
+        memory = ListMemory.load_component(json.loads(path.read_text()))
     touch(sync, f"{name}.loaded")
     await memory.add(MemoryContent(content=f"fact from {name}", mime_type="text/plain"))
     wait_any(sync, [f"{peer}.loaded", f"{peer}.done"])
@@ -107,7 +109,8 @@ async def memory_fenced(store_dir: Path, sync: Path, name: str, peer: str) -> di
     wait_any(sync, [f"{peer}.loaded", f"{peer}.done"])
     n = int(os.environ.get("FENCED_ADDS", "20"))
     await asyncio.gather(
-        *(memory.add(MemoryContent(content=f"{name}-{i}", mime_type="text/plain")) for i in range(n))
+        *(memory.add(MemoryContent(content=f"{name}-{i}", mime_type="text/plain"))
+          for i in range(n))
     )
     return {"ok": True, "added": n}
 

@@ -17,8 +17,6 @@ from autogen_core.model_context import UnboundedChatCompletionContext
 from autogen_core.models import CreateResult, FunctionExecutionResult, RequestUsage, SystemMessage
 from autogen_core.tools import FunctionTool
 from autogen_ext.models.replay import ReplayChatCompletionClient
-
-import fencedstate as fs
 from fencedstate_autogen import (
     FencedMemory,
     commit_state_tool,
@@ -27,6 +25,8 @@ from fencedstate_autogen import (
     save_agent_state,
     state_tools,
 )
+
+import fencedstate as fs
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -110,9 +110,8 @@ async def test_memory_bad_input(store: fs.Store) -> None:
 
 async def test_memory_respects_a_live_claim(store: fs.Store) -> None:
     memory = FencedMemory(store, key="memory/held")
-    with store.claim("memory/held", owner="someone-else"):
-        with pytest.raises(fs.ClaimHeldError):
-            await memory.add(MemoryContent(content="x", mime_type="text/plain"))
+    with store.claim("memory/held", owner="someone-else"), pytest.raises(fs.ClaimHeldError):
+        await memory.add(MemoryContent(content="x", mime_type="text/plain"))
     await memory.add(MemoryContent(content="x", mime_type="text/plain"))
     assert len((await memory.query()).results) == 1
 
@@ -131,7 +130,9 @@ async def test_parallel_tool_calls_list_memory_file_loses_fenced_memory_keeps(
     barrier = asyncio.Barrier(n)
 
     async def remember_default(fact: str) -> str:
-        mem = ListMemory.load_component(json.loads(path.read_text())) if path.exists() else ListMemory()
+        mem = ListMemory()
+        if path.exists():
+            mem = ListMemory.load_component(json.loads(path.read_text()))
         await asyncio.wait_for(barrier.wait(), 30)
         await mem.add(MemoryContent(content=fact, mime_type="text/plain"))
         path.write_text(mem.dump_component().model_dump_json())

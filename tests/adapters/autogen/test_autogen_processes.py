@@ -56,7 +56,8 @@ def result(sync: Path, name: str) -> dict[str, Any]:
 
 def user_turns(state: dict[str, Any]) -> list[str]:
     """The user messages in an AssistantAgent state's model context."""
-    return [m["content"] for m in state["llm_context"]["messages"] if m.get("type") == "UserMessage"]
+    messages = state["llm_context"]["messages"]
+    return [m["content"] for m in messages if m.get("type") == "UserMessage"]
 
 
 def wait_for(path: Path, timeout: float = TIMEOUT) -> None:
@@ -67,7 +68,7 @@ def wait_for(path: Path, timeout: float = TIMEOUT) -> None:
 
 
 def test_agent_state_file_loses_a_turn_fenced_keeps_both(tmp_path: Path) -> None:
-    # Default: two processes load the agent's saved state, each run a turn, save_state() to the file.
+    # Default: two processes load the agent's saved state, each runs a turn, save_state() to file.
     d_store, d_sync = tmp_path / "d", tmp_path / "dsync"
     d_store.mkdir()
     d_sync.mkdir()

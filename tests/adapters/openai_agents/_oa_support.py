@@ -18,18 +18,18 @@ from typing import Any
 
 os.environ["OPENAI_AGENTS_DISABLE_TRACING"] = "1"
 
-from agents import Agent, Runner, SQLiteSession  # noqa: E402
-from agents.items import ModelResponse  # noqa: E402
-from agents.models.interface import Model  # noqa: E402
-from agents.usage import Usage  # noqa: E402
-from openai.types.responses import (  # noqa: E402
+from agents import Agent, Runner, SQLiteSession
+from agents.items import ModelResponse
+from agents.models.interface import Model
+from agents.usage import Usage
+from fencedstate_openai_agents import FencedSession
+from openai.types.responses import (
     ResponseFunctionToolCall,
     ResponseOutputMessage,
     ResponseOutputText,
 )
 
-import fencedstate as fs  # noqa: E402
-from fencedstate_openai_agents import FencedSession  # noqa: E402
+import fencedstate as fs
 
 TIMEOUT = 60.0
 

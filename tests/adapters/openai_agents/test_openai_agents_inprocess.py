@@ -14,13 +14,14 @@ import pytest
 
 os.environ["OPENAI_AGENTS_DISABLE_TRACING"] = "1"
 
-from agents import Agent, Runner, SQLiteSession  # noqa: E402
-from agents.exceptions import UserError  # noqa: E402
+from agents import Agent, Runner, SQLiteSession
+from agents.exceptions import UserError
+from fencedstate_openai_agents import FencedSession, state_tools
 
-import fencedstate as fs  # noqa: E402
-from fencedstate_openai_agents import FencedSession, state_tools  # noqa: E402
+import fencedstate as fs
 
-_spec = importlib.util.spec_from_file_location("_oa_support", Path(__file__).with_name("_oa_support.py"))
+_SUPPORT = Path(__file__).with_name("_oa_support.py")
+_spec = importlib.util.spec_from_file_location("_oa_support", _SUPPORT)
 assert _spec is not None and _spec.loader is not None
 support: Any = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(support)
@@ -143,8 +144,9 @@ async def test_bad_input(store: fs.Store) -> None:
 
 def commit_turn(*values: str) -> list[Any]:
     return [
-        support.tool_call("commit_state", {"key": "plans/p", "value_json": v, "expected_version": 0},
-                          f"c{i}")
+        support.tool_call(
+            "commit_state", {"key": "plans/p", "value_json": v, "expected_version": 0}, f"c{i}"
+        )
         for i, v in enumerate(values)
     ]
 

@@ -27,7 +27,9 @@ TIMEOUT = 90.0
 pytestmark = pytest.mark.timeout(240)
 
 
-def spawn(mode: str, store: Path, sync: Path, name: str, peer: str = "nobody") -> subprocess.Popen[bytes]:
+def spawn(
+    mode: str, store: Path, sync: Path, name: str, peer: str = "nobody"
+) -> subprocess.Popen[bytes]:
     env = {**os.environ, "OPENAI_AGENTS_DISABLE_TRACING": "1"}
     env.pop("OPENAI_API_KEY", None)  # prove no key is needed
     return subprocess.Popen(
@@ -56,10 +58,8 @@ def result(sync: Path, name: str) -> dict[str, Any]:
 
 def owner_of(item: dict[str, Any]) -> str:
     """Which run an item belongs to: 'A' or 'B' (from 'question from A' / 'reply to A')."""
-    if item.get("role") == "user":
-        text = str(item["content"])
-    else:
-        text = item["content"][0]["text"]
+    is_user = item.get("role") == "user"
+    text = str(item["content"]) if is_user else str(item["content"][0]["text"])
     return text.rsplit(" ", 1)[-1]
 
 
