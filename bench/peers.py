@@ -1109,7 +1109,8 @@ def plot(report: dict[str, Any], out: Path) -> list[str]:
     runs = report["runs"]
     procs = report["config"]["procs"]
     cmap = plt.get_cmap("tab10")
-    color = {a.name: cmap(i % 10) for i, a in enumerate(APPROACHES)}
+    color: dict[str, Any] = {a.name: cmap(i % 10) for i, a in enumerate(APPROACHES)}
+    color[FS_DURABLE] = "black"
     fig, axes = plt.subplots(1, 2, figsize=(14, 5.5), sharey=True)
     for ax, mode in zip(axes, MODES, strict=True):
         for a in APPROACHES:
