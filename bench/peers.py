@@ -1192,9 +1192,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.procs = [int(x) for x in (args.procs or ("1,4,8" if q else "1,2,4,8")).split(",")]
     args.reps = args.reps or (1 if q else 3)
     args.duration = args.duration or (0.5 if q else 1.5)
-    args.read_keys = [int(x) for x in (args.read_keys or ("10,5000" if q else "10,100000"))
+    args.read_keys = [int(x) for x in (args.read_keys or ("10,2000" if q else "10,100000"))
                       .split(",")]
-    args.journal = [int(x) for x in (args.journal or ("1,20000" if q else "1,30000,1000000"))
+    args.journal = [int(x) for x in (args.journal or ("1,10000" if q else "1,30000,1000000"))
                     .split(",")]
     if any(p < 1 for p in args.procs) or args.reps < 1 or args.duration <= 0:
         ap.error("--procs, --reps and --duration must be positive")
