@@ -293,3 +293,22 @@ def test_ack_records_are_validated() -> None:
     with pytest.raises(ValueError):
         conf.Ack.from_dict({"kind": "put", "key": "k", "version": "3", "t_start": 0,
                             "t_end": 0, "boot": "b"})
+
+
+def test_compacted_logs_are_checked_from_their_first_retained_line(tmp_path: Path) -> None:
+    d = str(tmp_path / "c")
+    store = fs.FileStore(d, history_limit=5, compact_bytes=4096)
+    clock = store.clock
+    acks: list[conf.Ack] = []
+    for v in range(1, 81):
+        t0 = clock.now()
+        snap = store.put("doc", {"token": f"t{v}", "pad": "x" * 100}, expected_version=v - 1)
+        acks.append(conf.Ack("put", "doc", f"t{v}", snap.version, None, None, t0, clock.now(),
+                             clock.boot_id))
+    journal = conf.read_journal(d)
+    assert journal["doc"][0].version > 1  # compaction happened
+    assert not conf.starts_empty(journal["doc"])
+    assert conf.check_store(d, acks) == []
+    # the acks that are still retained are checked: a lost one is caught
+    lost = dataclasses.replace(acks[-1], token="other")
+    assert _invariants(conf.check_store(d, [lost])) == {"NoLostAck"}
