@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .clock import Lease
-from .errors import CorruptStateError
+from .errors import CorruptStateError, InvalidValueError
 
 _CRC_FIELD = b',"crc":'
 _dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
@@ -98,8 +98,15 @@ def empty_state(key: str) -> State:
 
 
 def encode_value(value: Any) -> str:
-    """JSON text of a value; raises TypeError/ValueError for what JSON cannot hold."""
-    return _dumps(value)
+    """JSON text of a value; raises TypeError/ValueError for what JSON cannot hold.
+
+    Lone surrogates are refused here (``UnicodeEncodeError``, a ``ValueError``): the log is
+    UTF-8 and they cannot be written to it.
+    """
+    text = _dumps(value)
+    if not text.isascii():
+        text.encode()
+    return text
 
 
 def encode_state(state: State) -> bytes:
@@ -127,7 +134,10 @@ def encode_state(state: State) -> bytes:
     if state.exists:
         raw = state.value_json if state.value_json is not None else _dumps(state.value)
         text = f'{text[:-1]},"value":{raw}}}'
-    body = text.encode()
+    try:
+        body = text.encode()
+    except UnicodeEncodeError as exc:  # a lone surrogate in a name: not storable as UTF-8
+        raise InvalidValueError(state.key, f"not encodable as UTF-8: {exc}") from None
     return body[:-1] + _CRC_FIELD + str(zlib.crc32(body)).encode() + b"}\n"
 
 
