@@ -26,9 +26,9 @@ from autogen_core.memory import ListMemory, MemoryContent
 from autogen_core.models import CreateResult, RequestUsage
 from autogen_core.tools import FunctionTool
 from autogen_ext.models.replay import ReplayChatCompletionClient
+from fencedstate_autogen import FencedMemory, load_agent_state, save_agent_state
 
 import fencedstate as fs
-from fencedstate_autogen import FencedMemory, load_agent_state, save_agent_state
 
 MODEL_INFO: Any = {"vision": False, "function_calling": True, "json_output": False,
                    "family": "unknown", "structured_output": False}
@@ -138,8 +138,8 @@ def main() -> None:
     ]
     for label, d, f, n in rows:
         print(f"{label:58} {f'{d}/{n}':>8} {f'{f}/{n}':>8}")
-    print(f"default lost {len(FACTS) - mem_default} memory entries and {2 - st_default} agent turn; "
-          f"fencedstate lost {len(FACTS) - mem_fenced} and {2 - st_fenced}.")
+    print(f"default lost {len(FACTS) - mem_default} memory entries and {2 - st_default} agent "
+          f"turn; fencedstate lost {len(FACTS) - mem_fenced} and {2 - st_fenced}.")
 
 
 if __name__ == "__main__":

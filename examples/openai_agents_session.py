@@ -13,6 +13,7 @@ refused with ClaimHeldError before it writes, and a stale pop_item raises Confli
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing as mp
 import os
 import tempfile
@@ -41,10 +42,9 @@ class OneReply(Model):
         self.barrier = barrier
 
     async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
-        try:
+        # BrokenBarrierError: the other process was refused before reaching its model call.
+        with contextlib.suppress(threading.BrokenBarrierError):
             await asyncio.to_thread(self.barrier.wait, 60)
-        except threading.BrokenBarrierError:
-            pass  # the other process was refused before reaching its model call
         msg = ResponseOutputMessage(
             id="msg_1", type="message", role="assistant", status="completed",
             content=[ResponseOutputText(type="output_text", text=self.text, annotations=[])],
