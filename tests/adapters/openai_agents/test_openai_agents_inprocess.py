@@ -106,9 +106,9 @@ async def test_runner_turns_share_history(store: fs.Store) -> None:
 
 
 async def test_expired_and_reclaimed_claims_are_fenced(store: fs.Store) -> None:
-    s = FencedSession("lease", store=store, owner="slow", ttl=0.2)
+    s = FencedSession("lease", store=store, owner="slow", ttl=2.0)
     await s.add_items([user("a")])
-    time.sleep(0.5)  # let the lease lapse (no timing assertion: only that it lapsed)
+    time.sleep(2.5)  # let the lease lapse (no timing assertion: only that it lapsed)
     with pytest.raises(fs.FencedError) as info:
         await s.add_items([user("b")])
     assert info.value.reason == "expired"
