@@ -74,6 +74,10 @@ class FileStore(Store):
     def __repr__(self) -> str:
         return f"FileStore({self.path!r}, durability={self.durability!r})"
 
+    def close(self) -> None:
+        """Close the cached lock files (safe to call more than once)."""
+        self._locks.close()
+
     def _log_path(self, key: str) -> str:
         if "/" in key:  # a symlink planted on the path must not lead out of the store
             directory = self._data
@@ -133,10 +137,12 @@ class FileStore(Store):
                 txn_id = uuid.uuid4().hex
                 changed = {k: _with_txn(s, txn_id) for k, s in changed.items()}
                 txn_path = self._write_intent(txn_id, curs, changed)
+            ends: dict[str, int] = {}
             for key, state in changed.items():
                 fd, _, valid_end, size = opened[key]
                 line = encode_state(state)
                 keylog.append(fd, line, valid_end, size, self._durable)
+                ends[key] = valid_end + len(line)
             if self._durable:
                 for directory in created_dirs:
                     self._sync_dir_chain(directory)
@@ -144,9 +150,10 @@ class FileStore(Store):
             if txn_path is not None:
                 # Before the locks go; if it fails, recovery finds the intent already applied.
                 _unlink_quietly(txn_path)
-            for key, state in changed.items():
-                fd, _, valid_end, _ = opened[key]
-                if valid_end + len(encode_state(state)) > self._compact_bytes:
+                self._drop_txn_dir()
+            for key, end in ends.items():
+                if end > self._compact_bytes:
+                    fd = opened[key][0]
                     # Best effort, after the commit is durable: a failed compaction leaves the
                     # whole old log in place and must not turn an acknowledged commit into an
                     # error (a caller would retry a commit that landed).
@@ -194,11 +201,18 @@ class FileStore(Store):
     # -- multi-key intents --------------------------------------------------------------------
 
     def _pending(self) -> bool:
+        # txn/ exists only while a multi-key commit is in flight (or its writer died), so the
+        # common case, checked before every read and commit, is one failed open.
         try:
             with os.scandir(self._txn) as it:
                 return any(e.name.endswith(".json") for e in it)
         except FileNotFoundError:
             return False
+
+    def _drop_txn_dir(self) -> None:
+        """Remove txn/ once empty; another writer's intent keeps it (ENOTEMPTY is fine)."""
+        with suppress(OSError):
+            os.rmdir(self._txn)
 
     def _write_intent(self, txn_id: str, curs: dict[str, State],
                       changed: dict[str, State]) -> str:
@@ -212,7 +226,18 @@ class FileStore(Store):
         }
         path = os.path.join(self._txn, f"{txn_id}.json")
         tmp = path + ".tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        while True:  # txn/ may be removed by a finishing writer between mkdir and open
+            try:
+                os.mkdir(self._txn, 0o700)
+                if self._durable:
+                    keylog.fsync_dir(self.path)
+            except FileExistsError:
+                pass
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+                break
+            except FileNotFoundError:
+                continue
         try:
             try:
                 keylog.write_all(fd, json.dumps(intent).encode())
@@ -252,6 +277,7 @@ class FileStore(Store):
                 os.unlink(path)
                 if self._durable:
                     keylog.fsync_dir(self._txn)
+        self._drop_txn_dir()
 
     def _redo(self, key: str, txn_id: str, entry: dict[str, Any]) -> None:
         log = self._log_path(key)
@@ -339,12 +365,17 @@ def _prepare(root: str, durable: bool, trust_owner: bool) -> None:
         if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
             raise CorruptStateError(marker, f"unsupported store format {meta!r}")
     except FileNotFoundError:
-        if os.listdir(root) and not os.path.isdir(os.path.join(root, "data")):
+        # Only our own names may be there (other processes may be creating it right now).
+        if any(n not in ("data", "locks", "txn") and not n.startswith(MARKER)
+               for n in os.listdir(root)):
             raise StorageError(None, f"{root} is not empty and not a fencedstate store") from None
         _write_marker(root, marker, durable)
     except (ValueError, UnicodeDecodeError) as exc:
         raise CorruptStateError(marker, f"store marker does not parse: {exc}") from None
-    for sub in ("data", "locks", "txn"):
+    txn = os.path.join(root, "txn")  # created on demand by multi-key commits
+    if os.path.islink(txn):
+        raise InsecureStoreError(None, f"{txn} must be a real directory, not a symlink")
+    for sub in ("data", "locks"):
         path = os.path.join(root, sub)
         try:
             os.mkdir(path, 0o700)
