@@ -80,15 +80,34 @@ def test_update_retries_until_it_commits(store: fs.Store) -> None:
     assert snap is not None and snap.value == 100 and snap.version == 100
 
 
-def test_update_gives_up_after_max_retries(store: fs.Store) -> None:
+def test_update_max_retries_zero_raises_the_conflict(store: fs.Store) -> None:
     store.put("k", 0, expected_version=0)
 
     def meddle(v: int) -> int:
-        store.put("k", v + 100, expected_version=None)  # someone else commits every time
+        store.put("k", v + 100, expected_version=None)  # someone else commits meanwhile
         return v + 1
 
     with pytest.raises(fs.ConflictError):
-        store.update("k", meddle, max_retries=2)
+        store.update("k", meddle, max_retries=0)
+    assert store.get("k").value == 100  # type: ignore[union-attr]
+
+
+def test_update_retry_holds_the_key_so_it_cannot_lose_twice(store: fs.Store) -> None:
+    store.put("k", 0, expected_version=0)
+    calls: list[int] = []
+
+    def bump(v: int) -> int:
+        calls.append(v)
+        if len(calls) == 1:  # another writer commits between our read and our commit
+            t = threading.Thread(target=lambda: store.put("k", 10, expected_version=1))
+            t.start()
+            t.join()
+        return v + 1
+
+    snap = store.update("k", bump)
+    assert calls == [0, 10]  # recomputed once from the fresh value
+    assert snap.value == 11 and snap.version == 3
+    assert store.stats.retries == 1
 
 
 def test_claimless_put_on_live_claim_gets_claim_held(store: fs.Store) -> None:

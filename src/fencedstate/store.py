@@ -13,7 +13,6 @@ import inspect
 import math
 import random
 import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -196,23 +195,37 @@ class Store(ABC):
 
     def update(self, key: str, fn: Callable[[Any], Any], *, writer: str | None = None,
                max_retries: int = 20) -> Snapshot:
-        """Read fresh, ``fn(old_value_or_None)``, commit; on conflict retry with jittered backoff.
+        """Read fresh, ``fn(old_value_or_None)``, commit; on ``ConflictError`` retry.
 
-        Raises the last ``ConflictError`` after ``max_retries`` retries.
+        The first attempt is optimistic: ``fn`` runs outside any lock. A retry runs ``fn``
+        while the backend holds the key (read, compute, commit as one step), so it cannot lose
+        again: under contention an update costs at most one retry and cannot livelock.
+        ``fn`` must therefore be quick and must not write the same key itself. With
+        ``max_retries=0`` the first ``ConflictError`` is raised.
         """
         key = validate_key(key)
-        for attempt in range(max_retries + 1):
-            snap = self.get(key)
-            new_value = fn(None if snap is None else snap.value)
-            try:
-                return self._commit(key, new_value, 0 if snap is None else snap.version,
-                                    writer, None)
-            except ConflictError:
-                if attempt == max_retries:
-                    raise
-                self.stats.add("retries")
-                time.sleep(_backoff(attempt))
-        raise AssertionError("unreachable")
+        writer = self._name("writer", writer, optional=True)
+        snap = self.get(key)
+        try:
+            return self._commit(key, fn(None if snap is None else snap.value),
+                                0 if snap is None else snap.version, writer, None)
+        except ConflictError:
+            if max_retries <= 0:
+                raise
+            self.stats.add("retries")
+        return self._update_holding_key(key, fn, writer)
+
+    def _update_holding_key(self, key: str, fn: Callable[[Any], Any],
+                            writer: str | None) -> Snapshot:
+        def step(cur: State, clock: Clock) -> State:
+            decoded, text = self._encode(key, fn(cur.value if cur.exists else None))
+            return rules.commit(cur, value=decoded, value_json=text,
+                                expected_version=cur.visible_version, writer=writer,
+                                claim=None, clock=clock)
+
+        state = self._transition(key, step)
+        self.stats.add("commits")
+        return state.snapshot()
 
     def delete(self, key: str, *, expected_version: int | None, writer: str | None = None) -> int:
         """Delete if at ``expected_version``; returns the tombstone's version."""
@@ -308,13 +321,15 @@ class Store(ABC):
 
     async def aupdate(self, key: str, fn: Callable[[Any], Any | Awaitable[Any]], *,
                       writer: str | None = None, max_retries: int = 20) -> Snapshot:
-        """Awaitable ``update``; ``fn`` may be a coroutine function."""
+        """Awaitable ``update``. A coroutine ``fn`` cannot run while the key is held, so it is
+        retried optimistically (jittered backoff, at most ``max_retries`` retries)."""
+        if not inspect.iscoroutinefunction(fn):
+            return await asyncio.to_thread(
+                lambda: self.update(key, fn, writer=writer, max_retries=max_retries))
         key = validate_key(key)
         for attempt in range(max_retries + 1):
             snap = await self.aget(key)
-            new_value = fn(None if snap is None else snap.value)
-            if inspect.isawaitable(new_value):
-                new_value = await new_value
+            new_value = await fn(None if snap is None else snap.value)
             try:
                 return await asyncio.to_thread(
                     self._commit, key, new_value, 0 if snap is None else snap.version,
