@@ -132,7 +132,8 @@ class ServerClock(Clock):
     """The database server's clock as seen from this client (for ``Claim.expires_in``).
 
     ``now()`` is the local monotonic clock plus the offset to the server measured at the last
-    transaction, taken *after* the server answered, so a client never overestimates a lease.
+    transaction against the moment the query was *sent*, so the estimate is never behind the
+    server and a client never overestimates the time left on its lease (rate drift aside).
     ``boot_id`` names the store (its ``store_id``): leases carry it instead of a kernel boot id.
     """
 
@@ -142,9 +143,10 @@ class ServerClock(Clock):
         super().__init__(boot_id)
         self._offset = offset
 
-    def observe(self, server_now: float) -> None:
-        """Record that the server's clock read ``server_now`` just before this call."""
-        self._offset = server_now - time.monotonic()
+    def observe(self, server_now: float, sent_at: float) -> None:
+        """Record that the server's clock read ``server_now`` for a query sent at ``sent_at``
+        (local ``time.monotonic()``)."""
+        self._offset = server_now - sent_at
 
     def now(self) -> float:
         """Estimated seconds on the server's clock (never behind the server's reading)."""
@@ -336,9 +338,10 @@ class PostgresStore(Store):
 
     def _observe_clock(self) -> None:
         with self._get_pool().connection() as conn:
+            sent_at = time.monotonic()
             row = conn.execute(_SQL_NOW).fetchone()
         assert row is not None
-        self._server_clock.observe(float(row[0]))
+        self._server_clock.observe(float(row[0]), sent_at)
 
     # -- primitives ---------------------------------------------------------------------------
 
@@ -413,10 +416,11 @@ class PostgresStore(Store):
                     row = conn.execute(_SQL_LOCK, (key,)).fetchone()
                     curs[key] = empty_state(key) if row is None else _row_state(row)
                     seqs[key] = 0 if row is None else int(row[1])
+                sent_at = time.monotonic()
                 now_row = conn.execute(_SQL_NOW).fetchone()  # after the locks: fresh time
                 assert now_row is not None
                 server_now = float(now_row[0])
-                self._server_clock.observe(server_now)
+                self._server_clock.observe(server_now, sent_at)
                 nxt = step(curs, _TxnClock(self.clock.boot_id, server_now))
                 changed = {k: s for k, s in nxt.items() if s is not curs[k]}
                 if not changed:

@@ -1,0 +1,55 @@
+"""Child-process bodies for tests/test_postgres.py (importable by name under ``spawn``)."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from typing import Any
+
+import fencedstate as fs
+
+
+def bump(value: Any) -> int:
+    """update() function: add one."""
+    return (value or 0) + 1
+
+
+def updater(url: str, key: str, n: int, name: str, out: Any) -> None:
+    """``n`` read-modify-write increments through its own store (its own connections)."""
+    try:
+        store = fs.open_store(url, max_connections=2)
+        try:
+            for _ in range(n):
+                store.update(key, bump, writer=name, max_retries=100_000)
+            out.put((name, "ok", store.stats.retries))
+        finally:
+            store.close()
+    except BaseException as exc:  # report, never hang the parent
+        out.put((name, "error", repr(exc)))
+
+
+def zombie(url: str, key: str, go: Any, out: Any) -> None:
+    """Claim ``key`` with a 1 s lease, report, wait for ``go``, then try to commit."""
+    try:
+        store = fs.open_store(url, max_connections=1)
+        try:
+            claim = store.claim(key, owner="zombie", ttl=1.0)
+            snap = claim.read()
+            assert snap is not None
+            out.put(("claimed", claim.epoch, snap.version))
+            if not go.wait(300):
+                out.put(("error", "never told to go"))
+                return
+            try:
+                claim.commit("zombie was here", expected_version=snap.version)
+                out.put(("committed",))
+            except fs.FencedError as err:
+                out.put(("fenced", err.reason, err.claim_epoch, err.current_epoch))
+        finally:
+            store.close()
+    except BaseException as exc:
+        out.put(("error", repr(exc)))
+
+
+def spawn_context() -> Any:
+    """The multiprocessing context the tests use (no inherited sockets or pools)."""
+    return mp.get_context("spawn")
