@@ -64,7 +64,7 @@ def _wait_for(pred: Any, what: str, timeout: float = WAIT) -> Any:
         time.sleep(0.02)
 
 
-# -- schema and migrations -----------------------------------------------------------------------
+# -- schema and migrations
 
 
 def test_schema_created_with_version_table(pg: PostgresStore,
@@ -133,7 +133,7 @@ def test_bad_options_are_typed(pg_url: str) -> None:
         fs.open_store(pg_url, lock_timeout=-1)
 
 
-# -- values, journal -----------------------------------------------------------------------------
+# -- values, journal
 
 
 def test_values_round_trip_exactly(pg: PostgresStore) -> None:
@@ -171,7 +171,7 @@ def test_failed_step_leaves_no_row(pg: PostgresStore, admin: psycopg.Connection[
     assert _row(admin, "never") is None and pg.keys() == []
 
 
-# -- many processes, separate connections ----------------------------------------------------------
+# -- many processes, separate connections
 
 
 def test_processes_with_separate_connections_lose_nothing(pg: PostgresStore,
@@ -213,7 +213,7 @@ def test_put_many_from_threads_never_deadlocks(pg: PostgresStore) -> None:
     assert [pg.get(k).version for k in "abc"] == [80, 80, 80]  # type: ignore[union-attr]
 
 
-# -- leases on the server's clock ------------------------------------------------------------------
+# -- leases on the server's clock
 
 
 def test_sigstopped_zombie_is_fenced_by_the_server_clock(
@@ -270,7 +270,7 @@ def test_client_clock_skew_does_not_move_leases(pg: PostgresStore,
     assert 0 < claim.expires_in <= 30
 
 
-# -- connections killed mid-transaction --------------------------------------------------------------
+# -- connections killed mid-transaction
 
 
 def _backend_waiting(admin: psycopg.Connection[Any], query: str) -> int | None:
