@@ -11,9 +11,11 @@ journals, and a run with the fence patched out is caught as a stale-epoch commit
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,6 +47,33 @@ def _read_acks(paths: list[Path]) -> list[conf.Ack]:
             acks.extend(conf.Ack.from_dict(json.loads(line)) for line in p.read_text().splitlines()
                         if line.strip())
     return acks
+
+
+def _load_check() -> Any:
+    spec = importlib.util.spec_from_file_location("specs_check", ROOT / "specs" / "check.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses in check.py look their module up
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def tlc_validate(journal: dict[str, list[Any]], tmp: Path) -> tuple[int, str]:
+    """Feed a recorded journal to TLC as a trace of specs/trace/JournalTrace.tla."""
+    check = _load_check()
+    work = tmp / "trace"
+    work.mkdir(parents=True)
+    for name in ("JournalTrace.tla", "JournalTrace.cfg"):
+        shutil.copy(ROOT / "specs" / "trace" / name, work / name)
+    (work / "TraceData.tla").write_text(conf.trace_module(journal))
+    rc, out, _ = check.run_tlc(check.find_jar(), check.find_java(), work, "JournalTrace", 1,
+                               deadlock=True)
+    return rc, out
+
+
+def _rejected_line(out: str) -> int:
+    """The index of the first journal line TLC could not match (from the deadlock trace)."""
+    return int(re.findall(r"^/\\ i = (\d+)$", out, re.M)[-1])
 
 
 def _wait_stopped(pid: int, timeout: float = 60.0) -> None:
@@ -135,6 +164,9 @@ def test_multiprocess_journal_conforms_to_the_specs(tmp_path: Path) -> None:
     # Store.history lacks only the lease: it agrees with the raw lines event for event.
     for key, states in journal.items():
         assert store.history(key, limit=None) == [s.event() for s in states]
+    # Trace validation: TLC replays the whole recorded journal through JournalTrace.tla.
+    rc, out = tlc_validate(journal, tmp_path)
+    assert rc == 0 and "No error has been found" in out, out[-3000:]
     kinds = {a.kind for a in acks}
     assert {"put", "claim", "claim_commit", "reclaim", "fenced"} <= kinds
     ops = {s.op for states in journal.values() for s in states}
@@ -273,6 +305,26 @@ def test_a_store_with_the_fence_patched_out_fails_conformance(
              expected_version=0 if snap is None else snap.version)
     vs = conf.check_store(str(tmp_path / "m"))
     assert "NoStaleEpochCommit" in _invariants(vs), vs
+    # TLC rejects the same journal: the zombie's commit (line 2) matches no spec action
+    journal = conf.read_journal(str(tmp_path / "m"))
+    assert [s.op for s in journal["doc"]] == ["claim", "reclaim", "put"]
+    rc, out = tlc_validate(journal, tmp_path)
+    assert rc == 11 and "Deadlock reached" in out, out[-3000:]
+    assert _rejected_line(out) == 2
+
+
+def test_tlc_trace_validation_accepts_a_real_journal_and_rejects_doctored_ones(
+    tmp_path: Path,
+) -> None:
+    _, _, d = _sample_journal(tmp_path)
+    journal = conf.read_journal(d)
+    rc, out = tlc_validate(journal, tmp_path / "ok")
+    assert rc == 0, out[-3000:]
+    doc = journal["doc"]
+    put_i = next(i for i, e in enumerate(doc) if e.op == "put" and e.version == 2)
+    gap = {"doc": [*doc[:put_i], dataclasses.replace(doc[put_i], version=3)]}
+    rc, out = tlc_validate(gap, tmp_path / "gap")
+    assert rc == 11 and _rejected_line(out) == put_i
 
 
 def test_cited_spec_lines_define_their_invariants() -> None:
