@@ -22,6 +22,7 @@ CrewAI wraps errors raised by ``save_state`` in ``RuntimeError("State persistenc
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import os
@@ -34,13 +35,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import fencedstate as fs
-from fencedstate.keys import validate_key
-from fencedstate.store import Store
 from crewai.flow.persistence.base import FlowPersistence
 from crewai.hooks import InterceptionPoint, register_hook
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer, field_validator
 from pydantic_core import to_jsonable_python
+
+import fencedstate as fs
+from fencedstate.keys import validate_key
+from fencedstate.store import Store
 
 __all__ = ["FencedFlowPersistence", "fenced_cause"]
 
@@ -62,6 +64,8 @@ class _Session:
 class _Kickoff:
     """Everything one flow kickoff holds; created by the EXECUTION_START hook."""
 
+    flow: int  # id() of the flow object whose kickoff this is
+    parent: _Kickoff | None  # an enclosing kickoff awaited in the same task (nested flows)
     sessions: dict[_SessionKey, _Session] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -92,15 +96,15 @@ def _release(session: _Session) -> None:
         if session.released:
             return
         session.released = True
-        try:
+        # Already reclaimed or expired: nothing of ours to give back.
+        with contextlib.suppress(fs.FencedStateError):
             session.claim.release()
-        except fs.FencedStateError:
-            pass  # already reclaimed or expired: nothing of ours to give back
 
 
 def _on_execution_start(ctx: Any) -> None:
-    if getattr(ctx, "flow", None) is not None:
-        _KICKOFF.set(_Kickoff())
+    flow = getattr(ctx, "flow", None)
+    if flow is not None:
+        _KICKOFF.set(_Kickoff(flow=id(flow), parent=_KICKOFF.get()))
 
 
 def _on_pre_step(ctx: Any) -> None:
@@ -114,11 +118,12 @@ def _on_pre_step(ctx: Any) -> None:
 
 
 def _on_execution_end(ctx: Any) -> None:
-    if getattr(ctx, "flow", None) is None:
-        return
+    flow = getattr(ctx, "flow", None)
     kickoff = _KICKOFF.get()
-    if kickoff is not None:
-        kickoff.release_all()
+    if flow is None or kickoff is None or kickoff.flow != id(flow):
+        return
+    kickoff.release_all()
+    _KICKOFF.set(kickoff.parent)
 
 
 def _install_hooks() -> None:
@@ -133,7 +138,7 @@ def _install_hooks() -> None:
 
 
 def fenced_cause(exc: BaseException | None) -> fs.FencedStateError | None:
-    """Return the fencedstate error in ``exc``'s cause/context chain (CrewAI wraps them), or None."""
+    """The fencedstate error in ``exc``'s cause/context chain (CrewAI wraps them), or None."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         if isinstance(exc, fs.FencedStateError):
@@ -149,7 +154,9 @@ def _to_json(state_data: dict[str, Any] | BaseModel) -> dict[str, Any]:
     else:
         data = to_jsonable_python(state_data, fallback=str)
     if not isinstance(data, dict):
-        raise ValueError(f"flow state must be a dict or a pydantic model, got {type(data).__name__}")
+        raise ValueError(
+            f"flow state must be a dict or a pydantic model, got {type(data).__name__}"
+        )
     return data
 
 
@@ -218,7 +225,7 @@ class FencedFlowPersistence(FlowPersistence):
         """Nothing to create: the store directory already exists."""
 
     def flow_key(self, flow_uuid: str) -> str:
-        """The store key that holds ``flow_uuid``'s state (raises ``InvalidKeyError`` if unusable)."""
+        """The store key holding ``flow_uuid``'s state (``InvalidKeyError`` if it is unusable)."""
         key = f"{self.key_prefix}{flow_uuid}"
         validate_key(key)
         return key
@@ -231,7 +238,7 @@ class FencedFlowPersistence(FlowPersistence):
         """
         key = self.flow_key(flow_uuid)
         kickoff = _KICKOFF.get()
-        if kickoff is None:
+        if kickoff is None:  # not inside a kickoff (hooks not run): a plain read
             snap = self.store.get(key)
             with self._detached_lock:
                 self._detached_versions[flow_uuid] = snap.version if snap else 0
@@ -370,4 +377,5 @@ def _state_of(snap: Any) -> dict[str, Any] | None:
     state = snap.value.get("state")
     if not isinstance(state, dict):
         return None
-    return json.loads(json.dumps(state))
+    copied: dict[str, Any] = json.loads(json.dumps(state))
+    return copied

@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from crewai.tools import BaseTool
+from crewai.types.callback import SerializableCallable
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 import fencedstate as fs
 from fencedstate.keys import validate_key
 from fencedstate.records import Snapshot
 from fencedstate.store import Store
-from crewai.tools import BaseTool
-from crewai.types.callback import SerializableCallable
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "FencedCommitTool",
@@ -171,7 +172,8 @@ class FencedCommitTool(_StoreTool):
     @property
     def read_tool_name(self) -> str:
         """Name of the read tool that messages tell the model to use."""
-        return FencedReadTool.model_fields["name"].default  # type: ignore[no-any-return]
+        name: str = FencedReadTool.model_fields["name"].default
+        return name
 
     def _current(self, key: str) -> Snapshot | None:
         try:

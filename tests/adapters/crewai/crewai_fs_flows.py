@@ -26,7 +26,7 @@ from crewai.flow.flow import Flow, listen, start  # noqa: E402
 from crewai.flow.persistence import FlowPersistence, persist  # noqa: E402
 from crewai.llms.base_llm import BaseLLM  # noqa: E402
 from crewai.tools import BaseTool  # noqa: E402
-from pydantic import BaseModel, ConfigDict  # noqa: E402
+from pydantic import BaseModel, ConfigDict, Field  # noqa: E402
 
 WAIT = 60.0  # generous upper bound for any cross-thread / cross-process rendezvous
 
@@ -80,7 +80,7 @@ def make_parallel_flow(persistence: FlowPersistence, barrier: threading.Barrier)
 def make_step_flow(
     persistence: FlowPersistence, step: Callable[[], None], name: str
 ) -> type[Flow[Any]]:
-    """One step: read counter, ``step()`` (rendezvous or stall), write counter+1 and log ``name``."""
+    """One step: read counter, ``step()`` (rendezvous/stall), write counter+1, log ``name``."""
 
     @persist(persistence)
     class StepFlow(Flow[CounterState]):
@@ -112,7 +112,7 @@ class ScriptedLLM(BaseLLM):
     read_tool: str = "fenced_read"
     commit_tool: str = "fenced_commit"
     barrier: Any = None
-    seen: list[str] = []
+    seen: list[str] = Field(default_factory=list)
     max_steps: int = 12
 
     def call(  # type: ignore[override]

@@ -20,11 +20,11 @@ sys.stdout = sys.stderr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import fencedstate as fs  # noqa: E402
 from crewai.flow.persistence import FlowPersistence, SQLiteFlowPersistence  # noqa: E402
 from crewai_fs_flows import make_step_flow, touch, wait_for  # noqa: E402
-
 from fencedstate_crewai import FencedFlowPersistence, fenced_cause  # noqa: E402
+
+import fencedstate as fs  # noqa: E402
 
 
 def _persistence(cmd: dict[str, Any]) -> FlowPersistence:

@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import fencedstate as fs
 import pytest
 from crewai.flow.persistence import SQLiteFlowPersistence
 from crewai_fs_flows import (
@@ -20,8 +19,6 @@ from crewai_fs_flows import (
     make_step_flow,
     run_agent,
 )
-from pydantic import ValidationError
-
 from fencedstate_crewai import (
     FencedCommitTool,
     FencedFlowPersistence,
@@ -29,6 +26,9 @@ from fencedstate_crewai import (
     conflict_message,
     fenced_cause,
 )
+from pydantic import ValidationError
+
+import fencedstate as fs
 
 
 @pytest.fixture()
@@ -207,3 +207,33 @@ def test_fenced_tools_two_agents_keep_both_increments(store: fs.FileStore) -> No
     conflicts = [s for llm in llms for s in llm.seen if s.startswith("CONFLICT")]
     assert len(conflicts) == 1  # the loser was told, re-read and reapplied
     assert "expected version 0" in conflicts[0] and "now at version 1" in conflicts[0]
+
+
+def test_nested_flow_kickoff_keeps_the_outer_claim(store: fs.FileStore) -> None:
+    from crewai.flow.flow import Flow, listen, start
+    from crewai.flow.persistence import persist
+    from crewai_fs_flows import CounterState
+
+    persistence = FencedFlowPersistence(store, claim_timeout=0)
+    inner_cls = make_step_flow(persistence, lambda: None, "inner")
+
+    @persist(persistence)
+    class Outer(Flow[CounterState]):
+        @start()
+        async def first(self) -> None:
+            self.state.counter += 1
+            await inner_cls(suppress_flow_events=True).kickoff_async(inputs={"id": "inner-1"})
+
+        @listen(first)
+        def second(self) -> None:  # saves again under the outer claim after the inner ended
+            self.state.counter += 1
+
+    outer = Outer(suppress_flow_events=True)
+    outer.kickoff(inputs={"id": "outer-1"})
+    outer_snap = store.get(persistence.flow_key("outer-1"))
+    inner_snap = store.get(persistence.flow_key("inner-1"))
+    assert outer_snap is not None and inner_snap is not None
+    assert outer_snap.value["state"]["counter"] == 2 and outer_snap.version == 2
+    assert outer_snap.epoch == 1  # one claim for the whole outer kickoff
+    assert inner_snap.value["state"]["counter"] == 1
+    assert [e.op for e in store.history(persistence.flow_key("outer-1"))][-1] == "release"

@@ -1,4 +1,4 @@
-"""Two OS processes kick off the same CrewAI flow id: SQLiteFlowPersistence vs FencedFlowPersistence.
+"""Two OS processes kick off one CrewAI flow id: SQLiteFlowPersistence vs FencedFlowPersistence.
 
 Each kickoff loads the flow by id (``inputs={"id": ...}``), reads ``counter``, meets the other
 process at a file rendezvous, and saves ``counter + 1``. Real processes, real SIGSTOP/SIGCONT.
@@ -11,11 +11,11 @@ import signal
 from pathlib import Path
 from typing import Any
 
-import fencedstate as fs
 from conftest import Worker
 from crewai_fs_flows import touch, wait_for
-
 from fencedstate_crewai import FencedFlowPersistence
+
+import fencedstate as fs
 
 FLOW_ID = "7d0c3c52-5a53-4a3e-9d4e-2f0f0c2a1b01"
 
