@@ -143,7 +143,12 @@ def compact(path: str, fd: int, keep_lines: int, keep_bytes: int, durable: bool)
         total += len(line)
     kept.reverse()
     directory = os.path.dirname(path)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    stale = f".{os.path.basename(path)}."
+    for name in os.listdir(directory):  # left by a compactor killed mid-way (we hold the lock)
+        if name.startswith(stale) and name.endswith(".tmp"):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(directory, name))
+    tmp = os.path.join(directory, f"{stale}{os.getpid()}.tmp")
     tfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         try:
