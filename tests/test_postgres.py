@@ -336,28 +336,29 @@ def test_connection_killed_mid_transaction_commits_once_or_not_at_all(
 
 
 class _LostAck:
-    """Make the next COMMIT of a store connection land on the server but fail on the client."""
+    """Make the store's next COMMIT land on the server but fail on the client (lost reply)."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, store: PostgresStore, monkeypatch: pytest.MonkeyPatch) -> None:
         self.fired = False
-        real = psycopg.Connection.execute
+        real = store._send_commit
 
-        def execute(conn: Any, query: Any, *args: Any, **kw: Any) -> Any:
-            cur = real(conn, query, *args, **kw)
-            if query == "COMMIT" and not self.fired:
+        def send_commit(conn: Any, writes: Any) -> str:
+            status = real(conn, writes)
+            if not self.fired:
                 self.fired = True
+                assert status == "COMMIT"
                 conn.close()  # the reply is lost with the connection
                 raise psycopg.OperationalError("simulated: connection lost after COMMIT")
-            return cur
+            return status
 
-        monkeypatch.setattr(psycopg.Connection, "execute", execute)
+        monkeypatch.setattr(store, "_send_commit", send_commit)
 
 
 def test_lost_commit_ack_is_resolved_by_reading(pg: PostgresStore,
                                                 admin: psycopg.Connection[Any],
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     pg.put("k", "old", expected_version=0)
-    lost = _LostAck(monkeypatch)
+    lost = _LostAck(pg, monkeypatch)
     snap = pg.put("k", "new", expected_version=1)  # committed; the client learns it by reading
     assert lost.fired
     assert (snap.value, snap.version) == ("new", 2)
@@ -368,7 +369,7 @@ def test_unresolvable_outcome_raises_outcome_unknown(pg: PostgresStore,
                                                      admin: psycopg.Connection[Any],
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     pg.put("k", "old", expected_version=0)
-    _LostAck(monkeypatch)
+    _LostAck(pg, monkeypatch)
 
     def unreachable() -> Any:
         raise fs.StorageError(None, "simulated: server unreachable")

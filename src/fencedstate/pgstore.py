@@ -407,18 +407,24 @@ class PostgresStore(Store):
         commit_id = uuid.uuid4()
         where = keys[0]
         with self._get_pool().connection() as conn:
-            # Phase 1: lock, read, decide. Nothing can commit here (COMMIT is not sent yet).
+            # Phase 1: lock, read the server clock, decide. Nothing can commit here (COMMIT is
+            # not sent yet). One round trip: the server runs a pipeline in order, so the clock
+            # is read after every row lock is held.
             try:
-                conn.execute("BEGIN")
+                with conn.pipeline():
+                    conn.execute("BEGIN")
+                    # sorted: two writers never wait on each other in a cycle
+                    locked = [conn.execute(_SQL_LOCK, (key,)) for key in keys]
+                    sent_at = time.monotonic()
+                    clock_cur = conn.execute(_SQL_NOW)
+                    rows = [c.fetchone() for c in locked]
+                    now_row = clock_cur.fetchone()
+                assert now_row is not None
                 curs: dict[str, State] = {}
                 seqs: dict[str, int] = {}  # events so far; 0: the key has no row yet
-                for key in keys:  # sorted: two writers never wait on each other in a cycle
-                    row = conn.execute(_SQL_LOCK, (key,)).fetchone()
+                for key, row in zip(keys, rows, strict=True):
                     curs[key] = empty_state(key) if row is None else _row_state(row)
                     seqs[key] = 0 if row is None else int(row[1])
-                sent_at = time.monotonic()
-                now_row = conn.execute(_SQL_NOW).fetchone()  # after the locks: fresh time
-                assert now_row is not None
                 server_now = float(now_row[0])
                 self._server_clock.observe(server_now, sent_at)
                 nxt = step(curs, _TxnClock(self.clock.boot_id, server_now))
@@ -428,48 +434,46 @@ class PostgresStore(Store):
                     return curs | nxt
                 if len(changed) > 1:  # tag a multi-key commit's events with one id
                     changed = {k: replace(s, txn=commit_id.hex) for k, s in changed.items()}
+                writes: list[tuple[str, tuple[Any, ...]]] = []
                 for key, state in changed.items():
                     seq = seqs[key] + 1
                     params = _state_params(state, seq, commit_id)
                     if seqs[key]:
-                        conn.execute(_SQL_UPDATE, (*params, key))
+                        writes.append((_SQL_UPDATE, (*params, key)))
                     else:
-                        conn.execute(_SQL_INSERT, params)
+                        writes.append((_SQL_INSERT, params))
                     if seq % _PRUNE_EVERY == 0 and seq > self._history_limit:
-                        conn.execute(_SQL_PRUNE, (key, seq - self._history_limit))
-            except FencedStateError:
+                        writes.append((_SQL_PRUNE, (key, seq - self._history_limit)))
+            except BaseException as exc:
                 _rollback(conn)
-                raise
-            except pg_errors.LockNotAvailable:
-                _rollback(conn)
-                raise LockTimeoutError(where, "the key is locked by another transaction "
-                                              "(a stalled client?)") from None
-            except (pg_errors.UniqueViolation, pg_errors.DeadlockDetected,
-                    pg_errors.SerializationFailure) as exc:
-                _rollback(conn)  # a concurrent creator of the same key won: read again
-                raise _Retry(str(exc)) from None
-            except psycopg.OperationalError as exc:
-                _rollback(conn)
-                raise _Retry(f"connection lost before commit: {exc}") from None
-            except psycopg.Error as exc:
-                _rollback(conn)
-                raise StorageError(where, f"commit failed: {exc}") from None
-            except BaseException:
-                _rollback(conn)
-                raise
-            # Phase 2: COMMIT. From here on a failure may or may not have committed.
+                raise _translate(where, exc, "commit") from None
+            # Phase 2: the writes and COMMIT in one round trip. If a write fails, the server
+            # skips the COMMIT after it (known: not committed). Any other failure may or may not
+            # have committed: find out by reading.
             try:
-                status = conn.execute("COMMIT").statusmessage
+                status = self._send_commit(conn, writes)
             except BaseException as exc:
                 if not isinstance(exc, (psycopg.Error, OSError)):
                     raise
-                committed = self._resolve(keys, commit_id, exc)
-                if not committed:
+                if (isinstance(exc, _STATEMENT_ERRORS) and not conn.broken
+                        and not conn.closed):
+                    _rollback(conn)
+                    raise _translate(where, exc, "commit") from None
+                if not self._resolve(keys, commit_id, exc):
                     raise _Retry(f"connection lost during commit (did not land): {exc}") from None
                 return curs | changed
             if status != "COMMIT":  # the server turned our COMMIT into a ROLLBACK
                 raise _Retry(f"transaction rolled back ({status})")
         return curs | changed
+
+    def _send_commit(self, conn: psycopg.Connection[Any],
+                     writes: list[tuple[str, tuple[Any, ...]]]) -> str:
+        """Send the writes and COMMIT pipelined; the COMMIT's status ("COMMIT" on success)."""
+        with conn.pipeline():
+            for query, params in writes:
+                conn.execute(query, params)
+            done = conn.execute("COMMIT")
+        return done.statusmessage or ""
 
     def _resolve(self, keys: list[str], commit_id: uuid.UUID, cause: BaseException) -> bool:
         """Did transaction ``commit_id`` commit? Waits for it to finish by taking its locks."""
@@ -549,6 +553,24 @@ def _state_params(state: State, seq: int, commit_id: uuid.UUID) -> tuple[Any, ..
         None if lease is None else lease.ttl,
         state.actor, state.at, state.idem, state.txn, commit_id,
     )
+
+
+_STATEMENT_ERRORS = (pg_errors.UniqueViolation, pg_errors.DeadlockDetected,
+                     pg_errors.SerializationFailure, pg_errors.LockNotAvailable)
+
+
+def _translate(key: str, exc: BaseException, what: str) -> BaseException:
+    """The exception to raise for ``exc`` from an attempt that certainly did not commit."""
+    if isinstance(exc, FencedStateError) or not isinstance(exc, (psycopg.Error, OSError)):
+        return exc  # the rules' typed errors, bugs, KeyboardInterrupt: as they are
+    if isinstance(exc, pg_errors.LockNotAvailable):
+        return LockTimeoutError(key, "the key is locked by another transaction "
+                                     "(a stalled client?)")
+    if isinstance(exc, _STATEMENT_ERRORS):  # e.g. a concurrent creator of the key won: again
+        return _Retry(str(exc))
+    if isinstance(exc, (psycopg.OperationalError, OSError)):
+        return _Retry(f"connection lost before commit: {exc}")
+    return StorageError(key, f"{what} failed: {exc}")
 
 
 def _rollback(conn: psycopg.Connection[Any]) -> None:
