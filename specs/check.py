@@ -210,9 +210,13 @@ def run_tlc(
             cmd.append("-deadlock")  # TLC's flag *disables* deadlock checking
         cmd.append(f"{module}.tla")
         t0 = time.monotonic()
-        proc = subprocess.run(
-            cmd, cwd=directory, capture_output=True, text=True, timeout=TIMEOUT_S, check=False
-        )
+        try:
+            proc = subprocess.run(
+                cmd, cwd=directory, capture_output=True, text=True, timeout=TIMEOUT_S,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return -1, f"Error: TLC timed out after {TIMEOUT_S:.0f}s", time.monotonic() - t0
         return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - t0
 
 

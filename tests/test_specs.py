@@ -62,14 +62,15 @@ def test_a_mutant_that_passes_turns_the_runner_red(tmp_path: Path) -> None:
     specs = _copy_specs(tmp_path)
     table = json.loads((specs / "mutants" / "MUTANTS.json").read_text())
     for m in table["mutants"]:
-        if m["mutant"] == "ClaimExclusivity_NoFence":
+        if m["mutant"] == "CommitRecovery_NoTempFsync":
             m["edit"] = [m["edit"][0], m["edit"][0]]  # "deletes" nothing: the guard stays
     (specs / "mutants" / "MUTANTS.json").write_text(json.dumps(table))
     assert _run([str(specs / "check.py"), "--regen-mutants", "--only", "none"], tmp_path,
                 60).returncode == 0
-    proc = _run([str(specs / "check.py"), "--only", "ClaimExclusivity_NoFence"], tmp_path, 300)
+    proc = _run([str(specs / "check.py"), "--only", "CommitRecovery_NoTempFsync"], tmp_path, 300)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("ClaimExclusivity_NoFence"))
+    line = next(ln for ln in proc.stdout.splitlines()
+                if ln.startswith("CommitRecovery_NoTempFsync"))
     assert "FAIL" in line and "not load-bearing" in line
 
 
