@@ -11,8 +11,8 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from conftest import Worker
 from crewai_fs_flows import touch, wait_for
+from crewai_fs_procs import Worker
 from fencedstate_crewai import FencedFlowPersistence
 
 import fencedstate as fs
