@@ -18,6 +18,7 @@ from pg_server import pg_server, pg_url  # noqa: F401  PostgreSQL fixtures (issu
 os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("CREWAI_DISABLE_VERSION_CHECK", "true")
 os.environ.setdefault("OTEL_SDK_DISABLED", "true")
+os.environ.setdefault("CREWAI_TRACING_ENABLED", "false")
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 
 # Backends the semantics suite runs on. The PostgreSQL backend adds itself here.
