@@ -408,3 +408,25 @@ def test_lock_held_by_stalled_client_times_out_typed(pg_url: str) -> None:
         finally:
             stalled.close()
         assert store.put("k", 1, expected_version=1).version == 2
+
+
+def test_concurrent_creators_of_a_new_key_exactly_one_wins(pg: PostgresStore) -> None:
+    barrier = threading.Barrier(6)
+    results: list[Any] = []
+
+    def create(i: int) -> None:
+        barrier.wait(WAIT)
+        try:
+            results.append(pg.put("fresh", i, expected_version=0, writer=f"w{i}"))
+        except fs.ConflictError as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(WAIT)
+    wins = [r for r in results if isinstance(r, fs.Snapshot)]
+    assert len(results) == 6 and len(wins) == 1
+    assert all(r.actual_version == 1 for r in results if isinstance(r, fs.ConflictError))
+    assert [e.version for e in pg.history("fresh")] == [1]
