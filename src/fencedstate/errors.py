@@ -98,6 +98,13 @@ class InvalidKeyError(FencedStateError, ValueError):
         super().__init__(f"invalid key {key!r}: {reason}", key=key, reason=reason)
 
 
+class InvalidArgumentError(FencedStateError, ValueError):
+    """An argument other than the key or value is out of range (ttl, versions, names, ...)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, reason=reason)
+
+
 class InvalidValueError(FencedStateError, ValueError):
     """The value cannot be stored as JSON (unserialisable, NaN, non-string dict keys...)."""
 

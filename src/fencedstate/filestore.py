@@ -24,7 +24,14 @@ from typing import Any, Literal
 
 from . import keylog
 from .clock import Clock
-from .errors import CorruptStateError, FencedStateError, InsecureStoreError, StorageError
+from .errors import (
+    CorruptStateError,
+    FencedStateError,
+    InsecureStoreError,
+    InvalidArgumentError,
+    OutcomeUnknownError,
+    StorageError,
+)
 from .keys import key_to_relpath, relpath_to_key, validate_key
 from .locking import KeyLocks
 from .records import State, decode_line, empty_state, encode_state
@@ -56,9 +63,9 @@ class FileStore(Store):
     ) -> None:
         super().__init__(max_value_bytes=max_value_bytes, clock=clock)
         if durability not in ("fsync", "none"):
-            raise ValueError('durability must be "fsync" or "none"')
+            raise InvalidArgumentError('durability must be "fsync" or "none"')
         if history_limit < 1 or compact_bytes < 4096:
-            raise ValueError("history_limit must be >= 1 and compact_bytes >= 4096")
+            raise InvalidArgumentError("history_limit must be >= 1 and compact_bytes >= 4096")
         self.path = os.path.realpath(os.fspath(path))
         self.durability: Durability = durability
         self._durable = durability == "fsync"
@@ -138,14 +145,23 @@ class FileStore(Store):
                 changed = {k: _with_txn(s, txn_id) for k, s in changed.items()}
                 txn_path = self._write_intent(txn_id, curs, changed)
             ends: dict[str, int] = {}
-            for key, state in changed.items():
-                fd, _, valid_end, size = opened[key]
-                line = encode_state(state)
-                keylog.append(fd, line, valid_end, size, self._durable)
-                ends[key] = valid_end + len(line)
-            if self._durable:
-                for directory in created_dirs:
-                    self._sync_dir_chain(directory)
+            try:
+                for key, state in changed.items():
+                    fd, _, valid_end, size = opened[key]
+                    line = encode_state(state)
+                    keylog.append(fd, line, valid_end, size, self._durable)
+                    ends[key] = valid_end + len(line)
+                if self._durable:
+                    for directory in created_dirs:
+                        self._sync_dir_chain(directory)
+            except OSError as exc:
+                if txn_path is None:
+                    raise
+                # The intent is durable: recovery will roll the commit forward on all keys.
+                raise OutcomeUnknownError(
+                    keys[0], f"multi-key commit failed after its intent was durable ({exc}); "
+                             "the next operation on the store completes it: read to confirm",
+                ) from None
             acked = True
             if txn_path is not None:
                 # Before the locks go; if it fails, recovery finds the intent already applied.

@@ -21,7 +21,13 @@ from typing import Any
 from . import rules
 from .claim import Claim
 from .clock import Clock
-from .errors import ConflictError, FencedError, InvalidValueError, ValueTooLargeError
+from .errors import (
+    ConflictError,
+    FencedError,
+    InvalidArgumentError,
+    InvalidValueError,
+    ValueTooLargeError,
+)
 from .keys import validate_key, validate_prefix
 from .records import Event, Snapshot, State, _loads, encode_value
 
@@ -56,7 +62,7 @@ class Store(ABC):
     def __init__(self, *, max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
                  clock: Clock | None = None) -> None:
         if max_value_bytes <= 0:
-            raise ValueError("max_value_bytes must be positive")
+            raise InvalidArgumentError("max_value_bytes must be positive")
         self.max_value_bytes = max_value_bytes
         self.clock = clock if clock is not None else Clock()
         self.stats = Stats()
@@ -115,7 +121,8 @@ class Store(ABC):
         if name is None and optional:
             return None
         if not isinstance(name, str) or not name or len(name) > _MAX_NAME or "\x00" in name:
-            raise ValueError(f"{what} must be a non-empty str of at most {_MAX_NAME} characters")
+            raise InvalidArgumentError(
+                f"{what} must be a non-empty str of at most {_MAX_NAME} characters")
         return name
 
     @staticmethod
@@ -123,13 +130,14 @@ class Store(ABC):
         if expected_version is None and optional:
             return None
         if type(expected_version) is not int or expected_version < 0:
-            raise ValueError("expected_version must be an int >= 0 (0: the key must not exist)")
+            raise InvalidArgumentError(
+                "expected_version must be an int >= 0 (0: the key must not exist)")
         return expected_version
 
     @staticmethod
     def _ttl(ttl: object) -> float:
         if not isinstance(ttl, (int, float)) or not math.isfinite(ttl) or not 0 < ttl <= _MAX_TTL:
-            raise ValueError(f"ttl must be a number of seconds in (0, {_MAX_TTL:g}]")
+            raise InvalidArgumentError(f"ttl must be a number of seconds in (0, {_MAX_TTL:g}]")
         return float(ttl)
 
     # -- reads --------------------------------------------------------------------------------
@@ -148,7 +156,7 @@ class Store(ABC):
         states = self._history(validate_key(key))
         if limit is not None:
             if type(limit) is not int or limit < 0:
-                raise ValueError("limit must be an int >= 0 or None")
+                raise InvalidArgumentError("limit must be an int >= 0 or None")
             states = states[-limit:] if limit else []
         return [s.event() for s in states]
 
