@@ -1,0 +1,60 @@
+"""The console script: demo, inspect, history, and clear error lines."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import fencedstate as fs
+
+CLI = [sys.executable, "-m", "fencedstate.cli"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_demo_shows_both_failures_and_both_fixes() -> None:
+    out = run("demo", "--workers", "4", "--rounds", "3")
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+
+    def row(prefix: str) -> list[str]:
+        line = next(x for x in text.splitlines() if x.strip().startswith(prefix))
+        return re.split(r"\s{2,}", line.strip())
+
+    assert row("naive read/write")[1:4] == ["12", "3", "9"]  # expected, final, lost
+    assert row("fencedstate put(")[1:5] == ["12", "12", "0", "9"]
+    assert "ACCEPTED" in text and "NO: stale write landed" in text  # the plain version check
+    assert "REJECTED" in text and "FencedError(reclaimed)" in text
+    assert "lost updates naive=9 fenced=0; conflicts retried=9; zombie commits rejected=1" in text
+
+
+def test_inspect_and_history(tmp_path: Path) -> None:
+    store = fs.open_store(tmp_path / "s")
+    store.put("plans/alpha", {"goal": "ship"}, expected_version=0, writer="planner")
+    store.claim("plans/alpha", owner="worker-3", ttl=300)
+    store.put("notes/x", 1, expected_version=0)
+    out = run("inspect", str(tmp_path / "s"))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == ["key", "version", "epoch", "holder", "expires", "in",
+                                "last", "writer", "committed"]
+    alpha = next(line for line in lines if line.startswith("plans/alpha"))
+    assert alpha.split()[1:4] == ["1", "1", "worker-3"]
+    out = run("inspect", str(tmp_path / "s"), "--prefix", "notes/")
+    assert "notes/x" in out.stdout and "plans/alpha" not in out.stdout
+    out = run("history", str(tmp_path / "s"), "plans/alpha")
+    assert out.returncode == 0
+    ops = [line.split()[2] for line in out.stdout.splitlines()[2:]]
+    assert ops == ["put", "claim"]
+
+
+def test_errors_are_one_clear_line(tmp_path: Path) -> None:
+    fs.open_store(tmp_path / "s")
+    out = run("history", str(tmp_path / "s"), "../etc/passwd")
+    assert out.returncode == 2
+    assert out.stderr.strip().startswith("fencedstate: error: invalid key '../etc/passwd'")
+    assert "Traceback" not in out.stderr
