@@ -126,3 +126,21 @@ def test_spec_headers_name_functions_that_exist() -> None:
             if cls is not None:
                 obj = getattr(obj, cls)
             assert hasattr(obj, name), f"{spec}.tla header names {owner}.{name}: not found"
+
+
+_BOUND = re.compile(r"\b([A-Z]\w*) = (\{[^}]*\}|\d+)")
+
+
+def test_spec_headers_state_the_bounds_their_cfg_uses() -> None:
+    """The 'Bounds:' sentence of each header must match the constants in X.cfg."""
+    for spec in MODELS:
+        header = (SPECS / f"{spec}.tla").read_text().split("EXTENDS", 1)[0]
+        bounds_text = " ".join(
+            line.strip("(*) ") for line in header.split("Bounds:", 1)[1].splitlines()
+        )
+        stated = {k: v.replace(" ", "") for k, v in _BOUND.findall(bounds_text)}
+        cfg = (SPECS / f"{spec}.cfg").read_text()
+        actual = {k: v.replace(" ", "") for k, v in _BOUND.findall(cfg)}
+        assert stated, f"{spec}: header states no bounds"
+        for name, value in stated.items():
+            assert actual.get(name) == value, f"{spec}: header says {name} = {value}, cfg {actual}"

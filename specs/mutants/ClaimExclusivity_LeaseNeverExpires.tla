@@ -19,11 +19,11 @@
 (*   Expire     Lease.live turning false (Clock.now passes the deadline)   *)
 (*   Crash(a)   kill -9 of the agent's process                             *)
 (*                                                                         *)
-(* Bounds: Agents = {a1,a2,a3}, MaxCrashes = 1, MaxStalls = 1 (leases of    *)
-(* live holders that expire): covers a crash while holding the claim at   *)
-(* every step, a stalled acceptor overtaken by a later claimant, and both  *)
-(* together.  Grants are bounded by crashes + stalls, so no epoch bound is *)
-(* needed.                                                                 *)
+(* Bounds: Agents = {a1,a2,a3}, MaxCrashes = 2, MaxStalls = 2 (leases of   *)
+(* live holders that run out under them): covers a crash while holding the *)
+(* claim at every step, a stalled acceptor overtaken by a later claimant,  *)
+(* two of the three agents crashing, and all of these together.  Grants are*)
+(* bounded by crashes + stalls, so no epoch bound is needed.               *)
 (***************************************************************************)
 EXTENDS Naturals, Sequences, FiniteSets
 
