@@ -13,6 +13,7 @@ import inspect
 import math
 import random
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from . import rules
 from .claim import Claim
 from .clock import Clock
 from .errors import (
+    ClaimHeldError,
     ConflictError,
     FencedError,
     InvalidArgumentError,
@@ -282,14 +284,31 @@ class Store(ABC):
 
     # -- claims -------------------------------------------------------------------------------
 
-    def claim(self, key: str, owner: str, ttl: float = 30.0) -> Claim:
-        """Take the key's write grant for ``ttl`` seconds; ``ClaimHeldError`` if it is taken."""
+    def claim(self, key: str, owner: str, ttl: float = 30.0, *, wait: float = 0.0) -> Claim:
+        """Take the key's write grant for ``ttl`` seconds.
+
+        While someone else holds a live claim, retry with backoff for up to ``wait`` seconds,
+        then raise ``ClaimHeldError``.
+        """
         key = validate_key(key)
         owner_ = self._name("owner", owner)
         assert owner_ is not None
         ttl = self._ttl(ttl)
-        state = self._transition(key, lambda cur, clock: rules.grant(cur, owner=owner_, ttl=ttl,
-                                                                     clock=clock))
+        if not isinstance(wait, (int, float)) or not 0 <= wait < math.inf:
+            raise InvalidArgumentError("wait must be a finite number of seconds >= 0")
+        deadline = time.monotonic() + wait
+        pause = 0.005
+        while True:
+            try:
+                state = self._transition(
+                    key, lambda cur, clock: rules.grant(cur, owner=owner_, ttl=ttl, clock=clock))
+                break
+            except ClaimHeldError as exc:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise
+                time.sleep(min(pause, left, max(exc.expires_in, 0.001)))
+                pause = min(pause * 2, 0.25)
         assert state.lease is not None
         return Claim(self, key, owner_, state.epoch, state.lease)
 
@@ -355,9 +374,10 @@ class Store(ABC):
         return await asyncio.to_thread(
             lambda: self.delete(key, expected_version=expected_version, writer=writer))
 
-    async def aclaim(self, key: str, owner: str, ttl: float = 30.0) -> Claim:
-        """Awaitable ``claim``."""
-        return await asyncio.to_thread(self.claim, key, owner, ttl)
+    async def aclaim(self, key: str, owner: str, ttl: float = 30.0, *,
+                     wait: float = 0.0) -> Claim:
+        """Awaitable ``claim`` (waiting, if asked, off the event loop)."""
+        return await asyncio.to_thread(lambda: self.claim(key, owner, ttl, wait=wait))
 
     async def areclaim(self, key: str, by: str = "recovery") -> int:
         """Awaitable ``reclaim``."""

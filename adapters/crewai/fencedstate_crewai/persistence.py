@@ -177,7 +177,6 @@ class FencedFlowPersistence(FlowPersistence):
     claim_timeout: float = Field(
         default=60.0, ge=0, description="how long a kickoff waits for another to release the flow"
     )
-    poll_interval: float = Field(default=0.05, gt=0)
     writer: str = Field(default="crewai-flow")
 
     _detached_versions: dict[str, int] = PrivateAttr(default_factory=dict)
@@ -303,14 +302,7 @@ class FencedFlowPersistence(FlowPersistence):
 
     def _claim(self, key: str) -> Any:
         owner = f"{self.writer}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        deadline = time.monotonic() + self.claim_timeout
-        while True:
-            try:
-                return self.store.claim(key, owner=owner, ttl=self.ttl)
-            except fs.ClaimHeldError:
-                if time.monotonic() >= deadline:
-                    raise
-                time.sleep(self.poll_interval)
+        return self.store.claim(key, owner=owner, ttl=self.ttl, wait=self.claim_timeout)
 
     def _save_detached(self, flow_uuid: str, key: str, value: dict[str, Any]) -> None:
         with self._detached_lock:

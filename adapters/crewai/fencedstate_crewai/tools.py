@@ -21,6 +21,8 @@ import fencedstate as fs
 from fencedstate.keys import validate_key
 from fencedstate.records import Snapshot
 from fencedstate.store import Store
+from fencedstate.tools import conflict_message as _conflict_message
+from fencedstate.tools import summarize_value
 
 __all__ = [
     "FencedCommitTool",
@@ -29,44 +31,11 @@ __all__ = [
     "summarize_value",
 ]
 
-_SUMMARY_CHARS = 400
-
-
-def summarize_value(value: Any, limit: int = _SUMMARY_CHARS) -> str:
-    """Compact JSON of ``value``, cut to ``limit`` characters with a marker when longer."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    if len(text) > limit:
-        return text[:limit] + f"... ({len(text)} chars in total)"
-    return text
-
-
 def conflict_message(
     err: fs.FencedStateError, current: Snapshot | None, read_tool: str = "fenced_read"
 ) -> str:
     """The text a model gets when its write to a shared key was rejected."""
-    if isinstance(err, fs.ConflictError):
-        now = current.version if current is not None else err.actual_version
-        who = f" (last written by {current.writer!r})" if current and current.writer else ""
-        shown = summarize_value(current.value) if current is not None else "(key does not exist)"
-        return (
-            f"CONFLICT: your write to {err.key!r} was NOT saved. You expected version "
-            f"{err.expected_version}, but the key is now at version {now}{who}: someone else "
-            f"changed it since you read it. Current value: {shown}. Re-read the key with "
-            f"{read_tool}, reapply your change to the current value, and commit again with "
-            f"expected_version={now}."
-        )
-    if isinstance(err, fs.ClaimHeldError):
-        return (
-            f"BUSY: your write to {err.key!r} was NOT saved: {err.holder!r} holds a claim on it "
-            f"for another {err.expires_in:.1f}s. Wait, re-read the key with {read_tool} and retry."
-        )
-    if isinstance(err, fs.FencedError):
-        return (
-            f"FENCED: your write to {err.key!r} was NOT saved: your claim (epoch "
-            f"{err.claim_epoch}) is {err.reason}; the key's epoch is now {err.current_epoch}. "
-            f"Re-read the key with {read_tool} before doing anything else."
-        )
-    return f"ERROR: your write was NOT saved: {err}"
+    return _conflict_message(err, current, read_tool)
 
 
 def never_cache(_args: Any = None, _result: Any = None) -> bool:

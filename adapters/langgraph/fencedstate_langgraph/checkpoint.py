@@ -25,7 +25,6 @@ import os
 import random
 import socket
 import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
@@ -192,17 +191,13 @@ class FencedCheckpointSaver(BaseCheckpointSaver[str]):
                     # compare-and-set still refuses to fork if someone moved the thread on.
                     del self._claims[thread_id]
             key = self.head_key(thread_id)
-            deadline = time.monotonic() + self.claim_wait
-            while True:
-                try:
-                    claim = self._store.claim(key, owner=self.owner, ttl=self.ttl)
-                    break
-                except fs.ClaimHeldError as err:
-                    if time.monotonic() >= deadline:
-                        raise ThreadClaimedError(
-                            key, err.holder, err.expires_in, thread_id=str(thread_id)
-                        ) from err
-                    time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+            try:
+                claim = self._store.claim(key, owner=self.owner, ttl=self.ttl,
+                                          wait=self.claim_wait)
+            except fs.ClaimHeldError as err:
+                raise ThreadClaimedError(
+                    key, err.holder, err.expires_in, thread_id=str(thread_id)
+                ) from err
             self._claims[thread_id] = claim
             return claim
 
