@@ -32,7 +32,7 @@ from pathlib import Path
 SPECS_DIR = Path(__file__).resolve().parent
 MUTANTS_DIR = SPECS_DIR / "mutants"
 MUTANTS_JSON = MUTANTS_DIR / "MUTANTS.json"
-SPECS = ("LostUpdate", "ZombieFencing", "ClaimExclusivity", "CommitRecovery")
+SPECS = ("LostUpdate", "ZombieFencing", "ClaimExclusivity", "CommitRecovery", "MultiKeyCommit")
 TIMEOUT_S = 600.0
 
 EXIT_OK = 0

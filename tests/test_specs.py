@@ -19,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 CHECK = SPECS / "check.py"
-MODELS = ("LostUpdate", "ZombieFencing", "ClaimExclusivity", "CommitRecovery")
+MODELS = ("LostUpdate", "ZombieFencing", "ClaimExclusivity", "CommitRecovery", "MultiKeyCommit")
 
 
 def _run(args: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
