@@ -295,3 +295,15 @@ async def test_async_twins(store: fs.Store) -> None:
     assert await store.adelete("k", expected_version=7) == 8
     assert await store.akeys() == []
     assert [e.op for e in await store.ahistory("k", limit=2)] == ["reclaim", "delete"]
+
+
+def test_claim_waits_for_a_held_claim_when_asked(store: fs.Store) -> None:
+    store.claim("k", owner="a", ttl=0.3)
+    with pytest.raises(fs.ClaimHeldError):
+        store.claim("k", owner="b", ttl=30)  # wait=0: refused at once
+    with pytest.raises(fs.ClaimHeldError):
+        store.claim("k", owner="b", ttl=30, wait=0.05)  # still held after the wait
+    taken = store.claim("k", owner="b", ttl=30, wait=30)  # granted once the lease runs out
+    assert taken.owner == "b" and taken.epoch == 2
+    with pytest.raises(fs.InvalidArgumentError):
+        store.claim("other", owner="b", wait=-1)
