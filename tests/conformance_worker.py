@@ -67,6 +67,18 @@ def do_cas(r: Recorder, name: str, key: str) -> None:
     r.ack("put", key, t0, token=token, version=new.version)
 
 
+def do_many(r: Recorder, name: str, keys: list[str]) -> None:
+    """An atomic multi-key compare-and-set (put_many) over two keys."""
+    snaps = {k: r.store.get(k) for k in keys}
+    tokens = {k: uuid.uuid4().hex for k in keys}
+    t0 = r.now()
+    out = r.store.put_many({k: (value(count(snaps[k]) + 1, tokens[k], None),
+                                0 if snaps[k] is None else snaps[k].version)
+                            for k in keys}, writer=name)
+    for k in keys:
+        r.ack("put", k, t0, token=tokens[k], version=out[k].version)
+
+
 def do_claim_work(r: Recorder, rng: random.Random, name: str, key: str) -> None:
     ttl = rng.choice((0.05, 0.5, 2.0))
     t0 = r.now()
@@ -130,8 +142,8 @@ def mixed(store_dir: str, ack_file: str, name: str, seed: int, iters: int) -> in
     with open(ack_file, "a", encoding="utf-8") as f:
         r = Recorder(store, f)
         for _ in range(iters):
-            action = rng.choices(("update", "cas", "claim", "reclaim", "accept"),
-                                 weights=(4, 3, 4, 1, 2))[0]
+            action = rng.choices(("update", "cas", "claim", "reclaim", "accept", "many"),
+                                 weights=(4, 3, 4, 1, 2, 2))[0]
             try:
                 if action == "update":
                     do_update(r, name, rng.choice(KEYS))
@@ -139,6 +151,8 @@ def mixed(store_dir: str, ack_file: str, name: str, seed: int, iters: int) -> in
                     do_cas(r, name, rng.choice(KEYS))
                 elif action == "claim":
                     do_claim_work(r, rng, name, rng.choice(KEYS))
+                elif action == "many":
+                    do_many(r, name, rng.sample(KEYS, 2))
                 elif action == "reclaim":
                     do_reclaim(r, name, rng.choice(KEYS))
                 else:

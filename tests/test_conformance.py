@@ -171,9 +171,11 @@ def test_multiprocess_journal_conforms_to_the_specs(tmp_path: Path) -> None:
     assert {"put", "claim", "claim_commit", "reclaim", "fenced"} <= kinds
     ops = {s.op for states in journal.values() for s in states}
     assert {"put", "claim", "reclaim", "release"} <= ops
+    n_txn = sum(1 for states in journal.values() for s in states if s.txn is not None)
     n_events = sum(len(s) for s in journal.values())
     print(f"conformance: {len(journal)} keys, {n_events} events, {len(acks)} acks, "
-          + ", ".join(f"{k}={sum(a.kind == k for a in acks)}" for k in sorted(kinds)))
+          + ", ".join(f"{k}={sum(a.kind == k for a in acks)}" for k in sorted(kinds))
+          + f", multi-key lines={n_txn}")
     assert n_events > 50
 
 
