@@ -75,6 +75,7 @@ class FileStore(Store):
         self._txn = os.path.join(self.path, "txn")
         _prepare(self.path, self._durable, trust_owner)
         self._locks = KeyLocks(os.path.join(self.path, "locks"), lock_timeout)
+        self._synced_inodes: set[tuple[int, int]] = set()
         if self._pending():
             self._recover_pending()
 
@@ -123,7 +124,10 @@ class FileStore(Store):
         self, keys: list[str], step: Callable[[dict[str, State], Clock], dict[str, State]]
     ) -> dict[str, State]:
         opened: dict[str, tuple[int, bool, int, int]] = {}
-        created_dirs: set[str] = set()
+        # Directories whose entry for a log may not be durable yet: the log was created here, or
+        # this process has not yet seen its inode synced (its creator, or a compaction, may
+        # have died before fsyncing the directory). Synced once per inode per process.
+        unsynced: dict[str, tuple[int, int]] = {}
         acked = False
         try:
             curs: dict[str, State] = {}
@@ -133,8 +137,11 @@ class FileStore(Store):
                 cur, valid_end, size = keylog.read_tail(fd, path)
                 opened[key] = (fd, created, valid_end, size)
                 curs[key] = cur if cur is not None else empty_state(key)
-                if created:
-                    created_dirs.add(os.path.dirname(path))
+                if self._durable:
+                    st = os.fstat(fd)
+                    ident = (st.st_dev, st.st_ino)
+                    if created or ident not in self._synced_inodes:
+                        unsynced[os.path.dirname(path)] = ident
             nxt = step(curs, self.clock)
             changed = {k: s for k, s in nxt.items() if s is not curs[k]}
             if not changed:
@@ -151,9 +158,9 @@ class FileStore(Store):
                     line = encode_state(state)
                     keylog.append(fd, line, valid_end, size, self._durable)
                     ends[key] = valid_end + len(line)
-                if self._durable:
-                    for directory in created_dirs:
-                        self._sync_dir_chain(directory)
+                for directory, ident in unsynced.items():
+                    self._sync_dir_chain(directory)
+                    self._synced_inodes.add(ident)
             except OSError as exc:
                 if txn_path is None:
                     raise
@@ -304,11 +311,23 @@ class FileStore(Store):
                 return
             cur_version = 0 if cur is None else cur.version
             cur_epoch = 0 if cur is None else cur.epoch
+            if cur_version > entry["prev_version"]:
+                # An intent whose unlink was lost (power cut) can come back after its keys moved
+                # on. Keys only move on after pending intents are applied, so the line after
+                # prev_version must be this commit's (or compacted away).
+                for old in keylog.iter_states(log):
+                    if old.version == entry["prev_version"] + 1 and old.op == "put":
+                        if old.txn == txn_id:
+                            return
+                        raise CorruptStateError(log, f"commit {txn_id} was overtaken")
+                return
             if (cur_version, cur_epoch) != (entry["prev_version"], entry["prev_epoch"]):
                 raise CorruptStateError(log, f"key moved on before commit {txn_id} finished")
             line = entry["line"].encode()
             decode_line(line.rstrip(b"\n"), log)
             keylog.append(fd, line, valid_end, size, self._durable)
+            if self._durable:
+                self._sync_dir_chain(os.path.dirname(log))
         finally:
             os.close(fd)
 
