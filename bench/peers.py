@@ -567,6 +567,7 @@ class RunResult:
     errors: int
     error_sample: str
     lat_sample: list[float] = field(default_factory=list)
+    lost_of: int | None = None  # commits of the repetition the `lost` figure comes from
 
 
 def run_procs(
@@ -674,10 +675,12 @@ def median_run(runs: list[RunResult]) -> RunResult:
     worst seen over all repetitions (a single lost update anywhere must show)."""
     ordered = sorted(runs, key=lambda r: r.rate)
     med = ordered[(len(ordered) - 1) // 2]
-    lost_vals = [r.lost for r in runs if r.lost is not None]
+    checked = [r for r in runs if r.lost is not None]
+    worst = max(checked, key=lambda r: r.lost or 0) if checked else None
     return RunResult(
         **{**asdict(med),
-           "lost": max(lost_vals) if lost_vals else None,
+           "lost": worst.lost if worst else None,
+           "lost_of": worst.commits if worst else None,
            "corrupt": any(r.corrupt for r in runs),
            "errors": max(r.errors for r in runs),
            "error_sample": next((r.error_sample for r in runs if r.error_sample), "")},
@@ -963,8 +966,12 @@ def _lost(r: RunResult) -> str:
         return "**file corrupted**"
     if r.lost is None:
         return "n/a"
-    pct = 100.0 * r.lost / r.commits if r.commits else 0.0
-    return f"{r.lost:,} ({pct:.0f}%)" if r.lost else "0"
+    if not r.lost:
+        return "0"
+    if r.lost_of is None:  # results written before lost_of existed
+        return f"{r.lost:,} (worst repetition)"
+    pct = 100.0 * r.lost / r.lost_of if r.lost_of else 0.0
+    return f"{r.lost:,} of {r.lost_of:,} ({pct:.0f}%)"
 
 
 def render(report: dict[str, Any]) -> str:
@@ -1182,6 +1189,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--workdir", help="directory on the disk under test (default: a temp dir)")
     ap.add_argument("--out", default=str(HERE / "results"), help="where results go")
     ap.add_argument("--no-plots", action="store_true")
+    ap.add_argument("--render", metavar="JSON",
+                    help="only re-render peers.md and the plots from a peers.json")
     ap.add_argument("--profile", action="store_true",
                     help="also time the steps of a fencedstate commit and write pyinstrument "
                          "profiles (profile_*.txt)")
@@ -1214,6 +1223,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.render:
+        saved = json.loads(Path(args.render).read_text())
+        if not args.no_plots:
+            plot(saved, out)
+        (out / "peers.md").write_text(render(saved))
+        return 0
     work = Path(tempfile.mkdtemp(prefix="fsbench-", dir=args.workdir))
     report: dict[str, Any] = {
         "config": {"procs": args.procs, "reps": args.reps, "duration": args.duration,
