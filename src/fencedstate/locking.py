@@ -53,6 +53,9 @@ class _KeyLock:
             os.close(self.fd)
         self.fd = -1
 
+    def __del__(self) -> None:  # a store dropped without close() must not leak its lock fds
+        self.close()
+
 
 class KeyLocks:
     """The lock table of one store object, shared by every thread of the process."""
