@@ -134,6 +134,7 @@ class FileStore(Store):
             for key in keys:
                 path = self._log_path(key)
                 fd, created = keylog.open_rw(path)
+                opened[key] = (fd, created, 0, 0)  # closed by the finally even if the read fails
                 cur, valid_end, size = keylog.read_tail(fd, path)
                 opened[key] = (fd, created, valid_end, size)
                 curs[key] = cur if cur is not None else empty_state(key)
