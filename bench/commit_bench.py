@@ -101,6 +101,8 @@ def main() -> int:
     ap.add_argument("--dir", default=None, help="where to put the stores (default: a temp dir)")
     args = ap.parse_args()
     procs = [int(p) for p in args.procs.split(",")]
+    if args.dir:
+        os.makedirs(args.dir, exist_ok=True)
     base = tempfile.mkdtemp(prefix="fs-bench-", dir=args.dir)
     fstype = os.popen(f"stat -f -c %T {base}").read().strip()
     print(f"machine: {os.cpu_count()} cores, {fstype} at {base}, {platform.platform()}, "

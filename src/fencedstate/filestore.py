@@ -115,7 +115,9 @@ class FileStore(Store):
             if self._pending():
                 self._recover_pending()
             # The lock files are opened under the guard too: an OSError there is a StorageError.
-            with _guarded(keys[0] if len(keys) == 1 else None), self._locks.hold_many(keys):
+            single = len(keys) == 1
+            held = self._locks.hold(keys[0]) if single else self._locks.hold_many(keys)
+            with _guarded(keys[0] if single else None), held:
                 if self._pending():  # a multi-key writer died holding intents: recover first
                     continue
                 return self._apply_locked(keys, step)
@@ -227,6 +229,8 @@ class FileStore(Store):
     def _pending(self) -> bool:
         # txn/ exists only while a multi-key commit is in flight (or its writer died), so the
         # common case, checked before every read and commit, is one failed open.
+        if not os.access(self._txn, os.F_OK):  # no exception raised on the common path
+            return False
         try:
             with os.scandir(self._txn) as it:
                 return any(e.name.endswith(".json") for e in it)

@@ -63,10 +63,9 @@ def commit(
     """Action ``Commit``: fence and version checked, then version + 1 with the new value."""
     _guard(cur, expected_version, claim, clock)
     now = clock.wall()
-    return replace(
-        cur, op="put", version=cur.version + 1, exists=True, value=value, value_json=value_json,
-        writer=writer, committed_at=now, actor=writer, at=now, idem=idem, txn=None,
-    )
+    # State(...) rather than dataclasses.replace: the hot path (replace costs ~4x more here).
+    return State("put", cur.key, cur.version + 1, cur.epoch, True, value, value_json, writer,
+                 now, cur.holder, cur.lease, writer, now, idem, None)
 
 
 def delete(
