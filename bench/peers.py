@@ -1250,6 +1250,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"installing the optional peer: pip install {AC_PIN}")
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", AC_PIN], check=False)
         importlib.invalidate_caches()
+        report["machine"] = machine_info(work)  # now names the installed peer's version
 
     try:
         log(machine_block(report["machine"]).strip())
