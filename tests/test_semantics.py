@@ -110,6 +110,40 @@ def test_update_retry_holds_the_key_so_it_cannot_lose_twice(store: fs.Store) -> 
     assert store.stats.retries == 1
 
 
+def test_update_of_a_recently_contended_key_holds_it_from_the_start(store: fs.Store) -> None:
+    store.put("k", 0, expected_version=0)
+
+    def update_racing_a_put(value: int) -> list[int]:
+        """store.update(+1) whose fn, on its first call, has another thread put ``value``."""
+        calls: list[int] = []
+        other = threading.Thread(target=lambda: store.put("k", value, expected_version=None))
+
+        def fn(v: int) -> int:
+            calls.append(v)
+            if len(calls) == 1:
+                other.start()
+                other.join(0.3)
+            return v + 1
+
+        store.update("k", fn)
+        other.join()
+        return calls
+
+    calls = update_racing_a_put(10)  # optimistic: the other put lands first, one retry
+    assert calls == [0, 10] and store.stats.retries == 1
+    assert store.get("k").value == 11  # type: ignore[union-attr]
+    store.put("k", 20, expected_version=None)
+    # now hot: fn runs holding the key, so the other put waits and cannot cause a retry
+    calls = update_racing_a_put(99)
+    assert calls == [20] and store.stats.retries == 1
+    assert store.get("k").value == 99  # type: ignore[union-attr]  # it landed after ours
+    assert [e.value for e in store.history("k", limit=2)] == [21, 99]
+    store._contended.clear()  # cooled down: optimistic again, so the racing put costs a retry
+    calls = update_racing_a_put(5)
+    assert calls == [99, 5] and store.stats.retries == 2
+    assert store.get("k").value == 6  # type: ignore[union-attr]
+
+
 def test_claimless_put_on_live_claim_gets_claim_held(store: fs.Store) -> None:
     store.put("k", 1, expected_version=0)
     claim = store.claim("k", owner="worker-3", ttl=30)

@@ -40,6 +40,9 @@ no change). It runs while the backend holds the key, so its checks are atomic wi
 DEFAULT_MAX_VALUE_BYTES = 8 * 1024 * 1024
 _MAX_NAME = 256
 _MAX_TTL = 7 * 24 * 3600.0
+CONTENDED_S = 1.0
+"""Seconds after a conflict during which ``update`` of that key takes the held step first."""
+_MAX_CONTENDED = 4096  # keys remembered as contended per store object (then forgotten at once)
 
 
 @dataclass
@@ -68,6 +71,7 @@ class Store(ABC):
         self.max_value_bytes = max_value_bytes
         self.clock = clock if clock is not None else Clock()
         self.stats = Stats()
+        self._contended: dict[str, float] = {}  # key -> monotonic time of its last conflict
 
     # -- backend primitives -------------------------------------------------------------------
 
@@ -209,12 +213,19 @@ class Store(ABC):
 
         The first attempt is optimistic: ``fn`` runs outside any lock. A retry runs ``fn``
         while the backend holds the key (read, compute, commit as one step), so it cannot lose
-        again: under contention an update costs at most one retry and cannot livelock.
-        ``fn`` must therefore be quick and must not write the same key itself. With
-        ``max_retries=0`` the first ``ConflictError`` is raised.
+        again: under contention an update costs at most one retry and cannot livelock. For
+        ``CONTENDED_S`` seconds after a conflict on a key, this store object's updates of that
+        key skip the optimistic attempt and go straight to the held step (a hot key would
+        make most optimistic attempts lose). ``fn`` must therefore be quick and must not
+        write the same key itself. With ``max_retries=0`` every update is optimistic and the
+        first ``ConflictError`` is raised.
         """
         key = validate_key(key)
         writer = self._name("writer", writer, optional=True)
+        last_conflict = self._contended.get(key)
+        if (max_retries > 0 and last_conflict is not None
+                and time.monotonic() - last_conflict < CONTENDED_S):
+            return self._update_holding_key(key, fn, writer)
         snap = self.get(key)
         try:
             return self._commit(key, fn(None if snap is None else snap.value),
@@ -223,6 +234,9 @@ class Store(ABC):
             if max_retries <= 0:
                 raise
             self.stats.add("retries")
+            if len(self._contended) >= _MAX_CONTENDED:
+                self._contended.clear()
+            self._contended[key] = time.monotonic()
         return self._update_holding_key(key, fn, writer)
 
     def _update_holding_key(self, key: str, fn: Callable[[Any], Any],
