@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import multiprocessing as mp
 import os
+import sqlite3
 import tempfile
 import threading
 from collections.abc import AsyncIterator
@@ -59,11 +60,15 @@ def worker(mode: str, work: str, name: str, barrier: Any, results: Any) -> None:
     async def run() -> str:
         agent = Agent(name=name, model=OneReply(f"reply to {name}", barrier))
         if mode == "default":
-            session = SQLiteSession("shared", db_path=Path(work) / "sessions.db")
             try:
-                await Runner.run(agent, f"question from {name}", session=session)
-            finally:
-                session.close()
+                session = SQLiteSession("shared", db_path=Path(work) / "sessions.db")
+                try:
+                    await Runner.run(agent, f"question from {name}", session=session)
+                finally:
+                    session.close()
+            except sqlite3.OperationalError as err:  # e.g. "database is locked"
+                barrier.abort()
+                return f"failed: sqlite3.OperationalError ({err})"
             return "ok"
         store = fs.open_store(Path(work) / "store")
         try:
@@ -114,6 +119,9 @@ def main() -> None:
         work = Path(tmp)
         histories: dict[str, list[str]] = {}
         outcomes: dict[str, dict[str, str]] = {}
+        # Create the database first: two processes creating it at once can fail outright
+        # ("database is locked" while switching to WAL), which would hide the interleaving.
+        SQLiteSession("shared", db_path=work / "sessions.db").close()
         for mode in ("default", "fenced"):
             barrier = ctx.Barrier(2)
             with ctx.Manager() as manager:
