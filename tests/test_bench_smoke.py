@@ -95,3 +95,17 @@ def test_bad_arguments_are_rejected() -> None:
     proc = subprocess.run([sys.executable, str(HARNESS), "--procs", "0"],
                           capture_output=True, text=True, timeout=60, cwd=REPO)
     assert proc.returncode == 2 and "must be positive" in proc.stderr
+
+
+def test_sync_cost_prints_every_variant_and_cleans_up(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, str(REPO / "bench" / "sync_cost.py"), "--dir",
+                           str(tmp_path), "--n", "20", "--rounds", "1"],
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split() for line in proc.stdout.splitlines()[1:]]
+    assert [r[0] for r in rows] == ["append", "prealloc", "overwrite"]
+    assert all(float(r[2]) > 0 for r in rows)
+    assert list(tmp_path.iterdir()) == []
+    bad = subprocess.run([sys.executable, str(REPO / "bench" / "sync_cost.py"), "--n", "100000"],
+                         capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert bad.returncode == 2 and "--n at most" in bad.stderr
