@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import stat
@@ -195,3 +196,34 @@ def test_lock_timeout_is_typed(tmp_path: Path) -> None:
         store.put("k", 2, expected_version=1)
     assert err.value.retryable
     assert store.put("k", 2, expected_version=1).version == 2
+
+
+def test_value_nesting_is_bounded_so_every_read_can_decode_it(store: fs.Store) -> None:
+    # found by fuzz/fuzz_values.py: a list nested ~1990 deep (recursion limit 2000) was accepted
+    # by put, and then every read and commit of the key raised RecursionError.
+    def nested(depth: int) -> object:
+        value: object = 0
+        for _ in range(depth):
+            value = [value]
+        return value
+
+    store.put("deep", nested(fs.MAX_VALUE_DEPTH), expected_version=0)
+    assert store.get("deep").value == nested(fs.MAX_VALUE_DEPTH)  # type: ignore[union-attr]
+    with pytest.raises(fs.InvalidValueError, match="nested deeper"):
+        store.put("deep", nested(fs.MAX_VALUE_DEPTH + 1), expected_version=1)
+    for depth in (990, 5000):  # near or past the encoder's own recursion limit: typed too
+        with pytest.raises(fs.InvalidValueError):
+            store.put("deep", nested(depth), expected_version=1)
+    with pytest.raises(fs.InvalidValueError):
+        store.put("deep", {"a": nested(fs.MAX_VALUE_DEPTH)}, expected_version=1)
+    assert store.get("deep").version == 1  # type: ignore[union-attr]
+    store.put("deep", "[" * 400 + "]" * 400, expected_version=1)  # brackets in a string: fine
+
+
+def test_a_line_too_deep_to_decode_is_a_typed_error() -> None:
+    from fencedstate.records import decode_line, empty_state, encode_state
+
+    state = dataclasses.replace(empty_state("k"), op="put", version=1, exists=True, value=None,
+                                value_json="[" * 100_000 + "]" * 100_000)
+    with pytest.raises(fs.CorruptStateError, match="too deeply"):
+        decode_line(encode_state(state).rstrip(b"\n"), "k.jsonl")

@@ -31,11 +31,12 @@ from .errors import (
 from .filestore import FileStore
 from .keys import validate_key
 from .records import Event, Snapshot
-from .store import Store
+from .store import MAX_VALUE_DEPTH, Store
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "MAX_VALUE_DEPTH",
     "Claim",
     "ClaimHeldError",
     "Clock",

@@ -176,3 +176,5 @@ def decode_line(line: bytes, where: str) -> State:
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise CorruptStateError(where, f"log line does not parse: {exc}") from None
+    except RecursionError:  # only lines no current version writes (MAX_VALUE_DEPTH)
+        raise CorruptStateError(where, "log line nests too deeply to decode here") from None

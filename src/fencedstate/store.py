@@ -40,6 +40,8 @@ no change). It runs while the backend holds the key, so its checks are atomic wi
 DEFAULT_MAX_VALUE_BYTES = 8 * 1024 * 1024
 _MAX_NAME = 256
 _MAX_TTL = 7 * 24 * 3600.0
+MAX_VALUE_DEPTH = 256
+"""Deepest nesting of lists and dicts a value may have (``InvalidValueError`` beyond)."""
 CONTENDED_S = 1.0
 """Seconds after a conflict during which ``update`` of that key takes the held step first."""
 _MAX_CONTENDED = 4096  # keys remembered as contended per store object (then forgotten at once)
@@ -120,6 +122,16 @@ class Store(ABC):
         size = len(text.encode()) if len(text) * 4 > self.max_value_bytes else len(text)
         if size > self.max_value_bytes:
             raise ValueTooLargeError(key, len(text.encode()), self.max_value_bytes)
+        # A value must decode wherever it is read (deeper call stacks than this put's): one
+        # nested near the recursion limit would turn every later read into a RecursionError.
+        if text.count("[") + text.count("{") > MAX_VALUE_DEPTH:
+            try:
+                decoded = _loads(text)
+            except RecursionError:
+                decoded = None
+            if decoded is None or _depth(decoded) > MAX_VALUE_DEPTH:
+                raise InvalidValueError(key, f"nested deeper than {MAX_VALUE_DEPTH} levels")
+            return decoded, text
         return _loads(text), text
 
     @staticmethod
@@ -401,3 +413,22 @@ class Store(ABC):
 def _backoff(attempt: int) -> float:
     """Full-jitter exponential backoff: up to 0.5 ms doubling per attempt, capped at 50 ms."""
     return random.uniform(0, min(0.05, 0.0005 * (2 ** attempt)))
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of lists and dicts in ``value`` (0 for a scalar), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_VALUE_DEPTH:
+            break
+        stack.extend((child, depth + 1) for child in children)
+    return deepest

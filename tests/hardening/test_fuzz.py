@@ -28,7 +28,7 @@ def test_fuzz_harness_bounded_pass(harness: str, tmp_path: Path) -> None:
                 f"-max_total_time={BUDGET_S[harness]}", "-rss_limit_mb=3072",
                 f"-artifact_prefix={tmp_path}/", str(new),
                 str(REPO / "fuzz" / "corpus" / CORPUS[harness])], timeout=240)
-    tail = proc.stderr[-4000:]
+    tail = proc.stdout[-3000:] + proc.stderr[-4000:]  # atheris prints the exception on stdout
     assert proc.returncode == 0, f"{harness} found a failing input:\n{tail}"
     done = re.search(r"Done (\d+) runs", proc.stderr)
     assert done, tail
