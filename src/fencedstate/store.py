@@ -44,6 +44,7 @@ MAX_VALUE_DEPTH = 256
 """Deepest nesting of lists and dicts a value may have (``InvalidValueError`` beyond)."""
 CONTENDED_S = 1.0
 """Seconds after a conflict during which ``update`` of that key takes the held step first."""
+_TOO_DEEP = object()  # sentinel: the value's text did not decode within the recursion limit
 _MAX_CONTENDED = 4096  # keys remembered as contended per store object (then forgotten at once)
 
 
@@ -124,15 +125,15 @@ class Store(ABC):
             raise ValueTooLargeError(key, len(text.encode()), self.max_value_bytes)
         # A value must decode wherever it is read (deeper call stacks than this put's): one
         # nested near the recursion limit would turn every later read into a RecursionError.
-        if text.count("[") + text.count("{") > MAX_VALUE_DEPTH:
-            try:
-                decoded = _loads(text)
-            except RecursionError:
-                decoded = None
-            if decoded is None or _depth(decoded) > MAX_VALUE_DEPTH:
-                raise InvalidValueError(key, f"nested deeper than {MAX_VALUE_DEPTH} levels")
-            return decoded, text
-        return _loads(text), text
+        # The walk runs only for texts with more brackets than the limit.
+        try:
+            decoded = _loads(text)
+        except RecursionError:
+            decoded = _TOO_DEEP
+        if decoded is _TOO_DEEP or (text.count("[") + text.count("{") > MAX_VALUE_DEPTH
+                                    and _depth(decoded) > MAX_VALUE_DEPTH):
+            raise InvalidValueError(key, f"nested deeper than {MAX_VALUE_DEPTH} levels")
+        return decoded, text
 
     @staticmethod
     def _name(what: str, name: object, *, optional: bool = False) -> str | None:
