@@ -3,7 +3,7 @@
 Six OS processes mix update() loops, CAS puts, claims with commits/renews/releases (some with
 leases short enough to expire mid-work), reclaims and task acceptances on shared keys, while a
 seventh holds a claim, is SIGSTOPped, reclaimed and SIGCONTed (the zombie). Every key's journal
-is then checked by ``fencedstate.conformance`` whose predicates are transcribed from the TLA+
+is then checked by ``fencedstate.testing.conformance`` whose predicates are transcribed from the TLA+
 invariants (spec file:line cited beside each). Negative tests prove the checker catches doctored
 journals, and a run with the fence patched out is caught as a stale-epoch commit.
 """
@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 import fencedstate as fs
-from fencedstate import conformance as conf
+from fencedstate.testing import conformance as conf
 from fencedstate import rules
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -334,7 +334,7 @@ def test_cited_spec_lines_define_their_invariants() -> None:
         path, line = ref.split(":")
         text = (ROOT / path).read_text().splitlines()
         assert text[int(line) - 1].startswith(f"{name} =="), f"{ref} does not define {name}"
-    src = (ROOT / "src" / "fencedstate" / "conformance.py").read_text()
+    src = (ROOT / "src" / "fencedstate" / "testing" / "conformance.py").read_text()
     for name, ref in conf.SPEC_REFS.items():
         assert f"{name} ({ref.split('/', 1)[1]})" in src, f"predicate {name} lacks its citation"
 

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 import fencedstate as fs
-from fencedstate.pgstore import SCHEMA_VERSION, PostgresStore
+from fencedstate.postgres import SCHEMA_VERSION, PostgresStore
 
 WAIT = 120.0  # generous: a noisy 2-core machine
 

@@ -28,7 +28,7 @@ from .errors import (
     StorageError,
     ValueTooLargeError,
 )
-from .filestore import FileStore
+from .file import FileStore
 from .keys import validate_key
 from .records import Event, Snapshot
 from .store import MAX_VALUE_DEPTH, Store
@@ -71,6 +71,6 @@ def open_store(target: str | os.PathLike[str], **options: Any) -> Store:
     text = os.fspath(target)
     if text.startswith(("postgresql://", "postgres://")):
         # Imported lazily: psycopg is an optional dependency (the "postgres" extra).
-        pgstore = importlib.import_module(".pgstore", __name__)
+        pgstore = importlib.import_module(".postgres", __name__)
         return cast(Store, pgstore.PostgresStore(text, **options))
     return FileStore(text, **options)

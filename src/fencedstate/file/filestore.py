@@ -22,9 +22,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, Literal
 
-from . import keylog
-from .clock import Clock
-from .errors import (
+from ..clock import Clock
+from ..errors import (
     CorruptStateError,
     FencedStateError,
     InsecureStoreError,
@@ -32,10 +31,11 @@ from .errors import (
     OutcomeUnknownError,
     StorageError,
 )
-from .keys import key_to_relpath, relpath_to_key, validate_key
+from ..keys import key_to_relpath, relpath_to_key, validate_key
+from ..records import State, decode_line, empty_state, encode_state
+from ..store import DEFAULT_MAX_VALUE_BYTES, Step, Store
+from . import keylog
 from .locking import KeyLocks
-from .records import State, decode_line, empty_state, encode_state
-from .store import DEFAULT_MAX_VALUE_BYTES, Step, Store
 
 FORMAT_VERSION = 1
 MARKER = "fencedstate.json"

@@ -7,8 +7,8 @@ import sys
 import time
 from collections.abc import Sequence
 
-from . import FileStore, __version__
-from .errors import FencedStateError
+from .. import FileStore, __version__
+from ..errors import FencedStateError
 from .table import render
 
 
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fencedstate`` console script."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["catalog"]:
-        from .catalog.cli import main as catalog_main
+        from ..catalog.cli import main as catalog_main
 
         return catalog_main(args_list[1:])
     parser = argparse.ArgumentParser(prog="fencedstate", description=__doc__)

@@ -44,57 +44,20 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
         "pip install 'fencedstate[postgres]'"
     ) from _exc
 
-from .clock import Clock, Lease
-from .errors import (
+from ..clock import Clock, Lease
+from ..errors import (
     CorruptStateError,
     FencedStateError,
     LockTimeoutError,
     OutcomeUnknownError,
     StorageError,
 )
-from .records import State, _loads, empty_state, encode_value
-from .store import DEFAULT_MAX_VALUE_BYTES, Step, Store
+from ..records import State, _loads, empty_state, encode_value
+from ..store import DEFAULT_MAX_VALUE_BYTES, Step, Store
+from .schema import SCHEMA_VERSION, apply_migrations, schema_version
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "PostgresStore", "ServerClock"]
+__all__ = ["PostgresStore", "ServerClock"]
 
-# -- schema and migrations ---------------------------------------------------------------------
-
-_STATE_COLUMNS = """
-    key            text COLLATE "C" NOT NULL,
-    seq            bigint NOT NULL CHECK (seq >= 1),
-    op             text NOT NULL,
-    version        bigint NOT NULL CHECK (version >= 0),
-    epoch          bigint NOT NULL CHECK (epoch >= 0),
-    present        boolean NOT NULL,
-    value          text,
-    writer         text,
-    committed_at   double precision NOT NULL,
-    holder         text,
-    lease_boot     text,
-    lease_deadline double precision,
-    lease_ttl      double precision,
-    actor          text,
-    event_at       double precision NOT NULL,
-    idem           text,
-    txn            text,
-    commit_id      uuid NOT NULL
-"""
-
-MIGRATIONS: list[tuple[int, str, list[str]]] = [
-    (1, "keys, journal and meta tables", [
-        """CREATE TABLE fencedstate_meta (
-               singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-               store_id   text NOT NULL,
-               created_at timestamptz NOT NULL DEFAULT now())""",
-        "INSERT INTO fencedstate_meta (store_id) VALUES (gen_random_uuid()::text)",
-        f"CREATE TABLE fencedstate_keys ({_STATE_COLUMNS}, PRIMARY KEY (key))",
-        f"CREATE TABLE fencedstate_journal ({_STATE_COLUMNS}, PRIMARY KEY (key, seq))",
-    ]),
-]
-"""Forward-only migrations: (version, description, statements). Append, never edit."""
-
-SCHEMA_VERSION = MIGRATIONS[-1][0]
-"""The schema version this library writes and needs."""
 
 _COLS = ("key", "seq", "op", "version", "epoch", "present", "value", "writer", "committed_at",
          "holder", "lease_boot", "lease_deadline", "lease_ttl", "actor", "event_at", "idem",
@@ -309,7 +272,7 @@ class PostgresStore(Store):
                     # One migrator per schema at a time; others wait here, then see its work.
                     conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()), "
                                  "1718513507)")
-                    current = _schema_version(conn)
+                    current = schema_version(conn)
                     if current > SCHEMA_VERSION:
                         raise StorageError(None, f"database schema version {current} is newer "
                                                  f"than this library's {SCHEMA_VERSION}: upgrade "
@@ -319,7 +282,7 @@ class PostgresStore(Store):
                             raise StorageError(None, f"database schema version {current}, need "
                                                      f"{SCHEMA_VERSION}; open with migrate=True "
                                                      "or apply docs/postgres.md's migrations")
-                        _apply_migrations(conn, current)
+                        apply_migrations(conn, current)
                     row = conn.execute("SELECT store_id FROM fencedstate_meta").fetchone()
             except FencedStateError:
                 raise
@@ -334,7 +297,7 @@ class PostgresStore(Store):
     def schema_version(self) -> int:
         """The schema version recorded in the database."""
         with self._get_pool().connection() as conn:
-            return _schema_version(conn)
+            return schema_version(conn)
 
     def _observe_clock(self) -> None:
         with self._get_pool().connection() as conn:
@@ -357,7 +320,7 @@ class PostgresStore(Store):
 
     def state(self, key: str) -> State | None:
         """The key's full current state, including claim holder and lease (for inspection)."""
-        from .keys import validate_key
+        from ..keys import validate_key
 
         return self._read(validate_key(key))
 
@@ -499,24 +462,6 @@ class PostgresStore(Store):
 
 # -- helpers -----------------------------------------------------------------------------------
 
-
-def _schema_version(conn: psycopg.Connection[Any]) -> int:
-    conn.execute("""CREATE TABLE IF NOT EXISTS fencedstate_schema (
-                        version     integer PRIMARY KEY,
-                        description text NOT NULL,
-                        applied_at  timestamptz NOT NULL DEFAULT now())""")
-    row = conn.execute("SELECT coalesce(max(version), 0) FROM fencedstate_schema").fetchone()
-    return 0 if row is None else int(row[0])
-
-
-def _apply_migrations(conn: psycopg.Connection[Any], current: int) -> None:
-    for version, description, statements in MIGRATIONS:
-        if version <= current:
-            continue
-        for statement in statements:
-            conn.execute(statement.encode())
-        conn.execute("INSERT INTO fencedstate_schema (version, description) VALUES (%s, %s)",
-                     (version, description))
 
 
 def _row_state(row: Sequence[Any]) -> State:

@@ -22,8 +22,8 @@ from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
-from . import open_store
-from .errors import ConflictError, FencedError
+from .. import open_store
+from ..errors import ConflictError, FencedError
 from .table import render
 
 _CTX = mp.get_context("fork")
