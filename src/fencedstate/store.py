@@ -161,6 +161,10 @@ class Store(ABC):
 
     # -- reads --------------------------------------------------------------------------------
 
+    def state(self, key: str) -> State | None:
+        """The key's full current state, including claim holder and lease (for inspection)."""
+        return self._read(validate_key(key))
+
     def get(self, key: str) -> Snapshot | None:
         """The key's latest committed value, or None if it does not exist."""
         state = self._read(validate_key(key))

@@ -7,17 +7,22 @@ import sys
 import time
 from collections.abc import Sequence
 
-from .. import FileStore, __version__
+from .. import FileStore, Store, __version__, open_store
 from ..errors import FencedStateError
 from .table import render
 
 
+def _all_keys(store: Store, prefix: str) -> list[str]:
+    """Every key under ``prefix``, deleted ones included where the backend keeps them."""
+    if isinstance(store, FileStore):
+        return sorted(k for k in store.iter_logs() if k.startswith(prefix))
+    return store.keys(prefix)
+
+
 def _inspect(args: argparse.Namespace) -> int:
-    store = FileStore(args.dir)
+    store = open_store(args.dir)
     rows = []
-    for key in sorted(store.iter_logs()):
-        if not key.startswith(args.prefix):
-            continue
+    for key in _all_keys(store, args.prefix):
         state = store.state(key)
         if state is None:
             continue
@@ -27,7 +32,7 @@ def _inspect(args: argparse.Namespace) -> int:
                      state.holder if live else "-", expires, state.writer or "-",
                      _when(state.committed_at)])
     if not rows:
-        print(f"no keys in {store.path}" + (f" under {args.prefix!r}" if args.prefix else ""))
+        print(f"no keys in {args.dir}" + (f" under {args.prefix!r}" if args.prefix else ""))
         return 0
     print(render(["key", "version", "epoch", "holder", "expires in", "last writer",
                   "committed"], rows, indent=""))
@@ -35,7 +40,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
-    store = FileStore(args.dir)
+    store = open_store(args.dir)
     events = store.history(args.key, limit=args.limit)
     if not events:
         print(f"no history for {args.key!r}")
@@ -79,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--dir", help="keep the demo's files here instead of a temp dir")
     p.set_defaults(func=_demo)
     p = sub.add_parser("inspect", help="list keys with version, epoch, holder, expiry")
-    p.add_argument("dir")
+    p.add_argument("dir", help="a store directory or URL")
     p.add_argument("--prefix", default="")
     p.set_defaults(func=_inspect)
     p = sub.add_parser("history", help="print a key's journal")

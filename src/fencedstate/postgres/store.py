@@ -318,12 +318,6 @@ class PostgresStore(Store):
     def _keys(self, prefix: str) -> list[str]:
         return sorted(str(r[0]) for r in self._query_all(None, _SQL_KEYS, (prefix,)))
 
-    def state(self, key: str) -> State | None:
-        """The key's full current state, including claim holder and lease (for inspection)."""
-        from ..keys import validate_key
-
-        return self._read(validate_key(key))
-
     def _query_all(self, key: str | None, query: str, params: Sequence[Any]) -> list[Any]:
         for attempt in range(3):
             try:
