@@ -48,6 +48,7 @@ from ..clock import Clock, Lease
 from ..errors import (
     CorruptStateError,
     FencedStateError,
+    InvalidArgumentError,
     LockTimeoutError,
     OutcomeUnknownError,
     StorageError,
@@ -170,18 +171,19 @@ class PostgresStore(Store):
         clock: Clock | None = None,
     ) -> None:
         if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
-            raise ValueError("url must be a postgresql:// connection URL")
+            raise InvalidArgumentError("url must be a postgresql:// connection URL")
         if not 1 <= min_connections <= max_connections:
-            raise ValueError("need 1 <= min_connections <= max_connections")
+            raise InvalidArgumentError("need 1 <= min_connections <= max_connections")
         for name, value in (("connect_timeout", connect_timeout), ("lock_timeout", lock_timeout),
                             ("idle_txn_timeout", idle_txn_timeout)):
             if not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"{name} must be a positive number of seconds")
+                raise InvalidArgumentError(f"{name} must be a positive number of seconds")
         if type(history_limit) is not int or history_limit < 1:
-            raise ValueError("history_limit must be an int >= 1")
+            raise InvalidArgumentError("history_limit must be an int >= 1")
         if schema is not None and (not isinstance(schema, str) or not schema
                                    or len(schema) > 63 or "\x00" in schema):
-            raise ValueError("schema must be a non-empty identifier of at most 63 characters")
+            raise InvalidArgumentError(
+                "schema must be a non-empty identifier of at most 63 characters")
         self.url = url
         self.schema = schema
         self._min = min_connections

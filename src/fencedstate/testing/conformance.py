@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from ..clock import Lease
-from ..errors import CorruptStateError
+from ..errors import CorruptStateError, InvalidArgumentError
 from ..file import keylog
 from ..keys import key_to_relpath, relpath_to_key
 from ..records import decode_line
@@ -110,7 +110,7 @@ class Ack:
         """Parse one JSON record written by a worker; ``ValueError`` if malformed."""
         kind = d.get("kind")
         if kind not in ("put", "claim_commit", "claim", "reclaim", "fenced"):
-            raise ValueError(f"unknown ack kind {kind!r}")
+            raise InvalidArgumentError(f"unknown ack kind {kind!r}")
         try:
             return cls(
                 kind=kind, key=str(d["key"]), token=_opt_str(d.get("token")),
@@ -119,7 +119,7 @@ class Ack:
                 t_end=float(d["t_end"]), boot=str(d["boot"]),
             )
         except (KeyError, TypeError) as exc:
-            raise ValueError(f"malformed ack record: {exc}") from None
+            raise InvalidArgumentError(f"malformed ack record: {exc}") from None
 
 
 def _opt_str(v: object) -> str | None:
@@ -130,7 +130,7 @@ def _opt_int(v: object) -> int | None:
     if v is None:
         return None
     if isinstance(v, bool) or not isinstance(v, int):
-        raise ValueError(f"expected an int, got {v!r}")
+        raise InvalidArgumentError(f"expected an int, got {v!r}")
     return v
 
 
