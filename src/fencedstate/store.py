@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import math
 import random
 import threading
 import time
@@ -19,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import rules
+from . import args, rules
 from .claim import Claim
 from .clock import Clock
 from .errors import (
@@ -38,8 +37,6 @@ Step = Callable[[State, Clock], "State | None"]
 no change). It runs while the backend holds the key, so its checks are atomic with the persist."""
 
 DEFAULT_MAX_VALUE_BYTES = 8 * 1024 * 1024
-_MAX_NAME = 256
-_MAX_TTL = 7 * 24 * 3600.0
 MAX_VALUE_DEPTH = 256
 """Deepest nesting of lists and dicts a value may have (``InvalidValueError`` beyond)."""
 CONTENDED_S = 1.0
@@ -135,30 +132,6 @@ class Store(ABC):
             raise InvalidValueError(key, f"nested deeper than {MAX_VALUE_DEPTH} levels")
         return decoded, text
 
-    @staticmethod
-    def _name(what: str, name: object, *, optional: bool = False) -> str | None:
-        if name is None and optional:
-            return None
-        if not isinstance(name, str) or not name or len(name) > _MAX_NAME or "\x00" in name:
-            raise InvalidArgumentError(
-                f"{what} must be a non-empty str of at most {_MAX_NAME} characters")
-        return name
-
-    @staticmethod
-    def _version(expected_version: object, *, optional: bool = True) -> int | None:
-        if expected_version is None and optional:
-            return None
-        if type(expected_version) is not int or expected_version < 0:
-            raise InvalidArgumentError(
-                "expected_version must be an int >= 0 (0: the key must not exist)")
-        return expected_version
-
-    @staticmethod
-    def _ttl(ttl: object) -> float:
-        if not isinstance(ttl, (int, float)) or not math.isfinite(ttl) or not 0 < ttl <= _MAX_TTL:
-            raise InvalidArgumentError(f"ttl must be a number of seconds in (0, {_MAX_TTL:g}]")
-        return float(ttl)
-
     # -- reads --------------------------------------------------------------------------------
 
     def state(self, key: str) -> State | None:
@@ -194,12 +167,13 @@ class Store(ABC):
         ``idempotency_key`` returns the original commit instead of applying twice.
         """
         key = validate_key(key)
-        return self._commit(key, value, self._version(expected_version), writer, None,
-                            self._name("idempotency_key", idempotency_key, optional=True))
+        expected = args.optional_expected_version(expected_version)
+        idem = args.optional_name("idempotency_key", idempotency_key)
+        return self._commit(key, value, expected, writer, None, idem)
 
     def _commit(self, key: str, value: Any, expected_version: int | None, writer: str | None,
                 claim: rules.ClaimRef | None, idem: str | None = None) -> Snapshot:
-        writer = self._name("writer", writer, optional=True)
+        writer = args.optional_name("writer", writer)
         decoded, text = self._encode(key, value)
 
         def step(cur: State, clock: Clock) -> State | None:
@@ -238,7 +212,7 @@ class Store(ABC):
         first ``ConflictError`` is raised.
         """
         key = validate_key(key)
-        writer = self._name("writer", writer, optional=True)
+        writer = args.optional_name("writer", writer)
         last_conflict = self._contended.get(key)
         if (max_retries > 0 and last_conflict is not None
                 and time.monotonic() - last_conflict < CONTENDED_S):
@@ -271,11 +245,11 @@ class Store(ABC):
     def delete(self, key: str, *, expected_version: int | None, writer: str | None = None) -> int:
         """Delete if at ``expected_version``; returns the tombstone's version."""
         key = validate_key(key)
-        return self._delete(key, self._version(expected_version), writer, None)
+        return self._delete(key, args.optional_expected_version(expected_version), writer, None)
 
     def _delete(self, key: str, expected_version: int | None, writer: str | None,
                 claim: rules.ClaimRef | None) -> int:
-        writer = self._name("writer", writer, optional=True)
+        writer = args.optional_name("writer", writer)
 
         def step(cur: State, clock: Clock) -> State:
             return rules.delete(cur, expected_version=expected_version, writer=writer,
@@ -290,11 +264,11 @@ class Store(ABC):
         Either every key is at its expected version and all commit, or ``ConflictError`` names
         the first key that moved and nothing is written (guards against write skew).
         """
-        writer = self._name("writer", writer, optional=True)
+        writer = args.optional_name("writer", writer)
         prepared: dict[str, tuple[Any, str, int | None]] = {}
         for key, (value, expected) in writes.items():
             k = validate_key(key)
-            prepared[k] = (*self._encode(k, value), self._version(expected))
+            prepared[k] = (*self._encode(k, value), args.optional_expected_version(expected))
         if not prepared:
             return {}
 
@@ -322,11 +296,9 @@ class Store(ABC):
         then raise ``ClaimHeldError``.
         """
         key = validate_key(key)
-        owner_ = self._name("owner", owner)
-        assert owner_ is not None
-        ttl = self._ttl(ttl)
-        if not isinstance(wait, (int, float)) or not 0 <= wait < math.inf:
-            raise InvalidArgumentError("wait must be a finite number of seconds >= 0")
+        owner_ = args.name("owner", owner)
+        ttl = args.ttl(ttl)
+        wait = args.wait(wait)
         deadline = time.monotonic() + wait
         pause = 0.005
         while True:
@@ -346,8 +318,7 @@ class Store(ABC):
     def reclaim(self, key: str, by: str = "recovery") -> int:
         """Revoke any holder and bump the key's epoch, fencing older claims; returns it."""
         key = validate_key(key)
-        by_ = self._name("by", by)
-        assert by_ is not None
+        by_ = args.name("by", by)
         return self._transition(key, lambda cur, clock: rules.reclaim(cur, by=by_,
                                                                       clock=clock)).epoch
 
