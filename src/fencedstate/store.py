@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import random
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -18,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import args, rules
+from . import args, backoff, rules
 from .claim import Claim
 from .clock import Clock
 from .errors import (
@@ -300,7 +299,7 @@ class Store(ABC):
         ttl = args.ttl(ttl)
         wait = args.wait(wait)
         deadline = time.monotonic() + wait
-        pause = 0.005
+        attempt = 0
         while True:
             try:
                 state = self._transition(
@@ -310,8 +309,9 @@ class Store(ABC):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise
+                pause = backoff.delay(attempt, first=0.005, cap=0.25)
                 time.sleep(min(pause, left, max(exc.expires_in, 0.001)))
-                pause = min(pause * 2, 0.25)
+                attempt += 1
         assert state.lease is not None
         return Claim(self, key, owner_, state.epoch, state.lease)
 
@@ -367,7 +367,7 @@ class Store(ABC):
                 if attempt == max_retries:
                     raise
                 self.stats.add("retries")
-                await asyncio.sleep(_backoff(attempt))
+                await asyncio.sleep(backoff.delay(attempt, first=0.0005, cap=0.05))
         raise AssertionError("unreachable")
 
     async def adelete(self, key: str, *, expected_version: int | None,
@@ -384,11 +384,6 @@ class Store(ABC):
     async def areclaim(self, key: str, by: str = "recovery") -> int:
         """Awaitable ``reclaim``."""
         return await asyncio.to_thread(self.reclaim, key, by)
-
-
-def _backoff(attempt: int) -> float:
-    """Full-jitter exponential backoff: up to 0.5 ms doubling per attempt, capped at 50 ms."""
-    return random.uniform(0, min(0.05, 0.0005 * (2 ** attempt)))
 
 
 def _depth(value: Any) -> int:

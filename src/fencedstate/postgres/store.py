@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import threading
 import time
 import uuid
@@ -44,6 +43,7 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
         "pip install 'fencedstate[postgres]'"
     ) from _exc
 
+from .. import backoff
 from ..clock import Clock, Lease
 from ..errors import (
     CorruptStateError,
@@ -328,7 +328,7 @@ class PostgresStore(Store):
             except psycopg.OperationalError as exc:
                 if attempt == 2:
                     raise StorageError(key, f"read failed: {exc}") from None
-                _pause(attempt)
+                time.sleep(backoff.delay(attempt, first=0.005, cap=0.2))
             except psycopg.Error as exc:
                 raise StorageError(key, f"read failed: {exc}") from None
         raise AssertionError("unreachable")
@@ -356,7 +356,7 @@ class PostgresStore(Store):
                 if attempt == attempts - 1:
                     raise StorageError(keys[0], f"not committed after {attempts} attempts: "
                                                 f"{why}") from None
-                _pause(attempt)
+                time.sleep(backoff.delay(attempt, first=0.005, cap=0.2))
         raise AssertionError("unreachable")
 
     def _attempt(
@@ -520,10 +520,6 @@ def _rollback(conn: psycopg.Connection[Any]) -> None:
         return
     with contextlib.suppress(psycopg.Error):
         conn.execute("ROLLBACK")
-
-
-def _pause(attempt: int) -> None:
-    time.sleep(random.uniform(0, min(0.2, 0.005 * (2 ** attempt))))
 
 
 def _redact(url: str) -> str:
