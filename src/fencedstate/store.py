@@ -100,6 +100,18 @@ class Store(ABC):
     def _history(self, key: str) -> list[State]:
         """Every retained state of the key, oldest first."""
 
+    def _all_keys(self) -> list[str]:
+        """Every key with any state (deleted and claim-only keys too), sorted: for copying."""
+        return self._keys("")
+
+    def _load(self, key: str, history: list[State]) -> None:
+        """Write ``history`` (oldest first) as the whole past of a key that has no state yet.
+
+        Used by ``fencedstate.copy``; a key that already has state is an
+        ``InvalidArgumentError`` and nothing is written.
+        """
+        raise InvalidArgumentError(f"{type(self).__name__} cannot be a copy destination")
+
     def close(self) -> None:  # noqa: B027 - a no-op unless the backend holds resources
         """Release resources held by the store object (the data stays)."""
 

@@ -54,6 +54,25 @@ def _history(args: argparse.Namespace) -> int:
     return 0
 
 
+def _copy(args: argparse.Namespace) -> int:
+    from ..copy import copy_store
+
+    src, dst = open_store(args.src), open_store(args.dst)
+    tty = sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        if tty and (done == total or done % 100 == 0):
+            print(f"\rcopying: {done:,}/{total:,} keys", end="", file=sys.stderr, flush=True)
+
+    report = copy_store(src, dst, wait=args.wait, progress=progress)
+    if tty:
+        print(file=sys.stderr)
+    print(render(["keys", "events", "seconds", "verified"],
+                 [[f"{report.keys:,}", f"{report.events:,}", f"{report.seconds:.2f}",
+                   "yes: same keys, events and checksums"]], indent=""))
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run
 
@@ -92,6 +111,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("key")
     p.add_argument("--limit", type=int, default=50)
     p.set_defaults(func=_history)
+    p = sub.add_parser("copy", help="copy a whole store to another backend, then verify it")
+    p.add_argument("src", help="the source store (directory or URL)")
+    p.add_argument("dst", help="the destination store (must not hold any of the keys)")
+    p.add_argument("--wait", type=float, default=0.0,
+                   help="seconds to wait for live claims / pending commits to end")
+    p.set_defaults(func=_copy)
     sub.add_parser("catalog", help="query the failure-mode catalog (see: catalog --help)")
     args = parser.parse_args(args_list)
     try:

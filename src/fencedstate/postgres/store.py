@@ -79,6 +79,9 @@ _SQL_PRUNE = "DELETE FROM fencedstate_journal WHERE key = %s AND seq <= %s"
 _SQL_HISTORY = f"SELECT {_COL_LIST} FROM fencedstate_journal WHERE key = %s ORDER BY seq"
 _SQL_KEYS = ("SELECT key FROM fencedstate_keys WHERE present AND starts_with(key, %s) "
              "ORDER BY key")
+_SQL_ALL_KEYS = "SELECT key FROM fencedstate_keys WHERE op <> 'none'"
+_SQL_LOAD_KEY = f"INSERT INTO fencedstate_keys ({_COL_LIST}) VALUES ({_PLACEHOLDERS})"
+_SQL_LOAD_JOURNAL = f"INSERT INTO fencedstate_journal ({_COL_LIST}) VALUES ({_PLACEHOLDERS})"
 _SQL_PLACEHOLDER = ("INSERT INTO fencedstate_keys (key, seq, op, version, epoch, present, "
                     "committed_at, event_at, commit_id) "
                     "VALUES (%s, 1, 'none', 0, 0, false, 0, 0, gen_random_uuid()) "
@@ -319,6 +322,22 @@ class PostgresStore(Store):
 
     def _keys(self, prefix: str) -> list[str]:
         return sorted(str(r[0]) for r in self._query_all(None, _SQL_KEYS, (prefix,)))
+
+    def _all_keys(self) -> list[str]:
+        return sorted(str(r[0]) for r in self._query_all(None, _SQL_ALL_KEYS, ()))
+
+    def _load(self, key: str, history: list[State]) -> None:
+        commit_id = uuid.uuid4()
+        rows = [_state_params(s, seq, commit_id) for seq, s in enumerate(history, start=1)]
+        try:
+            with self._get_pool().connection() as conn, conn.transaction():
+                if conn.execute(_SQL_READ, (key,)).fetchone() is not None:
+                    raise InvalidArgumentError(f"copy destination already has key {key!r}")
+                with conn.cursor() as cur:
+                    cur.executemany(_SQL_LOAD_JOURNAL, rows)
+                conn.execute(_SQL_LOAD_KEY, rows[-1])
+        except psycopg.Error as exc:
+            raise _translate(key, exc, "load") from None
 
     def _query_all(self, key: str | None, query: str, params: Sequence[Any]) -> list[Any]:
         for attempt in range(3):
