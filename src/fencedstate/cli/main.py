@@ -74,6 +74,10 @@ def _copy(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.frameworks:
+        from . import frameworks
+
+        return frameworks.run()
     from .demo import run
 
     return run(workers=args.workers, rounds=args.rounds, workdir=args.dir)
@@ -101,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=6)
     p.add_argument("--rounds", type=int, default=20)
     p.add_argument("--dir", help="keep the demo's files here instead of a temp dir")
+    p.add_argument("--frameworks", action="store_true",
+                   help="run each installed framework's example: its default vs fencedstate")
     p.set_defaults(func=_demo)
     p = sub.add_parser("inspect", help="list keys with version, epoch, holder, expiry")
     p.add_argument("dir", help="a store directory or URL")
