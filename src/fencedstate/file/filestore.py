@@ -18,7 +18,7 @@ import json
 import os
 import stat
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -127,11 +127,12 @@ class FileStore(Store):
                     if nxt is None or nxt is cur:
                         return cur
                     self._append(log, nxt)
-                    self._sync_dirs([log])
-                    self._ack([log])
+                    if log.unsynced_inode is not None:
+                        self._sync_dirs([log])
+                    self._ack((log,))
                     return nxt
                 finally:
-                    self._close_logs([log])
+                    self._close_logs((log,))
 
     def _transition_many(
         self, keys: list[str], step: Callable[[dict[str, State], Clock], dict[str, State]]
@@ -234,7 +235,7 @@ class FileStore(Store):
                         os.ftruncate(log.fd, log.valid_end)
             raise
 
-    def _ack(self, logs: list[_OpenLog]) -> None:
+    def _ack(self, logs: Iterable[_OpenLog]) -> None:
         """Action Ack: the commit is durable; compact logs that grew too big (best effort)."""
         for log in logs:
             log.acked = True
@@ -251,7 +252,7 @@ class FileStore(Store):
                         self._durable,
                     )
 
-    def _close_logs(self, logs: list[_OpenLog]) -> None:
+    def _close_logs(self, logs: Iterable[_OpenLog]) -> None:
         for log in logs:
             os.close(log.fd)
             if log.created and not log.acked:  # a new log whose first line is not acknowledged

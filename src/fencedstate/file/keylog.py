@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..errors import CorruptStateError
 from ..records import State, decode_line
@@ -40,9 +40,11 @@ def open_rw(path: str) -> tuple[int, bool]:
         return os.open(path, _OPEN_RW), False
 
 
-@dataclass(frozen=True, slots=True)
-class Tail:
-    """What ``read_tail`` found: the last complete state, where its line ends, the file size."""
+class Tail(NamedTuple):
+    """What ``read_tail`` found: the last complete state, where its line ends, the file size.
+
+    A NamedTuple, not a frozen dataclass: built on every commit and read, and cheaper to build.
+    """
 
     state: State | None
     valid_end: int
