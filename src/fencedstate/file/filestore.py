@@ -101,7 +101,8 @@ class FileStore(Store):
         if self._pending():
             self._recover_pending()
         try:
-            return keylog.read_last(self._log_path(key))
+            path = self._log_path(key)
+            return keylog.check_key(keylog.read_last(path), key, path)
         except OSError as exc:
             raise _storage_error(key, "read", exc) from None
 
@@ -138,6 +139,7 @@ class FileStore(Store):
                 fd, created = keylog.open_rw(path)
                 opened[key] = (fd, created, 0, 0)  # closed by the finally even if the read fails
                 cur, valid_end, size = keylog.read_tail(fd, path)
+                keylog.check_key(cur, key, path)
                 opened[key] = (fd, created, valid_end, size)
                 curs[key] = cur if cur is not None else empty_state(key)
                 if self._durable:
@@ -220,7 +222,8 @@ class FileStore(Store):
 
     def _history(self, key: str) -> list[State]:
         try:
-            return list(keylog.iter_states(self._log_path(key)))
+            path = self._log_path(key)
+            return [keylog.check_key(s, key, path) or s for s in keylog.iter_states(path)]
         except OSError as exc:
             raise _storage_error(key, "read history", exc) from None
 
