@@ -48,6 +48,7 @@ class Op:
     inv: float
     ret: float | None = None
     res: dict[str, Any] | None = None
+    deadline: float = INF  # an unknown outcome took effect by then or never (worker's death)
 
 
 class Recorder:
@@ -109,8 +110,8 @@ class Recorder:
         snap: fs.Snapshot | None = self._run(key, "get", {}, call)
         return snap
 
-    def put(self, key: str, value: str, expected_version: int | None) -> fs.Snapshot:
-        """``store.put`` of a unique value id, logged."""
+    def put(self, key: str, value: Any, expected_version: int | None) -> fs.Snapshot:
+        """``store.put`` of a unique value, logged."""
 
         def call() -> tuple[Any, dict[str, Any]]:
             s = self.store.put(key, value, expected_version=expected_version)
@@ -120,6 +121,43 @@ class Recorder:
             key, "put", {"value": value, "expected": expected_version}, call
         )
         return snap
+
+    def put_many(self, writes: dict[str, tuple[Any, int | None]]) -> dict[str, fs.Snapshot]:
+        """``store.put_many``, logged as one CAS put per key with the same times.
+
+        Only per-key order is checked: keys that did not cause a refusal are logged as
+        ``aborted`` (no effect)."""
+        ids = {}
+        for key, (value, expected) in sorted(writes.items()):
+            self._n += 1
+            ids[key] = f"{self.proc}.{self._n}"
+            self._line(
+                {
+                    "t": "inv",
+                    "id": ids[key],
+                    "key": key,
+                    "f": "put",
+                    "args": {"value": value, "expected": expected, "multi": True},
+                    "ts": time.monotonic_ns(),
+                }
+            )
+        try:
+            done = self.store.put_many(writes)
+        except (fs.ConflictError, fs.ClaimHeldError) as exc:
+            ts = time.monotonic_ns()
+            for key, oid in ids.items():
+                err = _ERRORS[type(exc)] if key == getattr(exc, "key", None) else "aborted"
+                self._line({"t": "ret", "id": oid, "ts": ts, "res": {"err": err}})
+            raise
+        except BaseException:
+            ts = time.monotonic_ns()
+            for oid in ids.values():
+                self._line({"t": "ret", "id": oid, "ts": ts, "res": None})
+            raise
+        ts = time.monotonic_ns()
+        for key, oid in ids.items():
+            self._line({"t": "ret", "id": oid, "ts": ts, "res": {"version": done[key].version}})
+        return done
 
     def delete(self, key: str, expected_version: int | None) -> int:
         """``store.delete``, logged."""
@@ -141,7 +179,7 @@ class Recorder:
         c: fs.Claim = self._run(key, "claim", {"owner": owner, "ttl": ttl}, call)
         return c
 
-    def commit(self, claim: fs.Claim, value: str, expected_version: int | None) -> fs.Snapshot:
+    def commit(self, claim: fs.Claim, value: Any, expected_version: int | None) -> fs.Snapshot:
         """``claim.commit``, logged."""
 
         def call() -> tuple[Any, dict[str, Any]]:
@@ -180,8 +218,14 @@ class Recorder:
         return e
 
 
-def load_history(paths: Iterable[str]) -> list[Op]:
-    """Merge workers' history files; a torn last line (worker killed mid-write) is skipped."""
+def load_history(paths: Iterable[str], deaths: dict[str, float] | None = None) -> list[Op]:
+    """Merge workers' history files; a torn last line (worker killed mid-write) is skipped.
+
+    ``deaths`` maps a worker (``Recorder`` proc) to a monotonic_ns time by which it was dead:
+    its single-key operations without a return took effect before then or never (a file
+    store's write is done or not when its writer dies). Parts of a multi-key commit are not
+    bounded: recovery may finish them later.
+    """
     ops: dict[str, Op] = {}
     for path in paths:
         with open(path, encoding="utf-8") as f:
@@ -190,9 +234,11 @@ def load_history(paths: Iterable[str]) -> list[Op]:
                     break
                 rec = json.loads(line)
                 if rec["t"] == "inv":
-                    ops[rec["id"]] = Op(
-                        rec["id"], rec["key"], rec["f"], rec["args"], float(rec["ts"])
-                    )
+                    op = Op(rec["id"], rec["key"], rec["f"], rec["args"], float(rec["ts"]))
+                    proc = rec["id"].rsplit(".", 1)[0]
+                    if deaths and proc in deaths and not op.args.get("multi"):
+                        op.deadline = deaths[proc]
+                    ops[rec["id"]] = op
                 else:
                     op = ops[rec["id"]]
                     if rec["res"] is not None:
@@ -202,8 +248,8 @@ def load_history(paths: Iterable[str]) -> list[Op]:
 
 # -- the model -----------------------------------------------------------------------------------
 
-# (exists, value, version, epoch, holder, lease_lo, lease_hi)
-ModelState = tuple[bool, Any, int, int, str | None, float, float]
+# (exists, value as canonical JSON, version, epoch, holder, lease_lo, lease_hi)
+ModelState = tuple[bool, str | None, int, int, str | None, float, float]
 INITIAL: ModelState = (False, None, 0, 0, None, 0.0, 0.0)
 
 
@@ -219,11 +265,14 @@ def step(s: ModelState, op: Op) -> ModelState | None:
     a = op.args
     visible = version if exists else 0
     if op.f == "get":
-        assert res is not None
-        ok = (exists and res["value"] == value and res["version"] == version) or (
+        if res is None:  # a read with no return observed nothing
+            return s
+        ok = (exists and _canon(res["value"]) == value and res["version"] == version) or (
             not exists and res["value"] is None
         )
         return s if ok else None
+    if err == "aborted":  # one key of a refused multi-key commit: no effect here
+        return s
     if op.f in ("put", "delete"):
         if err == "held":
             return s if live else None
@@ -238,7 +287,7 @@ def step(s: ModelState, op: Op) -> ModelState | None:
         if res is not None and res["version"] != version + 1:
             return None
         if op.f == "put":
-            return (True, a["value"], version + 1, epoch, holder, lo, hi)
+            return (True, _canon(a["value"]), version + 1, epoch, holder, lo, hi)
         return (False, None, version + 1, epoch, holder, lo, hi)
     if op.f == "claim":
         if err == "held":
@@ -263,7 +312,7 @@ def step(s: ModelState, op: Op) -> ModelState | None:
             return None
         if res is not None and res["version"] != version + 1:
             return None
-        return (True, a["value"], version + 1, epoch, holder, lo, hi)
+        return (True, _canon(a["value"]), version + 1, epoch, holder, lo, hi)
     if op.f == "release":
         mine = a["epoch"] == epoch and holder == a["owner"]
         if res is not None and res.get("released") is not None and res["released"] != mine:
@@ -274,6 +323,10 @@ def step(s: ModelState, op: Op) -> ModelState | None:
             return None
         return (exists, value, version, epoch + 1, None, 0.0, 0.0)
     raise ValueError(f"unknown operation {op.f!r}")
+
+
+def _canon(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 # -- the checker ---------------------------------------------------------------------------------
@@ -342,11 +395,11 @@ def check_key(ops: list[Op], *, max_states: int = 5_000_000) -> bool:
     by_ret = sorted(range(n), key=lambda i: known[i].ret or 0.0)
     rets = [known[i].ret or 0.0 for i in range(n)]
     seen: set[tuple[int, int, ModelState]] = set()
-    # stack of (done mask of known, done mask of pending, state, lo, rlo)
-    stack: list[tuple[int, int, ModelState, int, int]] = [(0, 0, INITIAL, 0, 0)]
+    # stack of (done mask of known, done mask of pending, state, lo, rlo, latest done invoke)
+    stack: list[tuple[int, int, ModelState, int, int, float]] = [(0, 0, INITIAL, 0, 0, 0.0)]
     full = (1 << n) - 1
     while stack:
-        done, pdone, state, lo, rlo = stack.pop()
+        done, pdone, state, lo, rlo, horizon = stack.pop()
         if done == full:
             return True
         while (done >> lo) & 1:
@@ -362,17 +415,19 @@ def check_key(ops: list[Op], *, max_states: int = 5_000_000) -> bool:
                     k = (done | (1 << i), pdone, nxt)
                     if k not in seen:
                         seen.add(k)
-                        stack.append((k[0], pdone, nxt, lo, rlo))
+                        stack.append((k[0], pdone, nxt, lo, rlo, max(horizon, known[i].inv)))
             i += 1
         for j, p in enumerate(pending):
-            if p.inv >= min_ret or (pdone >> j) & 1:
+            if p.inv >= min_ret:
+                break
+            if (pdone >> j) & 1 or p.deadline < horizon:
                 continue
             nxt = step(state, p)
             if nxt is not None and nxt != state:
                 k = (done, pdone | (1 << j), nxt)
                 if k not in seen:
                     seen.add(k)
-                    stack.append((done, k[1], nxt, lo, rlo))
+                    stack.append((done, k[1], nxt, lo, rlo, horizon))
         if len(seen) > max_states:
             raise RuntimeError(f"search exceeded {max_states} states")
     return False
@@ -415,9 +470,11 @@ def format_window(ops: list[Op]) -> str:
     return "\n".join(lines)
 
 
-def report(paths: Iterable[str], out: IO[str] = sys.stdout) -> Result:
+def report(
+    paths: Iterable[str], out: IO[str] = sys.stdout, deaths: dict[str, float] | None = None
+) -> Result:
     """Load, check and print the summary (and the failing windows) of a history."""
-    result = check_history(load_history(paths))
+    result = check_history(load_history(paths, deaths))
     print(result.summary(), file=out)
     for f in result.failures:
         print(f"key {f.key}: smallest failing window ({len(f.window)} ops):", file=out)
