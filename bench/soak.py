@@ -4,8 +4,10 @@
     python bench/soak.py --minutes 2 --json    # the CI version (tests/hardening/test_soak.py)
 
 Workers write what each call returned (``conformance.Ack`` records) to their own file; at the
-end the spec-derived checker (``fencedstate.testing.conformance.check_store``) checks the raw logs, the
-journal invariants and every acknowledgement. Reports ops done, faults injected (kills and
+end the spec-derived checker (``fencedstate.testing.conformance.check_store``) checks the raw
+logs, the journal invariants and every acknowledgement. Each worker also logs every invoke and
+return (``fencedstate.testing.linearizability.Recorder``); the merged client-observed history
+must be linearizable. Reports ops done, faults injected (kills and
 stalls), violations (must be 0), worker memory and store file-count/size growth (bounded: one
 lock file per key, no temp file or intent left, each log compacted at ``compact_bytes``).
 """
