@@ -125,11 +125,11 @@ def test_explicit_schema_option(pg_url: str, admin: psycopg.Connection[Any]) -> 
 
 
 def test_bad_options_are_typed(pg_url: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(fs.InvalidArgumentError):
         PostgresStore("not-a-url")
-    with pytest.raises(ValueError):
+    with pytest.raises(fs.InvalidArgumentError):
         fs.open_store(pg_url, history_limit=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(fs.InvalidArgumentError):
         fs.open_store(pg_url, lock_timeout=-1)
 
 

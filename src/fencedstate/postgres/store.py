@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import threading
 import time
 import uuid
@@ -44,10 +43,12 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
         "pip install 'fencedstate[postgres]'"
     ) from _exc
 
+from .. import backoff
 from ..clock import Clock, Lease
 from ..errors import (
     CorruptStateError,
     FencedStateError,
+    InvalidArgumentError,
     LockTimeoutError,
     OutcomeUnknownError,
     StorageError,
@@ -78,6 +79,9 @@ _SQL_PRUNE = "DELETE FROM fencedstate_journal WHERE key = %s AND seq <= %s"
 _SQL_HISTORY = f"SELECT {_COL_LIST} FROM fencedstate_journal WHERE key = %s ORDER BY seq"
 _SQL_KEYS = ("SELECT key FROM fencedstate_keys WHERE present AND starts_with(key, %s) "
              "ORDER BY key")
+_SQL_ALL_KEYS = "SELECT key FROM fencedstate_keys WHERE op <> 'none'"
+_SQL_LOAD_KEY = f"INSERT INTO fencedstate_keys ({_COL_LIST}) VALUES ({_PLACEHOLDERS})"
+_SQL_LOAD_JOURNAL = f"INSERT INTO fencedstate_journal ({_COL_LIST}) VALUES ({_PLACEHOLDERS})"
 _SQL_PLACEHOLDER = ("INSERT INTO fencedstate_keys (key, seq, op, version, epoch, present, "
                     "committed_at, event_at, commit_id) "
                     "VALUES (%s, 1, 'none', 0, 0, false, 0, 0, gen_random_uuid()) "
@@ -170,18 +174,19 @@ class PostgresStore(Store):
         clock: Clock | None = None,
     ) -> None:
         if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
-            raise ValueError("url must be a postgresql:// connection URL")
+            raise InvalidArgumentError("url must be a postgresql:// connection URL")
         if not 1 <= min_connections <= max_connections:
-            raise ValueError("need 1 <= min_connections <= max_connections")
+            raise InvalidArgumentError("need 1 <= min_connections <= max_connections")
         for name, value in (("connect_timeout", connect_timeout), ("lock_timeout", lock_timeout),
                             ("idle_txn_timeout", idle_txn_timeout)):
             if not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"{name} must be a positive number of seconds")
+                raise InvalidArgumentError(f"{name} must be a positive number of seconds")
         if type(history_limit) is not int or history_limit < 1:
-            raise ValueError("history_limit must be an int >= 1")
+            raise InvalidArgumentError("history_limit must be an int >= 1")
         if schema is not None and (not isinstance(schema, str) or not schema
                                    or len(schema) > 63 or "\x00" in schema):
-            raise ValueError("schema must be a non-empty identifier of at most 63 characters")
+            raise InvalidArgumentError(
+                "schema must be a non-empty identifier of at most 63 characters")
         self.url = url
         self.schema = schema
         self._min = min_connections
@@ -318,11 +323,21 @@ class PostgresStore(Store):
     def _keys(self, prefix: str) -> list[str]:
         return sorted(str(r[0]) for r in self._query_all(None, _SQL_KEYS, (prefix,)))
 
-    def state(self, key: str) -> State | None:
-        """The key's full current state, including claim holder and lease (for inspection)."""
-        from ..keys import validate_key
+    def _all_keys(self) -> list[str]:
+        return sorted(str(r[0]) for r in self._query_all(None, _SQL_ALL_KEYS, ()))
 
-        return self._read(validate_key(key))
+    def _load(self, key: str, history: list[State]) -> None:
+        commit_id = uuid.uuid4()
+        rows = [_state_params(s, seq, commit_id) for seq, s in enumerate(history, start=1)]
+        try:
+            with self._get_pool().connection() as conn, conn.transaction():
+                if conn.execute(_SQL_READ, (key,)).fetchone() is not None:
+                    raise InvalidArgumentError(f"copy destination already has key {key!r}")
+                with conn.cursor() as cur:
+                    cur.executemany(_SQL_LOAD_JOURNAL, rows)
+                conn.execute(_SQL_LOAD_KEY, rows[-1])
+        except psycopg.Error as exc:
+            raise _translate(key, exc, "load") from None
 
     def _query_all(self, key: str | None, query: str, params: Sequence[Any]) -> list[Any]:
         for attempt in range(3):
@@ -332,7 +347,7 @@ class PostgresStore(Store):
             except psycopg.OperationalError as exc:
                 if attempt == 2:
                     raise StorageError(key, f"read failed: {exc}") from None
-                _pause(attempt)
+                time.sleep(backoff.delay(attempt, first=0.005, cap=0.2))
             except psycopg.Error as exc:
                 raise StorageError(key, f"read failed: {exc}") from None
         raise AssertionError("unreachable")
@@ -360,7 +375,7 @@ class PostgresStore(Store):
                 if attempt == attempts - 1:
                     raise StorageError(keys[0], f"not committed after {attempts} attempts: "
                                                 f"{why}") from None
-                _pause(attempt)
+                time.sleep(backoff.delay(attempt, first=0.005, cap=0.2))
         raise AssertionError("unreachable")
 
     def _attempt(
@@ -524,10 +539,6 @@ def _rollback(conn: psycopg.Connection[Any]) -> None:
         return
     with contextlib.suppress(psycopg.Error):
         conn.execute("ROLLBACK")
-
-
-def _pause(attempt: int) -> None:
-    time.sleep(random.uniform(0, min(0.2, 0.005 * (2 ** attempt))))
 
 
 def _redact(url: str) -> str:
