@@ -4,8 +4,10 @@
     python bench/soak.py --minutes 2 --json    # the CI version (tests/hardening/test_soak.py)
 
 Workers write what each call returned (``conformance.Ack`` records) to their own file; at the
-end the spec-derived checker (``fencedstate.testing.conformance.check_store``) checks the raw logs, the
-journal invariants and every acknowledgement. Reports ops done, faults injected (kills and
+end the spec-derived checker (``fencedstate.testing.conformance.check_store``) checks the raw
+logs, the journal invariants and every acknowledgement. Each worker also logs every invoke and
+return (``fencedstate.testing.linearizability.Recorder``); the merged client-observed history
+must be linearizable. Reports ops done, faults injected (kills and
 stalls), violations (must be 0), worker memory and store file-count/size growth (bounded: one
 lock file per key, no temp file or intent left, each log compacted at ``compact_bytes``).
 """
@@ -31,9 +33,12 @@ COMPACT_BYTES = 64 * 1024
 def worker(root: str, acks_path: str, seed: int, deadline: float) -> None:
     """One worker process: random operations until ``deadline`` (wall clock of the parent)."""
     import fencedstate as fs
+    from fencedstate.testing.linearizability import Recorder
 
     rng = random.Random(seed)
     store = fs.open_store(root, compact_bytes=COMPACT_BYTES, history_limit=200, lock_timeout=30.0)
+    # What this client saw: every invoke and return, flushed per line (linearizability check).
+    rec = Recorder(store, acks_path + ".history", f"p{seed}")
     clock = store.clock
     out = open(acks_path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
     owner = f"w{seed}"
@@ -50,39 +55,40 @@ def worker(root: str, acks_path: str, seed: int, deadline: float) -> None:
         r = rng.random()
         try:
             if r < 0.5:  # claimless compare-and-set
-                snap = store.get(key)
+                snap = rec.get(key)
                 token = uuid.uuid4().hex
                 t0 = clock.now()
-                new = store.put(key, {"token": token, "claim_epoch": None, "owner": None},
-                                expected_version=0 if snap is None else snap.version)
+                new = rec.put(key, {"token": token, "claim_epoch": None, "owner": None},
+                              0 if snap is None else snap.version)
                 ack("put", key, t0, token=token, version=new.version)
             elif r < 0.9:  # claim, a few commits, release (or abandon)
                 t0 = clock.now()
-                claim = store.claim(key, owner, ttl=rng.uniform(0.3, 2.0))
+                claim = rec.claim(key, owner, rng.uniform(0.3, 2.0))
                 ack("claim", key, t0, epoch=claim.epoch, owner=owner)
                 for _ in range(rng.randrange(1, 4)):
                     token = uuid.uuid4().hex
-                    cur = claim.read()
+                    cur = rec.get(key)
                     t0 = clock.now()
                     try:
-                        new = claim.commit(
-                            {"token": token, "claim_epoch": claim.epoch, "owner": owner},
-                            expected_version=0 if cur is None else cur.version)
+                        new = rec.commit(
+                            claim, {"token": token, "claim_epoch": claim.epoch, "owner": owner},
+                            0 if cur is None else cur.version)
                     except fs.FencedError:
                         ack("fenced", key, t0, token=token, epoch=claim.epoch, owner=owner)
                         break
                     ack("claim_commit", key, t0, token=token, version=new.version,
                         epoch=claim.epoch, owner=owner)
                 if rng.random() < 0.8:
-                    claim.release()
+                    rec.release(claim)
             else:
                 t0 = clock.now()
-                epoch = store.reclaim(key, by=owner)
+                epoch = rec.reclaim(key, owner)
                 ack("reclaim", key, t0, epoch=epoch)
         except (fs.ConflictError, fs.ClaimHeldError, fs.FencedError, fs.LockTimeoutError):
             pass
         ops += 1
     out.close()
+    rec.close()
 
 
 def _rss_kb(pid: int) -> int:
@@ -122,6 +128,7 @@ def soak(minutes: float, procs: int, root: str, seed: int) -> dict[str, Any]:
     os.makedirs(acks_dir, exist_ok=True)
     end = time.time() + minutes * 60
     n_spawned = 0
+    deaths: dict[str, float] = {}  # worker -> monotonic_ns by which it was dead (kill -9)
 
     def spawn() -> subprocess.Popen[bytes]:
         nonlocal n_spawned
@@ -143,6 +150,7 @@ def soak(minutes: float, procs: int, root: str, seed: int) -> dict[str, Any]:
             if rng.random() < 0.5:
                 workers[i].send_signal(signal.SIGKILL)
                 workers[i].wait()
+                deaths[f"p{workers[i].args[5]}"] = time.monotonic_ns()  # type: ignore[index]
                 workers[i] = spawn()
                 kills += 1
             else:
@@ -165,6 +173,8 @@ def soak(minutes: float, procs: int, root: str, seed: int) -> dict[str, Any]:
                 w.wait()
     acks: list[Any] = []
     for name in os.listdir(acks_dir):
+        if not name.endswith(".jsonl"):
+            continue
         with open(os.path.join(acks_dir, name), encoding="utf-8") as f:
             for line in f:
                 if line.endswith("\n"):  # a worker killed mid-write leaves a partial last line
@@ -182,12 +192,20 @@ def soak(minutes: float, procs: int, root: str, seed: int) -> dict[str, Any]:
         and a.version == first[a.key].version and first[a.key].op not in conformance.COMMIT_OPS)]
     violations = [str(v) for v in conformance.check_store(root, acks)]
     final = _files(root)
+    # Client-observed histories: is there a legal sequential order? (printed to stderr)
+    from fencedstate.testing import linearizability
+
+    histories = [os.path.join(acks_dir, n) for n in sorted(os.listdir(acks_dir))
+                 if n.endswith(".history")]
+    lin = linearizability.report(histories, out=sys.stderr, deaths=deaths)
     return {
         "minutes": minutes, "processes": procs, "ops_acknowledged": len(acks),
         "ops_by_kind": {k: sum(1 for a in acks if a.kind == k)
                         for k in ("put", "claim", "claim_commit", "reclaim", "fenced")},
         "faults_injected": kills + stalls, "kill9": kills, "sigstop_stalls": stalls,
         "violations": len(violations), "violation_samples": violations[:10],
+        "linearizability": {"ops": lin.ops, "keys": lin.keys, "unknown": lin.unknown,
+                            "linearizable": lin.ok, "seconds": round(lin.seconds, 3)},
         "first_sample": samples[0] if samples else None, "last_sample": samples[-1] if samples
         else None, "final_files": final,
     }
@@ -211,7 +229,7 @@ def main() -> None:
     else:
         for k, v in report.items():
             print(f"{k:>20}: {v}")
-    sys.exit(1 if report["violations"] else 0)
+    sys.exit(1 if report["violations"] or not report["linearizability"]["linearizable"] else 0)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import fencedstate as fs
+from fencedstate.testing import linearizability as lin
 
 CTX = mp.get_context("fork")
 
@@ -94,10 +95,12 @@ def test_sigstopped_zombie_is_fenced_after_expiry_alone(tmp_path: Path) -> None:
 
 # -- kill -9 torture -----------------------------------------------------------------------------
 
-def _torture_writer(store_dir: str, wfd: int, seed: int) -> None:
+def _torture_writer(store_dir: str, wfd: int, seed: int, hist: str) -> None:
     rng = random.Random(seed)
     store = fs.open_store(store_dir)
     name = f"w{os.getpid()}"
+    # Every call's invoke and return go to this worker's history file (flushed per line).
+    rec = lin.Recorder(store, hist, f"s{seed}")
 
     def ack(**rec: Any) -> None:
         os.write(wfd, (json.dumps(rec) + "\n").encode())
@@ -106,22 +109,25 @@ def _torture_writer(store_dir: str, wfd: int, seed: int) -> None:
         op = rng.random()
         try:
             if op < 0.6:
-                snap = store.get("counter")
-                value = {"n": (snap.value["n"] if snap else 0) + 1, "by": name}
-                s = store.put("counter", value, expected_version=snap.version if snap else 0,
-                              writer=name)
+                snap = rec.get("counter")
+                value = {"n": (snap.value["n"] if snap else 0) + 1, "by": name,
+                         "id": rng.random()}
+                s = rec.put("counter", value, snap.version if snap else 0)
                 ack(key="counter", version=s.version, value=s.value)
             elif op < 0.8:
-                a, b = store.get("pair/a"), store.get("pair/b")
-                v = rng.randrange(10**9)
-                done = store.put_many({"pair/a": (v, a.version if a else 0),
-                                       "pair/b": (v, b.version if b else 0)}, writer=name)
+                a, b = rec.get("pair/a"), rec.get("pair/b")
+                v = rng.randrange(10**15)
+                done = rec.put_many({"pair/a": (v, a.version if a else 0),
+                                     "pair/b": (v, b.version if b else 0)})
                 for k, s in done.items():
                     ack(key=k, version=s.version, value=s.value)
             else:
-                with store.claim("claimed", owner=name, ttl=5) as claim:
-                    s = claim.commit({"by": name, "r": rng.random()})
+                claim = rec.claim("claimed", owner=name, ttl=5)
+                try:
+                    s = rec.commit(claim, {"by": name, "r": rng.random()}, None)
                     ack(key="claimed", version=s.version, value=s.value)
+                finally:
+                    rec.release(claim)
         except (fs.ConflictError, fs.ClaimHeldError):
             pass
 
@@ -129,6 +135,9 @@ def _torture_writer(store_dir: str, wfd: int, seed: int) -> None:
 def test_kill9_torture_keeps_every_acknowledged_commit(tmp_path: Path) -> None:
     store_dir = str(tmp_path / "s")
     fs.open_store(store_dir)
+    hist_dir = tmp_path / "histories"
+    hist_dir.mkdir()
+    deaths: dict[str, float] = {}
     acked: list[dict[str, Any]] = []
     rng = random.Random(1234)
     kills = 0
@@ -143,7 +152,8 @@ def test_kill9_torture_keeps_every_acknowledged_commit(tmp_path: Path) -> None:
             if pid == 0:  # child
                 try:
                     os.close(r)
-                    _torture_writer(store_dir, w, iteration * 10 + j)
+                    _torture_writer(store_dir, w, iteration * 10 + j,
+                                    str(hist_dir / f"{iteration}-{j}.history"))
                 finally:
                     os._exit(1)
             pids.append(pid)
@@ -155,6 +165,8 @@ def test_kill9_torture_keeps_every_acknowledged_commit(tmp_path: Path) -> None:
             time.sleep(rng.uniform(0.0, 0.005))
         for pid in pids:
             os.waitpid(pid, 0)
+        dead_at = time.monotonic_ns()  # both writers' operations took effect by now or never
+        deaths.update({f"s{iteration * 10 + j}": dead_at for j in range(2)})
         with os.fdopen(r, "rb") as f:
             for line in f.read().splitlines():
                 acked.append(json.loads(line))
@@ -180,6 +192,10 @@ def test_kill9_torture_keeps_every_acknowledged_commit(tmp_path: Path) -> None:
         assert final.value["n"] == final.version  # every increment built on the previous one
     for key in store.iter_logs():  # type: ignore[attr-defined]
         store.history(key, limit=None)  # every log parses completely
+    # What the clients saw (kill -9s leave operations without a return) is linearizable.
+    result = lin.report(lin.history_files(str(hist_dir)), deaths=deaths)
+    assert result.unknown > 0 and result.ops > len(acked)
+    assert result.ok, result.summary()
     # No lock left behind: every key is writable at once. A killed holder's claim stays
     # live until its lease ends (that is the point of a lease); recovery reclaims it.
     store.reclaim("claimed", by="checker")

@@ -16,6 +16,7 @@ from .clock import Lease
 from .errors import CorruptStateError, InvalidValueError
 
 _CRC_FIELD = b',"crc":'
+QUARANTINE_MARK = b"#quarantined"  # the one line of a log moved aside by ``fencedstate.fsck``
 _dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 _loads = json.loads
 
@@ -168,6 +169,8 @@ def decode_line(line: bytes, where: str) -> State:
     """Parse one complete log line (without its newline); ``CorruptStateError`` if it is bad."""
     cut = line.rfind(_CRC_FIELD)
     if cut < 0 or not line.endswith(b"}"):
+        if line.startswith(QUARANTINE_MARK):  # left by ``fencedstate check --quarantine``
+            raise CorruptStateError(where, line.decode(errors="replace").lstrip("#"))
         raise CorruptStateError(where, "log line has no checksum")
     body = line[:cut] + b"}"
     try:

@@ -18,6 +18,9 @@ def test_two_minute_soak(tmp_path: Path) -> None:
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     print(json.dumps(report, indent=1))
     assert report["violations"] == 0, report["violation_samples"]
+    lin = report["linearizability"]  # what the clients saw has a legal sequential order
+    assert lin["linearizable"], proc.stderr[-6000:]
+    assert lin["ops"] > report["ops_acknowledged"] and lin["keys"] == 6
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert report["ops_acknowledged"] > 1000 and report["faults_injected"] > 20
     final = report["final_files"]

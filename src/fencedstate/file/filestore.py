@@ -102,7 +102,8 @@ class FileStore(Store):
         if self._pending():
             self._recover_pending()
         try:
-            return keylog.read_last(self._log_path(key))
+            path = self._log_path(key)
+            return keylog.check_key(keylog.read_last(path), key, path)
         except OSError as exc:
             raise _storage_error(key, "read", exc) from None
 
@@ -197,6 +198,7 @@ class FileStore(Store):
     def _read_tail(self, log: _OpenLog) -> State:
         """Action ReadTail: the key's current state and where the next line goes."""
         tail = keylog.read_tail(log.fd, log.path)
+        keylog.check_key(tail.state, log.key, log.path)
         log.valid_end = tail.valid_end
         log.size = tail.size
         if self._durable:
@@ -285,7 +287,8 @@ class FileStore(Store):
 
     def _history(self, key: str) -> list[State]:
         try:
-            return list(keylog.iter_states(self._log_path(key)))
+            path = self._log_path(key)
+            return [keylog.check_key(s, key, path) or s for s in keylog.iter_states(path)]
         except OSError as exc:
             raise _storage_error(key, "read history", exc) from None
 

@@ -54,11 +54,13 @@ class Tail(NamedTuple):
 def read_tail(fd: int, where: str) -> Tail:
     """The log's tail: last complete state (None if none), end of its line, file size.
 
-    Bytes after the last newline are a torn tail left by a writer that died mid-append: they
-    are not part of the state. A newline-terminated line that fails to parse is corruption.
+    Bytes after the last newline are a torn tail left by a writer that died mid-append only if
+    such a writer could have left them (see ``check_torn_tail``); anything else, and a
+    newline-terminated line that fails to parse or goes back relative to the line before it,
+    is ``CorruptStateError``.
     """
     size = os.fstat(fd).st_size
-    if size == 0:
+    if size == 0:  # a writer killed between creating the log and its first append
         return Tail(None, 0, 0)
     chunk = min(size, _CHUNK)
     while True:
@@ -66,7 +68,8 @@ def read_tail(fd: int, where: str) -> Tail:
         data = os.pread(fd, chunk, start)
         end = data.rfind(b"\n")
         if end < 0:
-            if start == 0:  # not one complete line: all of it is a torn tail
+            if start == 0:  # not one complete line: all of it must be a torn tail
+                check_torn_tail(data, 0, where)
                 return Tail(None, 0, size)
             chunk = min(size, chunk * 4)
             continue
@@ -74,7 +77,51 @@ def read_tail(fd: int, where: str) -> Tail:
         if begin == 0 and start > 0:  # the last line starts before this chunk
             chunk = min(size, chunk * 4)
             continue
-        return Tail(decode_line(data[begin:end], where), start + end + 1, size)
+        check_torn_tail(data[end + 1 :], start + end + 1, where)
+        state = decode_line(data[begin:end], where)
+        if begin > 0:  # the line before must lead to this one (cheap check of one more line)
+            prev_begin = data.rfind(b"\n", 0, begin - 1) + 1
+            if prev_begin > 0 or start == 0:
+                prev = decode_line(data[prev_begin : begin - 1], where)
+                check_sequence(prev, state, start + begin, where)
+        return Tail(state, start + end + 1, size)
+
+
+_RECORD_OPENING = b'{"op":"'
+
+
+def check_torn_tail(tail: bytes, offset: int, where: str) -> None:
+    """Raise ``CorruptStateError`` unless ``tail`` is what a crashed append could leave.
+
+    That is a byte prefix of a line as ``records.encode_state`` writes it (it opens with
+    ``{"op":"`` and, being JSON without newlines, holds no control bytes), or a run of NUL
+    bytes (the file grew but the data never reached the disk: ext4 and XFS can leave that).
+    """
+    if not tail or tail.count(0) == len(tail):
+        return
+    n = min(len(tail), len(_RECORD_OPENING))
+    if tail[:n] == _RECORD_OPENING[:n] and not any(b < 0x20 for b in tail):
+        return
+    raise CorruptStateError(
+        where, f"bytes at offset {offset} after the last complete line are not a torn record"
+    )
+
+
+def check_sequence(prev: State, state: State, offset: int, where: str) -> None:
+    """Raise ``CorruptStateError`` if ``state`` cannot follow ``prev`` in one key's log."""
+    if state.key != prev.key:
+        raise CorruptStateError(where, f"line at offset {offset} is a record of another key")
+    if state.version < prev.version:
+        raise CorruptStateError(where, f"version goes back at offset {offset}")
+    if state.epoch < prev.epoch:
+        raise CorruptStateError(where, f"epoch goes back at offset {offset}")
+
+
+def check_key(state: State | None, key: str, where: str) -> State | None:
+    """``state``, or ``CorruptStateError`` if it is a record of another key."""
+    if state is not None and state.key != key:
+        raise CorruptStateError(where, f"log holds a record of key {state.key!r}")
+    return state
 
 
 def read_last(path: str) -> State | None:
@@ -109,7 +156,11 @@ def append(fd: int, line: bytes, valid_end: int, size: int, durable: bool) -> No
 
 
 def iter_states(path: str) -> Iterator[State]:
-    """Every complete state in the log, oldest first (a torn tail is skipped)."""
+    """Every complete state in the log, oldest first (a torn tail is skipped).
+
+    The whole file is checked before the first state is yielded: ``CorruptStateError`` if any
+    byte is not explained (see ``check_log``).
+    """
     fd = open_read(path)
     if fd is None:
         return
@@ -117,9 +168,22 @@ def iter_states(path: str) -> Iterator[State]:
         data = _read_all(fd)
     finally:
         os.close(fd)
-    end = data.rfind(b"\n")
-    for line in data[: end + 1].splitlines():
-        yield decode_line(line, path)
+    yield from check_log(data, path)
+
+
+def check_log(data: bytes, where: str) -> list[State]:
+    """Decode a whole log: every line parses, follows the line before, and the tail is torn."""
+    end = data.rfind(b"\n") + 1
+    check_torn_tail(data[end:], end, where)
+    states: list[State] = []
+    offset = 0
+    for line in data[:end].split(b"\n")[:-1]:
+        state = decode_line(line, where)
+        if states:
+            check_sequence(states[-1], state, offset, where)
+        states.append(state)
+        offset += len(line) + 1
+    return states
 
 
 def _read_all(fd: int) -> bytes:
@@ -143,6 +207,10 @@ def compact(path: str, fd: int, keep_lines: int, keep_bytes: int, durable: bool)
     """
     data = _read_all(fd)
     end = data.rfind(b"\n") + 1
+    try:
+        check_log(data, path)
+    except CorruptStateError:  # never rewrite a log holding bytes that are not explained
+        return len(data)
     lines = data[:end].splitlines(keepends=True)
     if not lines:
         raise CorruptStateError(path, "cannot compact a log with no complete line")

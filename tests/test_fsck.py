@@ -1,0 +1,147 @@
+"""``fencedstate.fsck``: check, quarantine, restore and reset on real stores, via the CLI too."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import fencedstate as fs
+from fencedstate import fsck
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fencedstate.fsck", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _store(root: Path) -> None:
+    store = fs.FileStore(root)
+    for key in ("a", "b", "team/c"):
+        v = 0
+        for i in range(3):
+            v = store.put(key, i, expected_version=v).version
+    store.close()
+
+
+def _damage(root: Path) -> tuple[Path, bytes, int]:
+    log = root / "data" / "b.jsonl"
+    good = log.read_bytes()
+    offset = len(good)
+    log.write_bytes(good + b"garbage\n")
+    return log, good + b"garbage\n", offset
+
+
+def test_clean_store_exits_0_with_counts(tmp_path: Path) -> None:
+    _store(tmp_path)
+    with (tmp_path / "data" / "a.jsonl").open("ab") as f:
+        f.write(b'{"op":"pu')  # a torn tail is harmless
+    report = fsck.check(tmp_path)
+    assert report.clean and report.keys == 3 and report.lines == 9
+    assert report.torn_tails == [("a", (tmp_path / "data" / "a.jsonl").stat().st_size - 9, 9)]
+    done = _cli(str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "3 keys, 9 lines, 0 damaged, 1 torn tails" in done.stdout and "clean" in done.stdout
+    data = json.loads(_cli(str(tmp_path), "--json").stdout)
+    assert data["clean"] is True and data["keys"] == 3
+
+
+def test_damage_is_reported_with_offset_and_nothing_changes(tmp_path: Path) -> None:
+    _store(tmp_path)
+    log, bad, offset = _damage(tmp_path)
+    report = fsck.check(tmp_path)
+    assert not report.clean
+    [d] = report.damaged
+    assert (d.key, d.offset, d.sha256) == ("b", offset, hashlib.sha256(bad).hexdigest())
+    done = _cli(str(tmp_path))
+    assert done.returncode == 1
+    assert "DAMAGE FOUND" in done.stdout and "damaged  b" in done.stdout
+    data = json.loads(_cli(str(tmp_path), "--json").stdout)
+    assert data["damaged"][0]["offset"] == offset
+    assert log.read_bytes() == bad
+
+
+def test_quarantine_keeps_bytes_and_key_reads_as_damaged_then_restore(tmp_path: Path) -> None:
+    _store(tmp_path)
+    log, bad, _ = _damage(tmp_path)
+    good_copy = tmp_path.parent / f"{tmp_path.name}-good.jsonl"
+    good_copy.write_bytes(bad[: bad.index(b"garbage")])
+    done = _cli(str(tmp_path), "--quarantine")
+    assert done.returncode == 1, done.stderr
+    [aside] = [p for p in log.parent.iterdir() if ".damaged-" in p.name]
+    assert aside.read_bytes() == bad
+    store = fs.FileStore(tmp_path)
+    with pytest.raises(fs.CorruptStateError, match="quarantined"):
+        store.get("b")
+    with pytest.raises(fs.CorruptStateError):
+        store.put("b", "new", expected_version=0)
+    assert store.put("a", "other keys work", expected_version=3).version == 4
+    again = fsck.check(tmp_path)
+    assert again.quarantined_keys == [("b", str(aside))] and not again.clean
+    a_copy = tmp_path.parent / f"{tmp_path.name}-a.jsonl"
+    a_copy.write_bytes((tmp_path / "data" / "a.jsonl").read_bytes())
+    healthy = _cli(str(tmp_path), "--restore-from", str(a_copy), "a")
+    assert healthy.returncode == 2 and "not damaged" in healthy.stderr
+    done = _cli(str(tmp_path), "--restore-from", str(good_copy), "b")
+    assert done.returncode == 0, done.stderr
+    snap = store.get("b")
+    assert snap is not None and snap.value == 2
+    assert aside.read_bytes() == bad
+    assert _cli(str(tmp_path)).returncode == 0
+
+
+def test_reset_needs_the_damaged_bytes_hash(tmp_path: Path) -> None:
+    _store(tmp_path)
+    log, bad, _ = _damage(tmp_path)
+    assert _cli(str(tmp_path), "--quarantine").returncode == 1
+    wrong = _cli(str(tmp_path), "--reset", "b", "0" * 64)
+    assert wrong.returncode == 2 and "does not match" in wrong.stderr
+    assert log.read_bytes().startswith(b"#quarantined")
+    right = _cli(str(tmp_path), "--reset", "b", hashlib.sha256(bad).hexdigest())
+    assert right.returncode == 0, right.stderr
+    store = fs.FileStore(tmp_path)
+    assert store.get("b") is None
+    assert [p.read_bytes() for p in log.parent.iterdir() if ".damaged-" in p.name] == [bad]
+
+
+def test_reset_without_quarantine_moves_the_damaged_log_aside(tmp_path: Path) -> None:
+    _store(tmp_path)
+    log, bad, _ = _damage(tmp_path)
+    aside = fsck.reset(tmp_path, "b", hashlib.sha256(bad).hexdigest())
+    assert Path(aside).read_bytes() == bad and not log.exists()
+
+
+def test_permissions_intents_and_temps_are_reported(tmp_path: Path) -> None:
+    _store(tmp_path)
+    os.chmod(tmp_path / "data" / "a.jsonl", 0o644)
+    (tmp_path / "data" / ".a.jsonl.123.tmp").write_bytes(b"x")
+    os.chmod(tmp_path / "data" / ".a.jsonl.123.tmp", 0o600)
+    (tmp_path / "txn").mkdir(mode=0o700)
+    (tmp_path / "txn" / "abc.json").write_bytes(b"{}")
+    os.chmod(tmp_path / "txn" / "abc.json", 0o600)
+    report = fsck.check(tmp_path)
+    assert report.permission_problems == [
+        (str(tmp_path / "data" / "a.jsonl"), "mode 0644, expected 0600")
+    ]
+    assert report.pending_intents == [str(tmp_path / "txn" / "abc.json")]
+    assert report.orphan_temps == [str(tmp_path / "data" / ".a.jsonl.123.tmp")]
+    assert _cli(str(tmp_path)).returncode == 1
+
+
+def test_cannot_run_exits_2(tmp_path: Path) -> None:
+    done = _cli(str(tmp_path / "missing"))
+    assert done.returncode == 2 and "not a fencedstate store" in done.stderr
+    _store(tmp_path)
+    (tmp_path / "fencedstate.json").write_text('{"format": 7}')
+    done = _cli(str(tmp_path))
+    assert done.returncode == 2 and "unsupported store format" in done.stderr
