@@ -320,10 +320,10 @@ class Table:
         widths = [len(h) for h in HEAD]
         widths[0] = max(widths[0], *(len(n) for n in names))
         widths[1] = len("mutant")
-        widths[2] = widths[3] = len("10,000,000")
+        widths[2] = widths[3] = len("9,999,999")
         widths[4], widths[5] = 5, 7
         widths[6] = max(widths[6], *(len(x) for x in expects))
-        widths[7] = max(widths[7], *(len(f"invariant {x}") + 1 for x in expects))
+        widths[7] = max(widths[7], *(len(f"invariant {x}") for x in expects))
         self.widths = widths
         self.prefix = len(f"[{total}/{total}] ")
 
