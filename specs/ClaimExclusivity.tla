@@ -4,19 +4,15 @@
 (* under one key.  Each agent claims the task key, reads it, and if the    *)
 (* task is still "open" commits "accepted" under its claim               *)
 (* (Claim.commit WITHOUT expected_version: the claim alone must make the   *)
-(* acceptance exclusive), then finishes and releases.  Agents may crash    *)
-(* at any point (kill -9: the claim stays in the store until its lease     *)
-(* expires) and a live agent may stall past its lease (its lease expires   *)
-(* under it; it later resumes and commits as a zombie).                    *)
+(* acceptance exclusive), then releases.  Agents may crash at any point    *)
+(* (kill -9: the claim stays in the store until its lease expires) and a   *)
+(* live agent may stall past its lease (its lease expires under it; it     *)
+(* later resumes and commits as a zombie).                                 *)
 (*                                                                         *)
-(* Actions -> implementation (src/fencedstate):                            *)
-(*   Claim(a)   Store.claim -> rules.grant (rules.check_no_live_claim)     *)
-(*   Read(a)    Claim.read                                                 *)
-(*   Accept(a)  Claim.commit (expected_version=None) -> Store._commit ->   *)
-(*              rules.commit -> rules.check_fence, under the key lock      *)
-(*   Finish(a)  Claim.release -> rules.release                             *)
-(*   Expire     Lease.live turning false (Clock.now passes the deadline)   *)
-(*   Crash(a)   kill -9 of the agent's process                             *)
+(* Actions: Claim, GiveUp, Read, Commit, Release, Expire, Crash (Commit is *)
+(* Lock..Ack as one step; vocabulary and implementing functions:           *)
+(* specs/README.md).  Guards (mutants override them): GrantAllowed,        *)
+(* ClaimFenced.                                                            *)
 (*                                                                         *)
 (* Bounds: Agents = {a1,a2,a3}, MaxCrashes = 2, MaxStalls = 2 (leases of   *)
 (* live holders that run out under them): covers a crash while holding the *)
@@ -38,6 +34,13 @@ vars == <<epoch, holder, expired, status, pc, my, rs, crashes, stalls, accepts>>
 
 LeaseLive == holder # None /\ ~expired
 
+\* GUARD: Store.claim grants only when no live claim exists (an expired
+\* lease does not block).
+GrantAllowed == ~LeaseLive
+\* GUARD: Claim.commit's fence: the agent's epoch is the key's, it is the
+\* holder and its lease is live (rules.check_fence).
+ClaimFenced(a) == my[a] = epoch /\ holder = a /\ ~expired
+
 Init == /\ epoch = 0 /\ holder = None /\ expired = FALSE
         /\ status = "open"
         /\ pc = [a \in Agents |-> "idle"]
@@ -47,7 +50,7 @@ Init == /\ epoch = 0 /\ holder = None /\ expired = FALSE
         /\ accepts = <<>>
 
 Claim(a) == /\ pc[a] = "idle" /\ status = "open"
-            /\ ~LeaseLive                                      \* GUARD: no live claim
+            /\ GrantAllowed
             /\ epoch' = epoch + 1 /\ holder' = a /\ expired' = FALSE
             /\ my' = [my EXCEPT ![a] = epoch + 1]
             /\ pc' = [pc EXCEPT ![a] = "claimed"]
@@ -63,11 +66,9 @@ Read(a) == /\ pc[a] = "claimed"
            /\ pc' = [pc EXCEPT ![a] = "read"]
            /\ UNCHANGED <<epoch, holder, expired, status, my, crashes, stalls, accepts>>
 
-Fenced(a) == my[a] = epoch /\ holder = a /\ ~expired             \* GUARD: epoch fence + lease
-
-Accept(a) == /\ pc[a] = "read"
+Commit(a) == /\ pc[a] = "read"
              /\ IF rs[a] = "open"
-                  THEN IF Fenced(a)
+                  THEN IF ClaimFenced(a)
                          THEN /\ status' = "accepted"
                               /\ accepts' = Append(accepts, [by |-> a, ep |-> my[a]])
                               /\ pc' = [pc EXCEPT ![a] = "working"]
@@ -83,11 +84,11 @@ Accept(a) == /\ pc[a] = "read"
                        /\ UNCHANGED <<status, accepts>>
              /\ UNCHANGED <<epoch, expired, rs, crashes, stalls>>
 
-Finish(a) == /\ pc[a] = "working"
-             /\ holder' = IF holder = a /\ my[a] = epoch THEN None ELSE holder
-             /\ my' = [my EXCEPT ![a] = 0]
-             /\ pc' = [pc EXCEPT ![a] = "finished"]
-             /\ UNCHANGED <<epoch, expired, status, rs, crashes, stalls, accepts>>
+Release(a) == /\ pc[a] = "working"
+              /\ holder' = IF holder = a /\ my[a] = epoch THEN None ELSE holder
+              /\ my' = [my EXCEPT ![a] = 0]
+              /\ pc' = [pc EXCEPT ![a] = "finished"]
+              /\ UNCHANGED <<epoch, expired, status, rs, crashes, stalls, accepts>>
 
 \* A lease runs out.  A crashed holder's lease always eventually does; a live
 \* holder's lease runs out under it at most MaxStalls times (it stalled).
@@ -106,7 +107,7 @@ Crash(a) == /\ pc[a] \notin {"finished", "crashed"}
 Done == /\ \A a \in Agents : pc[a] \in {"finished", "crashed"}
         /\ UNCHANGED vars
 
-Step(a) == Claim(a) \/ GiveUp(a) \/ Read(a) \/ Accept(a) \/ Finish(a)
+Step(a) == Claim(a) \/ GiveUp(a) \/ Read(a) \/ Commit(a) \/ Release(a)
 
 Next == \/ \E a \in Agents : Step(a) \/ Crash(a)
         \/ Expire

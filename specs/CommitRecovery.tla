@@ -4,47 +4,27 @@
 (* "On-disk format"): the key's append-only log data/<key>.jsonl, each     *)
 (* line the key's full state; a commit takes the key lock, reads the last  *)
 (* complete line, drops a torn tail, writes the new line with one write    *)
-(* and fdatasyncs it (a new log file also fsyncs its directory), then      *)
-(* acknowledges.  Compaction keeps the newest Keep lines: temp file,       *)
-(* fsync, rename over the log, fsync the directory, all under the lock.    *)
+(* and fdatasyncs it (and fsyncs the directory unless this process has     *)
+(* itself seen the log's entry synced), then acknowledges.  Compaction     *)
+(* keeps the newest Keep lines: temp file, fsync, rename over the log,     *)
+(* fsync the directory, all under the lock.                                *)
 (*                                                                         *)
 (* Files are modelled per inode, in two copies: `cache` (the page cache,   *)
 (* what every process sees) and `disk` (what survives power loss); the     *)
 (* directory likewise (`dcache`, `ddisk`).  A line is full, torn (a prefix *)
 (* with no newline) or mixed (torn bytes glued to a later line: a newline- *)
 (* terminated line that fails its CRC).  Faults: the lock holder is        *)
-(* killed between any two steps or in the middle of its write (ProcCrash,  *)
+(* killed between any two steps or in the middle of its write (Crash,      *)
 (* TornWrite: page cache intact, lock released by the kernel); power loss  *)
 (* (PowerLoss: each file keeps its synced bytes plus any prefix of its     *)
 (* unsynced bytes, possibly ending in a torn line; the directory keeps its *)
 (* synced or its current entries).                                         *)
 (*                                                                         *)
-(* Actions -> implementation (src/fencedstate):                            *)
-(*   Lock         FileStore._transition_many: KeyLocks.hold_many           *)
-(*   ReadTail     keylog.open_rw + keylog.read_tail in                     *)
-(*                FileStore._apply_locked (CorruptStateError on a bad      *)
-(*                complete line)                                           *)
-(*   Write        keylog.append: ftruncate to the end of the last complete *)
-(*                line (RecoverTail) + pwrite of the new line              *)
-(*   TornWrite    kill -9 in the middle of that write                      *)
-(*   Sync         keylog.append's fdatasync, then the directory fsync      *)
-(*                (FileStore._sync_dir_chain -> keylog.fsync_dir)          *)
-(*   Ack          FileStore._apply_locked returns (locks released)         *)
-(*   CompactWrite / CompactSync / Rename / DirSync                         *)
-(*                keylog.compact: write temp, fsync, os.replace,           *)
-(*                keylog.fsync_dir                                         *)
-(* The Sync guard models the FIXED protocol (see mutant                    *)
-(* CommitRecovery_DirFsyncOnlyOnCreate, which is today's code): a writer   *)
-(* fsyncs the directory unless it has itself seen it synced for this inode.*)
-(*                                                                         *)
-(* PostgreSQL backend (pgstore.PostgresStore): each action is one          *)
-(* transaction. Lock+read: BEGIN; SELECT ... FROM fencedstate_keys         *)
-(* WHERE key = $1 FOR UPDATE (keys in sorted order). Tick: SELECT          *)
-(* clock_timestamp() after the row locks (the server's clock). Guards:     *)
-(* the same rules functions, run while the row lock is held. State change  *)
-(* and journal: WITH w AS (UPDATE fencedstate_keys ...) INSERT INTO        *)
-(* fencedstate_journal ...; durable and visible at COMMIT (WAL flush).     *)
-(* Full table: docs/postgres.md.                                           *)
+(* Actions: Lock, ReadTail, Write, TornWrite, Sync, Ack, CompactWrite,     *)
+(* CompactSync, CompactRename, CompactDirSync, Crash, PowerLoss            *)
+(* (vocabulary and implementing functions: specs/README.md).  Guards and   *)
+(* durability steps (mutants override them): WriteAfterTail, DirSyncNeeded,*)
+(* SyncTemp, SyncDir.                                                      *)
 (*                                                                         *)
 (* Bounds: MaxVer = 3 commits, Keep = 1, MaxCompactions = 1, MaxCrashes = 2 *)
 (* (any mix of process kills, torn writes and power losses): a crash or a *)
@@ -120,12 +100,15 @@ Base == IF ino = 0 THEN <<>> ELSE SubSeq(cache[ino], 1, validLen)   \* up to the
 Glue(f, l) == IF f # <<>> /\ f[Len(f)].k = "torn"
                 THEN Append(SubSeq(f, 1, Len(f) - 1), [v |-> l.v, k |-> "mixed"])
                 ELSE Append(f, l)
+\* GUARD: the write goes after the last complete line, dropping a torn
+\* tail (ftruncate, then pwrite at that offset).
+WriteAfterTail(l) == cache' = [cache EXCEPT ![ino] = Append(Base, l)]
 WriteLine(l) ==
     IF ino = 0
       THEN /\ cache' = [cache EXCEPT ![nextIno] = <<l>>]
            /\ dcache' = [dcache EXCEPT !.log = nextIno]
            /\ ino' = nextIno /\ nextIno' = nextIno + 1 /\ created' = TRUE
-      ELSE /\ cache' = [cache EXCEPT ![ino] = Append(Base, l)]   \* GUARD: drop torn tail
+      ELSE /\ WriteAfterTail(l)
            /\ UNCHANGED <<dcache, ino, nextIno, created>>
 
 Write == /\ pc = "checked"
@@ -141,9 +124,13 @@ TornWrite == /\ pc = "checked" /\ crashes < MaxCrashes
 \* fdatasync; then fsync the directory unless this process has itself fsynced
 \* it while the log was this inode (a creator or compactor may have died
 \* before its directory fsync: its entry is not durable yet).
+\* GUARD: this process must fsync the directory unless it has itself seen
+\* the log's entry synced (for this inode).
+DirSyncNeeded == created \/ ino \notin known
+
 Sync == /\ pc = "written"
         /\ disk' = [disk EXCEPT ![ino] = cache[ino]]
-        /\ IF created \/ ino \notin known                          \* GUARD: dir fsync
+        /\ IF DirSyncNeeded
              THEN ddisk' = dcache /\ known' = known \cup {ino}
              ELSE UNCHANGED <<ddisk, known>>
         /\ pc' = "synced"
@@ -162,25 +149,30 @@ CompactWrite == /\ pc = "locked" /\ CanCompact
                 /\ pc' = "ctmp"
                 /\ UNCHANGED <<known, disk, ddisk, ino, validLen, nextv, created, acked, crashes>>
 
+\* GUARD: compaction fsyncs the temp file before the rename.
+SyncTemp == disk' = [disk EXCEPT ![dcache.tmp] = cache[dcache.tmp]]
+\* GUARD: compaction fsyncs the directory after the rename.
+SyncDir == ddisk' = dcache
+
 CompactSync == /\ pc = "ctmp"
-               /\ disk' = [disk EXCEPT ![dcache.tmp] = cache[dcache.tmp]]   \* GUARD: fsync temp
+               /\ SyncTemp
                /\ pc' = "csynced"
                /\ UNCHANGED <<known, cache, dcache, ddisk, nextIno, ino, validLen, nextv, created, acked, crashes, compactions>>
 
-Rename == /\ pc = "csynced"
-          /\ dcache' = [log |-> dcache.tmp, tmp |-> 0]
-          /\ pc' = "renamed"
-          /\ UNCHANGED <<known, cache, disk, ddisk, nextIno, ino, validLen, nextv, created, acked, crashes, compactions>>
+CompactRename == /\ pc = "csynced"
+                 /\ dcache' = [log |-> dcache.tmp, tmp |-> 0]
+                 /\ pc' = "renamed"
+                 /\ UNCHANGED <<known, cache, disk, ddisk, nextIno, ino, validLen, nextv, created, acked, crashes, compactions>>
 
-DirSync == /\ pc = "renamed"
-           /\ ddisk' = dcache                                       \* GUARD: fsync directory
-           /\ known' = known \cup {dcache.log}
-           /\ pc' = "idle"
-           /\ UNCHANGED <<cache, disk, dcache, nextIno, ino, validLen, nextv, created, acked, crashes, compactions>>
+CompactDirSync == /\ pc = "renamed"
+                  /\ SyncDir
+                  /\ known' = known \cup {dcache.log}
+                  /\ pc' = "idle"
+                  /\ UNCHANGED <<cache, disk, dcache, nextIno, ino, validLen, nextv, created, acked, crashes, compactions>>
 
-ProcCrash == /\ pc # "idle" /\ crashes < MaxCrashes
-             /\ pc' = "idle" /\ created' = FALSE /\ crashes' = crashes + 1 /\ known' = {}
-             /\ UNCHANGED <<cache, disk, dcache, ddisk, nextIno, ino, validLen, nextv, acked, compactions>>
+Crash == /\ pc # "idle" /\ crashes < MaxCrashes
+         /\ pc' = "idle" /\ created' = FALSE /\ crashes' = crashes + 1 /\ known' = {}
+         /\ UNCHANGED <<cache, disk, dcache, ddisk, nextIno, ino, validLen, nextv, acked, compactions>>
 
 \* What a file can hold after power loss: its synced lines plus any prefix of
 \* the unsynced ones, the last possibly torn.
@@ -204,8 +196,8 @@ PowerLoss == /\ crashes < MaxCrashes
 Done == /\ pc = "idle" /\ ~CanCommit /\ ~CanCompact
         /\ UNCHANGED vars
 
-Steps == Lock \/ ReadTail \/ Write \/ Sync \/ Ack \/ CompactWrite \/ CompactSync \/ Rename \/ DirSync
-Next == Steps \/ TornWrite \/ ProcCrash \/ PowerLoss \/ Done
+Steps == Lock \/ ReadTail \/ Write \/ Sync \/ Ack \/ CompactWrite \/ CompactSync \/ CompactRename \/ CompactDirSync
+Next == Steps \/ TornWrite \/ Crash \/ PowerLoss \/ Done
 
 Spec == Init /\ [][Next]_vars /\ WF_vars(Steps)
 

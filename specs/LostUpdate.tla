@@ -5,30 +5,13 @@
 (* read, and on ConflictError re-read and retry.  The value is the set of  *)
 (* contributions <<w, k>> (writer w's k-th increment), so a lost update is *)
 (* an acknowledged contribution missing from the key's current value.      *)
-(*                                                                         *)
-(* The key's log is `log`: one record per accepted commit, exactly as the  *)
+(* The key's log is `log`: one record per accepted commit, as the          *)
 (* FileStore keeps one line per event in data/<key>.jsonl.                 *)
 (*                                                                         *)
-(* Actions -> implementation (src/fencedstate):                            *)
-(*   Read       Store.update's read: Store.get -> FileStore._read          *)
-(*              (keylog.read_last, lock-free)                              *)
-(*   Lock       FileStore._transition_many: KeyLocks.hold (thread lock +   *)
-(*              flock of the key's lock file)                              *)
-(*   Check      rules.check_version in FileStore._apply_locked; on a       *)
-(*              ConflictError Store.update retries with Read after Lock    *)
-(*              (a subset of these interleavings), as for a hot key        *)
-(*   AppendLine keylog.append: pwrite of the new line + fdatasync          *)
-(*   Ack        FileStore._apply_locked returns, the locks are released,   *)
-(*              Store._commit returns the Snapshot                         *)
-(*                                                                         *)
-(* PostgreSQL backend (pgstore.PostgresStore): each action is one          *)
-(* transaction. Lock+read: BEGIN; SELECT ... FROM fencedstate_keys         *)
-(* WHERE key = $1 FOR UPDATE (keys in sorted order). Tick: SELECT          *)
-(* clock_timestamp() after the row locks (the server's clock). Guards:     *)
-(* the same rules functions, run while the row lock is held. State change  *)
-(* and journal: WITH w AS (UPDATE fencedstate_keys ...) INSERT INTO        *)
-(* fencedstate_journal ...; durable and visible at COMMIT (WAL flush).     *)
-(* Full table: docs/postgres.md.                                           *)
+(* Actions: Read, Lock, Check, Write, Ack (the shared vocabulary and the   *)
+(* functions implementing each: specs/README.md).  Write stands for Write *)
+(* and Sync as one step: this spec does not model power loss.             *)
+(* Guards (mutants override them): LockFree, VersionMatches.              *)
 (*                                                                         *)
 (* Bounds: Writers = {w1,w2,w3}, Rounds = 2: three writers each commit two *)
 (* increments, so every interleaving of up to 6 accepted commits and every *)
@@ -39,7 +22,7 @@ EXTENDS Naturals, Sequences, FiniteSets
 CONSTANTS Writers, Rounds, NoLock
 
 VARIABLES log,     \* Seq of [ver, val, by]: the key's accepted commits
-          pc,      \* pc[w] \in {"read","lock","check","append","ack","done"}
+          pc,      \* pc[w] \in {"read","lock","check","write","ack","done"}
           rv,      \* rv[w]: version writer w read
           rval,    \* rval[w]: value writer w read
           round,   \* round[w]: number of increments w has had acknowledged
@@ -65,27 +48,33 @@ Read(w) == /\ pc[w] = "read"
            /\ pc' = [pc EXCEPT ![w] = "lock"]
            /\ UNCHANGED <<log, round, lock, acked>>
 
+\* GUARD: the key lock is free (KeyLocks.hold).
+LockFree == lock = NoLock
+
+\* GUARD: expected_version == current version (rules.check_version).
+VersionMatches(w) == rv[w] = CurVer
+
 Lock(w) == /\ pc[w] = "lock"
-           /\ lock = NoLock                                   \* GUARD: key lock
+           /\ LockFree
            /\ lock' = w
            /\ pc' = [pc EXCEPT ![w] = "check"]
            /\ UNCHANGED <<log, rv, rval, round, acked>>
 
-\* expected_version == current version, else ConflictError and retry.
+\* On a mismatch: ConflictError, release the lock, re-read and retry.
 Check(w) == /\ pc[w] = "check"
-            /\ IF rv[w] = CurVer                              \* GUARD: version CAS
-                 THEN /\ pc' = [pc EXCEPT ![w] = "append"]
+            /\ IF VersionMatches(w)
+                 THEN /\ pc' = [pc EXCEPT ![w] = "write"]
                       /\ lock' = lock
                  ELSE /\ pc' = [pc EXCEPT ![w] = "read"]
                       /\ lock' = NoLock
             /\ UNCHANGED <<log, rv, rval, round, acked>>
 
-AppendLine(w) == /\ pc[w] = "append"
-             /\ log' = Append(log, [ver |-> rv[w] + 1,     \* expected_version + 1
-                                    val |-> rval[w] \cup {<<w, round[w] + 1>>},
-                                    by  |-> w])
-             /\ pc' = [pc EXCEPT ![w] = "ack"]
-             /\ UNCHANGED <<rv, rval, round, lock, acked>>
+Write(w) == /\ pc[w] = "write"
+            /\ log' = Append(log, [ver |-> rv[w] + 1,    \* expected_version + 1
+                                   val |-> rval[w] \cup {<<w, round[w] + 1>>},
+                                   by  |-> w])
+            /\ pc' = [pc EXCEPT ![w] = "ack"]
+            /\ UNCHANGED <<rv, rval, round, lock, acked>>
 
 Ack(w) == /\ pc[w] = "ack"
           /\ acked' = acked \cup {<<w, round[w] + 1>>}
@@ -97,13 +86,13 @@ Ack(w) == /\ pc[w] = "ack"
 Terminated == /\ \A w \in Writers : pc[w] = "done"
               /\ UNCHANGED vars
 
-Next == \/ \E w \in Writers : Read(w) \/ Lock(w) \/ Check(w) \/ AppendLine(w) \/ Ack(w)
+Next == \/ \E w \in Writers : Read(w) \/ Lock(w) \/ Check(w) \/ Write(w) \/ Ack(w)
         \/ Terminated
 
-Spec == Init /\ [][Next]_vars /\ \A w \in Writers : WF_vars(Read(w) \/ Lock(w) \/ Check(w) \/ AppendLine(w) \/ Ack(w))
+Spec == Init /\ [][Next]_vars /\ \A w \in Writers : WF_vars(Read(w) \/ Lock(w) \/ Check(w) \/ Write(w) \/ Ack(w))
 
 -----------------------------------------------------------------------------
-TypeOK == /\ pc \in [Writers -> {"read","lock","check","append","ack","done"}]
+TypeOK == /\ pc \in [Writers -> {"read","lock","check","write","ack","done"}]
           /\ round \in [Writers -> 0..Rounds]
           /\ lock \in Writers \cup {NoLock}
 

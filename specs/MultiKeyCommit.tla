@@ -4,30 +4,23 @@
 (* durable intent (txn/<id>.json), racing a single-key writer and the      *)
 (* recovery that any store operation runs when it finds a pending intent.  *)
 (* The writer locks both keys, writes the intent (temp, fsync, rename) and *)
-(* fsyncs txn/, appends the txn's line to each key (write + fdatasync, as  *)
-(* in CommitRecovery, so a log line here is durable once appended), then   *)
-(* unlinks the intent, fsyncs txn/ and acknowledges.  Recovery locks the   *)
-(* keys and, per key, skips it if its last line is the txn's, appends the  *)
-(* txn's line if the key is still at the intent's previous version, skips *)
-(* it if the line after that version is the txn's (the FIX: today's        *)
-(* FileStore._redo looks at the last line only, see mutant                 *)
-(* MultiKeyCommit_RedoLastLineOnly), and otherwise raises                  *)
-(* CorruptStateError ("key moved on").  Faults: any                        *)
-(* process is killed between any two steps (its locks are released); power *)
-(* loss kills everyone and reverts txn/ to its last fsynced entries.       *)
+(* fsyncs txn/, appends the txn's line to each key (Write and Sync as one  *)
+(* step, as CommitRecovery checks them, so a log line here is durable once *)
+(* written), then unlinks the intent (not fsynced) and acknowledges.       *)
+(* Recovery locks the keys and, per key, skips it if its last line is the  *)
+(* txn's, appends the txn's line if the key is still at the intent's       *)
+(* previous version, skips it if the line after that version is the txn's *)
+(* (an intent whose unlink was lost to a power loss comes back after its   *)
+(* keys moved on), and otherwise raises CorruptStateError ("key moved      *)
+(* on").  Faults: any process is killed between any two steps (its locks   *)
+(* are released); power loss kills everyone and reverts txn/ to its last   *)
+(* fsynced entries.                                                        *)
 (*                                                                         *)
-(* Actions -> implementation (src/fencedstate):                            *)
-(*   TLock         FileStore._transition_many: KeyLocks.hold_many (sorted) *)
-(*                 + keylog.read_tail of each key                          *)
-(*   TIntent       FileStore._write_intent: write temp, fsync, os.rename   *)
-(*   TSyncIntent   FileStore._write_intent: keylog.fsync_dir of txn/       *)
-(*   TAppend(k)    keylog.append of the txn line to key k                  *)
-(*   TUnlink       FileStore._apply_locked: unlink of the intent (not      *)
-(*                 fsynced: a power loss can bring the intent back)        *)
-(*   TAck          FileStore._apply_locked returns, locks released         *)
-(*   WLock/WCommit Store.put on key a (FileStore._transition_many checks   *)
-(*                 FileStore._pending before and after locking)            *)
-(*   RLock/RRedo   FileStore._recover_pending / FileStore._redo            *)
+(* Actions: the transaction's Lock, WriteIntent, SyncIntent, Write on each *)
+(* key, Unlink, Ack; the single-key put's PutLock, PutCommit; recovery's   *)
+(* RecoverLock, Redo; faults CrashT, CrashW, CrashR, PowerLoss (vocabulary *)
+(* and implementing functions: specs/README.md).  Guards (mutants override *)
+(* them): IntentDurable, TxnApplied.                                       *)
 (*                                                                         *)
 (* Bounds: one transaction on keys {a, b}, MaxW = 3 single-key commits on  *)
 (* key a, MaxCrashes = 3 (process kills and power losses in any mix).      *)
@@ -63,81 +56,86 @@ Init == /\ log = [k \in Keys |-> <<>>]
         /\ corrupt = FALSE /\ crashes = 0
 
 \* ---- the multi-key writer (one transaction) ----
-TLock == /\ tpc = "idle" /\ ~intC /\ \A k \in Keys : lk[k] = Free
-         /\ lk' = [k \in Keys |-> "T"]
-         /\ prev' = [k \in Keys |-> Len(log[k])]
-         /\ tpc' = "locked"
-         /\ UNCHANGED <<log, intC, intD, wpc, rpc, wn, ackedT, ackedW, corrupt, crashes>>
+Lock == /\ tpc = "idle" /\ ~intC /\ \A k \in Keys : lk[k] = Free
+        /\ lk' = [k \in Keys |-> "T"]
+        /\ prev' = [k \in Keys |-> Len(log[k])]
+        /\ tpc' = "locked"
+        /\ UNCHANGED <<log, intC, intD, wpc, rpc, wn, ackedT, ackedW, corrupt, crashes>>
 
-TIntent == /\ tpc = "locked"
-           /\ intC' = TRUE /\ tpc' = "intent"
-           /\ UNCHANGED <<log, intD, prev, lk, wpc, rpc, wn, ackedT, ackedW, corrupt, crashes>>
+WriteIntent == /\ tpc = "locked"
+               /\ intC' = TRUE /\ tpc' = "intent"
+               /\ UNCHANGED <<log, intD, prev, lk, wpc, rpc, wn, ackedT, ackedW, corrupt, crashes>>
 
-TSyncIntent == /\ tpc = "intent"
-               /\ intD' = TRUE /\ tpc' = "appending"                 \* GUARD: intent durable first
-               /\ UNCHANGED <<log, intC, prev, lk, wpc, rpc, wn, ackedT, ackedW, corrupt, crashes>>
+\* GUARD: txn/ is fsynced, so the intent is durable before any key changes.
+IntentDurable == intD' = TRUE
 
-TAppend(k) == /\ tpc = "appending" /\ ~LastIsTxn(k)
-              /\ log' = [log EXCEPT ![k] = Append(@, Line(k, TRUE))]
-              /\ tpc' = IF \A j \in Keys \ {k} : LastIsTxn(j) THEN "appended" ELSE "appending"
-              /\ UNCHANGED <<intC, intD, prev, lk, wpc, rpc, wn, ackedT, ackedW, corrupt, crashes>>
+SyncIntent == /\ tpc = "intent"
+              /\ IntentDurable /\ tpc' = "appending"
+              /\ UNCHANGED <<log, intC, prev, lk, wpc, rpc, wn, ackedT, ackedW, corrupt, crashes>>
+
+Write(k) == /\ tpc = "appending" /\ ~LastIsTxn(k)
+            /\ log' = [log EXCEPT ![k] = Append(@, Line(k, TRUE))]
+            /\ tpc' = IF \A j \in Keys \ {k} : LastIsTxn(j) THEN "appended" ELSE "appending"
+            /\ UNCHANGED <<intC, intD, prev, lk, wpc, rpc, wn, ackedT, ackedW, corrupt, crashes>>
 
 \* The unlink is not fsynced: after a power loss the intent may come back.
-TUnlink == /\ tpc = "appended"
-           /\ intC' = FALSE /\ tpc' = "unlinked"
-           /\ UNCHANGED <<log, intD, prev, lk, wpc, rpc, wn, ackedT, ackedW, corrupt, crashes>>
+Unlink == /\ tpc = "appended"
+          /\ intC' = FALSE /\ tpc' = "unlinked"
+          /\ UNCHANGED <<log, intD, prev, lk, wpc, rpc, wn, ackedT, ackedW, corrupt, crashes>>
 
-TAck == /\ tpc = "unlinked"
-        /\ ackedT' = TRUE /\ lk' = [k \in Keys |-> Free] /\ tpc' = "done"
-        /\ UNCHANGED <<log, intC, intD, prev, wpc, rpc, wn, ackedW, corrupt, crashes>>
+Ack == /\ tpc = "unlinked"
+       /\ ackedT' = TRUE /\ lk' = [k \in Keys |-> Free] /\ tpc' = "done"
+       /\ UNCHANGED <<log, intC, intD, prev, wpc, rpc, wn, ackedW, corrupt, crashes>>
 
 \* ---- a single-key writer on key a ----
-WLock == /\ wpc = "idle" /\ wn < MaxW /\ ~intC /\ lk["a"] = Free     \* pending check
-         /\ lk' = [lk EXCEPT !["a"] = "W"] /\ wpc' = "locked" /\ wn' = wn + 1
-         /\ UNCHANGED <<log, intC, intD, prev, tpc, rpc, ackedT, ackedW, corrupt, crashes>>
+PutLock == /\ wpc = "idle" /\ wn < MaxW /\ ~intC /\ lk["a"] = Free     \* pending check
+           /\ lk' = [lk EXCEPT !["a"] = "W"] /\ wpc' = "locked" /\ wn' = wn + 1
+           /\ UNCHANGED <<log, intC, intD, prev, tpc, rpc, ackedT, ackedW, corrupt, crashes>>
 
-WCommit == /\ wpc = "locked"
-           /\ log' = [log EXCEPT !["a"] = Append(@, Line("a", FALSE))]
-           /\ ackedW' = ackedW \cup {Len(log["a"]) + 1}
-           /\ lk' = [lk EXCEPT !["a"] = Free] /\ wpc' = "idle"
-           /\ UNCHANGED <<intC, intD, prev, tpc, rpc, wn, ackedT, corrupt, crashes>>
+PutCommit == /\ wpc = "locked"
+             /\ log' = [log EXCEPT !["a"] = Append(@, Line("a", FALSE))]
+             /\ ackedW' = ackedW \cup {Len(log["a"]) + 1}
+             /\ lk' = [lk EXCEPT !["a"] = Free] /\ wpc' = "idle"
+             /\ UNCHANGED <<intC, intD, prev, tpc, rpc, wn, ackedT, corrupt, crashes>>
 
 \* ---- recovery of a pending intent (any process) ----
-RLock == /\ rpc = "idle" /\ intC /\ \A k \in Keys : lk[k] = Free
-         /\ lk' = [k \in Keys |-> "R"] /\ rpc' = "locked"
-         /\ UNCHANGED <<log, intC, intD, prev, tpc, wpc, wn, ackedT, ackedW, corrupt, crashes>>
+RecoverLock == /\ rpc = "idle" /\ intC /\ \A k \in Keys : lk[k] = Free
+               /\ lk' = [k \in Keys |-> "R"] /\ rpc' = "locked"
+               /\ UNCHANGED <<log, intC, intD, prev, tpc, wpc, wn, ackedT, ackedW, corrupt, crashes>>
 
 \* The txn was applied to k: its line is the one right after the intent's
 \* previous version (a key can only have moved on after the txn was applied:
 \* every writer recovers a pending intent first; an intent whose unlink was
 \* lost by a power loss comes back after its keys moved on).
-Applied(k) == Len(log[k]) > prev[k] /\ log[k][prev[k] + 1].txn             \* GUARD: redo finds applied txn
-Moved(k) == ~LastIsTxn(k) /\ ~Applied(k) /\ Len(log[k]) # prev[k]
+\* GUARD: recovery looks for the txn's line right after prev[k], not only
+\* at the last line.
+TxnApplied(k) == Len(log[k]) > prev[k] /\ log[k][prev[k] + 1].txn
+Moved(k) == ~LastIsTxn(k) /\ ~TxnApplied(k) /\ Len(log[k]) # prev[k]
 
-RRedo == /\ rpc = "locked"
-         /\ IF \E k \in Keys : Moved(k)
-              THEN /\ corrupt' = TRUE                   \* CorruptStateError: intent stays
-                   /\ UNCHANGED <<log, intC, intD>>
-              ELSE /\ log' = [k \in Keys |-> IF LastIsTxn(k) \/ Applied(k) THEN log[k]
-                                             ELSE Append(log[k], Line(k, TRUE))]
-                   /\ intC' = FALSE /\ intD' = FALSE    \* unlink + fsync_dir(txn/)
-                   /\ UNCHANGED corrupt
-         /\ lk' = [k \in Keys |-> Free] /\ rpc' = "idle"
-         /\ UNCHANGED <<prev, tpc, wpc, wn, ackedT, ackedW, crashes>>
+Redo == /\ rpc = "locked"
+        /\ IF \E k \in Keys : Moved(k)
+             THEN /\ corrupt' = TRUE                   \* CorruptStateError: intent stays
+                  /\ UNCHANGED <<log, intC, intD>>
+             ELSE /\ log' = [k \in Keys |-> IF LastIsTxn(k) \/ TxnApplied(k) THEN log[k]
+                                            ELSE Append(log[k], Line(k, TRUE))]
+                  /\ intC' = FALSE /\ intD' = FALSE    \* unlink + fsync_dir(txn/)
+                  /\ UNCHANGED corrupt
+        /\ lk' = [k \in Keys |-> Free] /\ rpc' = "idle"
+        /\ UNCHANGED <<prev, tpc, wpc, wn, ackedT, ackedW, crashes>>
 
 \* ---- faults ----
-Release(who) == [k \in Keys |-> IF lk[k] = who THEN Free ELSE lk[k]]
+Unlocked(who) == [k \in Keys |-> IF lk[k] = who THEN Free ELSE lk[k]]
 
 CrashT == /\ tpc \notin {"idle", "done"} /\ crashes < MaxCrashes
-          /\ tpc' = "done" /\ lk' = Release("T") /\ crashes' = crashes + 1
+          /\ tpc' = "done" /\ lk' = Unlocked("T") /\ crashes' = crashes + 1
           /\ UNCHANGED <<log, intC, intD, prev, wpc, rpc, wn, ackedT, ackedW, corrupt>>
 
 CrashW == /\ wpc = "locked" /\ crashes < MaxCrashes
-          /\ wpc' = "idle" /\ lk' = Release("W") /\ crashes' = crashes + 1
+          /\ wpc' = "idle" /\ lk' = Unlocked("W") /\ crashes' = crashes + 1
           /\ UNCHANGED <<log, intC, intD, prev, tpc, rpc, wn, ackedT, ackedW, corrupt>>
 
 CrashR == /\ rpc = "locked" /\ crashes < MaxCrashes
-          /\ rpc' = "idle" /\ lk' = Release("R") /\ crashes' = crashes + 1
+          /\ rpc' = "idle" /\ lk' = Unlocked("R") /\ crashes' = crashes + 1
           /\ UNCHANGED <<log, intC, intD, prev, tpc, wpc, wn, ackedT, ackedW, corrupt>>
 
 PowerLoss == /\ crashes < MaxCrashes
@@ -151,9 +149,9 @@ Done == /\ tpc \in {"idle", "done"} /\ wpc = "idle" /\ rpc = "idle"
         /\ ~intC /\ wn = MaxW
         /\ UNCHANGED vars
 
-Next == \/ TLock \/ TIntent \/ TSyncIntent \/ \E k \in Keys : TAppend(k)
-        \/ TUnlink \/ TAck
-        \/ WLock \/ WCommit \/ RLock \/ RRedo
+Next == \/ Lock \/ WriteIntent \/ SyncIntent \/ \E k \in Keys : Write(k)
+        \/ Unlink \/ Ack
+        \/ PutLock \/ PutCommit \/ RecoverLock \/ Redo
         \/ CrashT \/ CrashW \/ CrashR \/ PowerLoss \/ Done
 
 Spec == Init /\ [][Next]_vars

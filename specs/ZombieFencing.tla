@@ -8,27 +8,12 @@
 (* a SIGSTOPped zombie).  Time is a discrete clock `now`; a lease is live  *)
 (* iff now < deadline.                                                     *)
 (*                                                                         *)
-(* Actions -> implementation (src/fencedstate; every action runs under the *)
-(* key lock in FileStore._apply_locked, checked by a pure rules function): *)
-(*   Claim(p)    Store.claim -> rules.grant (rules.check_no_live_claim)    *)
-(*   Renew(p)    Claim.renew -> rules.renew (rules.check_fence)            *)
-(*   Release(p)  Claim.release -> rules.release (no epoch bump)            *)
-(*   Reclaim     Store.reclaim -> rules.reclaim (epoch + 1)                *)
-(*   Read(p)     Claim.read / Store.get (lock-free tail read)              *)
-(*   Commit(p)   Claim.commit / Store.put -> Store._commit -> rules.commit:*)
-(*               rules.check_fence (claim) or rules.check_no_live_claim    *)
-(*               (claimless), then rules.check_version, atomically with    *)
-(*               keylog.append                                             *)
-(*   Tick        Clock.now advancing (CLOCK_BOOTTIME, host-wide)           *)
-(*                                                                         *)
-(* PostgreSQL backend (pgstore.PostgresStore): each action is one          *)
-(* transaction. Lock+read: BEGIN; SELECT ... FROM fencedstate_keys         *)
-(* WHERE key = $1 FOR UPDATE (keys in sorted order). Tick: SELECT          *)
-(* clock_timestamp() after the row locks (the server's clock). Guards:     *)
-(* the same rules functions, run while the row lock is held. State change  *)
-(* and journal: WITH w AS (UPDATE fencedstate_keys ...) INSERT INTO        *)
-(* fencedstate_journal ...; durable and visible at COMMIT (WAL flush).     *)
-(* Full table: docs/postgres.md.                                           *)
+(* Actions: Claim, Renew, Release, Reclaim, Read, Commit, Tick.  Commit is *)
+(* Lock, Check, Write, Sync and Ack as one atomic step (this spec is about *)
+(* the rules, not the I/O; see specs/README.md for the vocabulary and the *)
+(* implementing functions).  Guards (mutants override them): GrantAllowed,*)
+(* ClaimFenced = EpochFenced /\ LeaseUnexpired, VersionMatches,            *)
+(* PutAllowed.                                                             *)
 (*                                                                         *)
 (* Bounds: Procs = {p1,p2}, MaxEpoch = 3 (up to three grants/reclaims),    *)
 (* MaxVersion = 2 accepted commits, MaxTime = 3 ticks, TTL = 2: enough for *)
@@ -57,6 +42,19 @@ Ver == Len(log)
 LeaseLive == holder # None /\ now < deadline
 NoClaim == [ep |-> 0, dl |-> 0]
 
+\* GUARD: Store.claim grants only when no live claim exists (ClaimHeldError).
+GrantAllowed == ~LeaseLive
+\* GUARD: a claim commit's epoch is the key's epoch and its owner the holder.
+EpochFenced(p) == my[p].ep = epoch /\ holder = p
+\* GUARD: the holder's lease is live (FencedError reason 'expired').
+LeaseUnexpired == now < deadline
+\* The whole fence of a claim commit (rules.check_fence).
+ClaimFenced(p) == EpochFenced(p) /\ LeaseUnexpired
+\* GUARD: expected version == current version (rules.check_version).
+VersionMatches(p) == rv[p] = Ver
+\* GUARD: a claimless put is refused while someone holds a live claim.
+PutAllowed == ~LeaseLive
+
 Init == /\ now = 0
         /\ epoch = 0
         /\ holder = None
@@ -74,7 +72,7 @@ Tick == /\ now < MaxTime
 
 Claim(p) == /\ pc[p] = "idle" /\ my[p].ep = 0
             /\ epoch < MaxEpoch
-            /\ ~LeaseLive                                      \* GUARD: no live claim
+            /\ GrantAllowed
             /\ epoch' = epoch + 1
             /\ holder' = p
             /\ deadline' = now + TTL
@@ -111,20 +109,15 @@ Read(p) == /\ pc[p] = "idle" /\ Ver < MaxVersion
            /\ pc' = [pc EXCEPT ![p] = "commit"]
            /\ UNCHANGED <<now, epoch, holder, deadline, log, my, revoked, grants>>
 
-\* FileStore._commit under the key lock.  A claim commit needs the claim's
-\* epoch to be the key's epoch, the claim's owner to be the holder and the
-\* lease to be live; a claimless put needs no live claim.  Both need the
-\* version they read.  A rejected commit leaves the state untouched.
-Accept(p) ==
-    IF my[p].ep # 0
-      THEN /\ my[p].ep = epoch /\ holder = p                 \* GUARD: epoch fence
-           /\ now < deadline                                  \* GUARD: lease live
-           /\ rv[p] = Ver                                     \* GUARD: version CAS
-      ELSE /\ ~LeaseLive                                      \* GUARD: ClaimHeldError
-           /\ rv[p] = Ver
+\* Under the key lock: a claim commit needs the fence (the claim's epoch is
+\* the key's, its owner the holder, the lease live); a claimless put needs
+\* no live claim.  Both need the version they read.  A rejected commit
+\* leaves the state untouched.
+Check(p) == IF my[p].ep # 0 THEN ClaimFenced(p) /\ VersionMatches(p)
+                            ELSE PutAllowed /\ VersionMatches(p)
 
 Commit(p) == /\ pc[p] = "commit"
-             /\ IF Accept(p)
+             /\ IF Check(p)
                   THEN log' = Append(log, [ver |-> rv[p] + 1, by |-> p,
                                            kind |-> IF my[p].ep # 0 THEN "claim" ELSE "put",
                                            cep |-> my[p].ep, kep |-> epoch,

