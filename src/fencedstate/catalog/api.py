@@ -196,14 +196,15 @@ _STOP = frozenset(
     ]
 )
 _WORD = re.compile(r"[a-z0-9]+")
-# column weights for bm25: id, name, aliases, category, summary, body, mitigations
-_WEIGHTS = (2.0, 6.0, 6.0, 1.0, 3.0, 1.0, 0.5)
+# column weights for bm25: id, name, aliases, symptoms, category, summary, body, mitigations
+_WEIGHTS = (2.0, 6.0, 6.0, 4.0, 1.0, 3.0, 1.0, 0.5)
 
 
 def _fts(entries: list[Entry]) -> sqlite3.Connection:
     con = sqlite3.connect(":memory:")
     con.execute(
-        "CREATE VIRTUAL TABLE e USING fts5(id, name, aliases, category, summary, body, mitigations,"
+        "CREATE VIRTUAL TABLE e USING fts5(id, name, aliases, symptoms, category, summary, body,"
+        " mitigations,"
         " tokenize='porter unicode61')"
     )
     rows = [
@@ -211,6 +212,7 @@ def _fts(entries: list[Entry]) -> sqlite3.Connection:
             e.id.replace("-", " "),
             e.name,
             " ; ".join(e.aliases),
+            " ; ".join(e.symptoms),
             e.category,
             e.summary,
             "\n".join((e.reproduction, e.impact, e.detection)),
@@ -218,7 +220,7 @@ def _fts(entries: list[Entry]) -> sqlite3.Connection:
         )
         for e in entries
     ]
-    con.executemany("INSERT INTO e VALUES (?,?,?,?,?,?,?)", rows)
+    con.executemany("INSERT INTO e VALUES (?,?,?,?,?,?,?,?)", rows)
     return con
 
 

@@ -40,6 +40,8 @@ def _render(e: Entry, out: TextIO) -> None:
     out.write(f"category: {e.category}\n")
     if e.aliases:
         out.write(f"aliases:  {', '.join(e.aliases)}\n")
+    if e.symptoms:
+        out.write(f"symptoms: {'; '.join(e.symptoms)}\n")
     out.write(f"\nSummary\n{_wrap(e.summary)}\n")
     for title in ("reproduction", "impact", "detection"):
         out.write(f"\n{title.capitalize()}\n{_wrap(getattr(e, title))}\n")

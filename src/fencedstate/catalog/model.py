@@ -80,6 +80,10 @@ class Entry(_Strict):
     id: str
     name: str = Field(min_length=3)
     aliases: list[str] = Field(default_factory=list)
+    symptoms: list[str] = Field(
+        default_factory=list,
+        description="How builders report it: error messages and symptom phrasings (for search).",
+    )
     category: Category
     summary: str = Field(min_length=20)
     reproduction: str = Field(min_length=20)
