@@ -73,4 +73,8 @@ def open_store(target: str | os.PathLike[str], **options: Any) -> Store:
         # Imported lazily: psycopg is an optional dependency (the "postgres" extra).
         pgstore = importlib.import_module(".pgstore", __name__)
         return cast(Store, pgstore.PostgresStore(text, **options))
+    if text.startswith("etcd://"):
+        # Imported lazily: httpx is an optional dependency (the "etcd" extra).
+        etcd = importlib.import_module(".etcd", __name__)
+        return cast(Store, etcd.EtcdStore(text, **options))
     return FileStore(text, **options)
