@@ -7,6 +7,7 @@ kills the members and removes nothing the caller did not give it.
 
 from __future__ import annotations
 
+import base64
 import json
 import multiprocessing as mp
 import os
@@ -305,3 +306,12 @@ def zombie(url: str, key: str, go: Any, out: Any) -> None:
 def spawn_context() -> Any:
     """The multiprocessing context the tests use (no inherited sockets)."""
     return mp.get_context("spawn")
+
+
+def b64(data: bytes) -> str:
+    """Base64 text, as the etcd JSON gateway wants keys and values."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def unb64(text: str) -> bytes:
+    return base64.b64decode(text)
