@@ -402,13 +402,18 @@ class EtcdStore(Store):
                         }
                     }
                 )
+        # On a failed compare, read our journal slot: a member may have answered an error for
+        # a txn that still landed and _post sent it again, so "failed" can mean "ours landed".
+        probe = next(iter(changed))
+        slot = self._jrnl_key(probe, seqs[probe] + 1)
+        failure = [{"request_range": {"key": _b64(slot)}}]
         try:
-            res = self._post("/v3/kv/txn", {"compare": compare, "success": ops})
+            res = self._post("/v3/kv/txn", {"compare": compare, "success": ops, "failure": failure})
         except _Unreachable as exc:
-            if self._settle(keys, mods, raw, commit_id, exc):
+            if self._settle(keys, mods, raw, slot, commit_id, exc):
                 return curs | changed
             return None
-        if res.get("succeeded"):
+        if res.get("succeeded") or _slot_is(res, probe, commit_id):
             return curs | changed
         return None
 
@@ -417,6 +422,7 @@ class EtcdStore(Store):
         keys: list[str],
         mods: dict[str, str],
         raw: dict[str, bytes],
+        slot: bytes,
         commit_id: str,
         cause: Exception,
     ) -> bool:
@@ -441,7 +447,7 @@ class EtcdStore(Store):
         fence_body: dict[str, Any] = {
             "compare": compare,
             "success": fence,
-            "failure": [{"request_range": {"key": _b64(self._rec_key(where))}}],
+            "failure": [{"request_range": {"key": _b64(slot)}}],
         }
         if not fence:  # every key was new: guard with a marker put that the loser cannot make
             fence_body["success"] = [
@@ -465,10 +471,9 @@ class EtcdStore(Store):
                 time.sleep(0.1)
         if res.get("succeeded"):
             return False  # fenced: the lost txn did not and cannot land
-        kvs = res["responses"][0]["response_range"].get("kvs", [])
-        if not kvs:
-            return False
-        return _decode(where, _unb64(kvs[0]["value"]))[2] == commit_id
+        # Something changed the keys: ours landed iff it holds its journal slot (a commit by
+        # anyone else took that slot, and then ours can never land: its compares fail).
+        return _slot_is(res, where, commit_id)
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -480,6 +485,15 @@ class _ignore_value_errors:
 
     def __exit__(self, *exc: object) -> bool:
         return exc[0] is not None and issubclass(exc[0], (ValueError, TypeError))  # type: ignore[arg-type]
+
+
+def _slot_is(res: dict[str, Any], key: str, commit_id: str) -> bool:
+    """Does the failure branch's journal read show the commit ``commit_id``?"""
+    responses = res.get("responses") or []
+    if not responses:
+        return False
+    kvs = responses[0].get("response_range", {}).get("kvs", [])
+    return bool(kvs) and _decode(key, _unb64(kvs[0]["value"]))[2] == commit_id
 
 
 def _encode(state: State, seq: int, commit_id: str) -> bytes:
