@@ -40,7 +40,7 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
     raise ImportError("the etcd backend needs httpx: pip install 'fencedstate[etcd]'") from _exc
 
 from ..clock import Clock, Lease
-from ..errors import CorruptStateError, OutcomeUnknownError, StorageError
+from ..errors import CorruptStateError, InvalidArgumentError, OutcomeUnknownError, StorageError
 from ..keys import validate_key
 from ..records import State, _loads, empty_state, encode_value
 from ..store import DEFAULT_MAX_VALUE_BYTES, Step, Store
@@ -152,16 +152,18 @@ class EtcdStore(Store):
         clock: Clock | None = None,
     ) -> None:
         if not isinstance(url, str) or not url.startswith("etcd://"):
-            raise ValueError("url must be an etcd://host:port[,host:port...][/namespace] URL")
+            raise InvalidArgumentError(
+                "url must be an etcd://host:port[,host:port...][/namespace] URL"
+            )
         parts = urlsplit(url)
         hosts = [h.strip() for h in parts.netloc.split(",") if h.strip()]
         if not hosts:
-            raise ValueError("the etcd URL names no endpoint")
+            raise InvalidArgumentError("the etcd URL names no endpoint")
         for name, value in (("timeout", timeout), ("commit_deadline", commit_deadline)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"{name} must be a positive number of seconds")
+                raise InvalidArgumentError(f"{name} must be a positive number of seconds")
         if type(history_limit) is not int or history_limit < 1:
-            raise ValueError("history_limit must be an int >= 1")
+            raise InvalidArgumentError("history_limit must be an int >= 1")
         namespace = parts.path.strip("/") or "fencedstate"
         self.url = url
         self.namespace = namespace
