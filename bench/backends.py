@@ -1,7 +1,7 @@
 #!/usr/bin/env python
-"""Commit rate and latency of the PostgreSQL backend next to the file backend, in one run.
+"""Commit rate and latency of the PostgreSQL and etcd backends next to the file backend.
 
-``python bench/backends.py [--seconds 3] [--procs 1,4,8] [--pg-url URL]``
+``python bench/backends.py [--seconds 3] [--procs 1,4,8] [--pg-url URL] [--backends ...]``
 
 Both backends durable: the FileStore with ``durability="fsync"``, PostgreSQL with ``fsync=on``
 and ``synchronous_commit=on`` on a throwaway cluster started from the installed binaries
@@ -129,8 +129,17 @@ def main() -> int:
     ap.add_argument("--pg-url", default=None,
                     help="use this server (a fresh schema per cell) instead of a throwaway one")
     ap.add_argument("--out", default=str(HERE / "results" / "backends.md"))
+    ap.add_argument("--backends", default="file,postgres,etcd",
+                    help="columns to run, comma separated (etcd: a throwaway 3-member cluster)")
     args = ap.parse_args()
     procs = [int(p) for p in args.procs.split(",")]
+    backends = [b for b in args.backends.split(",") if b]
+    etcd = None
+    if "etcd" in backends:  # a throwaway 3-member cluster on loopback (tests/etcd_cluster.py)
+        from etcd_cluster import EtcdCluster
+
+        etcd = EtcdCluster(Path(tempfile.mkdtemp(prefix="fsbench-etcd-")))
+        etcd.start()
 
     from pg_server import ExternalServer, PgServer, find_pg_bin
 
@@ -156,9 +165,12 @@ def main() -> int:
                            for n in ("fsync", "synchronous_commit", "wal_sync_method")}
             for mode in ("one key", "own keys"):
                 for p in procs:
-                    for backend in ("file", "postgres"):
+                    for backend in backends:
                         if backend == "file":
                             target = os.path.join(work, f"{mode.replace(' ', '-')}-{p}")
+                        elif backend == "etcd":
+                            assert etcd is not None
+                            target = etcd.url(f"bench-{uuid.uuid4().hex[:10]}")
                         else:
                             schema = f"bench_{uuid.uuid4().hex[:10]}"
                             admin.execute(f'CREATE SCHEMA "{schema}"')
@@ -173,16 +185,22 @@ def main() -> int:
     finally:
         if isinstance(server, PgServer):
             server.stop()
+        if etcd is not None:
+            etcd.stop()
+            shutil.rmtree(etcd.members[0].data_dir.parent, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
 
     lines = [
-        "# Backends: file vs PostgreSQL (durable commits)",
+        "# Backends: file vs PostgreSQL vs etcd (durable commits)",
         "",
         f"`python bench/backends.py --seconds {args.seconds:g} --procs {args.procs}`, "
         f"{time.strftime('%Y-%m-%d %H:%M')}, {platform.node()} "
         f"({os.cpu_count()} CPUs, Python {platform.python_version()}).",
         f"FileStore `durability=\"fsync\"`; PostgreSQL {pg_version} over a unix socket, "
-        + ", ".join(f"{k}={v}" for k, v in pg_settings.items()) + ", same disk.",
+        + ", ".join(f"{k}={v}" for k, v in pg_settings.items()) + ", same disk."
+        + (" etcd: a 3-member cluster on loopback (Debian etcd-server, default fsync), "
+           "reached over its v3 JSON gateway with httpx, linearizable reads."
+           if etcd is not None else ""),
         "Real processes (fork), each with its own store (own connections); fixed time per cell.",
         "",
         "| workload | P | backend | commits/s | p50 ms | p99 ms | retries/commit | lost |",
