@@ -367,7 +367,9 @@ class FencedSessionService(BaseSessionService):
                 doc = dict(cur.value) if cur is not None else {}
                 for k, v in part.items():
                     now, was = doc.get(k, _MISSING), seen["shared"].get(prefix + k, _MISSING)
-                    if now is not _MISSING and now != was and now != v:
+                    if (now is _MISSING) != (was is _MISSING) or (
+                        now is not _MISSING and now != was
+                    ):
                         ver = cur.version if cur is not None else 0
                         raise SharedStateConflictError(skey, ver, ver, state_key=prefix + k)
                     doc[k] = v
