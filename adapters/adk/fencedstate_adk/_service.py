@@ -334,8 +334,8 @@ class FencedSessionService(BaseSessionService):
         key = self.session_key(session.app_name, session.user_id, session.id)
         seen = getattr(session, _SEEN, None)
         if seen is None:
-            raise StaleSessionError(key, -1, -1) from TypeError(
-                "this Session was not loaded by a FencedSessionService"
+            raise fs.InvalidArgumentError(
+                f"session {key!r} was not loaded by a FencedSessionService (get_session first)"
             )
         delta = dict(event.actions.state_delta) if event.actions else {}
         app_d, user_d, sess_d = _split_delta(delta)
