@@ -1,0 +1,240 @@
+"""In-process semantics of ``FencedSessionService``, ADK's own session-service checks re-stated
+(google/adk-python tests/unittests/sessions/test_session_service.py), and a real ADK Runner."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from google.adk.events import Event, EventActions
+from google.adk.sessions import InMemorySessionService
+from google.adk.sessions.base_session_service import GetSessionConfig
+from google.genai import types
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _adk_support as sup
+from fencedstate_adk import (
+    FencedSessionService,
+    SessionMissingError,
+    SharedStateConflictError,
+    StaleSessionError,
+)
+
+import fencedstate as fs
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> FencedSessionService:
+    return FencedSessionService(str(tmp_path / "state"))
+
+
+def _ev(author: str = "user", text: str | None = None, **delta: object) -> Event:
+    content = types.Content(role="user", parts=[types.Part(text=text)]) if text else None
+    return Event(author=author, content=content, actions=EventActions(state_delta=dict(delta)))
+
+
+# -- ADK's own checks, re-stated against the fenced service --------------------------------------
+
+
+async def test_get_empty_session(service: FencedSessionService) -> None:
+    assert (
+        await service.get_session(app_name="my_app", user_id="test_user", session_id="123") is None
+    )
+
+
+async def test_create_get_delete_session(service: FencedSessionService) -> None:
+    state = {"key": "value"}
+    s = await service.create_session(app_name="my_app", user_id="user", state=state)
+    assert s.app_name == "my_app" and s.user_id == "user" and s.id and s.state == state
+    got = await service.get_session(app_name="my_app", user_id="user", session_id=s.id)
+    assert got is not None and got.id == s.id and got.state == state
+    assert got.last_update_time == s.last_update_time
+    await service.delete_session(app_name="my_app", user_id="user", session_id=s.id)
+    assert await service.get_session(app_name="my_app", user_id="user", session_id=s.id) is None
+
+
+async def test_create_and_list_sessions(service: FencedSessionService) -> None:
+    ids = [f"session{i}" for i in range(5)]
+    for sid in ids:
+        await service.create_session(app_name="my_app", user_id="user", session_id=sid)
+    await service.create_session(app_name="my_app", user_id="other", session_id="x")
+    listed = (await service.list_sessions(app_name="my_app", user_id="user")).sessions
+    assert sorted(s.id for s in listed) == ids
+    assert all(s.events == [] for s in listed)
+    assert len((await service.list_sessions(app_name="my_app")).sessions) == 6
+
+
+async def test_session_state_scopes(service: FencedSessionService) -> None:
+    app, u1, u2 = "my_app", "user1", "user2"
+    s11 = await service.create_session(
+        app_name=app, user_id=u1, session_id="s1", state={"initial_key": "v"}
+    )
+    s12 = await service.create_session(app_name=app, user_id=u1, session_id="s2")
+    s2 = await service.create_session(app_name=app, user_id=u2, session_id="s3")
+    ev = _ev(**{"app:key": "app", "user:key1": "u1", "sk": "s", "temp:t": "tmp"})
+    await service.append_event(s11, ev)
+    assert s11.state["temp:t"] == "tmp"  # applied in memory for the invocation, never stored
+    assert s11.state["app:key"] == "app" and s11.state["user:key1"] == "u1"
+    got = await service.get_session(app_name=app, user_id=u1, session_id="s1")
+    assert got is not None and "temp:t" not in got.state and got.state["sk"] == "s"
+    assert "temp:t" not in (got.events[0].actions.state_delta or {})
+    g12 = await service.get_session(app_name=app, user_id=u1, session_id=s12.id)
+    assert g12 is not None and g12.state == {"app:key": "app", "user:key1": "u1"}
+    g2 = await service.get_session(app_name=app, user_id=u2, session_id=s2.id)
+    assert g2 is not None and g2.state == {"app:key": "app"}
+    assert await service.get_user_state(app_name=app, user_id=u1) == {"key1": "u1"}
+
+
+async def test_create_new_session_merges_shared_states(service: FencedSessionService) -> None:
+    s = await service.create_session(app_name="a", user_id="u", session_id="s1")
+    await service.append_event(s, _ev(**{"app:key": "app", "user:key1": "u1", "sk": "s"}))
+    s2 = await service.create_session(app_name="a", user_id="u", session_id="s2")
+    assert s2.state == {"app:key": "app", "user:key1": "u1"}
+
+
+async def test_append_event_complete_round_trips(service: FencedSessionService) -> None:
+    s = await service.create_session(app_name="a", user_id="u")
+    ev = Event(
+        invocation_id="inv",
+        author="user",
+        content=types.Content(role="user", parts=[types.Part(text="test_text")]),
+        turn_complete=True,
+        partial=False,
+        actions=EventActions(artifact_delta={"file": 0}, transfer_to_agent="agent", escalate=True),
+        long_running_tool_ids={"tool1"},
+        branch="branch",
+        error_code="error_code",
+        error_message="error_message",
+        interrupted=True,
+    )
+    await service.append_event(s, ev)
+    got = await service.get_session(app_name="a", user_id="u", session_id=s.id)
+    assert got is not None and got.events == [ev] and got.events == s.events
+
+
+async def test_partial_event_is_not_stored(service: FencedSessionService) -> None:
+    s = await service.create_session(app_name="a", user_id="u")
+    await service.append_event(s, Event(author="m", partial=True))
+    got = await service.get_session(app_name="a", user_id="u", session_id=s.id)
+    assert got is not None and got.events == [] and s.events == []
+
+
+async def test_get_session_with_config(service: FencedSessionService) -> None:
+    s = await service.create_session(app_name="a", user_id="u")
+    for i in range(1, 6):
+        await service.append_event(s, Event(author="user", timestamp=float(i)))
+    recent = await service.get_session(
+        app_name="a", user_id="u", session_id=s.id, config=GetSessionConfig(num_recent_events=3)
+    )
+    assert recent is not None and [e.timestamp for e in recent.events] == [3.0, 4.0, 5.0]
+    after = await service.get_session(
+        app_name="a", user_id="u", session_id=s.id, config=GetSessionConfig(after_timestamp=4.0)
+    )
+    assert after is not None and [e.timestamp for e in after.events] == [4.0, 5.0]
+
+
+# -- fencedstate semantics -----------------------------------------------------------------------
+
+
+async def test_stale_session_append_is_refused_and_writes_nothing(
+    service: FencedSessionService,
+) -> None:
+    s = await service.create_session(app_name="a", user_id="u", session_id="s")
+    a = await service.get_session(app_name="a", user_id="u", session_id="s")
+    b = await service.get_session(app_name="a", user_id="u", session_id="s")
+    assert a is not None and b is not None
+    await service.append_event(a, _ev(text="from a"))
+    with pytest.raises(StaleSessionError) as info:
+        await service.append_event(b, _ev(text="from b", k="b"))
+    err = info.value
+    assert isinstance(err, fs.ConflictError) and isinstance(err, ValueError) and err.retryable
+    assert (err.expected_version, err.actual_version) == (1, 2)
+    got = await service.get_session(app_name="a", user_id="u", session_id=s.id)
+    assert got is not None and len(got.events) == 1 and "k" not in got.state
+    await service.append_event(got, _ev(text="from b, retried"))  # reloaded: accepted
+    got2 = await service.get_session(app_name="a", user_id="u", session_id=s.id)
+    assert got2 is not None and len(got2.events) == 2
+
+
+async def test_shared_key_lost_update_is_refused_then_both_increments_land(
+    service: FencedSessionService,
+) -> None:
+    s1 = await service.create_session(
+        app_name="a", user_id="u", session_id="s1", state={"user:n": 0}
+    )
+    s2 = await service.create_session(app_name="a", user_id="u", session_id="s2")
+    assert s2.state["user:n"] == 0
+    await service.append_event(s1, _ev(**{"user:n": s1.state["user:n"] + 1}))
+    with pytest.raises(SharedStateConflictError) as info:
+        await service.append_event(s2, _ev(**{"user:n": s2.state["user:n"] + 1}))
+    assert info.value.state_key == "user:n" and info.value.retryable
+    fresh = await service.get_session(app_name="a", user_id="u", session_id="s2")
+    assert fresh is not None and fresh.events == []  # the refused event was not stored
+    await service.append_event(fresh, _ev(**{"user:n": fresh.state["user:n"] + 1}))
+    assert await service.get_user_state(app_name="a", user_id="u") == {"n": 2}
+
+
+async def test_in_memory_default_loses_the_shared_increment() -> None:
+    service = InMemorySessionService()  # type: ignore[no-untyped-call]
+    s1 = await service.create_session(
+        app_name="a", user_id="u", session_id="s1", state={"user:n": 0}
+    )
+    s2 = await service.create_session(app_name="a", user_id="u", session_id="s2")
+    await service.append_event(s1, _ev(**{"user:n": s1.state["user:n"] + 1}))
+    await service.append_event(s2, _ev(**{"user:n": s2.state["user:n"] + 1}))
+    got = await service.get_session(app_name="a", user_id="u", session_id="s1")
+    assert got is not None and got.state["user:n"] == 1  # two increments, one survives
+
+
+async def test_claim_excludes_other_runners_and_reclaim_fences_holder(tmp_path: Path) -> None:
+    holder = FencedSessionService(str(tmp_path))
+    other = FencedSessionService(str(tmp_path))
+    await holder.create_session(app_name="a", user_id="u", session_id="s")
+    with holder.claim_session(app_name="a", user_id="u", session_id="s", owner="r1") as c:
+        mine = await holder.get_session(app_name="a", user_id="u", session_id="s")
+        theirs = await other.get_session(app_name="a", user_id="u", session_id="s")
+        assert mine is not None and theirs is not None
+        await holder.append_event(mine, _ev(text="one"))
+        with pytest.raises(StaleSessionError):  # loaded before "one": stale
+            await other.append_event(theirs, _ev(text="intruder"))
+        theirs = await other.get_session(app_name="a", user_id="u", session_id="s")
+        assert theirs is not None
+        with pytest.raises(fs.ClaimHeldError):  # fresh, but r1 holds the session
+            await other.append_event(theirs, _ev(text="intruder"))
+        holder.store.reclaim(c.key, by="recovery")
+        with pytest.raises(fs.FencedError) as info:
+            await holder.append_event(mine, _ev(text="zombie", **{"user:z": 1}))
+        assert info.value.reason == "reclaimed"
+    got = await other.get_session(app_name="a", user_id="u", session_id="s")
+    assert got is not None and len(got.events) == 1 and "user:z" not in got.state
+
+
+async def test_bad_input_gets_typed_errors(service: FencedSessionService) -> None:
+    with pytest.raises(fs.InvalidKeyError):
+        await service.create_session(app_name="", user_id="u")
+    odd = await service.create_session(app_name="a", user_id="me@example.com", session_id="a/b c")
+    got = await service.get_session(app_name="a", user_id="me@example.com", session_id="a/b c")
+    assert got is not None and got.id == "a/b c" and odd.user_id == "me@example.com"
+    await service.create_session(app_name="a", user_id="u", session_id="dup")
+    with pytest.raises(fs.ConflictError):
+        await service.create_session(app_name="a", user_id="u", session_id="dup")
+    s = await service.get_session(app_name="a", user_id="u", session_id="dup")
+    assert s is not None
+    await service.delete_session(app_name="a", user_id="u", session_id="dup")
+    with pytest.raises(SessionMissingError):
+        await service.append_event(s, _ev(text="late"))
+    foreign = await InMemorySessionService().create_session(app_name="a", user_id="u")  # type: ignore[no-untyped-call]
+    with pytest.raises(fs.InvalidArgumentError):
+        await service.append_event(foreign, _ev(text="x"))
+
+
+async def test_real_runner_with_scripted_model(service: FencedSessionService) -> None:
+    runner = sup.make_runner(service)
+    await service.create_session(app_name=sup.APP, user_id="u", session_id="s")
+    assert await sup.run_turn(runner, "s", "bump please") == ["done"]
+    assert await sup.run_turn(runner, "s", "again") == ["done"]
+    got = await service.get_session(app_name=sup.APP, user_id="u", session_id="s")
+    assert got is not None and got.state["user:count"] == 2
+    authors = [e.author for e in got.events]
+    assert authors.count("user") == 2 and authors.count("worker") == 6  # call, response, text
