@@ -23,7 +23,7 @@ from typing import Any
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
 import fencedstate as fs  # noqa: E402
-from fencedstate.table import render  # noqa: E402
+from fencedstate.cli.table import render  # noqa: E402
 
 CTX = mp.get_context("fork")
 

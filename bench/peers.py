@@ -476,9 +476,9 @@ APPROACHES: tuple[Approach, ...] = (
              setup=_ac_setup, final=_ac_final, needs=AC_MODULE),
     Approach("fencedstate (default, durable)", FencedState,
              "yes: fdatasync per commit (+ dir fsync on new key)",
-             setup=_fs_setup, final=_fs_final, needs="fencedstate.filestore"),
+             setup=_fs_setup, final=_fs_final, needs="fencedstate.file.filestore"),
     Approach("fencedstate durability=none", FencedStateNone, "no: durability=\"none\"",
-             setup=_fs_setup, final=_fs_final, needs="fencedstate.filestore"),
+             setup=_fs_setup, final=_fs_final, needs="fencedstate.file.filestore"),
 )
 FS_DURABLE = "fencedstate (default, durable)"
 
@@ -781,7 +781,8 @@ def _journal_writer(store_dir: Path) -> Callable[[str, int], str] | None:
     straight to the key's log, in the documented format. The core has no bulk-append API;
     committing 1,000,000 events one by one through `put` would take far too long here."""
     try:
-        from fencedstate import keylog, keys, records
+        from fencedstate import keys, records
+        from fencedstate.file import keylog
     except ImportError:
         return None
 
@@ -1290,9 +1291,9 @@ def main(argv: list[str] | None = None) -> int:
         for a, mode, p in configs:
             if (a.name, mode, p) in reps:
                 report["runs"].append(asdict(median_run(reps[(a.name, mode, p)])))
-        if any(a.op is FencedState for a in wanted) and _importable("fencedstate.filestore"):
+        if any(a.op is FencedState for a in wanted) and _importable("fencedstate.file.filestore"):
             read_and_scale(args, work, report, log)
-        if args.profile and _importable("fencedstate.filestore"):
+        if args.profile and _importable("fencedstate.file.filestore"):
             report["profile"] = profile_commit_path(
                 work, out, 300 if args.quick else 2000, log)
         report["targets"] = targets(report)

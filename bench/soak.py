@@ -4,7 +4,7 @@
     python bench/soak.py --minutes 2 --json    # the CI version (tests/hardening/test_soak.py)
 
 Workers write what each call returned (``conformance.Ack`` records) to their own file; at the
-end the spec-derived checker (``fencedstate.conformance.check_store``) checks the raw logs, the
+end the spec-derived checker (``fencedstate.testing.conformance.check_store``) checks the raw logs, the
 journal invariants and every acknowledgement. Reports ops done, faults injected (kills and
 stalls), violations (must be 0), worker memory and store file-count/size growth (bounded: one
 lock file per key, no temp file or intent left, each log compacted at ``compact_bytes``).
@@ -115,7 +115,7 @@ def _files(root: str) -> dict[str, int]:
 
 def soak(minutes: float, procs: int, root: str, seed: int) -> dict[str, Any]:
     """Run the soak and return its report."""
-    from fencedstate import conformance
+    from fencedstate.testing import conformance
 
     rng = random.Random(seed)
     acks_dir = os.path.join(root, "..", "acks")

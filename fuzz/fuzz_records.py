@@ -17,7 +17,7 @@ import atheris
 
 with atheris.instrument_imports(include=["fencedstate"]):
     import fencedstate as fs
-    from fencedstate import keylog
+    from fencedstate.file import keylog
     from fencedstate.records import decode_line
 
 _ROOT = tempfile.mkdtemp(prefix="fuzz-records-")

@@ -4,7 +4,7 @@ Usage: python conformance_worker.py STORE_DIR ACK_FILE NAME SEED ITERATIONS
        python conformance_worker.py STORE_DIR ACK_FILE NAME zombie KEY
 
 Every acknowledged operation is appended to ACK_FILE as one JSON line (a
-``fencedstate.conformance.Ack``), with lease-clock times taken around the call. Values carry
+``fencedstate.testing.conformance.Ack``), with lease-clock times taken around the call. Values carry
 the tags the checker reads (token, claim_epoch, owner, status).
 """
 

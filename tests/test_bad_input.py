@@ -227,3 +227,15 @@ def test_a_line_too_deep_to_decode_is_a_typed_error() -> None:
                                 value_json="[" * 100_000 + "]" * 100_000)
     with pytest.raises(fs.CorruptStateError, match="too deeply"):
         decode_line(encode_state(state).rstrip(b"\n"), "k.jsonl")
+
+
+def test_every_public_error_is_a_fencedstate_error() -> None:
+    """One hierarchy: every exception class the library defines derives from FencedStateError."""
+    import inspect
+
+    from fencedstate import errors
+
+    classes = [c for _, c in inspect.getmembers(errors, inspect.isclass)
+               if issubclass(c, BaseException) and c.__module__ == errors.__name__]
+    assert len(classes) >= 15
+    assert all(issubclass(c, fs.FencedStateError) for c in classes), classes

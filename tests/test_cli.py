@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import fencedstate as fs
 
 CLI = [sys.executable, "-m", "fencedstate.cli"]
@@ -58,3 +60,16 @@ def test_errors_are_one_clear_line(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert out.stderr.strip().startswith("fencedstate: error: invalid key '../etc/passwd'")
     assert "Traceback" not in out.stderr
+
+
+def test_demo_frameworks_runs_installed_examples(monkeypatch: pytest.MonkeyPatch,
+                                                capfd: pytest.CaptureFixture[str]) -> None:
+    from fencedstate.cli import frameworks
+
+    lg = next(e for e in frameworks.EXAMPLES if e[0] == "LangGraph")
+    missing = ("Nowhere", "no_such_module_xyz", "nowhere", "langgraph_parallel_workers.py")
+    monkeypatch.setattr(frameworks, "EXAMPLES", [lg, missing])
+    assert frameworks.run() == 0
+    out = capfd.readouterr().out
+    assert "== LangGraph" in out and "InMemoryStore" in out
+    assert "not installed: pip install -e '.[nowhere]'" in out

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 import fencedstate as fs
-from fencedstate.pgstore import SCHEMA_VERSION, PostgresStore
+from fencedstate.postgres import SCHEMA_VERSION, PostgresStore
 
 WAIT = 120.0  # generous: a noisy 2-core machine
 
@@ -125,11 +125,11 @@ def test_explicit_schema_option(pg_url: str, admin: psycopg.Connection[Any]) -> 
 
 
 def test_bad_options_are_typed(pg_url: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(fs.InvalidArgumentError):
         PostgresStore("not-a-url")
-    with pytest.raises(ValueError):
+    with pytest.raises(fs.InvalidArgumentError):
         fs.open_store(pg_url, history_limit=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(fs.InvalidArgumentError):
         fs.open_store(pg_url, lock_timeout=-1)
 
 

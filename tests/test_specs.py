@@ -102,12 +102,12 @@ def test_every_mutant_is_documented_and_deletes_a_marked_guard() -> None:
 _REF = re.compile(r"\b(rules|keylog|locking|Store|FileStore|Claim|KeyLocks|Clock|Lease)\.(\w+)")
 _OWNER = {
     "rules": ("fencedstate.rules", None),
-    "keylog": ("fencedstate.keylog", None),
-    "locking": ("fencedstate.locking", None),
+    "keylog": ("fencedstate.file.keylog", None),
+    "locking": ("fencedstate.file.locking", None),
     "Store": ("fencedstate.store", "Store"),
-    "FileStore": ("fencedstate.filestore", "FileStore"),
+    "FileStore": ("fencedstate.file.filestore", "FileStore"),
     "Claim": ("fencedstate.claim", "Claim"),
-    "KeyLocks": ("fencedstate.locking", "KeyLocks"),
+    "KeyLocks": ("fencedstate.file.locking", "KeyLocks"),
     "Clock": ("fencedstate.clock", "Clock"),
     "Lease": ("fencedstate.clock", "Lease"),
 }

@@ -7,10 +7,6 @@ and every claim carries an ownership epoch so a stalled writer that was reclaime
 
 from __future__ import annotations
 
-import importlib
-import os
-from typing import Any, cast
-
 from .claim import Claim
 from .clock import Clock
 from .errors import (
@@ -28,8 +24,9 @@ from .errors import (
     StorageError,
     ValueTooLargeError,
 )
-from .filestore import FileStore
+from .file import FileStore
 from .keys import validate_key
+from .locations import open_store
 from .records import Event, Snapshot
 from .store import MAX_VALUE_DEPTH, Store
 
@@ -60,17 +57,3 @@ __all__ = [
     "open_store",
     "validate_key",
 ]
-
-
-def open_store(target: str | os.PathLike[str], **options: Any) -> Store:
-    """Open (creating if needed) a store.
-
-    A directory path gives a ``FileStore`` (one host, many processes). A
-    ``postgresql://`` URL gives the PostgreSQL backend with the same API and semantics.
-    """
-    text = os.fspath(target)
-    if text.startswith(("postgresql://", "postgres://")):
-        # Imported lazily: psycopg is an optional dependency (the "postgres" extra).
-        pgstore = importlib.import_module(".pgstore", __name__)
-        return cast(Store, pgstore.PostgresStore(text, **options))
-    return FileStore(text, **options)

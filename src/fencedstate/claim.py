@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from . import rules
+from . import args, rules
 from .clock import Lease
 from .records import Snapshot, State
 
@@ -54,17 +54,17 @@ class Claim:
         ``FencedError`` if the claim was reclaimed, released or has expired; ``ConflictError``
         if ``expected_version`` is given and the key is at another version.
         """
-        return self._store._commit(self.key, value, self._store._version(expected_version),
-                                   self.owner, self._ref)
+        expected = args.optional_expected_version(expected_version)
+        return self._store._commit(self.key, value, expected, self.owner, self._ref)
 
     def delete(self, expected_version: int | None = None) -> int:
         """Delete the key under this claim; returns the tombstone's version."""
-        return self._store._delete(self.key, self._store._version(expected_version),
-                                   self.owner, self._ref)
+        expected = args.optional_expected_version(expected_version)
+        return self._store._delete(self.key, expected, self.owner, self._ref)
 
     def renew(self, ttl: float | None = None) -> None:
         """Extend the lease by ``ttl`` (default: the original ttl); ``FencedError`` if lost."""
-        ttl_ = self._store._ttl(self._lease.ttl if ttl is None else ttl)
+        ttl_ = args.ttl(self._lease.ttl if ttl is None else ttl)
         ref = self._ref
 
         def step(cur: State, clock: Clock) -> State:

@@ -171,3 +171,82 @@ class OutcomeUnknownError(FencedStateError):
 
     def __init__(self, key: str, detail: str) -> None:
         super().__init__(f"outcome of commit on {key!r} unknown: {detail}", key=key, detail=detail)
+
+
+# -- errors of the opt-in helpers (fencedstate.outcomes, .schema, .verify) ------------------
+
+
+class OutcomeError(FencedStateError):
+    """Base class of outcome-ledger errors."""
+
+
+class InvalidTransitionError(OutcomeError, ValueError):
+    """The requested state change is not allowed from the current state."""
+
+    action_id: str
+    current: str
+    requested: str
+
+    def __init__(self, action_id: str, current: str, requested: str) -> None:
+        super().__init__(
+            f"action {action_id!r} cannot go from {current!r} to {requested!r}",
+            action_id=action_id,
+            current=current,
+            requested=requested,
+        )
+
+
+class UnknownActionError(OutcomeError, KeyError):
+    """No outcome is recorded for this action id."""
+
+    action_id: str
+
+    def __init__(self, action_id: str) -> None:
+        super().__init__(f"no outcome recorded for action {action_id!r}", action_id=action_id)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class SchemaError(FencedStateError, ValueError):
+    """A value does not match the model registered for its key (nothing was written).
+
+    ``errors`` is pydantic's list of problems; ``pattern`` is the matching glob (None when the
+    registry is strict and no pattern matched).
+    """
+
+    key: str
+    pattern: str | None
+    errors: list[dict[str, Any]]
+
+    def __init__(
+        self, key: str, pattern: str | None, errors: list[dict[str, Any]], message: str
+    ) -> None:
+        super().__init__(message, key=key, pattern=pattern, errors=errors)
+
+
+class VerificationError(FencedStateError):
+    """Re-reading did not confirm the write or effect.
+
+    ``reason`` is one of ``"missing"`` (nothing there), ``"version"`` (the committed version is
+    not in the store), ``"value"`` (different value at that version), ``"check"`` (the domain
+    check rejected the re-read value) or ``"probe"`` (an external effect was not observed).
+    """
+
+    key: str
+    version: int | None
+    reason: str
+    expected: Any
+    actual: Any
+
+    def __init__(
+        self, key: str, version: int | None, reason: str, expected: Any, actual: Any
+    ) -> None:
+        super().__init__(
+            f"verification of {key!r} at version {version} failed: {reason}",
+            key=key,
+            version=version,
+            reason=reason,
+            expected=expected,
+            actual=actual,
+        )

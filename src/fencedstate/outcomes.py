@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fencedstate.errors import ConflictError, FencedStateError
+from fencedstate.errors import (
+    ConflictError,
+    InvalidArgumentError,
+    InvalidTransitionError,
+    OutcomeError,
+    UnknownActionError,
+)
 
 if TYPE_CHECKING:
     from fencedstate.store import Store
@@ -65,44 +71,12 @@ class Outcome(BaseModel):
     updated_at: float = Field(default_factory=time.time)
 
 
-class OutcomeError(FencedStateError):
-    """Base class of outcome-ledger errors."""
-
-
-class InvalidTransitionError(OutcomeError, ValueError):
-    """The requested state change is not allowed from the current state."""
-
-    action_id: str
-    current: str
-    requested: str
-
-    def __init__(self, action_id: str, current: str, requested: str) -> None:
-        super().__init__(
-            f"action {action_id!r} cannot go from {current!r} to {requested!r}",
-            action_id=action_id,
-            current=current,
-            requested=requested,
-        )
-
-
-class UnknownActionError(OutcomeError, KeyError):
-    """No outcome is recorded for this action id."""
-
-    action_id: str
-
-    def __init__(self, action_id: str) -> None:
-        super().__init__(f"no outcome recorded for action {action_id!r}", action_id=action_id)
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
 class OutcomeLedger:
     """Outcome records in a store, one key per action, changed only by compare-and-set."""
 
     def __init__(self, store: Store, prefix: str = "outcomes/", max_retries: int = 50) -> None:
         if not prefix.endswith("/"):
-            raise ValueError("prefix must end with '/'")
+            raise InvalidArgumentError("prefix must end with '/'")
         self.store = store
         self.prefix = prefix
         self.max_retries = max_retries

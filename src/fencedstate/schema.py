@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from fencedstate.errors import FencedStateError
+from fencedstate.errors import InvalidArgumentError, SchemaError
 
 if TYPE_CHECKING:
     from fencedstate.claim import Claim
@@ -23,23 +23,6 @@ if TYPE_CHECKING:
     from fencedstate.store import Store
 
 M = TypeVar("M", bound=BaseModel)
-
-
-class SchemaError(FencedStateError, ValueError):
-    """A value does not match the model registered for its key (nothing was written).
-
-    ``errors`` is pydantic's list of problems; ``pattern`` is the matching glob (None when the
-    registry is strict and no pattern matched).
-    """
-
-    key: str
-    pattern: str | None
-    errors: list[dict[str, Any]]
-
-    def __init__(
-        self, key: str, pattern: str | None, errors: list[dict[str, Any]], message: str
-    ) -> None:
-        super().__init__(message, key=key, pattern=pattern, errors=errors)
 
 
 class SchemaRegistry:
@@ -55,11 +38,12 @@ class SchemaRegistry:
     def register(self, pattern: str, model: type[BaseModel]) -> None:
         """Validate values of keys matching ``pattern`` with ``model``."""
         if not pattern or not isinstance(pattern, str):
-            raise ValueError("pattern must be a non-empty glob string")
+            raise InvalidArgumentError("pattern must be a non-empty glob string")
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            raise TypeError(f"model must be a pydantic BaseModel subclass, got {model!r}")
+            raise InvalidArgumentError(
+                f"model must be a pydantic BaseModel subclass, got {model!r}")
         if any(p == pattern for p, _ in self._rules):
-            raise ValueError(f"pattern {pattern!r} is already registered")
+            raise InvalidArgumentError(f"pattern {pattern!r} is already registered")
         self._rules.append((pattern, model))
 
     def rule_for(self, key: str) -> tuple[str, type[BaseModel]] | None:

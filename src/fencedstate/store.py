@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import math
-import random
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -19,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import rules
+from . import args, backoff, rules
 from .claim import Claim
 from .clock import Clock
 from .errors import (
@@ -38,8 +36,6 @@ Step = Callable[[State, Clock], "State | None"]
 no change). It runs while the backend holds the key, so its checks are atomic with the persist."""
 
 DEFAULT_MAX_VALUE_BYTES = 8 * 1024 * 1024
-_MAX_NAME = 256
-_MAX_TTL = 7 * 24 * 3600.0
 MAX_VALUE_DEPTH = 256
 """Deepest nesting of lists and dicts a value may have (``InvalidValueError`` beyond)."""
 CONTENDED_S = 1.0
@@ -104,6 +100,18 @@ class Store(ABC):
     def _history(self, key: str) -> list[State]:
         """Every retained state of the key, oldest first."""
 
+    def _all_keys(self) -> list[str]:
+        """Every key with any state (deleted and claim-only keys too), sorted: for copying."""
+        return self._keys("")
+
+    def _load(self, key: str, history: list[State]) -> None:
+        """Write ``history`` (oldest first) as the whole past of a key that has no state yet.
+
+        Used by ``fencedstate.copy``; a key that already has state is an
+        ``InvalidArgumentError`` and nothing is written.
+        """
+        raise InvalidArgumentError(f"{type(self).__name__} cannot be a copy destination")
+
     def close(self) -> None:  # noqa: B027 - a no-op unless the backend holds resources
         """Release resources held by the store object (the data stays)."""
 
@@ -135,31 +143,11 @@ class Store(ABC):
             raise InvalidValueError(key, f"nested deeper than {MAX_VALUE_DEPTH} levels")
         return decoded, text
 
-    @staticmethod
-    def _name(what: str, name: object, *, optional: bool = False) -> str | None:
-        if name is None and optional:
-            return None
-        if not isinstance(name, str) or not name or len(name) > _MAX_NAME or "\x00" in name:
-            raise InvalidArgumentError(
-                f"{what} must be a non-empty str of at most {_MAX_NAME} characters")
-        return name
-
-    @staticmethod
-    def _version(expected_version: object, *, optional: bool = True) -> int | None:
-        if expected_version is None and optional:
-            return None
-        if type(expected_version) is not int or expected_version < 0:
-            raise InvalidArgumentError(
-                "expected_version must be an int >= 0 (0: the key must not exist)")
-        return expected_version
-
-    @staticmethod
-    def _ttl(ttl: object) -> float:
-        if not isinstance(ttl, (int, float)) or not math.isfinite(ttl) or not 0 < ttl <= _MAX_TTL:
-            raise InvalidArgumentError(f"ttl must be a number of seconds in (0, {_MAX_TTL:g}]")
-        return float(ttl)
-
     # -- reads --------------------------------------------------------------------------------
+
+    def state(self, key: str) -> State | None:
+        """The key's full current state, including claim holder and lease (for inspection)."""
+        return self._read(validate_key(key))
 
     def get(self, key: str) -> Snapshot | None:
         """The key's latest committed value, or None if it does not exist."""
@@ -190,12 +178,13 @@ class Store(ABC):
         ``idempotency_key`` returns the original commit instead of applying twice.
         """
         key = validate_key(key)
-        return self._commit(key, value, self._version(expected_version), writer, None,
-                            self._name("idempotency_key", idempotency_key, optional=True))
+        expected = args.optional_expected_version(expected_version)
+        idem = args.optional_name("idempotency_key", idempotency_key)
+        return self._commit(key, value, expected, writer, None, idem)
 
     def _commit(self, key: str, value: Any, expected_version: int | None, writer: str | None,
                 claim: rules.ClaimRef | None, idem: str | None = None) -> Snapshot:
-        writer = self._name("writer", writer, optional=True)
+        writer = args.optional_name("writer", writer)
         decoded, text = self._encode(key, value)
 
         def step(cur: State, clock: Clock) -> State | None:
@@ -234,7 +223,7 @@ class Store(ABC):
         first ``ConflictError`` is raised.
         """
         key = validate_key(key)
-        writer = self._name("writer", writer, optional=True)
+        writer = args.optional_name("writer", writer)
         last_conflict = self._contended.get(key)
         if (max_retries > 0 and last_conflict is not None
                 and time.monotonic() - last_conflict < CONTENDED_S):
@@ -267,11 +256,11 @@ class Store(ABC):
     def delete(self, key: str, *, expected_version: int | None, writer: str | None = None) -> int:
         """Delete if at ``expected_version``; returns the tombstone's version."""
         key = validate_key(key)
-        return self._delete(key, self._version(expected_version), writer, None)
+        return self._delete(key, args.optional_expected_version(expected_version), writer, None)
 
     def _delete(self, key: str, expected_version: int | None, writer: str | None,
                 claim: rules.ClaimRef | None) -> int:
-        writer = self._name("writer", writer, optional=True)
+        writer = args.optional_name("writer", writer)
 
         def step(cur: State, clock: Clock) -> State:
             return rules.delete(cur, expected_version=expected_version, writer=writer,
@@ -286,11 +275,11 @@ class Store(ABC):
         Either every key is at its expected version and all commit, or ``ConflictError`` names
         the first key that moved and nothing is written (guards against write skew).
         """
-        writer = self._name("writer", writer, optional=True)
+        writer = args.optional_name("writer", writer)
         prepared: dict[str, tuple[Any, str, int | None]] = {}
         for key, (value, expected) in writes.items():
             k = validate_key(key)
-            prepared[k] = (*self._encode(k, value), self._version(expected))
+            prepared[k] = (*self._encode(k, value), args.optional_expected_version(expected))
         if not prepared:
             return {}
 
@@ -318,13 +307,11 @@ class Store(ABC):
         then raise ``ClaimHeldError``.
         """
         key = validate_key(key)
-        owner_ = self._name("owner", owner)
-        assert owner_ is not None
-        ttl = self._ttl(ttl)
-        if not isinstance(wait, (int, float)) or not 0 <= wait < math.inf:
-            raise InvalidArgumentError("wait must be a finite number of seconds >= 0")
+        owner_ = args.name("owner", owner)
+        ttl = args.ttl(ttl)
+        wait = args.wait(wait)
         deadline = time.monotonic() + wait
-        pause = 0.005
+        attempt = 0
         while True:
             try:
                 state = self._transition(
@@ -334,16 +321,16 @@ class Store(ABC):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise
+                pause = backoff.delay(attempt, first=0.005, cap=0.25)
                 time.sleep(min(pause, left, max(exc.expires_in, 0.001)))
-                pause = min(pause * 2, 0.25)
+                attempt += 1
         assert state.lease is not None
         return Claim(self, key, owner_, state.epoch, state.lease)
 
     def reclaim(self, key: str, by: str = "recovery") -> int:
         """Revoke any holder and bump the key's epoch, fencing older claims; returns it."""
         key = validate_key(key)
-        by_ = self._name("by", by)
-        assert by_ is not None
+        by_ = args.name("by", by)
         return self._transition(key, lambda cur, clock: rules.reclaim(cur, by=by_,
                                                                       clock=clock)).epoch
 
@@ -392,7 +379,7 @@ class Store(ABC):
                 if attempt == max_retries:
                     raise
                 self.stats.add("retries")
-                await asyncio.sleep(_backoff(attempt))
+                await asyncio.sleep(backoff.delay(attempt, first=0.0005, cap=0.05))
         raise AssertionError("unreachable")
 
     async def adelete(self, key: str, *, expected_version: int | None,
@@ -409,11 +396,6 @@ class Store(ABC):
     async def areclaim(self, key: str, by: str = "recovery") -> int:
         """Awaitable ``reclaim``."""
         return await asyncio.to_thread(self.reclaim, key, by)
-
-
-def _backoff(attempt: int) -> float:
-    """Full-jitter exponential backoff: up to 0.5 ms doubling per attempt, capped at 50 ms."""
-    return random.uniform(0, min(0.05, 0.0005 * (2 ** attempt)))
 
 
 def _depth(value: Any) -> int:

@@ -13,39 +13,12 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from fencedstate.errors import FencedStateError
+from fencedstate.errors import VerificationError
 
 if TYPE_CHECKING:
     from fencedstate.claim import Claim
     from fencedstate.records import Snapshot
     from fencedstate.store import Store
-
-
-class VerificationError(FencedStateError):
-    """Re-reading did not confirm the write or effect.
-
-    ``reason`` is one of ``"missing"`` (nothing there), ``"version"`` (the committed version is
-    not in the store), ``"value"`` (different value at that version), ``"check"`` (the domain
-    check rejected the re-read value) or ``"probe"`` (an external effect was not observed).
-    """
-
-    key: str
-    version: int | None
-    reason: str
-    expected: Any
-    actual: Any
-
-    def __init__(
-        self, key: str, version: int | None, reason: str, expected: Any, actual: Any
-    ) -> None:
-        super().__init__(
-            f"verification of {key!r} at version {version} failed: {reason}",
-            key=key,
-            version=version,
-            reason=reason,
-            expected=expected,
-            actual=actual,
-        )
 
 
 def _same(a: Any, b: Any) -> bool:

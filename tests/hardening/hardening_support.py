@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import fencedstate as fs
-from fencedstate import keylog
+from fencedstate.file import keylog
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent

@@ -1,5 +1,5 @@
 """The bounded soak: ``bench/soak.py --minutes 2`` (8 processes, kill -9s, SIGSTOP stalls),
-checked by ``fencedstate.conformance.check_store``: zero violations, bounded files."""
+checked by ``fencedstate.testing.conformance.check_store``: zero violations, bounded files."""
 
 from __future__ import annotations
 

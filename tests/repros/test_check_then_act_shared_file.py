@@ -5,9 +5,10 @@ from __future__ import annotations
 import multiprocessing as mp
 from pathlib import Path
 
+from _support.procs import race
+
 import fencedstate as fs
 
-CTX = mp.get_context("fork")
 N = 4
 
 
@@ -33,18 +34,7 @@ def _fenced(d: str, i: int, barrier: mp.synchronize.Barrier) -> None:
 
 
 def _race(target: object, d: Path) -> list[str]:
-    barrier = CTX.Barrier(N)
-    procs = [CTX.Process(target=target, args=(str(d), i, barrier)) for i in range(N)]
-    try:
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join(timeout=120)
-            assert p.exitcode == 0
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.kill()
+    race(target, [(str(d), i) for i in range(N)])
     return (d.parent / (d.name + "-creators.log")).read_text().split()
 
 

@@ -6,9 +6,10 @@ import json
 import multiprocessing as mp
 from pathlib import Path
 
+from _support.procs import race
+
 import fencedstate as fs
 
-CTX = mp.get_context("fork")
 N = 6
 
 
@@ -25,18 +26,7 @@ def _fenced(store_dir: str, barrier: mp.synchronize.Barrier) -> None:
 
 
 def _run(target: object, arg: object) -> None:
-    barrier = CTX.Barrier(N)
-    procs = [CTX.Process(target=target, args=(arg, barrier)) for _ in range(N)]
-    try:
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join(timeout=120)
-            assert p.exitcode == 0
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.kill()
+    race(target, [(arg,) for _ in range(N)])
 
 
 def test_repro(tmp_path: Path) -> None:

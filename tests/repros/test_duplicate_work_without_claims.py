@@ -7,9 +7,10 @@ import random
 from collections import Counter
 from pathlib import Path
 
+from _support.procs import race
+
 import fencedstate as fs
 
-CTX = mp.get_context("fork")
 ITEMS = [f"i{n}" for n in range(8)]
 WORKERS = 3
 
@@ -51,18 +52,7 @@ def _fenced(d: str, w: int, barrier: mp.synchronize.Barrier) -> None:
 
 
 def _run(target: object, d: Path) -> Counter[str]:
-    barrier = CTX.Barrier(WORKERS)
-    procs = [CTX.Process(target=target, args=(str(d), w, barrier)) for w in range(WORKERS)]
-    try:
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join(timeout=120)
-            assert p.exitcode == 0
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.kill()
+    race(target, [(str(d), w) for w in range(WORKERS)])
     return Counter((d.parent / (d.name + "-work.log")).read_text().split())
 
 

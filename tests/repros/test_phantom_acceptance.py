@@ -6,9 +6,10 @@ import json
 import multiprocessing as mp
 from pathlib import Path
 
+from _support.procs import race
+
 import fencedstate as fs
 
-CTX = mp.get_context("fork")
 N = 4
 
 
@@ -35,18 +36,7 @@ def _fenced(d: str, i: int, barrier: mp.synchronize.Barrier) -> None:
 
 
 def _race(target: object, d: str) -> list[str]:
-    barrier = CTX.Barrier(N)
-    procs = [CTX.Process(target=target, args=(d, i, barrier)) for i in range(N)]
-    try:
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join(timeout=120)
-            assert p.exitcode == 0
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.kill()
+    race(target, [(d, i) for i in range(N)])
     return (Path(d).parent / (Path(d).name + "-exec.log")).read_text().split()
 
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _support.procs import is_stopped
 
 import fencedstate as fs
 
@@ -49,7 +50,7 @@ def _drive(target: object, arg: str, recover: object) -> str:
     try:
         assert ready.wait(60)
         deadline = time.monotonic() + 60
-        while not _stopped(p.pid):
+        while not is_stopped(p.pid):
             assert time.monotonic() < deadline
             time.sleep(0.01)
         recover()  # type: ignore[operator]
@@ -62,10 +63,6 @@ def _drive(target: object, arg: str, recover: object) -> str:
             os.kill(p.pid, signal.SIGKILL)  # type: ignore[arg-type]
             p.join()
 
-
-def _stopped(pid: int | None) -> bool:
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0] == "T"
 
 
 @pytest.mark.timeout(300)

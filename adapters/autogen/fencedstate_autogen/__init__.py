@@ -9,8 +9,9 @@ memory = FencedMemory(store, key="memory/team")        # instead of ListMemory()
 ```
 """
 
+from fencedstate.tools import conflict_message
+
 from ._agent_state import AgentStateClaim, StatefulAgent, load_agent_state, save_agent_state
-from ._common import conflict_message
 from ._memory import FencedMemory, decode_content, encode_content
 from ._tools import COMMIT_TOOL, READ_TOOL, commit_state_tool, read_state_tool, state_tools
 

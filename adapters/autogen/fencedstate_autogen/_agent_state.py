@@ -8,6 +8,7 @@ whose claim was reclaimed gets ``FencedError`` on save: its stale state is never
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,8 +20,6 @@ from pydantic_core import to_jsonable_python
 from fencedstate.claim import Claim
 from fencedstate.records import Snapshot
 from fencedstate.store import Store
-
-from ._common import claim_with_wait, in_thread
 
 FORMAT = 1
 
@@ -50,13 +49,13 @@ class AgentStateClaim:
 
     async def renew(self) -> None:
         """Extend the lease (``FencedError`` if it was lost)."""
-        await in_thread(self.claim.renew)
+        await asyncio.to_thread(self.claim.renew)
 
     async def release(self) -> None:
         """Give the key up so the next owner can load it. Idempotent."""
         if not self.released:
             self.released = True
-            await in_thread(self.claim.release)
+            await asyncio.to_thread(self.claim.release)
 
     async def __aenter__(self) -> AgentStateClaim:
         return self
@@ -99,14 +98,14 @@ async def load_agent_state(
     Waits up to ``wait`` seconds while someone else holds a live claim, then raises
     ``ClaimHeldError``. On a load failure the claim is released again.
     """
-    claim = await claim_with_wait(store, key, owner, ttl, wait)
+    claim = await store.aclaim(key, owner, ttl, wait=wait)
     try:
-        snap = await in_thread(claim.read)
+        snap = await asyncio.to_thread(claim.read)
         if snap is not None:
             await agent.load_state(_decode_state(snap.value, key))
         return AgentStateClaim(store, key, claim, 0 if snap is None else snap.version)
     except BaseException:
-        await in_thread(claim.release)
+        await asyncio.to_thread(claim.release)
         raise
 
 
@@ -135,14 +134,14 @@ async def save_agent_state(
         if claim.released:
             raise ValueError(f"the claim on {key!r} was already released; load the state again")
         # Fencing first: a reclaimed, released or expired claim raises FencedError here.
-        await in_thread(claim.claim.renew)
-        snap = await in_thread(claim.claim.commit, state, expected_version=claim.version)
+        await asyncio.to_thread(claim.claim.renew)
+        snap = await asyncio.to_thread(claim.claim.commit, state, expected_version=claim.version)
         claim.version = snap.version
         return snap
     if not owner:
         raise ValueError("save_agent_state needs claim= (from load_agent_state) or owner=")
-    short = await claim_with_wait(store, key, owner, ttl, 0.0)
+    short = await store.aclaim(key, owner, ttl, wait=0.0)
     try:
-        return await in_thread(short.commit, state, expected_version=0)
+        return await asyncio.to_thread(short.commit, state, expected_version=0)
     finally:
-        await in_thread(short.release)
+        await asyncio.to_thread(short.release)

@@ -6,6 +6,7 @@ process and adds from many processes never overwrite each other's entries.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Any
 
@@ -22,8 +23,6 @@ from autogen_core.models import SystemMessage
 
 from fencedstate.records import Snapshot
 from fencedstate.store import Store
-
-from ._common import in_thread
 
 FORMAT = 1
 
@@ -127,7 +126,7 @@ class FencedMemory(Memory):
 
     async def snapshot(self) -> Snapshot | None:
         """The stored snapshot (value, version, writer), or None before the first add."""
-        return await in_thread(self._store.get, self._key)
+        return await asyncio.to_thread(self._store.get, self._key)
 
     async def _contents(self) -> list[MemoryContent]:
         snap = await self.snapshot()
@@ -142,7 +141,7 @@ class FencedMemory(Memory):
         def append(old: Any) -> dict[str, Any]:
             return {"format": FORMAT, "items": [*_entries(old), entry]}
 
-        await in_thread(
+        await asyncio.to_thread(
             self._store.update, self._key, append, writer=self._writer,
                 max_retries=self._max_retries,
         )
@@ -173,7 +172,7 @@ class FencedMemory(Memory):
             return {"format": FORMAT, "items": []}
 
         if await self.snapshot() is not None:
-            await in_thread(
+            await asyncio.to_thread(
                 self._store.update, self._key, empty, writer=self._writer,
                 max_retries=self._max_retries,
             )

@@ -1,105 +1,52 @@
-"""AutoGen ``FunctionTool``s that let a model read and compare-and-set commit fencedstate keys."""
+"""AutoGen ``FunctionTool``s over ``fencedstate.tools.StateTools``: read and CAS-commit a key."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from autogen_core.tools import FunctionTool
 
-from fencedstate.errors import ConflictError
 from fencedstate.store import Store
+from fencedstate.tools import (
+    COMMIT_DESCRIPTION,
+    COMMIT_TOOL,
+    READ_DESCRIPTION,
+    READ_TOOL,
+    StateTools,
+)
 
-from ._common import conflict_message, in_thread
-
-READ_TOOL = "read_state"
-COMMIT_TOOL = "commit_state"
-
-
-def _check_prefix(key: str, prefix: str) -> None:
-    if prefix and not key.startswith(prefix):
-        raise ValueError(f"key {key!r} is outside this tool's prefix {prefix!r}")
+__all__ = ["COMMIT_TOOL", "READ_TOOL", "commit_state_tool", "read_state_tool", "state_tools"]
 
 
 def read_state_tool(store: Store, *, key_prefix: str = "") -> FunctionTool:
     """A tool ``read_state(key)``: JSON with the key's ``value``, ``version`` and ``writer``."""
+    tools = StateTools(store, key_prefix=key_prefix)
 
     async def read_state(key: str) -> str:
-        _check_prefix(key, key_prefix)
-        snap = await in_thread(store.get, key)
-        if snap is None:
-            return json.dumps({"key": key, "exists": False, "version": 0, "value": None})
-        return json.dumps(
-            {"key": key, "exists": True, "version": snap.version, "value": snap.value,
-             "writer": snap.writer},
-            ensure_ascii=False,
-        )
+        return await tools.aread(key)
 
-    return FunctionTool(
-        read_state,
-        name=READ_TOOL,
-        description=(
-            "Read a shared state key. Returns JSON with its current value and version; pass that "
-            "version as expected_version to commit_state."
-        ),
-    )
+    return FunctionTool(read_state, name=READ_TOOL, description=READ_DESCRIPTION)
 
 
-def commit_state_tool(
-    store: Store,
-    *,
-    writer: str,
-    raise_on_conflict: bool = False,
-    key_prefix: str = "",
-) -> FunctionTool:
+def commit_state_tool(store: Store, *, writer: str, raise_on_conflict: bool = False,
+                      key_prefix: str = "") -> FunctionTool:
     """A tool ``commit_state(key, value_json, expected_version)``: a compare-and-set write.
 
-    On ``ConflictError`` the tool returns a message for the model (expected vs actual
-    version, a summary of the current value, "re-read and retry"), unless
-    ``raise_on_conflict=True``, in which case the error is raised from the tool. (Run inside an
-    ``AssistantAgent``, AutoGen's workbench turns a raised error into an ``is_error`` tool
-    result whose text names ``ConflictError``; call ``run_json`` directly to get the exception.)
+    A rejected write comes back as a message for the model (``fencedstate.tools``), unless
+    ``raise_on_conflict=True``: then the error is raised from the tool (inside an
+    ``AssistantAgent``, AutoGen's workbench turns it into an ``is_error`` tool result naming
+    ``ConflictError``; call ``run_json`` directly to get the exception).
     """
+    tools = StateTools(store, writer=writer, key_prefix=key_prefix,
+                       raise_on_conflict=raise_on_conflict)
 
     async def commit_state(key: str, value_json: str, expected_version: int) -> str:
-        _check_prefix(key, key_prefix)
-        try:
-            value: Any = json.loads(value_json)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"value_json is not valid JSON: {exc}") from exc
-        try:
-            snap = await in_thread(
-                store.put, key, value, expected_version=expected_version, writer=writer
-            )
-        except ConflictError as err:
-            if raise_on_conflict:
-                raise
-            current = await in_thread(store.get, key)
-            return conflict_message(err, current, READ_TOOL)
-        return json.dumps({"ok": True, "key": key, "version": snap.version})
+        return await tools.acommit_json(key, value_json, expected_version)
 
-    return FunctionTool(
-        commit_state,
-        name=COMMIT_TOOL,
-        description=(
-            "Write a shared state key only if it is still at expected_version (0 = must not "
-            "exist yet). value_json is the full new value as JSON text. On a conflict, re-read "
-            "with read_state and retry."
-        ),
-    )
+    return FunctionTool(commit_state, name=COMMIT_TOOL, description=COMMIT_DESCRIPTION)
 
 
-def state_tools(
-    store: Store,
-    *,
-    writer: str,
-    raise_on_conflict: bool = False,
-    key_prefix: str = "",
-) -> list[FunctionTool]:
+def state_tools(store: Store, *, writer: str, raise_on_conflict: bool = False,
+                key_prefix: str = "") -> list[FunctionTool]:
     """Both tools, ``[read_state, commit_state]``, ready for ``AssistantAgent(tools=...)``."""
-    return [
-        read_state_tool(store, key_prefix=key_prefix),
-        commit_state_tool(
-            store, writer=writer, raise_on_conflict=raise_on_conflict, key_prefix=key_prefix
-        ),
-    ]
+    return [read_state_tool(store, key_prefix=key_prefix),
+            commit_state_tool(store, writer=writer, raise_on_conflict=raise_on_conflict,
+                              key_prefix=key_prefix)]

@@ -188,6 +188,10 @@ class FencedFlowPersistence(FlowPersistence):
     def __init__(self, store: Any = None, /, **kwargs: Any) -> None:
         if store is not None:
             kwargs["store"] = store
+        if isinstance(kwargs.get("store"), str | os.PathLike):
+            # opened here, not in the validator, so a bad location raises fencedstate's own
+            # InvalidArgumentError instead of a pydantic ValidationError wrapping it
+            kwargs["store"] = fs.open_store(kwargs["store"])
         super().__init__(**kwargs)
         _install_hooks()
 

@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import os
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextvars import ContextVar
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -32,7 +30,6 @@ from langgraph.store.base import (
     GetOp,
     Item,
     ListNamespacesOp,
-    MatchCondition,
     NotProvided,
     Op,
     PutOp,
@@ -45,12 +42,10 @@ from langgraph.store.base import _validate_namespace as _lg_validate_namespace
 import fencedstate as fs
 
 from ._keys import decode_segment, encode_segment
+from ._reads import EXPLICIT, Read, current_reads, store_ids
+from ._search import matches_filter, select_namespaces
 
 __all__ = ["FencedItem", "FencedSearchItem", "FencedStore", "ItemWriter"]
-
-_TASK_ID = "__pregel_task_id"
-_RUNTIME = "__pregel_runtime"
-
 
 def _utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=UTC)
@@ -119,58 +114,6 @@ class FencedSearchItem(SearchItem):
         return d
 
 
-class _Read:
-    """What one node run saw of one key: its version (0 = absent) and creation time."""
-
-    __slots__ = ("created_at", "version")
-
-    def __init__(self, version: int, created_at: float | None) -> None:
-        self.version = version
-        self.created_at = created_at
-
-
-_ReadSet = dict[tuple[int, str], _Read]
-_SCOPE: ContextVar[tuple[object, _ReadSet] | None] = ContextVar(
-    "fencedstate_langgraph_read_scope", default=None
-)
-_EXPLICIT: ContextVar[tuple[object, _ReadSet] | None] = ContextVar(
-    "fencedstate_langgraph_explicit_scope", default=None
-)
-_ids = itertools.count(1)
-
-
-def _node_scope_id() -> object | None:
-    """Identity of the current LangGraph node attempt: (task id, attempt), or None."""
-    config = var_child_runnable_config.get()
-    if not config:
-        return None
-    conf = config.get("configurable") or {}
-    task_id = conf.get(_TASK_ID)
-    if task_id is None:
-        return None
-    attempt = 0
-    runtime = conf.get(_RUNTIME)
-    info = getattr(runtime, "execution_info", None)
-    if info is not None:
-        attempt = int(getattr(info, "node_attempt", 0) or 0)
-    return ("node", str(task_id), attempt)
-
-
-def _current_reads() -> _ReadSet | None:
-    """The read set of the current scope (explicit ``tracking()`` block or node attempt)."""
-    explicit = _EXPLICIT.get()
-    if explicit is not None:
-        return explicit[1]
-    scope_id = _node_scope_id()
-    if scope_id is None:
-        return None
-    cur = _SCOPE.get()
-    if cur is None or cur[0] != scope_id:
-        cur = (scope_id, {})
-        _SCOPE.set(cur)
-    return cur[1]
-
-
 def _check_value(value: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise TypeError(f"a store value must be a mapping (dict), not {type(value).__name__}")
@@ -206,7 +149,7 @@ class FencedStore(BaseStore):
         self._prefix = prefix
         self._writer = writer or f"langgraph@{socket.gethostname()}:{os.getpid()}"
         self._track_reads = track_reads
-        self._id = next(_ids)
+        self._id = next(store_ids)
 
     @property
     def store(self) -> fs.Store:
@@ -264,20 +207,20 @@ class FencedStore(BaseStore):
     def _remember(self, fkey: str, snap: fs.Snapshot | None) -> None:
         if not self._track_reads:
             return
-        reads = _current_reads()
+        reads = current_reads()
         if reads is None:
             return
         if snap is None or not self._envelope_ok(snap.value):
-            reads[(self._id, fkey)] = _Read(0, None)
+            reads[(self._id, fkey)] = Read(0, None)
         else:
-            reads[(self._id, fkey)] = _Read(
+            reads[(self._id, fkey)] = Read(
                 snap.version, float(snap.value.get("created_at", snap.committed_at))
             )
 
-    def _read_of(self, fkey: str) -> _Read | None:
+    def _read_of(self, fkey: str) -> Read | None:
         if not self._track_reads:
             return None
-        reads = _current_reads()
+        reads = current_reads()
         if reads is None:
             return None
         return reads.get((self._id, fkey))
@@ -365,9 +308,7 @@ class FencedStore(BaseStore):
             env = snap.value
             if tuple(env["namespace"])[: len(op.namespace_prefix)] != tuple(op.namespace_prefix):
                 continue
-            if op.filter and not all(
-                _compare_values(env["value"].get(k), fv) for k, fv in op.filter.items()
-            ):
+            if op.filter and not matches_filter(env["value"], op.filter):
                 continue
             matched.append((fkey, snap))
         out: list[SearchItem] = []
@@ -399,7 +340,7 @@ class FencedStore(BaseStore):
                 namespaces.add(tuple(snap.value["namespace"]))
             else:
                 namespaces.add(dec[0])
-        return _select_namespaces(op, namespaces)
+        return select_namespaces(op, namespaces)
 
     # ---- BaseStore ------------------------------------------------------------------------------
 
@@ -425,38 +366,16 @@ class FencedStore(BaseStore):
         return results
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
-        """Async ``batch`` over the core's ``a*`` methods (never blocks the event loop)."""
-        ops = list(ops)
-        results: list[Result] = [None] * len(ops)
-        puts: dict[tuple[tuple[str, ...], str], PutOp] = {}
-        for i, op in enumerate(ops):
-            if isinstance(op, GetOp):
-                results[i] = await self._aget(tuple(op.namespace), op.key)
-            elif isinstance(op, SearchOp):
-                fkeys = await self._ascan(tuple(op.namespace_prefix))
-                snaps = await asyncio.gather(*(self._store.aget(k) for k in fkeys))
-                results[i] = self._search_snaps(op, zip(fkeys, snaps, strict=True))
-            elif isinstance(op, ListNamespacesOp):
-                fkeys = await self._ascan(())
-                results[i] = await asyncio.to_thread(self._list_namespaces, op, fkeys)
-            elif isinstance(op, PutOp):
-                puts[(tuple(op.namespace), op.key)] = op
-            else:
-                raise ValueError(f"Unknown operation type: {type(op)}")
-        for (namespace, key), op in puts.items():
-            await self._aput(namespace, key, op.value, None)
-        return results
+        """``batch`` in a worker thread (never blocks the event loop), same read set."""
+        current_reads()
+        return await asyncio.to_thread(self.batch, list(ops))
 
-    # ---- async primitives -----------------------------------------------------------------------
-
-    async def _ascan(self, namespace_prefix: tuple[str, ...]) -> list[str]:
-        return list(await self._store.akeys(prefix=self._ns_prefix(namespace_prefix)))
+    # The async twins run the sync primitive in a worker thread. ``current_reads()`` first binds
+    # the node's read set in this task's context, so the thread's context copy shares it.
 
     async def _aget(self, namespace: tuple[str, ...], key: str) -> FencedItem | None:
-        fkey = self.key_for(namespace, key)
-        snap = await self._store.aget(fkey)
-        self._remember(fkey, snap)
-        return self._item(snap)
+        current_reads()
+        return await asyncio.to_thread(self._get, namespace, key)
 
     async def _aput(
         self,
@@ -465,49 +384,8 @@ class FencedStore(BaseStore):
         value: Mapping[str, Any] | None,
         expected_version: int | None,
     ) -> FencedItem | None:
-        fkey = self.key_for(namespace, key)
-        seen = self._read_of(fkey)
-        expected = expected_version
-        if expected is None and seen is not None:
-            expected = seen.version
-        writer = self._writer_name()
-        if value is None:
-            await self._adelete(fkey, expected, writer)
-            self._remember(fkey, None)
-            return None
-        data = _check_value(value)
-        if expected is None:
-            snap = await self._store.aupdate(
-                fkey,
-                lambda old: self._envelope(namespace, key, data, _created_of(old)),
-                writer=writer,
-            )
-        else:
-            created = seen.created_at if seen is not None and seen.version == expected else None
-            if created is None and expected > 0:
-                cur = await self._store.aget(fkey)
-                if cur is not None and cur.version == expected:
-                    created = _created_of(cur.value)
-            snap = await self._store.aput(
-                fkey,
-                self._envelope(namespace, key, data, created),
-                expected_version=expected,
-                writer=writer,
-            )
-        self._remember(fkey, snap)
-        return self._item(snap)
-
-    async def _adelete(self, fkey: str, expected: int | None, writer: str) -> None:
-        if expected == 0:
-            cur = await self._store.aget(fkey)
-            if cur is not None:
-                raise fs.ConflictError(fkey, 0, cur.version)
-            return
-        try:
-            await self._store.adelete(fkey, expected_version=expected, writer=writer)
-        except fs.ConflictError:
-            if expected is not None or await self._store.aget(fkey) is not None:
-                raise
+        current_reads()
+        return await asyncio.to_thread(self._put, namespace, key, value, expected_version)
 
     # ---- public extras --------------------------------------------------------------------------
 
@@ -625,11 +503,11 @@ class FencedStore(BaseStore):
     @contextlib.contextmanager
     def tracking(self) -> Iterator[None]:
         """Read-set scope outside a graph: puts in the block commit at the versions read."""
-        token = _EXPLICIT.set((object(), {}))
+        token = EXPLICIT.set((object(), {}))
         try:
             yield
         finally:
-            _EXPLICIT.reset(token)
+            EXPLICIT.reset(token)
 
     def claim(
         self, namespace: tuple[str, ...], key: str, *, owner: str, ttl: float = 30.0
@@ -739,65 +617,3 @@ def _created_of(env: Any) -> float | None:
         if isinstance(c, int | float):
             return float(c)
     return None
-
-
-def _select_namespaces(
-    op: ListNamespacesOp, namespaces: Iterable[tuple[str, ...]]
-) -> list[tuple[str, ...]]:
-    selected = list(namespaces)
-    if op.match_conditions:
-        selected = [
-            ns for ns in selected if all(_does_match(c, ns) for c in op.match_conditions)
-        ]
-    if op.max_depth is not None:
-        selected = sorted({ns[: op.max_depth] for ns in selected})
-    else:
-        selected = sorted(selected)
-    return selected[op.offset : op.offset + op.limit]
-
-
-def _does_match(cond: MatchCondition, ns: tuple[str, ...]) -> bool:
-    path = cond.path
-    if len(ns) < len(path):
-        return False
-    pairs: Iterable[tuple[str, str]]
-    if cond.match_type == "prefix":
-        pairs = zip(ns, path, strict=False)
-    elif cond.match_type == "suffix":
-        pairs = zip(reversed(ns), reversed(path), strict=False)
-    else:
-        raise ValueError(f"Unsupported match type: {cond.match_type}")
-    return all(p == "*" or k == p for k, p in pairs)
-
-
-def _compare_values(item_value: Any, filter_value: Any) -> bool:
-    if isinstance(filter_value, dict):
-        if any(k.startswith("$") for k in filter_value):
-            return all(_apply_operator(item_value, k, v) for k, v in filter_value.items())
-        if not isinstance(item_value, dict):
-            return False
-        return all(_compare_values(item_value.get(k), v) for k, v in filter_value.items())
-    if isinstance(filter_value, list | tuple):
-        return (
-            isinstance(item_value, list | tuple)
-            and len(item_value) == len(filter_value)
-            and all(_compare_values(a, b) for a, b in zip(item_value, filter_value, strict=False))
-        )
-    return bool(item_value == filter_value)
-
-
-_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "$eq": lambda a, b: bool(a == b),
-    "$ne": lambda a, b: bool(a != b),
-    "$gt": lambda a, b: float(a) > float(b),
-    "$gte": lambda a, b: float(a) >= float(b),
-    "$lt": lambda a, b: float(a) < float(b),
-    "$lte": lambda a, b: float(a) <= float(b),
-}
-
-
-def _apply_operator(value: Any, operator: str, operand: Any) -> bool:
-    fn = _OPS.get(operator)
-    if fn is None:
-        raise ValueError(f"Unsupported operator: {operator}")
-    return fn(value, operand)

@@ -10,7 +10,8 @@ async with FencedSession("conversation-42", store=store, owner="worker-1") as se
 ```
 """
 
-from ._common import conflict_message
+from fencedstate.tools import conflict_message
+
 from ._session import FencedSession
 from ._tools import COMMIT_TOOL, READ_TOOL, commit_state_tool, read_state_tool, state_tools
 

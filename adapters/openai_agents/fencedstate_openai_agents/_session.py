@@ -6,6 +6,7 @@ id, each a compare-and-set against the history version this session object last 
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Callable
 from types import TracebackType
@@ -21,8 +22,6 @@ from agents.memory.session_settings import (
 from fencedstate.claim import Claim
 from fencedstate.errors import ConflictError, FencedError
 from fencedstate.store import Store
-
-from ._common import claim_with_wait, in_thread
 
 if TYPE_CHECKING:
     from agents.items import TResponseInputItem
@@ -107,7 +106,7 @@ class FencedSession(SessionABC):
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
         """Return the history (latest ``limit`` items, oldest first); remember its version."""
         await self._renew_quietly()
-        snap = await in_thread(self._store.get, self.key)
+        snap = await asyncio.to_thread(self._store.get, self.key)
         self._seen = 0 if snap is None else snap.version
         items = _items(None if snap is None else snap.value, self.key)
         n = resolve_session_limit(limit, self.session_settings)
@@ -148,7 +147,7 @@ class FencedSession(SessionABC):
         """Give up the claim so another owner can write. Idempotent (a lost claim is a no-op)."""
         claim, self._claim = self._claim, None
         if claim is not None:
-            await in_thread(claim.release)
+            await asyncio.to_thread(claim.release)
 
     async def close(self) -> None:
         """Release the claim."""
@@ -168,28 +167,28 @@ class FencedSession(SessionABC):
     async def _renew_quietly(self) -> None:
         if self._claim is not None:
             try:
-                await in_thread(self._claim.renew)
+                await asyncio.to_thread(self._claim.renew)
             except FencedError:
                 self._claim = None
 
     async def _write(self, change: Callable[[list[Any]], list[Any] | None]) -> None:
         try:
             if self._claim is None:
-                self._claim = await claim_with_wait(
-                    self._store, self.key, self.owner, self._ttl, self._claim_wait
+                self._claim = await self._store.aclaim(
+                    self.key, self.owner, self._ttl, wait=self._claim_wait
                 )
             else:
                 # Fencing first: a reclaimed, released or expired claim raises FencedError here.
-                await in_thread(self._claim.renew)
+                await asyncio.to_thread(self._claim.renew)
             claim = self._claim
-            snap = await in_thread(claim.read)
+            snap = await asyncio.to_thread(claim.read)
             current = 0 if snap is None else snap.version
             if current != self._seen:
                 raise ConflictError(self.key, self._seen, current)
             new_items = change(_items(None if snap is None else snap.value, self.key))
             if new_items is not None:
                 value = {"format": FORMAT, "session_id": self.session_id, "items": new_items}
-                new = await in_thread(claim.commit, value, expected_version=self._seen)
+                new = await asyncio.to_thread(claim.commit, value, expected_version=self._seen)
                 self._seen = new.version
         except FencedError:
             self._claim = None  # lost: the next write must take a new claim

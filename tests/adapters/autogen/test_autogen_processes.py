@@ -11,11 +11,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _support.procs import finish, read_json, wait_for
 
 import fencedstate as fs
 
@@ -35,36 +35,10 @@ def spawn(mode: str, store: Path, sync: Path, name: str, peer: str = "nobody",
     )
 
 
-def finish(procs: list[subprocess.Popen[bytes]]) -> None:
-    """Wait for every child; kill any still alive (also after a failure)."""
-    try:
-        for p in procs:
-            out, _ = p.communicate(timeout=TIMEOUT)
-            assert p.returncode == 0, out.decode(errors="replace")
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                os.kill(p.pid, signal.SIGCONT)
-                p.kill()
-                p.wait()
-
-
-def result(sync: Path, name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((sync / f"{name}.result.json").read_text())
-    return data
-
-
 def user_turns(state: dict[str, Any]) -> list[str]:
     """The user messages in an AssistantAgent state's model context."""
     messages = state["llm_context"]["messages"]
     return [m["content"] for m in messages if m.get("type") == "UserMessage"]
-
-
-def wait_for(path: Path, timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path.name} never appeared"
-        time.sleep(0.02)
 
 
 def test_agent_state_file_loses_a_turn_fenced_keeps_both(tmp_path: Path) -> None:
@@ -84,7 +58,7 @@ def test_agent_state_file_loses_a_turn_fenced_keeps_both(tmp_path: Path) -> None
     fs.open_store(f_store)
     finish([spawn("state-fenced", f_store, f_sync, "A", "B"),
             spawn("state-fenced", f_store, f_sync, "B", "A")])
-    assert result(f_sync, "A")["ok"] and result(f_sync, "B")["ok"]
+    assert all(read_json(f_sync / f"{n}.result.json")["ok"] for n in "AB")
     snap = fs.open_store(f_store).get("agents/assistant")
     assert snap is not None
     assert sorted(user_turns(snap.value["state"])) == ["turn from A", "turn from B"]
@@ -111,7 +85,7 @@ def test_zombie_agent_state_save_is_fenced(tmp_path: Path) -> None:
             os.kill(child.pid, signal.SIGCONT)
             child.kill()
             child.wait()
-    res = result(sync, "Z")
+    res = read_json(sync / "Z.result.json")
     assert res["error"] == "FencedError"
     assert res["reason"] == "reclaimed"
     assert res["claim_epoch"] < epoch

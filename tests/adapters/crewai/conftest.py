@@ -22,7 +22,7 @@ def crewai_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HOME", str(home))
         mp.setenv("XDG_DATA_HOME", str(home / "data"))
-        mp.setenv("CREWAI_STORAGE_DIR", "fencedstate-tests")
+        mp.setenv("CREWAI_STORAGE_DIR", str(home / "crewai-storage"))
         yield home
 
 

@@ -109,8 +109,8 @@ class ScriptedLLM(BaseLLM):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     key: str = "shared/counter"
-    read_tool: str = "fenced_read"
-    commit_tool: str = "fenced_commit"
+    read_tool: str = "read_state"
+    commit_tool: str = "commit_state"
     barrier: Any = None
     seen: list[str] = Field(default_factory=list)
     max_steps: int = 12

@@ -24,7 +24,7 @@ class Worker:
 
     def __init__(self, name: str, home: Path, log_dir: Path) -> None:
         env = {**os.environ, **CREWAI_ENV, "HOME": str(home), "XDG_DATA_HOME": str(home / "data"),
-               "CREWAI_STORAGE_DIR": "fencedstate-tests", "PYTHONUNBUFFERED": "1"}
+               "CREWAI_STORAGE_DIR": str(home / "crewai-storage"), "PYTHONUNBUFFERED": "1"}
         self.name = name
         self.log_path = log_dir / f"worker-{name}.log"
         self._log = self.log_path.open("w")

@@ -134,7 +134,8 @@ def test_serializes_to_its_store_path(store: fs.FileStore) -> None:
 def test_tools_read_commit_and_conflict_message(store: fs.FileStore) -> None:
     read = FencedReadTool(store=store)
     commit = FencedCommitTool(store=store, writer="agent-a")
-    assert json.loads(read.run(key="plans/x")) == {"key": "plans/x", "version": 0, "value": None}
+    assert json.loads(read.run(key="plans/x")) == {"key": "plans/x", "exists": False, "version": 0,
+                                                   "value": None}
     ok = json.loads(commit.run(key="plans/x", value={"n": 1}, expected_version=0))
     assert ok == {"ok": True, "key": "plans/x", "version": 1, "writer": "agent-a"}
     store.put("plans/x", {"n": 5, "note": "by b"}, expected_version=1, writer="agent-b")
@@ -166,7 +167,10 @@ def test_tools_report_bad_input_to_the_model(store: fs.FileStore) -> None:
     assert commit.run(key="k", value=float("nan"), expected_version=0).startswith("ERROR")
     assert FencedReadTool(store=store).run(key="/abs").startswith("ERROR")
     scoped = FencedCommitTool(store=store, key_prefix="team/")
-    json.loads(scoped.run(key="counter", value=1, expected_version=0))
+    outside = scoped.run(key="counter", value=1, expected_version=0)
+    assert outside.startswith("ERROR") and "outside this tool's prefix" in outside
+    assert store.get("counter") is None and store.get("team/counter") is None
+    json.loads(scoped.run(key="team/counter", value=1, expected_version=0))
     assert store.get("team/counter") is not None
     with pytest.raises(ValidationError):
         FencedReadTool(store="not a store")
@@ -200,7 +204,7 @@ def test_naive_tools_two_agents_lose_an_increment(tmp_path: Path) -> None:
 def test_fenced_tools_two_agents_keep_both_increments(store: fs.FileStore) -> None:
     llms = _two_agents(
         lambda: [FencedReadTool(store=store), FencedCommitTool(store=store)],
-        "fenced_read", "fenced_commit")
+        "read_state", "commit_state")
     snap = store.get("shared/counter")
     assert snap is not None
     assert snap.value == {"n": 2} and snap.version == 2

@@ -7,7 +7,6 @@ and rejects the other with a typed error. Plus a SIGSTOPped zombie whose late wr
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support.procs import finish, read_json
 from agents import SQLiteSession
 
 import fencedstate as fs
@@ -38,24 +38,6 @@ def spawn(
     )
 
 
-def finish(procs: list[subprocess.Popen[bytes]]) -> None:
-    try:
-        for p in procs:
-            out, _ = p.communicate(timeout=TIMEOUT)
-            assert p.returncode == 0, out.decode(errors="replace")
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                os.kill(p.pid, signal.SIGCONT)
-                p.kill()
-                p.wait()
-
-
-def result(sync: Path, name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((sync / f"{name}.result.json").read_text())
-    return data
-
-
 def owner_of(item: dict[str, Any]) -> str:
     """Which run an item belongs to: 'A' or 'B' (from 'question from A' / 'reply to A')."""
     is_user = item.get("role") == "user"
@@ -69,7 +51,7 @@ def test_two_processes_sqlite_session_interleaves_fenced_session_rejects(tmp_pat
     d_sync.mkdir()
     finish([spawn("session-default", d_store, d_sync, "A", "B"),
             spawn("session-default", d_store, d_sync, "B", "A")])
-    assert result(d_sync, "A")["ok"] and result(d_sync, "B")["ok"]
+    assert all(read_json(d_sync / f"{n}.result.json")["ok"] for n in "AB")
 
     async def read_default() -> list[Any]:
         s = SQLiteSession("shared", db_path=d_store / "sessions.db")
@@ -85,7 +67,8 @@ def test_two_processes_sqlite_session_interleaves_fenced_session_rejects(tmp_pat
     assert owners not in (["A", "A", "B", "B"], ["B", "B", "A", "A"]), owners
     # At least one model answered from a history lacking the other's question, though that
     # question is stored before its reply (both cannot have read after the other's write).
-    saw = {n: [owner_of(i) for i in result(d_sync, n)["model_saw"][0]] for n in "AB"}
+    saw = {n: [owner_of(i) for i in read_json(d_sync / f"{n}.result.json")["model_saw"][0]]
+           for n in "AB"}
     assert any(saw[n] == [n] for n in "AB"), saw
 
     f_store, f_sync = tmp_path / "f", tmp_path / "fsync"
@@ -93,7 +76,7 @@ def test_two_processes_sqlite_session_interleaves_fenced_session_rejects(tmp_pat
     fs.open_store(f_store)
     finish([spawn("session-fenced", f_store, f_sync, "A", "B"),
             spawn("session-fenced", f_store, f_sync, "B", "A")])
-    res = {n: result(f_sync, n) for n in "AB"}
+    res = {n: read_json(f_sync / f"{n}.result.json") for n in "AB"}
     winners = [n for n in "AB" if res[n]["ok"]]
     losers = [n for n in "AB" if not res[n]["ok"]]
     assert len(winners) == 1 and len(losers) == 1, res
@@ -131,7 +114,7 @@ def test_zombie_session_write_is_fenced(tmp_path: Path) -> None:
             os.kill(child.pid, signal.SIGCONT)
             child.kill()
             child.wait()
-    res = result(sync, "Z")
+    res = read_json(sync / "Z.result.json")
     assert res["error"] == "FencedError" and res["reason"] == "reclaimed"
     assert res["claim_epoch"] < epoch
     after = store.get("sessions/shared")

@@ -22,9 +22,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, Literal
 
-from . import keylog
-from .clock import Clock
-from .errors import (
+from ..clock import Clock
+from ..errors import (
     CorruptStateError,
     FencedStateError,
     InsecureStoreError,
@@ -32,10 +31,11 @@ from .errors import (
     OutcomeUnknownError,
     StorageError,
 )
-from .keys import key_to_relpath, relpath_to_key, validate_key
+from ..keys import key_to_relpath, relpath_to_key
+from ..records import State, decode_line, empty_state, encode_state
+from ..store import DEFAULT_MAX_VALUE_BYTES, Step, Store
+from . import keylog
 from .locking import KeyLocks
-from .records import State, decode_line, empty_state, encode_state
-from .store import DEFAULT_MAX_VALUE_BYTES, Step, Store
 
 FORMAT_VERSION = 1
 MARKER = "fencedstate.json"
@@ -347,9 +347,35 @@ class FileStore(Store):
                 if key is not None:
                     yield key
 
-    def state(self, key: str) -> State | None:
-        """The key's full current state, including claim holder and lease (for inspection)."""
-        return self._read(validate_key(key))
+    def _all_keys(self) -> list[str]:
+        return sorted(self.iter_logs())
+
+    def _load(self, key: str, history: list[State]) -> None:
+        path = self._log_path(key)
+        data = b"".join(encode_state(s) for s in history)
+        with self._locks.hold(key):
+            if os.path.lexists(path):
+                raise InvalidArgumentError(f"copy destination already has key {key!r}")
+            directory = os.path.dirname(path)
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+                try:
+                    os.write(fd, data)
+                    if self._durable:
+                        os.fdatasync(fd)
+                finally:
+                    os.close(fd)
+                os.link(tmp, path)  # never replaces: a concurrent creator makes this fail
+            except FileExistsError:
+                raise InvalidArgumentError(f"copy destination already has key {key!r}") from None
+            except OSError as exc:
+                raise _storage_error(key, "load", exc) from None
+            finally:
+                _unlink_quietly(tmp)
+            if self._durable:
+                self._sync_dir_chain(directory)
 
 
 def _one(key: str, step: Step, curs: dict[str, State], clock: Clock) -> dict[str, State]:

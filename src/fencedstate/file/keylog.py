@@ -10,8 +10,8 @@ import contextlib
 import os
 from collections.abc import Iterator
 
-from .errors import CorruptStateError
-from .records import State, decode_line
+from ..errors import CorruptStateError
+from ..records import State, decode_line
 
 _CHUNK = 64 * 1024
 _OPEN_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC

@@ -22,8 +22,9 @@ from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
-from . import open_store
-from .errors import ConflictError, FencedError
+from .. import open_store
+from ..errors import ConflictError, FencedError, InvalidArgumentError
+from ..locations import is_url
 from .table import render
 
 _CTX = mp.get_context("fork")
@@ -169,6 +170,8 @@ def zombie(workdir: str, fenced: bool, ttl: float = 0.5) -> ZombieResult:
 
 def run(workers: int = 6, rounds: int = 20, workdir: str | None = None) -> int:
     """Run the whole demo and print its tables; 0 if every fencedstate outcome is correct."""
+    if workdir is not None and is_url(workdir):
+        raise InvalidArgumentError(f"demo --dir takes a local directory, not a URL: {workdir!r}")
     with tempfile.TemporaryDirectory(prefix="fencedstate-demo-") as tmp:
         base = workdir or tmp
         os.makedirs(base, exist_ok=True)

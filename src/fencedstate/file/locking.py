@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 
-from .errors import LockTimeoutError
+from ..errors import LockTimeoutError
 
 _OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 _BUSY = (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES)

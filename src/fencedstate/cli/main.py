@@ -7,17 +7,22 @@ import sys
 import time
 from collections.abc import Sequence
 
-from . import FileStore, __version__
-from .errors import FencedStateError
+from .. import FileStore, Store, __version__, open_store
+from ..errors import FencedStateError
 from .table import render
 
 
+def _all_keys(store: Store, prefix: str) -> list[str]:
+    """Every key under ``prefix``, deleted ones included where the backend keeps them."""
+    if isinstance(store, FileStore):
+        return sorted(k for k in store.iter_logs() if k.startswith(prefix))
+    return store.keys(prefix)
+
+
 def _inspect(args: argparse.Namespace) -> int:
-    store = FileStore(args.dir)
+    store = open_store(args.dir)
     rows = []
-    for key in sorted(store.iter_logs()):
-        if not key.startswith(args.prefix):
-            continue
+    for key in _all_keys(store, args.prefix):
         state = store.state(key)
         if state is None:
             continue
@@ -27,7 +32,7 @@ def _inspect(args: argparse.Namespace) -> int:
                      state.holder if live else "-", expires, state.writer or "-",
                      _when(state.committed_at)])
     if not rows:
-        print(f"no keys in {store.path}" + (f" under {args.prefix!r}" if args.prefix else ""))
+        print(f"no keys in {args.dir}" + (f" under {args.prefix!r}" if args.prefix else ""))
         return 0
     print(render(["key", "version", "epoch", "holder", "expires in", "last writer",
                   "committed"], rows, indent=""))
@@ -35,7 +40,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
-    store = FileStore(args.dir)
+    store = open_store(args.dir)
     events = store.history(args.key, limit=args.limit)
     if not events:
         print(f"no history for {args.key!r}")
@@ -49,7 +54,30 @@ def _history(args: argparse.Namespace) -> int:
     return 0
 
 
+def _copy(args: argparse.Namespace) -> int:
+    from ..copy import copy_store
+
+    src, dst = open_store(args.src), open_store(args.dst)
+    tty = sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        if tty and (done == total or done % 100 == 0):
+            print(f"\rcopying: {done:,}/{total:,} keys", end="", file=sys.stderr, flush=True)
+
+    report = copy_store(src, dst, wait=args.wait, progress=progress)
+    if tty:
+        print(file=sys.stderr)
+    print(render(["keys", "events", "seconds", "verified"],
+                 [[f"{report.keys:,}", f"{report.events:,}", f"{report.seconds:.2f}",
+                   "yes: same keys, events and checksums"]], indent=""))
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
+    if args.frameworks:
+        from . import frameworks
+
+        return frameworks.run()
     from .demo import run
 
     return run(workers=args.workers, rounds=args.rounds, workdir=args.dir)
@@ -67,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fencedstate`` console script."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["catalog"]:
-        from .catalog.cli import main as catalog_main
+        from ..catalog.cli import main as catalog_main
 
         return catalog_main(args_list[1:])
     parser = argparse.ArgumentParser(prog="fencedstate", description=__doc__)
@@ -77,9 +105,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=6)
     p.add_argument("--rounds", type=int, default=20)
     p.add_argument("--dir", help="keep the demo's files here instead of a temp dir")
+    p.add_argument("--frameworks", action="store_true",
+                   help="run each installed framework's example: its default vs fencedstate")
     p.set_defaults(func=_demo)
     p = sub.add_parser("inspect", help="list keys with version, epoch, holder, expiry")
-    p.add_argument("dir")
+    p.add_argument("dir", help="a store directory or URL")
     p.add_argument("--prefix", default="")
     p.set_defaults(func=_inspect)
     p = sub.add_parser("history", help="print a key's journal")
@@ -87,6 +117,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("key")
     p.add_argument("--limit", type=int, default=50)
     p.set_defaults(func=_history)
+    p = sub.add_parser("copy", help="copy a whole store to another backend, then verify it")
+    p.add_argument("src", help="the source store (directory or URL)")
+    p.add_argument("dst", help="the destination store (must not hold any of the keys)")
+    p.add_argument("--wait", type=float, default=0.0,
+                   help="seconds to wait for live claims / pending commits to end")
+    p.set_defaults(func=_copy)
     sub.add_parser("catalog", help="query the failure-mode catalog (see: catalog --help)")
     args = parser.parse_args(args_list)
     try:

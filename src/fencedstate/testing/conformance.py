@@ -1,8 +1,8 @@
 """Check a real store's journal against the invariants of the TLA+ specs in ``specs/``.
 
-Each predicate below is transcribed from one spec invariant; the spec file and line are cited
-beside it (``SPEC_REFS``; ``tests/test_conformance.py`` checks that every cited line still
-defines that invariant). Three inputs, each optional:
+Each predicate below is transcribed from one spec invariant, cited beside it by name and spec
+(``SPEC_REFS``; ``tests/test_conformance.py`` checks that every cited spec still defines that
+operator). Three inputs, each optional:
 
 - the journal: every key's states in log order (``read_journal``, from the raw log lines, which
   carry the lease that ``Store.history`` events leave out), checked by ``check_journal``;
@@ -23,29 +23,29 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from . import keylog
-from .clock import Lease
-from .errors import CorruptStateError
-from .keys import key_to_relpath, relpath_to_key
-from .records import decode_line
+from ..clock import Lease
+from ..errors import CorruptStateError, InvalidArgumentError
+from ..file import keylog
+from ..keys import key_to_relpath, relpath_to_key
+from ..records import decode_line
 
 COMMIT_OPS = frozenset({"put", "delete"})
 EPOCH_BUMP_OPS = frozenset({"claim", "reclaim"})
 _EPS = 1e-6
 
 SPEC_REFS: dict[str, str] = {
-    "NoLostAck": "specs/LostUpdate.tla:111",
-    "VersionContiguous": "specs/LostUpdate.tla:114",
-    "OneAcceptPerVersion": "specs/LostUpdate.tla:117",
-    "NoStaleEpochCommit": "specs/ZombieFencing.tla:155",
-    "NoExpiredLeaseCommit": "specs/ZombieFencing.tla:160",
-    "NoPutUnderLiveClaim": "specs/ZombieFencing.tla:163",
-    "EpochMonotonic": "specs/ZombieFencing.tla:167",
-    "AtMostOneLiveHolder": "specs/ZombieFencing.tla:173",
-    "AtMostOneAcceptance": "specs/ClaimExclusivity.tla:125",
-    "OldOrNewNeverMixed": "specs/CommitRecovery.tla:220",
+    "NoLostAck": "specs/LostUpdate.tla!NoLostAck",
+    "VersionContiguous": "specs/LostUpdate.tla!VersionContiguous",
+    "OneAcceptPerVersion": "specs/LostUpdate.tla!OneAcceptPerVersion",
+    "NoStaleEpochCommit": "specs/ZombieFencing.tla!NoStaleEpochCommit",
+    "NoExpiredLeaseCommit": "specs/ZombieFencing.tla!NoExpiredLeaseCommit",
+    "NoPutUnderLiveClaim": "specs/ZombieFencing.tla!NoPutUnderLiveClaim",
+    "EpochMonotonic": "specs/ZombieFencing.tla!EpochMonotonic",
+    "AtMostOneLiveHolder": "specs/ZombieFencing.tla!AtMostOneLiveHolder",
+    "AtMostOneAcceptance": "specs/ClaimExclusivity.tla!AtMostOneAcceptance",
+    "OldOrNewNeverMixed": "specs/CommitRecovery.tla!OldOrNewNeverMixed",
 }
-"""Invariant name -> the spec line that defines it."""
+"""Invariant name -> ``spec!operator`` that defines it (TLA+'s module!name notation)."""
 
 
 class JournalEntry(Protocol):
@@ -110,7 +110,7 @@ class Ack:
         """Parse one JSON record written by a worker; ``ValueError`` if malformed."""
         kind = d.get("kind")
         if kind not in ("put", "claim_commit", "claim", "reclaim", "fenced"):
-            raise ValueError(f"unknown ack kind {kind!r}")
+            raise InvalidArgumentError(f"unknown ack kind {kind!r}")
         try:
             return cls(
                 kind=kind, key=str(d["key"]), token=_opt_str(d.get("token")),
@@ -119,7 +119,7 @@ class Ack:
                 t_end=float(d["t_end"]), boot=str(d["boot"]),
             )
         except (KeyError, TypeError) as exc:
-            raise ValueError(f"malformed ack record: {exc}") from None
+            raise InvalidArgumentError(f"malformed ack record: {exc}") from None
 
 
 def _opt_str(v: object) -> str | None:
@@ -130,7 +130,7 @@ def _opt_int(v: object) -> int | None:
     if v is None:
         return None
     if isinstance(v, bool) or not isinstance(v, int):
-        raise ValueError(f"expected an int, got {v!r}")
+        raise InvalidArgumentError(f"expected an int, got {v!r}")
     return v
 
 
@@ -185,12 +185,12 @@ def _check_key(key: str, entries: Sequence[JournalEntry], complete: bool) -> lis
     for i in range(start, len(entries)):
         e = entries[i]
         commit = e.op in COMMIT_OPS
-        # VersionContiguous (LostUpdate.tla:114): +1 per accepted commit, unchanged otherwise.
+        # VersionContiguous (LostUpdate.tla): +1 per accepted commit, unchanged otherwise.
         want = prev_version + 1 if commit else prev_version
         if e.version != want:
             out.append(_violation("VersionContiguous", key, i,
                                   f"{e.op} at version {e.version}, expected {want}"))
-        # OneAcceptPerVersion (LostUpdate.tla:117): one accepted commit per version.
+        # OneAcceptPerVersion (LostUpdate.tla): one accepted commit per version.
         if commit:
             if e.version in seen_versions:
                 out.append(_violation("OneAcceptPerVersion", key, i,
@@ -198,13 +198,13 @@ def _check_key(key: str, entries: Sequence[JournalEntry], complete: bool) -> lis
                                       f"[{seen_versions[e.version]}])"))
             else:
                 seen_versions[e.version] = i
-        # EpochMonotonic (ZombieFencing.tla:167): claim/reclaim create epoch + 1; every other
+        # EpochMonotonic (ZombieFencing.tla): claim/reclaim create epoch + 1; every other
         # event keeps the epoch; so epochs never decrease.
         want_epoch = prev_epoch + 1 if e.op in EPOCH_BUMP_OPS else prev_epoch
         if e.epoch != want_epoch:
             out.append(_violation("EpochMonotonic", key, i,
                                   f"{e.op} at epoch {e.epoch} after epoch {prev_epoch}"))
-        # NoStaleEpochCommit (ZombieFencing.tla:155): a commit made under a claim lands only
+        # NoStaleEpochCommit (ZombieFencing.tla): a commit made under a claim lands only
         # if the claim's epoch is the key's epoch and its owner the holder.
         claim_epoch = _tag(e.value, "claim_epoch") if commit else None
         if commit and claim_epoch is not None:
@@ -214,7 +214,7 @@ def _check_key(key: str, entries: Sequence[JournalEntry], complete: bool) -> lis
                     "NoStaleEpochCommit", key, i,
                     f"commit under claim (epoch {claim_epoch}, owner {owner!r}) accepted while "
                     f"the key was at epoch {prev_epoch} held by {prev_holder!r}"))
-        # AtMostOneLiveHolder (ZombieFencing.tla:173): a grant happens only when the previous
+        # AtMostOneLiveHolder (ZombieFencing.tla): a grant happens only when the previous
         # holder's lease has run out (grant time = new deadline - ttl on the lease clock).
         if e.op == "claim" and prev is not None and prev_holder is not None:
             old, new = _lease(prev), _lease(e)
@@ -225,7 +225,7 @@ def _check_key(key: str, entries: Sequence[JournalEntry], complete: bool) -> lis
                         "AtMostOneLiveHolder", key, i,
                         f"claim granted to {e.holder!r} while {prev_holder!r} held a lease "
                         f"live for {old.deadline - granted_at:.3f}s more"))
-        # AtMostOneAcceptance (ClaimExclusivity.tla:125): a task is accepted at most once.
+        # AtMostOneAcceptance (ClaimExclusivity.tla): a task is accepted at most once.
         if commit and _tag(e.value, "status") == "accepted":
             acceptances.append(i)
             if len(acceptances) > 1:
@@ -251,7 +251,7 @@ def check_acks(journal: Mapping[str, Sequence[JournalEntry]], acks: Iterable[Ack
     for a in acks:
         entries = journal.get(a.key, ())
         if a.kind in ("put", "claim_commit"):
-            # NoLostAck (LostUpdate.tla:111): every acknowledged commit is in the journal.
+            # NoLostAck (LostUpdate.tla): every acknowledged commit is in the journal.
             at = index.get((a.key, a.version if a.version is not None else -1))
             if at is None or _tag(entries[at].value, "token") != a.token:
                 out.append(_violation("NoLostAck", a.key, at,
@@ -261,7 +261,7 @@ def check_acks(journal: Mapping[str, Sequence[JournalEntry]], acks: Iterable[Ack
             e = entries[at]
             before = entries[at - 1] if at > 0 else None
             if a.kind == "claim_commit":
-                # NoExpiredLeaseCommit (ZombieFencing.tla:160): the lease was live when the
+                # NoExpiredLeaseCommit (ZombieFencing.tla): the lease was live when the
                 # commit was checked, which was after the call started.
                 lease = _lease(e)
                 if lease is None or lease.boot != a.boot or lease.deadline <= a.t_start:
@@ -270,7 +270,7 @@ def check_acks(journal: Mapping[str, Sequence[JournalEntry]], acks: Iterable[Ack
                         f"commit by {a.owner!r} accepted though its lease "
                         f"{'is missing' if lease is None else 'ended before the call'}"))
             else:
-                # NoPutUnderLiveClaim (ZombieFencing.tla:163): a claimless put lands only when
+                # NoPutUnderLiveClaim (ZombieFencing.tla): a claimless put lands only when
                 # no live claim is held (checked before the call returned).
                 lease = _lease(before) if before is not None else None
                 if (before is not None and before.holder is not None and lease is not None
@@ -279,19 +279,19 @@ def check_acks(journal: Mapping[str, Sequence[JournalEntry]], acks: Iterable[Ack
                         "NoPutUnderLiveClaim", a.key, at,
                         f"claimless put accepted while {before.holder!r} held a live claim"))
         elif a.kind == "claim":
-            # AtMostOneLiveHolder (ZombieFencing.tla:173): the grant the caller got is the one
+            # AtMostOneLiveHolder (ZombieFencing.tla): the grant the caller got is the one
             # the journal holds.
             if not any(e.op == "claim" and e.epoch == a.epoch and e.holder == a.owner
                        for e in entries):
                 out.append(_violation("AtMostOneLiveHolder", a.key, None,
                                       f"granted epoch {a.epoch} to {a.owner!r}: not in journal"))
         elif a.kind == "reclaim":
-            # EpochMonotonic (ZombieFencing.tla:167): the epoch a reclaim returned exists.
+            # EpochMonotonic (ZombieFencing.tla): the epoch a reclaim returned exists.
             if not any(e.op == "reclaim" and e.epoch == a.epoch for e in entries):
                 out.append(_violation("EpochMonotonic", a.key, None,
                                       f"reclaim returned epoch {a.epoch}: not in journal"))
         elif a.kind == "fenced" and a.token is not None and (a.key, a.token) in tokens:
-            # NoStaleEpochCommit (ZombieFencing.tla:155): a fenced (zombie) write never lands.
+            # NoStaleEpochCommit (ZombieFencing.tla): a fenced (zombie) write never lands.
             out.append(_violation("NoStaleEpochCommit", a.key, tokens[(a.key, a.token)],
                                   f"write {a.token} was rejected with FencedError but is in "
                                   "the journal"))
@@ -299,7 +299,7 @@ def check_acks(journal: Mapping[str, Sequence[JournalEntry]], acks: Iterable[Ack
 
 
 def check_log_file(path: str, key: str | None = None) -> list[Violation]:
-    """OldOrNewNeverMixed (CommitRecovery.tla:220) on one raw log file.
+    """OldOrNewNeverMixed (CommitRecovery.tla) on one raw log file.
 
     Every newline-terminated line must be one whole line (its CRC and JSON check out, and it
     belongs to the key); only bytes after the last newline may be a torn tail.
@@ -419,7 +419,7 @@ def trace_module(journal: Mapping[str, Sequence[Any]], boot: str | None = None) 
     return (
         "---- MODULE TraceData ----\n"
         "EXTENDS Integers\n"
-        "\\* Generated by fencedstate.conformance.trace_module from a FileStore's logs.\n"
+        "\\* Generated by fencedstate.testing.conformance.trace_module from a FileStore's logs.\n"
         f"Keys == {{{keys}}}\n"
         f"Trace == <<\n  {body}\n>>\n"
         "====\n"

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import threading
 import time
 import uuid
@@ -44,57 +43,22 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
         "pip install 'fencedstate[postgres]'"
     ) from _exc
 
-from .clock import Clock, Lease
-from .errors import (
+from .. import backoff
+from ..clock import Clock, Lease
+from ..errors import (
     CorruptStateError,
     FencedStateError,
+    InvalidArgumentError,
     LockTimeoutError,
     OutcomeUnknownError,
     StorageError,
 )
-from .records import State, _loads, empty_state, encode_value
-from .store import DEFAULT_MAX_VALUE_BYTES, Step, Store
+from ..records import State, _loads, empty_state, encode_value
+from ..store import DEFAULT_MAX_VALUE_BYTES, Step, Store
+from .schema import SCHEMA_VERSION, apply_migrations, schema_version
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "PostgresStore", "ServerClock"]
+__all__ = ["PostgresStore", "ServerClock"]
 
-# -- schema and migrations ---------------------------------------------------------------------
-
-_STATE_COLUMNS = """
-    key            text COLLATE "C" NOT NULL,
-    seq            bigint NOT NULL CHECK (seq >= 1),
-    op             text NOT NULL,
-    version        bigint NOT NULL CHECK (version >= 0),
-    epoch          bigint NOT NULL CHECK (epoch >= 0),
-    present        boolean NOT NULL,
-    value          text,
-    writer         text,
-    committed_at   double precision NOT NULL,
-    holder         text,
-    lease_boot     text,
-    lease_deadline double precision,
-    lease_ttl      double precision,
-    actor          text,
-    event_at       double precision NOT NULL,
-    idem           text,
-    txn            text,
-    commit_id      uuid NOT NULL
-"""
-
-MIGRATIONS: list[tuple[int, str, list[str]]] = [
-    (1, "keys, journal and meta tables", [
-        """CREATE TABLE fencedstate_meta (
-               singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-               store_id   text NOT NULL,
-               created_at timestamptz NOT NULL DEFAULT now())""",
-        "INSERT INTO fencedstate_meta (store_id) VALUES (gen_random_uuid()::text)",
-        f"CREATE TABLE fencedstate_keys ({_STATE_COLUMNS}, PRIMARY KEY (key))",
-        f"CREATE TABLE fencedstate_journal ({_STATE_COLUMNS}, PRIMARY KEY (key, seq))",
-    ]),
-]
-"""Forward-only migrations: (version, description, statements). Append, never edit."""
-
-SCHEMA_VERSION = MIGRATIONS[-1][0]
-"""The schema version this library writes and needs."""
 
 _COLS = ("key", "seq", "op", "version", "epoch", "present", "value", "writer", "committed_at",
          "holder", "lease_boot", "lease_deadline", "lease_ttl", "actor", "event_at", "idem",
@@ -115,6 +79,9 @@ _SQL_PRUNE = "DELETE FROM fencedstate_journal WHERE key = %s AND seq <= %s"
 _SQL_HISTORY = f"SELECT {_COL_LIST} FROM fencedstate_journal WHERE key = %s ORDER BY seq"
 _SQL_KEYS = ("SELECT key FROM fencedstate_keys WHERE present AND starts_with(key, %s) "
              "ORDER BY key")
+_SQL_ALL_KEYS = "SELECT key FROM fencedstate_keys WHERE op <> 'none'"
+_SQL_LOAD_KEY = f"INSERT INTO fencedstate_keys ({_COL_LIST}) VALUES ({_PLACEHOLDERS})"
+_SQL_LOAD_JOURNAL = f"INSERT INTO fencedstate_journal ({_COL_LIST}) VALUES ({_PLACEHOLDERS})"
 _SQL_PLACEHOLDER = ("INSERT INTO fencedstate_keys (key, seq, op, version, epoch, present, "
                     "committed_at, event_at, commit_id) "
                     "VALUES (%s, 1, 'none', 0, 0, false, 0, 0, gen_random_uuid()) "
@@ -207,18 +174,19 @@ class PostgresStore(Store):
         clock: Clock | None = None,
     ) -> None:
         if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
-            raise ValueError("url must be a postgresql:// connection URL")
+            raise InvalidArgumentError("url must be a postgresql:// connection URL")
         if not 1 <= min_connections <= max_connections:
-            raise ValueError("need 1 <= min_connections <= max_connections")
+            raise InvalidArgumentError("need 1 <= min_connections <= max_connections")
         for name, value in (("connect_timeout", connect_timeout), ("lock_timeout", lock_timeout),
                             ("idle_txn_timeout", idle_txn_timeout)):
             if not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"{name} must be a positive number of seconds")
+                raise InvalidArgumentError(f"{name} must be a positive number of seconds")
         if type(history_limit) is not int or history_limit < 1:
-            raise ValueError("history_limit must be an int >= 1")
+            raise InvalidArgumentError("history_limit must be an int >= 1")
         if schema is not None and (not isinstance(schema, str) or not schema
                                    or len(schema) > 63 or "\x00" in schema):
-            raise ValueError("schema must be a non-empty identifier of at most 63 characters")
+            raise InvalidArgumentError(
+                "schema must be a non-empty identifier of at most 63 characters")
         self.url = url
         self.schema = schema
         self._min = min_connections
@@ -309,7 +277,7 @@ class PostgresStore(Store):
                     # One migrator per schema at a time; others wait here, then see its work.
                     conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()), "
                                  "1718513507)")
-                    current = _schema_version(conn)
+                    current = schema_version(conn)
                     if current > SCHEMA_VERSION:
                         raise StorageError(None, f"database schema version {current} is newer "
                                                  f"than this library's {SCHEMA_VERSION}: upgrade "
@@ -319,7 +287,7 @@ class PostgresStore(Store):
                             raise StorageError(None, f"database schema version {current}, need "
                                                      f"{SCHEMA_VERSION}; open with migrate=True "
                                                      "or apply docs/postgres.md's migrations")
-                        _apply_migrations(conn, current)
+                        apply_migrations(conn, current)
                     row = conn.execute("SELECT store_id FROM fencedstate_meta").fetchone()
             except FencedStateError:
                 raise
@@ -334,7 +302,7 @@ class PostgresStore(Store):
     def schema_version(self) -> int:
         """The schema version recorded in the database."""
         with self._get_pool().connection() as conn:
-            return _schema_version(conn)
+            return schema_version(conn)
 
     def _observe_clock(self) -> None:
         with self._get_pool().connection() as conn:
@@ -355,11 +323,21 @@ class PostgresStore(Store):
     def _keys(self, prefix: str) -> list[str]:
         return sorted(str(r[0]) for r in self._query_all(None, _SQL_KEYS, (prefix,)))
 
-    def state(self, key: str) -> State | None:
-        """The key's full current state, including claim holder and lease (for inspection)."""
-        from .keys import validate_key
+    def _all_keys(self) -> list[str]:
+        return sorted(str(r[0]) for r in self._query_all(None, _SQL_ALL_KEYS, ()))
 
-        return self._read(validate_key(key))
+    def _load(self, key: str, history: list[State]) -> None:
+        commit_id = uuid.uuid4()
+        rows = [_state_params(s, seq, commit_id) for seq, s in enumerate(history, start=1)]
+        try:
+            with self._get_pool().connection() as conn, conn.transaction():
+                if conn.execute(_SQL_READ, (key,)).fetchone() is not None:
+                    raise InvalidArgumentError(f"copy destination already has key {key!r}")
+                with conn.cursor() as cur:
+                    cur.executemany(_SQL_LOAD_JOURNAL, rows)
+                conn.execute(_SQL_LOAD_KEY, rows[-1])
+        except psycopg.Error as exc:
+            raise _translate(key, exc, "load") from None
 
     def _query_all(self, key: str | None, query: str, params: Sequence[Any]) -> list[Any]:
         for attempt in range(3):
@@ -369,7 +347,7 @@ class PostgresStore(Store):
             except psycopg.OperationalError as exc:
                 if attempt == 2:
                     raise StorageError(key, f"read failed: {exc}") from None
-                _pause(attempt)
+                time.sleep(backoff.delay(attempt, first=0.005, cap=0.2))
             except psycopg.Error as exc:
                 raise StorageError(key, f"read failed: {exc}") from None
         raise AssertionError("unreachable")
@@ -397,7 +375,7 @@ class PostgresStore(Store):
                 if attempt == attempts - 1:
                     raise StorageError(keys[0], f"not committed after {attempts} attempts: "
                                                 f"{why}") from None
-                _pause(attempt)
+                time.sleep(backoff.delay(attempt, first=0.005, cap=0.2))
         raise AssertionError("unreachable")
 
     def _attempt(
@@ -500,24 +478,6 @@ class PostgresStore(Store):
 # -- helpers -----------------------------------------------------------------------------------
 
 
-def _schema_version(conn: psycopg.Connection[Any]) -> int:
-    conn.execute("""CREATE TABLE IF NOT EXISTS fencedstate_schema (
-                        version     integer PRIMARY KEY,
-                        description text NOT NULL,
-                        applied_at  timestamptz NOT NULL DEFAULT now())""")
-    row = conn.execute("SELECT coalesce(max(version), 0) FROM fencedstate_schema").fetchone()
-    return 0 if row is None else int(row[0])
-
-
-def _apply_migrations(conn: psycopg.Connection[Any], current: int) -> None:
-    for version, description, statements in MIGRATIONS:
-        if version <= current:
-            continue
-        for statement in statements:
-            conn.execute(statement.encode())
-        conn.execute("INSERT INTO fencedstate_schema (version, description) VALUES (%s, %s)",
-                     (version, description))
-
 
 def _row_state(row: Sequence[Any]) -> State:
     (key, _seq, op, version, epoch, present, value, writer, committed_at, holder, lease_boot,
@@ -579,10 +539,6 @@ def _rollback(conn: psycopg.Connection[Any]) -> None:
         return
     with contextlib.suppress(psycopg.Error):
         conn.execute("ROLLBACK")
-
-
-def _pause(attempt: int) -> None:
-    time.sleep(random.uniform(0, min(0.2, 0.005 * (2 ** attempt))))
 
 
 def _redact(url: str) -> str:

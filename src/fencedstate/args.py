@@ -1,0 +1,51 @@
+"""Validators of the public API's plain arguments: each returns the value or raises
+``InvalidArgumentError`` (keys have their own grammar in ``keys.py``)."""
+
+from __future__ import annotations
+
+import math
+
+from .errors import InvalidArgumentError
+
+MAX_NAME = 256
+MAX_TTL = 7 * 24 * 3600.0
+
+
+def name(what: str, value: object) -> str:
+    """A writer / owner / idempotency-key string: non-empty, at most ``MAX_NAME`` chars, no NUL."""
+    if not isinstance(value, str) or not value or len(value) > MAX_NAME or "\x00" in value:
+        raise InvalidArgumentError(
+            f"{what} must be a non-empty str of at most {MAX_NAME} characters")
+    return value
+
+
+def optional_name(what: str, value: object) -> str | None:
+    """``name``, or None when ``value`` is None."""
+    return None if value is None else name(what, value)
+
+
+def expected_version(value: object) -> int:
+    """An expected version: an int >= 0 (0: the key must not exist)."""
+    if type(value) is not int or value < 0:
+        raise InvalidArgumentError(
+            "expected_version must be an int >= 0 (0: the key must not exist)")
+    return value
+
+
+def optional_expected_version(value: object) -> int | None:
+    """``expected_version``, or None (no version check) when ``value`` is None."""
+    return None if value is None else expected_version(value)
+
+
+def ttl(value: object) -> float:
+    """A lease length in seconds, in (0, ``MAX_TTL``]."""
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 < value <= MAX_TTL:
+        raise InvalidArgumentError(f"ttl must be a number of seconds in (0, {MAX_TTL:g}]")
+    return float(value)
+
+
+def wait(value: object) -> float:
+    """A wait in seconds: finite and >= 0."""
+    if not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        raise InvalidArgumentError("wait must be a finite number of seconds >= 0")
+    return float(value)

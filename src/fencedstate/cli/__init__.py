@@ -1,0 +1,5 @@
+"""The ``fencedstate`` console script."""
+
+from .main import main
+
+__all__ = ["main"]

@@ -1,0 +1,108 @@
+"""`fencedstate copy`: a store written by real processes moves file -> PostgreSQL -> file with
+every value, version, epoch and journal event intact, and keeps its semantics on the copy."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from _support.procs import race
+
+import fencedstate as fs
+from fencedstate.copy import copy_store, key_checksum
+
+CLI = [sys.executable, "-m", "fencedstate.cli"]
+WORKERS = 4
+ROUNDS = 15
+
+
+def _worker(store_dir: str, i: int, barrier: object) -> None:
+    store = fs.open_store(store_dir, durability="none")
+    barrier.wait(timeout=60)  # type: ignore[attr-defined]
+    for r in range(ROUNDS):
+        store.update("shared/counter", lambda v: (v or 0) + 1, writer=f"w{i}")
+        store.put(f"own/{i}/r{r}", {"i": i, "r": r}, expected_version=0, writer=f"w{i}")
+    with store.claim(f"claimed/{i}", owner=f"w{i}", ttl=60) as claim:
+        claim.commit({"by": i}, expected_version=0)
+    store.reclaim(f"claimed/{i}", by="recovery")  # epoch 2, holder gone
+    store.delete(f"own/{i}/r0", expected_version=1, writer=f"w{i}")  # a tombstone
+    store.put_many({f"pair/{i}/a": (i, 0), f"pair/{i}/b": (-i, 0)}, writer=f"w{i}")
+
+
+def _histories(store: fs.Store) -> dict[str, str]:
+    return {k: key_checksum(store._history(k)) for k in store._all_keys()}
+
+
+@pytest.fixture
+def written(tmp_path: Path) -> Path:
+    src = tmp_path / "src"
+    fs.open_store(src)
+    race(_worker, [(str(src), i) for i in range(WORKERS)])
+    return src
+
+
+def test_copy_file_to_postgres_and_back(written: Path, pg_url: str, tmp_path: Path) -> None:
+    src = fs.open_store(written)
+    before = _histories(src)
+    assert len(before) == WORKERS * (ROUNDS + 3) + 1  # own keys, claimed, a pair; the counter
+
+    proc = subprocess.run([*CLI, "copy", str(written), pg_url], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert f"{len(before):,}" in proc.stdout and "yes" in proc.stdout
+    pg = fs.open_store(pg_url)
+    assert _histories(pg) == before  # every event of every key, byte for byte
+
+    back_dir = tmp_path / "back"
+    report = copy_store(pg, fs.open_store(back_dir))
+    assert report.keys == len(before) and report.checksums == before
+    assert _histories(fs.open_store(back_dir)) == before
+
+
+def test_semantics_hold_on_the_copy(written: Path, pg_url: str) -> None:
+    copy_store(fs.open_store(written), fs.open_store(pg_url))
+    store = fs.open_store(pg_url)
+    counter = store.get("shared/counter")
+    assert counter is not None and counter.value == WORKERS * ROUNDS
+    assert counter.version == WORKERS * ROUNDS
+    with pytest.raises(fs.ConflictError):  # versions carried over: a stale writer still loses
+        store.put("shared/counter", 0, expected_version=counter.version - 1)
+    assert store.put("shared/counter", -1, expected_version=counter.version).version == (
+        counter.version + 1)
+    # epochs carried over: the next grant continues from the reclaim's epoch
+    assert store.get("claimed/0").epoch == 2  # type: ignore[union-attr]
+    with store.claim("claimed/0", owner="new", ttl=30) as claim:
+        assert claim.epoch == 3
+    # tombstones carried over: re-creating continues from the tombstone's version
+    assert store.get("own/0/r0") is None and "own/0/r0" not in store.keys("own/0/")
+    assert store.put("own/0/r0", "again", expected_version=0).version == 3
+    assert [e.op for e in store.history("own/0/r0")] == ["put", "delete", "put"]
+
+
+def test_copy_refuses_a_live_claim_and_a_taken_destination(written: Path, tmp_path: Path) -> None:
+    src = fs.open_store(written)
+    dst_dir = tmp_path / "dst"
+    with src.claim("shared/counter", owner="busy", ttl=60):
+        with pytest.raises(fs.ClaimHeldError):
+            copy_store(src, fs.open_store(dst_dir))
+        proc = subprocess.run([*CLI, "copy", str(written), str(dst_dir)], capture_output=True,
+                              text=True, timeout=300)
+        assert proc.returncode == 2 and proc.stderr.startswith("fencedstate: error:")
+    assert fs.open_store(dst_dir)._all_keys() == []  # nothing half-copied
+
+    dst = fs.open_store(dst_dir)
+    dst.put("own/1/r3", "mine", expected_version=0)
+    with pytest.raises(fs.InvalidArgumentError, match="already has"):
+        copy_store(src, dst)
+    assert dst._all_keys() == ["own/1/r3"] and dst.get("own/1/r3").value == "mine"  # type: ignore[union-attr]
+
+
+def test_copy_waits_for_a_claim_to_end(written: Path, tmp_path: Path) -> None:
+    src = fs.open_store(written)
+    claim = src.claim("shared/counter", owner="short", ttl=0.3)
+    report = copy_store(src, fs.open_store(tmp_path / "dst"), wait=120)
+    assert report.keys == len(src._all_keys())
+    with pytest.raises(fs.FencedError):  # the lease ran out while the copy waited
+        claim.commit(0)
