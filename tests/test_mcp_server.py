@@ -1,0 +1,92 @@
+"""fencedstate's MCP server with real MCP client processes (the official SDK's stdio client)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve()
+
+
+async def _client(store: str, sig: str, name: str, script: str) -> list[dict[str, Any]]:
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "fencedstate.mcp_server", store], env=dict(os.environ)
+    )
+    out: list[dict[str, Any]] = []
+    async with stdio_client(params) as (r, w), ClientSession(r, w) as s:
+        await s.initialize()
+        await s.list_tools()
+        if script == "race":
+            Path(sig, f"ready-{name}").write_text("")
+            while not Path(sig, "go").exists():
+                await asyncio.sleep(0.01)
+            res = await s.call_tool("put", {"key": "k", "value": name, "expected_version": 0})
+            out.append({"isError": res.isError, "text": res.content[0].text})  # type: ignore[union-attr]
+        else:  # fence: claim, reclaim, commit under the old claim
+            c = await s.call_tool("claim", {"key": "f", "owner": name, "ttl": 60})
+            claim = json.loads(c.content[0].text)  # type: ignore[union-attr]
+            await s.call_tool("reclaim", {"key": "f"})
+            args = {"key": "f", "owner": name, "epoch": claim["epoch"], "value": 1}
+            res = await s.call_tool("commit", args | {"expected_version": 0})
+            out.append({"isError": res.isError, "text": res.content[0].text})  # type: ignore[union-attr]
+            g = await s.call_tool("get", {"key": "f"})
+            out.append({"isError": g.isError, "text": g.content[0].text if g.content else "null"})  # type: ignore[union-attr]
+    return out
+
+
+def _err(text: str) -> dict[str, Any]:
+    """The JSON body of a tool error (FastMCP prefixes "Error executing tool NAME: ")."""
+    assert text.startswith("Error executing tool ")
+    body: dict[str, Any] = json.loads(text[text.index("{") :])
+    return body
+
+
+def _spawn(store: Path, sig: Path, name: str, script: str) -> subprocess.Popen[str]:
+    cmd = [sys.executable, str(HERE), str(store), str(sig), name, script]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _result(p: subprocess.Popen[str]) -> list[dict[str, Any]]:
+    out, err = p.communicate(timeout=180)
+    assert p.returncode == 0, err
+    res: list[dict[str, Any]] = json.loads(out.strip().splitlines()[-1])
+    return res
+
+
+def test_two_clients_two_servers_one_dir_exactly_one_winner(tmp_path: Path) -> None:
+    store, sig = tmp_path / "store", tmp_path / "sig"
+    sig.mkdir()
+    procs = [_spawn(store, sig, n, "race") for n in ("a", "b", "c")]
+    deadline = time.monotonic() + 180
+    while len(list(sig.glob("ready-*"))) < 3:
+        assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
+        time.sleep(0.01)
+    (sig / "go").write_text("")
+    results = [_result(p)[0] for p in procs]
+    winners = [r for r in results if not r["isError"]]
+    losers = [_err(r["text"]) for r in results if r["isError"]]
+    assert len(winners) == 1 and len(losers) == 2
+    assert all(e["error"] == "ConflictError" and e["advice"] == "re-read and retry" for e in losers)
+    assert all(e["expected_version"] == 0 and e["actual_version"] == 1 for e in losers)
+
+
+def test_reclaimed_claim_commit_is_fenced(tmp_path: Path) -> None:
+    commit, get = _result(_spawn(tmp_path / "store", tmp_path, "w", "fence"))
+    assert commit["isError"]
+    err = _err(commit["text"])
+    assert err["error"] == "FencedError" and err["advice"] == "re-read and retry"
+    assert err["claim_epoch"] < err["current_epoch"]
+    assert json.loads(get["text"]) is None  # the fenced write did not land
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(_client(*sys.argv[1:5]))), flush=True)
