@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -22,7 +24,14 @@ async def _client(store: str, sig: str, name: str, script: str) -> list[dict[str
         command=sys.executable, args=["-m", "fencedstate.mcp_server", store], env=dict(os.environ)
     )
     out: list[dict[str, Any]] = []
-    async with stdio_client(params) as (r, w), ClientSession(r, w) as s:
+    async with contextlib.AsyncExitStack() as stack:
+        if store.startswith("http://"):
+            from mcp.client.streamable_http import streamablehttp_client
+
+            r, w, _ = await stack.enter_async_context(streamablehttp_client(store))
+        else:
+            r, w = await stack.enter_async_context(stdio_client(params))
+        s = await stack.enter_async_context(ClientSession(r, w))
         await s.initialize()
         await s.list_tools()
         if script == "race":
@@ -50,7 +59,7 @@ def _err(text: str) -> dict[str, Any]:
     return body
 
 
-def _spawn(store: Path, sig: Path, name: str, script: str) -> subprocess.Popen[str]:
+def _spawn(store: Path | str, sig: Path, name: str, script: str) -> subprocess.Popen[str]:
     cmd = [sys.executable, str(HERE), str(store), str(sig), name, script]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -77,6 +86,37 @@ def test_two_clients_two_servers_one_dir_exactly_one_winner(tmp_path: Path) -> N
     assert len(winners) == 1 and len(losers) == 2
     assert all(e["error"] == "ConflictError" and e["advice"] == "re-read and retry" for e in losers)
     assert all(e["expected_version"] == 0 and e["actual_version"] == 1 for e in losers)
+
+
+def test_two_http_clients_one_server_exactly_one_winner(tmp_path: Path) -> None:
+    sig = tmp_path / "sig"
+    sig.mkdir()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "fencedstate.mcp_server", str(tmp_path / "s"), "--http"]
+    server = subprocess.Popen([*cmd, "--port", str(port)], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        while True:  # wait for the server to accept connections
+            assert server.poll() is None and time.monotonic() < deadline
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.01)
+        url = f"http://127.0.0.1:{port}/mcp"
+        procs = [_spawn(url, sig, n, "race") for n in ("a", "b")]
+        while len(list(sig.glob("ready-*"))) < 2:
+            assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
+            time.sleep(0.01)
+        (sig / "go").write_text("")
+        results = [_result(p)[0] for p in procs]
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    assert sorted(r["isError"] for r in results) == [False, True]
+    loser = next(_err(r["text"]) for r in results if r["isError"])
+    assert loser["error"] == "ConflictError" and loser["actual_version"] == 1
 
 
 def test_reclaimed_claim_commit_is_fenced(tmp_path: Path) -> None:
