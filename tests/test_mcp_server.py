@@ -128,5 +128,24 @@ def test_reclaimed_claim_commit_is_fenced(tmp_path: Path) -> None:
     assert json.loads(get["text"]) is None  # the fenced write did not land
 
 
+def test_resources_serve_keys_including_slashes(tmp_path: Path) -> None:
+    from mcp.shared.memory import create_connected_server_and_client_session
+
+    import fencedstate as fs
+    from fencedstate.mcp_server import create_server
+
+    store = fs.open_store(tmp_path / "s")
+    store.put("plans/a", {"x": 1}, expected_version=0)
+
+    async def read() -> list[str]:
+        server = create_server(store)._mcp_server
+        async with create_connected_server_and_client_session(server) as s:
+            r = await s.read_resource("fencedstate://plans%2Fa")  # type: ignore[arg-type]
+            return [c.text for c in r.contents]  # type: ignore[union-attr]
+
+    (text,) = asyncio.run(read())
+    assert json.loads(text)["value"] == {"x": 1} and json.loads(text)["version"] == 1
+
+
 if __name__ == "__main__":
     print(json.dumps(asyncio.run(_client(*sys.argv[1:5]))), flush=True)

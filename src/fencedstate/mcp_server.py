@@ -5,7 +5,7 @@ fence or held claim is a tool error (``isError``) whose text is JSON: ``error`` 
 fencedstate error type), the error's fields (what was expected, what is there now) and
 ``advice`` ("re-read and retry"). Claims live in this server process, keyed by
 (key, owner, epoch): ``claim`` returns them, ``commit``/``renew``/``release`` name them.
-Resources: each key as ``fencedstate://KEY``.
+Resources: each key as ``fencedstate://KEY`` ('/' in KEY percent-encoded as %2F).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 from typing import Any
+from urllib.parse import unquote
 
 import fencedstate as fs
 
@@ -175,8 +176,11 @@ def create_server(store: fs.Store, *, host: str = "127.0.0.1", port: int = 8000)
 
     @server.resource("fencedstate://{key}")
     def resource(key: str) -> str:
-        """The key's current snapshot as JSON."""
-        return json.dumps(_snap(store.get(key)))
+        """The key's current snapshot as JSON (percent-encode '/' in the key: a%2Fb)."""
+        try:
+            return json.dumps(_snap(store.get(unquote(key))))
+        except fs.FencedStateError as e:
+            raise _error(e) from e
 
     return server
 
