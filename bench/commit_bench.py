@@ -14,7 +14,6 @@ import argparse
 import multiprocessing as mp
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -22,14 +21,15 @@ from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
-import fencedstate as fs  # noqa: E402
-from fencedstate.cli.table import render  # noqa: E402
+import fencedstate as fs
+from fencedstate.cli.table import render
 
 CTX = mp.get_context("fork")
 
 
-def _worker(store_dir: str, durability: str, mode: str, idx: int, seconds: float,
-            start: Any, out: Any) -> None:
+def _worker(
+    store_dir: str, durability: str, mode: str, idx: int, seconds: float, start: Any, out: Any
+) -> None:
     store = fs.open_store(store_dir, durability=durability)
     key = "shared" if mode == "one key" else f"own/{idx}"
     lat: list[float] = []
@@ -41,20 +41,26 @@ def _worker(store_dir: str, durability: str, mode: str, idx: int, seconds: float
             store.update(key, lambda v: (v or 0) + 1, max_retries=10_000)
         else:
             snap = store.get(key)
-            store.put(key, (snap.value + 1) if snap else 1,
-                      expected_version=snap.version if snap else 0)
+            store.put(
+                key, (snap.value + 1) if snap else 1, expected_version=snap.version if snap else 0
+            )
         lat.append(time.perf_counter() - t0)
     out.send((len(lat), store.stats.retries, lat))
 
 
-def run_commits(base: str, durability: str, mode: str, procs: int,
-                seconds: float) -> dict[str, float]:
+def run_commits(
+    base: str, durability: str, mode: str, procs: int, seconds: float
+) -> dict[str, float]:
     store_dir = tempfile.mkdtemp(dir=base)
     fs.open_store(store_dir)
     start = CTX.Barrier(procs + 1)
     pipes = [CTX.Pipe(duplex=False) for _ in range(procs)]
-    ps = [CTX.Process(target=_worker, args=(store_dir, durability, mode, i, seconds, start,
-                                            pipes[i][1])) for i in range(procs)]
+    ps = [
+        CTX.Process(
+            target=_worker, args=(store_dir, durability, mode, i, seconds, start, pipes[i][1])
+        )
+        for i in range(procs)
+    ]
     for p in ps:
         p.start()
     start.wait()
@@ -70,7 +76,8 @@ def run_commits(base: str, durability: str, mode: str, procs: int,
         lost = commits - (snap.value if snap else 0)
     else:
         lost = sum(r[0] for r in results) - sum(
-            (final.get(f"own/{i}").value or 0) for i in range(procs))  # type: ignore[union-attr]
+            (final.get(f"own/{i}").value or 0) for i in range(procs)
+        )  # type: ignore[union-attr]
     return {
         "rate": commits / seconds,
         "p50": lat[len(lat) // 2] * 1e6,
@@ -105,8 +112,10 @@ def main() -> int:
         os.makedirs(args.dir, exist_ok=True)
     base = tempfile.mkdtemp(prefix="fs-bench-", dir=args.dir)
     fstype = os.popen(f"stat -f -c %T {base}").read().strip()
-    print(f"machine: {os.cpu_count()} cores, {fstype} at {base}, {platform.platform()}, "
-          f"Python {platform.python_version()}\n")
+    print(
+        f"machine: {os.cpu_count()} cores, {fstype} at {base}, {platform.platform()}, "
+        f"Python {platform.python_version()}\n"
+    )
     rows = []
     total = len(procs) * 4
     done = 0
@@ -114,15 +123,42 @@ def main() -> int:
         for mode in ("one key", "own key"):
             for p in procs:
                 done += 1
-                print(f"\r  running {done}/{total}: {durability} {mode} P={p} ...", end="",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"\r  running {done}/{total}: {durability} {mode} P={p} ...",
+                    end="",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 r = run_commits(base, durability, mode, p, args.seconds)
-                rows.append([durability, mode, p, f"{r['rate']:,.0f}", f"{r['p50']:,.0f}",
-                             f"{r['p99']:,.0f}", f"{r['retries']:.2f}", int(r["lost"])])
+                rows.append(
+                    [
+                        durability,
+                        mode,
+                        p,
+                        f"{r['rate']:,.0f}",
+                        f"{r['p50']:,.0f}",
+                        f"{r['p99']:,.0f}",
+                        f"{r['retries']:.2f}",
+                        int(r["lost"]),
+                    ]
+                )
     print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
     print("commits (update() on one shared key; put() on own keys)")
-    print(render(["durability", "keys", "procs", "commits/s", "p50 us", "p99 us",
-                  "retries/commit", "lost"], rows))
+    print(
+        render(
+            [
+                "durability",
+                "keys",
+                "procs",
+                "commits/s",
+                "p50 us",
+                "p99 us",
+                "retries/commit",
+                "lost",
+            ],
+            rows,
+        )
+    )
     print("\nreads (get, warm, one process)")
     rrows = []
     for n in (10, 10_000):

@@ -105,6 +105,25 @@ class RawFsync(Op):
         os.close(self.fd)
 
 
+class RawOverwrite(Op):
+    """Overwrite 200 bytes at a fixed offset of a preallocated file and fdatasync: no size
+    change, so no inode write; the disk's durable-write ceiling (issue 13)."""
+
+    def __init__(self, root: Path, mode: str, idx: int) -> None:
+        self.fd = os.open(root / f"raw{idx}.prealloc", os.O_RDWR | os.O_CREAT, 0o600)
+        os.posix_fallocate(self.fd, 0, 1 << 20)
+        os.fsync(self.fd)
+        self.line = (json.dumps({"n": 0, "pad": "x" * 180}) + "\n").encode()[:200]
+
+    def commit(self) -> int:
+        os.pwrite(self.fd, self.line, 0)
+        os.fdatasync(self.fd)
+        return 0
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
 class RawRename(Op):
     """Write a temp file, fsync it, rename it over the target, fsync the directory."""
 
@@ -359,9 +378,7 @@ class AgentCoherence(Op):
 
             self.vol.write_cas(self.rel, make)
             return calls - 1
-        res = self.vol.write_cas_at(
-            self.rel, self.version, json.dumps({"n": self.n + 1}).encode()
-        )
+        res = self.vol.write_cas_at(self.rel, self.version, json.dumps({"n": self.n + 1}).encode())
         assert res.version is not None
         self.version, self.n = res.version, self.n + 1
         return 0
@@ -455,30 +472,82 @@ class Approach:
 
 
 APPROACHES: tuple[Approach, ...] = (
-    Approach("raw append+fsync", RawFsync, "yes: fsync per commit (physical limit)",
-             ("uncontended",)),
-    Approach("raw temp+rename+dir fsync", RawRename, "yes: file fsync + rename + dir fsync",
-             ("uncontended",)),
-    Approach("naive JSON read/write", NaiveJson, "no: no fsync, no lock",
-             setup=_json_setup, final=_json_final),
-    Approach("filelock+JSON+rename", FileLockJson, "yes: file fsync + rename + dir fsync",
-             setup=_json_setup, final=_json_final, needs="filelock"),
-    Approach("SQLite WAL CAS sync=FULL", SqliteCas, "yes: WAL fsync per commit",
-             setup=_sqlite_setup, final=_sqlite_final),
-    Approach("SQLite WAL CAS sync=NORMAL", SqliteCasNormal,
-             "no (power loss): WAL synced only at checkpoint",
-             setup=_sqlite_setup, final=_sqlite_final),
-    Approach("LangGraph SqliteStore get+put", LangGraphStore,
-             "yes: rollback journal, synchronous=FULL (sqlite default)",
-             setup=_lg_setup, final=_lg_final, needs="langgraph.store.sqlite"),
-    Approach("agent-coherence write_cas", AgentCoherence,
-             "partly: temp file fsynced, directory never fsynced",
-             setup=_ac_setup, final=_ac_final, needs=AC_MODULE),
-    Approach("fencedstate (default, durable)", FencedState,
-             "yes: fdatasync per commit (+ dir fsync on new key)",
-             setup=_fs_setup, final=_fs_final, needs="fencedstate.file.filestore"),
-    Approach("fencedstate durability=none", FencedStateNone, "no: durability=\"none\"",
-             setup=_fs_setup, final=_fs_final, needs="fencedstate.file.filestore"),
+    Approach(
+        "raw append+fsync", RawFsync, "yes: fsync per commit (physical limit)", ("uncontended",)
+    ),
+    Approach(
+        "raw overwrite+fdatasync",
+        RawOverwrite,
+        "yes: fdatasync of a preallocated region (ceiling)",
+        ("uncontended",),
+    ),
+    Approach(
+        "raw temp+rename+dir fsync",
+        RawRename,
+        "yes: file fsync + rename + dir fsync",
+        ("uncontended",),
+    ),
+    Approach(
+        "naive JSON read/write",
+        NaiveJson,
+        "no: no fsync, no lock",
+        setup=_json_setup,
+        final=_json_final,
+    ),
+    Approach(
+        "filelock+JSON+rename",
+        FileLockJson,
+        "yes: file fsync + rename + dir fsync",
+        setup=_json_setup,
+        final=_json_final,
+        needs="filelock",
+    ),
+    Approach(
+        "SQLite WAL CAS sync=FULL",
+        SqliteCas,
+        "yes: WAL fsync per commit",
+        setup=_sqlite_setup,
+        final=_sqlite_final,
+    ),
+    Approach(
+        "SQLite WAL CAS sync=NORMAL",
+        SqliteCasNormal,
+        "no (power loss): WAL synced only at checkpoint",
+        setup=_sqlite_setup,
+        final=_sqlite_final,
+    ),
+    Approach(
+        "LangGraph SqliteStore get+put",
+        LangGraphStore,
+        "yes: rollback journal, synchronous=FULL (sqlite default)",
+        setup=_lg_setup,
+        final=_lg_final,
+        needs="langgraph.store.sqlite",
+    ),
+    Approach(
+        "agent-coherence write_cas",
+        AgentCoherence,
+        "partly: temp file fsynced, directory never fsynced",
+        setup=_ac_setup,
+        final=_ac_final,
+        needs=AC_MODULE,
+    ),
+    Approach(
+        "fencedstate (default, durable)",
+        FencedState,
+        "yes: fdatasync per commit (+ dir fsync on new key)",
+        setup=_fs_setup,
+        final=_fs_final,
+        needs="fencedstate.file.filestore",
+    ),
+    Approach(
+        "fencedstate durability=none",
+        FencedStateNone,
+        'no: durability="none"',
+        setup=_fs_setup,
+        final=_fs_final,
+        needs="fencedstate.file.filestore",
+    ),
 )
 FS_DURABLE = "fencedstate (default, durable)"
 
@@ -505,8 +574,14 @@ class WorkerResult:
 
 
 def _worker(
-    op_cls: type[Op], root: str, mode: str, idx: int, duration: float,
-    barrier: Any, out: Any, op_kwargs: dict[str, Any],
+    op_cls: type[Op],
+    root: str,
+    mode: str,
+    idx: int,
+    duration: float,
+    barrier: Any,
+    out: Any,
+    op_kwargs: dict[str, Any],
 ) -> None:
     res = WorkerResult()
     op: Op | None = None
@@ -571,8 +646,13 @@ class RunResult:
 
 
 def run_procs(
-    op_cls: type[Op], root: Path, mode: str, procs: int, duration: float,
-    op_kwargs: dict[str, Any] | None = None, timeout: float = 600.0,
+    op_cls: type[Op],
+    root: Path,
+    mode: str,
+    procs: int,
+    duration: float,
+    op_kwargs: dict[str, Any] | None = None,
+    timeout: float = 600.0,
 ) -> list[WorkerResult]:
     """Start `procs` processes, release them together, run `duration` s, collect results."""
     barrier = CTX.Barrier(procs + 1)
@@ -609,8 +689,12 @@ def run_procs(
 
 
 def summarize(
-    name: str, mode: str, procs: int, workers: list[WorkerResult],
-    stored: int | None, corrupt: bool,
+    name: str,
+    mode: str,
+    procs: int,
+    workers: list[WorkerResult],
+    stored: int | None,
+    corrupt: bool,
 ) -> RunResult:
     commits = sum(w.commits for w in workers)
     ok = [w for w in workers if w.commits]
@@ -624,11 +708,18 @@ def summarize(
         lost = commits
     step = max(1, len(lat) // 2000)
     return RunResult(
-        approach=name, mode=mode, procs=procs, commits=commits,
+        approach=name,
+        mode=mode,
+        procs=procs,
+        commits=commits,
         rate=commits / span if span > 0 else 0.0,
-        p50_us=_pct(lat, 0.50), p99_us=_pct(lat, 0.99),
+        p50_us=_pct(lat, 0.50),
+        p99_us=_pct(lat, 0.99),
         retries_per_commit=retries / commits if commits else float("nan"),
-        lost=lost, corrupt=corrupt, errors=errors, error_sample=sample,
+        lost=lost,
+        corrupt=corrupt,
+        errors=errors,
+        error_sample=sample,
         lat_sample=lat[::step],
     )
 
@@ -678,12 +769,14 @@ def median_run(runs: list[RunResult]) -> RunResult:
     checked = [r for r in runs if r.lost is not None]
     worst = max(checked, key=lambda r: r.lost or 0) if checked else None
     return RunResult(
-        **{**asdict(med),
-           "lost": worst.lost if worst else None,
-           "lost_of": worst.commits if worst else None,
-           "corrupt": any(r.corrupt for r in runs),
-           "errors": max(r.errors for r in runs),
-           "error_sample": next((r.error_sample for r in runs if r.error_sample), "")},
+        **{
+            **asdict(med),
+            "lost": worst.lost if worst else None,
+            "lost_of": worst.commits if worst else None,
+            "corrupt": any(r.corrupt for r in runs),
+            "errors": max(r.errors for r in runs),
+            "error_sample": next((r.error_sample for r in runs if r.error_sample), ""),
+        },
     )
 
 
@@ -698,8 +791,12 @@ def build_store(root: Path, nkeys: int) -> float:
     t0 = time.perf_counter()
     store = _fs_open(root, "none")
     for i in range(nkeys):
-        store.put(f"bulk/{i // 1000:03d}/k{i}", {"n": i, "pad": "x" * 40},
-                  expected_version=0, writer="setup")
+        store.put(
+            f"bulk/{i // 1000:03d}/k{i}",
+            {"n": i, "pad": "x" * 40},
+            expected_version=0,
+            writer="setup",
+        )
     store.put(KEY, {"n": 0}, expected_version=0, writer="setup")
     _close(store)
     return time.perf_counter() - t0
@@ -736,7 +833,8 @@ class _SqliteGetOp(Op):
 
     def commit(self) -> int:
         row = self.conn.execute(
-            "SELECT v, version FROM kv WHERE k=?", (self.rng.choice(self.keys),)).fetchone()
+            "SELECT v, version FROM kv WHERE k=?", (self.rng.choice(self.keys),)
+        ).fetchone()
         if row is None:
             raise LookupError("key missing")
         json.loads(row[0])  # a get returns the decoded value, as store.get does
@@ -751,9 +849,13 @@ def build_sqlite(root: Path, nkeys: int) -> None:
     conn = _sqlite_connect(root, "NORMAL")
     conn.execute("CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT NOT NULL, version INTEGER)")
     conn.execute("BEGIN")
-    conn.executemany("INSERT INTO kv VALUES (?, ?, 1)", (
-        (f"bulk/{i // 1000:03d}/k{i}", json.dumps({"n": i, "pad": "x" * 40}))
-        for i in range(nkeys)))
+    conn.executemany(
+        "INSERT INTO kv VALUES (?, ?, 1)",
+        (
+            (f"bulk/{i // 1000:03d}/k{i}", json.dumps({"n": i, "pad": "x" * 40}))
+            for i in range(nkeys)
+        ),
+    )
     conn.execute("COMMIT")
     conn.close()
 
@@ -794,14 +896,19 @@ def _journal_writer(store_dir: Path) -> Callable[[str, int], str] | None:
         with open(path, "ab") as f:
             batch: list[bytes] = []
             for v in range(last.version + 1, last.version + events):
-                batch.append(records.encode_state(dataclasses.replace(
-                    last, version=v, value={"n": 0}, value_json=None)))
+                batch.append(
+                    records.encode_state(
+                        dataclasses.replace(last, version=v, value={"n": 0}, value_json=None)
+                    )
+                )
                 if len(batch) >= 10_000:
                     f.write(b"".join(batch))
                     batch.clear()
             f.write(b"".join(batch))
-        return ("log lines appended directly with the core's codec "
-                "(records.encode_state); no bulk API in the core")
+        return (
+            "log lines appended directly with the core's codec "
+            "(records.encode_state); no bulk API in the core"
+        )
 
     return write
 
@@ -833,8 +940,10 @@ def profile_commit_path(work: Path, out: Path, n: int, log: Callable[[str], None
     lines: list[str] = []
     try:
         durable, fast = _fs_open(root / "d", None), _fs_open(root / "n", "none")
-        ver = {"d": durable.put(KEY, {"n": 0}, expected_version=0).version,
-               "n": fast.put(KEY, {"n": 0}, expected_version=0).version}
+        ver = {
+            "d": durable.put(KEY, {"n": 0}, expected_version=0).version,
+            "n": fast.put(KEY, {"n": 0}, expected_version=0).version,
+        }
 
         def put_d() -> None:
             ver["d"] = durable.put(KEY, {"n": 1}, expected_version=ver["d"]).version
@@ -863,15 +972,18 @@ def profile_commit_path(work: Path, out: Path, n: int, log: Callable[[str], None
             os.write(raw_fd, line)
             os.fdatasync(raw_fd)
 
-        p50 = _interleaved({
-            "fencedstate put, durable (whole call)": put_d,
-            "raw append + fsync": raw_fsync,
-            "raw append + fdatasync": raw_fdatasync,
-            "fencedstate put, durability=none (whole call)": put_n,
-            "fencedstate get (whole call)": lambda: fast.get(KEY),
-            "filelock.FileLock acquire+release (uncontended)": filelock_cycle,
-            "fcntl.flock LOCK_EX+LOCK_UN on a kept-open fd": flock_cycle,
-        }, n)
+        p50 = _interleaved(
+            {
+                "fencedstate put, durable (whole call)": put_d,
+                "raw append + fsync": raw_fsync,
+                "raw append + fdatasync": raw_fdatasync,
+                "fencedstate put, durability=none (whole call)": put_n,
+                "fencedstate get (whole call)": lambda: fast.get(KEY),
+                "filelock.FileLock acquire+release (uncontended)": filelock_cycle,
+                "fcntl.flock LOCK_EX+LOCK_UN on a kept-open fd": flock_cycle,
+            },
+            n,
+        )
         os.close(raw_fd)
         os.close(lock_fd)
         lines.append("| step (interleaved, 1 process) | p50 us |")
@@ -883,17 +995,23 @@ def profile_commit_path(work: Path, out: Path, n: int, log: Callable[[str], None
         except ImportError:
             lines.append("\n(pyinstrument not installed: no call-tree profiles)")
             return lines
-        for name, fn in (("put_durable", put_d), ("put_none", put_n),
-                         ("get", lambda: fast.get(KEY))):
+        for name, fn in (
+            ("put_durable", put_d),
+            ("put_none", put_n),
+            ("get", lambda: fast.get(KEY)),
+        ):
             prof = Profiler(interval=0.0002)
             prof.start()
             for _ in range(n):
                 fn()
             prof.stop()
             (out / f"profile_{name}.txt").write_text(
-                prof.output_text(unicode=False, color=False, show_all=False))
-        lines.append("\nCall trees (pyinstrument): `profile_put_durable.txt`, "
-                     "`profile_put_none.txt`, `profile_get.txt`.")
+                prof.output_text(unicode=False, color=False, show_all=False)
+            )
+        lines.append(
+            "\nCall trees (pyinstrument): `profile_put_durable.txt`, "
+            "`profile_put_none.txt`, `profile_get.txt`."
+        )
         _close(durable)
         _close(fast)
         return lines
@@ -937,7 +1055,7 @@ def machine_info(work: Path) -> dict[str, str]:
         "cores": str(os.cpu_count()),
         "cpu": model,
         "filesystem": f"{sh('stat', '-f', '-c', '%T', str(work))} "
-                      f"(/proc/mounts: {mount[1]} on {mount[0]}, {mount[2]})",
+        f"(/proc/mounts: {mount[1]} on {mount[0]}, {mount[2]})",
         "workdir": str(work),
         "kernel": platform.release(),
         "python": platform.python_version(),
@@ -990,24 +1108,30 @@ def render(report: dict[str, Any]) -> str:
         machine_block(info),
     ]
     for mode in MODES:
-        what = ("P processes read-modify-write ONE key (increment a counter, retry on "
-                "conflict)" if mode == "contended"
-                else "P processes, one key each (versioned write of its own key)")
+        what = (
+            "P processes read-modify-write ONE key (increment a counter, retry on conflict)"
+            if mode == "contended"
+            else "P processes, one key each (versioned write of its own key)"
+        )
         out.append(f"\n## {mode.capitalize()}: commits/s ({what})\n")
         out.append(machine_block(info))
-        out.append("| approach | durable on power loss? | "
-                   + " | ".join(f"P={p}" for p in procs) + " |")
+        out.append(
+            "| approach | durable on power loss? | " + " | ".join(f"P={p}" for p in procs) + " |"
+        )
         out.append("|---|---|" + "---:|" * len(procs))
         for a in APPROACHES:
             if mode not in a.modes:
                 continue
-            cells = [_f(by[(a.name, mode, p)].rate) if (a.name, mode, p) in by else "-"
-                     for p in procs]
+            cells = [
+                _f(by[(a.name, mode, p)].rate) if (a.name, mode, p) in by else "-" for p in procs
+            ]
             out.append(f"| {a.name} | {a.durable} | " + " | ".join(cells) + " |")
     out.append("\n## All figures\n")
     out.append(machine_block(info))
-    out.append("| approach | mode | P | commits/s | p50 ms | p99 ms | retries/commit | "
-               "lost updates | errors |")
+    out.append(
+        "| approach | mode | P | commits/s | p50 ms | p99 ms | retries/commit | "
+        "lost updates | errors |"
+    )
     out.append("|---|---|---:|---:|---:|---:|---:|---|---|")
     for a in APPROACHES:
         for mode in MODES:
@@ -1020,28 +1144,36 @@ def render(report: dict[str, Any]) -> str:
                 out.append(
                     f"| {a.name} | {mode} | {p} | {_f(r.rate)} | {_f(r.p50_us / 1000, 2)} | "
                     f"{_f(r.p99_us / 1000, 2)} | {_f(r.retries_per_commit, 2)} | "
-                    f"{_lost(r)} | {err} |")
+                    f"{_lost(r)} | {err} |"
+                )
     for note in report.get("skipped", []):
         out.append(f"\nNot measured: {note}")
     if report.get("reads"):
         out.append("\n## Reads: fencedstate `get` on a warm store, 1 process\n")
         out.append(machine_block(info))
-        out.append("| keys in store | gets | p50 us | p99 us | store built in | "
-                   "SQLite WAL point SELECT p50 / p99 us (context) |")
+        out.append(
+            "| keys in store | gets | p50 us | p99 us | store built in | "
+            "SQLite WAL point SELECT p50 / p99 us (context) |"
+        )
         out.append("|---:|---:|---:|---:|---:|---:|")
         for r in report["reads"]:
-            out.append(f"| {r['keys']:,} | {r['gets']:,} | {_f(r['p50_us'], 1)} | "
-                       f"{_f(r['p99_us'], 1)} | {_f(r['build_s'], 1)} s | "
-                       f"{_f(r.get('sqlite_p50_us'), 1)} / {_f(r.get('sqlite_p99_us'), 1)} |")
+            out.append(
+                f"| {r['keys']:,} | {r['gets']:,} | {_f(r['p50_us'], 1)} | "
+                f"{_f(r['p99_us'], 1)} | {_f(r['build_s'], 1)} s | "
+                f"{_f(r.get('sqlite_p50_us'), 1)} / {_f(r.get('sqlite_p99_us'), 1)} |"
+            )
     if report.get("scale"):
-        out.append("\n## Scale: durable fencedstate commits (`put` with expected_version), "
-                   "1 process\n")
+        out.append(
+            "\n## Scale: durable fencedstate commits (`put` with expected_version), 1 process\n"
+        )
         out.append(machine_block(info))
         out.append("| store shape | commits/s | p50 ms | p99 ms | how it was built |")
         out.append("|---|---:|---:|---:|---|")
         for s in report["scale"]:
-            out.append(f"| {s['label']} | {_f(s['rate'])} | {_f(s['p50_us'] / 1000, 2)} | "
-                       f"{_f(s['p99_us'] / 1000, 2)} | {s['how']} |")
+            out.append(
+                f"| {s['label']} | {_f(s['rate'])} | {_f(s['p50_us'] / 1000, 2)} | "
+                f"{_f(s['p99_us'] / 1000, 2)} | {s['how']} |"
+            )
     if report.get("targets"):
         out.append("\n## Issue 8 targets (ratios from this run)\n")
         out.append(machine_block(info))
@@ -1061,50 +1193,87 @@ def targets(report: dict[str, Any]) -> list[dict[str, str]]:
     by = {(r["approach"], r["mode"], r["procs"]): r for r in report["runs"]}
     res: list[dict[str, str]] = []
 
-    def ratio(target: str, num: tuple[str, str, int], den: tuple[str, str, int],
-              need: float, fmt: str = "{:.2f} x") -> None:
+    def ratio(
+        target: str,
+        num: tuple[str, str, int],
+        den: tuple[str, str, int],
+        need: float,
+        fmt: str = "{:.2f} x",
+    ) -> None:
         a, b = by.get(num), by.get(den)
         if not a or not b or not b["rate"]:
-            res.append({"target": target, "measured": "not measured (peer missing)",
-                        "met": "unknown"})
+            res.append(
+                {"target": target, "measured": "not measured (peer missing)", "met": "unknown"}
+            )
             return
         x = a["rate"] / b["rate"]
-        res.append({"target": target,
-                    "measured": fmt.format(x) + f" ({a['rate']:,.0f} vs {b['rate']:,.0f} /s)",
-                    "met": "met" if x >= need else "NOT met"})
+        res.append(
+            {
+                "target": target,
+                "measured": fmt.format(x) + f" ({a['rate']:,.0f} vs {b['rate']:,.0f} /s)",
+                "met": "met" if x >= need else "NOT met",
+            }
+        )
 
     pmax = max(report["config"]["procs"])
-    ratio("durable commit, 1 process >= 0.8 x raw fsync-per-commit",
-          (FS_DURABLE, "uncontended", 1), ("raw append+fsync", "uncontended", 1), 0.8)
+    ratio(
+        "durable commit, 1 process >= 0.8 x raw fsync-per-commit",
+        (FS_DURABLE, "uncontended", 1),
+        ("raw append+fsync", "uncontended", 1),
+        0.8,
+    )
+    ratio(
+        "durable put, 1 process >= 0.5 x raw overwrite+fdatasync (issue 13)",
+        (FS_DURABLE, "uncontended", 1),
+        ("raw overwrite+fdatasync", "uncontended", 1),
+        0.5,
+    )
     for mode in MODES:
-        ratio(f"{mode}, P={pmax}: >= 1.5 x SQLite WAL CAS sync=FULL",
-              (FS_DURABLE, mode, pmax), ("SQLite WAL CAS sync=FULL", mode, pmax), 1.5)
-        ratio(f"{mode}, P={pmax}: >= 3 x agent-coherence",
-              (FS_DURABLE, mode, pmax), ("agent-coherence write_cas", mode, pmax), 3.0)
+        ratio(
+            f"{mode}, P={pmax}: >= 1.5 x SQLite WAL CAS sync=FULL",
+            (FS_DURABLE, mode, pmax),
+            ("SQLite WAL CAS sync=FULL", mode, pmax),
+            1.5,
+        )
+        ratio(
+            f"{mode}, P={pmax}: >= 3 x agent-coherence",
+            (FS_DURABLE, mode, pmax),
+            ("agent-coherence write_cas", mode, pmax),
+            3.0,
+        )
     for r in report.get("reads", []):
-        res.append({"target": f"get p50 <= 30 us ({r['keys']:,} keys)",
-                    "measured": f"{r['p50_us']:.1f} us",
-                    "met": "met" if r["p50_us"] <= 30 else "NOT met"})
+        res.append(
+            {
+                "target": f"get p50 <= 30 us ({r['keys']:,} keys)",
+                "measured": f"{r['p50_us']:.1f} us",
+                "met": "met" if r["p50_us"] <= 30 else "NOT met",
+            }
+        )
     for kind in ("keys", "journal"):
         rows = [s for s in report.get("scale", []) if s["kind"] == kind]
         for big in rows[1:]:
             if not big["rate"]:
                 continue
             x = rows[0]["rate"] / big["rate"]
-            res.append({
-                "target": f"commit cost with {big['label']} within 1.2 x of "
-                          f"{rows[0]['label']}",
-                "measured": f"{x:.2f} x ({rows[0]['rate']:,.0f} vs {big['rate']:,.0f} /s)",
-                "met": "met" if x <= 1.2 else "NOT met"})
+            res.append(
+                {
+                    "target": f"commit cost with {big['label']} within 1.2 x of {rows[0]['label']}",
+                    "measured": f"{x:.2f} x ({rows[0]['rate']:,.0f} vs {big['rate']:,.0f} /s)",
+                    "met": "met" if x <= 1.2 else "NOT met",
+                }
+            )
     fs_runs = [r for r in report["runs"] if r["approach"].startswith("fencedstate")]
     lost = sum(r["lost"] or 0 for r in fs_runs)
     errs = sum(r["errors"] for r in fs_runs)
     bad = any(r["lost"] is None or r["corrupt"] for r in fs_runs)
-    res.append({"target": "zero lost updates wherever fencedstate is involved",
-                "measured": f"{lost} lost, {errs} errors over {len(fs_runs)} configurations"
-                            + (" (some not checked)" if bad else ""),
-                "met": "met" if fs_runs and lost == 0 and errs == 0 and not bad
-                else "NOT met"})
+    res.append(
+        {
+            "target": "zero lost updates wherever fencedstate is involved",
+            "measured": f"{lost} lost, {errs} errors over {len(fs_runs)} configurations"
+            + (" (some not checked)" if bad else ""),
+            "met": "met" if fs_runs and lost == 0 and errs == 0 and not bad else "NOT met",
+        }
+    )
     return res
 
 
@@ -1122,13 +1291,21 @@ def plot(report: dict[str, Any], out: Path) -> list[str]:
     fig, axes = plt.subplots(1, 2, figsize=(14, 5.5), sharey=True)
     for ax, mode in zip(axes, MODES, strict=True):
         for a in APPROACHES:
-            pts = sorted((r["procs"], r["rate"]) for r in runs
-                         if r["approach"] == a.name and r["mode"] == mode)
+            pts = sorted(
+                (r["procs"], r["rate"])
+                for r in runs
+                if r["approach"] == a.name and r["mode"] == mode
+            )
             if pts:
                 style = "-o" if a.name.startswith("fencedstate") else "--."
-                ax.plot([p for p, _ in pts], [max(v, 0.1) for _, v in pts], style,
-                        label=a.name, color=color[a.name],
-                        linewidth=2.5 if a.name == FS_DURABLE else 1.2)
+                ax.plot(
+                    [p for p, _ in pts],
+                    [max(v, 0.1) for _, v in pts],
+                    style,
+                    label=a.name,
+                    color=color[a.name],
+                    linewidth=2.5 if a.name == FS_DURABLE else 1.2,
+                )
         ax.set_xscale("log", base=2)
         ax.set_xticks(procs, [str(p) for p in procs])
         ax.set_yscale("log")
@@ -1138,9 +1315,12 @@ def plot(report: dict[str, Any], out: Path) -> list[str]:
     axes[0].set_ylabel("commits/s (median of reps)")
     axes[1].legend(fontsize=7, loc="lower left")
     info = report["machine"]
-    fig.suptitle(f"Commit rate vs processes ({info['cores']} cores, "
-                 f"{info['filesystem'].split(' ')[0]}, kernel {info['kernel']}, "
-                 f"Python {info['python']})", fontsize=10)
+    fig.suptitle(
+        f"Commit rate vs processes ({info['cores']} cores, "
+        f"{info['filesystem'].split(' ')[0]}, kernel {info['kernel']}, "
+        f"Python {info['python']})",
+        fontsize=10,
+    )
     fig.tight_layout()
     files = ["commit_rate_vs_processes.png"]
     fig.savefig(out / files[0], dpi=110)
@@ -1150,14 +1330,26 @@ def plot(report: dict[str, Any], out: Path) -> list[str]:
     fig, axes = plt.subplots(1, len(pshow), figsize=(7 * len(pshow), 5.5), squeeze=False)
     for ax, p in zip(axes[0], pshow, strict=True):
         for a in APPROACHES:
-            r = next((r for r in runs if r["approach"] == a.name and r["procs"] == p
-                      and r["mode"] == ("contended" if "contended" in a.modes
-                                        else "uncontended")), None)
+            r = next(
+                (
+                    r
+                    for r in runs
+                    if r["approach"] == a.name
+                    and r["procs"] == p
+                    and r["mode"] == ("contended" if "contended" in a.modes else "uncontended")
+                ),
+                None,
+            )
             if r and r["lat_sample"]:
                 xs = sorted(r["lat_sample"])
                 ys = [(i + 1) / len(xs) for i in range(len(xs))]
-                ax.plot([x / 1000 for x in xs], ys, label=a.name, color=color[a.name],
-                        linewidth=2.5 if a.name == FS_DURABLE else 1.2)
+                ax.plot(
+                    [x / 1000 for x in xs],
+                    ys,
+                    label=a.name,
+                    color=color[a.name],
+                    linewidth=2.5 if a.name == FS_DURABLE else 1.2,
+                )
         ax.set_xscale("log")
         ax.set_xlabel("commit latency, ms (log)")
         ax.set_ylabel("fraction of commits")
@@ -1178,34 +1370,47 @@ def plot(report: dict[str, Any], out: Path) -> list[str]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
-    ap.add_argument("--quick", action="store_true",
-                    help="short run (under 2 minutes): 1 rep, short durations, smaller stores")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="short run (under 2 minutes): 1 rep, short durations, smaller stores",
+    )
     ap.add_argument("--procs", help="comma-separated process counts (default 1,2,4,8)")
     ap.add_argument("--reps", type=int, help="repetitions per configuration (default 3)")
     ap.add_argument("--duration", type=float, help="seconds per repetition")
     ap.add_argument("--only", help="comma-separated approach ids (substring match)")
     ap.add_argument("--read-keys", help="store sizes for the read test (default 10,100000)")
-    ap.add_argument("--journal",
-                    help="journal lengths for the scale test (default 1,30000,1000000)")
+    ap.add_argument(
+        "--journal", help="journal lengths for the scale test (default 1,30000,1000000)"
+    )
     ap.add_argument("--workdir", help="directory on the disk under test (default: a temp dir)")
     ap.add_argument("--out", default=str(HERE / "results"), help="where results go")
     ap.add_argument("--no-plots", action="store_true")
-    ap.add_argument("--render", metavar="JSON",
-                    help="only re-render peers.md and the plots from a peers.json")
-    ap.add_argument("--profile", action="store_true",
-                    help="also time the steps of a fencedstate commit and write pyinstrument "
-                         "profiles (profile_*.txt)")
-    ap.add_argument("--no-install", action="store_true",
-                    help="do not pip install the optional agent-coherence peer when missing")
+    ap.add_argument(
+        "--render", metavar="JSON", help="only re-render peers.md and the plots from a peers.json"
+    )
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="also time the steps of a fencedstate commit and write pyinstrument "
+        "profiles (profile_*.txt)",
+    )
+    ap.add_argument(
+        "--no-install",
+        action="store_true",
+        help="do not pip install the optional agent-coherence peer when missing",
+    )
     args = ap.parse_args(argv)
     q = args.quick
     args.procs = [int(x) for x in (args.procs or ("1,4,8" if q else "1,2,4,8")).split(",")]
     args.reps = args.reps or (1 if q else 3)
     args.duration = args.duration or (0.5 if q else 1.5)
-    args.read_keys = [int(x) for x in (args.read_keys or ("10,2000" if q else "10,100000"))
-                      .split(",")]
-    args.journal = [int(x) for x in (args.journal or ("1,10000" if q else "1,30000,1000000"))
-                    .split(",")]
+    args.read_keys = [
+        int(x) for x in (args.read_keys or ("10,2000" if q else "10,100000")).split(",")
+    ]
+    args.journal = [
+        int(x) for x in (args.journal or ("1,10000" if q else "1,30000,1000000")).split(",")
+    ]
     if any(p < 1 for p in args.procs) or args.reps < 1 or args.duration <= 0:
         ap.error("--procs, --reps and --duration must be positive")
     return args
@@ -1232,21 +1437,34 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     work = Path(tempfile.mkdtemp(prefix="fsbench-", dir=args.workdir))
     report: dict[str, Any] = {
-        "config": {"procs": args.procs, "reps": args.reps, "duration": args.duration,
-                   "command": "python bench/peers.py " + " ".join(
-                       sys.argv[1:] if argv is None else argv)},
-        "machine": machine_info(work), "runs": [], "skipped": [], "reads": [], "scale": [],
+        "config": {
+            "procs": args.procs,
+            "reps": args.reps,
+            "duration": args.duration,
+            "command": "python bench/peers.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        },
+        "machine": machine_info(work),
+        "runs": [],
+        "skipped": [],
+        "reads": [],
+        "scale": [],
     }
-    wanted = [a for a in APPROACHES
-              if not args.only or any(o.strip() and o.strip() in short_name(a.name)
-                                      for o in args.only.split(","))]
+    wanted = [
+        a
+        for a in APPROACHES
+        if not args.only
+        or any(o.strip() and o.strip() in short_name(a.name) for o in args.only.split(","))
+    ]
     t_start = time.monotonic()
 
     def log(msg: str) -> None:
         print(f"[{time.monotonic() - t_start:7.1f}s] {msg}", flush=True)
 
-    if (any(a.op is AgentCoherence for a in wanted) and not args.no_install
-            and not _importable(AC_MODULE)):
+    if (
+        any(a.op is AgentCoherence for a in wanted)
+        and not args.no_install
+        and not _importable(AC_MODULE)
+    ):
         # the optional peer is installed for the benchmark only, never a project dependency
         log(f"installing the optional peer: pip install {AC_PIN}")
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", AC_PIN], check=False)
@@ -1258,9 +1476,11 @@ def main(argv: list[str] | None = None) -> int:
         runnable = []
         for a in wanted:
             if a.needs and not _importable(a.needs):
-                why = (f"{a.name}: module `{a.needs}` is not importable"
-                       + (f" (`pip install {AC_PIN}` failed or --no-install was given)"
-                          if a.op is AgentCoherence else ""))
+                why = f"{a.name}: module `{a.needs}` is not importable" + (
+                    f" (`pip install {AC_PIN}` failed or --no-install was given)"
+                    if a.op is AgentCoherence
+                    else ""
+                )
                 report["skipped"].append(why)
                 log("skip " + why)
             else:
@@ -1284,18 +1504,19 @@ def main(argv: list[str] | None = None) -> int:
                     failed.add(cid)
                     continue
                 reps.setdefault(cid, []).append(r)
-                log(f"rep {rep + 1}/{args.reps} {a.name:34s} {mode:11s} P={p}: "
+                log(
+                    f"rep {rep + 1}/{args.reps} {a.name:34s} {mode:11s} P={p}: "
                     f"{r.rate:10,.0f}/s p50 {r.p50_us / 1000:7.2f} ms "
                     f"p99 {r.p99_us / 1000:7.2f} ms retries/commit "
-                    f"{r.retries_per_commit:5.2f} lost {_lost(r)} errors {r.errors}")
+                    f"{r.retries_per_commit:5.2f} lost {_lost(r)} errors {r.errors}"
+                )
         for a, mode, p in configs:
             if (a.name, mode, p) in reps:
                 report["runs"].append(asdict(median_run(reps[(a.name, mode, p)])))
         if any(a.op is FencedState for a in wanted) and _importable("fencedstate.file.filestore"):
             read_and_scale(args, work, report, log)
         if args.profile and _importable("fencedstate.file.filestore"):
-            report["profile"] = profile_commit_path(
-                work, out, 300 if args.quick else 2000, log)
+            report["profile"] = profile_commit_path(work, out, 300 if args.quick else 2000, log)
         report["targets"] = targets(report)
         (out / "peers.json").write_text(json.dumps(report, indent=1))
         if not args.no_plots and report["runs"]:
@@ -1310,7 +1531,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def read_and_scale(
-    args: argparse.Namespace, work: Path, report: dict[str, Any], log: Callable[[str], None],
+    args: argparse.Namespace,
+    work: Path,
+    report: dict[str, Any],
+    log: Callable[[str], None],
 ) -> None:
     """Warm `get` latency per store size, then commit cost vs store size and journal size."""
     stores: dict[int, Path] = {}
@@ -1323,53 +1547,85 @@ def read_and_scale(
             os.sync()
             w = run_procs(_GetOp, root, "reads", 1, args.duration, {"nkeys": nkeys})[0]
             lat = sorted(w.lat_us)
-            report["reads"].append({"keys": nkeys, "gets": len(lat), "build_s": build,
-                                    "p50_us": _pct(lat, 0.5), "p99_us": _pct(lat, 0.99),
-                                    "errors": w.errors})
-            log(f"reads {nkeys:,} keys: p50 {_pct(lat, 0.5):.1f} us p99 {_pct(lat, 0.99):.1f} us"
-                f" ({len(lat):,} gets; store built in {build:.1f} s)")
+            report["reads"].append(
+                {
+                    "keys": nkeys,
+                    "gets": len(lat),
+                    "build_s": build,
+                    "p50_us": _pct(lat, 0.5),
+                    "p99_us": _pct(lat, 0.99),
+                    "errors": w.errors,
+                }
+            )
+            log(
+                f"reads {nkeys:,} keys: p50 {_pct(lat, 0.5):.1f} us p99 {_pct(lat, 0.99):.1f} us"
+                f" ({len(lat):,} gets; store built in {build:.1f} s)"
+            )
             sq = Path(tempfile.mkdtemp(prefix=f"sqlkeys{nkeys}-", dir=work))
             try:
                 build_sqlite(sq, nkeys)
                 w = run_procs(_SqliteGetOp, sq, "reads", 1, args.duration, {"nkeys": nkeys})[0]
                 lat = sorted(w.lat_us)
-                report["reads"][-1].update(sqlite_p50_us=_pct(lat, 0.5),
-                                           sqlite_p99_us=_pct(lat, 0.99))
+                report["reads"][-1].update(
+                    sqlite_p50_us=_pct(lat, 0.5), sqlite_p99_us=_pct(lat, 0.99)
+                )
             finally:
                 shutil.rmtree(sq, ignore_errors=True)
         # Scale: each store gets one untimed first commit (on the 1,000,000-event log it pays
         # the one-off compaction, reported), then the timed repetitions run interleaved.
         for nkeys in sorted({min(args.read_keys), max(args.read_keys)}):
-            shapes.append({"kind": "keys", "label": f"{nkeys:,} keys", "root": stores[nkeys],
-                           "how": f"{nkeys:,} keys via store.put (durability=none)"})
+            shapes.append(
+                {
+                    "kind": "keys",
+                    "label": f"{nkeys:,} keys",
+                    "root": stores[nkeys],
+                    "how": f"{nkeys:,} keys via store.put (durability=none)",
+                }
+            )
         for events in args.journal:
             root = Path(tempfile.mkdtemp(prefix=f"journal{events}-", dir=work))
             secs, how = make_journal(root, events)
-            shapes.append({"kind": "journal", "label": f"journal of {events:,} events",
-                           "root": root, "how": f"{how} ({secs:.1f} s)"})
+            shapes.append(
+                {
+                    "kind": "journal",
+                    "label": f"journal of {events:,} events",
+                    "root": root,
+                    "how": f"{how} ({secs:.1f} s)",
+                }
+            )
         os.sync()  # the builds wrote without fsync: start the timed commits from a clean disk
         for sh in shapes:
             log_path = sh["root"] / "store" / "data" / (KEY + ".jsonl")
             before = log_path.stat().st_size
             first = run_procs(FencedState, sh["root"], "uncontended", 1, 1e-9, {"key": KEY})[0]
             first_us = first.lat_us[0] if first.lat_us else float("nan")
-            sh["how"] += (f"; log {_size(before)} before the first commit "
-                          f"({first_us / 1000:,.1f} ms), {_size(log_path.stat().st_size)} after")
+            sh["how"] += (
+                f"; log {_size(before)} before the first commit "
+                f"({first_us / 1000:,.1f} ms), {_size(log_path.stat().st_size)} after"
+            )
             sh["first_us"] = first_us
             sh["runs"] = []
         for _ in range(args.reps):
             for sh in shapes:
-                ws = run_procs(FencedState, sh["root"], "uncontended", 1, args.duration,
-                               {"key": KEY})
+                ws = run_procs(
+                    FencedState, sh["root"], "uncontended", 1, args.duration, {"key": KEY}
+                )
                 sh["runs"].append(summarize(FS_DURABLE, "uncontended", 1, ws, None, False))
         for sh in shapes:
             r = sorted(sh["runs"], key=lambda x: x.rate)[(len(sh["runs"]) - 1) // 2]
-            log(f"scale {sh['label']}: {r.rate:,.0f}/s p50 {r.p50_us / 1000:.2f} ms "
-                f"({sh['how']})")
-            report["scale"].append({
-                "kind": sh["kind"], "label": sh["label"], "rate": r.rate, "p50_us": r.p50_us,
-                "p99_us": r.p99_us, "errors": max(x.errors for x in sh["runs"]),
-                "how": sh["how"], "first_us": sh["first_us"]})
+            log(f"scale {sh['label']}: {r.rate:,.0f}/s p50 {r.p50_us / 1000:.2f} ms ({sh['how']})")
+            report["scale"].append(
+                {
+                    "kind": sh["kind"],
+                    "label": sh["label"],
+                    "rate": r.rate,
+                    "p50_us": r.p50_us,
+                    "p99_us": r.p99_us,
+                    "errors": max(x.errors for x in sh["runs"]),
+                    "how": sh["how"],
+                    "first_us": sh["first_us"],
+                }
+            )
     finally:
         for root in stores.values():
             shutil.rmtree(root, ignore_errors=True)

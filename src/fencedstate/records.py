@@ -87,14 +87,36 @@ class State:
     def event(self) -> Event:
         """The journal view of this state."""
         return Event(
-            self.op, self.key, self.version, self.epoch, self.actor, self.at,
-            self.exists, self.value if self.exists else None, self.holder, self.idem,
+            self.op,
+            self.key,
+            self.version,
+            self.epoch,
+            self.actor,
+            self.at,
+            self.exists,
+            self.value if self.exists else None,
+            self.holder,
+            self.idem,
         )
 
 
 def empty_state(key: str) -> State:
     """The state of a key that has no log yet."""
-    return State("none", key, 0, 0, False, None, None, None, 0.0, None, None, None, 0.0)
+    return State(
+        op="none",
+        key=key,
+        version=0,
+        epoch=0,
+        exists=False,
+        value=None,
+        value_json=None,
+        writer=None,
+        committed_at=0.0,
+        holder=None,
+        lease=None,
+        actor=None,
+        at=0.0,
+    )
 
 
 def encode_value(value: Any) -> str:
@@ -121,8 +143,9 @@ def encode_state(state: State) -> bytes:
         "writer": state.writer,
         "committed_at": state.committed_at,
         "holder": state.holder,
-        "lease": None if lease is None else
-        {"boot": lease.boot, "deadline": lease.deadline, "ttl": lease.ttl},
+        "lease": None
+        if lease is None
+        else {"boot": lease.boot, "deadline": lease.deadline, "ttl": lease.ttl},
         "actor": state.actor,
         "at": state.at,
     }
@@ -167,8 +190,9 @@ def decode_line(line: bytes, where: str) -> State:
             writer=d["writer"],
             committed_at=float(d["committed_at"]),
             holder=d["holder"],
-            lease=None if lease is None else
-            Lease(str(lease["boot"]), float(lease["deadline"]), float(lease["ttl"])),
+            lease=None
+            if lease is None
+            else Lease(str(lease["boot"]), float(lease["deadline"]), float(lease["ttl"])),
             actor=d["actor"],
             at=float(d["at"]),
             idem=d.get("idem"),

@@ -63,9 +63,24 @@ def commit(
     """Action ``Commit``: fence and version checked, then version + 1 with the new value."""
     _guard(cur, expected_version, claim, clock)
     now = clock.wall()
-    # State(...) rather than dataclasses.replace on the hot path: 1.7 us vs 3.6 us per call.
-    return State("put", cur.key, cur.version + 1, cur.epoch, True, value, value_json, writer,
-                 now, cur.holder, cur.lease, writer, now, idem, None)
+    # State(...) rather than dataclasses.replace on the hot path (replace is about twice as slow).
+    return State(
+        op="put",
+        key=cur.key,
+        version=cur.version + 1,
+        epoch=cur.epoch,
+        exists=True,
+        value=value,
+        value_json=value_json,
+        writer=writer,
+        committed_at=now,
+        holder=cur.holder,
+        lease=cur.lease,
+        actor=writer,
+        at=now,
+        idem=idem,
+        txn=None,
+    )
 
 
 def delete(
@@ -82,8 +97,18 @@ def delete(
         raise ConflictError(cur.key, 0 if expected_version is None else expected_version, 0)
     now = clock.wall()
     return replace(
-        cur, op="delete", version=cur.version + 1, exists=False, value=None, value_json=None,
-        writer=writer, committed_at=now, actor=writer, at=now, idem=None, txn=None,
+        cur,
+        op="delete",
+        version=cur.version + 1,
+        exists=False,
+        value=None,
+        value_json=None,
+        writer=writer,
+        committed_at=now,
+        actor=writer,
+        at=now,
+        idem=None,
+        txn=None,
     )
 
 
@@ -92,8 +117,15 @@ def grant(cur: State, *, owner: str, ttl: float, clock: Clock) -> State:
     check_no_live_claim(cur, clock)
     lease = Lease(clock.boot_id, clock.now() + ttl, ttl)
     return replace(
-        cur, op="claim", epoch=cur.epoch + 1, holder=owner, lease=lease, actor=owner,
-        at=clock.wall(), idem=None, txn=None,
+        cur,
+        op="claim",
+        epoch=cur.epoch + 1,
+        holder=owner,
+        lease=lease,
+        actor=owner,
+        at=clock.wall(),
+        idem=None,
+        txn=None,
     )
 
 
@@ -101,8 +133,9 @@ def renew(cur: State, *, claim: ClaimRef, ttl: float, clock: Clock) -> State:
     """Action ``Renew``: a live, current claim gets a fresh lease; the epoch is unchanged."""
     check_fence(cur, claim, clock)
     lease = Lease(clock.boot_id, clock.now() + ttl, ttl)
-    return replace(cur, op="renew", lease=lease, actor=claim[1], at=clock.wall(), idem=None,
-                   txn=None)
+    return replace(
+        cur, op="renew", lease=lease, actor=claim[1], at=clock.wall(), idem=None, txn=None
+    )
 
 
 def release(cur: State, *, claim: ClaimRef, clock: Clock) -> State | None:
@@ -110,11 +143,28 @@ def release(cur: State, *, claim: ClaimRef, clock: Clock) -> State | None:
     epoch, owner = claim
     if cur.epoch != epoch or cur.holder != owner:
         return None
-    return replace(cur, op="release", holder=None, lease=None, actor=owner, at=clock.wall(),
-                   idem=None, txn=None)
+    return replace(
+        cur,
+        op="release",
+        holder=None,
+        lease=None,
+        actor=owner,
+        at=clock.wall(),
+        idem=None,
+        txn=None,
+    )
 
 
 def reclaim(cur: State, *, by: str, clock: Clock) -> State:
     """Action ``Reclaim``: revoke any holder and bump the epoch, fencing every older claim."""
-    return replace(cur, op="reclaim", epoch=cur.epoch + 1, holder=None, lease=None, actor=by,
-                   at=clock.wall(), idem=None, txn=None)
+    return replace(
+        cur,
+        op="reclaim",
+        epoch=cur.epoch + 1,
+        holder=None,
+        lease=None,
+        actor=by,
+        at=clock.wall(),
+        idem=None,
+        txn=None,
+    )

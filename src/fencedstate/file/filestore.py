@@ -18,8 +18,9 @@ import json
 import os
 import stat
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from ..clock import Clock
@@ -105,8 +106,33 @@ class FileStore(Store):
         except OSError as exc:
             raise _storage_error(key, "read", exc) from None
 
+    # -- the commit path, one method per action (docs/design.md maps them to the specs) ------
+    #
+    # Lock -> ReadTail -> Check -> Append (+ Sync) -> Ack -> Release. One-key commits take
+    # ``_transition``; multi-key commits ``_transition_many``, which adds the intent.
+
     def _transition(self, key: str, step: Step) -> State:
-        return self._transition_many([key], lambda curs, clock: _one(key, step, curs, clock))[key]
+        while True:
+            if self._pending():
+                self._recover_pending()
+            # Lock (the lock file is opened under the guard too: an OSError is a StorageError);
+            # Release is the end of the ``with``.
+            with _guarded(key), self._locks.hold(key):
+                if self._pending():  # a multi-key writer died holding intents: recover first
+                    continue
+                log = self._open_log(key)
+                try:
+                    cur = self._read_tail(log)
+                    nxt = step(cur, self.clock)  # Check (fencedstate.rules)
+                    if nxt is None or nxt is cur:
+                        return cur
+                    self._append(log, nxt)
+                    if log.unsynced_inode is not None:
+                        self._sync_dirs([log])
+                    self._ack((log,))
+                    return nxt
+                finally:
+                    self._close_logs((log,))
 
     def _transition_many(
         self, keys: list[str], step: Callable[[dict[str, State], Clock], dict[str, State]]
@@ -114,84 +140,123 @@ class FileStore(Store):
         while True:
             if self._pending():
                 self._recover_pending()
-            # The lock files are opened under the guard too: an OSError there is a StorageError.
-            single = len(keys) == 1
-            held = self._locks.hold(keys[0]) if single else self._locks.hold_many(keys)
-            with _guarded(keys[0] if single else None), held:
-                if self._pending():  # a multi-key writer died holding intents: recover first
+            with _guarded(None), self._locks.hold_many(keys):  # Lock
+                if self._pending():
                     continue
-                return self._apply_locked(keys, step)
+                return self._commit_many_locked(keys, step)
 
-    def _apply_locked(
+    def _commit_many_locked(
         self, keys: list[str], step: Callable[[dict[str, State], Clock], dict[str, State]]
     ) -> dict[str, State]:
-        opened: dict[str, tuple[int, bool, int, int]] = {}
-        # Directories whose entry for a log may not be durable yet: the log was created here, or
-        # this process has not yet seen its inode synced (its creator, or a compaction, may
-        # have died before fsyncing the directory). Synced once per inode per process.
-        unsynced: dict[str, tuple[int, int]] = {}
-        acked = False
+        logs: dict[str, _OpenLog] = {}
         try:
             curs: dict[str, State] = {}
             for key in keys:
-                path = self._log_path(key)
-                fd, created = keylog.open_rw(path)
-                opened[key] = (fd, created, 0, 0)  # closed by the finally even if the read fails
-                cur, valid_end, size = keylog.read_tail(fd, path)
-                opened[key] = (fd, created, valid_end, size)
-                curs[key] = cur if cur is not None else empty_state(key)
-                if self._durable:
-                    st = os.fstat(fd)
-                    ident = (st.st_dev, st.st_ino)
-                    if created or ident not in self._synced_inodes:
-                        unsynced[os.path.dirname(path)] = ident
-            nxt = step(curs, self.clock)
+                logs[key] = self._open_log(key)  # closed by the finally even if the read fails
+                curs[key] = self._read_tail(logs[key])
+            nxt = step(curs, self.clock)  # Check
             changed = {k: s for k, s in nxt.items() if s is not curs[k]}
             if not changed:
                 return curs | nxt
-            txn_path = None
-            if len(changed) > 1:
+            if len(changed) == 1:  # nothing to make atomic across keys: no intent
+                txn_path = None
+            else:
                 txn_id = uuid.uuid4().hex
                 changed = {k: _with_txn(s, txn_id) for k, s in changed.items()}
                 txn_path = self._write_intent(txn_id, curs, changed)
-            ends: dict[str, int] = {}
             try:
                 for key, state in changed.items():
-                    fd, _, valid_end, size = opened[key]
-                    line = encode_state(state)
-                    keylog.append(fd, line, valid_end, size, self._durable)
-                    ends[key] = valid_end + len(line)
-                for directory, ident in unsynced.items():
-                    self._sync_dir_chain(directory)
-                    self._synced_inodes.add(ident)
+                    self._append(logs[key], state)
+                self._sync_dirs(list(logs.values()))
             except OSError as exc:
                 if txn_path is None:
                     raise
                 # The intent is durable: recovery will roll the commit forward on all keys.
                 raise OutcomeUnknownError(
-                    keys[0], f"multi-key commit failed after its intent was durable ({exc}); "
-                             "the next operation on the store completes it: read to confirm",
+                    keys[0],
+                    f"multi-key commit failed after its intent was durable ({exc}); "
+                    "the next operation on the store completes it: read to confirm",
                 ) from None
-            acked = True
+            for log in logs.values():  # a log created for an unchanged key stays too
+                log.acked = True
             if txn_path is not None:
                 # Before the locks go; if it fails, recovery finds the intent already applied.
                 _unlink_quietly(txn_path)
                 self._drop_txn_dir()
-            for key, end in ends.items():
-                if end > self._compact_bytes:
-                    fd = opened[key][0]
-                    # Best effort, after the commit is durable: a failed compaction leaves the
-                    # whole old log in place and must not turn an acknowledged commit into an
-                    # error (a caller would retry a commit that landed).
-                    with suppress(OSError):
-                        keylog.compact(self._log_path(key), fd, self._history_limit,
-                                       self._compact_bytes // 2, self._durable)
+            self._ack([logs[key] for key in changed])
             return curs | changed
         finally:
-            for key, (fd, created, _, _) in opened.items():
-                os.close(fd)
-                if created and not acked:  # a new log whose first line is not acknowledged
-                    _unlink_quietly(self._log_path(key))
+            self._close_logs(list(logs.values()))
+
+    def _open_log(self, key: str) -> _OpenLog:
+        """Open (or create) the key's log under its lock; ``_close_logs`` must follow."""
+        path = self._log_path(key)
+        fd, created = keylog.open_rw(path)
+        return _OpenLog(key, path, fd, created)
+
+    def _read_tail(self, log: _OpenLog) -> State:
+        """Action ReadTail: the key's current state and where the next line goes."""
+        tail = keylog.read_tail(log.fd, log.path)
+        log.valid_end = tail.valid_end
+        log.size = tail.size
+        if self._durable:
+            # The directory entry may not be durable yet: the log was created here, or this
+            # process has not seen its inode synced (its creator, or a compaction, may have
+            # died before fsyncing the directory). Synced once per inode per process.
+            st = os.fstat(log.fd)
+            ident = (st.st_dev, st.st_ino)
+            if log.created or ident not in self._synced_inodes:
+                log.unsynced_inode = ident
+        return tail.state if tail.state is not None else empty_state(log.key)
+
+    def _append(self, log: _OpenLog, state: State) -> None:
+        """Actions Append and Sync: write the line after the last complete one, fdatasync it."""
+        line = encode_state(state)
+        keylog.append(log.fd, line, log.valid_end, log.size, self._durable)
+        log.end = log.valid_end + len(line)
+
+    def _sync_dirs(self, logs: list[_OpenLog]) -> None:
+        """Sync the directory entries of logs this process has not seen durable yet.
+
+        After the append (a creator killed between the two leaves a log whose entry the next
+        writer syncs). If a sync fails, the lines this commit appended are cut back off, so
+        the caller's error means the commit did not happen (a created log is unlinked later).
+        """
+        try:
+            for log in logs:
+                if log.unsynced_inode is not None:
+                    self._sync_dir_chain(os.path.dirname(log.path))
+                    self._synced_inodes.add(log.unsynced_inode)
+                    log.unsynced_inode = None
+        except BaseException:
+            for log in logs:
+                if log.end:
+                    with suppress(OSError):
+                        os.ftruncate(log.fd, log.valid_end)
+            raise
+
+    def _ack(self, logs: Iterable[_OpenLog]) -> None:
+        """Action Ack: the commit is durable; compact logs that grew too big (best effort)."""
+        for log in logs:
+            log.acked = True
+            if log.end > self._compact_bytes:
+                # After the commit is durable: a failed compaction leaves the whole old log in
+                # place and must not turn an acknowledged commit into an error (a caller would
+                # retry a commit that landed).
+                with suppress(OSError):
+                    keylog.compact(
+                        log.path,
+                        log.fd,
+                        self._history_limit,
+                        self._compact_bytes // 2,
+                        self._durable,
+                    )
+
+    def _close_logs(self, logs: Iterable[_OpenLog]) -> None:
+        for log in logs:
+            os.close(log.fd)
+            if log.created and not log.acked:  # a new log whose first line is not acknowledged
+                _unlink_quietly(log.path)
 
     def _sync_dir_chain(self, directory: str) -> None:
         while True:
@@ -242,13 +307,15 @@ class FileStore(Store):
         with suppress(OSError):
             os.rmdir(self._txn)
 
-    def _write_intent(self, txn_id: str, curs: dict[str, State],
-                      changed: dict[str, State]) -> str:
+    def _write_intent(self, txn_id: str, curs: dict[str, State], changed: dict[str, State]) -> str:
         intent = {
             "txn": txn_id,
             "keys": {
-                k: {"prev_version": curs[k].version, "prev_epoch": curs[k].epoch,
-                    "line": encode_state(s).decode()}
+                k: {
+                    "prev_version": curs[k].version,
+                    "prev_epoch": curs[k].epoch,
+                    "line": encode_state(s).decode(),
+                }
                 for k, s in changed.items()
             },
         }
@@ -311,7 +378,8 @@ class FileStore(Store):
         log = self._log_path(key)
         fd, _ = keylog.open_rw(log)
         try:
-            cur, valid_end, size = keylog.read_tail(fd, log)
+            tail = keylog.read_tail(fd, log)
+            cur, valid_end, size = tail.state, tail.valid_end, tail.size
             if cur is not None and cur.txn == txn_id:
                 return
             cur_version = 0 if cur is None else cur.version
@@ -378,15 +446,22 @@ class FileStore(Store):
                 self._sync_dir_chain(directory)
 
 
-def _one(key: str, step: Step, curs: dict[str, State], clock: Clock) -> dict[str, State]:
-    cur = curs[key]
-    nxt = step(cur, clock)
-    return {key: cur if nxt is None else nxt}
+@dataclass(slots=True)
+class _OpenLog:
+    """One key's log while a commit holds its lock."""
+
+    key: str
+    path: str
+    fd: int
+    created: bool
+    valid_end: int = 0  # end of the last complete line (ReadTail)
+    size: int = 0  # file size at ReadTail (a torn tail makes it > valid_end)
+    end: int = 0  # end of the line this commit appended (0: none)
+    unsynced_inode: tuple[int, int] | None = None  # (dev, ino) whose directory needs a sync
+    acked: bool = False
 
 
 def _with_txn(state: State, txn_id: str) -> State:
-    from dataclasses import replace
-
     return replace(state, txn=txn_id)
 
 
@@ -422,8 +497,10 @@ def _prepare(root: str, durable: bool, trust_owner: bool) -> None:
         raise InsecureStoreError(None, f"{root} is world-writable: anyone could forge state")
     if st.st_uid != os.geteuid() and not trust_owner:
         raise InsecureStoreError(
-            None, f"{root} is owned by uid {st.st_uid}, not by this user "
-                  "(pass trust_owner=True if that is intended)")
+            None,
+            f"{root} is owned by uid {st.st_uid}, not by this user "
+            "(pass trust_owner=True if that is intended)",
+        )
     marker = os.path.join(root, MARKER)
     try:
         with open(marker, "rb") as f:
@@ -432,8 +509,9 @@ def _prepare(root: str, durable: bool, trust_owner: bool) -> None:
             raise CorruptStateError(marker, f"unsupported store format {meta!r}")
     except FileNotFoundError:
         # Only our own names may be there (other processes may be creating it right now).
-        if any(n not in ("data", "locks", "txn") and not n.startswith(MARKER)
-               for n in os.listdir(root)):
+        if any(
+            n not in ("data", "locks", "txn") and not n.startswith(MARKER) for n in os.listdir(root)
+        ):
             raise StorageError(None, f"{root} is not empty and not a fencedstate store") from None
         _write_marker(root, marker, durable)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from ..errors import CorruptStateError
 from ..records import State, decode_line
@@ -39,15 +40,26 @@ def open_rw(path: str) -> tuple[int, bool]:
         return os.open(path, _OPEN_RW), False
 
 
-def read_tail(fd: int, where: str) -> tuple[State | None, int, int]:
-    """(last complete state or None, end of the last complete line, file size).
+class Tail(NamedTuple):
+    """What ``read_tail`` found: the last complete state, where its line ends, the file size.
+
+    A NamedTuple, not a frozen dataclass: built on every commit and read, and cheaper to build.
+    """
+
+    state: State | None
+    valid_end: int
+    size: int
+
+
+def read_tail(fd: int, where: str) -> Tail:
+    """The log's tail: last complete state (None if none), end of its line, file size.
 
     Bytes after the last newline are a torn tail left by a writer that died mid-append: they
     are not part of the state. A newline-terminated line that fails to parse is corruption.
     """
     size = os.fstat(fd).st_size
     if size == 0:
-        return None, 0, 0
+        return Tail(None, 0, 0)
     chunk = min(size, _CHUNK)
     while True:
         start = size - chunk
@@ -55,14 +67,14 @@ def read_tail(fd: int, where: str) -> tuple[State | None, int, int]:
         end = data.rfind(b"\n")
         if end < 0:
             if start == 0:  # not one complete line: all of it is a torn tail
-                return None, 0, size
+                return Tail(None, 0, size)
             chunk = min(size, chunk * 4)
             continue
         begin = data.rfind(b"\n", 0, end) + 1
         if begin == 0 and start > 0:  # the last line starts before this chunk
             chunk = min(size, chunk * 4)
             continue
-        return decode_line(data[begin:end], where), start + end + 1, size
+        return Tail(decode_line(data[begin:end], where), start + end + 1, size)
 
 
 def read_last(path: str) -> State | None:
@@ -71,7 +83,7 @@ def read_last(path: str) -> State | None:
     if fd is None:
         return None
     try:
-        return read_tail(fd, path)[0]
+        return read_tail(fd, path).state
     finally:
         os.close(fd)
 
@@ -171,7 +183,7 @@ def write_all(fd: int, data: bytes) -> None:
     """``os.write`` until all of ``data`` is written (a short write is not an error)."""
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def fsync_dir(directory: str) -> None:

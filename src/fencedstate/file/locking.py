@@ -139,6 +139,7 @@ def _flock(fd: int, key: str, timeout: float) -> None:
             if exc.errno not in _BUSY:
                 raise
         if time.monotonic() >= deadline:
-            raise LockTimeoutError(key, f"file lock not acquired in {timeout}s "
-                                        "(is a holder stalled?)")
+            raise LockTimeoutError(
+                key, f"file lock not acquired in {timeout}s (is a holder stalled?)"
+            )
         pause = min(pause * 2, 0.002)

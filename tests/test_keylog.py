@@ -1,0 +1,150 @@
+"""Unit tests of ``fencedstate.file.keylog``: tail reading, append, torn tails, compaction."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import fencedstate as fs
+from fencedstate import rules
+from fencedstate.clock import Clock
+from fencedstate.file import keylog
+from fencedstate.records import State, empty_state, encode_state
+
+
+def _states(n: int) -> list[State]:
+    clock = Clock(boot_id="b")
+    out, cur = [], empty_state("k")
+    for i in range(n):
+        cur = rules.commit(
+            cur,
+            value={"i": i},
+            value_json=None,
+            expected_version=None,
+            writer=None,
+            claim=None,
+            clock=clock,
+        )
+        out.append(cur)
+    return out
+
+
+def _fd(path: Path) -> int:
+    fd, _ = keylog.open_rw(str(path))
+    return fd
+
+
+def test_open_rw_creates_once(tmp_path: Path) -> None:
+    path = str(tmp_path / "sub" / "k.jsonl")
+    fd, created = keylog.open_rw(path)
+    os.close(fd)
+    assert created and (os.stat(path).st_mode & 0o777) == 0o600
+    fd, created = keylog.open_rw(path)
+    os.close(fd)
+    assert not created
+
+
+def test_empty_log_tail(tmp_path: Path) -> None:
+    fd = _fd(tmp_path / "k")
+    try:
+        assert keylog.read_tail(fd, "k") == keylog.Tail(None, 0, 0)
+    finally:
+        os.close(fd)
+
+
+def test_append_then_tail_and_history(tmp_path: Path) -> None:
+    path = tmp_path / "k"
+    fd = _fd(path)
+    try:
+        end = 0
+        for state in _states(3):
+            tail = keylog.read_tail(fd, str(path))
+            assert tail.valid_end == tail.size == end
+            line = encode_state(state)
+            keylog.append(fd, line, tail.valid_end, tail.size, durable=True)
+            end += len(line)
+        tail = keylog.read_tail(fd, str(path))
+        assert tail.state is not None and tail.state.version == 3 and tail.valid_end == end
+    finally:
+        os.close(fd)
+    assert [s.value for s in keylog.iter_states(str(path))] == [{"i": 0}, {"i": 1}, {"i": 2}]
+    last = keylog.read_last(str(path))
+    assert last is not None and last.value == {"i": 2}
+
+
+def test_torn_tail_is_ignored_and_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "k"
+    one, two = (encode_state(s) for s in _states(2))
+    path.write_bytes(one + two[:17])  # a writer died mid-append
+    fd = _fd(path)
+    try:
+        tail = keylog.read_tail(fd, str(path))
+        assert tail.state is not None and tail.state.version == 1
+        assert (tail.valid_end, tail.size) == (len(one), len(one) + 17)
+        keylog.append(fd, two, tail.valid_end, tail.size, durable=False)
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == one + two
+
+
+def test_corrupt_complete_line_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "k"
+    line = bytearray(encode_state(_states(1)[0]))
+    line[10] ^= 0x01  # flip a bit inside the line: the CRC no longer matches
+    path.write_bytes(bytes(line))
+    fd = _fd(path)
+    try:
+        with pytest.raises(fs.CorruptStateError):
+            keylog.read_tail(fd, str(path))
+    finally:
+        os.close(fd)
+
+
+def test_long_last_line_spanning_chunks(tmp_path: Path) -> None:
+    path = tmp_path / "k"
+    clock = Clock(boot_id="b")
+    big = rules.commit(
+        empty_state("k"),
+        value="x" * 200_000,
+        value_json=None,
+        expected_version=None,
+        writer=None,
+        claim=None,
+        clock=clock,
+    )
+    path.write_bytes(encode_state(_states(1)[0]) + encode_state(big))
+    fd = _fd(path)
+    try:
+        tail = keylog.read_tail(fd, str(path))
+    finally:
+        os.close(fd)
+    assert tail.state is not None and tail.state.value == "x" * 200_000
+    assert tail.valid_end == tail.size == path.stat().st_size
+
+
+def test_failed_append_cuts_back(tmp_path: Path) -> None:
+    path = tmp_path / "k"
+    one = encode_state(_states(1)[0])
+    path.write_bytes(one)
+    fd = os.open(path, os.O_RDONLY)  # pwrite on a read-only fd fails with EBADF
+    try:
+        with pytest.raises(OSError):
+            keylog.append(fd, b"garbage\n", len(one), len(one), durable=False)
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == one
+
+
+def test_compact_keeps_newest_lines(tmp_path: Path) -> None:
+    path = tmp_path / "k"
+    lines = [encode_state(s) for s in _states(10)]
+    path.write_bytes(b"".join(lines) + b"torn")
+    fd = _fd(path)
+    try:
+        size = keylog.compact(str(path), fd, keep_lines=3, keep_bytes=1 << 20, durable=True)
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == b"".join(lines[-3:]) and size == len(b"".join(lines[-3:]))
+    assert [p.name for p in tmp_path.iterdir()] == ["k"]  # no temp file left
