@@ -25,6 +25,7 @@ from .errors import (
     ValueTooLargeError,
 )
 from .file import FileStore
+from .fsck import CheckReport, check
 from .keys import validate_key
 from .locations import open_store
 from .records import Event, Snapshot
@@ -34,6 +35,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MAX_VALUE_DEPTH",
+    "CheckReport",
     "Claim",
     "ClaimHeldError",
     "Clock",
@@ -54,6 +56,7 @@ __all__ = [
     "Store",
     "ValueTooLargeError",
     "__version__",
+    "check",
     "open_store",
     "validate_key",
 ]

@@ -94,6 +94,14 @@ def _short(text: str, width: int) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fencedstate`` console script."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["check"]:
+        from ..fsck import main as check_main
+
+        return check_main(args_list[1:])
+    if args_list[:1] == ["mcp"]:
+        from ..mcp_server import main as mcp_main
+
+        return mcp_main(args_list[1:])
     if args_list[:1] == ["catalog"]:
         from ..catalog.cli import main as catalog_main
 
@@ -123,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--wait", type=float, default=0.0,
                    help="seconds to wait for live claims / pending commits to end")
     p.set_defaults(func=_copy)
+    sub.add_parser("check", help="check a store's files for damage (see: check --help)")
+    sub.add_parser("mcp", help="serve a store over MCP, stdio or HTTP (see: mcp --help)")
     sub.add_parser("catalog", help="query the failure-mode catalog (see: catalog --help)")
     args = parser.parse_args(args_list)
     try:
