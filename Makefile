@@ -32,8 +32,8 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest $(FAST)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src  # widened to $(LINT_PATHS) once the tree is clean
-	@# ruff format --check joins once the tree is formatted
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy --strict src/fencedstate
 
 format: $(STAMP)

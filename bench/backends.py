@@ -50,8 +50,14 @@ def _bump(v: Any) -> int:
 
 def _worker(target: str, mode: str, idx: int, seconds: float, barrier: Any, out: Any) -> None:
     try:
-        store = fs.open_store(target, **({"max_connections": 1, "min_connections": 1}
-                                         if target.startswith("postgresql") else {}))
+        store = fs.open_store(
+            target,
+            **(
+                {"max_connections": 1, "min_connections": 1}
+                if target.startswith("postgresql")
+                else {}
+            ),
+        )
         key = KEY if mode == "one key" else f"bench/own/{idx}"
         version = 0
         if mode == "own keys":
@@ -66,8 +72,9 @@ def _worker(target: str, mode: str, idx: int, seconds: float, barrier: Any, out:
             if mode == "one key":
                 store.update(key, _bump, writer=f"p{idx}", max_retries=1_000_000)
             else:
-                version = store.put(key, version, expected_version=version,
-                                    writer=f"p{idx}").version
+                version = store.put(
+                    key, version, expected_version=version, writer=f"p{idx}"
+                ).version
             lat.append(time.perf_counter() - t0)
             if time.monotonic() >= end:
                 break
@@ -84,8 +91,10 @@ def _cell(target: str, mode: str, procs: int, seconds: float) -> dict[str, Any]:
     setup.close()
     barrier = CTX.Barrier(procs + 1)
     out = CTX.Queue()
-    ps = [CTX.Process(target=_worker, args=(target, mode, i, seconds, barrier, out))
-          for i in range(procs)]
+    ps = [
+        CTX.Process(target=_worker, args=(target, mode, i, seconds, barrier, out))
+        for i in range(procs)
+    ]
     for p in ps:
         p.start()
     try:
@@ -126,11 +135,17 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=3.0, help="run time per cell")
     ap.add_argument("--procs", default="1,4,8", help="process counts, comma separated")
-    ap.add_argument("--pg-url", default=None,
-                    help="use this server (a fresh schema per cell) instead of a throwaway one")
+    ap.add_argument(
+        "--pg-url",
+        default=None,
+        help="use this server (a fresh schema per cell) instead of a throwaway one",
+    )
     ap.add_argument("--out", default=str(HERE / "results" / "backends.md"))
-    ap.add_argument("--backends", default="file,postgres,etcd",
-                    help="columns to run, comma separated (etcd: a throwaway 3-member cluster)")
+    ap.add_argument(
+        "--backends",
+        default="file,postgres,etcd",
+        help="columns to run, comma separated (etcd: a throwaway 3-member cluster)",
+    )
     args = ap.parse_args()
     procs = [int(p) for p in args.procs.split(",")]
     backends = [b for b in args.backends.split(",") if b]
@@ -153,16 +168,19 @@ def main() -> int:
             return 2
         server = PgServer(bindir, durable=True)
         server.start()
-    work = tempfile.mkdtemp(prefix="fsbench-", dir=str(REPO / ".bench-tmp")
-                            if (REPO / ".bench-tmp").is_dir() else None)
+    work = tempfile.mkdtemp(
+        prefix="fsbench-", dir=str(REPO / ".bench-tmp") if (REPO / ".bench-tmp").is_dir() else None
+    )
     rows: list[dict[str, Any]] = []
     try:
         import psycopg
 
         with psycopg.connect(server.url(), autocommit=True) as admin:
             pg_version = admin.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
-            pg_settings = {n: admin.execute(f"SHOW {n}").fetchone()[0]  # type: ignore[index]
-                           for n in ("fsync", "synchronous_commit", "wal_sync_method")}
+            pg_settings = {
+                n: admin.execute(f"SHOW {n}").fetchone()[0]  # type: ignore[index]
+                for n in ("fsync", "synchronous_commit", "wal_sync_method")
+            }
             for mode in ("one key", "own keys"):
                 for p in procs:
                     for backend in backends:
@@ -178,10 +196,13 @@ def main() -> int:
                         cell = _cell(target, mode, p, args.seconds)
                         cell.update(backend=backend, mode=mode, procs=p)
                         rows.append(cell)
-                        print(f"{backend:8} {mode:8} P={p}: {cell['rate']:8.0f} commits/s "
-                              f"p50 {cell['p50_ms']:.2f} ms p99 {cell['p99_ms']:.2f} ms "
-                              f"retries/commit {cell['retries_per_commit']:.2f} "
-                              f"lost {cell['lost']}", flush=True)
+                        print(
+                            f"{backend:8} {mode:8} P={p}: {cell['rate']:8.0f} commits/s "
+                            f"p50 {cell['p50_ms']:.2f} ms p99 {cell['p99_ms']:.2f} ms "
+                            f"retries/commit {cell['retries_per_commit']:.2f} "
+                            f"lost {cell['lost']}",
+                            flush=True,
+                        )
     finally:
         if isinstance(server, PgServer):
             server.stop()
@@ -196,11 +217,15 @@ def main() -> int:
         f"`python bench/backends.py --seconds {args.seconds:g} --procs {args.procs}`, "
         f"{time.strftime('%Y-%m-%d %H:%M')}, {platform.node()} "
         f"({os.cpu_count()} CPUs, Python {platform.python_version()}).",
-        f"FileStore `durability=\"fsync\"`; PostgreSQL {pg_version} over a unix socket, "
-        + ", ".join(f"{k}={v}" for k, v in pg_settings.items()) + ", same disk."
-        + (" etcd: a 3-member cluster on loopback (Debian etcd-server, default fsync), "
-           "reached over its v3 JSON gateway with httpx, linearizable reads."
-           if etcd is not None else ""),
+        f'FileStore `durability="fsync"`; PostgreSQL {pg_version} over a unix socket, '
+        + ", ".join(f"{k}={v}" for k, v in pg_settings.items())
+        + ", same disk."
+        + (
+            " etcd: a 3-member cluster on loopback (Debian etcd-server, default fsync), "
+            "reached over its v3 JSON gateway with httpx, linearizable reads."
+            if etcd is not None
+            else ""
+        ),
         "Real processes (fork), each with its own store (own connections); fixed time per cell.",
         "",
         "| workload | P | backend | commits/s | p50 ms | p99 ms | retries/commit | lost |",
@@ -208,13 +233,19 @@ def main() -> int:
     ]
     for r in rows:
         lost = "-" if r["lost"] is None else str(r["lost"])
-        lines.append(f"| {r['mode']} | {r['procs']} | {r['backend']} | {r['rate']:,.0f} | "
-                     f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['retries_per_commit']:.2f} "
-                     f"| {lost} |")
-    lines += ["", "`one key`: every process `update()`s one counter (contention; lost = "
-              "acknowledged commits minus the final counter). `own keys`: each process `put()`s "
-              "its own key at the expected version. Latency is per acknowledged commit, "
-              "including retries.", ""]
+        lines.append(
+            f"| {r['mode']} | {r['procs']} | {r['backend']} | {r['rate']:,.0f} | "
+            f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['retries_per_commit']:.2f} "
+            f"| {lost} |"
+        )
+    lines += [
+        "",
+        "`one key`: every process `update()`s one counter (contention; lost = "
+        "acknowledged commits minus the final counter). `own keys`: each process `put()`s "
+        "its own key at the expected version. Latency is per acknowledged commit, "
+        "including retries.",
+        "",
+    ]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines))

@@ -1,6 +1,6 @@
 """Time `fencedstate copy` for a store of N keys: file -> PostgreSQL -> file (throwaway server).
 
-    python bench/copy_bench.py --keys 10000
+python bench/copy_bench.py --keys 10000
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from pg_server import PgServer, find_pg_bin  # noqa: E402
+
 import fencedstate as fs  # noqa: E402
 from fencedstate.cli.table import render  # noqa: E402
 from fencedstate.copy import copy_store  # noqa: E402
-from pg_server import PgServer, find_pg_bin  # noqa: E402
 
 
 def main() -> int:
@@ -39,13 +40,22 @@ def main() -> int:
                     src.put(f"k/{i:06}", {"i": i, "v": v}, expected_version=v)
             rows = []
             pg = fs.open_store(server.url())
-            for name, a, b in [("file -> postgres", src, pg),
-                               ("postgres -> file", pg, fs.open_store(Path(tmp) / "back"))]:
+            for name, a, b in [
+                ("file -> postgres", src, pg),
+                ("postgres -> file", pg, fs.open_store(Path(tmp) / "back")),
+            ]:
                 t = time.perf_counter()
                 report = copy_store(a, b)
                 dt = time.perf_counter() - t
-                rows.append([name, f"{report.keys:,}", f"{report.events:,}", f"{dt:.1f}",
-                             f"{report.keys / dt:,.0f}"])
+                rows.append(
+                    [
+                        name,
+                        f"{report.keys:,}",
+                        f"{report.events:,}",
+                        f"{dt:.1f}",
+                        f"{report.keys / dt:,.0f}",
+                    ]
+                )
             print(render(["copy", "keys", "events", "seconds", "keys/s"], rows))
     finally:
         server.stop()

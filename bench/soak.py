@@ -44,8 +44,15 @@ def worker(root: str, acks_path: str, seed: int, deadline: float) -> None:
     owner = f"w{seed}"
 
     def ack(kind: str, key: str, t0: float, **kw: Any) -> None:
-        rec = {"kind": kind, "key": key, "t_start": t0, "t_end": clock.now(),
-               "boot": clock.boot_id, "owner": kw.pop("owner", None), **kw}
+        rec = {
+            "kind": kind,
+            "key": key,
+            "t_start": t0,
+            "t_end": clock.now(),
+            "boot": clock.boot_id,
+            "owner": kw.pop("owner", None),
+            **kw,
+        }
         out.write(json.dumps(rec) + "\n")
         out.flush()
 
@@ -58,8 +65,11 @@ def worker(root: str, acks_path: str, seed: int, deadline: float) -> None:
                 snap = rec.get(key)
                 token = uuid.uuid4().hex
                 t0 = clock.now()
-                new = rec.put(key, {"token": token, "claim_epoch": None, "owner": None},
-                              0 if snap is None else snap.version)
+                new = rec.put(
+                    key,
+                    {"token": token, "claim_epoch": None, "owner": None},
+                    0 if snap is None else snap.version,
+                )
                 ack("put", key, t0, token=token, version=new.version)
             elif r < 0.9:  # claim, a few commits, release (or abandon)
                 t0 = clock.now()
@@ -71,13 +81,22 @@ def worker(root: str, acks_path: str, seed: int, deadline: float) -> None:
                     t0 = clock.now()
                     try:
                         new = rec.commit(
-                            claim, {"token": token, "claim_epoch": claim.epoch, "owner": owner},
-                            0 if cur is None else cur.version)
+                            claim,
+                            {"token": token, "claim_epoch": claim.epoch, "owner": owner},
+                            0 if cur is None else cur.version,
+                        )
                     except fs.FencedError:
                         ack("fenced", key, t0, token=token, epoch=claim.epoch, owner=owner)
                         break
-                    ack("claim_commit", key, t0, token=token, version=new.version,
-                        epoch=claim.epoch, owner=owner)
+                    ack(
+                        "claim_commit",
+                        key,
+                        t0,
+                        token=token,
+                        version=new.version,
+                        epoch=claim.epoch,
+                        owner=owner,
+                    )
                 if rng.random() < 0.8:
                     rec.release(claim)
             else:
@@ -134,8 +153,17 @@ def soak(minutes: float, procs: int, root: str, seed: int) -> dict[str, Any]:
         nonlocal n_spawned
         n_spawned += 1
         path = os.path.join(acks_dir, f"{n_spawned}.jsonl")
-        return subprocess.Popen([sys.executable, __file__, "--worker", root, path,
-                                 str(seed * 1000 + n_spawned), str(end)])
+        return subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "--worker",
+                root,
+                path,
+                str(seed * 1000 + n_spawned),
+                str(end),
+            ]
+        )
 
     workers = [spawn() for _ in range(procs)]
     kills = stalls = 0
@@ -185,29 +213,54 @@ def soak(minutes: float, procs: int, root: str, seed: int) -> dict[str, Any]:
     fs.open_store(root).close()
     # check_store skips acks below a compacted log's first retained version; a commit AT that
     # version is gone too when the first retained line is a claim/release/reclaim after it.
-    first = {k: e[0] for k, e in conformance.read_journal(root).items()
-             if e and not conformance.starts_empty(e)}
-    acks = [a for a in acks if not (
-        a.key in first and a.version is not None and a.kind in ("put", "claim_commit")
-        and a.version == first[a.key].version and first[a.key].op not in conformance.COMMIT_OPS)]
+    first = {
+        k: e[0]
+        for k, e in conformance.read_journal(root).items()
+        if e and not conformance.starts_empty(e)
+    }
+    acks = [
+        a
+        for a in acks
+        if not (
+            a.key in first
+            and a.version is not None
+            and a.kind in ("put", "claim_commit")
+            and a.version == first[a.key].version
+            and first[a.key].op not in conformance.COMMIT_OPS
+        )
+    ]
     violations = [str(v) for v in conformance.check_store(root, acks)]
     final = _files(root)
     # Client-observed histories: is there a legal sequential order? (printed to stderr)
     from fencedstate.testing import linearizability
 
-    histories = [os.path.join(acks_dir, n) for n in sorted(os.listdir(acks_dir))
-                 if n.endswith(".history")]
+    histories = [
+        os.path.join(acks_dir, n) for n in sorted(os.listdir(acks_dir)) if n.endswith(".history")
+    ]
     lin = linearizability.report(histories, out=sys.stderr, deaths=deaths)
     return {
-        "minutes": minutes, "processes": procs, "ops_acknowledged": len(acks),
-        "ops_by_kind": {k: sum(1 for a in acks if a.kind == k)
-                        for k in ("put", "claim", "claim_commit", "reclaim", "fenced")},
-        "faults_injected": kills + stalls, "kill9": kills, "sigstop_stalls": stalls,
-        "violations": len(violations), "violation_samples": violations[:10],
-        "linearizability": {"ops": lin.ops, "keys": lin.keys, "unknown": lin.unknown,
-                            "linearizable": lin.ok, "seconds": round(lin.seconds, 3)},
-        "first_sample": samples[0] if samples else None, "last_sample": samples[-1] if samples
-        else None, "final_files": final,
+        "minutes": minutes,
+        "processes": procs,
+        "ops_acknowledged": len(acks),
+        "ops_by_kind": {
+            k: sum(1 for a in acks if a.kind == k)
+            for k in ("put", "claim", "claim_commit", "reclaim", "fenced")
+        },
+        "faults_injected": kills + stalls,
+        "kill9": kills,
+        "sigstop_stalls": stalls,
+        "violations": len(violations),
+        "violation_samples": violations[:10],
+        "linearizability": {
+            "ops": lin.ops,
+            "keys": lin.keys,
+            "unknown": lin.unknown,
+            "linearizable": lin.ok,
+            "seconds": round(lin.seconds, 3),
+        },
+        "first_sample": samples[0] if samples else None,
+        "last_sample": samples[-1] if samples else None,
+        "final_files": final,
     }
 
 

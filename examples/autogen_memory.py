@@ -30,24 +30,33 @@ from fencedstate_autogen import FencedMemory, load_agent_state, save_agent_state
 
 import fencedstate as fs
 
-MODEL_INFO: Any = {"vision": False, "function_calling": True, "json_output": False,
-                   "family": "unknown", "structured_output": False}
+MODEL_INFO: Any = {
+    "vision": False,
+    "function_calling": True,
+    "json_output": False,
+    "family": "unknown",
+    "structured_output": False,
+}
 FACTS = [f"fact {i}" for i in range(6)]
 
 
 def parallel_calls() -> CreateResult:
     return CreateResult(
         finish_reason="function_calls",
-        content=[FunctionCall(id=f"c{i}", name="remember", arguments=json.dumps({"fact": f}))
-                 for i, f in enumerate(FACTS)],
-        usage=RequestUsage(prompt_tokens=0, completion_tokens=0), cached=False,
+        content=[
+            FunctionCall(id=f"c{i}", name="remember", arguments=json.dumps({"fact": f}))
+            for i, f in enumerate(FACTS)
+        ],
+        usage=RequestUsage(prompt_tokens=0, completion_tokens=0),
+        cached=False,
     )
 
 
 async def run_tool_calls(remember: Any) -> None:
     client = ReplayChatCompletionClient([parallel_calls()], model_info=MODEL_INFO)
-    agent = AssistantAgent("a", model_client=client,
-                           tools=[FunctionTool(remember, "remember a fact", name="remember")])
+    agent = AssistantAgent(
+        "a", model_client=client, tools=[FunctionTool(remember, "remember a fact", name="remember")]
+    )
     await agent.run(task="remember these facts")
 
 
@@ -95,8 +104,9 @@ def state_worker(mode: str, work: str, name: str, barrier: Any) -> None:
     async def fenced() -> None:
         store = fs.open_store(Path(work) / "store")
         agent = _agent(name)
-        async with await load_agent_state(store, "agents/assistant", agent, owner=name,
-                                          wait=60) as held:
+        async with await load_agent_state(
+            store, "agents/assistant", agent, owner=name, wait=60
+        ) as held:
             await agent.run(task=f"turn from {name}")
             await save_agent_state(store, "agents/assistant", agent, claim=held)
 
@@ -111,8 +121,9 @@ def state_demo(work: Path) -> tuple[int, int]:
     ctx = mp.get_context("spawn")
     for mode in ("default", "fenced"):
         barrier = ctx.Barrier(2)
-        procs = [ctx.Process(target=state_worker, args=(mode, str(work), n, barrier))
-                 for n in ("A", "B")]
+        procs = [
+            ctx.Process(target=state_worker, args=(mode, str(work), n, barrier)) for n in ("A", "B")
+        ]
         for p in procs:
             p.start()
         for p in procs:
@@ -138,8 +149,10 @@ def main() -> None:
     ]
     for label, d, f, n in rows:
         print(f"{label:58} {f'{d}/{n}':>8} {f'{f}/{n}':>8}")
-    print(f"default lost {len(FACTS) - mem_default} memory entries and {2 - st_default} agent "
-          f"turn; fencedstate lost {len(FACTS) - mem_fenced} and {2 - st_fenced}.")
+    print(
+        f"default lost {len(FACTS) - mem_default} memory entries and {2 - st_default} agent "
+        f"turn; fencedstate lost {len(FACTS) - mem_fenced} and {2 - st_fenced}."
+    )
 
 
 if __name__ == "__main__":

@@ -126,17 +126,30 @@ def child(args: dict[str, Any]) -> None:
         OneStep(suppress_flow_events=True).kickoff(inputs={"id": FLOW_ID})
     except Exception as exc:
         cause = fenced_cause(exc)
-        result = {"ok": False, "error": type(cause or exc).__name__,
-                  "reason": getattr(cause, "reason", None)}
+        result = {
+            "ok": False,
+            "error": type(cause or exc).__name__,
+            "reason": getattr(cause, "reason", None),
+        }
     (sync / f"{me}.json").write_text(json.dumps(result))
 
 
-def _spawn(kind: str, where: Path, sync: Path, me: str, wait_for: Path,
-           start_after: Path | None = None) -> subprocess.Popen[bytes]:
-    args = {"kind": kind, "where": str(where), "sync": str(sync), "me": me,
-            "wait_for": str(wait_for), "start_after": str(start_after or "")}
-    return subprocess.Popen([sys.executable, __file__, "--child", json.dumps(args)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def _spawn(
+    kind: str, where: Path, sync: Path, me: str, wait_for: Path, start_after: Path | None = None
+) -> subprocess.Popen[bytes]:
+    args = {
+        "kind": kind,
+        "where": str(where),
+        "sync": str(sync),
+        "me": me,
+        "wait_for": str(wait_for),
+        "start_after": str(start_after or ""),
+    }
+    return subprocess.Popen(
+        [sys.executable, __file__, "--child", json.dumps(args)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _result(sync: Path, me: str) -> dict[str, Any]:
@@ -150,8 +163,10 @@ def two_processes(kind: str, where: Path) -> str:
     # SQLite: each waits until the other has loaded. Fenced: the second kickoff is parked in
     # load_state until the first releases the flow, so each only waits for the other to start.
     peer = "in-step" if kind == "sqlite" else "started"
-    procs = [_spawn(kind, where, sync, "A", sync / f"B.{peer}"),
-             _spawn(kind, where, sync, "B", sync / f"A.{peer}")]
+    procs = [
+        _spawn(kind, where, sync, "A", sync / f"B.{peer}"),
+        _spawn(kind, where, sync, "B", sync / f"A.{peer}"),
+    ]
     try:
         for p in procs:
             p.wait(timeout=300)
@@ -189,26 +204,36 @@ def zombie(kind: str, where: Path) -> str:
             b.kill()
     ra = _result(sync, "A")
     log = _stored(kind, where)["log"]
-    verdict = ("the zombie's save was refused: "
-               f"{ra['error']}({ra['reason']})" if not ra["ok"] else "the zombie's save landed")
+    verdict = (
+        f"the zombie's save was refused: {ra['error']}({ra['reason']})"
+        if not ra["ok"]
+        else "the zombie's save landed"
+    )
     return f"B ran while A was stopped; stored log = {log}; {verdict}"
 
 
 def main() -> None:
     rows: list[tuple[str, str, str]] = []
-    for name, scenario in (("parallel @listen", parallel_listeners),
-                           ("two kickoffs, one flow id", two_processes),
-                           ("zombie (SIGSTOP/SIGCONT)", zombie)):
+    for name, scenario in (
+        ("parallel @listen", parallel_listeners),
+        ("two kickoffs, one flow id", two_processes),
+        ("zombie (SIGSTOP/SIGCONT)", zombie),
+    ):
         results = []
         for kind in ("sqlite", "fenced"):
             with tempfile.TemporaryDirectory() as tmp:
                 results.append(scenario(kind, Path(tmp)))
         rows.append((name, results[0], results[1]))
-        print(f"\n== {name}\n  SQLiteFlowPersistence : {results[0]}\n"
-              f"  FencedFlowPersistence : {results[1]}", flush=True)
-    print("\nSummary: the default lost 1 of 2 increments in the first two scenarios and let the "
-          "zombie overwrite newer state; fencedstate kept both increments across processes, "
-          "refused the stale listener save (ConflictError) and the zombie save (FencedError).")
+        print(
+            f"\n== {name}\n  SQLiteFlowPersistence : {results[0]}\n"
+            f"  FencedFlowPersistence : {results[1]}",
+            flush=True,
+        )
+    print(
+        "\nSummary: the default lost 1 of 2 increments in the first two scenarios and let the "
+        "zombie overwrite newer state; fencedstate kept both increments across processes, "
+        "refused the stale listener save (ConflictError) and the zombie save (FencedError)."
+    )
 
 
 if __name__ == "__main__":

@@ -98,8 +98,10 @@ def main(argv: list[str]) -> int:
     key = FencedStore(store).key_for(*DOC)
     snap = store.get(key)
     assert snap is not None
-    print(f"fencedstate document {key!r} is at version {snap.version} "
-          f"(one commit per section; conflicting writers re-read and retried)")
+    print(
+        f"fencedstate document {key!r} is at version {snap.version} "
+        f"(one commit per section; conflicting writers re-read and retried)"
+    )
     print(f"inspect it: fencedstate history {state_dir} {key}")
     return 0 if not fenced_lost and len(fenced_kept) == len(TOPICS) else 1
 

@@ -47,7 +47,10 @@ class OneReply(Model):
         with contextlib.suppress(threading.BrokenBarrierError):
             await asyncio.to_thread(self.barrier.wait, 60)
         msg = ResponseOutputMessage(
-            id="msg_1", type="message", role="assistant", status="completed",
+            id="msg_1",
+            type="message",
+            role="assistant",
+            status="completed",
             content=[ResponseOutputText(type="output_text", text=self.text, annotations=[])],
         )
         return ModelResponse(output=[msg], usage=Usage(), response_id=None)
@@ -108,8 +111,10 @@ async def pop_demo(work: Path) -> tuple[str, str]:
         await fa.pop_item()
         fenced = "removed an item"
     except fs.ConflictError as err:
-        fenced = (f"refused: ConflictError (saw v{err.expected_version}, now "
-                  f"v{err.actual_version}); history still {len(await fb.get_items())} items")
+        fenced = (
+            f"refused: ConflictError (saw v{err.expected_version}, now "
+            f"v{err.actual_version}); history still {len(await fb.get_items())} items"
+        )
     return default, fenced
 
 
@@ -126,8 +131,10 @@ def main() -> None:
             barrier = ctx.Barrier(2)
             with ctx.Manager() as manager:
                 results = manager.dict()
-                procs = [ctx.Process(target=worker, args=(mode, tmp, n, barrier, results))
-                         for n in ("A", "B")]
+                procs = [
+                    ctx.Process(target=worker, args=(mode, tmp, n, barrier, results))
+                    for n in ("A", "B")
+                ]
                 for p in procs:
                     p.start()
                 for p in procs:

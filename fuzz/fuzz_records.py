@@ -40,8 +40,11 @@ def test_one_input(data: bytes) -> None:
     finally:
         os.close(fd)
     store = fs.open_store(_ROOT, durability="none")
-    for read in (lambda: store.get("k"), lambda: store.history("k", limit=None),
-                 lambda: store.keys()):
+    for read in (
+        lambda: store.get("k"),
+        lambda: store.history("k", limit=None),
+        lambda: store.keys(),
+    ):
         with contextlib.suppress(fs.FencedStateError):
             read()
     try:

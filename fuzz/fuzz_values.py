@@ -14,8 +14,9 @@ import atheris
 with atheris.instrument_imports(include=["fencedstate"]):
     import fencedstate as fs
 
-_STORE = fs.open_store(tempfile.mkdtemp(prefix="fuzz-values-"), durability="none",
-                       max_value_bytes=64 * 1024)
+_STORE = fs.open_store(
+    tempfile.mkdtemp(prefix="fuzz-values-"), durability="none", max_value_bytes=64 * 1024
+)
 
 
 def _value(fdp: atheris.FuzzedDataProvider, depth: int) -> Any:
@@ -41,8 +42,10 @@ def _value(fdp: atheris.FuzzedDataProvider, depth: int) -> Any:
     if kind == 9 and depth < 6:
         return [_value(fdp, depth + 1) for _ in range(fdp.ConsumeIntInRange(0, 4))]
     if kind == 10 and depth < 6:
-        return {fdp.ConsumeUnicode(6): _value(fdp, depth + 1)
-                for _ in range(fdp.ConsumeIntInRange(0, 4))}
+        return {
+            fdp.ConsumeUnicode(6): _value(fdp, depth + 1)
+            for _ in range(fdp.ConsumeIntInRange(0, 4))
+        }
     if kind == 11:
         return {fdp.PickValueInList([1, 2.5, None, True, (1,)]): 1}
     if kind == 12:

@@ -35,15 +35,26 @@ class Recorder:
         return self.store.clock.now()
 
     def ack(self, kind: str, key: str, t0: float, **fields: Any) -> None:
-        rec = {"kind": kind, "key": key, "t_start": t0, "t_end": self.now(),
-               "boot": self.store.clock.boot_id, **fields}
+        rec = {
+            "kind": kind,
+            "key": key,
+            "t_start": t0,
+            "t_end": self.now(),
+            "boot": self.store.clock.boot_id,
+            **fields,
+        }
         self.f.write(json.dumps(rec) + "\n")
         self.f.flush()
 
 
 def value(n: int, token: str, claim: fs.Claim | None, **extra: Any) -> dict[str, Any]:
-    return {"n": n, "token": token, "claim_epoch": None if claim is None else claim.epoch,
-            "owner": None if claim is None else claim.owner, **extra}
+    return {
+        "n": n,
+        "token": token,
+        "claim_epoch": None if claim is None else claim.epoch,
+        "owner": None if claim is None else claim.owner,
+        **extra,
+    }
 
 
 def count(snap: fs.Snapshot | None) -> int:
@@ -53,8 +64,11 @@ def count(snap: fs.Snapshot | None) -> int:
 def do_update(r: Recorder, name: str, key: str) -> None:
     token = uuid.uuid4().hex
     t0 = r.now()
-    snap = r.store.update(key, lambda old: value(
-        (old or {}).get("n", 0) + 1 if isinstance(old, dict) else 1, token, None), writer=name)
+    snap = r.store.update(
+        key,
+        lambda old: value((old or {}).get("n", 0) + 1 if isinstance(old, dict) else 1, token, None),
+        writer=name,
+    )
     r.ack("put", key, t0, token=token, version=snap.version)
 
 
@@ -62,8 +76,12 @@ def do_cas(r: Recorder, name: str, key: str) -> None:
     snap = r.store.get(key)
     token = uuid.uuid4().hex
     t0 = r.now()
-    new = r.store.put(key, value(count(snap) + 1, token, None),
-                      expected_version=0 if snap is None else snap.version, writer=name)
+    new = r.store.put(
+        key,
+        value(count(snap) + 1, token, None),
+        expected_version=0 if snap is None else snap.version,
+        writer=name,
+    )
     r.ack("put", key, t0, token=token, version=new.version)
 
 
@@ -72,9 +90,16 @@ def do_many(r: Recorder, name: str, keys: list[str]) -> None:
     snaps = {k: r.store.get(k) for k in keys}
     tokens = {k: uuid.uuid4().hex for k in keys}
     t0 = r.now()
-    out = r.store.put_many({k: (value(count(snaps[k]) + 1, tokens[k], None),
-                                0 if snaps[k] is None else snaps[k].version)
-                            for k in keys}, writer=name)
+    out = r.store.put_many(
+        {
+            k: (
+                value(count(snaps[k]) + 1, tokens[k], None),
+                0 if snaps[k] is None else snaps[k].version,
+            )
+            for k in keys
+        },
+        writer=name,
+    )
     for k in keys:
         r.ack("put", k, t0, token=tokens[k], version=out[k].version)
 
@@ -98,8 +123,9 @@ def do_claim_work(r: Recorder, rng: random.Random, name: str, key: str) -> None:
             return
         except fs.ConflictError:
             continue
-        r.ack("claim_commit", key, t0, token=token, version=new.version, epoch=claim.epoch,
-              owner=name)
+        r.ack(
+            "claim_commit", key, t0, token=token, version=new.version, epoch=claim.epoch, owner=name
+        )
         if rng.random() < 0.3:
             try:
                 claim.renew()
@@ -130,8 +156,15 @@ def do_accept(r: Recorder, name: str, task: str) -> None:
             except fs.FencedError:
                 r.ack("fenced", task, t0, token=token, epoch=claim.epoch, owner=name)
                 return
-            r.ack("claim_commit", task, t0, token=token, version=new.version,
-                  epoch=claim.epoch, owner=name)
+            r.ack(
+                "claim_commit",
+                task,
+                t0,
+                token=token,
+                version=new.version,
+                epoch=claim.epoch,
+                owner=name,
+            )
     finally:
         claim.release()
 
@@ -142,8 +175,9 @@ def mixed(store_dir: str, ack_file: str, name: str, seed: int, iters: int) -> in
     with open(ack_file, "a", encoding="utf-8") as f:
         r = Recorder(store, f)
         for _ in range(iters):
-            action = rng.choices(("update", "cas", "claim", "reclaim", "accept", "many"),
-                                 weights=(4, 3, 4, 1, 2, 2))[0]
+            action = rng.choices(
+                ("update", "cas", "claim", "reclaim", "accept", "many"), weights=(4, 3, 4, 1, 2, 2)
+            )[0]
             try:
                 if action == "update":
                     do_update(r, name, rng.choice(KEYS))
@@ -176,8 +210,10 @@ def zombie(store_dir: str, ack_file: str, name: str, key: str) -> int:
         token = uuid.uuid4().hex
         t0 = r.now()
         try:
-            claim.commit(value(count(snap) + 1, token, claim),
-                         expected_version=0 if snap is None else snap.version)
+            claim.commit(
+                value(count(snap) + 1, token, claim),
+                expected_version=0 if snap is None else snap.version,
+            )
         except fs.FencedError as exc:
             r.ack("fenced", key, t0, token=token, epoch=claim.epoch, owner=name)
             print(f"FENCED {exc.reason}", flush=True)

@@ -45,8 +45,9 @@ def find_pg_bin() -> str | None:
     pg_config = shutil.which("pg_config")
     if pg_config:
         try:
-            out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True,
-                                 timeout=30, check=False).stdout.strip()
+            out = subprocess.run(
+                [pg_config, "--bindir"], capture_output=True, text=True, timeout=30, check=False
+            ).stdout.strip()
             if out:
                 candidates.append(out)
         except (OSError, subprocess.SubprocessError):
@@ -55,8 +56,12 @@ def find_pg_bin() -> str | None:
     def version(path: str) -> tuple[int, ...]:
         return tuple(int(n) for n in re.findall(r"\d+", path)) or (0,)
 
-    for pattern in ("/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin",
-                    "/usr/local/pgsql/bin", "/opt/homebrew/opt/postgresql*/bin"):
+    for pattern in (
+        "/usr/lib/postgresql/*/bin",
+        "/usr/pgsql-*/bin",
+        "/usr/local/pgsql/bin",
+        "/opt/homebrew/opt/postgresql*/bin",
+    ):
         candidates.extend(sorted(glob.glob(pattern), key=version, reverse=True))
     for directory in candidates:
         if all(os.access(os.path.join(directory, n), os.X_OK) for n in _NEEDED):
@@ -102,9 +107,16 @@ class PgServer:
         env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PGTZ": "UTC"}
         if self.user is not None:
             env["HOME"] = self.base
-        return subprocess.run([os.path.join(self.bindir, args[0]), *args[1:]],
-                              capture_output=True, text=True, timeout=timeout, check=False,
-                              env=env, cwd=self.base, **kw)
+        return subprocess.run(
+            [os.path.join(self.bindir, args[0]), *args[1:]],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env=env,
+            cwd=self.base,
+            **kw,
+        )
 
     def start(self) -> None:
         """initdb, then start the server and wait until it accepts connections."""
@@ -112,8 +124,17 @@ class PgServer:
         if self.user is not None:
             os.chown(self.base, self.user.pw_uid, self.user.pw_gid)
         os.chmod(self.base, 0o700)
-        init = ["initdb", "-D", self.data, "-U", "fencedstate", "--auth=trust", "-E", "UTF8",
-                "--no-locale"]
+        init = [
+            "initdb",
+            "-D",
+            self.data,
+            "-U",
+            "fencedstate",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+        ]
         if not self.durable:
             init.append("--no-sync")
         done = self._run(*init)
@@ -131,11 +152,25 @@ class PgServer:
         ]
         if not self.durable:
             opts += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
-        done = self._run("pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", "120",
-                         "-o", " ".join(opts), "start", timeout=180)
+        done = self._run(
+            "pg_ctl",
+            "-D",
+            self.data,
+            "-l",
+            self.log,
+            "-w",
+            "-t",
+            "120",
+            "-o",
+            " ".join(opts),
+            "start",
+            timeout=180,
+        )
         if done.returncode != 0:
-            raise RuntimeError(f"pg_ctl start failed ({done.returncode}):\n{done.stdout}\n"
-                               f"{done.stderr}\n--- server log ---\n{self.log_text()}")
+            raise RuntimeError(
+                f"pg_ctl start failed ({done.returncode}):\n{done.stdout}\n"
+                f"{done.stderr}\n--- server log ---\n{self.log_text()}"
+            )
         self.started = True
         self._wait_ready()
 
@@ -171,8 +206,18 @@ class PgServer:
         """Stop the server (immediately: the data is thrown away) and delete the directory."""
         try:
             if self.started:
-                done = self._run("pg_ctl", "-D", self.data, "-m", "immediate", "-w", "-t", "60",
-                                 "stop", timeout=120)
+                done = self._run(
+                    "pg_ctl",
+                    "-D",
+                    self.data,
+                    "-m",
+                    "immediate",
+                    "-w",
+                    "-t",
+                    "60",
+                    "stop",
+                    timeout=120,
+                )
                 if done.returncode != 0:
                     self._kill_postmaster()
                 self.started = False
@@ -217,9 +262,11 @@ def pg_server() -> Iterator[PgServer | ExternalServer]:
         return
     bindir = find_pg_bin()
     if bindir is None:
-        pytest.skip("NO POSTGRESQL BINARIES FOUND (initdb/pg_ctl/postgres): the PostgreSQL "
-                    "backend is NOT TESTED. Install Debian's 'postgresql' package "
-                    "(.ci/deps.d/postgres.sh) or set FENCEDSTATE_PG_BIN.")
+        pytest.skip(
+            "NO POSTGRESQL BINARIES FOUND (initdb/pg_ctl/postgres): the PostgreSQL "
+            "backend is NOT TESTED. Install Debian's 'postgresql' package "
+            "(.ci/deps.d/postgres.sh) or set FENCEDSTATE_PG_BIN."
+        )
     server = PgServer(bindir)
     try:
         server.start()

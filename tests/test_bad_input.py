@@ -13,9 +13,30 @@ import pytest
 import fencedstate as fs
 
 BAD_KEYS = [
-    "", "/abs", "a//b", "a/", "../etc/passwd", "a/../b", "a/./b", ".", "..", "a\x00b",
-    ".hidden", "a/.git", "sp ace", "tab\t", "new\nline", "é", "x" * 513, "s/" + "y" * 129,
-    "data.jsonl", "a.lock/b", "x.tmp", "back\\slash", "*", "a:b",
+    "",
+    "/abs",
+    "a//b",
+    "a/",
+    "../etc/passwd",
+    "a/../b",
+    "a/./b",
+    ".",
+    "..",
+    "a\x00b",
+    ".hidden",
+    "a/.git",
+    "sp ace",
+    "tab\t",
+    "new\nline",
+    "é",
+    "x" * 513,
+    "s/" + "y" * 129,
+    "data.jsonl",
+    "a.lock/b",
+    "x.tmp",
+    "back\\slash",
+    "*",
+    "a:b",
 ]
 
 
@@ -46,9 +67,18 @@ def test_good_keys_accepted(store: fs.Store) -> None:
         assert store.put(key, key, expected_version=0).version == 1
 
 
-@pytest.mark.parametrize("value", [
-    {1, 2}, object(), b"bytes", float("nan"), math.inf, {"k": float("-inf")}, {(1, 2): "tuple key"},
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        {1, 2},
+        object(),
+        b"bytes",
+        float("nan"),
+        math.inf,
+        {"k": float("-inf")},
+        {(1, 2): "tuple key"},
+    ],
+)
 def test_unserialisable_values_rejected_and_state_kept(store: fs.Store, value: object) -> None:
     store.put("k", "safe", expected_version=0)
     with pytest.raises(fs.InvalidValueError):
@@ -116,6 +146,7 @@ def test_stale_claim_object_cannot_renew_or_commit_after_regrant(store: fs.Store
 
 
 # -- file backend specifics -----------------------------------------------------------------------
+
 
 def test_files_are_private_and_readable_with_cat(tmp_path: Path) -> None:
     store = fs.FileStore(tmp_path / "s")
@@ -223,8 +254,14 @@ def test_value_nesting_is_bounded_so_every_read_can_decode_it(store: fs.Store) -
 def test_a_line_too_deep_to_decode_is_a_typed_error() -> None:
     from fencedstate.records import decode_line, empty_state, encode_state
 
-    state = dataclasses.replace(empty_state("k"), op="put", version=1, exists=True, value=None,
-                                value_json="[" * 100_000 + "]" * 100_000)
+    state = dataclasses.replace(
+        empty_state("k"),
+        op="put",
+        version=1,
+        exists=True,
+        value=None,
+        value_json="[" * 100_000 + "]" * 100_000,
+    )
     with pytest.raises(fs.CorruptStateError, match="too deeply"):
         decode_line(encode_state(state).rstrip(b"\n"), "k.jsonl")
 
@@ -235,7 +272,10 @@ def test_every_public_error_is_a_fencedstate_error() -> None:
 
     from fencedstate import errors
 
-    classes = [c for _, c in inspect.getmembers(errors, inspect.isclass)
-               if issubclass(c, BaseException) and c.__module__ == errors.__name__]
+    classes = [
+        c
+        for _, c in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(c, BaseException) and c.__module__ == errors.__name__
+    ]
     assert len(classes) >= 15
     assert all(issubclass(c, fs.FencedStateError) for c in classes), classes

@@ -26,10 +26,24 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("bench-out")
     work = tmp_path_factory.mktemp("bench-work")
     cmd = [
-        sys.executable, str(HARNESS), "--procs", "1,2", "--reps", "1", "--duration", "0.3",
-        "--only", "fencedstate,sqlite-wal-cas-sync-full,raw-append,naive",
-        "--read-keys", "10,150", "--journal", "1,300",
-        "--out", str(out), "--workdir", str(work),
+        sys.executable,
+        str(HARNESS),
+        "--procs",
+        "1,2",
+        "--reps",
+        "1",
+        "--duration",
+        "0.3",
+        "--only",
+        "fencedstate,sqlite-wal-cas-sync-full,raw-append,naive",
+        "--read-keys",
+        "10,150",
+        "--journal",
+        "1,300",
+        "--out",
+        str(out),
+        "--workdir",
+        str(work),
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=170, cwd=REPO)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -45,8 +59,13 @@ def test_harness_writes_table_json_and_plots(smoke_run: tuple[Path, str]) -> Non
     assert md.startswith("# fencedstate vs peers")
     assert "Machine: " in md and " cores " in md and "filesystem " in md and "kernel " in md
     # every table is preceded by the machine line
-    for header in ("| approach | durable on power loss?", "| approach | mode | P |",
-                   "| keys in store |", "| store shape |", "| target |"):
+    for header in (
+        "| approach | durable on power loss?",
+        "| approach | mode | P |",
+        "| keys in store |",
+        "| store shape |",
+        "| target |",
+    ):
         assert header in md, header
         before = md[: md.index(header)]
         assert before.rstrip().splitlines()[-1].startswith("Machine: "), header
@@ -56,7 +75,7 @@ def test_harness_writes_table_json_and_plots(smoke_run: tuple[Path, str]) -> Non
     rows = [line for line in md.splitlines() if line.startswith(f"| {FS} | contended | ")]
     assert [r.split(" | ")[2] for r in rows] == ["1", "2"]
     # each row of the full table has the same number of cells as its header
-    table = md[md.index("| approach | mode | P |"):].split("\n\n")[0].splitlines()
+    table = md[md.index("| approach | mode | P |") :].split("\n\n")[0].splitlines()
     assert len(table) > 2 and all(r.count("|") == table[0].count("|") for r in table)
 
 
@@ -83,8 +102,12 @@ def test_fencedstate_loses_nothing_and_figures_are_sane(smoke_run: tuple[Path, s
     assert [r["keys"] for r in report["reads"]] == [10, 150]
     assert all(r["gets"] > 0 and r["errors"] == 0 for r in report["reads"])
     kinds = [(s["kind"], s["label"]) for s in report["scale"]]
-    assert kinds == [("keys", "10 keys"), ("keys", "150 keys"),
-                     ("journal", "journal of 1 events"), ("journal", "journal of 300 events")]
+    assert kinds == [
+        ("keys", "10 keys"),
+        ("keys", "150 keys"),
+        ("journal", "journal of 1 events"),
+        ("journal", "journal of 300 events"),
+    ]
     assert all(s["rate"] > 0 and s["errors"] == 0 for s in report["scale"])
 
     zero = next(t for t in report["targets"] if t["target"].startswith("zero lost"))
@@ -92,20 +115,43 @@ def test_fencedstate_loses_nothing_and_figures_are_sane(smoke_run: tuple[Path, s
 
 
 def test_bad_arguments_are_rejected() -> None:
-    proc = subprocess.run([sys.executable, str(HARNESS), "--procs", "0"],
-                          capture_output=True, text=True, timeout=60, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, str(HARNESS), "--procs", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
     assert proc.returncode == 2 and "must be positive" in proc.stderr
 
 
 def test_sync_cost_prints_every_variant_and_cleans_up(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, str(REPO / "bench" / "sync_cost.py"), "--dir",
-                           str(tmp_path), "--n", "20", "--rounds", "1"],
-                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "sync_cost.py"),
+            "--dir",
+            str(tmp_path),
+            "--n",
+            "20",
+            "--rounds",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert proc.returncode == 0, proc.stderr
     rows = [line.split() for line in proc.stdout.splitlines()[1:]]
     assert [r[0] for r in rows] == ["append", "prealloc", "overwrite"]
     assert all(float(r[2]) > 0 for r in rows)
     assert list(tmp_path.iterdir()) == []
-    bad = subprocess.run([sys.executable, str(REPO / "bench" / "sync_cost.py"), "--n", "100000"],
-                         capture_output=True, text=True, timeout=60, cwd=REPO)
+    bad = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "sync_cost.py"), "--n", "100000"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
     assert bad.returncode == 2 and "--n at most" in bad.stderr

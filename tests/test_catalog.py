@@ -21,43 +21,109 @@ ENTRIES = catalog.load_entries()
 IDS = {e.id for e in ENTRIES}
 
 REQUIRED = {
-    "concurrent-lost-update", "zombie-writer", "phantom-acceptance",
-    "duplicate-work-without-claims", "write-skew", "aba-version-reuse",
-    "check-then-act-shared-file", "orphaned-lock-after-crash", "lease-expiry-clock-jump",
-    "retry-storm-livelock", "stale-read-reasoned-over", "format-drift-phantom-corruption",
-    "torn-write-after-crash", "split-brain-two-coordinators", "lost-handoff-message",
-    "duplicate-delivery-applied-twice", "out-of-order-updates", "lost-wakeup",
-    "memory-pollution-unvalidated-writes", "hallucination-amplification-shared-workspace",
-    "token-waste-uncommittable-work", "action-done-unverified", "unbounded-history-growth",
+    "concurrent-lost-update",
+    "zombie-writer",
+    "phantom-acceptance",
+    "duplicate-work-without-claims",
+    "write-skew",
+    "aba-version-reuse",
+    "check-then-act-shared-file",
+    "orphaned-lock-after-crash",
+    "lease-expiry-clock-jump",
+    "retry-storm-livelock",
+    "stale-read-reasoned-over",
+    "format-drift-phantom-corruption",
+    "torn-write-after-crash",
+    "split-brain-two-coordinators",
+    "lost-handoff-message",
+    "duplicate-delivery-applied-twice",
+    "out-of-order-updates",
+    "lost-wakeup",
+    "memory-pollution-unvalidated-writes",
+    "hallucination-amplification-shared-workspace",
+    "token-waste-uncommittable-work",
+    "action-done-unverified",
+    "unbounded-history-growth",
 }
 
 QUERIES = [
     ("two agents accepted the same task", "phantom-acceptance"),
-    ("both writes returned success but one of them is missing afterwards", "concurrent-lost-update"),
-    ("a stalled process woke up after its lease was reclaimed and overwrote newer state", "zombie-writer"),
+    (
+        "both writes returned success but one of them is missing afterwards",
+        "concurrent-lost-update",
+    ),
+    (
+        "a stalled process woke up after its lease was reclaimed and overwrote newer state",
+        "zombie-writer",
+    ),
     ("workers keep redoing items someone else already finished", "duplicate-work-without-claims"),
     ("each agent checked the other was on call and both went off call", "write-skew"),
-    ("task deleted and recreated under the same key, old writer's version check still passed", "aba-version-reuse"),
-    ("if the file does not exist create it, but two processes both created it", "check-then-act-shared-file"),
-    ("process killed with kill -9 left a lock file and now everything waits forever", "orphaned-lock-after-crash"),
+    (
+        "task deleted and recreated under the same key, old writer's version check still passed",
+        "aba-version-reuse",
+    ),
+    (
+        "if the file does not exist create it, but two processes both created it",
+        "check-then-act-shared-file",
+    ),
+    (
+        "process killed with kill -9 left a lock file and now everything waits forever",
+        "orphaned-lock-after-crash",
+    ),
     ("NTP stepped the wall clock and the lease expired early", "lease-expiry-clock-jump"),
     ("thundering herd of optimistic retries never succeeds on a hot key", "retry-storm-livelock"),
-    ("the agent did not see its own write and reasoned over the old plan", "stale-read-reasoned-over"),
-    ("two agents write one key in different JSON shapes and the reader breaks", "format-drift-phantom-corruption"),
-    ("the state file was truncated to half after a crash in the middle of writing", "torn-write-after-crash"),
+    (
+        "the agent did not see its own write and reasoned over the old plan",
+        "stale-read-reasoned-over",
+    ),
+    (
+        "two agents write one key in different JSON shapes and the reader breaks",
+        "format-drift-phantom-corruption",
+    ),
+    (
+        "the state file was truncated to half after a crash in the middle of writing",
+        "torn-write-after-crash",
+    ),
     ("two orchestrators both think they are the leader", "split-brain-two-coordinators"),
     ("the subagent finished but its result never reached the parent", "lost-handoff-message"),
-    ("the retried message was applied twice and the balance doubled", "duplicate-delivery-applied-twice"),
+    (
+        "the retried message was applied twice and the balance doubled",
+        "duplicate-delivery-applied-twice",
+    ),
     ("a delayed older event overwrote the newer status", "out-of-order-updates"),
     ("notification fired before the agent started waiting, so it waits forever", "lost-wakeup"),
-    ("workers store guesses as facts in shared long-term memory", "memory-pollution-unvalidated-writes"),
-    ("ungrounded notes on a shared whiteboard get reused as evidence and hallucinations spread", "hallucination-amplification-shared-workspace"),
-    ("tokens burned on a summary that was thrown away at commit because someone else owned it", "token-waste-uncommittable-work"),
-    ("tool returned ok, step marked done, but the ticket was never created", "action-done-unverified"),
-    ("checkpoint database keeps growing, hundreds of gigabytes, nothing is pruned", "unbounded-history-growth"),
-    ("late write after delete_thread brings the deleted thread back", "late-write-resurrects-deleted"),
-    ("parse error on load returned empty state and the next save wiped the memory file", "corrupt-state-read-as-empty"),
-    ("two coroutines both saw session id None and created two conversations", "double-lazy-initialization"),
+    (
+        "workers store guesses as facts in shared long-term memory",
+        "memory-pollution-unvalidated-writes",
+    ),
+    (
+        "ungrounded notes on a shared whiteboard get reused as evidence and hallucinations spread",
+        "hallucination-amplification-shared-workspace",
+    ),
+    (
+        "tokens burned on a summary that was thrown away at commit because someone else owned it",
+        "token-waste-uncommittable-work",
+    ),
+    (
+        "tool returned ok, step marked done, but the ticket was never created",
+        "action-done-unverified",
+    ),
+    (
+        "checkpoint database keeps growing, hundreds of gigabytes, nothing is pruned",
+        "unbounded-history-growth",
+    ),
+    (
+        "late write after delete_thread brings the deleted thread back",
+        "late-write-resurrects-deleted",
+    ),
+    (
+        "parse error on load returned empty state and the next save wiped the memory file",
+        "corrupt-state-read-as-empty",
+    ),
+    (
+        "two coroutines both saw session id None and created two conversations",
+        "double-lazy-initialization",
+    ),
     ("InvalidUpdateError can receive only one value per step", "parallel-branch-same-key-conflict"),
     ("Executor is already running when two async tasks use one agent", "concurrent-run-reentry"),
 ]
@@ -99,9 +165,12 @@ def test_links(entry: catalog.Entry) -> None:
 
 def test_check_reports_no_problems_and_catches_broken_links(tmp_path: Path) -> None:
     assert catalog.check() == []
-    bad = (CATALOG / "write-skew.md").read_text().replace(
-        "related: [concurrent-lost-update", "related: [no-such-entry").replace(
-        "code: fencedstate.store.Store.update", "code: fencedstate.store.Store.nope")
+    bad = (
+        (CATALOG / "write-skew.md")
+        .read_text()
+        .replace("related: [concurrent-lost-update", "related: [no-such-entry")
+        .replace("code: fencedstate.store.Store.update", "code: fencedstate.store.Store.nope")
+    )
     (tmp_path / "write-skew.md").write_text(bad)
     problems = catalog.check(tmp_path, root=ROOT)
     assert any("no-such-entry" in p for p in problems)
@@ -172,16 +241,20 @@ async def test_mcp_server_answers_a_real_client_over_stdio() -> None:
     from mcp import ClientSession, StdioServerParameters
     from mcp.client.stdio import stdio_client
 
-    params = StdioServerParameters(command=sys.executable,
-                                   args=["-m", "fencedstate.catalog", "serve"])
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "fencedstate.catalog", "serve"]
+    )
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
         tools = {t.name for t in (await session.list_tools()).tools}
         assert {"search", "show"} <= tools
         res = await session.call_tool("search", {"query": "two agents accepted the same task"})
         assert not res.isError
-        hits = res.structuredContent["result"] if res.structuredContent else json.loads(
-            res.content[0].text)  # type: ignore[union-attr]
+        hits = (
+            res.structuredContent["result"]
+            if res.structuredContent
+            else json.loads(res.content[0].text)
+        )  # type: ignore[union-attr]
         assert hits[0]["id"] == "phantom-acceptance"
         res = await session.call_tool("show", {"id": "zombie-writer"})
         assert not res.isError
@@ -192,6 +265,10 @@ async def test_mcp_server_answers_a_real_client_over_stdio() -> None:
 
 
 def test_module_entry_point_runs() -> None:
-    r = subprocess.run([sys.executable, "-m", "fencedstate.catalog", "search", "zombie"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "fencedstate.catalog", "search", "zombie"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0 and "zombie-writer" in r.stdout

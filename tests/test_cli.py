@@ -42,8 +42,17 @@ def test_inspect_and_history(tmp_path: Path) -> None:
     out = run("inspect", str(tmp_path / "s"))
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0].split() == ["key", "version", "epoch", "holder", "expires", "in",
-                                "last", "writer", "committed"]
+    assert lines[0].split() == [
+        "key",
+        "version",
+        "epoch",
+        "holder",
+        "expires",
+        "in",
+        "last",
+        "writer",
+        "committed",
+    ]
     alpha = next(line for line in lines if line.startswith("plans/alpha"))
     assert alpha.split()[1:4] == ["1", "1", "worker-3"]
     out = run("inspect", str(tmp_path / "s"), "--prefix", "notes/")
@@ -62,8 +71,9 @@ def test_errors_are_one_clear_line(tmp_path: Path) -> None:
     assert "Traceback" not in out.stderr
 
 
-def test_demo_frameworks_runs_installed_examples(monkeypatch: pytest.MonkeyPatch,
-                                                capfd: pytest.CaptureFixture[str]) -> None:
+def test_demo_frameworks_runs_installed_examples(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     from fencedstate.cli import frameworks
 
     lg = next(e for e in frameworks.EXAMPLES if e[0] == "LangGraph")

@@ -44,8 +44,11 @@ def _read_acks(paths: list[Path]) -> list[conf.Ack]:
     acks: list[conf.Ack] = []
     for p in paths:
         if p.exists():
-            acks.extend(conf.Ack.from_dict(json.loads(line)) for line in p.read_text().splitlines()
-                        if line.strip())
+            acks.extend(
+                conf.Ack.from_dict(json.loads(line))
+                for line in p.read_text().splitlines()
+                if line.strip()
+            )
     return acks
 
 
@@ -66,8 +69,9 @@ def tlc_validate(journal: dict[str, list[Any]], tmp: Path) -> tuple[int, str]:
     for name in ("JournalTrace.tla", "JournalTrace.cfg"):
         shutil.copy(ROOT / "specs" / "trace" / name, work / name)
     (work / "TraceData.tla").write_text(conf.trace_module(journal))
-    rc, out, _ = check.run_tlc(check.find_jar(), check.find_java(), work, "JournalTrace", 1,
-                               deadlock=True)
+    rc, out, _ = check.run_tlc(
+        check.find_jar(), check.find_java(), work, "JournalTrace", 1, deadlock=True
+    )
     return rc, out
 
 
@@ -94,10 +98,19 @@ def test_multiprocess_journal_conforms_to_the_specs(tmp_path: Path) -> None:
     parent_acks: list[conf.Ack] = []
 
     def ack(kind: str, key: str, t0: float, **f: Any) -> None:
-        parent_acks.append(conf.Ack(kind=kind, key=key, t_start=t0, t_end=clock.now(),
-                                    boot=clock.boot_id, token=f.get("token"),
-                                    version=f.get("version"), epoch=f.get("epoch"),
-                                    owner=f.get("owner")))
+        parent_acks.append(
+            conf.Ack(
+                kind=kind,
+                key=key,
+                t_start=t0,
+                t_end=clock.now(),
+                boot=clock.boot_id,
+                token=f.get("token"),
+                version=f.get("version"),
+                epoch=f.get("epoch"),
+                owner=f.get("owner"),
+            )
+        )
 
     # A deterministic claim commit, so the run always has one.
     t0 = clock.now()
@@ -105,21 +118,23 @@ def test_multiprocess_journal_conforms_to_the_specs(tmp_path: Path) -> None:
     ack("claim", "k/a", t0, epoch=c.epoch, owner="parent")
     token = uuid.uuid4().hex
     t0 = clock.now()
-    snap = c.commit({"n": 1, "token": token, "claim_epoch": c.epoch, "owner": "parent"},
-                    expected_version=0)
-    ack("claim_commit", "k/a", t0, token=token, version=snap.version, epoch=c.epoch,
-        owner="parent")
+    snap = c.commit(
+        {"n": 1, "token": token, "claim_epoch": c.epoch, "owner": "parent"}, expected_version=0
+    )
+    ack("claim_commit", "k/a", t0, token=token, version=snap.version, epoch=c.epoch, owner="parent")
     c.release()
 
     ack_files = [tmp_path / f"acks-{i}.jsonl" for i in range(N_WORKERS)] + [tmp_path / "z.jsonl"]
     procs: list[subprocess.Popen[str]] = []
     zombie: subprocess.Popen[str] | None = None
     try:
-        zombie = _spawn([store_dir, str(ack_files[-1]), "zombie", "zombie", "k/z"],
-                        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        zombie = _spawn(
+            [store_dir, str(ack_files[-1]), "zombie", "zombie", "k/z"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
         for i in range(N_WORKERS):
-            procs.append(_spawn([store_dir, str(ack_files[i]), f"w{i}", str(1000 + i),
-                                 str(ITERS)]))
+            procs.append(_spawn([store_dir, str(ack_files[i]), f"w{i}", str(1000 + i), str(ITERS)]))
         assert zombie.stdout is not None and zombie.stdin is not None
         ready = zombie.stdout.readline()
         m = re.fullmatch(r"READY (\d+) (\d+)\n", ready)
@@ -173,9 +188,11 @@ def test_multiprocess_journal_conforms_to_the_specs(tmp_path: Path) -> None:
     assert {"put", "claim", "reclaim", "release"} <= ops
     n_txn = sum(1 for states in journal.values() for s in states if s.txn is not None)
     n_events = sum(len(s) for s in journal.values())
-    print(f"conformance: {len(journal)} keys, {n_events} events, {len(acks)} acks, "
-          + ", ".join(f"{k}={sum(a.kind == k for a in acks)}" for k in sorted(kinds))
-          + f", multi-key lines={n_txn}")
+    print(
+        f"conformance: {len(journal)} keys, {n_events} events, {len(acks)} acks, "
+        + ", ".join(f"{k}={sum(a.kind == k for a in acks)}" for k in sorted(kinds))
+        + f", multi-key lines={n_txn}"
+    )
     assert n_events > 50
 
 
@@ -189,16 +206,20 @@ def _sample_journal(tmp_path: Path) -> tuple[list[Any], list[conf.Ack], str]:
     acks: list[conf.Ack] = []
     c = store.claim("doc", owner="a", ttl=30.0)
     t0 = clock.now()
-    s1 = c.commit({"n": 1, "token": "t1", "claim_epoch": c.epoch, "owner": "a"},
-                  expected_version=0)
-    acks.append(conf.Ack("claim_commit", "doc", "t1", s1.version, c.epoch, "a", t0, clock.now(),
-                         clock.boot_id))
+    s1 = c.commit({"n": 1, "token": "t1", "claim_epoch": c.epoch, "owner": "a"}, expected_version=0)
+    acks.append(
+        conf.Ack(
+            "claim_commit", "doc", "t1", s1.version, c.epoch, "a", t0, clock.now(), clock.boot_id
+        )
+    )
     store.reclaim("doc", by="r")
     t0 = clock.now()
-    s2 = store.put("doc", {"n": 2, "token": "t2", "claim_epoch": None, "owner": None},
-                   expected_version=1)
-    acks.append(conf.Ack("put", "doc", "t2", s2.version, None, None, t0, clock.now(),
-                         clock.boot_id))
+    s2 = store.put(
+        "doc", {"n": 2, "token": "t2", "claim_epoch": None, "owner": None}, expected_version=1
+    )
+    acks.append(
+        conf.Ack("put", "doc", "t2", s2.version, None, None, t0, clock.now(), clock.boot_id)
+    )
     t = store.claim("task/1", owner="b", ttl=30.0)
     t.commit({"status": "accepted", "token": "t3", "claim_epoch": t.epoch, "owner": "b"})
     t.release()
@@ -239,8 +260,13 @@ def test_checker_catches_a_stale_epoch_commit(tmp_path: Path) -> None:
     doc = [e for e in events if e.key == "doc"]
     # the zombie: after the reclaim (epoch 2), a commit tagged with the old claim (epoch 1)
     reclaim_i = next(i for i, e in enumerate(doc) if e.op == "reclaim")
-    zombie = dataclasses.replace(doc[reclaim_i], op="put", version=doc[reclaim_i].version + 1,
-                                 holder="a", value={"claim_epoch": 1, "owner": "a", "token": "z"})
+    zombie = dataclasses.replace(
+        doc[reclaim_i],
+        op="put",
+        version=doc[reclaim_i].version + 1,
+        holder="a",
+        value={"claim_epoch": 1, "owner": "a", "token": "z"},
+    )
     vs = conf.check_journal([*doc[: reclaim_i + 1], zombie])
     assert _invariants(vs) == {"NoStaleEpochCommit"}
     assert vs[0].spec == conf.SPEC_REFS["NoStaleEpochCommit"]
@@ -277,8 +303,17 @@ def test_checker_catches_lost_acks_fenced_tokens_and_expired_leases(tmp_path: Pa
     # a claimless put acknowledged while a live claim was held
     doc = journal["doc"]
     held = [doc[0], dataclasses.replace(doc[1], value={"token": "p"}, op="put")]
-    put = conf.Ack("put", "doc", "p", doc[1].version, None, None, acks[0].t_start,
-                   acks[0].t_start, acks[0].boot)
+    put = conf.Ack(
+        "put",
+        "doc",
+        "p",
+        doc[1].version,
+        None,
+        None,
+        acks[0].t_start,
+        acks[0].t_start,
+        acks[0].boot,
+    )
     assert _invariants(conf.check_acks({"doc": held}, [put])) == {"NoPutUnderLiveClaim"}
 
 
@@ -303,8 +338,10 @@ def test_a_store_with_the_fence_patched_out_fails_conformance(
     snap = c.read()
     store.reclaim("doc", by="recovery")
     monkeypatch.setattr(rules, "check_fence", lambda cur, claim, clock: None)
-    c.commit({"token": "z", "claim_epoch": c.epoch, "owner": "zombie"},
-             expected_version=0 if snap is None else snap.version)
+    c.commit(
+        {"token": "z", "claim_epoch": c.epoch, "owner": "zombie"},
+        expected_version=0 if snap is None else snap.version,
+    )
     vs = conf.check_store(str(tmp_path / "m"))
     assert "NoStaleEpochCommit" in _invariants(vs), vs
     # TLC rejects the same journal: the zombie's commit (line 2) matches no spec action
@@ -347,8 +384,9 @@ def test_ack_records_are_validated() -> None:
     with pytest.raises(fs.InvalidArgumentError):
         conf.Ack.from_dict({"kind": "put", "key": "k"})
     with pytest.raises(fs.InvalidArgumentError):
-        conf.Ack.from_dict({"kind": "put", "key": "k", "version": "3", "t_start": 0,
-                            "t_end": 0, "boot": "b"})
+        conf.Ack.from_dict(
+            {"kind": "put", "key": "k", "version": "3", "t_start": 0, "t_end": 0, "boot": "b"}
+        )
 
 
 def test_compacted_logs_are_checked_from_their_first_retained_line(tmp_path: Path) -> None:
@@ -359,8 +397,11 @@ def test_compacted_logs_are_checked_from_their_first_retained_line(tmp_path: Pat
     for v in range(1, 81):
         t0 = clock.now()
         snap = store.put("doc", {"token": f"t{v}", "pad": "x" * 100}, expected_version=v - 1)
-        acks.append(conf.Ack("put", "doc", f"t{v}", snap.version, None, None, t0, clock.now(),
-                             clock.boot_id))
+        acks.append(
+            conf.Ack(
+                "put", "doc", f"t{v}", snap.version, None, None, t0, clock.now(), clock.boot_id
+            )
+        )
     journal = conf.read_journal(d)
     assert journal["doc"][0].version > 1  # compaction happened
     assert not conf.starts_empty(journal["doc"])

@@ -48,8 +48,9 @@ def test_copy_file_to_postgres_and_back(written: Path, pg_url: str, tmp_path: Pa
     before = _histories(src)
     assert len(before) == WORKERS * (ROUNDS + 3) + 1  # own keys, claimed, a pair; the counter
 
-    proc = subprocess.run([*CLI, "copy", str(written), pg_url], capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [*CLI, "copy", str(written), pg_url], capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"{len(before):,}" in proc.stdout and "yes" in proc.stdout
     pg = fs.open_store(pg_url)
@@ -70,7 +71,8 @@ def test_semantics_hold_on_the_copy(written: Path, pg_url: str) -> None:
     with pytest.raises(fs.ConflictError):  # versions carried over: a stale writer still loses
         store.put("shared/counter", 0, expected_version=counter.version - 1)
     assert store.put("shared/counter", -1, expected_version=counter.version).version == (
-        counter.version + 1)
+        counter.version + 1
+    )
     # epochs carried over: the next grant continues from the reclaim's epoch
     assert store.get("claimed/0").epoch == 2  # type: ignore[union-attr]
     with store.claim("claimed/0", owner="new", ttl=30) as claim:
@@ -87,8 +89,9 @@ def test_copy_refuses_a_live_claim_and_a_taken_destination(written: Path, tmp_pa
     with src.claim("shared/counter", owner="busy", ttl=60):
         with pytest.raises(fs.ClaimHeldError):
             copy_store(src, fs.open_store(dst_dir))
-        proc = subprocess.run([*CLI, "copy", str(written), str(dst_dir)], capture_output=True,
-                              text=True, timeout=300)
+        proc = subprocess.run(
+            [*CLI, "copy", str(written), str(dst_dir)], capture_output=True, text=True, timeout=300
+        )
         assert proc.returncode == 2 and proc.stderr.startswith("fencedstate: error:")
     assert fs.open_store(dst_dir)._all_keys() == []  # nothing half-copied
 

@@ -140,7 +140,7 @@ def test_failed_append_cuts_back(tmp_path: Path) -> None:
 def test_compact_keeps_newest_lines(tmp_path: Path) -> None:
     path = tmp_path / "k"
     lines = [encode_state(s) for s in _states(10)]
-    path.write_bytes(b"".join(lines) + b"{\"op\":\"pu")  # a torn tail a dying writer left
+    path.write_bytes(b"".join(lines) + b'{"op":"pu')  # a torn tail a dying writer left
     fd = _fd(path)
     try:
         size = keylog.compact(str(path), fd, keep_lines=3, keep_bytes=1 << 20, durable=True)

@@ -56,13 +56,22 @@ def test_supported_locations_names_the_extras() -> None:
     assert "'postgres'" in text and "'etcd'" in text
 
 
-@pytest.mark.parametrize("argv", [["inspect", "redis://localhost:6379"],
-                                  ["history", "redis://localhost:6379", "k"],
-                                  ["demo", "--rounds", "1", "--workers", "2",
-                                   "--dir", "redis://localhost:6379"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["inspect", "redis://localhost:6379"],
+        ["history", "redis://localhost:6379", "k"],
+        ["demo", "--rounds", "1", "--workers", "2", "--dir", "redis://localhost:6379"],
+    ],
+)
 def test_cli_refuses_unknown_urls(in_tmp: Path, argv: list[str]) -> None:
-    proc = subprocess.run([*CLI, *argv], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    proc = subprocess.run(
+        [*CLI, *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert proc.stderr.startswith("fencedstate: error:"), proc.stderr
     assert "redis://" in proc.stderr
@@ -71,14 +80,16 @@ def test_cli_refuses_unknown_urls(in_tmp: Path, argv: list[str]) -> None:
 
 def test_cli_inspect_accepts_file_url(tmp_path: Path) -> None:
     fs.open_store(tmp_path / "s").put("plans/a", {"x": 1}, expected_version=0)
-    proc = subprocess.run([*CLI, "inspect", f"file://{tmp_path}/s"], capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [*CLI, "inspect", f"file://{tmp_path}/s"], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert "plans/a" in proc.stdout
 
 
 def test_crewai_persistence_refuses_unknown_urls(in_tmp: Path) -> None:
     from fencedstate_crewai import FencedFlowPersistence as persistence
+
     with pytest.raises(fs.InvalidArgumentError):
         persistence("redis://localhost:6379")
     with pytest.raises(fs.InvalidArgumentError):

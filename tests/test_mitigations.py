@@ -83,8 +83,9 @@ def test_verify(store: fs.Store) -> None:
     assert exc.value.reason == "check"
     store.put("k", {"a": 3}, expected_version=2)
     assert verify_committed(store, snap).version == 3  # found in the journal
-    forged = fs.Snapshot(key="k", value={"a": 99}, version=1, epoch=0, writer=None,
-                         committed_at=0.0)
+    forged = fs.Snapshot(
+        key="k", value={"a": 99}, version=1, epoch=0, writer=None, committed_at=0.0
+    )
     with pytest.raises(VerificationError) as exc:
         verify_committed(store, forged)
     assert exc.value.reason == "value"

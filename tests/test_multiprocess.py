@@ -20,8 +20,9 @@ CTX = mp.get_context("fork")
 def _incrementer(store_dir: str, n: int) -> None:
     store = fs.open_store(store_dir)
     for _ in range(n):
-        store.update("counter", lambda v: (v or 0) + 1, writer=f"pid{os.getpid()}",
-                     max_retries=1000)
+        store.update(
+            "counter", lambda v: (v or 0) + 1, writer=f"pid{os.getpid()}", max_retries=1000
+        )
     os._exit(0)
 
 
@@ -95,6 +96,7 @@ def test_sigstopped_zombie_is_fenced_after_expiry_alone(tmp_path: Path) -> None:
 
 # -- kill -9 torture -----------------------------------------------------------------------------
 
+
 def _torture_writer(store_dir: str, wfd: int, seed: int, hist: str) -> None:
     rng = random.Random(seed)
     store = fs.open_store(store_dir)
@@ -110,15 +112,15 @@ def _torture_writer(store_dir: str, wfd: int, seed: int, hist: str) -> None:
         try:
             if op < 0.6:
                 snap = rec.get("counter")
-                value = {"n": (snap.value["n"] if snap else 0) + 1, "by": name,
-                         "id": rng.random()}
+                value = {"n": (snap.value["n"] if snap else 0) + 1, "by": name, "id": rng.random()}
                 s = rec.put("counter", value, snap.version if snap else 0)
                 ack(key="counter", version=s.version, value=s.value)
             elif op < 0.8:
                 a, b = rec.get("pair/a"), rec.get("pair/b")
                 v = rng.randrange(10**15)
-                done = rec.put_many({"pair/a": (v, a.version if a else 0),
-                                     "pair/b": (v, b.version if b else 0)})
+                done = rec.put_many(
+                    {"pair/a": (v, a.version if a else 0), "pair/b": (v, b.version if b else 0)}
+                )
                 for k, s in done.items():
                     ack(key=k, version=s.version, value=s.value)
             else:
@@ -152,8 +154,9 @@ def test_kill9_torture_keeps_every_acknowledged_commit(tmp_path: Path) -> None:
             if pid == 0:  # child
                 try:
                     os.close(r)
-                    _torture_writer(store_dir, w, iteration * 10 + j,
-                                    str(hist_dir / f"{iteration}-{j}.history"))
+                    _torture_writer(
+                        store_dir, w, iteration * 10 + j, str(hist_dir / f"{iteration}-{j}.history")
+                    )
                 finally:
                     os._exit(1)
             pids.append(pid)
@@ -180,8 +183,10 @@ def test_kill9_torture_keeps_every_acknowledged_commit(tmp_path: Path) -> None:
     assert iteration >= 200 and kills >= 400
     store = fs.open_store(store_dir, lock_timeout=30)
     assert len(acked) >= 300, "writers made too little progress to prove anything"
-    history = {k: {e.version: e.value for e in store.history(k, limit=None) if e.op == "put"}
-               for k in ("counter", "pair/a", "pair/b", "claimed")}
+    history = {
+        k: {e.version: e.value for e in store.history(k, limit=None) if e.op == "put"}
+        for k in ("counter", "pair/a", "pair/b", "claimed")
+    }
     for rec in acked:
         assert history[rec["key"]].get(rec["version"]) == rec["value"], rec
     final = store.get("counter")

@@ -44,13 +44,18 @@ def admin(pg_url: str) -> Iterator[psycopg.Connection[Any]]:
 
 
 def _journal(admin: psycopg.Connection[Any], key: str) -> list[tuple[Any, ...]]:
-    return admin.execute("SELECT seq, op, version, epoch, value FROM fencedstate_journal "
-                         "WHERE key = %s ORDER BY seq", (key,)).fetchall()
+    return admin.execute(
+        "SELECT seq, op, version, epoch, value FROM fencedstate_journal "
+        "WHERE key = %s ORDER BY seq",
+        (key,),
+    ).fetchall()
 
 
 def _row(admin: psycopg.Connection[Any], key: str) -> tuple[Any, ...] | None:
-    return admin.execute("SELECT seq, op, version, epoch, value, commit_id FROM fencedstate_keys "
-                         "WHERE key = %s", (key,)).fetchone()
+    return admin.execute(
+        "SELECT seq, op, version, epoch, value, commit_id FROM fencedstate_keys WHERE key = %s",
+        (key,),
+    ).fetchone()
 
 
 def _wait_for(pred: Any, what: str, timeout: float = WAIT) -> Any:
@@ -67,8 +72,9 @@ def _wait_for(pred: Any, what: str, timeout: float = WAIT) -> Any:
 # -- schema and migrations
 
 
-def test_schema_created_with_version_table(pg: PostgresStore,
-                                           admin: psycopg.Connection[Any]) -> None:
+def test_schema_created_with_version_table(
+    pg: PostgresStore, admin: psycopg.Connection[Any]
+) -> None:
     rows = admin.execute("SELECT version, description FROM fencedstate_schema").fetchall()
     assert [r[0] for r in rows] == list(range(1, SCHEMA_VERSION + 1))
     assert pg.schema_version() == SCHEMA_VERSION
@@ -100,8 +106,9 @@ def test_concurrent_opens_migrate_once(pg_url: str, admin: psycopg.Connection[An
             s.close()
 
 
-def test_newer_schema_is_refused(pg: PostgresStore, pg_url: str,
-                                 admin: psycopg.Connection[Any]) -> None:
+def test_newer_schema_is_refused(
+    pg: PostgresStore, pg_url: str, admin: psycopg.Connection[Any]
+) -> None:
     admin.execute("INSERT INTO fencedstate_schema (version, description) VALUES (999, 'future')")
     with pytest.raises(fs.StorageError, match="newer"):
         fs.open_store(pg_url)
@@ -113,8 +120,11 @@ def test_migrate_false_refuses_to_create(pg_url: str) -> None:
 
 
 def test_explicit_schema_option(pg_url: str, admin: psycopg.Connection[Any]) -> None:
-    plain = pg_url.split("?")[0] + "?" + "&".join(
-        p for p in pg_url.split("?")[1].split("&") if not p.startswith("options="))
+    plain = (
+        pg_url.split("?")[0]
+        + "?"
+        + "&".join(p for p in pg_url.split("?")[1].split("&") if not p.startswith("options="))
+    )
     with fs.open_store(plain, schema="fs_explicit") as store:
         store.put("k", 1, expected_version=0)
     try:
@@ -143,15 +153,21 @@ def test_values_round_trip_exactly(pg: PostgresStore) -> None:
     assert got is not None and got.value == value and list(got.value) == ["z", "a", "s"]
 
 
-def test_journal_in_database_matches_history(pg: PostgresStore,
-                                             admin: psycopg.Connection[Any]) -> None:
+def test_journal_in_database_matches_history(
+    pg: PostgresStore, admin: psycopg.Connection[Any]
+) -> None:
     pg.put("k", 1, expected_version=0)
     with pg.claim("k", owner="w", ttl=30) as c:
         c.commit(2)
     pg.delete("k", expected_version=2)
     rows = _journal(admin, "k")
-    assert [(r[1], r[2]) for r in rows] == [("put", 1), ("claim", 1), ("put", 2),
-                                           ("release", 2), ("delete", 3)]
+    assert [(r[1], r[2]) for r in rows] == [
+        ("put", 1),
+        ("claim", 1),
+        ("put", 2),
+        ("release", 2),
+        ("delete", 3),
+    ]
     assert [r[0] for r in rows] == [1, 2, 3, 4, 5]
     assert [e.op for e in pg.history("k", limit=None)] == [r[1] for r in rows]
 
@@ -174,12 +190,13 @@ def test_failed_step_leaves_no_row(pg: PostgresStore, admin: psycopg.Connection[
 # -- many processes, separate connections
 
 
-def test_processes_with_separate_connections_lose_nothing(pg: PostgresStore,
-                                                          pg_url: str) -> None:
+def test_processes_with_separate_connections_lose_nothing(pg: PostgresStore, pg_url: str) -> None:
     ctx = pg_workers.spawn_context()
     out = ctx.Queue()
-    procs = [ctx.Process(target=pg_workers.updater, args=(pg_url, "counter", 100, f"p{i}", out))
-             for i in range(4)]
+    procs = [
+        ctx.Process(target=pg_workers.updater, args=(pg_url, "counter", 100, f"p{i}", out))
+        for i in range(4)
+    ]
     try:
         for p in procs:
             p.start()
@@ -217,7 +234,8 @@ def test_put_many_from_threads_never_deadlocks(pg: PostgresStore) -> None:
 
 
 def test_sigstopped_zombie_is_fenced_by_the_server_clock(
-        pg: PostgresStore, pg_url: str, admin: psycopg.Connection[Any]) -> None:
+    pg: PostgresStore, pg_url: str, admin: psycopg.Connection[Any]
+) -> None:
     pg.put("task", "good", expected_version=0, writer="setup")
     ctx = pg_workers.spawn_context()
     out, go = ctx.Queue(), ctx.Event()
@@ -231,10 +249,13 @@ def test_sigstopped_zombie_is_fenced_by_the_server_clock(
         os.kill(child.pid, signal.SIGSTOP)  # type: ignore[arg-type]
         stopped = True
         # The lease runs out on the database server's clock, not on ours.
-        _wait_for(lambda: admin.execute(
-            "SELECT lease_deadline < extract(epoch FROM clock_timestamp()) "
-            "FROM fencedstate_keys WHERE key = 'task'").fetchone()[0],  # type: ignore[index]
-            "the lease to expire on the server clock")
+        _wait_for(
+            lambda: admin.execute(
+                "SELECT lease_deadline < extract(epoch FROM clock_timestamp()) "
+                "FROM fencedstate_keys WHERE key = 'task'"
+            ).fetchone()[0],  # type: ignore[index]
+            "the lease to expire on the server clock",
+        )
         new_epoch = pg.reclaim("task", by="recovery")
         assert new_epoch == claim_epoch + 1
         os.kill(child.pid, signal.SIGCONT)  # type: ignore[arg-type]
@@ -254,8 +275,9 @@ def test_sigstopped_zombie_is_fenced_by_the_server_clock(
     assert all(e.value != "zombie was here" for e in pg.history("task", limit=None))
 
 
-def test_client_clock_skew_does_not_move_leases(pg: PostgresStore,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_client_clock_skew_does_not_move_leases(
+    pg: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     claim = pg.claim("k", owner="a", ttl=30)
     skew = 3600.0  # this client's clocks jump an hour ahead
     real_mono, real_time, real_gettime = time.monotonic, time.time, time.clock_gettime
@@ -277,13 +299,15 @@ def _backend_waiting(admin: psycopg.Connection[Any], query: str) -> int | None:
     row = admin.execute(
         "SELECT pid FROM pg_stat_activity WHERE application_name = 'fencedstate' "
         "AND state = 'active' AND wait_event_type = 'Lock' AND query LIKE %s",
-        (query + "%",)).fetchone()
+        (query + "%",),
+    ).fetchone()
     return None if row is None else int(row[0])
 
 
 @pytest.mark.parametrize("phase", ["lock", "commit"])
 def test_connection_killed_mid_transaction_commits_once_or_not_at_all(
-        pg: PostgresStore, pg_url: str, admin: psycopg.Connection[Any], phase: str) -> None:
+    pg: PostgresStore, pg_url: str, admin: psycopg.Connection[Any], phase: str
+) -> None:
     pg.put("k", "old", expected_version=0)
     blocker = psycopg.connect(pg_url, autocommit=True)
     try:
@@ -293,8 +317,10 @@ def test_connection_killed_mid_transaction_commits_once_or_not_at_all(
             admin.execute("""CREATE FUNCTION gate() RETURNS trigger LANGUAGE plpgsql AS
                              $$ BEGIN PERFORM pg_advisory_xact_lock_shared(4242); RETURN NULL;
                              END $$""")
-            admin.execute("CREATE CONSTRAINT TRIGGER gate AFTER INSERT ON fencedstate_journal "
-                          "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION gate()")
+            admin.execute(
+                "CREATE CONSTRAINT TRIGGER gate AFTER INSERT ON fencedstate_journal "
+                "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION gate()"
+            )
             blocker.execute("SELECT pg_advisory_lock(4242)")
             waiting_on = "COMMIT"
         else:
@@ -311,13 +337,17 @@ def test_connection_killed_mid_transaction_commits_once_or_not_at_all(
 
         t = threading.Thread(target=writer)
         t.start()
-        pid = _wait_for(lambda: _backend_waiting(admin, waiting_on),
-                        f"the writer to block in {waiting_on}")
+        pid = _wait_for(
+            lambda: _backend_waiting(admin, waiting_on), f"the writer to block in {waiting_on}"
+        )
         killed = admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()
         assert killed == (True,)
-        _wait_for(lambda: admin.execute("SELECT count(*) = 0 FROM pg_stat_activity "
-                                        "WHERE pid = %s", (pid,)).fetchone()[0],  # type: ignore[index]
-                  "the killed backend to exit")
+        _wait_for(
+            lambda: admin.execute(
+                "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = %s", (pid,)
+            ).fetchone()[0],  # type: ignore[index]
+            "the killed backend to exit",
+        )
         if phase == "commit":
             blocker.execute("SELECT pg_advisory_unlock(4242)")
         else:
@@ -329,8 +359,10 @@ def test_connection_killed_mid_transaction_commits_once_or_not_at_all(
     # The killed attempt did not land; the store learnt that and committed exactly once.
     assert len(outcome) == 1 and isinstance(outcome[0], fs.Snapshot), outcome
     assert (outcome[0].value, outcome[0].version) == ("new", 2)
-    assert [(r[1], r[2], r[4]) for r in _journal(admin, "k")] == [("put", 1, '"old"'),
-                                                                 ("put", 2, '"new"')]
+    assert [(r[1], r[2], r[4]) for r in _journal(admin, "k")] == [
+        ("put", 1, '"old"'),
+        ("put", 2, '"new"'),
+    ]
     row = _row(admin, "k")
     assert row is not None and row[:5] == (2, "put", 2, 0, '"new"')
 
@@ -354,9 +386,9 @@ class _LostAck:
         monkeypatch.setattr(store, "_send_commit", send_commit)
 
 
-def test_lost_commit_ack_is_resolved_by_reading(pg: PostgresStore,
-                                                admin: psycopg.Connection[Any],
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lost_commit_ack_is_resolved_by_reading(
+    pg: PostgresStore, admin: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     pg.put("k", "old", expected_version=0)
     lost = _LostAck(pg, monkeypatch)
     snap = pg.put("k", "new", expected_version=1)  # committed; the client learns it by reading
@@ -365,9 +397,9 @@ def test_lost_commit_ack_is_resolved_by_reading(pg: PostgresStore,
     assert [r[2] for r in _journal(admin, "k")] == [1, 2]  # exactly once, not retried
 
 
-def test_unresolvable_outcome_raises_outcome_unknown(pg: PostgresStore,
-                                                     admin: psycopg.Connection[Any],
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unresolvable_outcome_raises_outcome_unknown(
+    pg: PostgresStore, admin: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     pg.put("k", "old", expected_version=0)
     _LostAck(pg, monkeypatch)
 
@@ -382,15 +414,17 @@ def test_unresolvable_outcome_raises_outcome_unknown(pg: PostgresStore,
     # Resolve by reading: the commit either is in the history or is not; never half.
     snap = pg.get("k")
     assert snap is not None and (snap.value, snap.version) in {("old", 1), ("new", 2)}
-    assert [e.version for e in pg.history("k") if e.op == "put"] == list(
-        range(1, snap.version + 1))
+    assert [e.version for e in pg.history("k") if e.op == "put"] == list(range(1, snap.version + 1))
 
 
 def test_pool_recovers_after_server_kills_idle_connections(
-        pg: PostgresStore, admin: psycopg.Connection[Any]) -> None:
+    pg: PostgresStore, admin: psycopg.Connection[Any]
+) -> None:
     pg.put("k", 0, expected_version=0)
-    admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                  "WHERE application_name = 'fencedstate' AND pid <> pg_backend_pid()")
+    admin.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE application_name = 'fencedstate' AND pid <> pg_backend_pid()"
+    )
     assert pg.get("k").version == 1  # type: ignore[union-attr]
     assert pg.put("k", 1, expected_version=1).version == 2
 

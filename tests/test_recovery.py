@@ -61,8 +61,10 @@ def test_a_resurrected_intent_does_not_brick_the_store(tmp_path: Path) -> None:
     store.put_many({"a": (1, 0), "b": (1, 0)})
     lines = {k: (root / "data" / f"{k}.jsonl").read_text().splitlines()[-1] for k in "ab"}
     txn_id = json.loads(lines["a"])["txn"]
-    intent = {"txn": txn_id, "keys": {k: {"prev_version": 0, "prev_epoch": 0,
-                                          "line": lines[k] + "\n"} for k in "ab"}}
+    intent = {
+        "txn": txn_id,
+        "keys": {k: {"prev_version": 0, "prev_epoch": 0, "line": lines[k] + "\n"} for k in "ab"},
+    }
     store.put("a", 2, expected_version=1)
     store.claim("b", owner="w", ttl=30).release()
     os.mkdir(root / "txn")

@@ -70,8 +70,10 @@ def test_update_retries_until_it_commits(store: fs.Store) -> None:
     def bump(v: int | None) -> int:
         return (v or 0) + 1
 
-    threads = [threading.Thread(target=lambda: [store.update("n", bump, writer="t")
-                                                for _ in range(25)]) for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda: [store.update("n", bump, writer="t") for _ in range(25)])
+        for _ in range(4)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -258,7 +260,7 @@ def test_delete_leaves_tombstone_and_versions_never_go_back(store: fs.Store) -> 
     with pytest.raises(fs.ConflictError):
         store.delete("k", expected_version=1)
     assert store.delete("k", expected_version=2) == 3
-    assert store.get("k") is None and "k" not in store.keys()
+    assert store.get("k") is None and "k" not in store.keys()  # noqa: SIM118 - Store.keys() is a method
     with pytest.raises(fs.ConflictError):
         store.delete("k", expected_version=0)
     with pytest.raises(fs.ConflictError):
@@ -283,8 +285,13 @@ def test_history_oldest_first_with_limit(store: fs.Store) -> None:
     c.release()
     store.reclaim("k", by="recovery")
     ops = [(e.op, e.version, e.epoch, e.actor) for e in store.history("k")]
-    assert ops == [("put", 1, 0, "a"), ("claim", 1, 1, "b"), ("put", 2, 1, "b"),
-                   ("release", 2, 1, "b"), ("reclaim", 2, 2, "recovery")]
+    assert ops == [
+        ("put", 1, 0, "a"),
+        ("claim", 1, 1, "b"),
+        ("put", 2, 1, "b"),
+        ("release", 2, 1, "b"),
+        ("reclaim", 2, 2, "recovery"),
+    ]
     assert [e.op for e in store.history("k", limit=2)] == ["release", "reclaim"]
     assert store.history("missing") == []
 

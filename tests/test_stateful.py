@@ -143,6 +143,5 @@ class StoreMachine(RuleBasedStateMachine):
         assert self.store.keys() == sorted(k for k, m in self.model.items() if m.exists)
 
 
-StoreMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=30,
-                                          deadline=None)
+StoreMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
 TestStoreMachine = StoreMachine.TestCase

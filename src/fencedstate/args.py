@@ -15,7 +15,8 @@ def name(what: str, value: object) -> str:
     """A writer / owner / idempotency-key string: non-empty, at most ``MAX_NAME`` chars, no NUL."""
     if not isinstance(value, str) or not value or len(value) > MAX_NAME or "\x00" in value:
         raise InvalidArgumentError(
-            f"{what} must be a non-empty str of at most {MAX_NAME} characters")
+            f"{what} must be a non-empty str of at most {MAX_NAME} characters"
+        )
     return value
 
 
@@ -28,7 +29,8 @@ def expected_version(value: object) -> int:
     """An expected version: an int >= 0 (0: the key must not exist)."""
     if type(value) is not int or value < 0:
         raise InvalidArgumentError(
-            "expected_version must be an int >= 0 (0: the key must not exist)")
+            "expected_version must be an int >= 0 (0: the key must not exist)"
+        )
     return value
 
 

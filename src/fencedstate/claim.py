@@ -32,8 +32,10 @@ class Claim:
         self._lease = lease
 
     def __repr__(self) -> str:
-        return (f"Claim(key={self.key!r}, owner={self.owner!r}, epoch={self.epoch}, "
-                f"expires_in={self.expires_in:.3f})")
+        return (
+            f"Claim(key={self.key!r}, owner={self.owner!r}, epoch={self.epoch}, "
+            f"expires_in={self.expires_in:.3f})"
+        )
 
     @property
     def expires_in(self) -> float:

@@ -36,8 +36,22 @@ def key_checksum(history: list[State]) -> str:
     digest = hashlib.sha256()
     for s in history:
         lease = None if s.lease is None else [s.lease.boot, s.lease.deadline, s.lease.ttl]
-        row = [s.op, s.key, s.version, s.epoch, s.exists, s.value if s.exists else None,
-               s.writer, s.committed_at, s.holder, lease, s.actor, s.at, s.idem, s.txn]
+        row = [
+            s.op,
+            s.key,
+            s.version,
+            s.epoch,
+            s.exists,
+            s.value if s.exists else None,
+            s.writer,
+            s.committed_at,
+            s.holder,
+            lease,
+            s.actor,
+            s.at,
+            s.idem,
+            s.txn,
+        ]
         digest.update(json.dumps(row, sort_keys=True, separators=(",", ":")).encode())
         digest.update(b"\n")
     return digest.hexdigest()
@@ -56,8 +70,9 @@ def _quiescent(src: Store, keys: list[str]) -> None:
             raise ClaimHeldError(key, state.holder, state.lease.remaining(src.clock))
 
 
-def copy_store(src: Store, dst: Store, *, wait: float = 0.0,
-               progress: Callable[[int, int], None] | None = None) -> CopyReport:
+def copy_store(
+    src: Store, dst: Store, *, wait: float = 0.0, progress: Callable[[int, int], None] | None = None
+) -> CopyReport:
     """Copy every key of ``src`` into ``dst`` (which must not have any of them), then verify.
 
     ``ClaimHeldError`` / ``StorageError`` if ``src`` is busy after ``wait`` seconds;
@@ -78,7 +93,8 @@ def copy_store(src: Store, dst: Store, *, wait: float = 0.0,
     clash = set(keys) & set(dst._all_keys())
     if clash:
         raise InvalidArgumentError(
-            f"the destination already has {len(clash)} of the keys (e.g. {min(clash)!r})")
+            f"the destination already has {len(clash)} of the keys (e.g. {min(clash)!r})"
+        )
     report = CopyReport()
     for i, key in enumerate(keys, start=1):
         history = src._history(key)
@@ -99,8 +115,9 @@ def _verify(dst: Store, report: CopyReport) -> None:
     copied = set(dst._all_keys())
     missing = sorted(set(report.checksums) - copied)
     if missing:
-        raise InvalidArgumentError(f"copy did not verify: {len(missing)} keys missing "
-                                   f"(e.g. {missing[0]!r})")
+        raise InvalidArgumentError(
+            f"copy did not verify: {len(missing)} keys missing (e.g. {missing[0]!r})"
+        )
     for key, expected in report.checksums.items():
         got = key_checksum(dst._history(key))
         if got != expected:

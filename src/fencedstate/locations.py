@@ -39,20 +39,23 @@ def open_store(target: str | os.PathLike[str], **options: Any) -> Store:
         host, slash, path = rest.partition("/")
         if host not in ("", "localhost") or not slash:
             raise InvalidArgumentError(
-                f"file URL {_redact(text)!r} must name an absolute local path (file:///dir)")
+                f"file URL {_redact(text)!r} must name an absolute local path (file:///dir)"
+            )
         return FileStore("/" + path, **options)
     backend = _BACKENDS.get(scheme)
     if backend is None:
         raise InvalidArgumentError(
             f"unsupported store URL {_redact(text)!r}: scheme {scheme + '://'!r} is not a "
-            f"fencedstate backend; supported: {supported_locations()}")
+            f"fencedstate backend; supported: {supported_locations()}"
+        )
     module, cls, extra = backend
     try:
         backend_module = importlib.import_module(module, __package__)
     except ImportError as exc:
         raise InvalidArgumentError(
             f"store URL {_redact(text)!r} needs the {extra!r} extra: "
-            f"pip install 'fencedstate[{extra}]' ({exc})") from None
+            f"pip install 'fencedstate[{extra}]' ({exc})"
+        ) from None
     return cast(Store, getattr(backend_module, cls)(text, **options))
 
 

@@ -41,7 +41,8 @@ class SchemaRegistry:
             raise InvalidArgumentError("pattern must be a non-empty glob string")
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             raise InvalidArgumentError(
-                f"model must be a pydantic BaseModel subclass, got {model!r}")
+                f"model must be a pydantic BaseModel subclass, got {model!r}"
+            )
         if any(p == pattern for p, _ in self._rules):
             raise InvalidArgumentError(f"pattern {pattern!r} is already registered")
         self._rules.append((pattern, model))

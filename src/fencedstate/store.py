@@ -63,8 +63,9 @@ class Stats:
 class Store(ABC):
     """A fenced key-value store. Use ``fencedstate.open_store`` to get one."""
 
-    def __init__(self, *, max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
-                 clock: Clock | None = None) -> None:
+    def __init__(
+        self, *, max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES, clock: Clock | None = None
+    ) -> None:
         if max_value_bytes <= 0:
             raise InvalidArgumentError("max_value_bytes must be positive")
         self.max_value_bytes = max_value_bytes
@@ -138,8 +139,10 @@ class Store(ABC):
             decoded = _loads(text)
         except RecursionError:
             decoded = _TOO_DEEP
-        if decoded is _TOO_DEEP or (text.count("[") + text.count("{") > MAX_VALUE_DEPTH
-                                    and _depth(decoded) > MAX_VALUE_DEPTH):
+        if decoded is _TOO_DEEP or (
+            text.count("[") + text.count("{") > MAX_VALUE_DEPTH
+            and _depth(decoded) > MAX_VALUE_DEPTH
+        ):
             raise InvalidValueError(key, f"nested deeper than {MAX_VALUE_DEPTH} levels")
         return decoded, text
 
@@ -169,8 +172,15 @@ class Store(ABC):
 
     # -- writes -------------------------------------------------------------------------------
 
-    def put(self, key: str, value: Any, *, expected_version: int | None, writer: str | None = None,
-            idempotency_key: str | None = None) -> Snapshot:
+    def put(
+        self,
+        key: str,
+        value: Any,
+        *,
+        expected_version: int | None,
+        writer: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Snapshot:
         """Compare-and-set: commit ``value`` if the key is at ``expected_version``.
 
         ``expected_version=0`` means the key must not exist; ``None`` skips the check (last
@@ -182,17 +192,31 @@ class Store(ABC):
         idem = args.optional_name("idempotency_key", idempotency_key)
         return self._commit(key, value, expected, writer, None, idem)
 
-    def _commit(self, key: str, value: Any, expected_version: int | None, writer: str | None,
-                claim: rules.ClaimRef | None, idem: str | None = None) -> Snapshot:
+    def _commit(
+        self,
+        key: str,
+        value: Any,
+        expected_version: int | None,
+        writer: str | None,
+        claim: rules.ClaimRef | None,
+        idem: str | None = None,
+    ) -> Snapshot:
         writer = args.optional_name("writer", writer)
         decoded, text = self._encode(key, value)
 
         def step(cur: State, clock: Clock) -> State | None:
             if idem is not None and cur.idem == idem:
                 return None
-            return rules.commit(cur, value=decoded, value_json=text,
-                                expected_version=expected_version, writer=writer, claim=claim,
-                                clock=clock, idem=idem)
+            return rules.commit(
+                cur,
+                value=decoded,
+                value_json=text,
+                expected_version=expected_version,
+                writer=writer,
+                claim=claim,
+                clock=clock,
+                idem=idem,
+            )
 
         try:
             state = self._transition(key, step)
@@ -209,8 +233,14 @@ class Store(ABC):
         self.stats.add("commits")
         return state.snapshot()
 
-    def update(self, key: str, fn: Callable[[Any], Any], *, writer: str | None = None,
-               max_retries: int = 20) -> Snapshot:
+    def update(
+        self,
+        key: str,
+        fn: Callable[[Any], Any],
+        *,
+        writer: str | None = None,
+        max_retries: int = 20,
+    ) -> Snapshot:
         """Read fresh, ``fn(old_value_or_None)``, commit; on ``ConflictError`` retry.
 
         The first attempt is optimistic: ``fn`` runs outside any lock. A retry runs ``fn``
@@ -225,13 +255,21 @@ class Store(ABC):
         key = validate_key(key)
         writer = args.optional_name("writer", writer)
         last_conflict = self._contended.get(key)
-        if (max_retries > 0 and last_conflict is not None
-                and time.monotonic() - last_conflict < CONTENDED_S):
+        if (
+            max_retries > 0
+            and last_conflict is not None
+            and time.monotonic() - last_conflict < CONTENDED_S
+        ):
             return self._update_holding_key(key, fn, writer)
         snap = self.get(key)
         try:
-            return self._commit(key, fn(None if snap is None else snap.value),
-                                0 if snap is None else snap.version, writer, None)
+            return self._commit(
+                key,
+                fn(None if snap is None else snap.value),
+                0 if snap is None else snap.version,
+                writer,
+                None,
+            )
         except ConflictError:
             if max_retries <= 0:
                 raise
@@ -241,13 +279,20 @@ class Store(ABC):
             self._contended[key] = time.monotonic()
         return self._update_holding_key(key, fn, writer)
 
-    def _update_holding_key(self, key: str, fn: Callable[[Any], Any],
-                            writer: str | None) -> Snapshot:
+    def _update_holding_key(
+        self, key: str, fn: Callable[[Any], Any], writer: str | None
+    ) -> Snapshot:
         def step(cur: State, clock: Clock) -> State:
             decoded, text = self._encode(key, fn(cur.value if cur.exists else None))
-            return rules.commit(cur, value=decoded, value_json=text,
-                                expected_version=cur.visible_version, writer=writer,
-                                claim=None, clock=clock)
+            return rules.commit(
+                cur,
+                value=decoded,
+                value_json=text,
+                expected_version=cur.visible_version,
+                writer=writer,
+                claim=None,
+                clock=clock,
+            )
 
         state = self._transition(key, step)
         self.stats.add("commits")
@@ -258,18 +303,25 @@ class Store(ABC):
         key = validate_key(key)
         return self._delete(key, args.optional_expected_version(expected_version), writer, None)
 
-    def _delete(self, key: str, expected_version: int | None, writer: str | None,
-                claim: rules.ClaimRef | None) -> int:
+    def _delete(
+        self,
+        key: str,
+        expected_version: int | None,
+        writer: str | None,
+        claim: rules.ClaimRef | None,
+    ) -> int:
         writer = args.optional_name("writer", writer)
 
         def step(cur: State, clock: Clock) -> State:
-            return rules.delete(cur, expected_version=expected_version, writer=writer,
-                                claim=claim, clock=clock)
+            return rules.delete(
+                cur, expected_version=expected_version, writer=writer, claim=claim, clock=clock
+            )
 
         return self._transition(key, step).version
 
-    def put_many(self, writes: Mapping[str, tuple[Any, int | None]], *,
-                 writer: str | None = None) -> dict[str, Snapshot]:
+    def put_many(
+        self, writes: Mapping[str, tuple[Any, int | None]], *, writer: str | None = None
+    ) -> dict[str, Snapshot]:
         """Atomic multi-key compare-and-set: ``{key: (value, expected_version)}``.
 
         Either every key is at its expected version and all commit, or ``ConflictError`` names
@@ -285,8 +337,15 @@ class Store(ABC):
 
         def step(curs: dict[str, State], clock: Clock) -> dict[str, State]:
             return {
-                k: rules.commit(curs[k], value=v, value_json=t, expected_version=e,
-                                writer=writer, claim=None, clock=clock)
+                k: rules.commit(
+                    curs[k],
+                    value=v,
+                    value_json=t,
+                    expected_version=e,
+                    writer=writer,
+                    claim=None,
+                    clock=clock,
+                )
                 for k, (v, t, e) in sorted(prepared.items())
             }
 
@@ -315,7 +374,8 @@ class Store(ABC):
         while True:
             try:
                 state = self._transition(
-                    key, lambda cur, clock: rules.grant(cur, owner=owner_, ttl=ttl, clock=clock))
+                    key, lambda cur, clock: rules.grant(cur, owner=owner_, ttl=ttl, clock=clock)
+                )
                 break
             except ClaimHeldError as exc:
                 left = deadline - time.monotonic()
@@ -331,8 +391,9 @@ class Store(ABC):
         """Revoke any holder and bump the key's epoch, fencing older claims; returns it."""
         key = validate_key(key)
         by_ = args.name("by", by)
-        return self._transition(key, lambda cur, clock: rules.reclaim(cur, by=by_,
-                                                                      clock=clock)).epoch
+        return self._transition(
+            key, lambda cur, clock: rules.reclaim(cur, by=by_, clock=clock)
+        ).epoch
 
     # -- async twins --------------------------------------------------------------------------
 
@@ -348,33 +409,54 @@ class Store(ABC):
         """Awaitable ``history``."""
         return await asyncio.to_thread(self.history, key, limit)
 
-    async def aput(self, key: str, value: Any, *, expected_version: int | None,
-                   writer: str | None = None, idempotency_key: str | None = None) -> Snapshot:
+    async def aput(
+        self,
+        key: str,
+        value: Any,
+        *,
+        expected_version: int | None,
+        writer: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Snapshot:
         """Awaitable ``put``."""
         return await asyncio.to_thread(
-            lambda: self.put(key, value, expected_version=expected_version, writer=writer,
-                             idempotency_key=idempotency_key))
+            lambda: self.put(
+                key,
+                value,
+                expected_version=expected_version,
+                writer=writer,
+                idempotency_key=idempotency_key,
+            )
+        )
 
-    async def aput_many(self, writes: Mapping[str, tuple[Any, int | None]], *,
-                        writer: str | None = None) -> dict[str, Snapshot]:
+    async def aput_many(
+        self, writes: Mapping[str, tuple[Any, int | None]], *, writer: str | None = None
+    ) -> dict[str, Snapshot]:
         """Awaitable ``put_many``."""
         return await asyncio.to_thread(lambda: self.put_many(writes, writer=writer))
 
-    async def aupdate(self, key: str, fn: Callable[[Any], Any | Awaitable[Any]], *,
-                      writer: str | None = None, max_retries: int = 20) -> Snapshot:
+    async def aupdate(
+        self,
+        key: str,
+        fn: Callable[[Any], Any | Awaitable[Any]],
+        *,
+        writer: str | None = None,
+        max_retries: int = 20,
+    ) -> Snapshot:
         """Awaitable ``update``. A coroutine ``fn`` cannot run while the key is held, so it is
         retried optimistically (jittered backoff, at most ``max_retries`` retries)."""
         if not inspect.iscoroutinefunction(fn):
             return await asyncio.to_thread(
-                lambda: self.update(key, fn, writer=writer, max_retries=max_retries))
+                lambda: self.update(key, fn, writer=writer, max_retries=max_retries)
+            )
         key = validate_key(key)
         for attempt in range(max_retries + 1):
             snap = await self.aget(key)
             new_value = await fn(None if snap is None else snap.value)
             try:
                 return await asyncio.to_thread(
-                    self._commit, key, new_value, 0 if snap is None else snap.version,
-                    writer, None)
+                    self._commit, key, new_value, 0 if snap is None else snap.version, writer, None
+                )
             except ConflictError:
                 if attempt == max_retries:
                     raise
@@ -382,14 +464,15 @@ class Store(ABC):
                 await asyncio.sleep(backoff.delay(attempt, first=0.0005, cap=0.05))
         raise AssertionError("unreachable")
 
-    async def adelete(self, key: str, *, expected_version: int | None,
-                      writer: str | None = None) -> int:
+    async def adelete(
+        self, key: str, *, expected_version: int | None, writer: str | None = None
+    ) -> int:
         """Awaitable ``delete``."""
         return await asyncio.to_thread(
-            lambda: self.delete(key, expected_version=expected_version, writer=writer))
+            lambda: self.delete(key, expected_version=expected_version, writer=writer)
+        )
 
-    async def aclaim(self, key: str, owner: str, ttl: float = 30.0, *,
-                     wait: float = 0.0) -> Claim:
+    async def aclaim(self, key: str, owner: str, ttl: float = 30.0, *, wait: float = 0.0) -> Claim:
         """Awaitable ``claim`` (waiting, if asked, off the event loop)."""
         return await asyncio.to_thread(lambda: self.claim(key, owner, ttl, wait=wait))
 

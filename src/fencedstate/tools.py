@@ -58,15 +58,15 @@ _REJECTIONS = (ConflictError, ClaimHeldError, FencedError)
 
 def summarize_value(value: Any, limit: int = SUMMARY_CHARS) -> str:
     """Compact JSON of ``value``, cut to ``limit`` characters with a marker when longer."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=str)
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     if len(text) > limit:
         return text[:limit] + f"... ({len(text)} chars in total)"
     return text
 
 
-def conflict_message(err: FencedStateError, current: Snapshot | None,
-                     read_tool: str = READ_TOOL) -> str:
+def conflict_message(
+    err: FencedStateError, current: Snapshot | None, read_tool: str = READ_TOOL
+) -> str:
     """The text a model gets when its write to a shared key was rejected."""
     if isinstance(err, ConflictError):
         now = current.version if current is not None else err.actual_version
@@ -106,7 +106,8 @@ class StateTools:
         """The validated key; one outside ``key_prefix`` is refused, never silently moved."""
         if self.key_prefix and not key.startswith(self.key_prefix):
             raise InvalidArgumentError(
-                f"key {key!r} is outside this tool's prefix {self.key_prefix!r}")
+                f"key {key!r} is outside this tool's prefix {self.key_prefix!r}"
+            )
         return validate_key(key)
 
     def read(self, key: str) -> str:
@@ -118,23 +119,31 @@ class StateTools:
         snap = self.store.get(full)
         if snap is None:
             return json.dumps({"key": full, "exists": False, "version": 0, "value": None})
-        return json.dumps({"key": full, "exists": True, "version": snap.version,
-                           "value": snap.value, "writer": snap.writer}, ensure_ascii=False)
+        return json.dumps(
+            {
+                "key": full,
+                "exists": True,
+                "version": snap.version,
+                "value": snap.value,
+                "writer": snap.writer,
+            },
+            ensure_ascii=False,
+        )
 
     def commit(self, key: str, value: Any, expected_version: int) -> str:
         """CAS-write ``value``; the outcome as text for the model (or raised, see the module)."""
         try:
             full = self.key(key)
-            snap = self.store.put(full, value, expected_version=expected_version,
-                                  writer=self.writer)
+            snap = self.store.put(
+                full, value, expected_version=expected_version, writer=self.writer
+            )
         except _REJECTIONS as err:
             if self.raise_on_conflict:
                 raise
             return conflict_message(err, self.store.get(err.key))
         except _MODEL_ERRORS as err:
             return f"ERROR: your write was NOT saved: {err}"
-        return json.dumps({"ok": True, "key": full, "version": snap.version,
-                           "writer": snap.writer})
+        return json.dumps({"ok": True, "key": full, "version": snap.version, "writer": snap.writer})
 
     def commit_json(self, key: str, value_json: str, expected_version: int) -> str:
         """``commit`` with the value given as JSON text (for strict tool schemas)."""

@@ -41,8 +41,12 @@ def race(target: Callable[..., Any], argv: Sequence[tuple[Any, ...]]) -> None:
 
 def spawn(argv: Sequence[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """Start ``python argv...`` as a real child process (stdout and stderr captured together)."""
-    return subprocess.Popen([sys.executable, *argv], env={**os.environ, **(env or {})},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, *argv],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def finish(procs: Sequence[subprocess.Popen[bytes]], timeout: float = JOIN_TIMEOUT) -> None:

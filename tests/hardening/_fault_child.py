@@ -29,8 +29,11 @@ from typing import Any
 import fencedstate as fs
 
 _CB = ctypes.CFUNCTYPE(
-    ctypes.c_int, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int),
-    ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_uint),
+    ctypes.c_int,
+    ctypes.c_char_p,
+    ctypes.POINTER(ctypes.c_int),
+    ctypes.POINTER(ctypes.c_void_p),
+    ctypes.POINTER(ctypes.c_uint),
 )
 
 
@@ -40,7 +43,12 @@ class Faults:
     def __init__(self, points: list[dict[str, Any]], seed: int) -> None:
         self.lib = ctypes.CDLL("libfiu.so.0")
         self.lib.fiu_enable_external.argtypes = [
-            ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, _CB]
+            ctypes.c_char_p,
+            ctypes.c_int,
+            ctypes.c_void_p,
+            ctypes.c_uint,
+            _CB,
+        ]
         self.lib.fiu_disable.argtypes = [ctypes.c_char_p]
         self.points = {p["name"].encode(): p for p in points}
         self.rng = random.Random(seed)
@@ -82,8 +90,9 @@ def main() -> None:
         out.flush()
         os.fsync(out.fileno())
 
-    def attempt(op: str, key: str, fn: Callable[[], Any], value: Any,
-                also: tuple[str, ...] = ()) -> Any:
+    def attempt(
+        op: str, key: str, fn: Callable[[], Any], value: Any, also: tuple[str, ...] = ()
+    ) -> Any:
         before = {k: store.get(k) for k in (key, *also)}
         faults.arm()
         try:
@@ -93,25 +102,60 @@ def main() -> None:
             landed = []
             for k, b in before.items():
                 after = store.get(k)
-                landed.append(after is not None and after.value == value and (
-                    b is None or after.version > b.version))
-            record({"op": op, "key": key, "ok": False, "error": type(exc).__name__, "msg": str(exc),
-                    "injected": faults.armed_now, "landed": landed[0],
-                    "landed_all": all(landed), "landed_any": any(landed)})
+                landed.append(
+                    after is not None
+                    and after.value == value
+                    and (b is None or after.version > b.version)
+                )
+            record(
+                {
+                    "op": op,
+                    "key": key,
+                    "ok": False,
+                    "error": type(exc).__name__,
+                    "msg": str(exc),
+                    "injected": faults.armed_now,
+                    "landed": landed[0],
+                    "landed_all": all(landed),
+                    "landed_any": any(landed),
+                }
+            )
             return None
         except BaseException as exc:  # the bug this test exists to catch
             faults.disarm()
-            record({"untyped": repr(exc), "op": op, "injected": faults.armed_now,
-                    "tb": traceback.format_exc()})
+            record(
+                {
+                    "untyped": repr(exc),
+                    "op": op,
+                    "injected": faults.armed_now,
+                    "tb": traceback.format_exc(),
+                }
+            )
             return None
         faults.disarm()
         if op in ("put", "commit"):
-            record({"op": op, "key": key, "ok": True, "version": result.version,
-                    "value": value, "injected": faults.armed_now})
+            record(
+                {
+                    "op": op,
+                    "key": key,
+                    "ok": True,
+                    "version": result.version,
+                    "value": value,
+                    "injected": faults.armed_now,
+                }
+            )
         elif op == "put_many":
             for k, snap in result.items():
-                record({"op": op, "key": k, "ok": True, "version": snap.version,
-                        "value": snap.value, "injected": faults.armed_now})
+                record(
+                    {
+                        "op": op,
+                        "key": k,
+                        "ok": True,
+                        "version": snap.version,
+                        "value": snap.value,
+                        "injected": faults.armed_now,
+                    }
+                )
         else:
             record({"op": op, "key": key, "ok": True, "injected": faults.armed_now})
         return result
@@ -123,21 +167,34 @@ def main() -> None:
         snap = store.get(key)
         version = 0 if snap is None else snap.version
         if kind < 0.55:
-            attempt("put", key, lambda k=key, v=value, e=version: store.put(
-                k, v, expected_version=e, writer="w"), value)
+            attempt(
+                "put",
+                key,
+                lambda k=key, v=value, e=version: store.put(k, v, expected_version=e, writer="w"),
+                value,
+            )
         elif kind < 0.75:
             claim = attempt("claim", key, lambda k=key: store.claim(k, f"o{seed}", 30.0), None)
             if claim is not None:
-                attempt("commit", key, lambda c=claim, v=value, e=version: c.commit(
-                    v, expected_version=e), value)
+                attempt(
+                    "commit",
+                    key,
+                    lambda c=claim, v=value, e=version: c.commit(v, expected_version=e),
+                    value,
+                )
                 if attempt("release", key, claim.release, None) is None:
                     attempt("reclaim", key, lambda k=key: store.reclaim(k, by="r"), None)
         elif kind < 0.9:
             other = keys[(keys.index(key) + 1) % len(keys)]
             o = store.get(other)
             writes = {key: (value, version), other: (value, 0 if o is None else o.version)}
-            attempt("put_many", key, lambda w=writes: store.put_many(w, writer="w"), value,
-                    also=(other,))
+            attempt(
+                "put_many",
+                key,
+                lambda w=writes: store.put_many(w, writer="w"),
+                value,
+                also=(other,),
+            )
         else:
             attempt("reclaim", key, lambda k=key: store.reclaim(k, by="r"), None)
     faults.disarm()
@@ -147,10 +204,19 @@ def main() -> None:
         for _ in range(3):
             snap = store.get(key)
             value = {"after": True, "key": key}
-            new = store.put(key, value, expected_version=0 if snap is None else snap.version,
-                            writer="after")
-            record({"op": "after", "key": key, "ok": True, "version": new.version,
-                    "value": value, "injected": []})
+            new = store.put(
+                key, value, expected_version=0 if snap is None else snap.version, writer="after"
+            )
+            record(
+                {
+                    "op": "after",
+                    "key": key,
+                    "ok": True,
+                    "version": new.version,
+                    "value": value,
+                    "injected": [],
+                }
+            )
     record({"done": True, "injected": faults.injected})
     out.close()
 

@@ -37,8 +37,9 @@ def require_tool(name: str) -> str:
 
 def run(cmd: list[str], timeout: float = 300, **kw: object) -> subprocess.CompletedProcess[str]:
     """Run a child to completion (killed on timeout) and return its result."""
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                          env=kw.pop("env", child_env()), **kw)  # type: ignore[call-overload]
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, env=kw.pop("env", child_env()), **kw
+    )  # type: ignore[call-overload]
 
 
 def check_store_files(root: str) -> dict[str, int]:

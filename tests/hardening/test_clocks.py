@@ -45,16 +45,18 @@ print(json.dumps(out))
 def skewed(root: str, offset: str, *args: str) -> dict[str, object]:
     env = child_env()
     env["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
-    proc = run([require_tool("faketime"), "-f", offset, PY, "-c", _CHILD, root, *args],
-               env=env, timeout=120)
+    proc = run(
+        [require_tool("faketime"), "-f", offset, PY, "-c", _CHILD, root, *args],
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
     return out
 
 
 @pytest.mark.parametrize("offset", ["+1d", "-1d", "+400d"])
-def test_wall_clock_step_neither_expires_nor_extends_a_lease(tmp_path: Path,
-                                                             offset: str) -> None:
+def test_wall_clock_step_neither_expires_nor_extends_a_lease(tmp_path: Path, offset: str) -> None:
     root = str(tmp_path / "s")
     store = fs.open_store(root)
     claim = store.claim("job", "honest", ttl=120.0)

@@ -58,11 +58,16 @@ def verify_after(root: str, acked: Acked) -> None:
 def tiny_tmpfs(tmp_path: Path) -> Iterator[str]:
     mnt = tmp_path / "mnt"
     mnt.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=320k,mode=0700", "tmpfs",
-                           str(mnt)], capture_output=True, text=True)
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=320k,mode=0700", "tmpfs", str(mnt)],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
-        pytest.skip(f"MOUNT NOT PERMITTED HERE ({proc.stderr.strip()}): the full-disk case is "
-                    "covered by test_file_size_limit_is_a_full_disk (RLIMIT_FSIZE) instead")
+        pytest.skip(
+            f"MOUNT NOT PERMITTED HERE ({proc.stderr.strip()}): the full-disk case is "
+            "covered by test_file_size_limit_is_a_full_disk (RLIMIT_FSIZE) instead"
+        )
     try:
         yield str(mnt)
     finally:

@@ -24,10 +24,20 @@ def test_fuzz_harness_bounded_pass(harness: str, tmp_path: Path) -> None:
     pytest.importorskip("atheris", reason="atheris is in the dev extra: pip install -e .[dev]")
     new = tmp_path / "new"
     new.mkdir()
-    proc = run([PY, str(REPO / "fuzz" / f"{harness}.py"), "-seed=1", "-timeout=20",
-                f"-max_total_time={BUDGET_S[harness]}", "-rss_limit_mb=3072",
-                f"-artifact_prefix={tmp_path}/", str(new),
-                str(REPO / "fuzz" / "corpus" / CORPUS[harness])], timeout=240)
+    proc = run(
+        [
+            PY,
+            str(REPO / "fuzz" / f"{harness}.py"),
+            "-seed=1",
+            "-timeout=20",
+            f"-max_total_time={BUDGET_S[harness]}",
+            "-rss_limit_mb=3072",
+            f"-artifact_prefix={tmp_path}/",
+            str(new),
+            str(REPO / "fuzz" / "corpus" / CORPUS[harness]),
+        ],
+        timeout=240,
+    )
     tail = proc.stdout[-3000:] + proc.stderr[-4000:]  # atheris prints the exception on stdout
     assert proc.returncode == 0, f"{harness} found a failing input:\n{tail}"
     done = re.search(r"Done (\d+) runs", proc.stderr)

@@ -117,8 +117,9 @@ def readonly_view(tmp_path: Path) -> Iterator[Path | None]:
         yield None
         return
     try:
-        rc = subprocess.run(["mount", "-o", "remount,bind,ro", str(dst)],
-                            capture_output=True).returncode
+        rc = subprocess.run(
+            ["mount", "-o", "remount,bind,ro", str(dst)], capture_output=True
+        ).returncode
         yield dst if rc == 0 else None
     finally:
         subprocess.run(["umount", "-l", str(dst)], capture_output=True)
@@ -129,9 +130,11 @@ def test_read_only_store_gives_a_clear_error(readonly_view: Path | None, tmp_pat
         store = fs.open_store(readonly_view)
         snap = store.get("k")
         assert snap is not None and snap.value == {"v": 1}  # reads still work
-        for call in (lambda: store.put("k", 2, expected_version=1),
-                     lambda: store.put("fresh", 2, expected_version=0),
-                     lambda: store.claim("deep/key", "o", ttl=5)):
+        for call in (
+            lambda: store.put("k", 2, expected_version=1),
+            lambda: store.put("fresh", 2, expected_version=0),
+            lambda: store.claim("deep/key", "o", ttl=5),
+        ):
             with pytest.raises(fs.StorageError) as err:
                 call()
             assert "EROFS" in str(err.value) or "EACCES" in str(err.value), str(err.value)
@@ -175,7 +178,10 @@ print("ok")
 
 def _edit_last_line(path: Path, old: bytes, new: bytes) -> None:
     raw = path.read_bytes()
-    head, last = raw[: raw.rstrip(b"\n").rfind(b"\n") + 1], raw[raw.rstrip(b"\n").rfind(b"\n") + 1:]
+    head, last = (
+        raw[: raw.rstrip(b"\n").rfind(b"\n") + 1],
+        raw[raw.rstrip(b"\n").rfind(b"\n") + 1 :],
+    )
     assert old in last
     path.write_bytes(head + last.replace(old, new, 1))
 

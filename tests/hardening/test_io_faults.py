@@ -26,8 +26,10 @@ HERE = Path(__file__).resolve().parent
 E = errno
 SCENARIOS: dict[str, list[dict[str, Any]]] = {
     "pwrite": [{"name": "posix/io/rw/pwrite", "errnos": [E.ENOSPC, E.EIO], "p": 0.25}],
-    "short-pwrite": [{"name": "posix/io/rw/pwrite/reduce", "errnos": [0], "p": 0.5},
-                     {"name": "posix/io/rw/write/reduce", "errnos": [0], "p": 0.5}],
+    "short-pwrite": [
+        {"name": "posix/io/rw/pwrite/reduce", "errnos": [0], "p": 0.5},
+        {"name": "posix/io/rw/write/reduce", "errnos": [0], "p": 0.5},
+    ],
     "write": [{"name": "posix/io/rw/write", "errnos": [E.ENOSPC, E.EIO], "p": 0.3}],
     "fdatasync": [{"name": "posix/io/sync/fdatasync", "errnos": [E.EIO, E.ENOSPC], "p": 0.25}],
     "fsync": [{"name": "posix/io/sync/fsync", "errnos": [E.EIO, E.ENOSPC], "p": 0.3}],
@@ -51,8 +53,22 @@ ROLLED_FORWARD: dict[str, int] = {}
 
 def run_child(root: str, out: str, seed: int, points: list[dict[str, Any]]) -> None:
     fiu_run = require_tool("fiu-run")
-    proc = run([fiu_run, "-x", "-f", "", PY, str(HERE / "_fault_child.py"), root, out,
-                str(seed), str(OPS), json.dumps(points)], timeout=240)
+    proc = run(
+        [
+            fiu_run,
+            "-x",
+            "-f",
+            "",
+            PY,
+            str(HERE / "_fault_child.py"),
+            root,
+            out,
+            str(seed),
+            str(OPS),
+            json.dumps(points),
+        ],
+        timeout=240,
+    )
     assert proc.returncode == 0, f"fault child failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
 
 
@@ -71,7 +87,8 @@ def test_commits_under_injected_io_faults(scenario: str, tmp_path: Path) -> None
 
     untyped = [r for r in recs if "untyped" in r]
     assert not untyped, "untyped exceptions escaped:\n" + "\n".join(
-        f"{r['untyped']} (faults {r['injected']})\n{r['tb']}" for r in untyped[:3])
+        f"{r['untyped']} (faults {r['injected']})\n{r['tb']}" for r in untyped[:3]
+    )
     errors = [r for r in recs if r.get("ok") is False]
     storage = [r for r in errors if r["error"] in ("StorageError", "LockTimeoutError")]
     # A StorageError always comes from an injected fault, never out of thin air.
@@ -82,13 +99,17 @@ def test_commits_under_injected_io_faults(scenario: str, tmp_path: Path) -> None
         assert storage, "faults were injected but no StorageError reached a caller"
     # A multi-key commit whose intent became durable is rolled forward by recovery even when
     # its writer got an error: allowed only all-or-nothing (atomicity), and counted.
-    partial = [r for r in errors if r["op"] == "put_many" and r["landed_any"]
-               and not r["landed_all"]]
+    partial = [
+        r for r in errors if r["op"] == "put_many" and r["landed_any"] and not r["landed_all"]
+    ]
     assert not partial, f"multi-key commits that landed on some keys only: {partial[:3]}"
     rolled = [r for r in errors if r["op"] == "put_many" and r["landed_all"]]
     ROLLED_FORWARD[scenario] = len(rolled)
-    landed = [r for r in errors if r["landed"] and r["op"] != "put_many"
-              and "posix/io/rw/ftruncate" not in r["injected"]]
+    landed = [
+        r
+        for r in errors
+        if r["landed"] and r["op"] != "put_many" and "posix/io/rw/ftruncate" not in r["injected"]
+    ]
     assert not landed, f"operations that raised yet took effect: {landed[:3]}"
 
     # The store reopens with no fault in play, every file parses, nothing is left over.

@@ -12,8 +12,10 @@ from hardening_support import PY, REPO, run
 
 @pytest.mark.soak
 def test_two_minute_soak(tmp_path: Path) -> None:
-    proc = run([PY, str(REPO / "bench" / "soak.py"), "--minutes", "2", "--json",
-                "--dir", str(tmp_path)], timeout=480)
+    proc = run(
+        [PY, str(REPO / "bench" / "soak.py"), "--minutes", "2", "--json", "--dir", str(tmp_path)],
+        timeout=480,
+    )
     assert proc.stdout.strip(), proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     print(json.dumps(report, indent=1))

@@ -27,8 +27,9 @@ class NaiveStore:
         cur = self.get(key)
         if (cur[0] if cur else 0) != expected_version:
             raise RuntimeError("conflict")
-        (self.d / f"{key}.json").write_text(json.dumps({"version": expected_version + 1,
-                                                         "value": value}))
+        (self.d / f"{key}.json").write_text(
+            json.dumps({"version": expected_version + 1, "value": value})
+        )
 
     def delete(self, key: str) -> None:
         (self.d / f"{key}.json").unlink()

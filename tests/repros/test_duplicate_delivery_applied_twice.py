@@ -27,9 +27,13 @@ def test_repro(tmp_path: Path) -> None:
     def apply_fenced(msg: dict[str, int]) -> fs.Snapshot:
         cur = store.get("accounts/a1")
         assert cur is not None
-        return store.put("accounts/a1", {"balance": cur.value["balance"] + msg["amount"]},
-                         expected_version=cur.version, writer="worker",
-                         idempotency_key=f"msg-{msg['id']}")
+        return store.put(
+            "accounts/a1",
+            {"balance": cur.value["balance"] + msg["amount"]},
+            expected_version=cur.version,
+            writer="worker",
+            idempotency_key=f"msg-{msg['id']}",
+        )
 
     first = apply_fenced(msg)
     again = apply_fenced(msg)  # redelivery returns the original commit

@@ -24,6 +24,10 @@ def test_repro(tmp_path: Path) -> None:
     assert read is not None
     store.delete("threads/t1", expected_version=read.version)
     with pytest.raises(fs.ConflictError):
-        store.put("threads/t1", {"messages": [*read.value["messages"], "late reply"]},
-                  expected_version=read.version, writer="worker")
-    assert store.get("threads/t1") is None and "threads/t1" not in store.keys()
+        store.put(
+            "threads/t1",
+            {"messages": [*read.value["messages"], "late reply"]},
+            expected_version=read.version,
+            writer="worker",
+        )
+    assert store.get("threads/t1") is None and "threads/t1" not in store.keys()  # noqa: SIM118 - Store.keys() is a method

@@ -50,8 +50,14 @@ def _with_clock_a_day_ahead(code: str, arg: str) -> str:
         pytest.fail("faketime is not installed: run `bash .ci/deps.d/hardening.sh` (as root)")
     env = dict(os.environ, FAKETIME_DONT_FAKE_MONOTONIC="1", PYTHONPATH=SRC)
     env.pop("LD_PRELOAD", None)
-    out = subprocess.run([faketime, "-f", "+1d", sys.executable, "-c", code, arg], env=env,
-                         capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [faketime, "-f", "+1d", sys.executable, "-c", code, arg],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return out.stdout.strip().splitlines()[-1]
 
 

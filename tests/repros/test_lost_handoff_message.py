@@ -1,4 +1,4 @@
-"""Repro: lost handoff. The receiver dies; an in-memory queue loses it, a claimed record does not."""
+"""Repro: lost handoff. The receiver dies: a queue in memory loses it, a claimed record keeps it."""
 
 from __future__ import annotations
 
@@ -47,8 +47,12 @@ def test_repro(tmp_path: Path) -> None:
 
     d = str(tmp_path / "store")
     store = fs.open_store(d)
-    store.put("handoffs/h1", {"task": "summarise report.pdf", "status": "pending"},
-              expected_version=0, writer="sender")
+    store.put(
+        "handoffs/h1",
+        {"task": "summarise report.pdf", "status": "pending"},
+        expected_version=0,
+        writer="sender",
+    )
     _kill_after(_fenced_receiver, d)
     deadline = time.monotonic() + 60
     while True:  # receiver 2 picks it up once receiver 1's lease has expired
@@ -60,7 +64,8 @@ def test_repro(tmp_path: Path) -> None:
             time.sleep(0.1)
     snap = claim.read()
     assert snap is not None and snap.value["status"] == "pending"
-    claim.commit({**snap.value, "status": "done", "by": "receiver-2"},
-                 expected_version=snap.version)
+    claim.commit(
+        {**snap.value, "status": "done", "by": "receiver-2"}, expected_version=snap.version
+    )
     final = store.get("handoffs/h1")
     assert final is not None and final.value["status"] == "done"

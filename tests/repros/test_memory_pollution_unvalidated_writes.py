@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing as mp
 from pathlib import Path
@@ -32,10 +33,8 @@ def _naive(d: str, name: str, fact: dict[str, object]) -> None:
 def _fenced(d: str, name: str, fact: dict[str, object]) -> None:
     reg = SchemaRegistry()
     reg.register("memory/facts/*", Fact)
-    try:
+    with contextlib.suppress(SchemaError):
         ValidatedStore(fs.open_store(d), reg).put(f"memory/facts/{name}", fact, expected_version=0)
-    except SchemaError:
-        pass
 
 
 def _workers(target: object, d: str) -> None:

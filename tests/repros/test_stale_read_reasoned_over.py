@@ -45,14 +45,20 @@ def test_repro(tmp_path: Path) -> None:
 
     store = fs.open_store(str(tmp_path / "store"))
     store.put("notes/plan", {"steps": ["a"]}, expected_version=0)
-    mine = verified_put(store, "notes/plan", {"steps": ["a", "b"]}, expected_version=1,
-                        writer="agent1")
+    mine = verified_put(
+        store, "notes/plan", {"steps": ["a", "b"]}, expected_version=1, writer="agent1"
+    )
     seen = store.get("notes/plan")
     assert seen is not None and seen.value == {"steps": ["a", "b"]}  # read-your-writes holds
-    store.put("notes/plan", {"steps": ["a", "b", "c"]}, expected_version=mine.version,
-              writer="agent2")
+    store.put(
+        "notes/plan", {"steps": ["a", "b", "c"]}, expected_version=mine.version, writer="agent2"
+    )
     with pytest.raises(fs.ConflictError):  # the result reasoned from version 2 is refused
-        store.put("notes/plan", {"steps": [*seen.value["steps"], "x"]},
-                  expected_version=seen.version, writer="agent1")
+        store.put(
+            "notes/plan",
+            {"steps": [*seen.value["steps"], "x"]},
+            expected_version=seen.version,
+            writer="agent1",
+        )
     final = store.get("notes/plan")
     assert final is not None and final.value == {"steps": ["a", "b", "c"]}

@@ -17,8 +17,9 @@ def test_repro(tmp_path: Path) -> None:
             f.write(json.dumps({"n": i, "pad": "x" * 200}) + "\n")
     assert len(journal.read_text().splitlines()) == N  # grows with every write, forever
 
-    store = fs.open_store(str(tmp_path / "store"), durability="none", history_limit=50,
-                          compact_bytes=4096)
+    store = fs.open_store(
+        str(tmp_path / "store"), durability="none", history_limit=50, compact_bytes=4096
+    )
     store.put("k", {"n": 0, "pad": "x" * 200}, expected_version=0)
     for i in range(1, N):
         store.put("k", {"n": i, "pad": "x" * 200}, expected_version=i)

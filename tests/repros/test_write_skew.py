@@ -71,8 +71,13 @@ def test_repro_put_many(tmp_path: Path) -> None:
         if not theirs.value:
             return "stayed"
         try:  # pin the other key's version while changing mine
-            store.put_many({f"oncall/{me}": (False, mine.version),
-                            f"oncall/{other}": (theirs.value, theirs.version)}, writer=me)
+            store.put_many(
+                {
+                    f"oncall/{me}": (False, mine.version),
+                    f"oncall/{other}": (theirs.value, theirs.version),
+                },
+                writer=me,
+            )
         except fs.ConflictError:
             return "conflict"
         return "off"

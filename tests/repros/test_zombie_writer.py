@@ -64,7 +64,6 @@ def _drive(target: object, arg: str, recover: object) -> str:
             p.join()
 
 
-
 @pytest.mark.timeout(300)
 def test_repro(tmp_path: Path) -> None:
     naive = tmp_path / "plan.json"

@@ -142,8 +142,11 @@ class FencedMemory(Memory):
             return {"format": FORMAT, "items": [*_entries(old), entry]}
 
         await asyncio.to_thread(
-            self._store.update, self._key, append, writer=self._writer,
-                max_retries=self._max_retries,
+            self._store.update,
+            self._key,
+            append,
+            writer=self._writer,
+            max_retries=self._max_retries,
         )
 
     async def query(
@@ -173,7 +176,10 @@ class FencedMemory(Memory):
 
         if await self.snapshot() is not None:
             await asyncio.to_thread(
-                self._store.update, self._key, empty, writer=self._writer,
+                self._store.update,
+                self._key,
+                empty,
+                writer=self._writer,
                 max_retries=self._max_retries,
             )
 

@@ -26,8 +26,9 @@ def read_state_tool(store: Store, *, key_prefix: str = "") -> FunctionTool:
     return FunctionTool(read_state, name=READ_TOOL, description=READ_DESCRIPTION)
 
 
-def commit_state_tool(store: Store, *, writer: str, raise_on_conflict: bool = False,
-                      key_prefix: str = "") -> FunctionTool:
+def commit_state_tool(
+    store: Store, *, writer: str, raise_on_conflict: bool = False, key_prefix: str = ""
+) -> FunctionTool:
     """A tool ``commit_state(key, value_json, expected_version)``: a compare-and-set write.
 
     A rejected write comes back as a message for the model (``fencedstate.tools``), unless
@@ -35,8 +36,9 @@ def commit_state_tool(store: Store, *, writer: str, raise_on_conflict: bool = Fa
     ``AssistantAgent``, AutoGen's workbench turns it into an ``is_error`` tool result naming
     ``ConflictError``; call ``run_json`` directly to get the exception).
     """
-    tools = StateTools(store, writer=writer, key_prefix=key_prefix,
-                       raise_on_conflict=raise_on_conflict)
+    tools = StateTools(
+        store, writer=writer, key_prefix=key_prefix, raise_on_conflict=raise_on_conflict
+    )
 
     async def commit_state(key: str, value_json: str, expected_version: int) -> str:
         return await tools.acommit_json(key, value_json, expected_version)
@@ -44,9 +46,13 @@ def commit_state_tool(store: Store, *, writer: str, raise_on_conflict: bool = Fa
     return FunctionTool(commit_state, name=COMMIT_TOOL, description=COMMIT_DESCRIPTION)
 
 
-def state_tools(store: Store, *, writer: str, raise_on_conflict: bool = False,
-                key_prefix: str = "") -> list[FunctionTool]:
+def state_tools(
+    store: Store, *, writer: str, raise_on_conflict: bool = False, key_prefix: str = ""
+) -> list[FunctionTool]:
     """Both tools, ``[read_state, commit_state]``, ready for ``AssistantAgent(tools=...)``."""
-    return [read_state_tool(store, key_prefix=key_prefix),
-            commit_state_tool(store, writer=writer, raise_on_conflict=raise_on_conflict,
-                              key_prefix=key_prefix)]
+    return [
+        read_state_tool(store, key_prefix=key_prefix),
+        commit_state_tool(
+            store, writer=writer, raise_on_conflict=raise_on_conflict, key_prefix=key_prefix
+        ),
+    ]

@@ -47,7 +47,7 @@ class _StoreTool(BaseTool):
 
     store: Any = Field(description="fencedstate store the tool reads and writes")
     key_prefix: str = Field(
-        default="", description="keys the model may touch start with this (\"\" = any key)"
+        default="", description='keys the model may touch start with this ("" = any key)'
     )
 
     @field_validator("store")
@@ -94,6 +94,10 @@ class FencedCommitTool(_StoreTool):
     )
 
     def _run(self, key: str, value: Any, expected_version: int) -> str:
-        tools = StateTools(self.store, writer=self.writer, key_prefix=self.key_prefix,
-                           raise_on_conflict=self.raise_on_conflict)
+        tools = StateTools(
+            self.store,
+            writer=self.writer,
+            key_prefix=self.key_prefix,
+            raise_on_conflict=self.raise_on_conflict,
+        )
         return tools.commit(key, value, expected_version)

@@ -20,9 +20,7 @@ def select_namespaces(
 ) -> list[tuple[str, ...]]:
     selected = list(namespaces)
     if op.match_conditions:
-        selected = [
-            ns for ns in selected if all(_does_match(c, ns) for c in op.match_conditions)
-        ]
+        selected = [ns for ns in selected if all(_does_match(c, ns) for c in op.match_conditions)]
     if op.max_depth is not None:
         selected = sorted({ns[: op.max_depth] for ns in selected})
     else:

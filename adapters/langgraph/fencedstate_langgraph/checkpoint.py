@@ -192,8 +192,7 @@ class FencedCheckpointSaver(BaseCheckpointSaver[str]):
                     del self._claims[thread_id]
             key = self.head_key(thread_id)
             try:
-                claim = self._store.claim(key, owner=self.owner, ttl=self.ttl,
-                                          wait=self.claim_wait)
+                claim = self._store.claim(key, owner=self.owner, ttl=self.ttl, wait=self.claim_wait)
             except fs.ClaimHeldError as err:
                 raise ThreadClaimedError(
                     key, err.holder, err.expires_in, thread_id=str(thread_id)
@@ -262,9 +261,7 @@ class FencedCheckpointSaver(BaseCheckpointSaver[str]):
         writes.sort(key=lambda x: (x[0], x[1], x[2]))
         parent = rec.get("parent")
         return CheckpointTuple(
-            config={
-                "configurable": {"thread_id": tid, "checkpoint_ns": ns, "checkpoint_id": cid}
-            },
+            config={"configurable": {"thread_id": tid, "checkpoint_ns": ns, "checkpoint_id": cid}},
             checkpoint={**checkpoint, "channel_values": values},
             metadata=self.serde.loads_typed(_unb64(rec["metadata"])),
             parent_config=(
@@ -396,9 +393,7 @@ class FencedCheckpointSaver(BaseCheckpointSaver[str]):
             raise
         return {"configurable": {"thread_id": tid, "checkpoint_ns": ns, "checkpoint_id": cid}}
 
-    def _move_head(
-        self, claim: fs.Claim, tid: str, ns: str, parent: str | None, cid: str
-    ) -> None:
+    def _move_head(self, claim: fs.Claim, tid: str, ns: str, parent: str | None, cid: str) -> None:
         for _ in range(1000):
             heads, snap = self._heads(tid)
             head = heads.get(ns)

@@ -47,6 +47,7 @@ from ._search import matches_filter, select_namespaces
 
 __all__ = ["FencedItem", "FencedSearchItem", "FencedStore", "ItemWriter"]
 
+
 def _utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=UTC)
 

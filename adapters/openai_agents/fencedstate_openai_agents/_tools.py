@@ -25,12 +25,17 @@ def read_state_tool(store: Store, *, key_prefix: str = "") -> FunctionTool:
     async def read_state(key: str) -> str:
         return await tools.aread(key)
 
-    return function_tool(read_state, name_override=READ_TOOL,
-                         description_override=READ_DESCRIPTION, use_docstring_info=False)
+    return function_tool(
+        read_state,
+        name_override=READ_TOOL,
+        description_override=READ_DESCRIPTION,
+        use_docstring_info=False,
+    )
 
 
-def commit_state_tool(store: Store, *, writer: str, raise_on_conflict: bool = False,
-                      key_prefix: str = "") -> FunctionTool:
+def commit_state_tool(
+    store: Store, *, writer: str, raise_on_conflict: bool = False, key_prefix: str = ""
+) -> FunctionTool:
     """A tool ``commit_state(key, value_json, expected_version)``: a compare-and-set write.
 
     A rejected write comes back as a message for the model (``fencedstate.tools``). With
@@ -38,21 +43,30 @@ def commit_state_tool(store: Store, *, writer: str, raise_on_conflict: bool = Fa
     stops: ``Runner.run`` raises the SDK's ``UserError`` whose ``__cause__`` is the
     ``ConflictError`` (the SDK's default turns any tool exception into text for the model).
     """
-    tools = StateTools(store, writer=writer, key_prefix=key_prefix,
-                       raise_on_conflict=raise_on_conflict)
+    tools = StateTools(
+        store, writer=writer, key_prefix=key_prefix, raise_on_conflict=raise_on_conflict
+    )
 
     async def commit_state(key: str, value_json: str, expected_version: int) -> str:
         return await tools.acommit_json(key, value_json, expected_version)
 
     extra: dict[str, Any] = {"failure_error_function": None} if raise_on_conflict else {}
-    return function_tool(commit_state, name_override=COMMIT_TOOL,
-                         description_override=COMMIT_DESCRIPTION, use_docstring_info=False,
-                         **extra)
+    return function_tool(
+        commit_state,
+        name_override=COMMIT_TOOL,
+        description_override=COMMIT_DESCRIPTION,
+        use_docstring_info=False,
+        **extra,
+    )
 
 
-def state_tools(store: Store, *, writer: str, raise_on_conflict: bool = False,
-                key_prefix: str = "") -> list[FunctionTool]:
+def state_tools(
+    store: Store, *, writer: str, raise_on_conflict: bool = False, key_prefix: str = ""
+) -> list[FunctionTool]:
     """Both tools, ``[read_state, commit_state]``, ready for ``Agent(tools=...)``."""
-    return [read_state_tool(store, key_prefix=key_prefix),
-            commit_state_tool(store, writer=writer, raise_on_conflict=raise_on_conflict,
-                              key_prefix=key_prefix)]
+    return [
+        read_state_tool(store, key_prefix=key_prefix),
+        commit_state_tool(
+            store, writer=writer, raise_on_conflict=raise_on_conflict, key_prefix=key_prefix
+        ),
+    ]

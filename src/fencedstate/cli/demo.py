@@ -32,6 +32,7 @@ _CTX = mp.get_context("fork")
 
 # -- part 1: concurrent lost update ---------------------------------------------------------------
 
+
 def _naive_worker(path: str, rounds: int, barrier: Barrier) -> None:
     for _ in range(rounds):
         with open(path, encoding="utf-8") as f:
@@ -101,8 +102,10 @@ def lost_update(workdir: str, workers: int, rounds: int) -> LostUpdateResult:
 
 # -- part 2: zombie writer -----------------------------------------------------------------------
 
-def _zombie(store_dir: str, key: str, fenced: bool, ttl: float, out: Connection,
-            go: Connection) -> None:
+
+def _zombie(
+    store_dir: str, key: str, fenced: bool, ttl: float, out: Connection, go: Connection
+) -> None:
     store = open_store(store_dir)
     claim = store.claim(key, owner="worker-3", ttl=ttl)
     snap = claim.read()
@@ -168,6 +171,7 @@ def zombie(workdir: str, fenced: bool, ttl: float = 0.5) -> ZombieResult:
 
 # -- report --------------------------------------------------------------------------------------
 
+
 def run(workers: int = 6, rounds: int = 20, workdir: str | None = None) -> int:
     """Run the whole demo and print its tables; 0 if every fencedstate outcome is correct."""
     if workdir is not None and is_url(workdir):
@@ -176,33 +180,78 @@ def run(workers: int = 6, rounds: int = 20, workdir: str | None = None) -> int:
         base = workdir or tmp
         os.makedirs(base, exist_ok=True)
         print(f"fencedstate demo: real processes, store in {base}\n")
-        print(f"1. Concurrent lost update: {workers} worker processes each add 1 to one shared "
-              f"counter, {rounds} rounds")
+        print(
+            f"1. Concurrent lost update: {workers} worker processes each add 1 to one shared "
+            f"counter, {rounds} rounds"
+        )
         lu = lost_update(base, workers, rounds)
-        print(render(
-            ["approach", "expected", "final", "lost", "conflicts retried"],
-            [["naive read/write of a JSON file", lu.expected, lu.naive_final,
-              lu.expected - lu.naive_final, "-"],
-             ["fencedstate put(expected_version) + retry", lu.expected, lu.fenced_final,
-              lu.expected - lu.fenced_final, lu.conflicts_retried]],
-        ))
-        print("\n2. Zombie writer: a worker holding a claim is frozen (SIGSTOP), its lease "
-              "expires,\n   recovery reclaims the key (writes nothing), the worker resumes "
-              "(SIGCONT) and commits")
+        print(
+            render(
+                ["approach", "expected", "final", "lost", "conflicts retried"],
+                [
+                    [
+                        "naive read/write of a JSON file",
+                        lu.expected,
+                        lu.naive_final,
+                        lu.expected - lu.naive_final,
+                        "-",
+                    ],
+                    [
+                        "fencedstate put(expected_version) + retry",
+                        lu.expected,
+                        lu.fenced_final,
+                        lu.expected - lu.fenced_final,
+                        lu.conflicts_retried,
+                    ],
+                ],
+            )
+        )
+        print(
+            "\n2. Zombie writer: a worker holding a claim is frozen (SIGSTOP), its lease "
+            "expires,\n   recovery reclaims the key (writes nothing), the worker resumes "
+            "(SIGCONT) and commits"
+        )
         plain = zombie(base, fenced=False)
         fenced = zombie(base, fenced=True)
-        print(render(
-            ["approach", "zombie commit", "error", "stored value intact"],
-            [["plain version check (version never moved)", plain.outcome.upper(),
-              plain.error or "-", "yes" if plain.value_unchanged else "NO: stale write landed"],
-             ["fencedstate claim.commit (epoch fence)", fenced.outcome.upper(),
-              fenced.error or "-", "yes" if fenced.value_unchanged else "NO"]],
-        ))
-        ok = (lu.fenced_final == lu.expected and fenced.outcome == "rejected"
-              and fenced.value_unchanged)
-        print("\nsummary: lost updates naive={} fenced={}; conflicts retried={}; zombie commits "
-              "rejected={}".format(lu.expected - lu.naive_final, lu.expected - lu.fenced_final,
-                                   lu.conflicts_retried, 1 if fenced.outcome == "rejected" else 0))
-        print("result: " + ("OK: fencedstate lost nothing and fenced the zombie" if ok
-                            else "FAILED: fencedstate did not behave as promised"))
+        print(
+            render(
+                ["approach", "zombie commit", "error", "stored value intact"],
+                [
+                    [
+                        "plain version check (version never moved)",
+                        plain.outcome.upper(),
+                        plain.error or "-",
+                        "yes" if plain.value_unchanged else "NO: stale write landed",
+                    ],
+                    [
+                        "fencedstate claim.commit (epoch fence)",
+                        fenced.outcome.upper(),
+                        fenced.error or "-",
+                        "yes" if fenced.value_unchanged else "NO",
+                    ],
+                ],
+            )
+        )
+        ok = (
+            lu.fenced_final == lu.expected
+            and fenced.outcome == "rejected"
+            and fenced.value_unchanged
+        )
+        print(
+            "\nsummary: lost updates naive={} fenced={}; conflicts retried={}; zombie commits "
+            "rejected={}".format(
+                lu.expected - lu.naive_final,
+                lu.expected - lu.fenced_final,
+                lu.conflicts_retried,
+                1 if fenced.outcome == "rejected" else 0,
+            )
+        )
+        print(
+            "result: "
+            + (
+                "OK: fencedstate lost nothing and fenced the zombie"
+                if ok
+                else "FAILED: fencedstate did not behave as promised"
+            )
+        )
         return 0 if ok else 1

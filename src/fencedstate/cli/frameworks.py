@@ -13,13 +13,20 @@ EXAMPLES = [
     ("LangGraph", "fencedstate_langgraph", "langgraph", "langgraph_parallel_workers.py"),
     ("CrewAI", "fencedstate_crewai", "crewai", "crewai_flow.py"),
     ("AutoGen", "fencedstate_autogen", "autogen", "autogen_memory.py"),
-    ("OpenAI Agents SDK", "fencedstate_openai_agents", "openai-agents",
-     "openai_agents_session.py"),
+    ("OpenAI Agents SDK", "fencedstate_openai_agents", "openai-agents", "openai_agents_session.py"),
     ("Google ADK", "fencedstate_adk", "adk", "adk_sessions.py"),
-    ("Microsoft Agent Framework", "fencedstate_agent_framework", "agent-framework",
-     "agent_framework_sessions.py"),
-    ("Pydantic AI / pydantic-graph", "fencedstate_pydantic_graph", "pydantic-ai",
-     "pydantic_graph_resume.py"),
+    (
+        "Microsoft Agent Framework",
+        "fencedstate_agent_framework",
+        "agent-framework",
+        "agent_framework_sessions.py",
+    ),
+    (
+        "Pydantic AI / pydantic-graph",
+        "fencedstate_pydantic_graph",
+        "pydantic-ai",
+        "pydantic_graph_resume.py",
+    ),
 ]
 
 
@@ -33,8 +40,11 @@ def run() -> int:
     """Run every installed framework's example; 0 if all that ran succeeded."""
     where = examples_dir()
     if where is None:
-        print("fencedstate: error: the framework examples live in the source checkout's "
-              "examples/ folder", file=sys.stderr)
+        print(
+            "fencedstate: error: the framework examples live in the source checkout's "
+            "examples/ folder",
+            file=sys.stderr,
+        )
         return 2
     failed = 0
     for name, module, extra, script in EXAMPLES:

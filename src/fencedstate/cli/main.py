@@ -28,14 +28,27 @@ def _inspect(args: argparse.Namespace) -> int:
             continue
         live = state.lease is not None and state.lease.live(store.clock)
         expires = f"{state.lease.remaining(store.clock):.1f}s" if state.lease and live else "-"
-        rows.append([key, state.visible_version if state.exists else "deleted", state.epoch,
-                     state.holder if live else "-", expires, state.writer or "-",
-                     _when(state.committed_at)])
+        rows.append(
+            [
+                key,
+                state.visible_version if state.exists else "deleted",
+                state.epoch,
+                state.holder if live else "-",
+                expires,
+                state.writer or "-",
+                _when(state.committed_at),
+            ]
+        )
     if not rows:
         print(f"no keys in {args.dir}" + (f" under {args.prefix!r}" if args.prefix else ""))
         return 0
-    print(render(["key", "version", "epoch", "holder", "expires in", "last writer",
-                  "committed"], rows, indent=""))
+    print(
+        render(
+            ["key", "version", "epoch", "holder", "expires in", "last writer", "committed"],
+            rows,
+            indent="",
+        )
+    )
     return 0
 
 
@@ -48,8 +61,7 @@ def _history(args: argparse.Namespace) -> int:
     rows = []
     for e in events:
         value = "-" if not e.exists else _short(repr(e.value), 40)
-        rows.append([_when(e.at), e.op, e.version, e.epoch, e.actor or "-", e.holder or "-",
-                     value])
+        rows.append([_when(e.at), e.op, e.version, e.epoch, e.actor or "-", e.holder or "-", value])
     print(render(["at", "op", "version", "epoch", "by", "holder", "value"], rows, indent=""))
     return 0
 
@@ -67,9 +79,20 @@ def _copy(args: argparse.Namespace) -> int:
     report = copy_store(src, dst, wait=args.wait, progress=progress)
     if tty:
         print(file=sys.stderr)
-    print(render(["keys", "events", "seconds", "verified"],
-                 [[f"{report.keys:,}", f"{report.events:,}", f"{report.seconds:.2f}",
-                   "yes: same keys, events and checksums"]], indent=""))
+    print(
+        render(
+            ["keys", "events", "seconds", "verified"],
+            [
+                [
+                    f"{report.keys:,}",
+                    f"{report.events:,}",
+                    f"{report.seconds:.2f}",
+                    "yes: same keys, events and checksums",
+                ]
+            ],
+            indent="",
+        )
+    )
     return 0
 
 
@@ -113,8 +136,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=6)
     p.add_argument("--rounds", type=int, default=20)
     p.add_argument("--dir", help="keep the demo's files here instead of a temp dir")
-    p.add_argument("--frameworks", action="store_true",
-                   help="run each installed framework's example: its default vs fencedstate")
+    p.add_argument(
+        "--frameworks",
+        action="store_true",
+        help="run each installed framework's example: its default vs fencedstate",
+    )
     p.set_defaults(func=_demo)
     p = sub.add_parser("inspect", help="list keys with version, epoch, holder, expiry")
     p.add_argument("dir", help="a store directory or URL")
@@ -128,8 +154,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("copy", help="copy a whole store to another backend, then verify it")
     p.add_argument("src", help="the source store (directory or URL)")
     p.add_argument("dst", help="the destination store (must not hold any of the keys)")
-    p.add_argument("--wait", type=float, default=0.0,
-                   help="seconds to wait for live claims / pending commits to end")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        help="seconds to wait for live claims / pending commits to end",
+    )
     p.set_defaults(func=_copy)
     sub.add_parser("check", help="check a store's files for damage (see: check --help)")
     sub.add_parser("mcp", help="serve a store over MCP, stdio or HTTP (see: mcp --help)")

@@ -31,15 +31,19 @@ _STATE_COLUMNS = """
 """
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
-    (1, "keys, journal and meta tables", [
-        """CREATE TABLE fencedstate_meta (
+    (
+        1,
+        "keys, journal and meta tables",
+        [
+            """CREATE TABLE fencedstate_meta (
                singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
                store_id   text NOT NULL,
                created_at timestamptz NOT NULL DEFAULT now())""",
-        "INSERT INTO fencedstate_meta (store_id) VALUES (gen_random_uuid()::text)",
-        f"CREATE TABLE fencedstate_keys ({_STATE_COLUMNS}, PRIMARY KEY (key))",
-        f"CREATE TABLE fencedstate_journal ({_STATE_COLUMNS}, PRIMARY KEY (key, seq))",
-    ]),
+            "INSERT INTO fencedstate_meta (store_id) VALUES (gen_random_uuid()::text)",
+            f"CREATE TABLE fencedstate_keys ({_STATE_COLUMNS}, PRIMARY KEY (key))",
+            f"CREATE TABLE fencedstate_journal ({_STATE_COLUMNS}, PRIMARY KEY (key, seq))",
+        ],
+    ),
 ]
 """Forward-only migrations: (version, description, statements). Append, never edit."""
 
@@ -62,5 +66,7 @@ def apply_migrations(conn: psycopg.Connection[Any], current: int) -> None:
             continue
         for statement in statements:
             conn.execute(statement.encode())
-        conn.execute("INSERT INTO fencedstate_schema (version, description) VALUES (%s, %s)",
-                     (version, description))
+        conn.execute(
+            "INSERT INTO fencedstate_schema (version, description) VALUES (%s, %s)",
+            (version, description),
+        )

@@ -60,34 +60,55 @@ from .schema import SCHEMA_VERSION, apply_migrations, schema_version
 __all__ = ["PostgresStore", "ServerClock"]
 
 
-_COLS = ("key", "seq", "op", "version", "epoch", "present", "value", "writer", "committed_at",
-         "holder", "lease_boot", "lease_deadline", "lease_ttl", "actor", "event_at", "idem",
-         "txn", "commit_id")
+_COLS = (
+    "key",
+    "seq",
+    "op",
+    "version",
+    "epoch",
+    "present",
+    "value",
+    "writer",
+    "committed_at",
+    "holder",
+    "lease_boot",
+    "lease_deadline",
+    "lease_ttl",
+    "actor",
+    "event_at",
+    "idem",
+    "txn",
+    "commit_id",
+)
 _COL_LIST = ", ".join(_COLS)
 _PLACEHOLDERS = ", ".join(["%s"] * len(_COLS))
 
 _SQL_READ = f"SELECT {_COL_LIST} FROM fencedstate_keys WHERE key = %s"
 _SQL_LOCK = f"SELECT {_COL_LIST} FROM fencedstate_keys WHERE key = %s FOR UPDATE"
 _SQL_NOW = "SELECT extract(epoch FROM clock_timestamp())::float8"
-_SQL_INSERT = (f"WITH w AS (INSERT INTO fencedstate_keys ({_COL_LIST}) VALUES ({_PLACEHOLDERS}) "
-               f"RETURNING {_COL_LIST}) "
-               f"INSERT INTO fencedstate_journal ({_COL_LIST}) SELECT {_COL_LIST} FROM w")
-_SQL_UPDATE = (f"WITH w AS (UPDATE fencedstate_keys SET ({_COL_LIST}) = ({_PLACEHOLDERS}) "
-               f"WHERE key = %s RETURNING {_COL_LIST}) "
-               f"INSERT INTO fencedstate_journal ({_COL_LIST}) SELECT {_COL_LIST} FROM w")
+_SQL_INSERT = (
+    f"WITH w AS (INSERT INTO fencedstate_keys ({_COL_LIST}) VALUES ({_PLACEHOLDERS}) "
+    f"RETURNING {_COL_LIST}) "
+    f"INSERT INTO fencedstate_journal ({_COL_LIST}) SELECT {_COL_LIST} FROM w"
+)
+_SQL_UPDATE = (
+    f"WITH w AS (UPDATE fencedstate_keys SET ({_COL_LIST}) = ({_PLACEHOLDERS}) "
+    f"WHERE key = %s RETURNING {_COL_LIST}) "
+    f"INSERT INTO fencedstate_journal ({_COL_LIST}) SELECT {_COL_LIST} FROM w"
+)
 _SQL_PRUNE = "DELETE FROM fencedstate_journal WHERE key = %s AND seq <= %s"
 _SQL_HISTORY = f"SELECT {_COL_LIST} FROM fencedstate_journal WHERE key = %s ORDER BY seq"
-_SQL_KEYS = ("SELECT key FROM fencedstate_keys WHERE present AND starts_with(key, %s) "
-             "ORDER BY key")
+_SQL_KEYS = "SELECT key FROM fencedstate_keys WHERE present AND starts_with(key, %s) ORDER BY key"
 _SQL_ALL_KEYS = "SELECT key FROM fencedstate_keys WHERE op <> 'none'"
 _SQL_LOAD_KEY = f"INSERT INTO fencedstate_keys ({_COL_LIST}) VALUES ({_PLACEHOLDERS})"
 _SQL_LOAD_JOURNAL = f"INSERT INTO fencedstate_journal ({_COL_LIST}) VALUES ({_PLACEHOLDERS})"
-_SQL_PLACEHOLDER = ("INSERT INTO fencedstate_keys (key, seq, op, version, epoch, present, "
-                    "committed_at, event_at, commit_id) "
-                    "VALUES (%s, 1, 'none', 0, 0, false, 0, 0, gen_random_uuid()) "
-                    "ON CONFLICT (key) DO NOTHING")
-_SQL_FIND_COMMIT = ("SELECT seq FROM fencedstate_journal WHERE key = %s AND commit_id = %s "
-                    "LIMIT 1")
+_SQL_PLACEHOLDER = (
+    "INSERT INTO fencedstate_keys (key, seq, op, version, epoch, present, "
+    "committed_at, event_at, commit_id) "
+    "VALUES (%s, 1, 'none', 0, 0, false, 0, 0, gen_random_uuid()) "
+    "ON CONFLICT (key) DO NOTHING"
+)
+_SQL_FIND_COMMIT = "SELECT seq FROM fencedstate_journal WHERE key = %s AND commit_id = %s LIMIT 1"
 
 _PRUNE_EVERY = 64
 
@@ -177,16 +198,21 @@ class PostgresStore(Store):
             raise InvalidArgumentError("url must be a postgresql:// connection URL")
         if not 1 <= min_connections <= max_connections:
             raise InvalidArgumentError("need 1 <= min_connections <= max_connections")
-        for name, value in (("connect_timeout", connect_timeout), ("lock_timeout", lock_timeout),
-                            ("idle_txn_timeout", idle_txn_timeout)):
+        for name, value in (
+            ("connect_timeout", connect_timeout),
+            ("lock_timeout", lock_timeout),
+            ("idle_txn_timeout", idle_txn_timeout),
+        ):
             if not isinstance(value, (int, float)) or not value > 0:
                 raise InvalidArgumentError(f"{name} must be a positive number of seconds")
         if type(history_limit) is not int or history_limit < 1:
             raise InvalidArgumentError("history_limit must be an int >= 1")
-        if schema is not None and (not isinstance(schema, str) or not schema
-                                   or len(schema) > 63 or "\x00" in schema):
+        if schema is not None and (
+            not isinstance(schema, str) or not schema or len(schema) > 63 or "\x00" in schema
+        ):
             raise InvalidArgumentError(
-                "schema must be a non-empty identifier of at most 63 characters")
+                "schema must be a non-empty identifier of at most 63 characters"
+            )
         self.url = url
         self.schema = schema
         self._min = min_connections
@@ -221,8 +247,9 @@ class PostgresStore(Store):
     def _connect(self) -> psycopg.Connection[Any]:
         """A fresh connection outside the pool (bootstrap, outcome resolution)."""
         try:
-            conn = psycopg.connect(self.url, autocommit=True,
-                                   connect_timeout=max(1, int(self._connect_timeout)))
+            conn = psycopg.connect(
+                self.url, autocommit=True, connect_timeout=max(1, int(self._connect_timeout))
+            )
         except psycopg.Error as exc:
             raise StorageError(None, f"cannot connect to {_redact(self.url)}: {exc}") from None
         try:
@@ -241,18 +268,26 @@ class PostgresStore(Store):
                 # After a fork the parent's pool belongs to the parent: never share sockets.
                 self._pid = pid
                 pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
-                    self.url, min_size=self._min, max_size=self._max,
-                    kwargs={"autocommit": True,
-                            "connect_timeout": max(1, int(self._connect_timeout))},
-                    configure=self._configure, timeout=max(30.0, self._connect_timeout),
-                    name="fencedstate", open=False)
+                    self.url,
+                    min_size=self._min,
+                    max_size=self._max,
+                    kwargs={
+                        "autocommit": True,
+                        "connect_timeout": max(1, int(self._connect_timeout)),
+                    },
+                    configure=self._configure,
+                    timeout=max(30.0, self._connect_timeout),
+                    name="fencedstate",
+                    open=False,
+                )
                 try:
                     pool.open(wait=True, timeout=self._connect_timeout)
                 except PoolTimeout:
                     pool.close()
                     raise StorageError(
-                        None, f"cannot connect to {_redact(self.url)} "
-                              f"within {self._connect_timeout:g}s") from None
+                        None,
+                        f"cannot connect to {_redact(self.url)} within {self._connect_timeout:g}s",
+                    ) from None
                 self._pool = pool
             return self._pool
 
@@ -272,21 +307,31 @@ class PostgresStore(Store):
             try:
                 with conn.transaction():
                     if self.schema is not None and migrate:
-                        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                            sql.Identifier(self.schema)))
+                        conn.execute(
+                            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                                sql.Identifier(self.schema)
+                            )
+                        )
                     # One migrator per schema at a time; others wait here, then see its work.
-                    conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()), "
-                                 "1718513507)")
+                    conn.execute(
+                        "SELECT pg_advisory_xact_lock(hashtext(current_schema()), 1718513507)"
+                    )
                     current = schema_version(conn)
                     if current > SCHEMA_VERSION:
-                        raise StorageError(None, f"database schema version {current} is newer "
-                                                 f"than this library's {SCHEMA_VERSION}: upgrade "
-                                                 "fencedstate")
+                        raise StorageError(
+                            None,
+                            f"database schema version {current} is newer "
+                            f"than this library's {SCHEMA_VERSION}: upgrade "
+                            "fencedstate",
+                        )
                     if current < SCHEMA_VERSION:
                         if not migrate:
-                            raise StorageError(None, f"database schema version {current}, need "
-                                                     f"{SCHEMA_VERSION}; open with migrate=True "
-                                                     "or apply docs/postgres.md's migrations")
+                            raise StorageError(
+                                None,
+                                f"database schema version {current}, need "
+                                f"{SCHEMA_VERSION}; open with migrate=True "
+                                "or apply docs/postgres.md's migrations",
+                            )
                         apply_migrations(conn, current)
                     row = conn.execute("SELECT store_id FROM fencedstate_meta").fetchone()
             except FencedStateError:
@@ -373,8 +418,9 @@ class PostgresStore(Store):
                 return self._attempt(keys, step)
             except _Retry as why:
                 if attempt == attempts - 1:
-                    raise StorageError(keys[0], f"not committed after {attempts} attempts: "
-                                                f"{why}") from None
+                    raise StorageError(
+                        keys[0], f"not committed after {attempts} attempts: {why}"
+                    ) from None
                 time.sleep(backoff.delay(attempt, first=0.005, cap=0.2))
         raise AssertionError("unreachable")
 
@@ -433,8 +479,7 @@ class PostgresStore(Store):
             except BaseException as exc:
                 if not isinstance(exc, (psycopg.Error, OSError)):
                     raise
-                if (isinstance(exc, _STATEMENT_ERRORS) and not conn.broken
-                        and not conn.closed):
+                if isinstance(exc, _STATEMENT_ERRORS) and not conn.broken and not conn.closed:
                     _rollback(conn)
                     raise _translate(where, exc, "commit") from None
                 if not self._resolve(keys, commit_id, exc):
@@ -444,8 +489,9 @@ class PostgresStore(Store):
                 raise _Retry(f"transaction rolled back ({status})")
         return curs | changed
 
-    def _send_commit(self, conn: psycopg.Connection[Any],
-                     writes: list[tuple[str, tuple[Any, ...]]]) -> str:
+    def _send_commit(
+        self, conn: psycopg.Connection[Any], writes: list[tuple[str, tuple[Any, ...]]]
+    ) -> str:
         """Send the writes and COMMIT pipelined; the COMMIT's status ("COMMIT" on success)."""
         with conn.pipeline():
             for query, params in writes:
@@ -459,8 +505,9 @@ class PostgresStore(Store):
         try:
             conn = self._connect()
         except StorageError as exc:
-            raise OutcomeUnknownError(where, f"{cause}; and cannot reconnect to find out: "
-                                             f"{exc}") from None
+            raise OutcomeUnknownError(
+                where, f"{cause}; and cannot reconnect to find out: {exc}"
+            ) from None
         try:
             conn.execute("BEGIN")
             for key in keys:  # same order as writers
@@ -478,25 +525,54 @@ class PostgresStore(Store):
 # -- helpers -----------------------------------------------------------------------------------
 
 
-
 def _row_state(row: Sequence[Any]) -> State:
-    (key, _seq, op, version, epoch, present, value, writer, committed_at, holder, lease_boot,
-     lease_deadline, lease_ttl, actor, event_at, idem, txn, _commit_id) = row
+    (
+        key,
+        _seq,
+        op,
+        version,
+        epoch,
+        present,
+        value,
+        writer,
+        committed_at,
+        holder,
+        lease_boot,
+        lease_deadline,
+        lease_ttl,
+        actor,
+        event_at,
+        idem,
+        txn,
+        _commit_id,
+    ) = row
     decoded: Any = None
     if present:
         try:
             decoded = _loads(value)
         except (TypeError, ValueError) as exc:
-            raise CorruptStateError(f"postgresql:fencedstate_keys/{key}",
-                                    f"value is not JSON: {exc}") from None
+            raise CorruptStateError(
+                f"postgresql:fencedstate_keys/{key}", f"value is not JSON: {exc}"
+            ) from None
     lease = None
     if lease_boot is not None and lease_deadline is not None:
         lease = Lease(str(lease_boot), float(lease_deadline), float(lease_ttl or 0.0))
     return State(
-        op=str(op), key=str(key), version=int(version), epoch=int(epoch), exists=bool(present),
-        value=decoded, value_json=value if present else None, writer=writer,
-        committed_at=float(committed_at), holder=holder, lease=lease, actor=actor,
-        at=float(event_at), idem=idem, txn=txn,
+        op=str(op),
+        key=str(key),
+        version=int(version),
+        epoch=int(epoch),
+        exists=bool(present),
+        value=decoded,
+        value_json=value if present else None,
+        writer=writer,
+        committed_at=float(committed_at),
+        holder=holder,
+        lease=lease,
+        actor=actor,
+        at=float(event_at),
+        idem=idem,
+        txn=txn,
     )
 
 
@@ -506,17 +582,33 @@ def _state_params(state: State, seq: int, commit_id: uuid.UUID) -> tuple[Any, ..
         value = state.value_json if state.value_json is not None else encode_value(state.value)
     lease = state.lease
     return (
-        state.key, seq, state.op, state.version, state.epoch, state.exists, value, state.writer,
-        state.committed_at, state.holder,
+        state.key,
+        seq,
+        state.op,
+        state.version,
+        state.epoch,
+        state.exists,
+        value,
+        state.writer,
+        state.committed_at,
+        state.holder,
         None if lease is None else lease.boot,
         None if lease is None else lease.deadline,
         None if lease is None else lease.ttl,
-        state.actor, state.at, state.idem, state.txn, commit_id,
+        state.actor,
+        state.at,
+        state.idem,
+        state.txn,
+        commit_id,
     )
 
 
-_STATEMENT_ERRORS = (pg_errors.UniqueViolation, pg_errors.DeadlockDetected,
-                     pg_errors.SerializationFailure, pg_errors.LockNotAvailable)
+_STATEMENT_ERRORS = (
+    pg_errors.UniqueViolation,
+    pg_errors.DeadlockDetected,
+    pg_errors.SerializationFailure,
+    pg_errors.LockNotAvailable,
+)
 
 
 def _translate(key: str, exc: BaseException, what: str) -> BaseException:
@@ -524,8 +616,7 @@ def _translate(key: str, exc: BaseException, what: str) -> BaseException:
     if isinstance(exc, FencedStateError) or not isinstance(exc, (psycopg.Error, OSError)):
         return exc  # the rules' typed errors, bugs, KeyboardInterrupt: as they are
     if isinstance(exc, pg_errors.LockNotAvailable):
-        return LockTimeoutError(key, "the key is locked by another transaction "
-                                     "(a stalled client?)")
+        return LockTimeoutError(key, "the key is locked by another transaction (a stalled client?)")
     if isinstance(exc, _STATEMENT_ERRORS):  # e.g. a concurrent creator of the key won: again
         return _Retry(str(exc))
     if isinstance(exc, (psycopg.OperationalError, OSError)):

@@ -113,10 +113,15 @@ class Ack:
             raise InvalidArgumentError(f"unknown ack kind {kind!r}")
         try:
             return cls(
-                kind=kind, key=str(d["key"]), token=_opt_str(d.get("token")),
-                version=_opt_int(d.get("version")), epoch=_opt_int(d.get("epoch")),
-                owner=_opt_str(d.get("owner")), t_start=float(d["t_start"]),
-                t_end=float(d["t_end"]), boot=str(d["boot"]),
+                kind=kind,
+                key=str(d["key"]),
+                token=_opt_str(d.get("token")),
+                version=_opt_int(d.get("version")),
+                epoch=_opt_int(d.get("epoch")),
+                owner=_opt_str(d.get("owner")),
+                t_start=float(d["t_start"]),
+                t_end=float(d["t_end"]),
+                boot=str(d["boot"]),
             )
         except (KeyError, TypeError) as exc:
             raise InvalidArgumentError(f"malformed ack record: {exc}") from None
@@ -188,32 +193,49 @@ def _check_key(key: str, entries: Sequence[JournalEntry], complete: bool) -> lis
         # VersionContiguous (LostUpdate.tla): +1 per accepted commit, unchanged otherwise.
         want = prev_version + 1 if commit else prev_version
         if e.version != want:
-            out.append(_violation("VersionContiguous", key, i,
-                                  f"{e.op} at version {e.version}, expected {want}"))
+            out.append(
+                _violation(
+                    "VersionContiguous", key, i, f"{e.op} at version {e.version}, expected {want}"
+                )
+            )
         # OneAcceptPerVersion (LostUpdate.tla): one accepted commit per version.
         if commit:
             if e.version in seen_versions:
-                out.append(_violation("OneAcceptPerVersion", key, i,
-                                      f"version {e.version} accepted again (first at "
-                                      f"[{seen_versions[e.version]}])"))
+                out.append(
+                    _violation(
+                        "OneAcceptPerVersion",
+                        key,
+                        i,
+                        f"version {e.version} accepted again (first at "
+                        f"[{seen_versions[e.version]}])",
+                    )
+                )
             else:
                 seen_versions[e.version] = i
         # EpochMonotonic (ZombieFencing.tla): claim/reclaim create epoch + 1; every other
         # event keeps the epoch; so epochs never decrease.
         want_epoch = prev_epoch + 1 if e.op in EPOCH_BUMP_OPS else prev_epoch
         if e.epoch != want_epoch:
-            out.append(_violation("EpochMonotonic", key, i,
-                                  f"{e.op} at epoch {e.epoch} after epoch {prev_epoch}"))
+            out.append(
+                _violation(
+                    "EpochMonotonic", key, i, f"{e.op} at epoch {e.epoch} after epoch {prev_epoch}"
+                )
+            )
         # NoStaleEpochCommit (ZombieFencing.tla): a commit made under a claim lands only
         # if the claim's epoch is the key's epoch and its owner the holder.
         claim_epoch = _tag(e.value, "claim_epoch") if commit else None
         if commit and claim_epoch is not None:
             owner = _tag(e.value, "owner")
             if claim_epoch != prev_epoch or prev_holder != owner or e.holder != owner:
-                out.append(_violation(
-                    "NoStaleEpochCommit", key, i,
-                    f"commit under claim (epoch {claim_epoch}, owner {owner!r}) accepted while "
-                    f"the key was at epoch {prev_epoch} held by {prev_holder!r}"))
+                out.append(
+                    _violation(
+                        "NoStaleEpochCommit",
+                        key,
+                        i,
+                        f"commit under claim (epoch {claim_epoch}, owner {owner!r}) accepted while "
+                        f"the key was at epoch {prev_epoch} held by {prev_holder!r}",
+                    )
+                )
         # AtMostOneLiveHolder (ZombieFencing.tla): a grant happens only when the previous
         # holder's lease has run out (grant time = new deadline - ttl on the lease clock).
         if e.op == "claim" and prev is not None and prev_holder is not None:
@@ -221,22 +243,34 @@ def _check_key(key: str, entries: Sequence[JournalEntry], complete: bool) -> lis
             if old is not None and new is not None and old.boot == new.boot:
                 granted_at = new.deadline - new.ttl
                 if old.deadline > granted_at + _EPS:
-                    out.append(_violation(
-                        "AtMostOneLiveHolder", key, i,
-                        f"claim granted to {e.holder!r} while {prev_holder!r} held a lease "
-                        f"live for {old.deadline - granted_at:.3f}s more"))
+                    out.append(
+                        _violation(
+                            "AtMostOneLiveHolder",
+                            key,
+                            i,
+                            f"claim granted to {e.holder!r} while {prev_holder!r} held a lease "
+                            f"live for {old.deadline - granted_at:.3f}s more",
+                        )
+                    )
         # AtMostOneAcceptance (ClaimExclusivity.tla): a task is accepted at most once.
         if commit and _tag(e.value, "status") == "accepted":
             acceptances.append(i)
             if len(acceptances) > 1:
-                out.append(_violation("AtMostOneAcceptance", key, i,
-                                      f"task accepted again (first at [{acceptances[0]}])"))
+                out.append(
+                    _violation(
+                        "AtMostOneAcceptance",
+                        key,
+                        i,
+                        f"task accepted again (first at [{acceptances[0]}])",
+                    )
+                )
         prev, prev_version, prev_epoch, prev_holder = e, e.version, e.epoch, e.holder
     return out
 
 
-def check_acks(journal: Mapping[str, Sequence[JournalEntry]], acks: Iterable[Ack]
-               ) -> list[Violation]:
+def check_acks(
+    journal: Mapping[str, Sequence[JournalEntry]], acks: Iterable[Ack]
+) -> list[Violation]:
     """The invariants that need what callers were told, against complete per-key journals."""
     out: list[Violation] = []
     index: dict[tuple[str, int], int] = {}
@@ -254,9 +288,15 @@ def check_acks(journal: Mapping[str, Sequence[JournalEntry]], acks: Iterable[Ack
             # NoLostAck (LostUpdate.tla): every acknowledged commit is in the journal.
             at = index.get((a.key, a.version if a.version is not None else -1))
             if at is None or _tag(entries[at].value, "token") != a.token:
-                out.append(_violation("NoLostAck", a.key, at,
-                                      f"acknowledged {a.kind} {a.token} at version "
-                                      f"{a.version} is not in the journal"))
+                out.append(
+                    _violation(
+                        "NoLostAck",
+                        a.key,
+                        at,
+                        f"acknowledged {a.kind} {a.token} at version "
+                        f"{a.version} is not in the journal",
+                    )
+                )
                 continue
             e = entries[at]
             before = entries[at - 1] if at > 0 else None
@@ -265,36 +305,69 @@ def check_acks(journal: Mapping[str, Sequence[JournalEntry]], acks: Iterable[Ack
                 # commit was checked, which was after the call started.
                 lease = _lease(e)
                 if lease is None or lease.boot != a.boot or lease.deadline <= a.t_start:
-                    out.append(_violation(
-                        "NoExpiredLeaseCommit", a.key, at,
-                        f"commit by {a.owner!r} accepted though its lease "
-                        f"{'is missing' if lease is None else 'ended before the call'}"))
+                    out.append(
+                        _violation(
+                            "NoExpiredLeaseCommit",
+                            a.key,
+                            at,
+                            f"commit by {a.owner!r} accepted though its lease "
+                            f"{'is missing' if lease is None else 'ended before the call'}",
+                        )
+                    )
             else:
                 # NoPutUnderLiveClaim (ZombieFencing.tla): a claimless put lands only when
                 # no live claim is held (checked before the call returned).
                 lease = _lease(before) if before is not None else None
-                if (before is not None and before.holder is not None and lease is not None
-                        and lease.boot == a.boot and lease.deadline > a.t_end + _EPS):
-                    out.append(_violation(
-                        "NoPutUnderLiveClaim", a.key, at,
-                        f"claimless put accepted while {before.holder!r} held a live claim"))
+                if (
+                    before is not None
+                    and before.holder is not None
+                    and lease is not None
+                    and lease.boot == a.boot
+                    and lease.deadline > a.t_end + _EPS
+                ):
+                    out.append(
+                        _violation(
+                            "NoPutUnderLiveClaim",
+                            a.key,
+                            at,
+                            f"claimless put accepted while {before.holder!r} held a live claim",
+                        )
+                    )
         elif a.kind == "claim":
             # AtMostOneLiveHolder (ZombieFencing.tla): the grant the caller got is the one
             # the journal holds.
-            if not any(e.op == "claim" and e.epoch == a.epoch and e.holder == a.owner
-                       for e in entries):
-                out.append(_violation("AtMostOneLiveHolder", a.key, None,
-                                      f"granted epoch {a.epoch} to {a.owner!r}: not in journal"))
+            if not any(
+                e.op == "claim" and e.epoch == a.epoch and e.holder == a.owner for e in entries
+            ):
+                out.append(
+                    _violation(
+                        "AtMostOneLiveHolder",
+                        a.key,
+                        None,
+                        f"granted epoch {a.epoch} to {a.owner!r}: not in journal",
+                    )
+                )
         elif a.kind == "reclaim":
             # EpochMonotonic (ZombieFencing.tla): the epoch a reclaim returned exists.
             if not any(e.op == "reclaim" and e.epoch == a.epoch for e in entries):
-                out.append(_violation("EpochMonotonic", a.key, None,
-                                      f"reclaim returned epoch {a.epoch}: not in journal"))
+                out.append(
+                    _violation(
+                        "EpochMonotonic",
+                        a.key,
+                        None,
+                        f"reclaim returned epoch {a.epoch}: not in journal",
+                    )
+                )
         elif a.kind == "fenced" and a.token is not None and (a.key, a.token) in tokens:
             # NoStaleEpochCommit (ZombieFencing.tla): a fenced (zombie) write never lands.
-            out.append(_violation("NoStaleEpochCommit", a.key, tokens[(a.key, a.token)],
-                                  f"write {a.token} was rejected with FencedError but is in "
-                                  "the journal"))
+            out.append(
+                _violation(
+                    "NoStaleEpochCommit",
+                    a.key,
+                    tokens[(a.key, a.token)],
+                    f"write {a.token} was rejected with FencedError but is in the journal",
+                )
+            )
     return out
 
 
@@ -316,8 +389,11 @@ def check_log_file(path: str, key: str | None = None) -> list[Violation]:
             out.append(_violation("OldOrNewNeverMixed", name, i, f"bad line: {exc}"))
             continue
         if key is not None and state.key != key:
-            out.append(_violation("OldOrNewNeverMixed", name, i,
-                                  f"line of key {state.key!r} in this key's log"))
+            out.append(
+                _violation(
+                    "OldOrNewNeverMixed", name, i, f"line of key {state.key!r} in this key's log"
+                )
+            )
     return out
 
 
@@ -339,8 +415,9 @@ def starts_empty(entries: Sequence[JournalEntry]) -> bool:
     if not entries:
         return True
     e = entries[0]
-    return (e.version == (1 if e.op in COMMIT_OPS else 0)
-            and e.epoch == (1 if e.op in EPOCH_BUMP_OPS else 0))
+    return e.version == (1 if e.op in COMMIT_OPS else 0) and e.epoch == (
+        1 if e.op in EPOCH_BUMP_OPS else 0
+    )
 
 
 def check_store(store_dir: str, acks: Iterable[Ack] = ()) -> list[Violation]:
@@ -367,10 +444,17 @@ def check_store(store_dir: str, acks: Iterable[Ack] = ()) -> list[Violation]:
     for key, entries in journal.items():
         out.extend(_check_key(key, entries, starts_empty(entries)))
     compacted = {k: e[0].version for k, e in journal.items() if not starts_empty(e)}
-    out.extend(check_acks(journal, [
-        a for a in acks
-        if a.key not in compacted or (a.version is not None and a.version >= compacted[a.key])
-    ]))
+    out.extend(
+        check_acks(
+            journal,
+            [
+                a
+                for a in acks
+                if a.key not in compacted
+                or (a.version is not None and a.version >= compacted[a.key])
+            ],
+        )
+    )
     return out
 
 
@@ -387,8 +471,12 @@ def trace_module(journal: Mapping[str, Sequence[Any]], boot: str | None = None) 
     integer milliseconds relative to the run; a lease from another boot than ``boot`` (default:
     the first lease's boot) counts as expired (deadline 0).
     """
-    leases = [s.lease for states in journal.values() for s in states
-              if isinstance(getattr(s, "lease", None), Lease)]
+    leases = [
+        s.lease
+        for states in journal.values()
+        for s in states
+        if isinstance(getattr(s, "lease", None), Lease)
+    ]
     boot_ = boot if boot is not None else (leases[0].boot if leases else "")
     starts = [le.deadline - le.ttl for le in leases if le.boot == boot_]
     base = (min(starts) - 1.0) if starts else 0.0

@@ -85,8 +85,13 @@ async def zombie(store_dir: Path, sync: Path, name: str, peer: str) -> dict[str,
     try:
         await save_agent_state(store, "agents/assistant", agent, claim=held)
     except fs.FencedError as err:
-        return {"ok": False, "error": type(err).__name__, "reason": err.reason,
-                "claim_epoch": err.claim_epoch, "current_epoch": err.current_epoch}
+        return {
+            "ok": False,
+            "error": type(err).__name__,
+            "reason": err.reason,
+            "claim_epoch": err.claim_epoch,
+            "current_epoch": err.current_epoch,
+        }
     return {"ok": True}
 
 
@@ -109,8 +114,10 @@ async def memory_fenced(store_dir: Path, sync: Path, name: str, peer: str) -> di
     wait_any(sync, [f"{peer}.loaded", f"{peer}.done"])
     n = int(os.environ.get("FENCED_ADDS", "20"))
     await asyncio.gather(
-        *(memory.add(MemoryContent(content=f"{name}-{i}", mime_type="text/plain"))
-          for i in range(n))
+        *(
+            memory.add(MemoryContent(content=f"{name}-{i}", mime_type="text/plain"))
+            for i in range(n)
+        )
     )
     return {"ok": True, "added": n}
 

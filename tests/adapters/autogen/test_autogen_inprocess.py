@@ -44,8 +44,10 @@ def calls(*specs: tuple[str, dict[str, Any]]) -> CreateResult:
     """A model turn that makes these tool calls in parallel."""
     return CreateResult(
         finish_reason="function_calls",
-        content=[FunctionCall(id=f"call{i}", name=n, arguments=json.dumps(a))
-                 for i, (n, a) in enumerate(specs)],
+        content=[
+            FunctionCall(id=f"call{i}", name=n, arguments=json.dumps(a))
+            for i, (n, a) in enumerate(specs)
+        ],
         usage=RequestUsage(prompt_tokens=0, completion_tokens=0),
         cached=False,
     )
@@ -140,7 +142,8 @@ async def test_parallel_tool_calls_list_memory_file_loses_fenced_memory_keeps(
         return "remembered"
 
     agent = AssistantAgent(
-        "a", model_client=ReplayChatCompletionClient([turn], model_info=MODEL_INFO),
+        "a",
+        model_client=ReplayChatCompletionClient([turn], model_info=MODEL_INFO),
         tools=[FunctionTool(remember_default, "remember a fact", name="remember")],
     )
     result = await agent.run(task="remember these")
@@ -158,7 +161,8 @@ async def test_parallel_tool_calls_list_memory_file_loses_fenced_memory_keeps(
         return "remembered"
 
     agent2 = AssistantAgent(
-        "a", model_client=ReplayChatCompletionClient([turn], model_info=MODEL_INFO),
+        "a",
+        model_client=ReplayChatCompletionClient([turn], model_info=MODEL_INFO),
         tools=[FunctionTool(remember_fenced, "remember a fact", name="remember")],
     )
     result2 = await agent2.run(task="remember these")
@@ -180,7 +184,8 @@ async def test_commit_tool_conflict_message_for_parallel_calls(store: fs.Store) 
         ("commit_state", {"key": "plans/p", "value_json": '{"step": "B"}', "expected_version": 0}),
     )
     agent = AssistantAgent(
-        "a", model_client=ReplayChatCompletionClient([turn], model_info=MODEL_INFO),
+        "a",
+        model_client=ReplayChatCompletionClient([turn], model_info=MODEL_INFO),
         tools=state_tools(store, writer="planner"),
     )
     result = await agent.run(task="write the plan")

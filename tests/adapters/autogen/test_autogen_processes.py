@@ -25,8 +25,14 @@ TIMEOUT = 90.0
 pytestmark = pytest.mark.timeout(240)
 
 
-def spawn(mode: str, store: Path, sync: Path, name: str, peer: str = "nobody",
-          env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def spawn(
+    mode: str,
+    store: Path,
+    sync: Path,
+    name: str,
+    peer: str = "nobody",
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, str(WORKER), mode, str(store), str(sync), name, peer],
         env={**os.environ, **(env or {})},
@@ -46,8 +52,12 @@ def test_agent_state_file_loses_a_turn_fenced_keeps_both(tmp_path: Path) -> None
     d_store, d_sync = tmp_path / "d", tmp_path / "dsync"
     d_store.mkdir()
     d_sync.mkdir()
-    finish([spawn("state-default", d_store, d_sync, "A", "B"),
-            spawn("state-default", d_store, d_sync, "B", "A")])
+    finish(
+        [
+            spawn("state-default", d_store, d_sync, "A", "B"),
+            spawn("state-default", d_store, d_sync, "B", "A"),
+        ]
+    )
     saved = json.loads((d_store / "agent_state.json").read_text())
     default_turns = user_turns(saved)
     assert len(default_turns) == 1, default_turns  # one process's whole turn is gone
@@ -56,8 +66,12 @@ def test_agent_state_file_loses_a_turn_fenced_keeps_both(tmp_path: Path) -> None
     f_store, f_sync = tmp_path / "f", tmp_path / "fsync"
     f_sync.mkdir()
     fs.open_store(f_store)
-    finish([spawn("state-fenced", f_store, f_sync, "A", "B"),
-            spawn("state-fenced", f_store, f_sync, "B", "A")])
+    finish(
+        [
+            spawn("state-fenced", f_store, f_sync, "A", "B"),
+            spawn("state-fenced", f_store, f_sync, "B", "A"),
+        ]
+    )
     assert all(read_json(f_sync / f"{n}.result.json")["ok"] for n in "AB")
     snap = fs.open_store(f_store).get("agents/assistant")
     assert snap is not None
@@ -75,8 +89,10 @@ def test_zombie_agent_state_save_is_fenced(tmp_path: Path) -> None:
         os.kill(child.pid, signal.SIGSTOP)  # a real stall while holding the claim
         epoch = store.reclaim("agents/assistant", by="recovery")
         with store.claim("agents/assistant", owner="recovery") as claim:
-            recovered = claim.commit({"format": 1, "agent": "assistant",
-                                      "state": {"recovered": True}}, expected_version=0)
+            recovered = claim.commit(
+                {"format": 1, "agent": "assistant", "state": {"recovered": True}},
+                expected_version=0,
+            )
         (sync / "go").write_text("")
         os.kill(child.pid, signal.SIGCONT)
         finish([child])
@@ -98,8 +114,12 @@ def test_list_memory_file_loses_entries_fenced_memory_keeps_all(tmp_path: Path) 
     d_store, d_sync = tmp_path / "d", tmp_path / "dsync"
     d_store.mkdir()
     d_sync.mkdir()
-    finish([spawn("memory-default", d_store, d_sync, "A", "B"),
-            spawn("memory-default", d_store, d_sync, "B", "A")])
+    finish(
+        [
+            spawn("memory-default", d_store, d_sync, "A", "B"),
+            spawn("memory-default", d_store, d_sync, "B", "A"),
+        ]
+    )
     dumped = json.loads((d_store / "memory.json").read_text())
     assert len(dumped["config"]["memory_contents"]) == 1  # one process's fact was lost
 
@@ -107,8 +127,12 @@ def test_list_memory_file_loses_entries_fenced_memory_keeps_all(tmp_path: Path) 
     f_sync.mkdir()
     fs.open_store(f_store)
     env = {"FENCED_ADDS": "15"}
-    finish([spawn("memory-fenced", f_store, f_sync, "A", "B", env),
-            spawn("memory-fenced", f_store, f_sync, "B", "A", env)])
+    finish(
+        [
+            spawn("memory-fenced", f_store, f_sync, "A", "B", env),
+            spawn("memory-fenced", f_store, f_sync, "B", "A", env),
+        ]
+    )
     snap = fs.open_store(f_store).get("memory/team")
     assert snap is not None
     contents = [e["content"] for e in snap.value["items"]]

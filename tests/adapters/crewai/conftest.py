@@ -32,8 +32,9 @@ def _isolated_home(crewai_home: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def workers(crewai_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
-        tuple[Worker, Worker]]:
+def workers(
+    crewai_home: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Worker, Worker]]:
     """Two CrewAI worker processes shared by the multi-process tests (imported once each)."""
     log_dir = tmp_path_factory.mktemp("crewai-logs")
     started: list[Worker] = []

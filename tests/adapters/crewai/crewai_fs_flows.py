@@ -148,8 +148,11 @@ class ScriptedLLM(BaseLLM):
             value = read["value"] or {"n": 0}
             return self._act(
                 self.commit_tool,
-                {"key": self.key, "value": {"n": value["n"] + 1},
-                 "expected_version": read["version"]},
+                {
+                    "key": self.key,
+                    "value": {"n": value["n"] + 1},
+                    "expected_version": read["version"],
+                },
             )
         # A rejection or an error: read again and retry.
         return self._act(self.read_tool, {"key": self.key})
@@ -201,8 +204,16 @@ class NaiveWriteTool(BaseTool):
 
 def run_agent(llm: ScriptedLLM, tools: list[BaseTool]) -> str:
     """Run one Agent/Task/Crew with ``llm`` and ``tools``; return the crew's raw output."""
-    agent = Agent(role="counter", goal="add one to the shared counter", backstory="a worker",
-                  llm=llm, tools=tools, verbose=False, max_iter=15)
-    task = Task(description="Add one to the shared counter.", expected_output="committed",
-                agent=agent)
+    agent = Agent(
+        role="counter",
+        goal="add one to the shared counter",
+        backstory="a worker",
+        llm=llm,
+        tools=tools,
+        verbose=False,
+        max_iter=15,
+    )
+    task = Task(
+        description="Add one to the shared counter.", expected_output="committed", agent=agent
+    )
     return str(Crew(agents=[agent], tasks=[task], verbose=False).kickoff().raw)

@@ -23,14 +23,24 @@ class Worker:
     """One ``crewai_fs_worker.py`` process: send a JSON command, read one JSON reply."""
 
     def __init__(self, name: str, home: Path, log_dir: Path) -> None:
-        env = {**os.environ, **CREWAI_ENV, "HOME": str(home), "XDG_DATA_HOME": str(home / "data"),
-               "CREWAI_STORAGE_DIR": str(home / "crewai-storage"), "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            **CREWAI_ENV,
+            "HOME": str(home),
+            "XDG_DATA_HOME": str(home / "data"),
+            "CREWAI_STORAGE_DIR": str(home / "crewai-storage"),
+            "PYTHONUNBUFFERED": "1",
+        }
         self.name = name
         self.log_path = log_dir / f"worker-{name}.log"
         self._log = self.log_path.open("w")
         self.proc = subprocess.Popen(
             [sys.executable, str(HERE / "crewai_fs_worker.py")],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True, env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+            env=env,
         )
         self.pid = self.proc.pid
         self._replies: queue.Queue[str | None] = queue.Queue()

@@ -42,7 +42,8 @@ def store(tmp_path: Path) -> fs.FileStore:
 def test_sqlite_parallel_listeners_lose_an_increment(tmp_path: Path) -> None:
     persistence = SQLiteFlowPersistence(str(tmp_path / "flows.db"))
     flow = make_parallel_flow(persistence, threading.Barrier(2, timeout=WAIT))(
-        suppress_flow_events=True)
+        suppress_flow_events=True
+    )
     flow.kickoff()
     stored = persistence.load_state(flow.state.id)
     assert stored is not None
@@ -53,7 +54,8 @@ def test_sqlite_parallel_listeners_lose_an_increment(tmp_path: Path) -> None:
 def test_fenced_parallel_listeners_loser_gets_conflict(store: fs.FileStore) -> None:
     persistence = FencedFlowPersistence(store, claim_timeout=0)
     flow = make_parallel_flow(persistence, threading.Barrier(2, timeout=WAIT))(
-        suppress_flow_events=True)
+        suppress_flow_events=True
+    )
     with pytest.raises(RuntimeError, match="State persistence failed") as info:
         flow.kickoff()
     err = fenced_cause(info.value)
@@ -134,8 +136,12 @@ def test_serializes_to_its_store_path(store: fs.FileStore) -> None:
 def test_tools_read_commit_and_conflict_message(store: fs.FileStore) -> None:
     read = FencedReadTool(store=store)
     commit = FencedCommitTool(store=store, writer="agent-a")
-    assert json.loads(read.run(key="plans/x")) == {"key": "plans/x", "exists": False, "version": 0,
-                                                   "value": None}
+    assert json.loads(read.run(key="plans/x")) == {
+        "key": "plans/x",
+        "exists": False,
+        "version": 0,
+        "value": None,
+    }
     ok = json.loads(commit.run(key="plans/x", value={"n": 1}, expected_version=0))
     assert ok == {"ok": True, "key": "plans/x", "version": 1, "writer": "agent-a"}
     store.put("plans/x", {"n": 5, "note": "by b"}, expected_version=1, writer="agent-b")
@@ -186,8 +192,10 @@ def test_conflict_message_for_fenced_error() -> None:
 
 def _two_agents(make_tools: Any, read_tool: str, commit_tool: str) -> list[ScriptedLLM]:
     barrier = threading.Barrier(2, timeout=WAIT)
-    llms = [ScriptedLLM(model="scripted", barrier=barrier, read_tool=read_tool,
-                        commit_tool=commit_tool) for _ in range(2)]
+    llms = [
+        ScriptedLLM(model="scripted", barrier=barrier, read_tool=read_tool, commit_tool=commit_tool)
+        for _ in range(2)
+    ]
     with ThreadPoolExecutor(2) as pool:
         outs = list(pool.map(lambda llm: run_agent(llm, make_tools()), llms))
     assert outs == ["committed", "committed"], outs
@@ -196,15 +204,18 @@ def _two_agents(make_tools: Any, read_tool: str, commit_tool: str) -> list[Scrip
 
 def test_naive_tools_two_agents_lose_an_increment(tmp_path: Path) -> None:
     path = str(tmp_path / "counter.json")
-    _two_agents(lambda: [NaiveReadTool(path=path), NaiveWriteTool(path=path)],
-                "naive_read", "naive_write")
+    _two_agents(
+        lambda: [NaiveReadTool(path=path), NaiveWriteTool(path=path)], "naive_read", "naive_write"
+    )
     assert json.loads(Path(path).read_text())["value"] == {"n": 1}  # two commits, one lost
 
 
 def test_fenced_tools_two_agents_keep_both_increments(store: fs.FileStore) -> None:
     llms = _two_agents(
         lambda: [FencedReadTool(store=store), FencedCommitTool(store=store)],
-        "read_state", "commit_state")
+        "read_state",
+        "commit_state",
+    )
     snap = store.get("shared/counter")
     assert snap is not None
     assert snap.value == {"n": 2} and snap.version == 2

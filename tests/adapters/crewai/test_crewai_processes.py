@@ -21,8 +21,14 @@ FLOW_ID = "7d0c3c52-5a53-4a3e-9d4e-2f0f0c2a1b01"
 
 
 def _cmd(backend: str, path: Path, sync: Path, me: str, **extra: Any) -> dict[str, Any]:
-    return {"backend": backend, "path": str(path), "flow_id": FLOW_ID, "sync_dir": str(sync),
-            "me": me, **extra}
+    return {
+        "backend": backend,
+        "path": str(path),
+        "flow_id": FLOW_ID,
+        "sync_dir": str(sync),
+        "me": me,
+        **extra,
+    }
 
 
 def _stored_fenced(store_dir: Path) -> Any:
@@ -40,8 +46,9 @@ def _stored_sqlite(db: Path) -> dict[str, Any]:
     return state
 
 
-def test_sqlite_two_kickoffs_lose_an_increment(workers: tuple[Worker, Worker],
-                                               tmp_path: Path) -> None:
+def test_sqlite_two_kickoffs_lose_an_increment(
+    workers: tuple[Worker, Worker], tmp_path: Path
+) -> None:
     a, b = workers
     db, sync = tmp_path / "flows.db", tmp_path / "sync"
     # Each waits inside its step until the other is inside its step too: both loaded counter=0.
@@ -56,7 +63,8 @@ def test_sqlite_two_kickoffs_lose_an_increment(workers: tuple[Worker, Worker],
 
 
 def test_fenced_second_kickoff_waits_and_both_increments_are_kept(
-        workers: tuple[Worker, Worker], tmp_path: Path) -> None:
+    workers: tuple[Worker, Worker], tmp_path: Path
+) -> None:
     a, b = workers
     store_dir, sync = tmp_path / "store", tmp_path / "sync"
     fs.open_store(store_dir)
@@ -76,16 +84,15 @@ def test_fenced_second_kickoff_waits_and_both_increments_are_kept(
 
 
 def test_fenced_concurrent_kickoff_rejected_with_claim_held(
-        workers: tuple[Worker, Worker], tmp_path: Path) -> None:
+    workers: tuple[Worker, Worker], tmp_path: Path
+) -> None:
     a, b = workers
     store_dir, sync = tmp_path / "store", tmp_path / "sync"
     fs.open_store(store_dir)
     # claim_timeout=0: whoever does not get the flow fails at load with ClaimHeldError. The
     # holder waits in its step until the other kickoff is over, so they really overlap.
-    a.send(_cmd("fenced", store_dir, sync, "A", claim_timeout=0.0,
-                wait_for=str(sync / "B.done")))
-    b.send(_cmd("fenced", store_dir, sync, "B", claim_timeout=0.0,
-                wait_for=str(sync / "A.done")))
+    a.send(_cmd("fenced", store_dir, sync, "A", claim_timeout=0.0, wait_for=str(sync / "B.done")))
+    b.send(_cmd("fenced", store_dir, sync, "B", claim_timeout=0.0, wait_for=str(sync / "A.done")))
     ra, rb = a.recv(), b.recv()
     winner, loser = (ra, rb) if ra["ok"] else (rb, ra)
     assert winner["ok"] and not loser["ok"], (ra, rb)
@@ -97,8 +104,9 @@ def test_fenced_concurrent_kickoff_rejected_with_claim_held(
     assert snap.version == 1
 
 
-def _zombie(backend: str, path: Path, sync: Path, workers: tuple[Worker, Worker],
-            reclaim: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+def _zombie(
+    backend: str, path: Path, sync: Path, workers: tuple[Worker, Worker], reclaim: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """A stalls (SIGSTOP) mid-step after loading; B runs the flow; A resumes and saves."""
     a, b = workers
     go = sync / "go"
@@ -118,8 +126,9 @@ def _zombie(backend: str, path: Path, sync: Path, workers: tuple[Worker, Worker]
     return a.recv(), rb
 
 
-def test_sqlite_zombie_overwrites_newer_state(workers: tuple[Worker, Worker],
-                                              tmp_path: Path) -> None:
+def test_sqlite_zombie_overwrites_newer_state(
+    workers: tuple[Worker, Worker], tmp_path: Path
+) -> None:
     db, sync = tmp_path / "flows.db", tmp_path / "sync"
     ra, rb = _zombie("sqlite", db, sync, workers, lambda: None)
     assert ra["ok"] and rb["ok"], (ra, rb)

@@ -51,28 +51,41 @@ def test_list_namespaces_basic(store: BaseStore) -> None:
     for i, ns in enumerate(namespaces):
         store.put(namespace=ns, key=f"id_{i}", value={"data": f"value_{i:02d}"})
     assert sorted(store.list_namespaces(prefix=("a", "b"))) == [
-        ("a", "b", "c"), ("a", "b", "d", "e"), ("a", "b", "d", "i"), ("a", "b", "f")
+        ("a", "b", "c"),
+        ("a", "b", "d", "e"),
+        ("a", "b", "d", "i"),
+        ("a", "b", "f"),
     ]
     assert sorted(store.list_namespaces(suffix=("f",))) == [
-        ("a", "b", "f"), ("a", "c", "f"), ("b", "a", "f")
+        ("a", "b", "f"),
+        ("a", "c", "f"),
+        ("b", "a", "f"),
     ]
     assert sorted(store.list_namespaces(prefix=("a",), suffix=("f",))) == [
-        ("a", "b", "f"), ("a", "c", "f")
+        ("a", "b", "f"),
+        ("a", "c", "f"),
     ]
     assert sorted(store.list_namespaces(prefix=("a", "b"), max_depth=3)) == [
-        ("a", "b", "c"), ("a", "b", "d"), ("a", "b", "f")
+        ("a", "b", "c"),
+        ("a", "b", "d"),
+        ("a", "b", "f"),
     ]
     assert store.list_namespaces(prefix=("a", "b"), limit=2) == [
-        ("a", "b", "c"), ("a", "b", "d", "e")
+        ("a", "b", "c"),
+        ("a", "b", "d", "e"),
     ]
     assert store.list_namespaces(prefix=("a", "b"), offset=2) == [
-        ("a", "b", "d", "i"), ("a", "b", "f")
+        ("a", "b", "d", "i"),
+        ("a", "b", "f"),
     ]
     assert sorted(store.list_namespaces(prefix=("a", "*", "f"))) == [
-        ("a", "b", "f"), ("a", "c", "f")
+        ("a", "b", "f"),
+        ("a", "c", "f"),
     ]
     assert sorted(store.list_namespaces(suffix=("*", "f"))) == [
-        ("a", "b", "f"), ("a", "c", "f"), ("b", "a", "f")
+        ("a", "b", "f"),
+        ("a", "c", "f"),
+        ("b", "a", "f"),
     ]
     assert store.list_namespaces(prefix=("nonexistent",)) == []
     assert store.list_namespaces(prefix=("users", "123")) == [("users", "123")]
@@ -90,11 +103,11 @@ def test_list_namespaces_with_wildcards(store: BaseStore) -> None:
     for i, ns in enumerate(namespaces):
         store.put(namespace=ns, key=f"id_{i}", value={"data": f"value_{i:02d}"})
     assert sorted(store.list_namespaces(prefix=("users", "*"))) == [
-        ("users", "123"), ("users", "456"), ("users", "789", "settings")
+        ("users", "123"),
+        ("users", "456"),
+        ("users", "789", "settings"),
     ]
-    assert store.list_namespaces(suffix=("*", "preferences")) == [
-        ("guests", "456", "preferences")
-    ]
+    assert store.list_namespaces(suffix=("*", "preferences")) == [("guests", "456", "preferences")]
     assert store.list_namespaces(prefix=("*", "users"), suffix=("*", "settings")) == []
 
 

@@ -36,15 +36,22 @@ TIMEOUT = 60.0
 
 def message(text: str) -> ResponseOutputMessage:
     return ResponseOutputMessage(
-        id=f"msg_{abs(hash(text)) % 10**8}", type="message", role="assistant", status="completed",
+        id=f"msg_{abs(hash(text)) % 10**8}",
+        type="message",
+        role="assistant",
+        status="completed",
         content=[ResponseOutputText(type="output_text", text=text, annotations=[])],
     )
 
 
 def tool_call(name: str, args: dict[str, Any], call_id: str) -> ResponseFunctionToolCall:
     return ResponseFunctionToolCall(
-        type="function_call", name=name, arguments=json.dumps(args), call_id=call_id,
-        id=f"fc_{call_id}", status="completed",
+        type="function_call",
+        name=name,
+        arguments=json.dumps(args),
+        call_id=call_id,
+        id=f"fc_{call_id}",
+        status="completed",
     )
 
 
@@ -60,10 +67,20 @@ class ScriptedModel(Model):
         self.inputs: list[Any] = []
         self.before_reply = before_reply
 
-    async def get_response(self, system_instructions: Any, input: Any, model_settings: Any,
-                           tools: Any, output_schema: Any, handoffs: Any, tracing: Any, *,
-                           previous_response_id: Any = None, conversation_id: Any = None,
-                           prompt: Any = None) -> ModelResponse:
+    async def get_response(
+        self,
+        system_instructions: Any,
+        input: Any,
+        model_settings: Any,
+        tools: Any,
+        output_schema: Any,
+        handoffs: Any,
+        tracing: Any,
+        *,
+        previous_response_id: Any = None,
+        conversation_id: Any = None,
+        prompt: Any = None,
+    ) -> ModelResponse:
         self.inputs.append(json.loads(json.dumps(input, default=str)))
         if self.before_reply is not None:
             await asyncio.to_thread(self.before_reply)
@@ -87,8 +104,9 @@ def wait_any(sync: Path, names: list[str], timeout: float = TIMEOUT) -> None:
         time.sleep(0.01)
 
 
-async def run_turn(session: Any, sync: Path, name: str, peer: str,
-                   hold: Callable[[], None] | None = None) -> dict[str, Any]:
+async def run_turn(
+    session: Any, sync: Path, name: str, peer: str, hold: Callable[[], None] | None = None
+) -> dict[str, Any]:
     def at_model() -> None:
         touch(sync, f"{name}.atmodel")
         wait_any(sync, [f"{peer}.atmodel", f"{peer}.done"])  # both runs are mid-flight
@@ -102,10 +120,22 @@ async def run_turn(session: Any, sync: Path, name: str, peer: str,
         result = await Runner.run(agent, f"question from {name}", session=session)
         out["final"] = result.final_output
     except fs.FencedStateError as err:
-        out = {"ok": False, "error": type(err).__name__, **{
-            k: getattr(err, k) for k in ("reason", "claim_epoch", "current_epoch",
-                                         "expected_version", "actual_version", "holder")
-            if hasattr(err, k)}}
+        out = {
+            "ok": False,
+            "error": type(err).__name__,
+            **{
+                k: getattr(err, k)
+                for k in (
+                    "reason",
+                    "claim_epoch",
+                    "current_epoch",
+                    "expected_version",
+                    "actual_version",
+                    "holder",
+                )
+                if hasattr(err, k)
+            },
+        }
     out["model_saw"] = model.inputs
     return out
 
@@ -122,6 +152,7 @@ async def main_async(mode: str, store_dir: Path, sync: Path, name: str, peer: st
         async with FencedSession("shared", store=store, owner=name) as fenced:
             return await run_turn(fenced, sync, name, peer)
     if mode == "zombie":
+
         def stall() -> None:
             touch(sync, f"{name}.ready")  # the parent SIGSTOPs us here, reclaims, SIGCONTs
             wait_any(sync, ["go"])

@@ -96,8 +96,10 @@ async def test_runner_turns_share_history(store: fs.Store) -> None:
         m2 = support.ScriptedModel([[support.message("two")]])
         await Runner.run(Agent(name="a2", model=m2), "q2", session=s2)
         # The second agent's model saw the first conversation.
-        assert [i.get("content") if i.get("role") == "user" else i["content"][0]["text"]
-                for i in m2.inputs[0]] == ["q1", "one", "q2"]
+        assert [
+            i.get("content") if i.get("role") == "user" else i["content"][0]["text"]
+            for i in m2.inputs[0]
+        ] == ["q1", "one", "q2"]
         assert len(await s2.get_items(limit=2)) == 2
     limited = FencedSession("thread", store=store, session_settings={"limit": 1})
     assert (await limited.get_items())[0]["content"][0]["text"] == "two"
@@ -153,8 +155,9 @@ def commit_turn(*values: str) -> list[Any]:
 
 
 async def test_parallel_commit_tool_calls_conflict_message(store: fs.Store) -> None:
-    model = support.ScriptedModel([commit_turn('{"by": "A"}', '{"by": "B"}'),
-                                   [support.message("done")]])
+    model = support.ScriptedModel(
+        [commit_turn('{"by": "A"}', '{"by": "B"}'), [support.message("done")]]
+    )
     agent = Agent(name="planner", model=model, tools=state_tools(store, writer="planner"))
     result = await Runner.run(agent, "plan")
     assert result.final_output == "done"
@@ -173,8 +176,11 @@ async def test_parallel_commit_tool_calls_conflict_message(store: fs.Store) -> N
 async def test_raise_on_conflict_propagates_out_of_runner(store: fs.Store) -> None:
     store.put("plans/p", {"by": "earlier"}, expected_version=0)
     model = support.ScriptedModel([commit_turn('{"by": "late"}'), [support.message("never")]])
-    agent = Agent(name="planner", model=model,
-                  tools=state_tools(store, writer="planner", raise_on_conflict=True))
+    agent = Agent(
+        name="planner",
+        model=model,
+        tools=state_tools(store, writer="planner", raise_on_conflict=True),
+    )
     # The SDK wraps a raised tool error in UserError; the ConflictError is its __cause__.
     with pytest.raises(UserError) as info:
         await Runner.run(agent, "plan")
@@ -186,11 +192,16 @@ async def test_raise_on_conflict_propagates_out_of_runner(store: fs.Store) -> No
 
 async def test_read_tool(store: fs.Store) -> None:
     store.put("plans/r", {"x": 1}, expected_version=0, writer="w")
-    model = support.ScriptedModel([
-        [support.tool_call("read_state", {"key": "plans/r"}, "r1")], [support.message("ok")]
-    ])
+    model = support.ScriptedModel(
+        [[support.tool_call("read_state", {"key": "plans/r"}, "r1")], [support.message("ok")]]
+    )
     agent = Agent(name="reader", model=model, tools=state_tools(store, writer="reader"))
     await Runner.run(agent, "read")
     [out] = [i["output"] for i in model.inputs[1] if i.get("type") == "function_call_output"]
-    assert json.loads(out) == {"key": "plans/r", "exists": True, "version": 1,
-                               "value": {"x": 1}, "writer": "w"}
+    assert json.loads(out) == {
+        "key": "plans/r",
+        "exists": True,
+        "version": 1,
+        "value": {"x": 1},
+        "writer": "w",
+    }

@@ -34,7 +34,9 @@ def spawn(
     env.pop("OPENAI_API_KEY", None)  # prove no key is needed
     return subprocess.Popen(
         [sys.executable, str(WORKER), mode, str(store), str(sync), name, peer],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -49,8 +51,12 @@ def test_two_processes_sqlite_session_interleaves_fenced_session_rejects(tmp_pat
     d_store, d_sync = tmp_path / "d", tmp_path / "dsync"
     d_store.mkdir()
     d_sync.mkdir()
-    finish([spawn("session-default", d_store, d_sync, "A", "B"),
-            spawn("session-default", d_store, d_sync, "B", "A")])
+    finish(
+        [
+            spawn("session-default", d_store, d_sync, "A", "B"),
+            spawn("session-default", d_store, d_sync, "B", "A"),
+        ]
+    )
     assert all(read_json(d_sync / f"{n}.result.json")["ok"] for n in "AB")
 
     async def read_default() -> list[Any]:
@@ -67,15 +73,21 @@ def test_two_processes_sqlite_session_interleaves_fenced_session_rejects(tmp_pat
     assert owners not in (["A", "A", "B", "B"], ["B", "B", "A", "A"]), owners
     # At least one model answered from a history lacking the other's question, though that
     # question is stored before its reply (both cannot have read after the other's write).
-    saw = {n: [owner_of(i) for i in read_json(d_sync / f"{n}.result.json")["model_saw"][0]]
-           for n in "AB"}
+    saw = {
+        n: [owner_of(i) for i in read_json(d_sync / f"{n}.result.json")["model_saw"][0]]
+        for n in "AB"
+    }
     assert any(saw[n] == [n] for n in "AB"), saw
 
     f_store, f_sync = tmp_path / "f", tmp_path / "fsync"
     f_sync.mkdir()
     fs.open_store(f_store)
-    finish([spawn("session-fenced", f_store, f_sync, "A", "B"),
-            spawn("session-fenced", f_store, f_sync, "B", "A")])
+    finish(
+        [
+            spawn("session-fenced", f_store, f_sync, "A", "B"),
+            spawn("session-fenced", f_store, f_sync, "B", "A"),
+        ]
+    )
     res = {n: read_json(f_sync / f"{n}.result.json") for n in "AB"}
     winners = [n for n in "AB" if res[n]["ok"]]
     losers = [n for n in "AB" if not res[n]["ok"]]
@@ -103,8 +115,15 @@ def test_zombie_session_write_is_fenced(tmp_path: Path) -> None:
         assert before is not None and before.version == 1  # its question was committed
         epoch = store.reclaim("sessions/shared", by="recovery")
         with store.claim("sessions/shared", owner="recovery") as claim:
-            items = [*before.value["items"], {"role": "assistant", "content": [
-                {"type": "output_text", "text": "recovered by recovery", "annotations": []}]}]
+            items = [
+                *before.value["items"],
+                {
+                    "role": "assistant",
+                    "content": [
+                        {"type": "output_text", "text": "recovered by recovery", "annotations": []}
+                    ],
+                },
+            ]
             recovered = claim.commit({**before.value, "items": items}, expected_version=1)
         (sync / "go").write_text("")
         os.kill(child.pid, signal.SIGCONT)
