@@ -2,7 +2,7 @@
 
 Every backend that evaluates the rules itself (the file store does) calls these under the key's
 lock, so the check and the persist that follows are one atomic step. Each function is an action
-of ``specs/ZombieFencing.tla`` / ``specs/LostUpdate.tla`` (named in the specs' headers).
+of ``specs/ZombieFencing.tla`` / ``specs/LostUpdate.tla`` (the action table in specs/README.md).
 """
 
 from __future__ import annotations
