@@ -3,32 +3,14 @@
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
-from collections.abc import Callable
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
+
+from _support.procs import race
 
 import fencedstate as fs
 
 N = 6
-
-CTX = mp.get_context("fork")
-
-
-def _run(target: Callable[..., None], args: list[tuple[object, ...]]) -> None:
-    """One real process per argument tuple, each given a shared barrier as its last argument."""
-    barrier = CTX.Barrier(len(args))
-    procs = [CTX.Process(target=target, args=(*a, barrier)) for a in args]
-    try:
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join(timeout=120)
-            assert p.exitcode == 0, f"worker exited with {p.exitcode}"
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.kill()
 
 
 def _naive(d: str, i: int, barrier: Barrier) -> None:
@@ -60,14 +42,14 @@ def test_repro(tmp_path: Path) -> None:
     naive = tmp_path / "naive"
     naive.mkdir()
     (naive / "items.json").write_text(json.dumps(list(range(1, N + 1))))
-    _run(_naive, [(str(naive), i) for i in range(N)])
+    race(_naive, [(str(naive), i) for i in range(N)])
     got = [p.read_text() for p in tmp_path.glob("naive-got-*")]
     assert len(got) == N and len(set(got)) == 1  # every caller got item N
     assert json.loads((naive / "items.json").read_text()) == list(range(1, N))  # N-1 items left
 
     fenced = tmp_path / "fenced"
     fs.open_store(str(fenced)).put("session/items", list(range(1, N + 1)), expected_version=0)
-    _run(_fenced, [(str(fenced), i) for i in range(N)])
+    race(_fenced, [(str(fenced), i) for i in range(N)])
     got = sorted(int(p.read_text()) for p in tmp_path.glob("fenced-got-*"))
     assert got == list(range(1, N + 1))  # each item to exactly one caller
     snap = fs.open_store(str(fenced)).get("session/items")

@@ -3,39 +3,23 @@
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
-from collections.abc import Callable
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
+
+from _support.procs import race
 
 import fencedstate as fs
 
 TURNS = {1: "book a table for two", 2: "make it 8pm"}
-
-CTX = mp.get_context("fork")
-
-
-def _run(target: Callable[..., None], args: list[tuple[object, ...]]) -> None:
-    """One real process per argument tuple, each given a shared barrier as its last argument."""
-    barrier = CTX.Barrier(len(args))
-    procs = [CTX.Process(target=target, args=(*a, barrier)) for a in args]
-    try:
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join(timeout=120)
-            assert p.exitcode == 0, f"worker exited with {p.exitcode}"
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.kill()
 
 
 def _naive(d: str, run: int, barrier: Barrier) -> None:
     f = Path(d) / "thread.json"
     history = json.loads(f.read_text())
     barrier.wait(timeout=60)  # run 2 started before run 1 saved
-    f.write_text(json.dumps([*history, TURNS[run]]))
+    tmp = f.with_name(f"thread.json.{run}.tmp")  # an atomic replace: never a torn file, still
+    tmp.write_text(json.dumps([*history, TURNS[run]]))  # the last writer wins
+    tmp.replace(f)
 
 
 def _fenced(d: str, run: int, barrier: Barrier) -> None:
@@ -70,13 +54,13 @@ def test_repro(tmp_path: Path) -> None:
     naive = tmp_path / "naive"
     naive.mkdir()
     (naive / "thread.json").write_text(json.dumps([]))
-    _run(_naive, [(str(naive), 1), (str(naive), 2)])
+    race(_naive, [(str(naive), 1), (str(naive), 2)])
     history = json.loads((naive / "thread.json").read_text())
     assert len(history) == 1  # one of the two user messages is gone
 
     fenced = tmp_path / "fenced"
     fs.open_store(str(fenced)).put("threads/t1", [], expected_version=0)
-    _run(_fenced, [(str(fenced), 1), (str(fenced), 2)])
+    race(_fenced, [(str(fenced), 1), (str(fenced), 2)])
     assert (tmp_path / "run-1").read_text() == "done"
     assert (tmp_path / "run-2").read_text() == "queued"
     snap = fs.open_store(str(fenced)).get("threads/t1")

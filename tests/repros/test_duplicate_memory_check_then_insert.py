@@ -4,35 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing as mp
 import uuid
-from collections.abc import Callable
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
+
+from _support.procs import race
 
 import fencedstate as fs
 
 N = 3
 FACT = "user u1 likes coffee"
 HASH = hashlib.sha256(FACT.encode()).hexdigest()[:16]
-
-CTX = mp.get_context("fork")
-
-
-def _run(target: Callable[..., None], args: list[tuple[object, ...]]) -> None:
-    """One real process per argument tuple, each given a shared barrier as its last argument."""
-    barrier = CTX.Barrier(len(args))
-    procs = [CTX.Process(target=target, args=(*a, barrier)) for a in args]
-    try:
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join(timeout=120)
-            assert p.exitcode == 0, f"worker exited with {p.exitcode}"
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.kill()
 
 
 def _naive(d: str, i: int, barrier: Barrier) -> None:
@@ -57,11 +39,11 @@ def _fenced(d: str, i: int, barrier: Barrier) -> None:
 def test_repro(tmp_path: Path) -> None:
     naive = tmp_path / "naive"
     naive.mkdir()
-    _run(_naive, [(str(naive), i) for i in range(N)])
+    race(_naive, [(str(naive), i) for i in range(N)])
     assert len(list(naive.glob("*.json"))) == N  # the same fact stored N times
 
     fenced = tmp_path / "fenced"
-    _run(_fenced, [(str(fenced), i) for i in range(N)])
+    race(_fenced, [(str(fenced), i) for i in range(N)])
     outcomes = sorted(p.read_text() for p in tmp_path.glob("outcome-*"))
     assert outcomes == ["adopted"] * (N - 1) + ["inserted"]
     store = fs.open_store(str(fenced))

@@ -3,31 +3,13 @@
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import uuid
-from collections.abc import Callable
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
+from _support.procs import race
+
 import fencedstate as fs
-
-CTX = mp.get_context("fork")
-
-
-def _run(target: Callable[..., None], args: list[tuple[object, ...]]) -> None:
-    """One real process per argument tuple, each given a shared barrier as its last argument."""
-    barrier = CTX.Barrier(len(args))
-    procs = [CTX.Process(target=target, args=(*a, barrier)) for a in args]
-    try:
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join(timeout=120)
-            assert p.exitcode == 0, f"worker exited with {p.exitcode}"
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.kill()
 
 
 def _naive(d: str, i: int, barrier: Barrier) -> None:
@@ -57,7 +39,7 @@ def test_repro(tmp_path: Path) -> None:
     naive = tmp_path / "naive"
     naive.mkdir()
     (naive / "HEAD").write_text("c0")
-    _run(_naive, [(str(naive), i) for i in range(2)])
+    race(_naive, [(str(naive), i) for i in range(2)])
     children = [json.loads(p.read_text()) for p in naive.glob("ckpt-*.json")]
     assert [c["parent"] for c in children] == ["c0", "c0"]  # two children of one parent: forked
 
@@ -65,7 +47,7 @@ def test_repro(tmp_path: Path) -> None:
     fs.open_store(str(fenced)).put(
         "threads/t1/head", {"id": "c0", "parent": None}, expected_version=0
     )
-    _run(_fenced, [(str(fenced), i) for i in range(2)])
+    race(_fenced, [(str(fenced), i) for i in range(2)])
     assert sorted(p.read_text() for p in tmp_path.glob("outcome-*")) == ["committed", "refused"]
     store = fs.open_store(str(fenced))
     events = store.history("threads/t1/head")
