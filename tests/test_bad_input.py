@@ -279,3 +279,12 @@ def test_every_public_error_is_a_fencedstate_error() -> None:
     ]
     assert len(classes) >= 15
     assert all(issubclass(c, fs.FencedStateError) for c in classes), classes
+
+
+def test_catalog_errors_are_fencedstate_errors() -> None:
+    from fencedstate.catalog import errors as catalog_errors
+
+    with pytest.raises(fs.FencedStateError, match="no catalog entry"):
+        raise catalog_errors.EntryNotFoundError("nope", [])
+    assert issubclass(catalog_errors.CatalogFormatError, ValueError)
+    assert issubclass(catalog_errors.CatalogNotFoundError, fs.FencedStateError)

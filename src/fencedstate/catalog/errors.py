@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from ..errors import FencedStateError
 
-class CatalogError(Exception):
-    """Base class of every catalog error."""
+
+class CatalogError(FencedStateError):
+    """Base class of every catalog error (a ``FencedStateError``, like every library error)."""
 
 
 class CatalogFormatError(CatalogError, ValueError):
