@@ -164,7 +164,9 @@ def test_claim_granted_only_without_live_claim(store: fs.Store) -> None:
         store.claim("task/1", owner="b", ttl=30)
     assert err.value.holder == "a"
     assert c1.epoch == 1 and c1.owner == "a" and c1.key == "task/1"
-    assert 29 < c1.expires_in <= 30
+    # the full ttl, less the time since the grant (generous: a loaded machine, and etcd's
+    # client-side view of the server clock may be up to ~1 s short, docs/etcd.md)
+    assert 25 < c1.expires_in <= 30
 
 
 def test_every_grant_after_release_expiry_reclaim_has_larger_epoch(store: fs.Store) -> None:
