@@ -21,10 +21,10 @@ from dataclasses import asdict, dataclass, field
 
 from .errors import CorruptStateError, FencedStateError, InvalidArgumentError, StorageError
 from .file import keylog
-from .file.filestore import FORMAT_VERSION, MARKER
+from .file.filestore import MARKER, check_marker
 from .file.locking import KeyLocks
 from .keys import key_to_relpath, relpath_to_key, validate_key
-from .records import QUARANTINE_MARK, State, decode_line
+from .records import QUARANTINE_MARK
 
 _QUARANTINE_INFIX = ".damaged-"
 
@@ -113,18 +113,12 @@ def check(path: str | os.PathLike[str], *, quarantine: bool = False) -> CheckRep
 
 
 def _check_marker(root: str) -> None:
-    marker = os.path.join(root, MARKER)
     try:
-        with open(marker, "rb") as f:
-            meta = json.load(f)
+        check_marker(root)
     except FileNotFoundError:
         raise StorageError(None, f"{root} is not a fencedstate store (no {MARKER})") from None
     except OSError as exc:
-        raise StorageError(None, f"cannot read {marker}: {exc}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise CorruptStateError(marker, f"store marker does not parse: {exc}") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
-        raise CorruptStateError(marker, f"unsupported store format {meta!r}")
+        raise StorageError(None, f"cannot read the store marker in {root}: {exc}") from None
 
 
 def _perm(report: CheckReport, path: str, is_dir: bool, uid: int) -> None:
@@ -174,27 +168,8 @@ def _check_log(report: CheckReport, key: str, path: str, quarantine: bool) -> No
 
 def scan(data: bytes, key: str, where: str) -> tuple[int, str | None, int, int]:
     """(offset of the first bad byte, reason or None, good lines, torn-tail bytes) of a log."""
-    end = data.rfind(b"\n") + 1
-    offset = 0
-    prev: State | None = None
-    lines = 0
-    for line in data[:end].split(b"\n")[:-1]:
-        try:
-            state = decode_line(line, where)
-            if state.key != key:
-                raise CorruptStateError(where, f"a record of key {state.key!r}")
-            if prev is not None:
-                keylog.check_sequence(prev, state, offset, where)
-        except CorruptStateError as exc:
-            return offset, exc.detail, lines, 0
-        prev = state
-        lines += 1
-        offset += len(line) + 1
-    try:
-        keylog.check_torn_tail(data[end:], end, where)
-    except CorruptStateError as exc:
-        return end, exc.detail, lines, 0
-    return 0, None, lines, len(data) - end
+    result = keylog.scan_log(data, where, key)
+    return result.bad_offset or 0, result.reason, len(result.states), result.torn_bytes
 
 
 def _aside_of(marker: bytes) -> str:

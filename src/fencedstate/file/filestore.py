@@ -489,6 +489,18 @@ def _unlink_quietly(path: str) -> None:
         os.unlink(path)
 
 
+def check_marker(root: str) -> None:
+    """Check the store marker's format; ``FileNotFoundError`` if ``root`` has none."""
+    marker = os.path.join(root, MARKER)
+    with open(marker, "rb") as f:
+        try:
+            meta = json.load(f)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CorruptStateError(marker, f"store marker does not parse: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
+        raise CorruptStateError(marker, f"unsupported store format {meta!r}")
+
+
 def _prepare(root: str, durable: bool, trust_owner: bool) -> None:
     """Create or check the store directory and its marker."""
     try:
@@ -506,10 +518,7 @@ def _prepare(root: str, durable: bool, trust_owner: bool) -> None:
         )
     marker = os.path.join(root, MARKER)
     try:
-        with open(marker, "rb") as f:
-            meta = json.load(f)
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
-            raise CorruptStateError(marker, f"unsupported store format {meta!r}")
+        check_marker(root)
     except FileNotFoundError:
         # Only our own names may be there (other processes may be creating it right now).
         if any(
@@ -517,8 +526,6 @@ def _prepare(root: str, durable: bool, trust_owner: bool) -> None:
         ):
             raise StorageError(None, f"{root} is not empty and not a fencedstate store") from None
         _write_marker(root, marker, durable)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise CorruptStateError(marker, f"store marker does not parse: {exc}") from None
     txn = os.path.join(root, "txn")  # created on demand by multi-key commits
     if os.path.islink(txn):
         raise InsecureStoreError(None, f"{txn} must be a real directory, not a symlink")
