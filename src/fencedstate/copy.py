@@ -59,11 +59,8 @@ def key_checksum(history: list[State]) -> str:
 
 def _quiescent(src: Store, keys: list[str]) -> None:
     """Raise unless no claim is live and no multi-key commit is pending in ``src``."""
-    pending = getattr(src, "_pending", None)
-    if pending is not None and pending() and keys:
-        src._read(keys[0])  # a reader finishes the intent of a writer that died
-        if pending():
-            raise StorageError(None, "a multi-key commit is in flight in the source")
+    if src._in_flight():
+        raise StorageError(None, "a multi-key commit is in flight in the source")
     for key in keys:
         state = src._read(key)
         if state is not None and state.holder and state.lease and state.lease.live(src.clock):

@@ -105,6 +105,10 @@ class Store(ABC):
         """Every key with any state (deleted and claim-only keys too), sorted: for copying."""
         return self._keys("")
 
+    def _in_flight(self) -> bool:
+        """True while a multi-key commit is half applied (a backend with intents overrides)."""
+        return False
+
     def _load(self, key: str, history: list[State]) -> None:
         """Write ``history`` (oldest first) as the whole past of a key that has no state yet.
 

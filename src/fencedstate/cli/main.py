@@ -7,22 +7,15 @@ import sys
 import time
 from collections.abc import Sequence
 
-from .. import FileStore, Store, __version__, open_store
+from .. import __version__, open_store
 from ..errors import FencedStateError
 from .table import render
-
-
-def _all_keys(store: Store, prefix: str) -> list[str]:
-    """Every key under ``prefix``, deleted ones included where the backend keeps them."""
-    if isinstance(store, FileStore):
-        return sorted(k for k in store.iter_logs() if k.startswith(prefix))
-    return store.keys(prefix)
 
 
 def _inspect(args: argparse.Namespace) -> int:
     store = open_store(args.dir)
     rows = []
-    for key in _all_keys(store, args.prefix):
+    for key in (k for k in store._all_keys() if k.startswith(args.prefix)):
         state = store.state(key)
         if state is None:
             continue

@@ -418,6 +418,11 @@ class FileStore(Store):
                 if key is not None:
                     yield key
 
+    def _in_flight(self) -> bool:
+        if self._pending():
+            self._recover_pending()  # finishes the intent of a writer that died
+        return self._pending()
+
     def _all_keys(self) -> list[str]:
         return sorted(self.iter_logs())
 
