@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 import fencedstate as fs
 
 sys.path.insert(0, os.path.dirname(__file__))  # tests/ helper modules (pg_server, pg_workers)
+from etcd_cluster import etcd_cluster  # noqa: F401  the session's 3-member etcd cluster
 from pg_server import pg_server, pg_url  # noqa: F401  PostgreSQL fixtures (issue 7)
 
 os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
@@ -21,8 +23,8 @@ os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 os.environ.setdefault("CREWAI_TRACING_ENABLED", "false")
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 
-# Backends the semantics suite runs on. The PostgreSQL backend adds itself here.
-BACKENDS = ["file", "postgres"]
+# Backends the semantics suite runs on.
+BACKENDS = ["file", "postgres", "etcd"]
 
 StoreFactory = Callable[..., fs.Store]
 
@@ -33,8 +35,10 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[St
     opened: list[fs.Store] = []
     if request.param == "file":
         target: str = str(tmp_path / "store")
-    else:
+    elif request.param == "postgres":
         target = request.getfixturevalue("pg_url")
+    else:  # a fresh namespace per test on the session's cluster
+        target = request.getfixturevalue("etcd_cluster").url(f"t-{uuid.uuid4().hex[:12]}")
 
     def make(**options: Any) -> fs.Store:
         store = fs.open_store(target, **options)

@@ -14,7 +14,7 @@ from typing import Any
 import etcd_cluster as ec
 import httpx
 import pytest
-from etcd_cluster import EtcdCluster, etcd_cluster  # noqa: F401  session cluster fixture
+from etcd_cluster import EtcdCluster
 
 import fencedstate as fs
 from fencedstate.etcd import EtcdStore
