@@ -53,7 +53,7 @@ def _stop(pid: int) -> None:
     _wait_for(lambda: ec.proc_state(pid) == "T", f"pid {pid} to stop")
 
 
-def test_open_store_reaches_etcd_and_bad_urls_are_typed(etcd_cluster: EtcdCluster) -> None:  # noqa: F811
+def test_open_store_reaches_etcd_and_bad_urls_are_typed(etcd_cluster: EtcdCluster) -> None:
     store = fs.open_store(etcd_cluster.url(_ns()))
     assert isinstance(store, EtcdStore)
     store.close()
@@ -66,7 +66,7 @@ def test_open_store_reaches_etcd_and_bad_urls_are_typed(etcd_cluster: EtcdCluste
         EtcdStore("etcd://127.0.0.1:1/x", timeout=1.0)
 
 
-def test_each_commit_is_one_txn_with_record_and_journal(etcd_cluster: EtcdCluster) -> None:  # noqa: F811
+def test_each_commit_is_one_txn_with_record_and_journal(etcd_cluster: EtcdCluster) -> None:
     ns = _ns()
     store = EtcdStore(etcd_cluster.url(ns))
     try:
@@ -98,7 +98,7 @@ def test_each_commit_is_one_txn_with_record_and_journal(etcd_cluster: EtcdCluste
         store.close()
 
 
-def test_corrupt_record_is_a_typed_error(etcd_cluster: EtcdCluster) -> None:  # noqa: F811
+def test_corrupt_record_is_a_typed_error(etcd_cluster: EtcdCluster) -> None:
     ns = _ns()
     store = EtcdStore(etcd_cluster.url(ns))
     try:
@@ -111,7 +111,7 @@ def test_corrupt_record_is_a_typed_error(etcd_cluster: EtcdCluster) -> None:  # 
         store.close()
 
 
-def test_serializable_reads_are_an_explicit_option(etcd_cluster: EtcdCluster) -> None:  # noqa: F811
+def test_serializable_reads_are_an_explicit_option(etcd_cluster: EtcdCluster) -> None:
     ns = _ns()
     store = EtcdStore(etcd_cluster.url(ns))
     fast = EtcdStore(etcd_cluster.url(ns), serializable=True)
@@ -127,7 +127,7 @@ def test_serializable_reads_are_an_explicit_option(etcd_cluster: EtcdCluster) ->
         fast.close()
 
 
-def test_eight_processes_250_updates_each_exact(etcd_cluster: EtcdCluster) -> None:  # noqa: F811
+def test_eight_processes_250_updates_each_exact(etcd_cluster: EtcdCluster) -> None:
     url = etcd_cluster.url(_ns())
     ctx = ec.spawn_context()
     out = ctx.Queue()
@@ -159,7 +159,7 @@ def test_eight_processes_250_updates_each_exact(etcd_cluster: EtcdCluster) -> No
         store.close()
 
 
-def test_sigstopped_zombie_is_fenced_after_reclaim(etcd_cluster: EtcdCluster) -> None:  # noqa: F811
+def test_sigstopped_zombie_is_fenced_after_reclaim(etcd_cluster: EtcdCluster) -> None:
     url = etcd_cluster.url(_ns())
     store = fs.open_store(url)
     store.put("task", "good", expected_version=0, writer="setup")
