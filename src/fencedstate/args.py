@@ -51,3 +51,22 @@ def wait(value: object) -> float:
     if not isinstance(value, (int, float)) or not 0 <= value < math.inf:
         raise InvalidArgumentError("wait must be a finite number of seconds >= 0")
     return float(value)
+
+
+def seconds(what: str, value: object) -> float:
+    """A positive, finite number of seconds (a timeout or deadline option)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not value > 0
+    ):
+        raise InvalidArgumentError(f"{what} must be a positive number of seconds")
+    return float(value)
+
+
+def history_limit(value: object) -> int:
+    """How many events a key's journal keeps: an int >= 1."""
+    if type(value) is not int or value < 1:
+        raise InvalidArgumentError("history_limit must be an int >= 1")
+    return value

@@ -59,3 +59,20 @@ class Lease:
     def live(self, clock: Clock) -> bool:
         """True while the lease has not run out on this boot."""
         return self.boot == clock.boot_id and clock.now() < self.deadline
+
+
+class FixedClock(Clock):
+    """A clock frozen at one reading: a database server's time as one commit attempt read it,
+    so the rules judge every lease of that attempt at the same instant."""
+
+    __slots__ = ("_now",)
+
+    def __init__(self, boot_id: str, now: float) -> None:
+        super().__init__(boot_id)
+        self._now = now
+
+    def now(self) -> float:
+        return self._now
+
+    def wall(self) -> float:
+        return self._now

@@ -39,7 +39,8 @@ try:
 except ImportError as _exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("the etcd backend needs httpx: pip install 'fencedstate[etcd]'") from _exc
 
-from ..clock import Clock, Lease
+from .. import args
+from ..clock import Clock, FixedClock, Lease
 from ..errors import CorruptStateError, InvalidArgumentError, OutcomeUnknownError, StorageError
 from ..keys import validate_key
 from ..records import State, _loads, empty_state, encode_value
@@ -90,22 +91,6 @@ class EtcdClock(Clock):
 
     def wall(self) -> float:
         return self.now()
-
-
-class _TxnClock(Clock):
-    """The server's clock as read by one commit attempt (the ``Date`` of its read)."""
-
-    __slots__ = ("_now",)
-
-    def __init__(self, boot_id: str, now: float) -> None:
-        super().__init__(boot_id)
-        self._now = now
-
-    def now(self) -> float:
-        return self._now
-
-    def wall(self) -> float:
-        return self._now
 
 
 class _Unreachable(Exception):
@@ -159,11 +144,9 @@ class EtcdStore(Store):
         hosts = [h.strip() for h in parts.netloc.split(",") if h.strip()]
         if not hosts:
             raise InvalidArgumentError("the etcd URL names no endpoint")
-        for name, value in (("timeout", timeout), ("commit_deadline", commit_deadline)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise InvalidArgumentError(f"{name} must be a positive number of seconds")
-        if type(history_limit) is not int or history_limit < 1:
-            raise InvalidArgumentError("history_limit must be an int >= 1")
+        args.seconds("timeout", timeout)
+        args.seconds("commit_deadline", commit_deadline)
+        args.history_limit(history_limit)
         namespace = parts.path.strip("/") or "fencedstate"
         self.url = url
         self.namespace = namespace
@@ -371,7 +354,7 @@ class EtcdStore(Store):
             else:
                 curs[key], seqs[key], mods[key] = empty_state(key), 0, "0"
         now = self._server_clock.floor(float(out["_recv"]))
-        nxt = step(curs, _TxnClock(self.clock.boot_id, now))
+        nxt = step(curs, FixedClock(self.clock.boot_id, now))
         changed = {k: s for k, s in nxt.items() if s is not curs[k]}
         if not changed:
             return curs | nxt

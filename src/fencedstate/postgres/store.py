@@ -43,8 +43,8 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
         "pip install 'fencedstate[postgres]'"
     ) from _exc
 
-from .. import backoff
-from ..clock import Clock, Lease
+from .. import args, backoff
+from ..clock import Clock, FixedClock, Lease
 from ..errors import (
     CorruptStateError,
     FencedStateError,
@@ -145,22 +145,6 @@ class ServerClock(Clock):
         return self.now()
 
 
-class _TxnClock(Clock):
-    """The server's clock as read inside one transaction, after the row locks were taken."""
-
-    __slots__ = ("_now",)
-
-    def __init__(self, boot_id: str, now: float) -> None:
-        super().__init__(boot_id)
-        self._now = now
-
-    def now(self) -> float:
-        return self._now
-
-    def wall(self) -> float:
-        return self._now
-
-
 # -- the store ---------------------------------------------------------------------------------
 
 
@@ -203,10 +187,8 @@ class PostgresStore(Store):
             ("lock_timeout", lock_timeout),
             ("idle_txn_timeout", idle_txn_timeout),
         ):
-            if not isinstance(value, (int, float)) or not value > 0:
-                raise InvalidArgumentError(f"{name} must be a positive number of seconds")
-        if type(history_limit) is not int or history_limit < 1:
-            raise InvalidArgumentError("history_limit must be an int >= 1")
+            args.seconds(name, value)
+        args.history_limit(history_limit)
         if schema is not None and (
             not isinstance(schema, str) or not schema or len(schema) > 63 or "\x00" in schema
         ):
@@ -451,7 +433,7 @@ class PostgresStore(Store):
                     seqs[key] = 0 if row is None else int(row[1])
                 server_now = float(now_row[0])
                 self._server_clock.observe(server_now, sent_at)
-                nxt = step(curs, _TxnClock(self.clock.boot_id, server_now))
+                nxt = step(curs, FixedClock(self.clock.boot_id, server_now))
                 changed = {k: s for k, s in nxt.items() if s is not curs[k]}
                 if not changed:
                     conn.execute("ROLLBACK")
