@@ -13,7 +13,7 @@ import pytest
 
 import fencedstate as fs
 
-sys.path.insert(0, os.path.dirname(__file__))  # tests/ helper modules (pg_server, pg_workers)
+sys.path.insert(0, os.path.dirname(__file__))  # helper modules: _support, pg_server, etcd_cluster
 from etcd_cluster import etcd_cluster  # noqa: F401  the session's 3-member etcd cluster
 from pg_server import pg_server, pg_url  # noqa: F401  PostgreSQL fixtures (issue 7)
 

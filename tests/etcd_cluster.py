@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import multiprocessing as mp
 import os
 import shutil
 import signal
@@ -232,25 +231,6 @@ def etcd_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdClust
 # -- child-process bodies (importable by name under ``spawn``) --------------------------------
 
 
-def bump(value: object) -> int:
-    """update() function: add one."""
-    return (value if isinstance(value, int) else 0) + 1
-
-
-def updater(url: str, key: str, n: int, name: str, out: Any) -> None:
-    """``n`` read-modify-write increments through its own store (its own connections)."""
-    try:
-        store = fs.open_store(url)
-        try:
-            for _ in range(n):
-                store.update(key, bump, writer=name, max_retries=100_000)
-            out.put((name, "ok", store.stats.retries))
-        finally:
-            store.close()
-    except BaseException as exc:  # report, never hang the parent
-        out.put((name, "error", repr(exc)))
-
-
 def committer(url: str, key: str, name: str, stop: Any, out: Any) -> None:
     """Append ``name:i`` to a list under ``key`` until ``stop``; report every acked commit
     and every typed error (a commit raising ``OutcomeUnknownError`` is reported as unknown)."""
@@ -278,34 +258,6 @@ def committer(url: str, key: str, name: str, stop: Any, out: Any) -> None:
             store.close()
     except BaseException as exc:
         out.put(("error", name, repr(exc)))
-
-
-def zombie(url: str, key: str, go: Any, out: Any) -> None:
-    """Claim ``key`` with a 1 s lease, report, wait for ``go``, then try to commit."""
-    try:
-        store = fs.open_store(url)
-        try:
-            claim = store.claim(key, owner="zombie", ttl=1.0)
-            snap = claim.read()
-            assert snap is not None
-            out.put(("claimed", claim.epoch, snap.version))
-            if not go.wait(300):
-                out.put(("error", "never told to go"))
-                return
-            try:
-                claim.commit("zombie was here", expected_version=snap.version)
-                out.put(("committed",))
-            except fs.FencedError as err:
-                out.put(("fenced", err.reason, err.claim_epoch, err.current_epoch))
-        finally:
-            store.close()
-    except BaseException as exc:
-        out.put(("error", repr(exc)))
-
-
-def spawn_context() -> Any:
-    """The multiprocessing context the tests use (no inherited sockets)."""
-    return mp.get_context("spawn")
 
 
 def b64(data: bytes) -> str:

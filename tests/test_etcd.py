@@ -14,6 +14,7 @@ from typing import Any
 import etcd_cluster as ec
 import httpx
 import pytest
+from _support import store_workers as workers
 from etcd_cluster import EtcdCluster
 
 import fencedstate as fs
@@ -129,22 +130,7 @@ def test_serializable_reads_are_an_explicit_option(etcd_cluster: EtcdCluster) ->
 
 def test_eight_processes_250_updates_each_exact(etcd_cluster: EtcdCluster) -> None:
     url = etcd_cluster.url(_ns())
-    ctx = ec.spawn_context()
-    out = ctx.Queue()
-    procs = [
-        ctx.Process(target=ec.updater, args=(url, "counter", 250, f"p{i}", out)) for i in range(8)
-    ]
-    try:
-        for p in procs:
-            p.start()
-        results = [out.get(timeout=WAIT * 2) for _ in procs]
-        for p in procs:
-            p.join(WAIT)
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.kill()
-                p.join(10)
+    results = workers.run_updaters(url, "counter", procs=8, n=250, options={}, timeout=WAIT * 2)
     assert all(r[1] == "ok" for r in results), results
     store = fs.open_store(url)
     try:
@@ -163,9 +149,9 @@ def test_sigstopped_zombie_is_fenced_after_reclaim(etcd_cluster: EtcdCluster) ->
     url = etcd_cluster.url(_ns())
     store = fs.open_store(url)
     store.put("task", "good", expected_version=0, writer="setup")
-    ctx = ec.spawn_context()
+    ctx = workers.spawn_context()
     out, go = ctx.Queue(), ctx.Event()
-    child = ctx.Process(target=ec.zombie, args=(url, "task", go, out))
+    child = ctx.Process(target=workers.zombie, args=(url, "task", go, out, {}))
     child.start()
     stopped = False
     try:
@@ -204,7 +190,7 @@ def test_sigstopped_zombie_is_fenced_after_reclaim(etcd_cluster: EtcdCluster) ->
 
 def test_kill9_leader_while_four_processes_commit(own_cluster: EtcdCluster) -> None:
     url = own_cluster.url(_ns())
-    ctx = ec.spawn_context()
+    ctx = workers.spawn_context()
     out, stop = ctx.Queue(), ctx.Event()
     procs = [
         ctx.Process(target=ec.committer, args=(url, "log", f"c{i}", stop, out)) for i in range(4)

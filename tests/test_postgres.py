@@ -13,9 +13,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import pg_workers
 import psycopg
 import pytest
+from _support import store_workers as workers
 
 import fencedstate as fs
 from fencedstate.postgres import SCHEMA_VERSION, PostgresStore
@@ -191,23 +191,9 @@ def test_failed_step_leaves_no_row(pg: PostgresStore, admin: psycopg.Connection[
 
 
 def test_processes_with_separate_connections_lose_nothing(pg: PostgresStore, pg_url: str) -> None:
-    ctx = pg_workers.spawn_context()
-    out = ctx.Queue()
-    procs = [
-        ctx.Process(target=pg_workers.updater, args=(pg_url, "counter", 100, f"p{i}", out))
-        for i in range(4)
-    ]
-    try:
-        for p in procs:
-            p.start()
-        results = [out.get(timeout=WAIT * 2) for _ in procs]
-        for p in procs:
-            p.join(WAIT)
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.kill()
-                p.join(10)
+    results = workers.run_updaters(
+        pg_url, "counter", procs=4, n=100, options={"max_connections": 2}, timeout=WAIT * 2
+    )
     assert all(r[1] == "ok" for r in results), results
     snap = pg.get("counter")
     assert snap is not None and snap.value == 400 and snap.version == 400
@@ -237,9 +223,10 @@ def test_sigstopped_zombie_is_fenced_by_the_server_clock(
     pg: PostgresStore, pg_url: str, admin: psycopg.Connection[Any]
 ) -> None:
     pg.put("task", "good", expected_version=0, writer="setup")
-    ctx = pg_workers.spawn_context()
+    ctx = workers.spawn_context()
     out, go = ctx.Queue(), ctx.Event()
-    child = ctx.Process(target=pg_workers.zombie, args=(pg_url, "task", go, out))
+    options = {"max_connections": 1}
+    child = ctx.Process(target=workers.zombie, args=(pg_url, "task", go, out, options))
     child.start()
     stopped = False
     try:

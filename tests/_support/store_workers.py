@@ -1,4 +1,5 @@
-"""Child-process bodies for tests/test_postgres.py (importable by name under ``spawn``)."""
+"""Child-process bodies shared by the backend tests (PostgreSQL, etcd), importable by name
+under ``spawn``, and the block that runs a set of them."""
 
 from __future__ import annotations
 
@@ -8,15 +9,20 @@ from typing import Any
 import fencedstate as fs
 
 
+def spawn_context() -> Any:
+    """The multiprocessing context the backend tests use (no inherited sockets or pools)."""
+    return mp.get_context("spawn")
+
+
 def bump(value: Any) -> int:
     """update() function: add one."""
     return (value or 0) + 1
 
 
-def updater(url: str, key: str, n: int, name: str, out: Any) -> None:
+def updater(url: str, key: str, n: int, name: str, out: Any, options: dict[str, Any]) -> None:
     """``n`` read-modify-write increments through its own store (its own connections)."""
     try:
-        store = fs.open_store(url, max_connections=2)
+        store = fs.open_store(url, **options)
         try:
             for _ in range(n):
                 store.update(key, bump, writer=name, max_retries=100_000)
@@ -27,10 +33,33 @@ def updater(url: str, key: str, n: int, name: str, out: Any) -> None:
         out.put((name, "error", repr(exc)))
 
 
-def zombie(url: str, key: str, go: Any, out: Any) -> None:
+def run_updaters(
+    url: str, key: str, *, procs: int, n: int, options: dict[str, Any], timeout: float
+) -> list[Any]:
+    """Run ``procs`` updater processes of ``n`` increments each; their reports."""
+    ctx = spawn_context()
+    out = ctx.Queue()
+    children = [
+        ctx.Process(target=updater, args=(url, key, n, f"p{i}", out, options)) for i in range(procs)
+    ]
+    try:
+        for p in children:
+            p.start()
+        results = [out.get(timeout=timeout) for _ in children]
+        for p in children:
+            p.join(timeout)
+    finally:
+        for p in children:
+            if p.is_alive():
+                p.kill()
+                p.join(10)
+    return results
+
+
+def zombie(url: str, key: str, go: Any, out: Any, options: dict[str, Any]) -> None:
     """Claim ``key`` with a 1 s lease, report, wait for ``go``, then try to commit."""
     try:
-        store = fs.open_store(url, max_connections=1)
+        store = fs.open_store(url, **options)
         try:
             claim = store.claim(key, owner="zombie", ttl=1.0)
             snap = claim.read()
@@ -48,8 +77,3 @@ def zombie(url: str, key: str, go: Any, out: Any) -> None:
             store.close()
     except BaseException as exc:
         out.put(("error", repr(exc)))
-
-
-def spawn_context() -> Any:
-    """The multiprocessing context the tests use (no inherited sockets or pools)."""
-    return mp.get_context("spawn")
