@@ -116,26 +116,14 @@ def grant(cur: State, *, owner: str, ttl: float, clock: Clock) -> State:
     """Action ``Claim``: granted only if no live claim exists; the epoch grows by one."""
     check_no_live_claim(cur, clock)
     lease = Lease(clock.boot_id, clock.now() + ttl, ttl)
-    return replace(
-        cur,
-        op="claim",
-        epoch=cur.epoch + 1,
-        holder=owner,
-        lease=lease,
-        actor=owner,
-        at=clock.wall(),
-        idem=None,
-        txn=None,
-    )
+    return _event(cur, "claim", owner, clock, epoch=cur.epoch + 1, holder=owner, lease=lease)
 
 
 def renew(cur: State, *, claim: ClaimRef, ttl: float, clock: Clock) -> State:
     """Action ``Renew``: a live, current claim gets a fresh lease; the epoch is unchanged."""
     check_fence(cur, claim, clock)
     lease = Lease(clock.boot_id, clock.now() + ttl, ttl)
-    return replace(
-        cur, op="renew", lease=lease, actor=claim[1], at=clock.wall(), idem=None, txn=None
-    )
+    return _event(cur, "renew", claim[1], clock, lease=lease)
 
 
 def release(cur: State, *, claim: ClaimRef, clock: Clock) -> State | None:
@@ -143,28 +131,14 @@ def release(cur: State, *, claim: ClaimRef, clock: Clock) -> State | None:
     epoch, owner = claim
     if cur.epoch != epoch or cur.holder != owner:
         return None
-    return replace(
-        cur,
-        op="release",
-        holder=None,
-        lease=None,
-        actor=owner,
-        at=clock.wall(),
-        idem=None,
-        txn=None,
-    )
+    return _event(cur, "release", owner, clock, holder=None, lease=None)
 
 
 def reclaim(cur: State, *, by: str, clock: Clock) -> State:
     """Action ``Reclaim``: revoke any holder and bump the epoch, fencing every older claim."""
-    return replace(
-        cur,
-        op="reclaim",
-        epoch=cur.epoch + 1,
-        holder=None,
-        lease=None,
-        actor=by,
-        at=clock.wall(),
-        idem=None,
-        txn=None,
-    )
+    return _event(cur, "reclaim", by, clock, epoch=cur.epoch + 1, holder=None, lease=None)
+
+
+def _event(cur: State, op: str, actor: str, clock: Clock, **changes: Any) -> State:
+    """The state after a claim-side event: ``changes`` applied, the value untouched."""
+    return replace(cur, op=op, actor=actor, at=clock.wall(), idem=None, txn=None, **changes)
