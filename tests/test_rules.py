@@ -26,6 +26,19 @@ def _claimed(clock: _Clock, ttl: float = 10.0) -> State:
     return rules.grant(empty_state("k"), owner="a", ttl=ttl, clock=clock)
 
 
+def _first_put(clock: Clock) -> State:
+    """Key "k" created with value 1 (version 1)."""
+    return rules.commit(
+        empty_state("k"),
+        value=1,
+        value_json="1",
+        expected_version=0,
+        writer=None,
+        claim=None,
+        clock=clock,
+    )
+
+
 def test_commit_bumps_version_and_keeps_claim_fields() -> None:
     clock = _Clock()
     cur = _claimed(clock)
@@ -47,15 +60,7 @@ def test_commit_bumps_version_and_keeps_claim_fields() -> None:
 
 def test_commit_version_conflict() -> None:
     clock = _Clock()
-    cur = rules.commit(
-        empty_state("k"),
-        value=1,
-        value_json="1",
-        expected_version=0,
-        writer=None,
-        claim=None,
-        clock=clock,
-    )
+    cur = _first_put(clock)
     with pytest.raises(fs.ConflictError):
         rules.commit(
             cur, value=2, value_json="2", expected_version=0, writer=None, claim=None, clock=clock
@@ -148,15 +153,7 @@ def test_delete_leaves_tombstone_and_needs_existing_key() -> None:
     clock = _Clock()
     with pytest.raises(fs.ConflictError):
         rules.delete(empty_state("k"), expected_version=None, writer=None, claim=None, clock=clock)
-    cur = rules.commit(
-        empty_state("k"),
-        value=1,
-        value_json="1",
-        expected_version=0,
-        writer=None,
-        claim=None,
-        clock=clock,
-    )
+    cur = _first_put(clock)
     gone = rules.delete(cur, expected_version=1, writer="w", claim=None, clock=clock)
     assert (gone.op, gone.version, gone.exists, gone.value, gone.visible_version) == (
         "delete",
