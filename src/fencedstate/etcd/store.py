@@ -395,7 +395,7 @@ class EtcdStore(Store):
         try:
             res = self._post("/v3/kv/txn", {"compare": compare, "success": ops, "failure": failure})
         except _Unreachable as exc:
-            if self._settle(keys, mods, raw, slot, commit_id, exc):
+            if self._settle(keys, compare, raw, slot, commit_id, exc):
                 return curs | changed
             return None
         if res.get("succeeded") or _slot_is(res, probe, commit_id):
@@ -405,7 +405,7 @@ class EtcdStore(Store):
     def _settle(
         self,
         keys: list[str],
-        mods: dict[str, str],
+        compare: list[dict[str, Any]],
         raw: dict[str, bytes],
         slot: bytes,
         commit_id: str,
@@ -413,17 +413,8 @@ class EtcdStore(Store):
     ) -> bool:
         """Did the txn tagged ``commit_id`` land? Fences it first so it can never land later."""
         where = keys[0]
-        compare = [
-            {
-                "key": _b64(self._rec_key(k)),
-                "target": "MOD",
-                "result": "EQUAL",
-                "mod_revision": mods[k],
-            }
-            for k in keys
-        ]
-        # Re-put what we read (a no-op in content, a new mod_revision): if this lands, the
-        # lost txn's compares can never hold again.
+        # Under the lost txn's own compares, re-put what we read (a no-op in content, a new
+        # mod_revision): if this lands, the lost txn's compares can never hold again.
         fence = [
             {"request_put": {"key": _b64(self._rec_key(k)), "value": _b64(raw[k])}}
             for k in keys
