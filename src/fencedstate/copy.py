@@ -25,10 +25,14 @@ __all__ = ["CopyReport", "copy_store", "key_checksum"]
 class CopyReport:
     """What ``copy_store`` moved and checked."""
 
-    keys: int = 0
     events: int = 0
     seconds: float = 0.0
-    checksums: dict[str, str] = field(default_factory=dict)
+    checksums: dict[str, str] = field(default_factory=dict)  # key -> ``key_checksum``
+
+    @property
+    def keys(self) -> int:
+        """How many keys were copied."""
+        return len(self.checksums)
 
 
 def key_checksum(history: list[State]) -> str:
@@ -98,7 +102,6 @@ def copy_store(
         if not history:
             continue
         dst._load(key, history)
-        report.keys += 1
         report.events += len(history)
         report.checksums[key] = key_checksum(history)
         if progress is not None:
