@@ -148,3 +148,16 @@ def test_compact_keeps_newest_lines(tmp_path: Path) -> None:
         os.close(fd)
     assert path.read_bytes() == b"".join(lines[-3:]) and size == len(b"".join(lines[-3:]))
     assert [p.name for p in tmp_path.iterdir()] == ["k"]  # no temp file left
+
+
+def test_line_before_the_last_with_non_utf8_bytes_is_corrupt(tmp_path: Path) -> None:
+    """Found by fuzz_records: the frame check must not decode bytes outside the key grammar."""
+    path = tmp_path / "k"
+    first, last = (encode_state(s) for s in _states(2))
+    path.write_bytes(first.replace(b'"key":"k"', b'"key":"\xb7k"') + last)
+    fd = _fd(path)
+    try:
+        with pytest.raises(fs.CorruptStateError):
+            keylog.read_tail(fd, str(path))
+    finally:
+        os.close(fd)

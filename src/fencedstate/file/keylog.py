@@ -87,10 +87,11 @@ def read_tail(fd: int, where: str) -> Tail:
         return Tail(state, start + end + 1, size)
 
 
-# The fixed head and the checksum field of a line as ``records.encode_state`` writes it. Keys are
-# plain ASCII by their grammar (keys.py), so the key needs no JSON unescaping.
+# The fixed head and the checksum field of a line as ``records.encode_state`` writes it. A key is
+# plain ASCII by its grammar (keys.py); anything else fails the match and is decoded in full.
 _FRAME = re.compile(
-    rb'\{"op":"[a-z]+","key":"([^"\\]*)","version":(\d+),"epoch":(\d+),.*,"crc":\d+\}', re.S
+    rb'\{"op":"[a-z]+","key":"([A-Za-z0-9._/-]+)","version":(\d+),"epoch":(\d+),.*,"crc":\d+\}',
+    re.S,
 )
 
 
