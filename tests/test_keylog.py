@@ -1,4 +1,4 @@
-"""Unit tests of ``fencedstate.file.keylog``: tail reading, append, torn tails, compaction."""
+"""Unit tests of ``fencedstate.file.keylog``: tail reading, writing, torn tails, compaction."""
 
 from __future__ import annotations
 
@@ -58,15 +58,20 @@ def test_append_then_tail_and_history(tmp_path: Path) -> None:
     path = tmp_path / "k"
     fd = _fd(path)
     try:
-        end = 0
+        end, ends = 0, []
         for state in _states(3):
             tail = keylog.read_tail(fd, str(path))
-            assert tail.valid_end == tail.size == end
+            assert tail.valid_end == tail.dirty_end == end
             line = encode_state(state)
-            keylog.append(fd, line, tail.valid_end, tail.size, durable=True)
+            keylog.write_line(fd, line, tail.valid_end, tail.dirty_end)
             end += len(line)
+            ends.append(end)
         tail = keylog.read_tail(fd, str(path))
         assert tail.state is not None and tail.state.version == 3 and tail.valid_end == end
+        at = keylog.tail_at(fd, ends[1], str(path))
+        assert at is not None and at.version == 2  # the line ending at a given offset
+        with pytest.raises(fs.CorruptStateError):
+            keylog.tail_at(fd, end - 1, str(path))  # no line ends there
     finally:
         os.close(fd)
     assert [s.value for s in keylog.iter_states(str(path))] == [{"i": 0}, {"i": 1}, {"i": 2}]
@@ -82,8 +87,9 @@ def test_torn_tail_is_ignored_and_overwritten(tmp_path: Path) -> None:
     try:
         tail = keylog.read_tail(fd, str(path))
         assert tail.state is not None and tail.state.version == 1
-        assert (tail.valid_end, tail.size) == (len(one), len(one) + 17)
-        keylog.append(fd, two, tail.valid_end, tail.size, durable=False)
+        assert (tail.valid_end, tail.dirty_end) == (len(one), len(one) + 17)
+        keylog.check_dirty(fd, tail.valid_end, len(one) + 17, str(path))
+        keylog.write_line(fd, two, tail.valid_end, len(one) + 17)
     finally:
         os.close(fd)
     assert path.read_bytes() == one + two
@@ -121,7 +127,7 @@ def test_long_last_line_spanning_chunks(tmp_path: Path) -> None:
     finally:
         os.close(fd)
     assert tail.state is not None and tail.state.value == "x" * 200_000
-    assert tail.valid_end == tail.size == path.stat().st_size
+    assert tail.valid_end == tail.dirty_end == path.stat().st_size
 
 
 def test_failed_append_cuts_back(tmp_path: Path) -> None:
@@ -131,7 +137,7 @@ def test_failed_append_cuts_back(tmp_path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)  # pwrite on a read-only fd fails with EBADF
     try:
         with pytest.raises(OSError):
-            keylog.append(fd, b"garbage\n", len(one), len(one), durable=False)
+            keylog.write_line(fd, b"garbage\n", len(one), len(one))
     finally:
         os.close(fd)
     assert path.read_bytes() == one
@@ -143,7 +149,8 @@ def test_compact_keeps_newest_lines(tmp_path: Path) -> None:
     path.write_bytes(b"".join(lines) + b'{"op":"pu')  # a torn tail a dying writer left
     fd = _fd(path)
     try:
-        size = keylog.compact(str(path), fd, keep_lines=3, keep_bytes=1 << 20, durable=True)
+        end = len(b"".join(lines))
+        size = keylog.compact(str(path), fd, end, keep_lines=3, keep_bytes=1 << 20, durable=True)
     finally:
         os.close(fd)
     assert path.read_bytes() == b"".join(lines[-3:]) and size == len(b"".join(lines[-3:]))
@@ -159,5 +166,31 @@ def test_line_before_the_last_with_non_utf8_bytes_is_corrupt(tmp_path: Path) -> 
     try:
         with pytest.raises(fs.CorruptStateError):
             keylog.read_tail(fd, str(path))
+    finally:
+        os.close(fd)
+
+
+def test_bytes_a_killed_writer_left_are_checked(tmp_path: Path) -> None:
+    path = tmp_path / "k"
+    one, two = (encode_state(s) for s in _states(2))
+    path.write_bytes(one + two + b'{"op":"put"')  # complete and torn lines past the end
+    fd = _fd(path)
+    try:
+        keylog.check_dirty(fd, len(one), path.stat().st_size, str(path))
+        with open(path, "ab") as f:
+            f.write(b"\x01junk")
+        with pytest.raises(fs.CorruptStateError):
+            keylog.check_dirty(fd, len(one), path.stat().st_size, str(path))
+    finally:
+        os.close(fd)
+
+
+def test_find_end_skips_nul_runs_a_power_cut_left(tmp_path: Path) -> None:
+    path = tmp_path / "k"
+    one = encode_state(_states(1)[0])
+    path.write_bytes(one + b'{"op":"pu' + bytes(300))
+    fd = _fd(path)
+    try:
+        assert keylog.find_end(fd, str(path)) == (len(one), len(one) + 9)
     finally:
         os.close(fd)

@@ -1,14 +1,18 @@
 """``FileStore``: the store over plain files, shared by every process on one host.
 
-Layout (format 1)::
+Layout (format 2; format 1, the same without the shared state, still opens)::
 
     DIR/fencedstate.json      store marker with the format version
-    DIR/data/<key>.jsonl      one append-only JSON-lines log per key (see ``records``)
-    DIR/locks/<sha1>.lock     one flock file per key (see ``locking``)
+    DIR/data/<key>.jsonl      one append-only JSON-lines log per key (see ``keylog``)
+    DIR/locks/<sha1>.lock     the key's lock and its shared state (``locking``, ``keystate``)
+    DIR/locks/<sha1>.sync     the key's sync lock (group commit)
     DIR/txn/<id>.json         intents of multi-key commits in flight (normally empty)
 
-A commit locks the key, reads the log's last line, checks it with ``fencedstate.rules``,
-appends one line and fdatasyncs it before returning. Reads take no lock.
+A commit locks the key, reads the log's true tail, checks it with ``fencedstate.rules``,
+writes one line, and releases the key lock before any sync; it is acknowledged once the key's
+durable watermark covers its line (one ``fdatasync`` by an elected syncer covers every line
+written so far). Readers take no lock and see the log only up to the watermark, so nothing a
+reader returns can be lost to a crash. docs/design.md has the protocol and its TLA+ model.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from ..clock import Clock
 from ..errors import (
@@ -29,18 +33,21 @@ from ..errors import (
     FencedStateError,
     InsecureStoreError,
     InvalidArgumentError,
+    LockTimeoutError,
     OutcomeUnknownError,
     StorageError,
 )
 from ..keys import key_to_relpath, relpath_to_key
 from ..records import State, decode_line, empty_state, encode_state
 from ..store import DEFAULT_MAX_VALUE_BYTES, Step, Store
-from . import keylog
+from . import keylog, keystate
 from .locking import KeyLocks
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)  # format 1 logs are format 2 logs without padding
 MARKER = "fencedstate.json"
 Durability = Literal["fsync", "none"]
+_T = TypeVar("_T")
 
 
 class FileStore(Store):
@@ -76,7 +83,6 @@ class FileStore(Store):
         self._txn = os.path.join(self.path, "txn")
         _prepare(self.path, self._durable, trust_owner)
         self._locks = KeyLocks(os.path.join(self.path, "locks"), lock_timeout)
-        self._synced_inodes: set[tuple[int, int]] = set()
         if self._pending():
             self._recover_pending()
 
@@ -96,44 +102,87 @@ class FileStore(Store):
                     raise InsecureStoreError(key, f"{directory} is a symlink, not a directory")
         return os.path.join(self._data, key_to_relpath(key))
 
-    # -- primitives ---------------------------------------------------------------------------
+    # -- reads: the log up to the durable watermark, no lock ---------------------------------
 
     def _read(self, key: str) -> State | None:
         if self._pending():
             self._recover_pending()
+        path = self._log_path(key)
         try:
-            path = self._log_path(key)
-            return keylog.check_key(keylog.read_last(path), key, path)
+            state = self._durable_view(key, path, lambda fd, wm: keylog.tail_at(fd, wm, path))
+            return keylog.check_key(state, key, path)
         except OSError as exc:
             raise _storage_error(key, "read", exc) from None
 
+    def _history(self, key: str) -> list[State]:
+        path = self._log_path(key)
+        try:
+            states = self._durable_view(key, path, lambda fd, wm: keylog.read_states(fd, wm, path))
+        except OSError as exc:
+            raise _storage_error(key, "read history", exc) from None
+        return [] if states is None else [keylog.check_key(s, key, path) or s for s in states]
+
+    def _durable_view(self, key: str, path: str, read: Callable[[int, int], _T]) -> _T | None:
+        """``read(fd, wm)`` on the key's log, None if it has none.
+
+        The shared state read must describe the log opened (a compaction may replace the log
+        between the two): a few tries, then the key lock, under which it is derived again.
+        """
+        for _ in range(3):
+            fd = keylog.open_read(path)
+            if fd is None:
+                return None
+            try:
+                st = os.fstat(fd)
+                ks = keystate.load(self._locks.state_fd(key), st.st_ino, st.st_size)
+                if ks is not None:
+                    return read(fd, ks.wm)
+            finally:
+                os.close(fd)
+        with _guarded(key), self._locks.hold(key):
+            if not os.path.exists(path):
+                return None
+            log = self._open_log(key)
+            try:
+                return read(log.fd, self._key_state(log).wm)
+            finally:
+                self._close_logs((log,))
+
     # -- the commit path, one method per action (docs/design.md maps them to the specs) ------
     #
-    # Lock -> ReadTail -> Check -> Append (+ Sync) -> Ack -> Release. One-key commits take
-    # ``_transition``; multi-key commits ``_transition_many``, which adds the intent.
+    # Lock -> ReadTail (-> RecoverTail) -> Check -> Write -> Unlock -> WaitDurable (SyncStart
+    # -> SyncDone | SyncFail) -> Ack | Fail. One-key commits take ``_transition``; multi-key
+    # commits ``_transition_many``, which adds the intent and syncs before unlocking.
 
     def _transition(self, key: str, step: Step) -> State:
         while True:
             if self._pending():
                 self._recover_pending()
-            # Lock (the lock file is opened under the guard too: an OSError is a StorageError);
-            # Release is the end of the ``with``.
-            with _guarded(key), self._locks.hold(key):
-                if self._pending():  # a multi-key writer died holding intents: recover first
-                    continue
-                log = self._open_log(key)
+            with _guarded(key):
+                with self._locks.hold(key):  # Lock; Unlock is the end of the ``with``
+                    if self._pending():  # a multi-key writer died holding intents: recover
+                        continue
+                    log = self._open_log(key)
+                    try:
+                        cur = self._read_tail(log)
+                        nxt = step(cur, self.clock)  # Check (fencedstate.rules)
+                        result = cur if nxt is None else nxt
+                        if result is not cur:
+                            self._append(log, result)  # Write
+                    except BaseException:
+                        self._close_logs((log,))
+                        raise
+                    if log.created and not log.appended:
+                        self._close_logs((log,))  # removes the log it created
                 try:
-                    cur = self._read_tail(log)
-                    nxt = step(cur, self.clock)  # Check (fencedstate.rules)
-                    if nxt is None or nxt is cur:
-                        return cur
-                    self._append(log, nxt)
-                    if log.unsynced_inode is not None:
-                        self._sync_dirs([log])
-                    self._ack((log,))
-                    return nxt
+                    # Even an unchanged state may be one not yet durable: it is returned only
+                    # once it is (WaitDurable).
+                    self._await_durable(log)
                 finally:
                     self._close_logs((log,))
+            if log.appended and log.ks is not None and log.ks.end > self._compact_bytes:
+                self._compact(key)
+            return result
 
     def _transition_many(
         self, keys: list[str], step: Callable[[dict[str, State], Clock], dict[str, State]]
@@ -158,6 +207,8 @@ class FileStore(Store):
             nxt = step(curs, self.clock)  # Check
             changed = {k: s for k, s in nxt.items() if s is not curs[k]}
             if not changed:
+                for log in logs.values():
+                    self._await_durable(log)
                 return curs | nxt
             if len(changed) == 1:  # nothing to make atomic across keys: no intent
                 txn_path = None
@@ -168,8 +219,9 @@ class FileStore(Store):
             try:
                 for key, state in changed.items():
                     self._append(logs[key], state)
-                self._sync_dirs(list(logs.values()))
-            except OSError as exc:
+                for log in logs.values():  # under the key locks: all visible, or none yet
+                    self._await_durable(log)
+            except (OSError, StorageError) as exc:
                 if txn_path is None:
                     raise
                 # The intent is durable: recovery will roll the commit forward on all keys.
@@ -178,13 +230,10 @@ class FileStore(Store):
                     f"multi-key commit failed after its intent was durable ({exc}); "
                     "the next operation on the store completes it: read to confirm",
                 ) from None
-            for log in logs.values():  # a log created for an unchanged key stays too
-                log.acked = True
             if txn_path is not None:
                 # Before the locks go; if it fails, recovery finds the intent already applied.
                 _unlink_quietly(txn_path)
                 self._drop_txn_dir()
-            self._ack([logs[key] for key in changed])
             return curs | changed
         finally:
             self._close_logs(list(logs.values()))
@@ -193,71 +242,169 @@ class FileStore(Store):
         """Open (or create) the key's log under its lock; ``_close_logs`` must follow."""
         path = self._log_path(key)
         fd, created = keylog.open_rw(path)
-        return _OpenLog(key, path, fd, created)
+        return _OpenLog(key, path, fd, created, self._locks.state_fd(key))
+
+    def _key_state(self, log: _OpenLog) -> keystate.KeyState:
+        """The key's shared state (under its lock): loaded, derived again, or repaired."""
+        st = os.fstat(log.fd)
+        log.size = st.st_size
+        ks = keystate.load(log.state_fd, st.st_ino, st.st_size)
+        if ks is None:
+            ks = self._settle(log, st.st_ino, st.st_size)
+        elif ks.broken:
+            ks = self._recover_tail(log, ks)
+        log.ks = ks
+        return ks
+
+    def _settle(self, log: _OpenLog, ino: int, size: int) -> keystate.KeyState:
+        """Derive the shared state from the log's bytes: a new key, a format 1 store, a log
+        replaced or changed by anything but the store, or a reboot (the state lives in the
+        page cache only). ``keylog.find_end`` checks the bytes past the last line.
+
+        Whatever the log holds is synced first (with its directory entry), so the state
+        starts with every line durable.
+        """
+        with self._locks.hold_sync(log.key):
+            valid_end, _ = keylog.find_end(log.fd, log.path)
+            if size > valid_end:  # a torn line or NULs: never acknowledged nor visible
+                os.ftruncate(log.fd, valid_end)
+                size = valid_end
+            if self._durable:
+                os.fdatasync(log.fd)
+                self._sync_dir_chain(os.path.dirname(log.path))
+            gen, _ = keystate.last_gen(log.state_fd)
+            ks = keystate.KeyState(ino, size, gen + 1, valid_end, valid_end, False, valid_end)
+            keystate.write_both(log.state_fd, ks)
+        return ks
+
+    def _recover_tail(self, log: _OpenLog, ks: keystate.KeyState) -> keystate.KeyState:
+        """Action RecoverTail: a sync failed, so the lines past the watermark never happened:
+        zero them and sync that before anything else (a failed fdatasync is never retried)."""
+        with self._locks.hold_sync(log.key):
+            ks = keystate.load(log.state_fd, ks.ino, ks.size) or ks
+            if not ks.broken:
+                return ks
+            os.ftruncate(log.fd, ks.wm)
+            if self._durable:
+                os.fdatasync(log.fd)
+            ks = keystate.KeyState(ks.ino, ks.wm, ks.gen + 1, ks.wm, ks.wm, False, ks.wm)
+            keystate.write_both(log.state_fd, ks)
+        return ks
 
     def _read_tail(self, log: _OpenLog) -> State:
-        """Action ReadTail: the key's current state and where the next line goes."""
-        tail = keylog.read_tail(log.fd, log.path)
-        keylog.check_key(tail.state, log.key, log.path)
-        log.valid_end = tail.valid_end
-        log.size = tail.size
-        if self._durable:
-            # The directory entry may not be durable yet: the log was created here, or this
-            # process has not seen its inode synced (its creator, or a compaction, may have
-            # died before fsyncing the directory). Synced once per inode per process.
-            st = os.fstat(log.fd)
-            ident = (st.st_dev, st.st_ino)
-            if log.created or ident not in self._synced_inodes:
-                log.unsynced_inode = ident
-        return tail.state if tail.state is not None else empty_state(log.key)
+        """Action ReadTail: the key's true current state (durable or not) under its lock."""
+        ks = self._key_state(log)
+        state = keylog.check_key(keylog.tail_at(log.fd, ks.end, log.path), log.key, log.path)
+        keylog.check_dirty(log.fd, ks.end, log.size, log.path)
+        return state if state is not None else empty_state(log.key)
 
     def _append(self, log: _OpenLog, state: State) -> None:
-        """Actions Append and Sync: write the line after the last complete one, fdatasync it."""
-        line = encode_state(state)
-        keylog.append(log.fd, line, log.valid_end, log.size, self._durable)
-        log.end = log.valid_end + len(line)
+        """Action Write: the line at the log's end (cutting off what a killed writer left past
+        it), then the new end in the shared state."""
+        self._append_line(log, encode_state(state))
 
-    def _sync_dirs(self, logs: list[_OpenLog]) -> None:
-        """Sync the directory entries of logs this process has not seen durable yet.
+    def _append_line(self, log: _OpenLog, line: bytes) -> None:
+        ks = log.ks
+        assert ks is not None
+        keylog.write_line(log.fd, line, ks.end, log.size)
+        end = ks.end + len(line)
+        log.size = end
+        keystate.write_end(log.state_fd, replace(ks, end=end, size=end))
+        ks.end = ks.size = end
+        log.appended = True
 
-        After the append (a creator killed between the two leaves a log whose entry the next
-        writer syncs). If a sync fails, the lines this commit appended are cut back off, so
-        the caller's error means the commit did not happen (a created log is unlinked later).
-        """
-        try:
-            for log in logs:
-                if log.unsynced_inode is not None:
-                    self._sync_dir_chain(os.path.dirname(log.path))
-                    self._synced_inodes.add(log.unsynced_inode)
-                    log.unsynced_inode = None
-        except BaseException:
-            for log in logs:
-                if log.end:
-                    with suppress(OSError):
-                        os.ftruncate(log.fd, log.valid_end)
-            raise
+    def _await_durable(self, log: _OpenLog) -> None:
+        """Actions WaitDurable, SyncStart, SyncDone, SyncFail: return once the watermark covers
+        the log's end as this commit left it; whoever finds it behind runs the sync."""
+        ks = log.ks
+        if ks is None or ks.end <= ks.wm:
+            return
+        while not self._outcome(log):
+            with self._locks.hold_sync(log.key):  # the syncer before us is done when we get it
+                if self._outcome(log):
+                    return
+                upto = keystate.load_end(log.state_fd)  # SyncStart: every line written so far
+                upto = ks.end if upto is None else max(upto, ks.end)
+                if self._durable:
+                    try:
+                        os.fdatasync(log.fd)
+                    except OSError as exc:  # SyncFail: never retried (PostgreSQL's lesson)
+                        self._mark_broken(log)
+                        what = "sync (the commit did not happen)"
+                        raise _storage_error(log.key, what, exc) from None
+                sync = keystate.load_sync(log.state_fd)
+                if sync is None or sync.gen != ks.gen:
+                    raise OutcomeUnknownError(log.key, "the key's shared state changed mid-sync")
+                if sync.wm < upto:  # SyncDone
+                    sync.wm = upto
+                    try:
+                        keystate.write_sync(log.state_fd, sync)
+                    except OSError as exc:
+                        raise OutcomeUnknownError(
+                            log.key, f"synced, but the watermark could not be advanced ({exc})"
+                        ) from None
 
-    def _ack(self, logs: Iterable[_OpenLog]) -> None:
-        """Action Ack: the commit is durable; compact logs that grew too big (best effort)."""
-        for log in logs:
-            log.acked = True
-            if log.end > self._compact_bytes:
-                # After the commit is durable: a failed compaction leaves the whole old log in
-                # place and must not turn an acknowledged commit into an error (a caller would
-                # retry a commit that landed).
-                with suppress(OSError):
-                    keylog.compact(
+    def _outcome(self, log: _OpenLog) -> bool:
+        """True once this commit is durable; ``StorageError`` if the sync covering it failed
+        (action Fail); ``OutcomeUnknownError`` if the key's history moved on too far to tell."""
+        ks = log.ks
+        assert ks is not None
+        sync = keystate.load_sync(log.state_fd)
+        if sync is not None and sync.gen == ks.gen:
+            if sync.wm >= ks.end:
+                return True
+            if not sync.broken:
+                return False
+        elif sync is not None and sync.gen == ks.gen + 1:
+            if ks.end <= sync.prev_wm:
+                return True
+        else:
+            raise OutcomeUnknownError(log.key, "the key's log was replaced twice while waiting")
+        raise StorageError(
+            log.key,
+            "commit failed: the fdatasync that covered it failed; the log is cut back to its "
+            "last durable line (the commit did not happen)",
+        )
+
+    def _mark_broken(self, log: _OpenLog) -> None:
+        with suppress(OSError):
+            sync = keystate.load_sync(log.state_fd)
+            if sync is not None and log.ks is not None and sync.gen == log.ks.gen:
+                sync.broken = True
+                keystate.write_sync(log.state_fd, sync)
+
+    def _compact(self, key: str) -> None:
+        """Rewrite a log that grew too big, once all of it is durable (best effort: the commit
+        that triggers it is already acknowledged and must not turn into an error)."""
+        with suppress(OSError, LockTimeoutError), self._locks.hold(key):
+            log = self._open_log(key)
+            try:
+                ks = self._key_state(log)
+                if ks.end <= self._compact_bytes or ks.wm < ks.end:
+                    return
+                with self._locks.hold_sync(key):
+                    size = keylog.compact(
                         log.path,
                         log.fd,
+                        ks.end,
                         self._history_limit,
                         self._compact_bytes // 2,
                         self._durable,
                     )
+                    if size is not None:
+                        ino = os.stat(log.path).st_ino
+                        new = keystate.KeyState(ino, size, ks.gen + 1, size, size, False, ks.end)
+                        keystate.write_both(log.state_fd, new)
+            finally:
+                self._close_logs((log,))
 
     def _close_logs(self, logs: Iterable[_OpenLog]) -> None:
         for log in logs:
+            if log.fd < 0:
+                continue
             os.close(log.fd)
-            if log.created and not log.acked:  # a new log whose first line is not acknowledged
+            log.fd = -1
+            if log.created and not log.appended:  # a new log nothing was written to
                 _unlink_quietly(log.path)
 
     def _sync_dir_chain(self, directory: str) -> None:
@@ -284,13 +431,6 @@ class FileStore(Store):
                 if state is not None and state.exists:
                     found.append(key)
         return sorted(found)
-
-    def _history(self, key: str) -> list[State]:
-        try:
-            path = self._log_path(key)
-            return [keylog.check_key(s, key, path) or s for s in keylog.iter_states(path)]
-        except OSError as exc:
-            raise _storage_error(key, "read history", exc) from None
 
     # -- multi-key intents --------------------------------------------------------------------
 
@@ -378,34 +518,30 @@ class FileStore(Store):
         self._drop_txn_dir()
 
     def _redo(self, key: str, txn_id: str, entry: dict[str, Any]) -> None:
-        log = self._log_path(key)
-        fd, _ = keylog.open_rw(log)
+        log = self._open_log(key)
         try:
-            tail = keylog.read_tail(fd, log)
-            cur, valid_end, size = tail.state, tail.valid_end, tail.size
-            if cur is not None and cur.txn == txn_id:
+            cur = self._read_tail(log)
+            if cur.txn == txn_id:
+                self._await_durable(log)
                 return
-            cur_version = 0 if cur is None else cur.version
-            cur_epoch = 0 if cur is None else cur.epoch
-            if cur_version > entry["prev_version"]:
+            if cur.version > entry["prev_version"]:
                 # An intent whose unlink was lost (power cut) can come back after its keys moved
                 # on. Keys only move on after pending intents are applied, so the line after
                 # prev_version must be this commit's (or compacted away).
-                for old in keylog.iter_states(log):
+                for old in self._history(key):
                     if old.version == entry["prev_version"] + 1 and old.op == "put":
                         if old.txn == txn_id:
                             return
-                        raise CorruptStateError(log, f"commit {txn_id} was overtaken")
+                        raise CorruptStateError(log.path, f"commit {txn_id} was overtaken")
                 return
-            if (cur_version, cur_epoch) != (entry["prev_version"], entry["prev_epoch"]):
-                raise CorruptStateError(log, f"key moved on before commit {txn_id} finished")
+            if (cur.version, cur.epoch) != (entry["prev_version"], entry["prev_epoch"]):
+                raise CorruptStateError(log.path, f"key moved on before commit {txn_id} finished")
             line = entry["line"].encode()
-            decode_line(line.rstrip(b"\n"), log)
-            keylog.append(fd, line, valid_end, size, self._durable)
-            if self._durable:
-                self._sync_dir_chain(os.path.dirname(log))
+            decode_line(line.rstrip(b"\n"), log.path)
+            self._append_line(log, line)
+            self._await_durable(log)
         finally:
-            os.close(fd)
+            self._close_logs((log,))
 
     # -- maintenance --------------------------------------------------------------------------
 
@@ -456,17 +592,16 @@ class FileStore(Store):
 
 @dataclass(slots=True)
 class _OpenLog:
-    """One key's log while a commit holds its lock."""
+    """One key's log while a commit holds its lock (and, after Unlock, waits for its sync)."""
 
     key: str
     path: str
     fd: int
     created: bool
-    valid_end: int = 0  # end of the last complete line (ReadTail)
-    size: int = 0  # file size at ReadTail (a torn tail makes it > valid_end)
-    end: int = 0  # end of the line this commit appended (0: none)
-    unsynced_inode: tuple[int, int] | None = None  # (dev, ino) whose directory needs a sync
-    acked: bool = False
+    state_fd: int  # the key's lock file, which holds its shared state (``keystate``)
+    ks: keystate.KeyState | None = None  # the shared state as this commit left it
+    size: int = 0  # the file's size (more than the log's end if a killed writer left bytes)
+    appended: bool = False
 
 
 def _with_txn(state: State, txn_id: str) -> State:
@@ -494,16 +629,17 @@ def _unlink_quietly(path: str) -> None:
         os.unlink(path)
 
 
-def check_marker(root: str) -> None:
-    """Check the store marker's format; ``FileNotFoundError`` if ``root`` has none."""
+def check_marker(root: str) -> int:
+    """The store marker's format (checked); ``FileNotFoundError`` if ``root`` has none."""
     marker = os.path.join(root, MARKER)
     with open(marker, "rb") as f:
         try:
             meta = json.load(f)
         except (ValueError, UnicodeDecodeError) as exc:
             raise CorruptStateError(marker, f"store marker does not parse: {exc}") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
+    if not isinstance(meta, dict) or meta.get("format") not in READABLE_FORMATS:
         raise CorruptStateError(marker, f"unsupported store format {meta!r}")
+    return int(meta["format"])
 
 
 def _prepare(root: str, durable: bool, trust_owner: bool) -> None:
@@ -523,7 +659,10 @@ def _prepare(root: str, durable: bool, trust_owner: bool) -> None:
         )
     marker = os.path.join(root, MARKER)
     try:
-        check_marker(root)
+        if check_marker(root) < FORMAT_VERSION:
+            # Format 1 logs are read as they are; the marker moves on so that a release
+            # without the shared state (which would bypass the watermark) refuses the store.
+            _write_marker(root, marker, durable)
     except FileNotFoundError:
         # Only our own names may be there (other processes may be creating it right now).
         if any(

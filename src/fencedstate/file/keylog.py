@@ -1,7 +1,9 @@
-"""One key's append-only log file: read the tail, append durably, recover a torn tail, compact.
+"""One key's append-only log file: read the tail, write a line, find the end, compact.
 
-The functions take the caller's lock for granted (except ``read_last``, which is lock-free: a
-concurrent append is at worst an incomplete last line, which is ignored).
+A log is JSON lines (``records``), readable with ``cat``. Where it ends is kept in the key's
+shared state (``keystate``); ``find_end`` derives it from the bytes when that state is gone.
+The functions take the caller's lock for granted, except the readers, which read below the
+durable watermark (bytes nobody rewrites).
 """
 
 from __future__ import annotations
@@ -42,49 +44,87 @@ def open_rw(path: str) -> tuple[int, bool]:
 
 
 class Tail(NamedTuple):
-    """What ``read_tail`` found: the last complete state, where its line ends, the file size.
+    """What ``read_tail`` found: the last complete state, where its line ends, and where the
+    bytes after it (a torn line a dying writer left) end; NUL padding is not counted.
 
-    A NamedTuple, not a frozen dataclass: built on every commit and read, and cheaper to build.
+    A NamedTuple, not a frozen dataclass: cheaper to build.
     """
 
     state: State | None
     valid_end: int
-    size: int
+    dirty_end: int
 
 
 def read_tail(fd: int, where: str) -> Tail:
-    """The log's tail: last complete state (None if none), end of its line, file size.
+    """The log's tail derived from its bytes alone (``find_end``, then ``tail_at``)."""
+    valid_end, dirty_end = find_end(fd, where)
+    return Tail(tail_at(fd, valid_end, where), valid_end, dirty_end)
 
-    Bytes after the last newline are a torn tail left by a writer that died mid-append only if
-    such a writer could have left them (see ``check_torn_tail``); anything else, and a
-    newline-terminated line that fails to parse or goes back relative to the line before it,
-    is ``CorruptStateError``.
+
+def tail_at(fd: int, end: int, where: str) -> State | None:
+    """The state whose line ends at offset ``end`` (None if ``end`` is 0).
+
+    The line before it is checked too (``check_previous``); ``CorruptStateError`` if no line
+    ends at ``end`` or either line does not parse.
     """
-    size = os.fstat(fd).st_size
-    if size == 0:  # a writer killed between creating the log and its first append
-        return Tail(None, 0, 0)
-    chunk = min(size, _CHUNK)
+    if end == 0:
+        return None
+    chunk = min(end, _CHUNK)
     while True:
-        start = size - chunk
+        start = end - chunk
         data = os.pread(fd, chunk, start)
-        end = data.rfind(b"\n")
-        if end < 0:
-            if start == 0:  # not one complete line: all of it must be a torn tail
-                check_torn_tail(data, 0, where)
-                return Tail(None, 0, size)
-            chunk = min(size, chunk * 4)
-            continue
-        begin = data.rfind(b"\n", 0, end) + 1
+        if len(data) < chunk or not data.endswith(b"\n"):
+            raise CorruptStateError(where, f"no complete line ends at offset {end}")
+        begin = data.rfind(b"\n", 0, chunk - 1) + 1
         if begin == 0 and start > 0:  # the last line starts before this chunk
-            chunk = min(size, chunk * 4)
+            chunk = min(end, chunk * 4)
             continue
-        check_torn_tail(data[end + 1 :], start + end + 1, where)
-        state = decode_line(data[begin:end], where)
+        state = decode_line(data[begin:-1], where)
         if begin > 0:  # the line before must lead to this one
             prev_begin = data.rfind(b"\n", 0, begin - 1) + 1
             if prev_begin > 0 or start == 0:
                 check_previous(data[prev_begin : begin - 1], state, start + prev_begin, where)
-        return Tail(state, start + end + 1, size)
+        return state
+
+
+def find_end(fd: int, where: str) -> tuple[int, int]:
+    """(end of the last complete line, end of the non-NUL bytes) of the whole file.
+
+    What lies between the two must be a torn line (``check_torn_tail``).
+    """
+    pos = os.fstat(fd).st_size
+    dirty_end = 0
+    while pos > 0:  # skip the NUL padding
+        n = min(pos, _CHUNK)
+        kept = os.pread(fd, n, pos - n).rstrip(b"\0")
+        if kept:
+            dirty_end = pos - n + len(kept)
+            break
+        pos -= n
+    pos = dirty_end
+    valid_end = 0
+    while pos > 0:
+        n = min(pos, _CHUNK)
+        i = os.pread(fd, n, pos - n).rfind(b"\n")
+        if i >= 0:
+            valid_end = pos - n + i + 1
+            break
+        pos -= n
+    if dirty_end > valid_end:
+        torn = os.pread(fd, dirty_end - valid_end, valid_end)
+        check_torn_tail(torn, valid_end, where)
+    return valid_end, dirty_end
+
+
+def check_dirty(fd: int, end: int, size: int, where: str) -> None:
+    """Check the bytes a writer killed mid-commit left between ``end`` and ``size``.
+
+    Only lines (or a line's prefix) as ``records.encode_state`` writes them may be there: they
+    were never acknowledged nor visible, and the next write cuts them off.
+    """
+    if size > end:
+        for part in os.pread(fd, size - end, end).split(b"\n"):
+            check_torn_tail(part, end, where)
 
 
 # The fixed head and the checksum field of a line as ``records.encode_state`` writes it. A key is
@@ -119,9 +159,11 @@ def check_torn_tail(tail: bytes, offset: int, where: str) -> None:
 
     That is a byte prefix of a line as ``records.encode_state`` writes it (it opens with
     ``{"op":"`` and, being JSON without newlines, holds no control bytes), or a run of NUL
-    bytes (the file grew but the data never reached the disk: ext4 and XFS can leave that).
+    bytes (the file grew but the data never reached the disk: ext4 and XFS can leave that), or
+    such a prefix followed by NULs.
     """
-    if not tail or tail.count(0) == len(tail):
+    tail = tail.rstrip(b"\0")
+    if not tail:
         return
     n = min(len(tail), len(_RECORD_OPENING))
     if tail[:n] == _RECORD_OPENING[:n] and not any(b < 0x20 for b in tail):
@@ -155,7 +197,7 @@ def check_key(state: State | None, key: str, where: str) -> State | None:
 
 
 def read_last(path: str) -> State | None:
-    """The key's current state, read without any lock."""
+    """The key's last complete state, derived from the log's bytes alone (offline tools)."""
     fd = open_read(path)
     if fd is None:
         return None
@@ -165,24 +207,25 @@ def read_last(path: str) -> State | None:
         os.close(fd)
 
 
-def append(fd: int, line: bytes, valid_end: int, size: int, durable: bool) -> None:
-    """Write ``line`` at ``valid_end`` (dropping any torn tail) and sync it.
-
-    On any failure the file is cut back to ``valid_end`` before the error propagates, so a
-    failed append never leaves a visible half or unsynced line behind.
-    """
+def write_line(fd: int, line: bytes, offset: int, size: int) -> None:
+    """Write ``line`` at ``offset``, cutting off whatever lies past it first (``size`` is the
+    file's size); on failure the file is cut back to ``offset``, so a failed write never
+    leaves a complete line behind."""
     try:
-        if size != valid_end:
-            os.ftruncate(fd, valid_end)  # RecoverTail
-        written = os.pwrite(fd, line, valid_end)
+        if size != offset:
+            os.ftruncate(fd, offset)  # RecoverTail
+        written = os.pwrite(fd, line, offset)
         while written < len(line):
-            written += os.pwrite(fd, line[written:], valid_end + written)
-        if durable:
-            os.fdatasync(fd)
+            written += os.pwrite(fd, line[written:], offset + written)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.ftruncate(fd, valid_end)
+            os.ftruncate(fd, offset)
         raise
+
+
+def read_states(fd: int, end: int, where: str) -> list[State]:
+    """Every state of the log's first ``end`` bytes, each line checked (``check_log``)."""
+    return check_log(_read_all(fd, end), where)
 
 
 def iter_states(path: str) -> Iterator[State]:
@@ -242,8 +285,9 @@ def check_log(data: bytes, where: str) -> list[State]:
     return scan.states
 
 
-def _read_all(fd: int) -> bytes:
-    size = os.fstat(fd).st_size
+def _read_all(fd: int, size: int | None = None) -> bytes:
+    if size is None:
+        size = os.fstat(fd).st_size
     parts = []
     offset = 0
     while offset < size:
@@ -255,18 +299,21 @@ def _read_all(fd: int) -> bytes:
     return b"".join(parts)
 
 
-def compact(path: str, fd: int, keep_lines: int, keep_bytes: int, durable: bool) -> int:
-    """Rewrite the log keeping its newest lines (at most ``keep_lines``, about ``keep_bytes``).
+def compact(
+    path: str, fd: int, end: int, keep_lines: int, keep_bytes: int, durable: bool
+) -> int | None:
+    """Rewrite the log's first ``end`` bytes keeping the newest lines (at most ``keep_lines``,
+    about ``keep_bytes``).
 
     Temp file, fsync, rename over the log, fsync the directory: a crash at any point leaves the
-    old log or the new one, never a mix. Returns the new size.
+    old log or the new one, never a mix. Returns the new size (None if the log holds bytes that
+    are not explained: it is never rewritten then).
     """
-    data = _read_all(fd)
-    end = data.rfind(b"\n") + 1
+    data = _read_all(fd, end)
     try:
         check_log(data, path)
-    except CorruptStateError:  # never rewrite a log holding bytes that are not explained
-        return len(data)
+    except CorruptStateError:
+        return None
     lines = data[:end].splitlines(keepends=True)
     if not lines:
         raise CorruptStateError(path, "cannot compact a log with no complete line")
