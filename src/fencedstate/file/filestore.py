@@ -158,15 +158,20 @@ class FileStore(Store):
         while True:
             if self._pending():
                 self._recover_pending()
+            refusal: FencedStateError | None = None
             with _guarded(key):
                 with self._locks.hold(key):  # Lock; Unlock is the end of the ``with``
                     if self._pending():  # a multi-key writer died holding intents: recover
                         continue
                     log = self._open_log(key)
                     try:
-                        cur = self._read_tail(log)
-                        nxt = step(cur, self.clock)  # Check (fencedstate.rules)
-                        result = cur if nxt is None else nxt
+                        cur = result = self._read_tail(log)
+                        try:
+                            nxt = step(cur, self.clock)  # Check (fencedstate.rules)
+                        except FencedStateError as exc:  # a refusal (conflict, fence, ...)
+                            refusal = exc
+                        else:
+                            result = cur if nxt is None else nxt
                         if result is not cur:
                             self._append(log, result)  # Write
                     except BaseException:
@@ -175,11 +180,18 @@ class FileStore(Store):
                     if log.created and not log.appended:
                         self._close_logs((log,))  # removes the log it created
                 try:
-                    # Even an unchanged state may be one not yet durable: it is returned only
-                    # once it is (WaitDurable).
+                    # What this commit saw may not be durable yet, even if it changed nothing
+                    # or was refused: its answer waits until it is (WaitDurable), so that no
+                    # reader can be told less than the answer implies.
                     self._await_durable(log)
+                except StorageError:
+                    if refusal is None:
+                        raise
+                    continue  # the state that refused it never happened: try again
                 finally:
                     self._close_logs((log,))
+            if refusal is not None:
+                raise refusal
             if log.appended and log.ks is not None and log.ks.end > self._compact_bytes:
                 self._compact(key)
             return result
@@ -204,7 +216,12 @@ class FileStore(Store):
             for key in keys:
                 logs[key] = self._open_log(key)  # closed by the finally even if the read fails
                 curs[key] = self._read_tail(logs[key])
-            nxt = step(curs, self.clock)  # Check
+            try:
+                nxt = step(curs, self.clock)  # Check
+            except FencedStateError:  # a refusal is answered once what it saw is durable
+                for log in logs.values():
+                    self._await_durable(log)
+                raise
             changed = {k: s for k, s in nxt.items() if s is not curs[k]}
             if not changed:
                 for log in logs.values():

@@ -221,10 +221,12 @@ class Recorder:
 def load_history(paths: Iterable[str], deaths: dict[str, float] | None = None) -> list[Op]:
     """Merge workers' history files; a torn last line (worker killed mid-write) is skipped.
 
-    ``deaths`` maps a worker (``Recorder`` proc) to a monotonic_ns time by which it was dead:
-    its single-key operations without a return took effect before then or never (a file
-    store's write is done or not when its writer dies). Parts of a multi-key commit are not
-    bounded: recovery may finish them later.
+    ``deaths`` maps a worker (``Recorder`` proc) to a monotonic_ns time by which it was dead.
+    A single-key write without a return took effect, if ever, by the return of the first
+    write on its key invoked after that death (acknowledged or refused: either answers only
+    once the state it saw is durable): a dead writer's line is made visible by the next sync
+    that covers it, or cut off by a failed one (file store, commit path v2).
+    Parts of a multi-key commit are not bounded: recovery may finish them later.
     """
     ops: dict[str, Op] = {}
     for path in paths:
@@ -243,7 +245,21 @@ def load_history(paths: Iterable[str], deaths: dict[str, float] | None = None) -
                     op = ops[rec["id"]]
                     if rec["res"] is not None:
                         op.ret, op.res = float(rec["ts"]), rec["res"]
-    return list(ops.values())
+    history = list(ops.values())
+    _bound_by_next_write(history)
+    return history
+
+
+def _bound_by_next_write(history: list[Op]) -> None:
+    """Move each dead writer's deadline to the first answered write on its key after it."""
+    acked: dict[str, list[tuple[float, float]]] = {}
+    for op in history:
+        if op.f != "get" and op.ret is not None:
+            acked.setdefault(op.key, []).append((op.inv, op.ret))
+    for op in history:
+        if op.ret is None and op.deadline != INF:
+            after = [ret for inv, ret in acked.get(op.key, []) if inv >= op.deadline]
+            op.deadline = min(after, default=INF)
 
 
 # -- the model -----------------------------------------------------------------------------------
