@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import sys
 import threading
@@ -60,18 +59,11 @@ async def test_agent_turns_persist_and_reload_from_another_provider(tmp_path: Pa
 
 
 async def test_a_run_whose_history_went_stale_is_refused_and_a_rerun_lands(tmp_path: Path) -> None:
-    slow, fast = FencedHistoryProvider(str(tmp_path)), FencedHistoryProvider(str(tmp_path))
-    fast_bot = sup.agent(fast)
-
-    def other_runner_takes_a_turn() -> None:  # runs while the slow run is inside its model call
-        t = threading.Thread(
-            target=lambda: asyncio.run(fast_bot.run("fast", session=AgentSession(session_id="s")))
-        )
-        t.start()
-        t.join()
-
-    hooked = [other_runner_takes_a_turn]
-    slow_bot = sup.agent(slow, hook=lambda: hooked.pop()() if hooked else None)
+    slow, other = FencedHistoryProvider(str(tmp_path)), FencedHistoryProvider(str(tmp_path))
+    other_turn = [_user("fast"), Message(role="assistant", contents=["reply to fast (saw 0)"])]
+    pending = [lambda: other.append("s", other_turn, expected_version=0)]
+    # while the slow run is in its model call, another runner commits its whole turn
+    slow_bot = sup.agent(slow, hook=lambda: pending.pop()() if pending else None)
     with pytest.raises(StaleHistoryError) as info:
         await slow_bot.run("slow", session=AgentSession(session_id="s"))
     assert isinstance(info.value, fs.ConflictError) and info.value.retryable
