@@ -24,7 +24,6 @@ from .errors import StaleHistoryError
 _VIEW_ATTR = "_fencedstate_history_version"  # set on a run's SessionContext by before_run
 _RUN_VIEW: ContextVar[int | None] = ContextVar("fencedstate_history_view", default=None)
 _LOADED: ContextVar[list[int] | None] = ContextVar("fencedstate_history_loaded", default=None)
-_APPEND_RETRIES = 50
 
 
 class FencedHistoryProvider(ClaimsMixin, HistoryProvider):
@@ -112,24 +111,27 @@ class FencedHistoryProvider(ClaimsMixin, HistoryProvider):
         """Append ``messages``; returns the new version.
 
         With ``expected_version``, a compare-and-set: ``StaleHistoryError`` if the session is
-        at another version (nothing written). Without it, an atomic append that retries on a
-        concurrent save, so no writer's messages are lost.
+        at another version (nothing written). Without it, an atomic append (``store.update``,
+        re-read and retried on a concurrent save), so no writer's messages are lost; under a
+        held claim, a commit under the claim (``FencedError`` once it was reclaimed).
         """
         key = self.session_key(session_id)
         new = [m.to_dict() for m in messages]
-        for _ in range(_APPEND_RETRIES):
-            snap = self._read(key)
-            actual = 0 if snap is None else snap.version
-            if expected_version is not None and actual != expected_version:
-                raise StaleHistoryError(key, expected_version, actual)
-            old: list[Any] = [] if snap is None else snap.value["messages"]
-            value = {"format": FORMAT, "session_id": session_id, "messages": [*old, *new]}
-            try:
-                return self._commit(key, value, actual).version
-            except ConflictError as exc:
-                if expected_version is not None:
-                    raise StaleHistoryError(key, expected_version, exc.actual_version) from exc
-        raise StaleHistoryError(key, actual, actual + 1)
+
+        def add(doc: Any) -> dict[str, Any]:
+            old: list[Any] = [] if doc is None else doc["messages"]
+            return {"format": FORMAT, "session_id": session_id, "messages": [*old, *new]}
+
+        if expected_version is None and key not in self._claims:
+            return self.store.update(key, add, writer=self.writer).version  # CAS-append
+        snap = self._read(key)
+        actual = 0 if snap is None else snap.version
+        if expected_version is not None and actual != expected_version:
+            raise StaleHistoryError(key, expected_version, actual)
+        try:
+            return self._commit(key, add(None if snap is None else snap.value), actual).version
+        except ConflictError as exc:  # moved between the read and the commit
+            raise StaleHistoryError(key, actual, exc.actual_version) from exc
 
     async def save_messages(
         self,

@@ -162,3 +162,19 @@ def read_result(sync: Path, name: str) -> dict[str, Any]:
     """The result a worker left."""
     data: dict[str, Any] = json.loads((sync / f"{name}.result.json").read_text())
     return data
+
+
+def append_worker(
+    store: Path, sync: Path, name: str, rounds: int, barrier: multiprocessing.synchronize.Barrier
+) -> None:
+    """``rounds`` saves of a two-message batch without a loaded view (an audit provider)."""
+    provider = FencedHistoryProvider(str(store), load_messages=False)
+
+    async def run() -> None:
+        for i in range(rounds):
+            barrier.wait(timeout=120)
+            batch = [Message(role="user", contents=[f"{name}{i}{part}"]) for part in "ab"]
+            await provider.save_messages("s", batch)
+
+    asyncio.run(run())
+    _write_result(sync, name, {"outcome": "ok"})

@@ -266,3 +266,17 @@ async def test_a_real_workflow_checkpoints_into_the_store_and_resumes(tmp_path: 
     mid = next(c for c in checkpoints if c.messages)
     again = await resumed.run(checkpoint_id=mid.checkpoint_id)
     assert again.get_outputs() == ["HI!"]
+
+
+def test_every_error_of_the_adapter_is_a_fencedstate_error() -> None:
+    import inspect
+
+    from fencedstate_agent_framework import errors
+
+    classes = [
+        c
+        for _, c in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(c, BaseException) and c.__module__ == errors.__name__
+    ]
+    assert len(classes) == 5
+    assert all(issubclass(c, fs.FencedStateError) for c in classes)

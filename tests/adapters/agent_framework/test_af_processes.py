@@ -119,3 +119,19 @@ def test_sigstopped_zombie_runner_is_fenced_after_reclaim(dirs: tuple[Path, Path
     assert before is not None and after is not None
     assert (after.version, after.value) == (before.version, before.value)
     assert sup.texts(provider.load_history("s")[0]) == ["before"]
+
+
+def test_saves_without_a_view_from_four_processes_all_land_contiguous(
+    dirs: tuple[Path, Path],
+) -> None:
+    store, sync = dirs
+    rounds = 10
+    race(sup.append_worker, [(store, sync, n, rounds) for n in WRITERS])
+    assert all(sup.read_result(sync, n) == {"outcome": "ok"} for n in WRITERS)
+    history, version = FencedHistoryProvider(str(store)).load_history("s")
+    texts = sup.texts(history)
+    assert version == len(WRITERS) * rounds  # one commit per batch, none lost
+    expected = [f"{n}{i}{part}" for n in WRITERS for i in range(rounds) for part in "ab"]
+    assert sorted(texts) == sorted(expected)
+    for first, second in zip(texts[::2], texts[1::2], strict=True):  # each batch stays together
+        assert (first[:-1], first[-1], second[-1]) == (second[:-1], "a", "b")
