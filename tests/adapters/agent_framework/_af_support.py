@@ -7,6 +7,7 @@ by ``tests/_support/procs.py`` and leave ``{name}.result.json`` in a sync direct
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import multiprocessing.synchronize
 import time
@@ -38,7 +39,7 @@ class ScriptedClient(BaseChatClient):
     saving it: the place a test parks a runner (a barrier, a SIGSTOP rendezvous).
     """
 
-    def __init__(self, hook: Callable[[], None] | None = None) -> None:
+    def __init__(self, hook: Callable[[], Any] | None = None) -> None:
         super().__init__()
         self.hook = hook
 
@@ -47,7 +48,9 @@ class ScriptedClient(BaseChatClient):
     ) -> Any:
         async def respond() -> ChatResponse:
             if self.hook is not None:
-                self.hook()
+                waiting = self.hook()
+                if inspect.isawaitable(waiting):  # an async hook: e.g. an asyncio barrier
+                    await waiting
             text = f"reply to {messages[-1].text} (saw {len(messages) - 1})"
             return ChatResponse(messages=[Message(role="assistant", contents=[text])])
 
@@ -61,7 +64,7 @@ def history_provider(kind: str, store: Path) -> HistoryProvider:
     return FileHistoryProvider(store / "file_history")
 
 
-def agent(provider: HistoryProvider, hook: Callable[[], None] | None = None) -> Agent[Any]:
+def agent(provider: HistoryProvider, hook: Callable[[], Any] | None = None) -> Agent[Any]:
     """A real ``Agent`` on the scripted client with ``provider`` as its history."""
     return Agent(client=ScriptedClient(hook), context_providers=[provider])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import sys
 import threading
@@ -72,6 +73,24 @@ async def test_a_run_whose_history_went_stale_is_refused_and_a_rerun_lands(tmp_p
     reply = await slow_bot.run("slow", session=AgentSession(session_id="s"))  # the retry
     assert reply.text == "reply to slow (saw 2)"
     assert len(slow.load_history("s")[0]) == 4
+
+
+async def test_two_concurrent_runs_in_one_process_on_one_session_one_is_refused(
+    tmp_path: Path,
+) -> None:
+    provider = FencedHistoryProvider(str(tmp_path))  # one provider, one agent, two tasks
+    both_loaded = asyncio.Barrier(2)
+    bot = sup.agent(provider, hook=both_loaded.wait)
+    session = AgentSession(session_id="s")  # even one shared AgentSession object
+    results = await asyncio.gather(
+        bot.run("first", session=session),
+        bot.run("second", session=session),
+        return_exceptions=True,
+    )
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(refused) == 1 and isinstance(refused[0], StaleHistoryError), results
+    history = sup.texts(provider.load_history("s")[0])
+    assert len(history) == 2 and history[1].endswith("(saw 0)")
 
 
 async def test_save_without_a_view_is_an_atomic_append(tmp_path: Path) -> None:
