@@ -4,7 +4,9 @@
 One command: ``python bench/peers.py [--quick]``. Every configuration runs in real OS
 processes (multiprocessing, fork) on the same disk in the same run, is repeated, and the
 median repetition (by commit rate) is kept. Results go to ``bench/results/`` as a markdown
-table (``peers.md``), raw JSON (``peers.json``) and PNG plots. See ``bench/README.md``.
+table (``peers.md``), raw JSON (``peers.json``) and PNG plots. ``--baseline SRC`` also runs
+the fencedstate rows with the package imported from another ``src/`` tree and adds a
+before/after table (issue 13). See ``bench/README.md``.
 """
 
 from __future__ import annotations
