@@ -1824,10 +1824,11 @@ def main(argv: list[str] | None = None) -> int:
         (out / "peers.json").write_text(json.dumps(report, indent=1))
         if not args.no_plots and report["runs"]:
             plot(report, out)
-        (out / "peers.md").write_text(render(report))
-        log(f"wrote {out / 'peers.md'}")
-        for t in report["targets"]:
-            log(f"target (issue {t['issue']}): {t['target']}: {t['measured']} -> {t['met']}")
+        md = render(report)
+        (out / "peers.md").write_text(md)
+        log(f"wrote {out / 'peers.md'}; its targets and before/after tables:")
+        tail = md[md.find("\n## Issue 8 targets") :].split("\nPlots: ")[0]
+        print(tail.replace(machine_block(report["machine"]) + "\n", ""), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
