@@ -4,7 +4,9 @@
 One command: ``python bench/peers.py [--quick]``. Every configuration runs in real OS
 processes (multiprocessing, fork) on the same disk in the same run, is repeated, and the
 median repetition (by commit rate) is kept. Results go to ``bench/results/`` as a markdown
-table (``peers.md``), raw JSON (``peers.json``) and PNG plots. See ``bench/README.md``.
+table (``peers.md``), raw JSON (``peers.json``) and PNG plots. ``--baseline SRC`` also runs
+the fencedstate rows with the package imported from another ``src/`` tree and adds a
+before/after table (issue 13). See ``bench/README.md``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,9 @@ if str(REPO / "src") not in sys.path:  # run from a checkout without an install
     sys.path.insert(0, str(REPO / "src"))
 
 CTX = mp.get_context("fork")
+# Baseline workers (--baseline SRC) must import fencedstate from SRC: a forked child would
+# inherit the parent's already-imported package, so they are fresh `spawn` children.
+SPAWN = mp.get_context("spawn")
 MODES = ("contended", "uncontended")
 KEY = "bench/counter"
 
@@ -387,6 +393,44 @@ class AgentCoherence(Op):
 # --- fencedstate -------------------------------------------------------------------------
 
 
+def _under(path: str, src: str) -> bool:
+    """True if `path` lies inside the directory `src` (symlinks resolved)."""
+    real, root = os.path.realpath(path), os.path.realpath(src)
+    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _use_src(src: str | None, forbid_src: str | None = None) -> str:
+    """Import fencedstate in this process, from `src` when given (it must not be imported
+    yet), and return the package's ``__file__``. Raises RuntimeError when the package comes
+    from the wrong tree: under `src` if given, NOT under `forbid_src` if given."""
+    if src is not None:
+        loaded = sys.modules.get("fencedstate")
+        if loaded is None:
+            sys.path.insert(0, os.path.realpath(src))
+            importlib.invalidate_caches()
+    import fencedstate
+
+    where = str(fencedstate.__file__)
+    if src is not None and not _under(where, src):
+        raise RuntimeError(f"baseline worker imported fencedstate from {where}, not from {src}")
+    if forbid_src is not None and _under(where, forbid_src):
+        raise RuntimeError(f"worker imported fencedstate from the baseline tree: {where}")
+    return where
+
+
+def _call_in_src(src: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """Run `fn(*args)` with fencedstate imported from `src` (in a fresh spawn child)."""
+    _use_src(src)
+    return fn(*args)
+
+
+def _in_src(src: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """`fn(*args)` in a fresh process whose fencedstate comes from `src`: the baseline's
+    own code lays out and reads back its store (its on-disk format may differ)."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=SPAWN) as ex:
+        return ex.submit(_call_in_src, src, fn, *args).result(timeout=600)
+
+
 def _fs_open(root: Path, durability: str | None) -> Any:
     import fencedstate as fs
 
@@ -426,7 +470,18 @@ class FencedState(Op):
 
     durability: str | None = None  # None = the store's default (durable)
 
-    def __init__(self, root: Path, mode: str, idx: int, key: str | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        mode: str,
+        idx: int,
+        key: str | None = None,
+        src: str | None = None,
+        forbid_src: str | None = None,
+    ) -> None:
+        # src: import fencedstate from this tree (baseline rows, in a spawn child);
+        # forbid_src: the package must NOT come from this tree (the normal rows).
+        self.module_file = _use_src(src, forbid_src)
         self.store = _fs_open(root, self.durability)
         self.key = key or _key_for(mode, idx)
         self.writer = f"w{idx}"
@@ -469,6 +524,7 @@ class Approach:
     setup: Callable[[Path, str, int], None] | None = None
     final: Callable[[Path, str, int], int] | None = None
     needs: str | None = None  # module that must be importable
+    baseline_of: str | None = None  # the row this one repeats with fencedstate from --baseline
 
 
 APPROACHES: tuple[Approach, ...] = (
@@ -550,6 +606,30 @@ APPROACHES: tuple[Approach, ...] = (
     ),
 )
 FS_DURABLE = "fencedstate (default, durable)"
+FS_NONE = "fencedstate durability=none"
+BASE_DURABLE = "fencedstate v1 baseline (durable)"
+BASE_NONE = "fencedstate v1 baseline durability=none"
+# Run only with --baseline SRC: the same workload as the row named in `baseline_of`, with the
+# fencedstate package imported from SRC in the worker processes (and in setup and final).
+BASELINE_APPROACHES: tuple[Approach, ...] = (
+    Approach(
+        BASE_DURABLE,
+        FencedState,
+        "yes: as the baseline release does it",
+        setup=_fs_setup,
+        final=_fs_final,
+        baseline_of=FS_DURABLE,
+    ),
+    Approach(
+        BASE_NONE,
+        FencedStateNone,
+        'no: durability="none"',
+        setup=_fs_setup,
+        final=_fs_final,
+        baseline_of=FS_NONE,
+    ),
+)
+ALL_APPROACHES = APPROACHES + BASELINE_APPROACHES
 
 
 def short_name(name: str) -> str:
@@ -571,6 +651,7 @@ class WorkerResult:
     start: float = 0.0
     end: float = 0.0
     lat_us: list[float] = field(default_factory=list)
+    module_file: str = ""  # fencedstate.__file__ in this worker (fencedstate rows)
 
 
 def _worker(
@@ -587,6 +668,7 @@ def _worker(
     op: Op | None = None
     try:
         op = op_cls(Path(root), mode, idx, **op_kwargs)
+        res.module_file = str(getattr(op, "module_file", ""))
         barrier.wait(timeout=300)
         clock = time.perf_counter
         res.start = time.monotonic()
@@ -643,6 +725,7 @@ class RunResult:
     error_sample: str
     lat_sample: list[float] = field(default_factory=list)
     lost_of: int | None = None  # commits of the repetition the `lost` figure comes from
+    module_file: str = ""  # where the workers imported fencedstate from (fencedstate rows)
 
 
 def run_procs(
@@ -653,12 +736,13 @@ def run_procs(
     duration: float,
     op_kwargs: dict[str, Any] | None = None,
     timeout: float = 600.0,
+    ctx: Any = CTX,
 ) -> list[WorkerResult]:
     """Start `procs` processes, release them together, run `duration` s, collect results."""
-    barrier = CTX.Barrier(procs + 1)
-    out = CTX.Queue()
+    barrier = ctx.Barrier(procs + 1)
+    out = ctx.Queue()
     ps = [
-        CTX.Process(
+        ctx.Process(
             target=_worker,
             args=(op_cls, str(root), mode, i, duration, barrier, out, op_kwargs or {}),
             daemon=True,
@@ -707,6 +791,7 @@ def summarize(
     if corrupt:
         lost = commits
     step = max(1, len(lat) // 2000)
+    files = sorted({w.module_file for w in workers if w.module_file})
     return RunResult(
         approach=name,
         mode=mode,
@@ -721,6 +806,7 @@ def summarize(
         errors=errors,
         error_sample=sample,
         lat_sample=lat[::step],
+        module_file=", ".join(files),
     )
 
 
@@ -741,19 +827,51 @@ def _ac_coordinator(root: Path) -> Iterator[None]:
             host.join(timeout=10)
 
 
-def run_config(a: Approach, mode: str, procs: int, duration: float, work: Path) -> RunResult:
+def run_config(
+    a: Approach,
+    mode: str,
+    procs: int,
+    duration: float,
+    work: Path,
+    baseline: str | None = None,
+) -> RunResult:
+    """One repetition of one configuration. `baseline` is the --baseline SRC: baseline rows
+    import fencedstate from it (setup, workers and final), fencedstate rows must not."""
     root = Path(tempfile.mkdtemp(prefix=f"{short_name(a.name)[:20]}-", dir=work))
+    kwargs: dict[str, Any] = {}
+    ctx: Any = CTX
+    if a.baseline_of is not None:
+        if baseline is None:
+            raise ValueError(f"{a.name} needs --baseline SRC")
+        kwargs, ctx = {"src": baseline}, SPAWN
+    elif baseline is not None and issubclass(a.op, FencedState):
+        # the rows compared with the baseline start their workers the same way (spawn)
+        kwargs, ctx = {"forbid_src": baseline}, SPAWN
     try:
         if a.setup:
-            a.setup(root, mode, procs)
+            if a.baseline_of is not None:
+                _in_src(str(baseline), a.setup, root, mode, procs)
+            else:
+                a.setup(root, mode, procs)
         host = _ac_coordinator(root) if a.op is AgentCoherence else contextlib.nullcontext()
         with host:
-            workers = run_procs(a.op, root, mode, procs, duration)
+            workers = run_procs(a.op, root, mode, procs, duration, kwargs, ctx=ctx)
+        if baseline is not None and issubclass(a.op, FencedState):
+            for w in workers:  # the workers checked it; check again what they reported
+                ok = _under(w.module_file, baseline) if w.module_file else False
+                if ok != (a.baseline_of is not None):
+                    raise RuntimeError(
+                        f"{a.name}: a worker imported fencedstate from "
+                        f"{w.module_file or '?'} ({w.error_sample or 'no error'})"
+                    )
         stored: int | None = None
         corrupt = False
         if a.final:
             try:
-                stored = a.final(root, mode, procs)
+                if a.baseline_of is not None:
+                    stored = _in_src(str(baseline), a.final, root, mode, procs)
+                else:
+                    stored = a.final(root, mode, procs)
             except (ValueError, KeyError):
                 corrupt = True
         return summarize(a.name, mode, procs, workers, stored, corrupt)
@@ -874,6 +992,17 @@ def make_journal(root: Path, events: int) -> tuple[float, str]:
             for v in range(1, events):
                 store.put(KEY, {"n": v}, expected_version=v, writer="setup")
     _close(store)
+    # the direct append must be what the store reads back (a changed log format would not be)
+    check = _fs_open(root, None)
+    try:
+        snap = check.get(KEY)
+    finally:
+        _close(check)
+    if snap is None or snap.version != events:
+        raise RuntimeError(
+            f"journal of {events:,} events: the store reads version "
+            f"{snap.version if snap else None} back ({how})"
+        )
     return time.perf_counter() - t0, how
 
 
@@ -1107,6 +1236,14 @@ def render(report: dict[str, Any]) -> str:
         "repetitions.\n",
         machine_block(info),
     ]
+    base = cfg.get("baseline")
+    if base:
+        out.append(
+            f"Baseline (--baseline): fencedstate imported from `{base['src']}` "
+            f'(git {base["git"]}) in the workers of the rows named "{BASE_DURABLE}" and '
+            f'"{BASE_NONE}"; those rows run the same workload as "{FS_DURABLE}" and '
+            f'"{FS_NONE}", in fresh (spawn) processes, interleaved with them.\n'
+        )
     for mode in MODES:
         what = (
             "P processes read-modify-write ONE key (increment a counter, retry on conflict)"
@@ -1119,8 +1256,8 @@ def render(report: dict[str, Any]) -> str:
             "| approach | durable on power loss? | " + " | ".join(f"P={p}" for p in procs) + " |"
         )
         out.append("|---|---|" + "---:|" * len(procs))
-        for a in APPROACHES:
-            if mode not in a.modes:
+        for a in ALL_APPROACHES:
+            if mode not in a.modes or not any((a.name, mode, p) in by for p in procs):
                 continue
             cells = [
                 _f(by[(a.name, mode, p)].rate) if (a.name, mode, p) in by else "-" for p in procs
@@ -1133,7 +1270,7 @@ def render(report: dict[str, Any]) -> str:
         "lost updates | errors |"
     )
     out.append("|---|---|---:|---:|---:|---:|---:|---|---|")
-    for a in APPROACHES:
+    for a in ALL_APPROACHES:
         for mode in MODES:
             for p in procs:
                 r = by.get((a.name, mode, p))
@@ -1174,13 +1311,35 @@ def render(report: dict[str, Any]) -> str:
                 f"| {s['label']} | {_f(s['rate'])} | {_f(s['p50_us'] / 1000, 2)} | "
                 f"{_f(s['p99_us'] / 1000, 2)} | {s['how']} |"
             )
-    if report.get("targets"):
-        out.append("\n## Issue 8 targets (ratios from this run)\n")
+    for issue in ("8", "13"):
+        rows = [t for t in report.get("targets", []) if t.get("issue", "8") == issue]
+        if not rows:
+            continue
+        out.append(f"\n## Issue {issue} targets (ratios from this run)\n")
         out.append(machine_block(info))
         out.append("| target | measured | met? |")
         out.append("|---|---|---|")
-        for t in report["targets"]:
+        for t in rows:
             out.append(f"| {t['target']} | {t['measured']} | {t['met']} |")
+    pairs = before_after(report)
+    if pairs:
+        out.append(
+            f"\n## Before/after: baseline `{base['src'] if base else '?'}` "
+            f"(git {base['git'] if base else '?'}) vs this tree, same run\n"
+        )
+        out.append(machine_block(info))
+        out.append(
+            "| durability | mode | P | before commits/s | after commits/s | after/before | "
+            "p99 before ms | p99 after ms | lost before / after |"
+        )
+        out.append("|---|---|---:|---:|---:|---:|---:|---:|---|")
+        for b in pairs:
+            out.append(
+                f"| {b['durability']} | {b['mode']} | {b['procs']} | {_f(b['before_rate'])} | "
+                f"{_f(b['after_rate'])} | {_f(b['ratio'], 2)} x | "
+                f"{_f(b['before_p99_us'] / 1000, 2)} | {_f(b['after_p99_us'] / 1000, 2)} | "
+                f"{_f(b['before_lost'])} / {_f(b['after_lost'])} |"
+            )
     if report.get("profile"):
         out.append("\n## Where a fencedstate commit spends its time\n")
         out.append(machine_block(info))
@@ -1190,91 +1349,169 @@ def render(report: dict[str, Any]) -> str:
 
 
 def targets(report: dict[str, Any]) -> list[dict[str, str]]:
+    """The issue 8 and issue 13 targets as ratios from this run (key "issue": "8" / "13")."""
     by = {(r["approach"], r["mode"], r["procs"]): r for r in report["runs"]}
     res: list[dict[str, str]] = []
 
+    def add(issue: str, target: str, measured: str, met: bool | None) -> None:
+        res.append(
+            {
+                "issue": issue,
+                "target": target,
+                "measured": measured,
+                "met": "unknown" if met is None else ("met" if met else "NOT met"),
+            }
+        )
+
     def ratio(
+        issue: str,
         target: str,
         num: tuple[str, str, int],
         den: tuple[str, str, int],
         need: float,
-        fmt: str = "{:.2f} x",
     ) -> None:
         a, b = by.get(num), by.get(den)
         if not a or not b or not b["rate"]:
-            res.append(
-                {"target": target, "measured": "not measured (peer missing)", "met": "unknown"}
-            )
+            missing = num if not a else den
+            add(issue, target, f"not measured ({missing[0]} {missing[1]} P={missing[2]})", None)
             return
         x = a["rate"] / b["rate"]
-        res.append(
-            {
-                "target": target,
-                "measured": fmt.format(x) + f" ({a['rate']:,.0f} vs {b['rate']:,.0f} /s)",
-                "met": "met" if x >= need else "NOT met",
-            }
-        )
+        add(issue, target, f"{x:.2f} x ({a['rate']:,.0f} vs {b['rate']:,.0f} /s)", x >= need)
 
+    sqlite = "SQLite WAL CAS sync=FULL"
     pmax = max(report["config"]["procs"])
     ratio(
+        "8",
         "durable commit, 1 process >= 0.8 x raw fsync-per-commit",
         (FS_DURABLE, "uncontended", 1),
         ("raw append+fsync", "uncontended", 1),
         0.8,
     )
-    ratio(
-        "durable put, 1 process >= 0.5 x raw overwrite+fdatasync (issue 13)",
-        (FS_DURABLE, "uncontended", 1),
-        ("raw overwrite+fdatasync", "uncontended", 1),
-        0.5,
-    )
     for mode in MODES:
         ratio(
+            "8",
             f"{mode}, P={pmax}: >= 1.5 x SQLite WAL CAS sync=FULL",
             (FS_DURABLE, mode, pmax),
-            ("SQLite WAL CAS sync=FULL", mode, pmax),
+            (sqlite, mode, pmax),
             1.5,
         )
         ratio(
+            "8",
             f"{mode}, P={pmax}: >= 3 x agent-coherence",
             (FS_DURABLE, mode, pmax),
             ("agent-coherence write_cas", mode, pmax),
             3.0,
         )
-    for r in report.get("reads", []):
-        res.append(
-            {
-                "target": f"get p50 <= 30 us ({r['keys']:,} keys)",
-                "measured": f"{r['p50_us']:.1f} us",
-                "met": "met" if r["p50_us"] <= 30 else "NOT met",
-            }
-        )
+    gets = [
+        (f"get p50 <= 30 us ({r['keys']:,} keys)", f"{r['p50_us']:.1f} us", r["p50_us"] <= 30)
+        for r in report.get("reads", [])
+    ]
+    for target, measured, met in gets:
+        add("8", target, measured, met)
     for kind in ("keys", "journal"):
         rows = [s for s in report.get("scale", []) if s["kind"] == kind]
         for big in rows[1:]:
             if not big["rate"]:
                 continue
             x = rows[0]["rate"] / big["rate"]
-            res.append(
-                {
-                    "target": f"commit cost with {big['label']} within 1.2 x of {rows[0]['label']}",
-                    "measured": f"{x:.2f} x ({rows[0]['rate']:,.0f} vs {big['rate']:,.0f} /s)",
-                    "met": "met" if x <= 1.2 else "NOT met",
-                }
+            add(
+                "8",
+                f"commit cost with {big['label']} within 1.2 x of {rows[0]['label']}",
+                f"{x:.2f} x ({rows[0]['rate']:,.0f} vs {big['rate']:,.0f} /s)",
+                x <= 1.2,
             )
     fs_runs = [r for r in report["runs"] if r["approach"].startswith("fencedstate")]
     lost = sum(r["lost"] or 0 for r in fs_runs)
     errs = sum(r["errors"] for r in fs_runs)
     bad = any(r["lost"] is None or r["corrupt"] for r in fs_runs)
-    res.append(
-        {
-            "target": "zero lost updates wherever fencedstate is involved",
-            "measured": f"{lost} lost, {errs} errors over {len(fs_runs)} configurations"
-            + (" (some not checked)" if bad else ""),
-            "met": "met" if fs_runs and lost == 0 and errs == 0 and not bad else "NOT met",
-        }
+    add(
+        "8",
+        "zero lost updates wherever fencedstate is involved",
+        f"{lost} lost, {errs} errors over {len(fs_runs)} configurations"
+        + (" (some not checked)" if bad else ""),
+        bool(fs_runs) and lost == 0 and errs == 0 and not bad,
     )
+
+    # Issue 13 (commit path v2): the ratios its closing note reports, from the same run.
+    for p in (2, 4, 8):
+        ratio(
+            "13",
+            f"one key (contended), P={p}, durable: >= 1.5 x SQLite WAL CAS sync=FULL",
+            (FS_DURABLE, "contended", p),
+            (sqlite, "contended", p),
+            1.5,
+        )
+    ratio(
+        "13",
+        "own key (uncontended), P=8, durable: >= 2 x SQLite WAL CAS sync=FULL",
+        (FS_DURABLE, "uncontended", 8),
+        (sqlite, "uncontended", 8),
+        2.0,
+    )
+    ratio(
+        "13",
+        "durable put, 1 process: >= 0.5 x raw overwrite+fdatasync",
+        (FS_DURABLE, "uncontended", 1),
+        ("raw overwrite+fdatasync", "uncontended", 1),
+        0.5,
+    )
+    hot = by.get((FS_DURABLE, "contended", 8))
+    if hot is None:
+        add(
+            "13", "contended p99 at P=8 <= 5 ms", f"not measured ({FS_DURABLE} contended P=8)", None
+        )
+    else:
+        p99 = hot["p99_us"] / 1000
+        add("13", "contended p99 at P=8 <= 5 ms", f"{p99:,.2f} ms", p99 <= 5.0)
+    names = list(dict.fromkeys(r["approach"] for r in fs_runs))
+    for name in names:
+        rows = [r for r in fs_runs if r["approach"] == name]
+        where = [f"{r['mode']} P={r['procs']}" for r in rows if r["lost"] or r["corrupt"]]
+        unchecked = any(r["lost"] is None for r in rows)
+        n_lost = sum(r["lost"] or 0 for r in rows)
+        n_err = sum(r["errors"] for r in rows)
+        add(
+            "13",
+            f"zero lost updates: {name}",
+            f"{n_lost} lost, {n_err} errors over {len(rows)} configurations"
+            + (f" (lost in {', '.join(where)})" if where else "")
+            + (" (some not checked)" if unchecked else ""),
+            n_lost == 0 and n_err == 0 and not where and not unchecked,
+        )
+    if not names:
+        add("13", "zero lost updates in every fencedstate row", "not measured", None)
+    for target, measured, met in gets:
+        add("13", target, measured, met)
+    if not gets:
+        add("13", "get p50 <= 30 us", "not measured", None)
     return res
+
+
+def before_after(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per (durability, mode, P): the --baseline row next to this tree's row."""
+    by = {(r["approach"], r["mode"], r["procs"]): r for r in report["runs"]}
+    rows: list[dict[str, Any]] = []
+    for a in BASELINE_APPROACHES:
+        for mode in MODES:
+            for p in report["config"]["procs"]:
+                old, new = by.get((a.name, mode, p)), by.get((a.baseline_of, mode, p))
+                if old is None or new is None:
+                    continue
+                rows.append(
+                    {
+                        "durability": "default (durable)" if a.name == BASE_DURABLE else "none",
+                        "mode": mode,
+                        "procs": p,
+                        "before_rate": old["rate"],
+                        "after_rate": new["rate"],
+                        "ratio": new["rate"] / old["rate"] if old["rate"] else float("nan"),
+                        "before_p99_us": old["p99_us"],
+                        "after_p99_us": new["p99_us"],
+                        "before_lost": old["lost"],
+                        "after_lost": new["lost"],
+                    }
+                )
+    return rows
 
 
 def plot(report: dict[str, Any], out: Path) -> list[str]:
@@ -1286,11 +1523,11 @@ def plot(report: dict[str, Any], out: Path) -> list[str]:
     runs = report["runs"]
     procs = report["config"]["procs"]
     cmap = plt.get_cmap("tab10")
-    color: dict[str, Any] = {a.name: cmap(i % 10) for i, a in enumerate(APPROACHES)}
+    color: dict[str, Any] = {a.name: cmap(i % 10) for i, a in enumerate(ALL_APPROACHES)}
     color[FS_DURABLE] = "black"
     fig, axes = plt.subplots(1, 2, figsize=(14, 5.5), sharey=True)
     for ax, mode in zip(axes, MODES, strict=True):
-        for a in APPROACHES:
+        for a in ALL_APPROACHES:
             pts = sorted(
                 (r["procs"], r["rate"])
                 for r in runs
@@ -1298,6 +1535,8 @@ def plot(report: dict[str, Any], out: Path) -> list[str]:
             )
             if pts:
                 style = "-o" if a.name.startswith("fencedstate") else "--."
+                if a.baseline_of:
+                    style = ":o"
                 ax.plot(
                     [p for p, _ in pts],
                     [max(v, 0.1) for _, v in pts],
@@ -1329,7 +1568,7 @@ def plot(report: dict[str, Any], out: Path) -> list[str]:
     pshow = sorted({min(procs), max(procs)})
     fig, axes = plt.subplots(1, len(pshow), figsize=(7 * len(pshow), 5.5), squeeze=False)
     for ax, p in zip(axes[0], pshow, strict=True):
-        for a in APPROACHES:
+        for a in ALL_APPROACHES:
             r = next(
                 (
                     r
@@ -1396,6 +1635,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "profiles (profile_*.txt)",
     )
     ap.add_argument(
+        "--baseline",
+        metavar="SRC",
+        help="a fencedstate src/ tree (e.g. a checkout of the last release): also run the "
+        "fencedstate rows with the package imported from SRC, and print a before/after table",
+    )
+    ap.add_argument(
         "--no-install",
         action="store_true",
         help="do not pip install the optional agent-coherence peer when missing",
@@ -1413,7 +1658,51 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ]
     if any(p < 1 for p in args.procs) or args.reps < 1 or args.duration <= 0:
         ap.error("--procs, --reps and --duration must be positive")
+    if args.baseline is not None:
+        src = Path(args.baseline).resolve()
+        if not (src / "fencedstate" / "__init__.py").is_file():
+            ap.error(
+                f"--baseline {args.baseline}: no fencedstate package in it (want SRC/fencedstate)"
+            )
+        if _under(str(REPO / "src"), str(src)):
+            ap.error(f"--baseline {args.baseline} is this checkout's own src/ tree")
+        args.baseline = str(src)
     return args
+
+
+def _rep_order(
+    configs: list[tuple[Approach, str, int]], rep: int
+) -> list[tuple[Approach, str, int]]:
+    """The configurations of one repetition: each baseline configuration runs right next to
+    the one it repeats (baseline second in even repetitions, first in odd ones), so a
+    before/after pair sees the same background load."""
+    base = {(a.baseline_of, m, p): (a, m, p) for a, m, p in configs if a.baseline_of}
+    order: list[tuple[Approach, str, int]] = []
+    for a, m, p in configs:
+        if a.baseline_of:
+            if (a.baseline_of, m, p) not in {(x.name, y, z) for x, y, z in configs}:
+                order.append((a, m, p))  # its counterpart is not run (--only)
+            continue
+        pair = base.get((a.name, m, p))
+        if pair is None:
+            order.append((a, m, p))
+        else:
+            order += [(a, m, p), pair] if rep % 2 == 0 else [pair, (a, m, p)]
+    return order
+
+
+def _git_describe(src: str) -> str:
+    """Short commit of the checkout `src` lives in, or '?'."""
+    try:
+        res = subprocess.run(
+            ["git", "-C", src, "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    return res.stdout.strip() or "?"
 
 
 def _importable(mod: str) -> bool:
@@ -1449,9 +1738,11 @@ def main(argv: list[str] | None = None) -> int:
         "reads": [],
         "scale": [],
     }
+    if args.baseline:
+        report["config"]["baseline"] = {"src": args.baseline, "git": _git_describe(args.baseline)}
     wanted = [
         a
-        for a in APPROACHES
+        for a in (ALL_APPROACHES if args.baseline else APPROACHES)
         if not args.only
         or any(o.strip() and o.strip() in short_name(a.name) for o in args.only.split(","))
     ]
@@ -1490,13 +1781,14 @@ def main(argv: list[str] | None = None) -> int:
         configs = [(a, mode, p) for a in runnable for mode in a.modes for p in args.procs]
         reps: dict[tuple[str, str, int], list[RunResult]] = {}
         failed: set[tuple[str, str, int]] = set()
+        shown: set[str] = set()
         for rep in range(args.reps):
-            for a, mode, p in configs:
+            for a, mode, p in _rep_order(configs, rep):
                 cid = (a.name, mode, p)
                 if cid in failed:
                     continue
                 try:
-                    r = run_config(a, mode, p, args.duration, work)
+                    r = run_config(a, mode, p, args.duration, work, args.baseline)
                 except Exception as exc:
                     why = f"{a.name} {mode} P={p}: {type(exc).__name__}: {exc}"
                     report["skipped"].append(why[:400])
@@ -1510,21 +1802,33 @@ def main(argv: list[str] | None = None) -> int:
                     f"p99 {r.p99_us / 1000:7.2f} ms retries/commit "
                     f"{r.retries_per_commit:5.2f} lost {_lost(r)} errors {r.errors}"
                 )
+                if r.module_file and a.name not in shown:
+                    shown.add(a.name)
+                    log(f"    {a.name}: workers imported fencedstate from {r.module_file}")
         for a, mode, p in configs:
             if (a.name, mode, p) in reps:
                 report["runs"].append(asdict(median_run(reps[(a.name, mode, p)])))
-        if any(a.op is FencedState for a in wanted) and _importable("fencedstate.file.filestore"):
-            read_and_scale(args, work, report, log)
+        if any(a.op is FencedState and not a.baseline_of for a in wanted) and _importable(
+            "fencedstate.file.filestore"
+        ):
+            try:
+                read_and_scale(args, work, report, log)
+            except Exception as exc:  # keep the commit tables of a long run
+                why = f"reads/scale: {type(exc).__name__}: {exc}"[:400]
+                report["skipped"].append(why)
+                log("FAILED " + why)
         if args.profile and _importable("fencedstate.file.filestore"):
             report["profile"] = profile_commit_path(work, out, 300 if args.quick else 2000, log)
         report["targets"] = targets(report)
+        report["before_after"] = before_after(report)
         (out / "peers.json").write_text(json.dumps(report, indent=1))
         if not args.no_plots and report["runs"]:
             plot(report, out)
-        (out / "peers.md").write_text(render(report))
-        log(f"wrote {out / 'peers.md'}")
-        for t in report["targets"]:
-            log(f"target: {t['target']}: {t['measured']} -> {t['met']}")
+        md = render(report)
+        (out / "peers.md").write_text(md)
+        log(f"wrote {out / 'peers.md'}; its targets and before/after tables:")
+        tail = md[md.find("\n## Issue 8 targets") :].split("\nPlots: ")[0]
+        print(tail.replace(machine_block(report["machine"]) + "\n", ""), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
@@ -1584,7 +1888,14 @@ def read_and_scale(
             )
         for events in args.journal:
             root = Path(tempfile.mkdtemp(prefix=f"journal{events}-", dir=work))
-            secs, how = make_journal(root, events)
+            try:
+                secs, how = make_journal(root, events)
+            except Exception as exc:
+                shutil.rmtree(root, ignore_errors=True)
+                why = f"scale, journal of {events:,} events: {type(exc).__name__}: {exc}"
+                report["skipped"].append(why[:400])
+                log("FAILED " + why)
+                continue
             shapes.append(
                 {
                     "kind": "journal",
@@ -1596,12 +1907,12 @@ def read_and_scale(
         os.sync()  # the builds wrote without fsync: start the timed commits from a clean disk
         for sh in shapes:
             log_path = sh["root"] / "store" / "data" / (KEY + ".jsonl")
-            before = log_path.stat().st_size
+            before = _file_size(log_path)
             first = run_procs(FencedState, sh["root"], "uncontended", 1, 1e-9, {"key": KEY})[0]
             first_us = first.lat_us[0] if first.lat_us else float("nan")
             sh["how"] += (
                 f"; log {_size(before)} before the first commit "
-                f"({first_us / 1000:,.1f} ms), {_size(log_path.stat().st_size)} after"
+                f"({first_us / 1000:,.1f} ms), {_size(_file_size(log_path))} after"
             )
             sh["first_us"] = first_us
             sh["runs"] = []
@@ -1633,7 +1944,17 @@ def read_and_scale(
             shutil.rmtree(sh["root"], ignore_errors=True)
 
 
-def _size(n: int) -> str:
+def _file_size(path: Path) -> int | None:
+    """Size of the key's log file, None if it is not where format 1 keeps it."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "? B"
     return f"{n / 1e6:,.1f} MB" if n >= 100_000 else f"{n:,} B"
 
 

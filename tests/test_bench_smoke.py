@@ -1,4 +1,4 @@
-"""Smoke test of the peers benchmark harness (bench/peers.py, issue 8).
+"""Smoke test of the peers benchmark harness (bench/peers.py, issues 8 and 13).
 
 Runs the real harness end to end with tiny counts in real processes and checks that it writes a
 well-formed table, JSON and PNG plots, and that fencedstate lost no update. No timing assertions.
@@ -7,6 +7,7 @@ well-formed table, JSON and PNG plots, and that fencedstate lost no update. No t
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,8 @@ HARNESS = REPO / "bench" / "peers.py"
 FS = "fencedstate (default, durable)"
 FS_NONE = "fencedstate durability=none"
 SQLITE = "SQLite WAL CAS sync=FULL"
+BASE = "fencedstate v1 baseline (durable)"
+BASE_NONE = "fencedstate v1 baseline durability=none"
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +158,87 @@ def test_sync_cost_prints_every_variant_and_cleans_up(tmp_path: Path) -> None:
         cwd=REPO,
     )
     assert bad.returncode == 2 and "--n at most" in bad.stderr
+
+
+@pytest.mark.timeout(200)
+def test_baseline_rows_import_the_other_tree_and_give_a_before_after_table(
+    tmp_path: Path,
+) -> None:
+    """--baseline SRC: the baseline rows' workers import fencedstate from SRC (a copy of this
+    tree's package here), the normal rows' do not, and the report has the before/after table
+    and the issue 13 targets."""
+    base = tmp_path / "base" / "src"
+    shutil.copytree(
+        REPO / "src" / "fencedstate",
+        base / "fencedstate",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    out, work = tmp_path / "out", tmp_path / "work"
+    work.mkdir()
+    cmd = [
+        sys.executable,
+        str(HARNESS),
+        "--procs",
+        "1,2",
+        "--reps",
+        "1",
+        "--duration",
+        "0.3",
+        "--only",
+        "fencedstate,sqlite-wal-cas-sync-full",
+        "--read-keys",
+        "10",
+        "--journal",
+        "1",
+        "--baseline",
+        str(base),
+        "--no-plots",
+        "--out",
+        str(out),
+        "--workdir",
+        str(work),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert list(work.iterdir()) == []
+    report = json.loads((out / "peers.json").read_text())
+    assert report["config"]["baseline"]["src"] == str(base.resolve())
+    runs = {(r["approach"], r["mode"], r["procs"]): r for r in report["runs"]}
+    for name, is_base in ((FS, False), (FS_NONE, False), (BASE, True), (BASE_NONE, True)):
+        for mode in ("contended", "uncontended"):
+            for p in (1, 2):
+                r = runs[(name, mode, p)]
+                assert r["commits"] > 0 and r["errors"] == 0, r["error_sample"]
+                assert r["lost"] == 0 and not r["corrupt"], r
+                assert r["module_file"].endswith("__init__.py"), r["module_file"]
+                assert r["module_file"].startswith(str(base.resolve()) + "/") == is_base, r
+    pairs = report["before_after"]
+    assert [(b["durability"], b["mode"], b["procs"]) for b in pairs] == [
+        (d, m, p)
+        for d in ("default (durable)", "none")
+        for m in ("contended", "uncontended")
+        for p in (1, 2)
+    ]
+    assert all(b["before_rate"] > 0 and b["ratio"] > 0 for b in pairs)
+    issue13 = {t["target"]: t for t in report["targets"] if t["issue"] == "13"}
+    for name in (FS, FS_NONE, BASE, BASE_NONE):
+        assert issue13[f"zero lost updates: {name}"]["met"] == "met"
+    assert issue13["contended p99 at P=8 <= 5 ms"]["met"] == "unknown"  # P=8 not run
+    md = (out / "peers.md").read_text()
+    for header in ("| target |", "| durability | mode | P | before commits/s"):
+        assert header in md, header
+        before = md[: md.rindex(header)]
+        assert before.rstrip().splitlines()[-1].startswith("Machine: "), header
+    assert "## Issue 13 targets" in md and "## Before/after: baseline" in md
+
+
+def test_bad_baseline_is_rejected(tmp_path: Path) -> None:
+    for src, why in ((tmp_path, "no fencedstate package"), (REPO / "src", "own src/ tree")):
+        proc = subprocess.run(
+            [sys.executable, str(HARNESS), "--baseline", str(src)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO,
+        )
+        assert proc.returncode == 2 and why in proc.stderr, proc.stderr
