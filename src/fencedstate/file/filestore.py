@@ -326,8 +326,12 @@ class FileStore(Store):
         keylog.write_line(log.fd, line, ks.end, log.size)
         end = ks.end + len(line)
         log.size = end
-        keystate.write_end(log.state_fd, replace(ks, end=end, size=end))
-        ks.end = ks.size = end
+        if self._durable:
+            keystate.write_end(log.state_fd, replace(ks, end=end, size=end))
+            ks.end = ks.size = end
+        else:  # nothing to sync: visible at once (no process of this store syncs, see design)
+            keystate.write_both(log.state_fd, replace(ks, end=end, size=end, wm=end))
+            ks.end = ks.size = ks.wm = end
         log.appended = True
 
     def _await_durable(self, log: _OpenLog) -> None:
@@ -336,37 +340,37 @@ class FileStore(Store):
         ks = log.ks
         if ks is None or ks.end <= ks.wm:
             return
-        while not self._outcome(log):
-            with self._locks.hold_sync(log.key):  # the syncer before us is done when we get it
-                if self._outcome(log):
-                    return
-                upto = keystate.load_end(log.state_fd)  # SyncStart: every line written so far
-                upto = ks.end if upto is None else max(upto, ks.end)
-                if self._durable:
-                    try:
-                        os.fdatasync(log.fd)
-                    except OSError as exc:  # SyncFail: never retried (PostgreSQL's lesson)
-                        self._mark_broken(log)
-                        what = "sync (the commit did not happen)"
-                        raise _storage_error(log.key, what, exc) from None
-                sync = keystate.load_sync(log.state_fd)
-                if sync is None or sync.gen != ks.gen:
-                    raise OutcomeUnknownError(log.key, "the key's shared state changed mid-sync")
-                if sync.wm < upto:  # SyncDone
-                    sync.wm = upto
-                    try:
+        if self._outcome(log, keystate.load_sync(log.state_fd)):
+            return
+        with self._locks.hold_sync(log.key):  # the syncer before us is done when we get it
+            # The sync slot changes only under the sync lock: what is read here holds.
+            found = keystate.load_for_sync(log.state_fd)
+            sync, upto = (None, 0) if found is None else found
+            if self._outcome(log, sync) or sync is None:
+                return
+            if self._durable:  # SyncStart: one fdatasync covers every line written so far
+                try:
+                    os.fdatasync(log.fd)
+                except OSError as exc:  # SyncFail: never retried (PostgreSQL's lesson)
+                    with suppress(OSError):
+                        sync.broken = True
                         keystate.write_sync(log.state_fd, sync)
-                    except OSError as exc:
-                        raise OutcomeUnknownError(
-                            log.key, f"synced, but the watermark could not be advanced ({exc})"
-                        ) from None
+                    what = "sync (the commit did not happen)"
+                    raise _storage_error(log.key, what, exc) from None
+            sync.wm = max(upto, ks.end)  # SyncDone
+            try:
+                keystate.write_sync(log.state_fd, sync)
+            except OSError as exc:
+                raise OutcomeUnknownError(
+                    log.key, f"synced, but the watermark could not be advanced ({exc})"
+                ) from None
 
-    def _outcome(self, log: _OpenLog) -> bool:
-        """True once this commit is durable; ``StorageError`` if the sync covering it failed
-        (action Fail); ``OutcomeUnknownError`` if the key's history moved on too far to tell."""
+    def _outcome(self, log: _OpenLog, sync: keystate.SyncSlot | None) -> bool:
+        """True once this commit is durable, False while it waits; ``StorageError`` if the
+        sync covering it failed (action Fail); ``OutcomeUnknownError`` if the key's history
+        moved on too far to tell."""
         ks = log.ks
         assert ks is not None
-        sync = keystate.load_sync(log.state_fd)
         if sync is not None and sync.gen == ks.gen:
             if sync.wm >= ks.end:
                 return True
@@ -382,13 +386,6 @@ class FileStore(Store):
             "commit failed: the fdatasync that covered it failed; the log is cut back to its "
             "last durable line (the commit did not happen)",
         )
-
-    def _mark_broken(self, log: _OpenLog) -> None:
-        with suppress(OSError):
-            sync = keystate.load_sync(log.state_fd)
-            if sync is not None and log.ks is not None and sync.gen == log.ks.gen:
-                sync.broken = True
-                keystate.write_sync(log.state_fd, sync)
 
     def _compact(self, key: str) -> None:
         """Rewrite a log that grew too big, once all of it is durable (best effort: the commit

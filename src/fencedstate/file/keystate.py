@@ -114,12 +114,15 @@ def load_sync(fd: int) -> SyncSlot | None:
     return None
 
 
-def load_end(fd: int) -> int | None:
-    """The ``end`` of the end slot alone (the syncer's target), None if unreadable."""
+def load_for_sync(fd: int) -> tuple[SyncSlot, int] | None:
+    """The sync slot and the end slot's ``end`` (the syncer's target) in one read."""
     for _ in range(_TRIES):
-        end = _slot(os.pread(fd, SLOT, 0), _END, _END_MAGIC)
-        if end is not None:
-            return int(end[5])
+        raw = os.pread(fd, SIZE, 0)
+        end = _slot(raw, _END, _END_MAGIC)
+        sync = _slot(raw[SLOT:], _SYNC, _SYNC_MAGIC)
+        if end is not None and sync is not None:
+            _, gen, wm, broken, prev_wm = sync
+            return SyncSlot(int(gen), int(wm), bool(broken), int(prev_wm)), int(end[5])
     return None
 
 

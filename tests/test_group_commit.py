@@ -1,0 +1,199 @@
+"""Commit path v2 (issue 13): visible only once durable, early lock release, group commit,
+and format 1 stores from the previous release. Real processes throughout."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _support.procs import finish, is_stopped, read_json, spawn, wait_for
+
+import fencedstate as fs
+from fencedstate.file import keylog, keystate
+from fencedstate.records import encode_state
+
+HERE = Path(__file__).resolve().parent
+WORKER = str(HERE / "group_commit_worker.py")
+FORMAT1 = HERE / "data" / "format1"
+
+
+def _ends(store: Path, key: str) -> dict[int, int]:
+    """version -> offset where its line ends, from the whole log."""
+    data = (store / "data" / f"{key}.jsonl").read_bytes()
+    ends, offset = {}, 0
+    for state in keylog.check_log(data, key):
+        offset += len(encode_state(state))
+        ends[state.version] = offset
+    return ends
+
+
+def _wait_stopped(proc: subprocess.Popen[bytes]) -> None:
+    for _ in range(100_000):
+        if is_stopped(proc.pid):
+            return
+        assert proc.poll() is None, proc.communicate()[0].decode(errors="replace")
+        os.sched_yield()
+    raise AssertionError("the worker never stopped")
+
+
+def test_a_reader_never_returns_a_line_past_the_watermark(tmp_path: Path) -> None:
+    """Readers racing writers: every version a get returned was durable when it returned
+    (its line ends at or below the watermark read right after)."""
+    store_dir = tmp_path / "s"
+    store = fs.FileStore(store_dir, compact_bytes=1 << 30)
+    store.put("hot", 0, expected_version=0)
+    writers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sys, fencedstate as fs\n"
+                "s = fs.FileStore(sys.argv[1], compact_bytes=1 << 30)\n"
+                "for _ in range(150): s.update('hot', lambda v: v + 1)\n",
+                str(store_dir),
+            ]
+        )
+        for _ in range(3)
+    ]
+    outs = [tmp_path / f"reads{i}.json" for i in range(2)]
+    readers = [spawn([WORKER, "read", str(store_dir), "hot", "400", str(o)]) for o in outs]
+    finish(readers)
+    for w in writers:
+        assert w.wait(timeout=120) == 0
+    ends = _ends(store_dir, "hot")
+    pairs = [p for o in outs for p in json.loads(o.read_text())]
+    assert (
+        len(pairs) == 800 and ends[max(ends)] == keystate.load_sync(store._locks.state_fd("hot")).wm
+    )  # type: ignore[union-attr]
+    past = [(v, wm) for v, wm in pairs if ends[v] > wm]
+    assert not past, f"reads returned lines past the watermark: {past[:5]}"
+    assert len({v for v, _ in pairs}) > 1  # the readers really raced the writers
+    assert store.get("hot").version == 451  # type: ignore[union-attr]
+
+
+def test_a_stopped_committer_does_not_wedge_the_key(tmp_path: Path) -> None:
+    """A committer stopped between its write and its sync: another commit syncs both (the key
+    lock was released before the sync), and the stopped one, resumed, learns it landed."""
+    store_dir = tmp_path / "s"
+    store = fs.FileStore(store_dir)
+    store.put("k", "first", expected_version=0)
+    out = tmp_path / "stopped.json"
+    stopped = spawn([WORKER, "stop-before-sync", str(store_dir), "k", "from-stopped", str(out)])
+    try:
+        wait_for(Path(str(out) + ".stopping"))
+        _wait_stopped(stopped)
+        # Its line is written but not yet durable: readers do not see it.
+        assert store.get("k").value == "first"  # type: ignore[union-attr]
+        # Another writer is not blocked: its sync covers the stopped writer's line too.
+        snap = store.put("k", "second", expected_version=None)
+        assert snap.version == 3
+        assert [e.value for e in store.history("k", limit=None)] == [
+            "first",
+            "from-stopped",
+            "second",
+        ]
+        os.kill(stopped.pid, signal.SIGCONT)
+        finish([stopped])
+    finally:
+        if stopped.poll() is None:
+            os.kill(stopped.pid, signal.SIGCONT)
+            stopped.kill()
+    assert read_json(out) == {"ok": True, "version": 2, "value": "from-stopped"}
+
+
+def test_a_refusal_waits_for_the_state_it_saw(tmp_path: Path) -> None:
+    """A conflict caused by a line not yet durable is answered only once that line is durable,
+    so a reader after the conflict sees why (linearizability)."""
+    store_dir = tmp_path / "s"
+    store = fs.FileStore(store_dir)
+    store.put("k", "first", expected_version=0)
+    out = tmp_path / "stopped.json"
+    stopped = spawn([WORKER, "stop-before-sync", str(store_dir), "k", "pending", str(out)])
+    try:
+        wait_for(Path(str(out) + ".stopping"))
+        _wait_stopped(stopped)
+        with pytest.raises(fs.ConflictError):
+            store.put("k", "stale", expected_version=1)
+        assert store.get("k").value == "pending"  # type: ignore[union-attr]
+        os.kill(stopped.pid, signal.SIGCONT)
+        finish([stopped])
+    finally:
+        if stopped.poll() is None:
+            os.kill(stopped.pid, signal.SIGCONT)
+            stopped.kill()
+    assert read_json(out)["ok"] is True
+
+
+def test_shared_state_is_derived_again_when_it_is_gone(tmp_path: Path) -> None:
+    """The shared state lives in the page cache only: lost (a reboot, locks/ removed), it is
+    derived from the log, and the log is synced first."""
+    store_dir = tmp_path / "s"
+    store = fs.FileStore(store_dir)
+    for i in range(3):
+        store.put("k", i, expected_version=i)
+    store.close()
+    shutil.rmtree(store_dir / "locks")
+    reopened = fs.FileStore(store_dir)
+    assert reopened.get("k").version == 3  # type: ignore[union-attr]
+    reopened.put("k", 3, expected_version=3)
+    assert [e.value for e in reopened.history("k", limit=None)] == [0, 1, 2, 3]
+
+
+def _copy_format1(tmp_path: Path) -> Path:
+    root = tmp_path / "old"
+    shutil.copytree(FORMAT1, root)
+    os.chmod(root, 0o700)
+    return root
+
+
+def test_a_format1_store_opens_reads_commits_and_compacts(tmp_path: Path) -> None:
+    """tests/data/format1 was written by the release before commit path v2 (89cf277)."""
+    root = _copy_format1(tmp_path)
+    expected: dict[str, Any] = json.loads((HERE / "data" / "format1_expected.json").read_text())
+    store = fs.FileStore(root, compact_bytes=4096, history_limit=5)
+    for key, want in expected["get"].items():
+        snap = store.get(key)
+        assert (None if snap is None else {"value": snap.value, "version": snap.version}) == want
+    for key, want in expected["history"].items():
+        assert [[e.op, e.version] for e in store.history(key, limit=None)] == want
+    assert json.loads((root / "fencedstate.json").read_text())["format"] == 2
+    claim = store.claim("claimed", owner="new", ttl=30)
+    claim.commit({"by": "new"})
+    claim.release()
+    for _ in range(60):  # past compact_bytes: the old log is compacted under the new path
+        store.update("counter", lambda v: v + 1)
+    assert store.get("counter").value == 100  # type: ignore[union-attr]
+    assert (root / "data" / "counter.jsonl").stat().st_size < 4096
+    assert [e.version for e in store.history("counter", limit=None)][-1] == 100
+    assert fs.check(root).clean
+
+
+def test_a_format1_marker_is_still_read_by_check(tmp_path: Path) -> None:
+    root = _copy_format1(tmp_path)
+    report = fs.check(root)
+    assert report.clean and report.keys == 6
+    assert json.loads((root / "fencedstate.json").read_text())["format"] == 1  # check is read-only
+
+
+def test_lock_files_hold_the_shared_state(tmp_path: Path) -> None:
+    store = fs.FileStore(tmp_path / "s")
+    store.put("a/b", {"x": 1}, expected_version=0)
+    name = hashlib.sha1(b"a/b").hexdigest()
+    assert (tmp_path / "s" / "locks" / f"{name}.lock").stat().st_size == keystate.SIZE
+    assert (tmp_path / "s" / "locks" / f"{name}.sync").exists()
+    log = tmp_path / "s" / "data" / "a" / "b.jsonl"
+    fd = os.open(log, os.O_RDONLY)
+    try:
+        st = os.fstat(fd)
+        ks = keystate.load(store._locks.state_fd("a/b"), st.st_ino, st.st_size)
+    finally:
+        os.close(fd)
+    assert ks is not None and ks.wm == ks.end == st.st_size and not ks.broken
