@@ -134,7 +134,11 @@ class FileStore(Store):
                 return None
             try:
                 st = os.fstat(fd)
-                ks = keystate.load(self._locks.state_fd(key), st.st_ino, st.st_size)
+                try:
+                    state_fd = self._locks.state_fd(key)
+                except OSError:  # a store this process may read, not write (EROFS, EACCES)
+                    return read(fd, self._read_only_wm(key, fd, st, path))
+                ks = keystate.load(state_fd, st.st_ino, st.st_size)
                 if ks is not None:
                     return read(fd, ks.wm)
             finally:
@@ -147,6 +151,20 @@ class FileStore(Store):
                 return read(log.fd, self._key_state(log).wm)
             finally:
                 self._close_logs((log,))
+
+    def _read_only_wm(self, key: str, fd: int, st: os.stat_result, path: str) -> int:
+        """The watermark for a reader that cannot open the lock file for writing: its shared
+        state if readable and current, else the end of the last complete line (nobody can
+        write a store on a read-only filesystem; a writer with more rights keeps the state)."""
+        try:
+            state_fd = os.open(self._locks.state_path(key), os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return keylog.find_end(fd, path)[0]
+        try:
+            ks = keystate.load(state_fd, st.st_ino, st.st_size)
+        finally:
+            os.close(state_fd)
+        return keylog.find_end(fd, path)[0] if ks is None else ks.wm
 
     # -- the commit path, one method per action (docs/design.md maps them to the specs) ------
     #
@@ -282,10 +300,9 @@ class FileStore(Store):
         starts with every line durable.
         """
         with self._locks.hold_sync(log.key):
+            # A torn line or NULs past the last line stay until the next write cuts them off
+            # (a commit that fails changes nothing).
             valid_end, _ = keylog.find_end(log.fd, log.path)
-            if size > valid_end:  # a torn line or NULs: never acknowledged nor visible
-                os.ftruncate(log.fd, valid_end)
-                size = valid_end
             if self._durable:
                 os.fdatasync(log.fd)
                 self._sync_dir_chain(os.path.dirname(log.path))
@@ -326,12 +343,18 @@ class FileStore(Store):
         keylog.write_line(log.fd, line, ks.end, log.size)
         end = ks.end + len(line)
         log.size = end
-        if self._durable:
-            keystate.write_end(log.state_fd, replace(ks, end=end, size=end))
-            ks.end = ks.size = end
-        else:  # nothing to sync: visible at once (no process of this store syncs, see design)
-            keystate.write_both(log.state_fd, replace(ks, end=end, size=end, wm=end))
-            ks.end = ks.size = ks.wm = end
+        try:
+            if self._durable:
+                keystate.write_end(log.state_fd, replace(ks, end=end, size=end))
+            else:  # nothing to sync: visible at once (no process of this store syncs)
+                keystate.write_both(log.state_fd, replace(ks, end=end, size=end, wm=end))
+        except BaseException:  # the line must not outlive the error its writer got
+            with suppress(OSError):
+                os.ftruncate(log.fd, ks.end)
+            raise
+        ks.end = ks.size = end
+        if not self._durable:
+            ks.wm = end
         log.appended = True
 
     def _await_durable(self, log: _OpenLog) -> None:

@@ -132,14 +132,21 @@ def last_gen(fd: int) -> tuple[int, int]:
     return (0, 0) if sync is None else (sync.gen, sync.wm)
 
 
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    written = 0
+    while written < len(data):  # a short write is not an error
+        written += os.pwrite(fd, data[written:], offset + written)
+
+
 def write_end(fd: int, st: KeyState) -> None:
     """Write the end slot (the caller holds the key lock)."""
-    os.pwrite(fd, _pack(_END, _END_MAGIC, BOOT_ID, st.ino, st.size, st.gen, st.end), 0)
+    _pwrite_all(fd, _pack(_END, _END_MAGIC, BOOT_ID, st.ino, st.size, st.gen, st.end), 0)
 
 
 def write_sync(fd: int, st: KeyState | SyncSlot) -> None:
     """Write the sync slot (the caller holds the sync lock)."""
-    os.pwrite(fd, _pack(_SYNC, _SYNC_MAGIC, st.gen, st.wm, int(st.broken), st.prev_wm), SLOT)
+    data = _pack(_SYNC, _SYNC_MAGIC, st.gen, st.wm, int(st.broken), st.prev_wm)
+    _pwrite_all(fd, data, SLOT)
 
 
 def write_both(fd: int, st: KeyState) -> None:
@@ -147,4 +154,4 @@ def write_both(fd: int, st: KeyState) -> None:
     data = _pack(_END, _END_MAGIC, BOOT_ID, st.ino, st.size, st.gen, st.end) + _pack(
         _SYNC, _SYNC_MAGIC, st.gen, st.wm, int(st.broken), st.prev_wm
     )
-    os.pwrite(fd, data, 0)
+    _pwrite_all(fd, data, 0)

@@ -124,6 +124,10 @@ class KeyLocks:
                 finally:
                     lock.key_lock.thread_lock.release()
 
+    def state_path(self, key: str) -> str:
+        """Where the key's lock file (and shared state) is."""
+        return self._get(key).key_lock.path
+
     def state_fd(self, key: str) -> int:
         """The key's lock file, open for reading and writing its shared state (no lock taken)."""
         return self._get(key).key_lock.file()
