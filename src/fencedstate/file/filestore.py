@@ -359,34 +359,48 @@ class FileStore(Store):
 
     def _await_durable(self, log: _OpenLog) -> None:
         """Actions WaitDurable, SyncStart, SyncDone, SyncFail: return once the watermark covers
-        the log's end as this commit left it; whoever finds it behind runs the sync."""
+        the log's end as this commit left it. Whoever finds it behind and the sync lock free
+        runs the sync; the others sleep until that syncer lets go (``KeyLocks.wait_sync``)."""
         ks = log.ks
         if ks is None or ks.end <= ks.wm:
             return
-        if self._outcome(log, keystate.load_sync(log.state_fd)):
-            return
-        with self._locks.hold_sync(log.key):  # the syncer before us is done when we get it
-            # The sync slot changes only under the sync lock: what is read here holds.
-            found = keystate.load_for_sync(log.state_fd)
-            sync, upto = (None, 0) if found is None else found
-            if self._outcome(log, sync) or sync is None:
-                return
-            if self._durable:  # SyncStart: one fdatasync covers every line written so far
-                try:
-                    os.fdatasync(log.fd)
-                except OSError as exc:  # SyncFail: never retried (PostgreSQL's lesson)
-                    with suppress(OSError):
-                        sync.broken = True
-                        keystate.write_sync(log.state_fd, sync)
-                    what = "sync (the commit did not happen)"
-                    raise _storage_error(log.key, what, exc) from None
-            sync.wm = max(upto, ks.end)  # SyncDone
-            try:
-                keystate.write_sync(log.state_fd, sync)
-            except OSError as exc:
+
+        def done() -> bool:
+            return self._outcome(log, keystate.load_sync(log.state_fd))
+
+        while not done():
+            with self._locks.try_sync(log.key) as syncer:
+                if syncer:
+                    self._sync(log, ks)
+                    return
+            if not self._locks.wait_sync(log.key, done):
                 raise OutcomeUnknownError(
-                    log.key, f"synced, but the watermark could not be advanced ({exc})"
-                ) from None
+                    log.key, "the key's syncer did not finish in the lock timeout: read to confirm"
+                )
+
+    def _sync(self, log: _OpenLog, ks: keystate.KeyState) -> None:
+        """SyncStart, SyncDone, SyncFail, under the sync lock."""
+        # The sync slot changes only under the sync lock: what is read here holds.
+        found = keystate.load_for_sync(log.state_fd)
+        sync, upto = (None, 0) if found is None else found
+        if self._outcome(log, sync) or sync is None:
+            return
+        if self._durable:  # SyncStart: one fdatasync covers every line written so far
+            try:
+                os.fdatasync(log.fd)
+            except OSError as exc:  # SyncFail: never retried (PostgreSQL's lesson)
+                with suppress(OSError):
+                    sync.broken = True
+                    keystate.write_sync(log.state_fd, sync)
+                what = "sync (the commit did not happen)"
+                raise _storage_error(log.key, what, exc) from None
+        sync.wm = max(upto, ks.end)  # SyncDone
+        try:
+            keystate.write_sync(log.state_fd, sync)
+        except OSError as exc:
+            raise OutcomeUnknownError(
+                log.key, f"synced, but the watermark could not be advanced ({exc})"
+            ) from None
 
     def _outcome(self, log: _OpenLog, sync: keystate.SyncSlot | None) -> bool:
         """True once this commit is durable, False while it waits; ``StorageError`` if the
