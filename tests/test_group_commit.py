@@ -10,6 +10,8 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -79,56 +81,47 @@ def test_a_reader_never_returns_a_line_past_the_watermark(tmp_path: Path) -> Non
     assert store.get("hot").version == 451  # type: ignore[union-attr]
 
 
+@contextmanager
+def _stopped_writer(store_dir: Path, value: str, out: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A writer of ``value`` to key k, stopped (SIGSTOP) after its write and its Unlock, before
+    it waits for its sync; resumed and reaped (exit 0 required) when the block ends."""
+    proc = spawn([WORKER, "stop-before-sync", str(store_dir), "k", value, str(out)])
+    try:
+        wait_for(Path(str(out) + ".stopping"))
+        _wait_stopped(proc)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGCONT)
+        finish([proc])
+
+
 def test_a_stopped_committer_does_not_wedge_the_key(tmp_path: Path) -> None:
     """A committer stopped between its write and its sync: another commit syncs both (the key
     lock was released before the sync), and the stopped one, resumed, learns it landed."""
-    store_dir = tmp_path / "s"
-    store = fs.FileStore(store_dir)
+    store = fs.FileStore(tmp_path / "s")
     store.put("k", "first", expected_version=0)
     out = tmp_path / "stopped.json"
-    stopped = spawn([WORKER, "stop-before-sync", str(store_dir), "k", "from-stopped", str(out)])
-    try:
-        wait_for(Path(str(out) + ".stopping"))
-        _wait_stopped(stopped)
+    with _stopped_writer(tmp_path / "s", "from-stopped", out):
         # Its line is written but not yet durable: readers do not see it.
         assert store.get("k").value == "first"  # type: ignore[union-attr]
         # Another writer is not blocked: its sync covers the stopped writer's line too.
-        snap = store.put("k", "second", expected_version=None)
-        assert snap.version == 3
-        assert [e.value for e in store.history("k", limit=None)] == [
-            "first",
-            "from-stopped",
-            "second",
-        ]
-        os.kill(stopped.pid, signal.SIGCONT)
-        finish([stopped])
-    finally:
-        if stopped.poll() is None:
-            os.kill(stopped.pid, signal.SIGCONT)
-            stopped.kill()
+        assert store.put("k", "second", expected_version=None).version == 3
+        history = [e.value for e in store.history("k", limit=None)]
+        assert history == ["first", "from-stopped", "second"]
     assert read_json(out) == {"ok": True, "version": 2, "value": "from-stopped"}
 
 
 def test_a_refusal_waits_for_the_state_it_saw(tmp_path: Path) -> None:
     """A conflict caused by a line not yet durable is answered only once that line is durable,
     so a reader after the conflict sees why (linearizability)."""
-    store_dir = tmp_path / "s"
-    store = fs.FileStore(store_dir)
+    store = fs.FileStore(tmp_path / "s")
     store.put("k", "first", expected_version=0)
     out = tmp_path / "stopped.json"
-    stopped = spawn([WORKER, "stop-before-sync", str(store_dir), "k", "pending", str(out)])
-    try:
-        wait_for(Path(str(out) + ".stopping"))
-        _wait_stopped(stopped)
+    with _stopped_writer(tmp_path / "s", "pending", out):
         with pytest.raises(fs.ConflictError):
             store.put("k", "stale", expected_version=1)
         assert store.get("k").value == "pending"  # type: ignore[union-attr]
-        os.kill(stopped.pid, signal.SIGCONT)
-        finish([stopped])
-    finally:
-        if stopped.poll() is None:
-            os.kill(stopped.pid, signal.SIGCONT)
-            stopped.kill()
     assert read_json(out)["ok"] is True
 
 

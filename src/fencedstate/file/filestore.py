@@ -306,14 +306,14 @@ class FileStore(Store):
             if self._durable:
                 os.fdatasync(log.fd)
                 self._sync_dir_chain(os.path.dirname(log.path))
-            gen, _ = keystate.last_gen(log.state_fd)
+            gen = keystate.last_gen(log.state_fd)
             ks = keystate.KeyState(ino, size, gen + 1, valid_end, valid_end, False, valid_end)
             keystate.write_both(log.state_fd, ks)
         return ks
 
     def _recover_tail(self, log: _OpenLog, ks: keystate.KeyState) -> keystate.KeyState:
         """Action RecoverTail: a sync failed, so the lines past the watermark never happened:
-        zero them and sync that before anything else (a failed fdatasync is never retried)."""
+        cut them off and sync that before anything else (a failed fdatasync is never retried)."""
         with self._locks.hold_sync(log.key):
             ks = keystate.load(log.state_fd, ks.ino, ks.size) or ks
             if not ks.broken:

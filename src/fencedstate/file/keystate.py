@@ -126,10 +126,10 @@ def load_for_sync(fd: int) -> tuple[SyncSlot, int] | None:
     return None
 
 
-def last_gen(fd: int) -> tuple[int, int]:
-    """(generation, wm) of whatever sync slot is there, of any boot; (0, 0) if none."""
+def last_gen(fd: int) -> int:
+    """The generation of whatever sync slot is there (of any boot); 0 if none."""
     sync = load_sync(fd)
-    return (0, 0) if sync is None else (sync.gen, sync.wm)
+    return 0 if sync is None else sync.gen
 
 
 def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
