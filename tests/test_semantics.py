@@ -23,6 +23,16 @@ def test_put_cas_versions_start_at_one(store: fs.Store) -> None:
     assert got is not None and got.value == {"step": 2} and got.version == 2
 
 
+def test_values_round_trip_exactly(store: fs.Store) -> None:
+    """Integers past 64 bits stay exact (a JSON decoder that turns them into floats fails),
+    as do key order, -0.0, non-ASCII and control characters; through a reopen too."""
+    value = {"z": 1, "a": [1.5, -0.0, 10**30, -(2**70), None, True], "s": "snow \u2603 \x00\t"}
+    store.put("k", value, expected_version=0)
+    for snap in (store.get("k"), store.history("k")[-1]):
+        assert snap is not None and snap.value == value and list(snap.value) == ["z", "a", "s"]
+        assert type(snap.value["a"][2]) is int
+
+
 def test_expected_version_zero_means_must_not_exist(store: fs.Store) -> None:
     store.put("k", 1, expected_version=0)
     with pytest.raises(fs.ConflictError) as err:
