@@ -351,7 +351,7 @@ async def test_async_twins(store: fs.Store) -> None:
 
 
 def test_claim_waits_for_a_held_claim_when_asked(store: fs.Store) -> None:
-    store.claim("k", owner="a", ttl=0.3)
+    store.claim("k", owner="a", ttl=2.0)  # long enough to hold through two slow round trips
     with pytest.raises(fs.ClaimHeldError):
         store.claim("k", owner="b", ttl=30)  # wait=0: refused at once
     with pytest.raises(fs.ClaimHeldError):

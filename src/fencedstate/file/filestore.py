@@ -138,9 +138,9 @@ class FileStore(Store):
                     state_fd = self._locks.state_fd(key)
                 except OSError:  # a store this process may read, not write (EROFS, EACCES)
                     return read(fd, self._read_only_wm(key, fd, st, path))
-                ks = keystate.load(state_fd, st.st_ino, st.st_size)
-                if ks is not None:
-                    return read(fd, ks.wm)
+                wm = keystate.load_wm(state_fd, st.st_ino, st.st_size)
+                if wm is not None:
+                    return read(fd, wm)
             finally:
                 os.close(fd)
         with _guarded(key), self._locks.hold(key):

@@ -44,6 +44,7 @@ _MAX_OPEN = 512  # lock files kept open per store object; least recently made on
 _IN_ATTRIB = 0x4
 _LIBC = ctypes.CDLL(None, use_errno=True)
 _POLL = 0.0005  # only where inotify is not available
+_SPINS = 8  # tries (with sched_yield between) before sleeping on inotify
 
 
 class _FileLock:
@@ -278,8 +279,10 @@ def _watcher() -> _Watcher | None:
 def wait_change(path: str, ready: Callable[[], bool], timeout: float) -> bool:
     """Call ``ready()`` until it returns True, sleeping until ``path``'s attributes change
     between calls (inotify); False once ``timeout`` seconds have passed."""
-    if ready():
-        return True
+    for _ in range(_SPINS):  # a holder that is about to let go: yield to it, do not sleep
+        if ready():
+            return True
+        os.sched_yield()
     deadline = time.monotonic() + timeout
     w = _watcher()
     if w is None:  # no inotify (or out of instances): poll
