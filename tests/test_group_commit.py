@@ -143,7 +143,11 @@ def test_shared_state_is_derived_again_when_it_is_gone(tmp_path: Path) -> None:
 def _copy_format1(tmp_path: Path) -> Path:
     root = tmp_path / "old"
     shutil.copytree(FORMAT1, root)
-    os.chmod(root, 0o700)
+    # The modes that release wrote (git keeps only 0644/0755): files 0600, directories 0700.
+    for dirpath, _, names in os.walk(root):
+        os.chmod(dirpath, 0o700)
+        for name in names:
+            os.chmod(os.path.join(dirpath, name), 0o600)
     return root
 
 
