@@ -13,12 +13,28 @@ class FencedStateError(Exception):
     """Base class of every fencedstate error."""
 
     retryable: ClassVar[bool] = False
+    #: What the caller should do next, in one sentence (shown by the CLI and the MCP server).
+    advice: ClassVar[str] = "See the error's fields for details."
 
     def __init__(self, message: str, **fields: Any) -> None:
         super().__init__(message)
         self._fields = fields
         for name, value in fields.items():
             setattr(self, name, value)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error as JSON-ready data: type, message, retryable, advice and its fields."""
+        out: dict[str, Any] = {
+            "error": type(self).__name__,
+            "message": str(self),
+            "retryable": self.retryable,
+            "advice": self.advice,
+        }
+        for name, value in self._fields.items():
+            out[name] = (
+                value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
+            )
+        return out
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Rebuild from the fields so errors cross process boundaries intact.
@@ -33,6 +49,10 @@ def _rebuild(cls: type[FencedStateError], message: str, fields: dict[str, Any]) 
 
 class ConflictError(FencedStateError):
     """The key's version is not the one the writer expected: read fresh, recompute, commit again."""
+
+    advice: ClassVar[str] = (
+        "Re-read the key and retry with its current version (store.update does this for you)."
+    )
 
     retryable: ClassVar[bool] = True
     key: str
@@ -55,6 +75,11 @@ class FencedError(FencedStateError):
     ``"released"`` (the claim was given up). Not retryable with the same claim: take a new one.
     """
 
+    advice: ClassVar[str] = (
+        "Your claim is gone: take a new claim, re-read, and redo the work; do not retry with "
+        "this claim."
+    )
+
     key: str
     claim_epoch: int
     current_epoch: int
@@ -74,6 +99,11 @@ class FencedError(FencedStateError):
 class ClaimHeldError(FencedStateError):
     """Someone else holds a live claim on the key."""
 
+    advice: ClassVar[str] = (
+        "Wait for the holder's lease to expire (expires_in) and claim again, or reclaim the "
+        "key if its holder is dead."
+    )
+
     retryable: ClassVar[bool] = True
     key: str
     holder: str
@@ -91,6 +121,11 @@ class ClaimHeldError(FencedStateError):
 class InvalidKeyError(FencedStateError, ValueError):
     """The key does not follow the key grammar."""
 
+    advice: ClassVar[str] = (
+        "Fix the key: '/'-separated segments of [A-Za-z0-9._-] (128 each), 512 in all, no "
+        "leading dot."
+    )
+
     key: object
     reason: str
 
@@ -101,12 +136,18 @@ class InvalidKeyError(FencedStateError, ValueError):
 class InvalidArgumentError(FencedStateError, ValueError):
     """An argument other than the key or value is out of range (ttl, versions, names, ...)."""
 
+    advice: ClassVar[str] = "Fix the argument named in the message; nothing was written."
+
     def __init__(self, reason: str) -> None:
         super().__init__(reason, reason=reason)
 
 
 class InvalidValueError(FencedStateError, ValueError):
     """The value cannot be stored as JSON (unserialisable, NaN, non-string dict keys...)."""
+
+    advice: ClassVar[str] = (
+        "Store JSON only: string dict keys, lists not tuples, finite numbers; nothing was written."
+    )
 
     key: str
     reason: str
@@ -117,6 +158,11 @@ class InvalidValueError(FencedStateError, ValueError):
 
 class ValueTooLargeError(InvalidValueError):
     """The encoded value is larger than the store's ``max_value_bytes``."""
+
+    advice: ClassVar[str] = (
+        "Store a smaller value (or raise max_value_bytes when opening the store); nothing was "
+        "written."
+    )
 
     size: int
     limit: int
@@ -135,6 +181,11 @@ class ValueTooLargeError(InvalidValueError):
 class CorruptStateError(FencedStateError):
     """Stored state failed its integrity check. It is reported, never repaired by overwriting."""
 
+    advice: ClassVar[str] = (
+        "Run `fencedstate check DIR` to see the damage, then `--salvage KEY` or `--reset "
+        "KEY`; nothing was overwritten."
+    )
+
     path: str
     detail: str
 
@@ -144,6 +195,11 @@ class CorruptStateError(FencedStateError):
 
 class StorageError(FencedStateError):
     """The storage layer failed (I/O error, full disk, permissions). Nothing was acknowledged."""
+
+    advice: ClassVar[str] = (
+        "Fix the storage problem (disk full, permissions, I/O error) and retry; nothing was "
+        "acknowledged."
+    )
 
     key: str | None
     detail: str
@@ -156,15 +212,25 @@ class StorageError(FencedStateError):
 class LockTimeoutError(StorageError):
     """The key's lock was not acquired in time (a holder may be stalled). Retryable."""
 
+    advice: ClassVar[str] = (
+        "Retry later; if it keeps happening, a process holding the key's lock may be stopped."
+    )
+
     retryable: ClassVar[bool] = True
 
 
 class InsecureStoreError(StorageError):
     """The store directory is unsafe to trust (world-writable, foreign owner, symlinked)."""
 
+    advice: ClassVar[str] = (
+        "Fix the directory's owner and mode (0700, owned by you, not a symlink) and open it again."
+    )
+
 
 class OutcomeUnknownError(FencedStateError):
     """The connection broke during a commit: it may or may not have landed. Read to find out."""
+
+    advice: ClassVar[str] = "Read the key to see whether the commit landed before retrying."
 
     retryable: ClassVar[bool] = True
     key: str
@@ -183,6 +249,8 @@ class OutcomeError(FencedStateError):
 class InvalidTransitionError(OutcomeError, ValueError):
     """The requested state change is not allowed from the current state."""
 
+    advice: ClassVar[str] = "Read the action's current state and pick a transition allowed from it."
+
     action_id: str
     current: str
     requested: str
@@ -199,6 +267,8 @@ class InvalidTransitionError(OutcomeError, ValueError):
 class UnknownActionError(OutcomeError, KeyError):
     """No outcome is recorded for this action id."""
 
+    advice: ClassVar[str] = "Record the action before changing its state."
+
     action_id: str
 
     def __init__(self, action_id: str) -> None:
@@ -214,6 +284,10 @@ class SchemaError(FencedStateError, ValueError):
     ``errors`` is pydantic's list of problems; ``pattern`` is the matching glob (None when the
     registry is strict and no pattern matched).
     """
+
+    advice: ClassVar[str] = (
+        "Fix the value so it matches the key's model (see errors); nothing was written."
+    )
 
     key: str
     pattern: str | None
@@ -232,6 +306,11 @@ class VerificationError(FencedStateError):
     not in the store), ``"value"`` (different value at that version), ``"check"`` (the domain
     check rejected the re-read value) or ``"probe"`` (an external effect was not observed).
     """
+
+    advice: ClassVar[str] = (
+        "The write or effect did not happen as expected: inspect the key (or the external "
+        "system) before retrying."
+    )
 
     key: str
     version: int | None
