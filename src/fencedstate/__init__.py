@@ -10,6 +10,7 @@ from __future__ import annotations
 from .claim import Claim
 from .clock import Clock
 from .errors import (
+    AccessDeniedError,
     ClaimHeldError,
     ConflictError,
     CorruptStateError,
@@ -35,6 +36,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MAX_VALUE_DEPTH",
+    "AccessDeniedError",
     "CheckReport",
     "Claim",
     "ClaimHeldError",

@@ -227,6 +227,23 @@ class InsecureStoreError(StorageError):
     )
 
 
+class AccessDeniedError(FencedStateError):
+    """The server refused this client: missing or wrong credentials, certificate or permission.
+
+    ``detail`` says what the server demanded; it never contains a password or token.
+    """
+
+    advice: ClassVar[str] = (
+        "Give the store what the server demands (a CA bundle, a client certificate, a user and "
+        "password, or a role with access to the namespace), then open it again."
+    )
+    backend: str
+    detail: str
+
+    def __init__(self, backend: str, detail: str) -> None:
+        super().__init__(f"{backend} refused access: {detail}", backend=backend, detail=detail)
+
+
 class OutcomeUnknownError(FencedStateError):
     """The connection broke during a commit: it may or may not have landed. Read to find out."""
 

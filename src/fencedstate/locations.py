@@ -19,6 +19,7 @@ _BACKENDS: dict[str, tuple[str, str, str]] = {
     "postgresql": (".postgres", "PostgresStore", "postgres"),
     "postgres": (".postgres", "PostgresStore", "postgres"),
     "etcd": (".etcd", "EtcdStore", "etcd"),
+    "etcds": (".etcd", "EtcdStore", "etcd"),
 }
 
 
