@@ -60,8 +60,13 @@ class ConflictError(FencedStateError):
     actual_version: int
 
     def __init__(self, key: str, expected_version: int, actual_version: int) -> None:
+        found = (
+            "the key does not exist (nothing to delete)"
+            if expected_version == actual_version == 0
+            else f"expected version {expected_version}, found {actual_version}"
+        )
         super().__init__(
-            f"conflict on {key!r}: expected version {expected_version}, found {actual_version}",
+            f"conflict on {key!r}: {found}",
             key=key,
             expected_version=expected_version,
             actual_version=actual_version,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import args, backoff, rules
-from .claim import Claim
+from .claim import Claim, ClaimRequest
 from .clock import Clock
 from .errors import (
     ClaimHeldError,
@@ -125,6 +125,16 @@ class Store(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    async def aclose(self) -> None:
+        """Awaitable ``close``."""
+        await asyncio.to_thread(self.close)
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
     # -- validation ---------------------------------------------------------------------------
 
@@ -476,9 +486,14 @@ class Store(ABC):
             lambda: self.delete(key, expected_version=expected_version, writer=writer)
         )
 
-    async def aclaim(self, key: str, owner: str, ttl: float = 30.0, *, wait: float = 0.0) -> Claim:
-        """Awaitable ``claim`` (waiting, if asked, off the event loop)."""
-        return await asyncio.to_thread(lambda: self.claim(key, owner, ttl, wait=wait))
+    def aclaim(self, key: str, owner: str, ttl: float = 30.0, *, wait: float = 0.0) -> ClaimRequest:
+        """Awaitable ``claim`` (waiting, if asked, off the event loop): ``await`` it for the
+        ``Claim``, or ``async with store.aclaim(...) as claim:`` to release it on exit."""
+
+        async def start() -> Claim:
+            return await asyncio.to_thread(lambda: self.claim(key, owner, ttl, wait=wait))
+
+        return ClaimRequest(start)
 
     async def areclaim(self, key: str, by: str = "recovery") -> int:
         """Awaitable ``reclaim``."""
