@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -158,6 +159,10 @@ class Store(ABC):
             and _depth(decoded) > MAX_VALUE_DEPTH
         ):
             raise InvalidValueError(key, f"nested deeper than {MAX_VALUE_DEPTH} levels")
+        # What JSON would change (a tuple read back as a list, a dict key 1 as "1") is refused:
+        # one C-level comparison; the walk that names the place runs only when it fails.
+        if decoded != value:
+            raise InvalidValueError(key, _inexact(value, decoded))
         return decoded, text
 
     # -- reads --------------------------------------------------------------------------------
@@ -517,3 +522,36 @@ def _depth(value: Any) -> int:
             break
         stack.extend((child, depth + 1) for child in children)
     return deepest
+
+
+def _inexact(value: Any, decoded: Any) -> str:
+    """Where and why ``value`` does not survive JSON exactly (``$.items[3]: a tuple ...``)."""
+    stack: list[tuple[Any, Any, str]] = [(value, decoded, "$")]
+    while stack:
+        item, back, path = stack.pop()
+        if isinstance(item, tuple):
+            return f"{path}: a tuple (JSON reads it back as a list): store a list"
+        if isinstance(item, dict):
+            for k in item:
+                if not isinstance(k, str):
+                    return (
+                        f"{path}: dict key {k!r} is not a string (JSON reads it back as "
+                        f"{json.dumps(str(k))}): use string keys"
+                    )
+            if not isinstance(back, dict) or len(back) != len(item):
+                return f"{path}: dict keys collide once written as JSON"
+            stack.extend((v, back.get(k), _child(path, k)) for k, v in reversed(item.items()))
+        elif isinstance(item, list):
+            if not isinstance(back, list) or len(back) != len(item):
+                return f"{path}: the list does not read back the same"
+            stack.extend(
+                (v, b, f"{path}[{i}]")
+                for i, (v, b) in reversed(list(enumerate(zip(item, back, strict=True))))
+            )
+        elif item != back:
+            return f"{path}: {type(item).__name__} {item!r} reads back as {back!r}"
+    return "$: the value does not read back the same from JSON"
+
+
+def _child(path: str, key: str) -> str:
+    return f"{path}.{key}" if key.isidentifier() else f"{path}[{json.dumps(key)}]"
