@@ -110,7 +110,8 @@ def open_store(
             f"pip install 'fencedstate[{extra}]' ({exc})"
         ) from None
     store_cls = getattr(backend_module, cls)
-    return cast(Store, store_cls(text, **_check_options(store_cls, f"the {scheme}:// backend", options)))
+    checked = _check_options(store_cls, f"the {scheme}:// backend", options)
+    return cast(Store, store_cls(text, **checked))
 
 
 def options_of(store_cls: type[Store]) -> list[str]:
