@@ -198,3 +198,32 @@ def test_salvage_under_concurrent_writers_keeps_every_commit(tmp_path: Path) -> 
     assert snap is not None and snap.value == 2 + 45 and snap.version == 48
     store.close()
     assert fs.check(tmp_path).clean
+
+
+HIDE_FRAMEWORKS = """
+import importlib.abc, sys
+HIDDEN = {"langgraph", "crewai", "autogen", "autogen_agentchat", "autogen_core", "agents",
+          "google", "agent_framework", "pydantic_graph", "pydantic_ai"}
+class Hide(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in HIDDEN:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+sys.meta_path.insert(0, Hide())
+from fencedstate.cli.main import main
+raise SystemExit(main(["demo", "--frameworks"]))
+"""
+
+
+def test_demo_frameworks_in_a_core_only_install_prints_install_lines() -> None:
+    """The frameworks hidden from the import system (as in a core-only install): every
+    example gets its install line, no traceback, exit 0."""
+    from fencedstate.cli import frameworks
+
+    out = subprocess.run(
+        [sys.executable, "-c", HIDE_FRAMEWORKS], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stdout + out.stderr
+    for _, _, extra, _ in frameworks.EXAMPLES:
+        assert f"not installed: pip install -e '.[{extra}]'" in out.stdout
