@@ -1,5 +1,5 @@
 # Two commands matter: `make demo` and `make test`. Both bootstrap .venv on first use:
-# the demo needs only the core (pydantic, pyyaml); the tests install every extra.
+# the demo needs only the core (msgspec, pydantic, pyyaml); the tests install every extra.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
