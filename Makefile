@@ -22,6 +22,13 @@ $(STAMP): pyproject.toml $(CORE)
 	$(BIN)/pip install -q -e '.[all,dev,bench]'
 	touch $(STAMP)
 
+# System packages the tests need (Java, PostgreSQL, etcd, libfiu, faketime): installed as root
+# with apt (the .ci/deps.d snippets), else named with the command that installs them, before pytest.
+.PHONY: system-deps
+system-deps:
+	@bash scripts/setup-system.sh
+test: system-deps
+
 demo: $(CORE)
 	@$(BIN)/fencedstate demo
 
