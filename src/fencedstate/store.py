@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import args, backoff, rules
+from . import args, backoff, rules, telemetry
 from .claim import Claim, ClaimRequest
 from .clock import Clock
 from .errors import (
@@ -53,12 +53,18 @@ class Stats:
     conflicts: int = 0
     retries: int = 0
     fenced: int = 0
+    claims: int = 0
+    backend: str = field(default="", repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, name: str, n: int = 1) -> None:
-        """Increment counter ``name`` by ``n`` (thread-safe)."""
+        """Increment counter ``name`` by ``n`` (thread-safe; and its OpenTelemetry counter, if
+        ``fencedstate.telemetry`` is on)."""
         with self._lock:
             setattr(self, name, getattr(self, name) + n)
+        tel = telemetry.ACTIVE
+        if tel is not None:
+            tel.count(name, n, self.backend)
 
 
 class Store(ABC):
@@ -71,7 +77,7 @@ class Store(ABC):
             raise InvalidArgumentError("max_value_bytes must be positive")
         self.max_value_bytes = max_value_bytes
         self.clock = clock if clock is not None else Clock()
-        self.stats = Stats()
+        self.stats = Stats(backend=type(self).__name__)
         self._contended: dict[str, float] = {}  # key -> monotonic time of its last conflict
 
     # -- backend primitives -------------------------------------------------------------------
@@ -220,6 +226,23 @@ class Store(ABC):
         claim: rules.ClaimRef | None,
         idem: str | None = None,
     ) -> Snapshot:
+        tel = telemetry.ACTIVE
+        if tel is None:
+            return self._commit_now(key, value, expected_version, writer, claim, idem)
+        with tel.commit("put" if claim is None else "commit", key, self.stats.backend) as out:
+            snap = self._commit_now(key, value, expected_version, writer, claim, idem)
+            out["version"] = snap.version
+            return snap
+
+    def _commit_now(
+        self,
+        key: str,
+        value: Any,
+        expected_version: int | None,
+        writer: str | None,
+        claim: rules.ClaimRef | None,
+        idem: str | None = None,
+    ) -> Snapshot:
         writer = args.optional_name("writer", writer)
         decoded, text = self._encode(key, value)
 
@@ -301,6 +324,17 @@ class Store(ABC):
     def _update_holding_key(
         self, key: str, fn: Callable[[Any], Any], writer: str | None
     ) -> Snapshot:
+        tel = telemetry.ACTIVE
+        if tel is None:
+            return self._update_holding_key_now(key, fn, writer)
+        with tel.commit("update", key, self.stats.backend) as out:
+            snap = self._update_holding_key_now(key, fn, writer)
+            out["version"] = snap.version
+            return snap
+
+    def _update_holding_key_now(
+        self, key: str, fn: Callable[[Any], Any], writer: str | None
+    ) -> Snapshot:
         def step(cur: State, clock: Clock) -> State:
             decoded, text = self._encode(key, fn(cur.value if cur.exists else None))
             return rules.commit(
@@ -336,7 +370,25 @@ class Store(ABC):
                 cur, expected_version=expected_version, writer=writer, claim=claim, clock=clock
             )
 
-        return self._transition(key, step).version
+        tel = telemetry.ACTIVE
+        if tel is None:
+            return self._transition_counted(key, step).version
+        with tel.commit("delete", key, self.stats.backend) as out:
+            out["version"] = version = self._transition_counted(key, step).version
+            return version
+
+    def _transition_counted(self, key: str, step: Step) -> State:
+        """``_transition`` of a one-key commit, counted in ``stats``."""
+        try:
+            state = self._transition(key, step)
+        except ConflictError:
+            self.stats.add("conflicts")
+            raise
+        except FencedError:
+            self.stats.add("fenced")
+            raise
+        self.stats.add("commits")
+        return state
 
     def put_many(
         self, writes: Mapping[str, tuple[Any, int | None]], *, writer: str | None = None
@@ -368,6 +420,19 @@ class Store(ABC):
                 for k, (v, t, e) in sorted(prepared.items())
             }
 
+        tel = telemetry.ACTIVE
+        if tel is None:
+            return self._put_many_now(prepared, step)
+        with tel.commit("put_many", ",".join(sorted(prepared)), self.stats.backend) as out:
+            snaps = self._put_many_now(prepared, step)
+            out["version"] = max(s.version for s in snaps.values())
+            return snaps
+
+    def _put_many_now(
+        self,
+        prepared: dict[str, tuple[Any, str, int | None]],
+        step: Callable[[dict[str, State], Clock], dict[str, State]],
+    ) -> dict[str, Snapshot]:
         try:
             states = self._transition_many(sorted(prepared), step)
         except ConflictError:
@@ -404,6 +469,7 @@ class Store(ABC):
                 time.sleep(min(pause, left, max(exc.expires_in, 0.001)))
                 attempt += 1
         assert state.lease is not None
+        self.stats.add("claims")
         return Claim(self, key, owner_, state.epoch, state.lease)
 
     def reclaim(self, key: str, by: str = "recovery") -> int:
