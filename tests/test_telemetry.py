@@ -53,7 +53,9 @@ def _total(points: Any) -> int:
     return sum(p.value for p in points)
 
 
-def test_counters_histogram_and_spans(otel: tuple[InMemorySpanExporter, Any], tmp_path: Path) -> None:
+def test_counters_histogram_and_spans(
+    otel: tuple[InMemorySpanExporter, Any], tmp_path: Path
+) -> None:
     spans, reader = otel
     store = fs.open_store(tmp_path)
     store.put("k", 1, expected_version=0)
