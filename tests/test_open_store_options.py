@@ -25,10 +25,10 @@ def test_every_backend_option_is_an_explicit_parameter() -> None:
     params = inspect.signature(fs.open_store).parameters
     explicit = {n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
     every = {o for cls in _backend_classes() for o in locations.options_of(cls)}
-    assert every == explicit, (every - explicit, explicit - every)
+    assert every <= explicit, f"open_store does not show {sorted(every - explicit)}"
     text = pydoc.render_doc(fs.open_store)
-    for name in ("durability", "lock_timeout", "max_value_bytes", "history_limit"):
-        assert f"{name}:" in text and f"``{name}``" in text
+    for name in explicit:  # each one listed by help() and said what it is for
+        assert f"{name}:" in text and f"``{name}``" in text, name
 
 
 def test_options_reach_the_backend(tmp_path: Path) -> None:

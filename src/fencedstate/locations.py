@@ -43,6 +43,11 @@ def open_store(
     serializable: bool | None = None,
     timeout: float | None = None,
     commit_deadline: float | None = None,
+    username: str | None = None,
+    password: str | None = None,
+    ca_file: str | os.PathLike[str] | None = None,
+    cert_file: str | os.PathLike[str] | None = None,
+    key_file: str | os.PathLike[str] | None = None,
     clock: Clock | None = None,
     **other: Any,
 ) -> Store:
@@ -62,7 +67,9 @@ def open_store(
     - PostgreSQL: ``schema``, ``min_connections`` (1), ``max_connections`` (10),
       ``connect_timeout`` (10 s), ``lock_timeout`` (10 s), ``idle_txn_timeout`` (60 s),
       ``migrate`` (True);
-    - etcd: ``serializable`` (False), ``timeout`` (5 s), ``commit_deadline`` (30 s).
+    - etcd: ``serializable`` (False), ``timeout`` (5 s), ``commit_deadline`` (30 s), and for a
+      secured cluster (``etcds://``, where the etcd backend supports it) ``username``,
+      ``password``, ``ca_file``, ``cert_file``, ``key_file``.
     """
     given = {
         "durability": durability,
@@ -80,6 +87,11 @@ def open_store(
         "serializable": serializable,
         "timeout": timeout,
         "commit_deadline": commit_deadline,
+        "username": username,
+        "password": password,
+        "ca_file": ca_file,
+        "cert_file": cert_file,
+        "key_file": key_file,
         "clock": clock,
     }
     options = {k: v for k, v in given.items() if v is not None} | other
