@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import fencedstate as fs
 from fencedstate.cli.main import build_parser
 from fencedstate.file import keystate
@@ -131,12 +133,16 @@ def test_salvage_keeps_versions_and_epochs_and_the_key_goes_on(tmp_path: Path) -
     out = run("check", str(tmp_path), "--salvage", "k", "--json")
     assert out.returncode == 0, out.stderr
     kept = json.loads(out.stdout)
-    assert (kept["version"], kept["epoch"], kept["lines"]) == (3, 2, good_lines)
+    # the valid lines, then the key moved past every version and epoch it had: 3 -> 4, 2 -> 3
+    assert (kept["version"], kept["epoch"], kept["lines"]) == (4, 3, good_lines)
     assert Path(kept["aside"]).read_bytes() == damaged  # nothing is lost
-    assert log.read_bytes() == good
+    assert log.read_bytes().startswith(good) and log.read_bytes().count(b"\n") == good_lines + 1
     snap = store.get("k")  # the store object opened before the salvage reads it
-    assert snap is not None and (snap.value, snap.version, snap.epoch) == ("v3", 3, 2)
-    assert store.put("k", "v4", expected_version=3).version == 4
+    assert snap is not None and (snap.value, snap.version, snap.epoch) == ("v3", 4, 3)
+    assert store.history("k")[-1].op == "reclaim"
+    with pytest.raises(fs.ConflictError):
+        store.put("k", "stale", expected_version=3)  # a writer from before the damage
+    assert store.put("k", "v5", expected_version=4).version == 5
     assert fs.check(tmp_path).damaged == []
     # The key's shared state was derived again: it describes the new log, all of it durable.
     locks = KeyLocks(str(tmp_path / "locks"), 5.0)
@@ -147,6 +153,34 @@ def test_salvage_keeps_versions_and_epochs_and_the_key_goes_on(tmp_path: Path) -
     store.close()
 
 
+def test_salvage_moves_past_versions_and_claims_only_the_damaged_part_held(
+    tmp_path: Path,
+) -> None:
+    store = fs.FileStore(tmp_path)
+    v = 0
+    for i in range(5):
+        v = store.put("k", i, expected_version=v).version
+    late = store.claim("k", owner="late", ttl=600)  # epoch 1, taken after the damage point
+    read_at_5 = store.get("k")
+    assert read_at_5 is not None and read_at_5.version == 5
+    log = tmp_path / "data" / "k.jsonl"
+    lines = log.read_bytes().splitlines(keepends=True)
+    lines[2] = lines[2].replace(b'"value":2', b'"value":9')  # bad CRC from line 3 on
+    log.write_bytes(b"".join(lines))
+    out = run("check", str(tmp_path), "--salvage", "k", "--json")
+    assert out.returncode == 0, out.stderr
+    kept = json.loads(out.stdout)
+    assert (kept["lines"], kept["version"], kept["epoch"]) == (2, 6, 2)
+    snap = store.get("k")
+    assert snap is not None and (snap.value, snap.version) == (1, 6)  # the last good value
+    with pytest.raises(fs.ConflictError):  # version 5 is never matched again
+        store.put("k", "from v5", expected_version=read_at_5.version)
+    with pytest.raises(fs.FencedError):  # the claim from the lost part is fenced
+        late.commit("late")
+    assert store.put("k", "fresh", expected_version=6).version == 7
+    store.close()
+
+
 def test_salvage_of_a_quarantined_key_and_refusals(tmp_path: Path) -> None:
     _store(tmp_path)
     _damage(tmp_path)
@@ -154,10 +188,10 @@ def test_salvage_of_a_quarantined_key_and_refusals(tmp_path: Path) -> None:
     assert fs.check(tmp_path).quarantined_keys
     out = run("check", str(tmp_path), "--salvage", "b")
     assert out.returncode == 0, out.stderr
-    assert "up to version 3" in out.stdout
+    assert "kept 3 valid lines; the key is now at version 4, epoch 1" in out.stdout
     store = fs.FileStore(tmp_path)
     snap = store.get("b")
-    assert snap is not None and snap.version == 3 and snap.value == 2
+    assert snap is not None and snap.version == 4 and snap.value == 2
     store.close()
     assert fs.check(tmp_path).clean
     out = run("check", str(tmp_path), "--salvage", "a")  # not damaged: refused
@@ -192,10 +226,10 @@ def test_salvage_under_concurrent_writers_keeps_every_commit(tmp_path: Path) -> 
     for p in procs:
         p.join(60)
         assert p.exitcode == 0
-    assert got == list(range(4, 4 + 45))  # versions continue from the salvaged 3, none twice
+    assert got == list(range(5, 5 + 45))  # on from the salvaged 4, none twice, none lost
     store = fs.FileStore(tmp_path)
     snap = store.get("b")
-    assert snap is not None and snap.value == 2 + 45 and snap.version == 48
+    assert snap is not None and snap.value == 2 + 45 and snap.version == 49
     store.close()
     assert fs.check(tmp_path).clean
 

@@ -14,11 +14,12 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import stat
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from .errors import (
     CorruptStateError,
@@ -31,7 +32,7 @@ from .file import keylog, keystate
 from .file.filestore import MARKER, check_marker
 from .file.locking import KeyLocks
 from .keys import key_to_relpath, relpath_to_key, validate_key
-from .records import QUARANTINE_MARK
+from .records import QUARANTINE_MARK, State, encode_state
 
 _QUARANTINE_INFIX = ".damaged-"
 
@@ -296,8 +297,9 @@ def reset(path: str | os.PathLike[str], key: str, sha256: str) -> str:
 
 @dataclass
 class Salvage:
-    """What ``salvage`` kept: the key's last good version and epoch, the lines kept, and where
-    the whole damaged log was moved (nothing is deleted)."""
+    """What ``salvage`` did: the key's version and epoch now (above every one it had), the valid
+    lines kept, the damaged bytes dropped from the log, and where the whole damaged log was
+    moved (nothing is deleted)."""
 
     key: str
     version: int
@@ -310,6 +312,11 @@ class Salvage:
 def salvage(path: str | os.PathLike[str], key: str) -> Salvage:
     """Keep the valid prefix of a damaged (or quarantined) key's log, with its versions and
     epochs; the whole damaged log is kept aside.
+
+    One line is appended after the prefix (op ``reclaim``, actor ``fencedstate check``): the last
+    good value at a version and an epoch above every one the prefix or the damaged part shows.
+    A writer still holding a version or a claim from the lost part gets ``ConflictError`` or
+    ``FencedError`` instead of matching a reused number (no ABA).
 
     Runs under the key's lock (and its sync lock for the shared state), so concurrent writers
     wait; the key's shared state (end, watermark) is derived again from the new log, as a
@@ -348,7 +355,8 @@ def salvage(path: str | os.PathLike[str], key: str) -> Salvage:
                         break
                     except FileExistsError:
                         n += 1
-            kept = damaged[: found.bad_offset]
+            moved = _moved_past(found.states[-1], damaged[found.bad_offset :])
+            kept = damaged[: found.bad_offset] + encode_state(moved)
             _replace(log, kept)  # fsynced, renamed, directory fsynced
             with locks.hold_sync(key):
                 st = os.stat(log)
@@ -359,9 +367,40 @@ def salvage(path: str | os.PathLike[str], key: str) -> Salvage:
                 )
     finally:
         locks.close()
-    last = found.states[-1]
     return Salvage(
-        key, last.version, last.epoch, len(found.states), len(damaged) - len(kept), aside
+        key,
+        moved.version,
+        moved.epoch,
+        len(found.states),
+        len(damaged) - found.bad_offset,
+        aside,
+    )
+
+
+_NUMBERS = re.compile(rb'"(version|epoch)":(\d{1,19})\b')
+
+
+def _moved_past(last: State, lost: bytes) -> State:
+    """``last`` as a reclaim at a version and epoch above any number in ``last`` or ``lost``
+    (the damaged bytes: read leniently, every ``"version":N`` and ``"epoch":N`` counts)."""
+    version, epoch = last.version, last.epoch
+    for name, number in _NUMBERS.findall(lost):
+        if name == b"version":
+            version = max(version, int(number))
+        else:
+            epoch = max(epoch, int(number))
+    now = time.time()
+    return replace(
+        last,
+        op="reclaim",
+        version=version + 1,
+        epoch=epoch + 1,
+        holder=None,
+        lease=None,
+        actor="fencedstate check",
+        at=now,
+        idem=None,
+        txn=None,
     )
 
 
@@ -450,8 +489,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(json.dumps(asdict(kept)))
             else:
                 print(
-                    f"salvaged {kept.key!r}: kept {kept.lines} lines up to version "
-                    f"{kept.version} (epoch {kept.epoch}); the damaged log is kept at {kept.aside}"
+                    f"salvaged {kept.key!r}: kept {kept.lines} valid lines; the key is now at "
+                    f"version {kept.version}, epoch {kept.epoch} (above everything the damaged "
+                    f"part held); the damaged log is kept at {kept.aside}"
                 )
             return 0
         if args.reset:
