@@ -1,5 +1,5 @@
 # Two commands matter: `make demo` and `make test`. Both bootstrap .venv on first use:
-# the demo needs only the core (pydantic, pyyaml); the tests install every extra.
+# the demo needs only the core (msgspec, pydantic, pyyaml); the tests install every extra.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -21,6 +21,13 @@ $(STAMP): pyproject.toml $(CORE)
 	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
 	$(BIN)/pip install -q -e '.[all,dev,bench]'
 	touch $(STAMP)
+
+# System packages the tests need (Java, PostgreSQL, etcd, libfiu, faketime): installed as root
+# with apt (the .ci/deps.d snippets), else named with the command that installs them, before pytest.
+.PHONY: system-deps
+system-deps:
+	@bash scripts/setup-system.sh
+test: system-deps
 
 demo: $(CORE)
 	@$(BIN)/fencedstate demo

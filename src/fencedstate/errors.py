@@ -60,8 +60,13 @@ class ConflictError(FencedStateError):
     actual_version: int
 
     def __init__(self, key: str, expected_version: int, actual_version: int) -> None:
+        found = (
+            "the key does not exist (nothing to delete)"
+            if expected_version == actual_version == 0
+            else f"expected version {expected_version}, found {actual_version}"
+        )
         super().__init__(
-            f"conflict on {key!r}: expected version {expected_version}, found {actual_version}",
+            f"conflict on {key!r}: {found}",
             key=key,
             expected_version=expected_version,
             actual_version=actual_version,
@@ -182,8 +187,8 @@ class CorruptStateError(FencedStateError):
     """Stored state failed its integrity check. It is reported, never repaired by overwriting."""
 
     advice: ClassVar[str] = (
-        "Run `fencedstate check DIR` to see the damage, then `--salvage KEY` or `--reset "
-        "KEY`; nothing was overwritten."
+        "Run `fencedstate check DIR` to see the damage, then `check DIR --salvage KEY` (keeps "
+        "the valid history) or `check DIR --reset KEY SHA256`; nothing was overwritten."
     )
 
     path: str
@@ -207,6 +212,26 @@ class StorageError(FencedStateError):
     def __init__(self, key: str | None, detail: str) -> None:
         where = f" on {key!r}" if key else ""
         super().__init__(f"storage error{where}: {detail}", key=key, detail=detail)
+
+
+class NotAStoreError(StorageError):
+    """The path is not a fencedstate store (no store marker); nothing was created there."""
+
+    advice: ClassVar[str] = (
+        "Check the path; a store is created by open_store(path) or the first write, never by "
+        "a read-only command."
+    )
+
+    path: str
+
+    def __init__(self, path: str) -> None:
+        FencedStateError.__init__(
+            self,
+            f"{path} is not a fencedstate store (no fencedstate.json)",
+            key=None,
+            detail="no store marker",
+            path=path,
+        )
 
 
 class LockTimeoutError(StorageError):
