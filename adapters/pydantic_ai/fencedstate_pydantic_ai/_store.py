@@ -252,10 +252,12 @@ class FencedStepStore:
                 return None, None  # a replayed registration: already applied
             raise RunExistsError(record.run_id, old.get("registration_id"))
 
+        held = self.holds(record.run_id)
         try:
             self._change(record.run_id, change)
         except RunExistsError:
-            self._release_sync(record.run_id)
+            if not held:  # give back only the claim this call took
+                self._release_sync(record.run_id)
             raise
 
     async def register_run(self, record: RunRecord) -> None:
