@@ -114,12 +114,16 @@ class FencedStepStore:
             raise fs.InvalidArgumentError(f"prefix must be empty or end with '/', got {prefix!r}")
         if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
             raise fs.InvalidArgumentError(f"ttl must be a positive number, got {ttl!r}")
-        if max_snapshots_per_run is not None and (
-            type(max_snapshots_per_run) is not int or max_snapshots_per_run < 1
-        ):
-            raise fs.InvalidArgumentError(
-                f"max_snapshots_per_run must be an int >= 1 or None, got {max_snapshots_per_run!r}"
-            )
+        if max_snapshots_per_run is not None:  # the harness's own messages
+            if type(max_snapshots_per_run) is not int:
+                raise fs.InvalidArgumentError(
+                    "max_snapshots_per_run must be an int >= 1 or None, "
+                    f"got {max_snapshots_per_run!r}"
+                )
+            if max_snapshots_per_run < 1:
+                raise fs.InvalidArgumentError(
+                    f"max_snapshots_per_run must be >= 1 or None, got {max_snapshots_per_run!r}"
+                )
         self.prefix = prefix
         self.owner = owner or f"pydantic-ai-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.ttl = float(ttl)
