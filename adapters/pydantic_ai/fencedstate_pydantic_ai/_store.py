@@ -211,12 +211,17 @@ class FencedStepStore:
                             if e.reason != "expired":
                                 raise
                             continue  # lapsed and nobody took it: take it again
-                snap = self.store.get(key)
-                head = _empty_head(run_id) if snap is None else snap.value
+                state = self.store.state(key)
+                if claim is not None and state is not None and state.epoch != claim.epoch:
+                    # reclaimed or taken over: say so before judging the change itself
+                    self._drop(key)
+                    raise fs.FencedError(key, claim.epoch, state.epoch, "reclaimed")
+                exists = state is not None and state.exists
+                head = state.value if state is not None and exists else _empty_head(run_id)
                 new, result = change(head)
                 try:
                     if new is not None:
-                        version = 0 if snap is None else snap.version
+                        version = state.visible_version if state is not None else 0
                         if claim is not None:
                             claim.commit(new, expected_version=version)
                         else:
