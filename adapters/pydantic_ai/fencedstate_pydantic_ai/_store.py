@@ -130,6 +130,7 @@ class FencedStepStore:
         self.own_runs = own_runs
         self.max_snapshots_per_run = max_snapshots_per_run
         self._claims: dict[str, fs.Claim] = {}
+        self._fenced: dict[str, int] = {}  # run head -> the epoch this object was fenced at
         self._claims_lock = threading.Lock()
         self._stripes = [threading.Lock() for _ in range(_STRIPES)]
         # the prefix itself must be a valid key prefix: fail now, not on the first write
@@ -163,6 +164,13 @@ class FencedStepStore:
         with self._claims_lock:
             return self._claims.pop(key, None)
 
+    def _fence(self, key: str, err: fs.FencedError) -> fs.FencedError:
+        """Remember that this object lost ``key`` to someone else: it never takes it back itself."""
+        with self._claims_lock:
+            self._claims.pop(key, None)
+            self._fenced[key] = err.claim_epoch
+        return err
+
     def _release_sync(self, run_id: str) -> bool:
         key = self._head_key(run_id)
         with self._lock(key):
@@ -183,6 +191,8 @@ class FencedStepStore:
         def go() -> int:
             with self._lock(key):
                 self._drop(key)
+                with self._claims_lock:
+                    self._fenced.pop(key, None)  # a deliberate takeover by this object
                 return self.store.reclaim(key, by=by)
 
         return await anyio.to_thread.run_sync(go)
@@ -201,21 +211,27 @@ class FencedStepStore:
                 if self.own_runs:
                     with self._claims_lock:
                         claim = self._claims.get(key)
+                        lost_at = self._fenced.get(key)
+                    if lost_at is not None:  # a zombie stays fenced, even once the run is free
+                        current = self.store.state(key)
+                        epoch = current.epoch if current is not None else lost_at
+                        raise fs.FencedError(key, lost_at, epoch, "reclaimed")
                     if claim is None:
                         claim = self._acquire(key)
                     elif claim.expires_in < self.ttl / 2:
                         try:
                             claim.renew()
                         except fs.FencedError as e:
-                            self._drop(key)
                             if e.reason != "expired":
-                                raise
+                                raise self._fence(key, e) from None
+                            self._drop(key)
                             continue  # lapsed and nobody took it: take it again
                 state = self.store.state(key)
                 if claim is not None and state is not None and state.epoch != claim.epoch:
                     # reclaimed or taken over: say so before judging the change itself
-                    self._drop(key)
-                    raise fs.FencedError(key, claim.epoch, state.epoch, "reclaimed")
+                    raise self._fence(
+                        key, fs.FencedError(key, claim.epoch, state.epoch, "reclaimed")
+                    )
                 exists = state is not None and state.exists
                 head = state.value if state is not None and exists else _empty_head(run_id)
                 new, result = change(head)
@@ -232,9 +248,9 @@ class FencedStepStore:
                 except fs.ClaimHeldError as e:
                     raise RunClaimedError(e.key, e.holder, e.expires_in) from None
                 except fs.FencedError as e:
-                    self._drop(key)
                     if e.reason != "expired":
-                        raise
+                        raise self._fence(key, e) from None
+                    self._drop(key)
                     continue
                 if release and claim is not None:
                     self._drop(key)

@@ -134,6 +134,23 @@ async def test_a_second_owner_is_refused_and_a_reclaimed_owner_is_fenced(tmp_pat
     assert [e.step_index for e in await a.list_events(run_id="r")] == [0]
 
 
+async def test_a_fenced_owner_never_takes_the_run_back_by_itself(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    zombie, recovery = FencedStepStore(store, owner="z"), FencedStepStore(store, owner="r")
+    await zombie.register_run(RunRecord(run_id="r"))
+    await recovery.reclaim_run("r")
+    await recovery.append_event(StepEvent(run_id="r", kind="run_failed", step_index=-1))
+    assert not recovery.holds("r")  # the terminal event freed the run
+    for kind in ("tool_call_completed", "run_failed"):  # what a resumed zombie writes next
+        with pytest.raises(fs.FencedError) as e:
+            await zombie.append_event(StepEvent(run_id="r", kind=kind, step_index=1))
+        assert e.value.reason == "reclaimed"
+    assert [e.step_index for e in await zombie.list_events(run_id="r")] == [-1]
+    await zombie.reclaim_run("r")  # a deliberate takeover lifts it
+    await zombie.append_event(StepEvent(run_id="r", kind="run_started", step_index=2))
+    assert zombie.holds("r")
+
+
 async def test_a_lapsed_lease_nobody_took_is_taken_again(tmp_path: Path) -> None:
     store = open_store(tmp_path)
     steps = FencedStepStore(store, ttl=0.05)
