@@ -128,7 +128,9 @@ def test_sigstopped_zombie_is_fenced_after_reclaim(tmp_path: Path) -> None:
     assert result["outcome"] == "FencedError"
     events = asyncio.run(steps.list_events(run_id="job-9"))
     assert events[-1].kind == "run_failed" and events[-1].step_index == -1  # recovery's verdict
-    assert [e.kind for e in events].count("tool_call_completed") == 0
+    kinds = [e.kind for e in events]
+    assert kinds.count("tool_call_completed") == 0
+    assert kinds.count("run_failed") == 1  # the zombie did not write its own ending afterwards
     call = next(e.tool_call_id for e in events if e.kind == "tool_call_started")
     effect = asyncio.run(steps.get_tool_effect(run_id="job-9", tool_call_id=call or ""))
     assert effect is not None
