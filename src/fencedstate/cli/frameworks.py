@@ -21,10 +21,12 @@ EXAMPLES = [
         "agent-framework",
         "agent_framework_sessions.py",
     ),
+    ("Pydantic AI 2.x", "pydantic_ai_harness", "pydantic-ai", "pydantic_ai_steps.py"),
+    # its own environment: pydantic-ai 2.x installs pydantic-graph 2.x, which has no persistence
     (
-        "Pydantic AI / pydantic-graph",
-        "fencedstate_pydantic_graph",
-        "pydantic-ai",
+        "pydantic-graph 1.x",
+        "pydantic_graph.persistence",
+        "pydantic-graph",
         "pydantic_graph_resume.py",
     ),
 ]
