@@ -10,15 +10,17 @@ from fencedstate.catalog.errors import EntryNotFoundError
 
 
 def create_server() -> Any:
-    """Build the FastMCP server; imports `mcp` lazily so the catalog works without the extra."""
+    """Build the MCP server; imports `mcp` lazily so the catalog works without the extra."""
     try:
-        from mcp.server.fastmcp import FastMCP
+        from fencedstate.mcp_server.sdk import server_base
+
+        server_cls = server_base()  # FastMCP on mcp 1.x, MCPServer on 2.x
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
         raise RuntimeError(
             "the MCP server needs the 'mcp' extra: pip install 'fencedstate[mcp]'"
         ) from exc
 
-    server = FastMCP(
+    server = server_cls(
         "fencedstate-catalog",
         instructions=(
             "Catalog of coordination failure modes in multi-agent systems (lost updates, zombie "
