@@ -31,7 +31,9 @@ async def session(target: str, *, token: str | None = None) -> AsyncIterator[Any
 
             headers = {"Authorization": f"Bearer {token}"} if token is not None else None
             http = await stack.enter_async_context(create_mcp_http_client(headers=headers))
-            streams = await stack.enter_async_context(streamable_http_client(target, http_client=http))
+            streams = await stack.enter_async_context(
+                streamable_http_client(target, http_client=http)
+            )
         else:
             from mcp import StdioServerParameters
             from mcp.client.stdio import stdio_client
@@ -48,10 +50,17 @@ async def session(target: str, *, token: str | None = None) -> AsyncIterator[Any
 
 
 def outcome(res: Any) -> tuple[bool, Any]:
-    """(is_error, the parsed JSON text) of a tool result, on either major."""
+    """(is_error, body) of a tool result on either major: an error's text parsed as JSON as it
+    is, a success's structured content (a non-object result arrives wrapped as ``result``)."""
     is_error = bool(getattr(res, "is_error", getattr(res, "isError", False)))
-    text = res.content[0].text if res.content else "null"
-    return is_error, json.loads(text)
+    if is_error:
+        return True, json.loads(res.content[0].text)
+    data = getattr(res, "structured_content", getattr(res, "structuredContent", None))
+    if data is None:
+        return False, json.loads(res.content[0].text) if res.content else None
+    if isinstance(data, dict) and list(data) == ["result"]:
+        return False, data["result"]
+    return False, data
 
 
 def free_port() -> int:
