@@ -205,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
                     res.versions = versions(r)
             passed, failed = passed + res.passed, failed + res.failed
             mark = "ok  " if res.ok else "FAIL"
-            print(f"{mark} {r.name:<{width}}  {res.versions or '-'}  {res.detail}", flush=True)
+            shown = f"{res.versions or '-':<44}"
+            print(f"{mark} {r.name:<{width}}  {shown}  {res.detail}", flush=True)
             if not res.ok:
                 bad.append(r.name)
                 if res.log is not None:
