@@ -29,14 +29,12 @@ def create_server() -> Any:
         ),
     )
 
-    @server.tool()
     def search(query: str, limit: int = 5) -> list[dict[str, Any]]:
         """Rank catalog entries by relevance to a free-text description of a failure or design."""
         if not 1 <= limit <= 50:
             raise ValueError("limit must be between 1 and 50")
         return [h.model_dump() for h in _search(query, limit=limit)]
 
-    @server.tool()
     def show(id: str) -> dict[str, Any]:
         """Return one catalog entry in full: reproduction, impact, detection, mitigations, refs."""
         try:
@@ -44,6 +42,8 @@ def create_server() -> Any:
         except EntryNotFoundError as exc:
             raise ValueError(str(exc)) from exc
 
+    server.tool()(search)
+    server.tool()(show)
     return server
 
 
