@@ -149,16 +149,16 @@ def run_tests(row: Row) -> Outcome:
         )
     lines = [ln for ln in log.read_text().splitlines() if ln.strip()]
     summary = lines[-1].strip("= ") if lines else ""
+    summary = re.sub(r" in [\d.]+s( \([\d:]+\))?$", "", summary)  # our own clock below
     passed = _count("passed", summary)
     failed = _count("failed", summary) + _count("errors?", summary)
     took = f"{time.monotonic() - start:.0f}s"
     if code == 5:
-        return Outcome(False, f"FAILED: pytest ran no tests ({took})", 0, 1, log=log)
+        return Outcome(False, f"FAILED: pytest ran no tests (exit 5), tests {took}", 0, 1, log=log)
     if code != 0:
-        return Outcome(
-            False, f"FAILED: {summary} (exit {code}, {took})", passed, max(failed, 1), log=log
-        )
-    return Outcome(True, f"{summary} ({took})", passed, 0, log=log)
+        detail = f"FAILED: {summary} (exit {code}), tests {took}"
+        return Outcome(False, detail, passed, max(failed, 1), log=log)
+    return Outcome(True, f"{summary}, tests {took}", passed, 0, log=log)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(err, file=sys.stderr)
                 else:
                     res = run_tests(r)
-                    res.detail += f" [install {secs:.0f}s]"
+                    res.detail += f", install {secs:.0f}s"
                     res.versions = versions(r)
             passed, failed = passed + res.passed, failed + res.failed
             mark = "ok  " if res.ok else "FAIL"
