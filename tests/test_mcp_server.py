@@ -11,7 +11,6 @@ import json
 import subprocess
 import sys
 import time
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +161,6 @@ async def test_same_tools_and_resources_on_this_sdk_major(tmp_path: Path) -> Non
     assert body["value"] == {"x": 1} and body["version"] == 1
     data = bad.value.error.data  # type: ignore[attr-defined]
     assert data["error"] == "InvalidKeyError" and json.loads(bad.value.error.message) == data  # type: ignore[attr-defined]
-    print("mcp", version("mcp"))
 
 
 async def test_catalog_server_runs_on_this_sdk_major() -> None:
