@@ -110,9 +110,12 @@ def install(row: Row, pyproject: str) -> tuple[bool, float, str]:
          *row.constraints]
     )  # fmt: skip
     for cmd in steps:
-        r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-        if r.returncode != 0:
-            return False, time.monotonic() - start, (r.stdout + r.stderr)[-3000:]
+        for attempt in (1, 2):  # a second try for a registry hiccup; a real conflict fails twice
+            r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+            if r.returncode == 0:
+                break
+            if attempt == 2:
+                return False, time.monotonic() - start, (r.stdout + r.stderr)[-3000:]
     stamp.write_text(fingerprint)
     return True, time.monotonic() - start, ""
 
