@@ -69,6 +69,7 @@ async def _refused(url: str, token: str | None) -> str:
     with pytest.raises(urllib.error.HTTPError) as http:
         urllib.request.urlopen(req, timeout=60)
     assert http.value.code == 401
+    assert http.value.headers.get("WWW-Authenticate", "").startswith("Bearer")  # the SDK's own
     seen = http.value.read().decode() + str(http.value.headers)
     assert "invalid_token" in seen
     with pytest.raises(BaseException) as info:
@@ -164,6 +165,13 @@ def test_refuses_a_non_loopback_address_without_tokens(tmp_path: Path) -> None:
         assert len(r.stderr.strip().splitlines()) == 1
     assert all(is_loopback(h) for h in ("127.0.0.1", "127.8.0.1", "::1", "[::1]", "localhost"))
     assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "10.0.0.1", "example.org"))
+
+
+def test_tokens_without_http_is_a_usage_error(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "fencedstate.mcp_server", str(tmp_path / "s")]
+    r = subprocess.run([*cmd, "--tokens", str(_tokens_file(tmp_path))], capture_output=True,
+                       text=True, timeout=120, stdin=subprocess.DEVNULL)  # fmt: skip
+    assert r.returncode == 2 and "--tokens applies to --http" in r.stderr
 
 
 def test_bad_tokens_files_are_refused_without_showing_a_token(tmp_path: Path) -> None:

@@ -163,6 +163,17 @@ async def test_same_tools_and_resources_on_this_sdk_major(tmp_path: Path) -> Non
     assert data["error"] == "InvalidKeyError" and json.loads(bad.value.error.message) == data  # type: ignore[attr-defined]
 
 
+def test_docs_tools_table_matches_the_server() -> None:
+    from fencedstate.mcp_server.auth import READ_TOOLS
+    from fencedstate.mcp_server.tools import StateTools
+
+    doc = (HERE.parent.parent / "docs" / "mcp.md").read_text()
+    rows = [ln.split("|") for ln in doc.splitlines() if ln.startswith("| `")]
+    documented = {r[1].strip().strip("`"): r[4].strip() == "yes" for r in rows}
+    assert sorted(documented) == sorted(StateTools.NAMES)
+    assert {n for n, ro in documented.items() if ro} == READ_TOOLS
+
+
 async def test_catalog_server_runs_on_this_sdk_major() -> None:
     from mcp import ClientSession, StdioServerParameters
     from mcp.client.stdio import stdio_client

@@ -47,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     a = ap.parse_args(argv)
     try:
+        if a.tokens and not a.http:
+            raise fs.InvalidArgumentError(
+                "--tokens applies to --http only (stdio trusts the process that spawned it)"
+            )
         tokens = load_tokens(a.tokens) if a.http else None
         if a.http and tokens is None and not is_loopback(a.host):
             raise fs.InvalidArgumentError(
