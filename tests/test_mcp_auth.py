@@ -22,7 +22,7 @@ import pytest
 from _support.mcp_client import http_server, outcome, session
 
 import fencedstate as fs
-from fencedstate.mcp_server import AccessDeniedError, Grant, TokenTable
+from fencedstate.mcp_server import Grant, NotPermittedError, TokenTable
 from fencedstate.mcp_server.cli import is_loopback
 
 FULL, READ, AGENT, WRONG = (secrets.token_urlsafe(24) for _ in range(4))
@@ -119,15 +119,15 @@ async def test_http_tokens_full_read_only_and_prefix(tmp_path: Path) -> None:
     assert ok[0] is False and ok[1]["version"] == 1
     assert read == (False, read[1]) and read[1]["value"] == 1
     for is_error, body in (wrote, claimed):
-        assert is_error and body["error"] == "AccessDeniedError"
+        assert is_error and body["error"] == "NotPermittedError"
         assert body["grant"] == "viewer" and "read-only" in body["reason"]
-        assert body["advice"] == AccessDeniedError.advice
+        assert body["advice"] == NotPermittedError.advice
     assert inside[0] is False and inside[1]["version"] == 2
     for (is_error, body), key in ((outside, "other/x"), (peek, "other/x"), (wide, "other/")):
-        assert is_error and body["error"] == "AccessDeniedError" and body["key"] == key
+        assert is_error and body["error"] == "NotPermittedError" and body["key"] == key
         assert body["grant"] == "agent-a" and "plans/a/" in body["reason"]
     assert listed == (False, listed[1]) and "other/x" not in json.dumps(listed[1])
-    assert res_err.value.error.data["error"] == "AccessDeniedError"  # type: ignore[attr-defined]
+    assert res_err.value.error.data["error"] == "NotPermittedError"  # type: ignore[attr-defined]
     assert json.loads(own.contents[0].text)["version"] == 2
     after = fs.open_store(store)
     assert after.get("other/x").value == 1 and after.get("plans/a/x").value == 3  # type: ignore[union-attr]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .auth import Grant, TokenTable
 from .cli import main
-from .errors import AccessDeniedError
+from .errors import NotPermittedError
 from .server import create_server
 
-__all__ = ["AccessDeniedError", "Grant", "TokenTable", "create_server", "main"]
+__all__ = ["Grant", "NotPermittedError", "TokenTable", "create_server", "main"]

@@ -29,7 +29,7 @@ from typing import Any, Literal
 import fencedstate as fs
 
 from . import sdk
-from .errors import AccessDeniedError
+from .errors import NotPermittedError
 
 ENV_VAR = "FENCEDSTATE_MCP_TOKENS"
 MIN_TOKEN_LENGTH = 16
@@ -48,11 +48,11 @@ class Grant:
     prefix: str = ""
 
     def check(self, tool: str, key: str | None) -> None:
-        """Raise :class:`AccessDeniedError` unless this grant allows ``tool`` on ``key``."""
+        """Raise :class:`NotPermittedError` unless this grant allows ``tool`` on ``key``."""
         if self.access == "read" and tool not in READ_TOOLS:
-            raise AccessDeniedError(tool, self.name, key, "the token is read-only")
+            raise NotPermittedError(tool, self.name, key, "the token is read-only")
         if key is not None and not key.startswith(self.prefix):
-            raise AccessDeniedError(
+            raise NotPermittedError(
                 tool, self.name, key, f"the token is limited to keys under {self.prefix!r}"
             )
 
@@ -62,7 +62,7 @@ class Grant:
             return prefix
         if self.prefix.startswith(prefix):
             return self.prefix
-        raise AccessDeniedError(
+        raise NotPermittedError(
             tool, self.name, prefix, f"the token is limited to keys under {self.prefix!r}"
         )
 
@@ -201,5 +201,5 @@ def current_grant(table: TokenTable | None) -> Grant:
         return LOCAL
     token = sdk.access_token()
     if token is None:  # the SDK's middleware lets no unauthenticated request this far
-        raise AccessDeniedError("?", "anonymous", None, "no bearer token")
+        raise NotPermittedError("?", "anonymous", None, "no bearer token")
     return table.grant(str(token.client_id))

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import fencedstate as fs
 
 
-class AccessDeniedError(fs.FencedStateError):
+class NotPermittedError(fs.FencedStateError):
     """The bearer token may not do this: read-only, or the key is outside the token's prefix."""
 
     advice: ClassVar[str] = (
