@@ -9,6 +9,7 @@ import importlib.metadata
 import json
 import os
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +50,33 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _replace_durably(tmp: Path, target: Path, data: bytes) -> None:
+    """Write `data` to `tmp`, fsync it, rename it over `target`, fsync the directory."""
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, target)
+    _fsync_dir(target.parent)
+
+
 def _n(value: Any) -> int:
     if isinstance(value, dict):
         return int(value.get("n", 0))
     return 0
+
+
+class _Counted:
+    """A read-modify-write function that counts its calls: retries = calls - 1."""
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        self.fn, self.calls = fn, 0
+
+    def __call__(self, old: Any) -> Any:
+        self.calls += 1
+        return self.fn(old)
 
 
 # --- raw disk limits -----------------------------------------------------------------
@@ -97,20 +121,12 @@ class RawRename(Op):
     """Write a temp file, fsync it, rename it over the target, fsync the directory."""
 
     def __init__(self, root: Path, mode: str, idx: int) -> None:
-        self.root = root
         self.target = root / f"raw{idx}.json"
         self.tmp = root / f"raw{idx}.json.tmp"
         self.data = json.dumps({"n": 0, "pad": "x" * 80}).encode()
 
     def commit(self) -> int:
-        fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, self.data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(self.tmp, self.target)
-        _fsync_dir(self.root)
+        _replace_durably(self.tmp, self.target, self.data)
         return 0
 
 
@@ -157,7 +173,6 @@ class FileLockJson(Op):
     def __init__(self, root: Path, mode: str, idx: int) -> None:
         import filelock
 
-        self.root = root
         self.path = root / _fname(_key_for(mode, idx))
         self.tmp = self.path.with_suffix(f".tmp{idx}")
         self.lock = filelock.FileLock(str(self.path) + ".lock")
@@ -165,14 +180,7 @@ class FileLockJson(Op):
     def commit(self) -> int:
         with self.lock:
             n = _n(json.loads(self.path.read_text()))
-            fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.write(fd, json.dumps({"n": n + 1}).encode())
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(self.tmp, self.path)
-            _fsync_dir(self.root)
+            _replace_durably(self.tmp, self.path, json.dumps({"n": n + 1}).encode())
         return 0
 
 
@@ -338,15 +346,9 @@ class AgentCoherence(Op):
 
     def commit(self) -> int:
         if self.contended:
-            calls = 0
-
-            def make(current: bytes) -> bytes:
-                nonlocal calls
-                calls += 1
-                return json.dumps({"n": _n(json.loads(current)) + 1}).encode()
-
+            make = _Counted(lambda current: json.dumps({"n": _n(json.loads(current)) + 1}).encode())
             self.vol.write_cas(self.rel, make)
-            return calls - 1
+            return make.calls - 1
         res = self.vol.write_cas_at(self.rel, self.version, json.dumps({"n": self.n + 1}).encode())
         assert res.version is not None
         self.version, self.n = res.version, self.n + 1
@@ -417,15 +419,9 @@ class FencedState(Op):
 
     def commit(self) -> int:
         if self.contended:
-            calls = 0
-
-            def fn(old: Any) -> Any:
-                nonlocal calls
-                calls += 1
-                return {"n": _n(old) + 1}
-
+            fn = _Counted(lambda old: {"n": _n(old) + 1})
             self.store.update(self.key, fn, writer=self.writer, max_retries=100_000)
-            return calls - 1
+            return fn.calls - 1
         snap = self.store.put(
             self.key, {"n": self.n + 1}, expected_version=self.version, writer=self.writer
         )
