@@ -1,9 +1,11 @@
 """``python bench/peers ...``: run the peers benchmark.
 
-The one place this package touches ``sys.path``: Python puts this directory first on it when
+The one place this package sets up ``sys.path``: Python puts this directory first on it when
 running a directory, which would let the package's modules import as top-level modules; it is
 replaced by ``bench/`` (so they import as ``peers.*``, also in ``spawn`` children, which inherit
 the path), and the checkout's ``src/`` is added after it so a checkout without an install runs.
+The only other change to ``sys.path`` is the --baseline feature itself (``baseline.use_src``
+puts SRC first in a baseline worker).
 """
 
 from __future__ import annotations

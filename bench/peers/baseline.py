@@ -4,7 +4,6 @@ first on `sys.path` in fresh `spawn` children and check `fencedstate.__file__`."
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import multiprocessing as mp
 import os
 import sys

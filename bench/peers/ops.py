@@ -4,8 +4,6 @@ the sum of the counters actually stored (to count lost updates)."""
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
 import json
 import os
 import sqlite3
@@ -296,13 +294,6 @@ class LangGraphStore(Op):
 AC_GLOB = ("data/**",)
 AC_PIN = "agent-coherence==0.15.0"  # the version this harness was written against
 AC_MODULE = "ccs.adapters.coherent_volume"
-
-
-def agent_coherence_version() -> str | None:
-    try:
-        return importlib.metadata.version("agent-coherence")
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def ac_setup(root: Path, mode: str, procs: int) -> None:

@@ -4,7 +4,6 @@ Python, SQLite and peer versions, git commit."""
 from __future__ import annotations
 
 import contextlib
-import importlib
 import importlib.metadata
 import os
 import platform
