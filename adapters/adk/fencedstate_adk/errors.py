@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from google.adk.errors import StaleSessionError as AdkStaleSessionError
+from google.adk.errors.already_exists_error import AlreadyExistsError
+from google.adk.errors.session_not_found_error import SessionNotFoundError
 
 from fencedstate.errors import ConflictError, FencedStateError
 
@@ -35,9 +39,36 @@ class SharedStateConflictError(ConflictError):
         )
 
 
-class SessionMissingError(FencedStateError):
-    """The session does not exist in the store (never created, or deleted)."""
+class SessionExistsError(ConflictError, AlreadyExistsError):
+    """``create_session`` with an id that is already stored; nothing was written.
 
+    A ``fencedstate.ConflictError`` (the creation's compare-and-set against "absent" lost) and
+    ADK's ``AlreadyExistsError``, which ``InMemorySessionService`` raises in this case.
+    """
+
+    retryable: ClassVar[bool] = False
+    advice: ClassVar[str] = (
+        "A session with this id exists: load it with get_session, or create one with a new id."
+    )
+    session_id: str
+
+    def __init__(self, key: str, session_id: str, actual_version: int) -> None:
+        super().__init__(key, 0, actual_version)
+        self.session_id = session_id
+        self._fields["session_id"] = session_id
+        self.message = f"session {session_id!r} already exists (stored at {key!r})"
+        self.args = (self.message,)
+
+
+class SessionMissingError(FencedStateError, SessionNotFoundError):
+    """The session does not exist in the store (never created, or deleted); nothing written.
+
+    Also ADK's ``SessionNotFoundError`` (a ``ValueError``), which the default services raise.
+    """
+
+    advice: ClassVar[str] = (
+        "Create the session (create_session) or load an existing one before appending."
+    )
     key: str
 
     def __init__(self, key: str) -> None:
