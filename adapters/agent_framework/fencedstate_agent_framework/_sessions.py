@@ -1,8 +1,8 @@
 """``FencedSessionStore``: Agent Framework session snapshots in fencedstate keys, sets are CAS.
 
 Layout (``prefix`` defaults to ``"agent_framework/sessions/"``): ``{prefix}{id}`` holds
-``{"format": 1, "session": AgentSession.to_dict()}``. Ids that are not valid key segments are
-base64url-encoded.
+``{"format": 1, "session": AgentSession.to_dict()}``. Ids are escaped into one key segment
+(``encode_segment``).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from agent_framework import AgentSession, SessionStore
 from agent_framework._feature_stage import ExperimentalWarning
 
 import fencedstate as fs
-from fencedstate.claim import Claim
 from fencedstate.errors import ConflictError
+from fencedstate.integrations import ClaimRegistry, retry_conflicts
 
 from ._common import FORMAT, ClaimsMixin, SessionClaim, resolve_prefix, resolve_store, segment
 from .errors import StaleSessionError
@@ -51,7 +51,7 @@ with warnings.catch_warnings():
             self.store = resolve_store(store)
             self.prefix = resolve_prefix(prefix)
             self.writer = writer
-            self._claims: dict[str, Claim] = {}
+            self._claims = ClaimRegistry()
 
         def session_key(self, session_id: str) -> str:
             """The store key holding one session snapshot."""
@@ -92,15 +92,13 @@ with warnings.catch_warnings():
 
         def _delete(self, session_id: str) -> None:
             key = self.session_key(session_id)
-            while True:
+
+            def attempt() -> None:
                 snap = self._read(key)
-                if snap is None:
-                    return
-                try:
+                if snap is not None:
                     self._remove(key, snap.version)
-                    return
-                except ConflictError:
-                    continue  # a concurrent set: delete the newer snapshot too
+
+            retry_conflicts(attempt)  # a concurrent set: delete the newer snapshot too
 
         async def get(self, session_id: str) -> AgentSession | None:
             """An independent copy of the stored session, or ``None``."""
