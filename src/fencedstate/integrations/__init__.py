@@ -10,7 +10,13 @@ around each operation (``ObjectLock``).
 
 from __future__ import annotations
 
-from .arguments import InvalidStoreError, default_owner, resolve_prefix, resolve_store
+from .arguments import (
+    InvalidStoreError,
+    default_owner,
+    resolve_prefix,
+    resolve_store,
+    store_location,
+)
 from .claims import ClaimRegistry, SessionClaim
 from .lock import ObjectLock
 from .retry import aretry_conflicts, retry_conflicts
@@ -30,4 +36,5 @@ __all__ = [
     "resolve_prefix",
     "resolve_store",
     "retry_conflicts",
+    "store_location",
 ]

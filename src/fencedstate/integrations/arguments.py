@@ -32,6 +32,19 @@ def resolve_store(store: object, *, what: str = "store") -> Store:
     )
 
 
+def store_location(store: Store) -> str:
+    """The path or URL ``open_store`` reopens ``store`` from (for a component's saved config).
+
+    A PostgreSQL or etcd URL is returned as given, credentials included: keep passwords in
+    ``PGPASSWORD`` / ``.pgpass`` rather than in the URL when configs are written out.
+    """
+    for attr in ("url", "path"):
+        value = getattr(store, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    raise InvalidStoreError(f"cannot tell where {store!r} lives (no path or URL to reopen it)")
+
+
 def resolve_prefix(prefix: object, *, what: str = "prefix") -> str:
     """A key prefix ending in ``/`` whose body is a valid key; ``InvalidArgumentError`` else."""
     if not isinstance(prefix, str) or not prefix.endswith("/") or prefix == "/":
