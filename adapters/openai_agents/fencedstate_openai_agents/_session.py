@@ -20,9 +20,11 @@ from agents.memory.session_settings import (
 )
 
 from fencedstate.claim import Claim
-from fencedstate.errors import ConflictError, FencedError
+from fencedstate.errors import ConflictError, FencedError, InvalidValueError
 from fencedstate.integrations import ObjectLock, default_owner, encode_segment, resolve_store
 from fencedstate.store import Store
+
+from .errors import InvalidItemError
 
 if TYPE_CHECKING:
     from agents.items import TResponseInputItem
@@ -204,7 +206,12 @@ class FencedSession(SessionABC):
             new_items = change(_items(None if snap is None else snap.value, self.key))
             if new_items is not None:
                 value = {"format": FORMAT, "session_id": self.session_id, "items": new_items}
-                new = await asyncio.to_thread(claim.commit, value, expected_version=seen)
+                try:
+                    new = await asyncio.to_thread(claim.commit, value, expected_version=seen)
+                except InvalidValueError as exc:
+                    if type(exc) is not InvalidValueError:
+                        raise  # ValueTooLargeError: not a type problem
+                    raise InvalidItemError(exc.key, exc.reason) from exc
                 self._seen = new.version
         except FencedError:
             self._claim = None  # lost: the next write must take a new claim

@@ -19,10 +19,11 @@ from .arguments import (
 )
 from .claims import ClaimRegistry, SessionClaim
 from .lock import ObjectLock
-from .retry import aretry_conflicts, retry_conflicts
+from .retry import ATTEMPTS, aretry_conflicts, pause, retry_conflicts
 from .segments import MAX_ENCODED, decode_segment, encode_segment, join_key
 
 __all__ = [
+    "ATTEMPTS",
     "MAX_ENCODED",
     "ClaimRegistry",
     "InvalidStoreError",
@@ -33,6 +34,7 @@ __all__ = [
     "default_owner",
     "encode_segment",
     "join_key",
+    "pause",
     "resolve_prefix",
     "resolve_store",
     "retry_conflicts",

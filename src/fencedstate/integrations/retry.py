@@ -21,6 +21,13 @@ def _always(exc: ConflictError) -> bool:
     return True
 
 
+def pause(attempt: int) -> None:
+    """Sleep before retry ``attempt`` (0-based) of a hand-written conflict loop: the same
+    full-jitter backoff ``retry_conflicts`` uses. Such a loop runs at most ``ATTEMPTS`` times
+    and then raises the last real ``ConflictError``."""
+    time.sleep(backoff.delay(attempt, first=FIRST, cap=CAP))
+
+
 def _check(attempts: object) -> None:
     if type(attempts) is not int or attempts < 1:
         raise InvalidArgumentError(f"attempts must be an int >= 1, got {attempts!r}")
@@ -45,7 +52,7 @@ def retry_conflicts(
         except ConflictError as exc:
             if n + 1 >= attempts or not retry_if(exc):
                 raise
-            time.sleep(backoff.delay(n, first=FIRST, cap=CAP))
+            pause(n)
     raise AssertionError("unreachable")  # pragma: no cover - attempts >= 1 returns or raises
 
 

@@ -133,3 +133,17 @@ def test_default_owners_differ_and_ids_of_any_shape_are_keys(tmp_path: Path) -> 
         await a.close()
 
     asyncio.run(run())
+
+
+async def test_an_unserialisable_item_is_a_type_error_like_sqlite_session(tmp_path: Path) -> None:
+    from fencedstate_openai_agents import InvalidItemError
+
+    store = fs.open_store(str(tmp_path / "s"))
+    async with FencedSession("bad", store=store) as session:
+        with pytest.raises(TypeError) as info:  # what SQLiteSession raises (json.dumps)
+            await session.add_items([{"role": "user", "content": object()}])  # type: ignore[list-item]
+        assert isinstance(info.value, InvalidItemError)
+        assert isinstance(info.value, fs.InvalidValueError)
+        assert store.get(session.key) is None  # nothing written
+        await session.add_items([{"role": "user", "content": "after failure"}])
+        assert _texts(await session.get_items()) == ["after failure"]
