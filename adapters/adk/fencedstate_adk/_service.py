@@ -147,6 +147,15 @@ class FencedSessionService(BaseSessionService):
                 lock = self._locks[key] = ObjectLock()
             return lock
 
+    async def close(self) -> None:
+        """Nothing to close: the store stays open for its other users (as ``async with`` ends)."""
+
+    async def __aenter__(self) -> FencedSessionService:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
     # -- BaseSessionService ----------------------------------------------------------------------
 
     async def create_session(

@@ -15,8 +15,16 @@ class StaleSessionError(ConflictError, AdkStaleSessionError):
     """Another runner appended to the session since this ``Session`` object was loaded.
 
     Retryable: reload the session (``get_session``) and run the turn again. Also an ADK
-    ``StaleSessionError`` (a ``ValueError``), so ADK's own handling of stale sessions applies.
+    ``StaleSessionError`` (a ``ValueError``) whose message starts with the sentence ADK's own
+    services use, so ADK's handling of stale sessions (and code matching it) applies.
     """
+
+    def __init__(self, key: str, expected_version: int, actual_version: int) -> None:
+        super().__init__(key, expected_version, actual_version)
+        self.args = (
+            "The session has been modified in storage since it was loaded. Please reload the "
+            f"session before appending more events. ({self.args[0]})",
+        )
 
 
 class SharedStateConflictError(ConflictError):

@@ -344,3 +344,18 @@ async def test_releasing_an_old_session_claim_keeps_a_newer_one(tmp_path: Path) 
         await intruder.append_event(fresh, _ev(text="x"))
     await service.append_event(s, _ev(text="mine"))  # commits under the newer claim
     new.release()
+
+
+async def test_stale_error_reads_like_adks_own_and_the_service_is_an_async_context(
+    tmp_path: Path,
+) -> None:
+    # Found by ADK's own test_append_event_to_stale_session: callers match ADK's sentence.
+    async with FencedSessionService(str(tmp_path / "state")) as service:
+        s = await service.create_session(app_name="a", user_id="u", session_id="s")
+        again = await service.get_session(app_name="a", user_id="u", session_id="s")
+        assert again is not None
+        await service.append_event(s, _ev(text="first"))
+        with pytest.raises(ValueError, match="modified in storage") as info:
+            await service.append_event(again, _ev(text="stale"))
+        assert isinstance(info.value, StaleSessionError)
+        assert (info.value.expected_version, info.value.actual_version) == (1, 2)
