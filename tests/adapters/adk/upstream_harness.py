@@ -8,8 +8,11 @@ of google/adk-python, which is not in the release's package and not in CI). Usag
 
 In the collected module, ``get_session_service(...)`` (the helper every service test and the
 ``session_service`` fixture build their service with) returns a ``FencedSessionService`` on a
-fresh file store, whatever service type it is asked for; the ``-k`` above runs each
-fixture-parametrised test once. Test bodies are unchanged. Exit code is pytest's.
+fresh file store, whatever service type it is asked for, and so does
+``DatabaseSessionService(url)`` built directly by a test; the ``-k`` above runs each
+fixture-parametrised test once. Select the tests that drive a service through its public API
+(the ones on the internals of ``DatabaseSessionService`` cannot apply). Test bodies are
+unchanged. Exit code is pytest's.
 """
 
 from __future__ import annotations
@@ -34,11 +37,23 @@ class _SwapService:
         self.made += 1
         return FencedSessionService(str(self.root / f"store-{self.made}"))
 
+    def _database_service(self) -> type[FencedSessionService]:
+        harness = self
+
+        class SwappedDatabaseService(FencedSessionService):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                harness.made += 1
+                super().__init__(str(harness.root / f"store-{harness.made}"))
+
+        return SwappedDatabaseService
+
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        database = self._database_service()
         for item in items:
             module = getattr(item, "module", None)
             if module is not None and hasattr(module, "get_session_service"):
                 module.get_session_service = self._get_session_service
+                module.DatabaseSessionService = database
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         terminalreporter.write_line(f"fencedstate FencedSessionService objects built: {self.made}")
