@@ -8,6 +8,7 @@ Layout (``prefix`` defaults to ``"agent_framework/sessions/"``): ``{prefix}{id}`
 from __future__ import annotations
 
 import asyncio
+import threading
 import warnings
 import weakref
 
@@ -16,7 +17,7 @@ from agent_framework._feature_stage import ExperimentalWarning
 
 import fencedstate as fs
 from fencedstate.errors import ConflictError
-from fencedstate.integrations import ClaimRegistry, retry_conflicts
+from fencedstate.integrations import ClaimRegistry, ObjectLock, retry_conflicts
 
 from ._common import FORMAT, ClaimsMixin, SessionClaim, resolve_prefix, resolve_store, segment
 from .errors import StaleSessionError
@@ -37,7 +38,9 @@ with warnings.catch_warnings():
         be new: its id must not exist). A continuation that lost the race gets
         ``StaleSessionError`` (a ``fencedstate.ConflictError``) and nothing is written, where
         ``FileSessionStore`` keeps only the last writer's snapshot. ``claim_session`` holds an
-        epoch-fenced claim on one id (see ``SessionClaim``).
+        epoch-fenced claim on one id (see ``SessionClaim``). Sets through one store object on
+        one id run one at a time (threads and tasks), so one ``AgentSession`` stored again and
+        again from several callers is never refused against its own earlier store.
         """
 
         def __init__(
@@ -52,6 +55,8 @@ with warnings.catch_warnings():
             self.prefix = resolve_prefix(prefix)
             self.writer = writer
             self._claims = ClaimRegistry()
+            self._locks: dict[str, ObjectLock] = {}
+            self._locks_mutex = threading.Lock()
 
         def session_key(self, session_id: str) -> str:
             """The store key holding one session snapshot."""
@@ -77,11 +82,22 @@ with warnings.catch_warnings():
             _SEEN[session] = (key, snap.version)
             return session
 
+        def _lock(self, key: str) -> ObjectLock:
+            with self._locks_mutex:
+                lock = self._locks.get(key)
+                if lock is None:
+                    lock = self._locks[key] = ObjectLock()
+                return lock
+
         def _set(self, session_id: str, session: AgentSession) -> None:
             if not isinstance(session, AgentSession):
                 raise fs.InvalidArgumentError(f"session must be an AgentSession, got {session!r}")
             key = self.session_key(session_id)
-            seen = _SEEN.get(session)
+            with self._lock(key):  # this store's callers on one id, one at a time
+                self._set_locked(key, session)
+
+        def _set_locked(self, key: str, session: AgentSession) -> None:
+            seen = _SEEN.get(session)  # read once: the compare-and-set uses this version
             expected = seen[1] if seen is not None and seen[0] == key else 0
             value = {"format": FORMAT, "session": session.to_dict()}
             try:

@@ -99,3 +99,20 @@ async def test_releasing_an_old_claim_keeps_the_newer_one(tmp_path: Path) -> Non
         await other.set("s", AgentSession(session_id="s"))
     await sessions.set("s", AgentSession(session_id="s"))  # under the newer claim
     assert new.release() is True
+
+
+async def test_one_session_object_stored_by_many_tasks_is_never_refused(tmp_path: Path) -> None:
+    from agent_framework import AgentSession
+
+    sessions = FencedSessionStore(str(tmp_path))
+    session = AgentSession(session_id="s")
+    await sessions.set("s", session)
+
+    async def store_again(i: int) -> None:
+        await sessions.set("s", session)
+
+    await asyncio.gather(*(store_again(i) for i in range(20)))
+    assert sessions.version_of(session) == 21
+    stale = FencedSessionStore(sessions.store)
+    with pytest.raises(fs.ConflictError):  # another object's blind set is still refused
+        await stale.set("s", AgentSession(session_id="s"))
