@@ -388,7 +388,7 @@ class FencedCheckpointSaver(BaseCheckpointSaver[str]):
         return {"configurable": {"thread_id": tid, "checkpoint_ns": ns, "checkpoint_id": cid}}
 
     def _move_head(self, claim: fs.Claim, tid: str, ns: str, parent: str | None, cid: str) -> None:
-        last: fs.ConflictError | None = None
+        last: FencedStateError | None = None  # the real error a final raise reports
         for attempt in range(ATTEMPTS):
             if last is not None:
                 pause(attempt - 1)
@@ -422,12 +422,13 @@ class FencedCheckpointSaver(BaseCheckpointSaver[str]):
                         if self._claims.get(tid) is claim:
                             del self._claims[tid]
                     claim = self._claim_for(tid)
+                    last = err
                     continue
                 with self._lock:
                     if self._claims.get(tid) is claim:
                         del self._claims[tid]
                 raise
-        assert last is not None
+        assert last is not None  # the loop ran ATTEMPTS >= 1 times, each ending in an error
         raise last
 
     def _undo(self, written: dict[str, fs.Snapshot]) -> None:
