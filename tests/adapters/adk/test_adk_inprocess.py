@@ -359,3 +359,28 @@ async def test_stale_error_reads_like_adks_own_and_the_service_is_an_async_conte
             await service.append_event(again, _ev(text="stale"))
         assert isinstance(info.value, StaleSessionError)
         assert (info.value.expected_version, info.value.actual_version) == (1, 2)
+
+
+async def test_a_shared_key_that_keeps_moving_ends_in_its_real_conflict(
+    service: FencedSessionService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fencedstate.integrations import ATTEMPTS
+
+    s = await service.create_session(app_name="a", user_id="u", session_id="s")
+    ukey = service.user_state_key("a", "u")
+    calls = 0
+
+    def always_moved(writes: object, *, writer: object = None) -> object:
+        nonlocal calls
+        calls += 1
+        raise fs.ConflictError(ukey, calls, calls + 1)  # someone else commits every time
+
+    monkeypatch.setattr(service.store, "put_many", always_moved)
+    with pytest.raises(fs.ConflictError) as info:
+        await service.append_event(s, _ev(**{"user:n": 1}))
+    assert calls == ATTEMPTS  # retried with backoff, then gave up (no endless or silent loop)
+    assert info.value.key == ukey
+    assert (info.value.expected_version, info.value.actual_version) == (ATTEMPTS, ATTEMPTS + 1)
+    monkeypatch.undo()
+    got = await service.get_session(app_name="a", user_id="u", session_id="s")
+    assert got is not None and got.events == []  # nothing was written
