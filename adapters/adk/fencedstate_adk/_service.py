@@ -16,6 +16,7 @@ import copy
 import threading
 import time
 import uuid
+import weakref
 from typing import Any
 
 from google.adk.events import Event
@@ -103,7 +104,7 @@ class FencedSessionService(BaseSessionService):
         self.prefix = prefix
         self.writer = writer
         self._claims = ClaimRegistry()
-        self._locks: dict[str, ObjectLock] = {}
+        self._locks: weakref.WeakValueDictionary[str, ObjectLock] = weakref.WeakValueDictionary()
         self._locks_mutex = threading.Lock()
 
     # -- keys ----------------------------------------------------------------------------------

@@ -55,7 +55,9 @@ with warnings.catch_warnings():
             self.prefix = resolve_prefix(prefix)
             self.writer = writer
             self._claims = ClaimRegistry()
-            self._locks: dict[str, ObjectLock] = {}
+            self._locks: weakref.WeakValueDictionary[str, ObjectLock] = (
+                weakref.WeakValueDictionary()
+            )
             self._locks_mutex = threading.Lock()
 
         def session_key(self, session_id: str) -> str:
