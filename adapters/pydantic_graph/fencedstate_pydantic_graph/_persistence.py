@@ -1,17 +1,17 @@
 """`FencedStatePersistence`: a pydantic-graph `BaseStatePersistence` on a fencedstate store.
 
-One run id is one key (``{prefix}{run_id}``) holding the run's snapshot list. Every write is a
-compare-and-set on that key. ``load_next`` and ``record_run`` take a fencedstate claim on the
-key and keep it until the run ends (``snapshot_end``) or ``release()`` is called, so a second
-process resuming the same run id gets ``RunClaimedError`` instead of running the node again,
-and a stalled holder whose claim was reclaimed gets ``fs.FencedError`` on its next write.
+One run id is one key (``{prefix}`` + the run id escaped into one key segment) holding the run's
+snapshot list. Every write is a compare-and-set on that key. ``load_next`` and ``record_run``
+take a fencedstate claim on the key and keep it until the run ends (``snapshot_end``) or
+``release()`` is called, so a second process resuming the same run id gets ``RunClaimedError``
+instead of running the node again, and a stalled holder whose claim was reclaimed gets
+``fs.FencedError`` on its next write.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-import uuid
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
@@ -32,6 +32,7 @@ from pydantic_graph.persistence import (
 )
 
 import fencedstate as fs
+from fencedstate.integrations import default_owner, encode_segment, resolve_store
 
 Snapshots = list[Snapshot[Any, Any]]
 
@@ -68,10 +69,10 @@ class FencedStatePersistence(BaseStatePersistence[StateT, RunEndT]):
             raise fs.InvalidArgumentError("run_id must be a non-empty string")
         if ttl <= 0:
             raise fs.InvalidArgumentError("ttl must be positive")
-        self.store: fs.Store = store if isinstance(store, fs.Store) else fs.open_store(store)
+        self.store: fs.Store = resolve_store(store)
         self.run_id = run_id
-        self.key = f"{prefix}{run_id}"
-        self.owner = owner or f"pgraph-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.key = f"{prefix}{encode_segment(run_id)}"
+        self.owner = owner or default_owner("pydantic-graph")
         self.ttl = ttl
         self._claim: Any = None
         # one object shared by threads and tasks: its callers take turns (claim and read-commit)
