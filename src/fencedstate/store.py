@@ -487,9 +487,7 @@ class Store(ABC):
 
     # -- watch: wait for durable changes (docs/watch.md; the loops live in watch.py) ----------
 
-    def watch_once(
-        self, key: str, *, after_version: int, timeout: float | None = None
-    ) -> Snapshot:
+    def watch_once(self, key: str, *, after_version: int, timeout: float | None = None) -> Snapshot:
         """Wait until the key's durable version is past ``after_version`` and return it.
 
         Returns at once if it already is. A delete counts: it returns a ``Tombstone`` (a

@@ -275,9 +275,7 @@ async def awatch_once(
             if found is not None:
                 return found
             left = None if deadline is None else deadline - time.monotonic()
-            if (left is not None and left <= 0) or not await await_readable(
-                feed.filenos(), left
-            ):
+            if (left is not None and left <= 0) or not await await_readable(feed.filenos(), left):
                 raise WatchTimeoutError(key, after_version, timeout or 0.0)
     finally:
         feed.close()
@@ -396,9 +394,7 @@ class AsyncWatch(AsyncIterator[Change]):
             if self._buffer:
                 break
             left = None if deadline is None else deadline - time.monotonic()
-            if (left is not None and left <= 0) or not await await_readable(
-                feed.filenos(), left
-            ):
+            if (left is not None and left <= 0) or not await await_readable(feed.filenos(), left):
                 return None
         change = self._buffer.popleft()
         self._cursor = change.cursor

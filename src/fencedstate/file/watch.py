@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import threading
 import zlib
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -99,12 +100,12 @@ class _Hub:
             woken: set[FileFeed] = set()
             for ev in inotify.read_events(self.fd):
                 if ev.mask & inotify.IN_Q_OVERFLOW:
-                    for feeds in self.subs.values():
-                        for feed in feeds:
+                    for subs in self.subs.values():
+                        for feed in subs:
                             feed.overflow = True
                             woken.add(feed)
                     continue
-                feeds = self.subs.get(ev.wd)
+                feeds = self.subs.get(ev.wd, set())
                 if not feeds:
                     continue
                 if ev.mask & inotify.IN_IGNORED:  # the kernel dropped the watch
@@ -209,9 +210,12 @@ class FileFeed(WatchFeed):
                 self._track(key)
                 self._pos[key] = None
                 self._dirty.add(key)
-        elif self._dir_covers(child) and child not in self._dir_wd.values():
-            if os.path.isdir(os.path.join(self._store._data, child)):
-                self._scan_dir(child)
+        elif (
+            self._dir_covers(child)
+            and child not in self._dir_wd.values()
+            and os.path.isdir(os.path.join(self._store._data, child))
+        ):
+            self._scan_dir(child)
 
     def _track(self, key: str) -> None:
         """Watch the key's lock file (created if missing, as a commit would)."""
@@ -251,19 +255,15 @@ class FileFeed(WatchFeed):
 
     def signal(self) -> None:
         """Wake this feed's waiter (called by whichever thread read the events)."""
-        try:
+        with suppress(OSError):  # closed meanwhile
             os.eventfd_write(self._efd, 1)
-        except OSError:  # closed meanwhile
-            pass
 
     def poll(self) -> list[Change]:
         if self._closed:
             return []
         self._hub.pump()
-        try:
+        with suppress(BlockingIOError):
             os.eventfd_read(self._efd)
-        except BlockingIOError:
-            pass
         with self._hub.lock:
             events, self.events = self.events, []
             overflow, self.overflow = self.overflow, False
@@ -378,9 +378,7 @@ def _lines(data: bytes, base: int, where: str) -> list[tuple[State, _Pos]]:
     return out
 
 
-def _after(
-    fd: int, wm: int, pos: _Pos | None, where: str
-) -> tuple[list[tuple[State, _Pos]], bool]:
+def _after(fd: int, wm: int, pos: _Pos | None, where: str) -> tuple[list[tuple[State, _Pos]], bool]:
     """The durable lines after ``pos`` (everything if None), and whether some may be gone."""
     if pos is not None and 0 < pos.end <= wm and pos.length <= pos.end:
         line = os.pread(fd, pos.length, pos.end - pos.length)
