@@ -55,7 +55,9 @@ from ..errors import (
 )
 from ..records import State, _loads, empty_state, encode_value
 from ..store import DEFAULT_MAX_VALUE_BYTES, Step, Store
+from ..watch import WatchFeed
 from .schema import SCHEMA_VERSION, apply_migrations, schema_version
+from .watch import PgFeed, channel_of
 
 __all__ = ["PostgresStore", "ServerClock"]
 
@@ -108,6 +110,10 @@ _SQL_PLACEHOLDER = (
     "VALUES (%s, 1, 'none', 0, 0, false, 0, 0, gen_random_uuid()) "
     "ON CONFLICT (key) DO NOTHING"
 )
+_SQL_JOURNAL_AFTER = (
+    f"SELECT {_COL_LIST} FROM fencedstate_journal WHERE key = %s AND seq > %s ORDER BY seq"
+)
+_SQL_NOTIFY = "SELECT pg_notify(%s, %s)"  # watchers (postgres/watch.py); delivered on COMMIT
 _SQL_FIND_COMMIT = "SELECT seq FROM fencedstate_journal WHERE key = %s AND commit_id = %s LIMIT 1"
 
 _PRUNE_EVERY = 64
@@ -209,6 +215,7 @@ class PostgresStore(Store):
         self._closed = False
         store_id = self._bootstrap(migrate)
         self.store_id = store_id
+        self._channel = channel_of(store_id)
         boot = clock.boot_id if clock is not None else f"pg:{store_id}"
         self._server_clock = ServerClock(boot)
         super().__init__(max_value_bytes=max_value_bytes, clock=self._server_clock)
@@ -366,6 +373,10 @@ class PostgresStore(Store):
         except psycopg.Error as exc:
             raise _translate(key, exc, "load") from None
 
+    def _watch_feed(self, prefix: str, exact: bool, since: str | None) -> WatchFeed:
+        """Watching: LISTEN/NOTIFY, caught up from the journal (postgres/watch.py)."""
+        return PgFeed(self, prefix, exact, since)
+
     def _query_all(self, key: str | None, query: str, params: Sequence[Any]) -> list[Any]:
         for attempt in range(3):
             try:
@@ -450,6 +461,7 @@ class PostgresStore(Store):
                         writes.append((_SQL_INSERT, params))
                     if seq % _PRUNE_EVERY == 0 and seq > self._history_limit:
                         writes.append((_SQL_PRUNE, (key, seq - self._history_limit)))
+                    writes.append((_SQL_NOTIFY, (self._channel, f"{seq}:{key}")))
             except BaseException as exc:
                 _rollback(conn)
                 raise _translate(where, exc, "commit") from None
