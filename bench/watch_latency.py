@@ -1,0 +1,274 @@
+#!/usr/bin/env python
+"""Watch wake-up latency and idle cost per backend, next to polling ``get``.
+
+``python bench/watch_latency.py [--rounds 200] [--backends file,postgres,etcd] [--idle 10]``
+
+Latency: a waiter process and a committer process take turns on one key. The waiter announces
+that it is about to wait (a pipe), the committer waits 5 ms (so the waiter really sleeps),
+commits, and stamps the moment ``put`` returned; the waiter stamps the moment it learned of the
+new version. Both stamps are ``CLOCK_MONOTONIC`` (one clock for every process). The latency is
+the difference: negative when the waiter learned of the commit before the committer's ``put``
+had returned (the watermark moved; the committer was still on its way out). The waiter is
+``watch_once`` or a loop of ``get`` every 10 ms / 100 ms.
+
+Idle cost: one process with 50 threads, each blocked in ``watch_once`` on its own key (no
+timeout), then 50 threads polling ``get`` every 100 ms; the process's CPU seconds over
+``--idle`` seconds of nobody committing.
+
+PostgreSQL commit path: ``pg_notify`` in every commit's transaction, A/B against the same
+statement without the notify (``SELECT %s, %s``), interleaved runs of one process's
+``put``s on its own key.
+
+Servers: PostgreSQL with ``fsync=on``, ``synchronous_commit=on`` (``tests/pg_server.py``,
+durable), a one-member etcd (``tests/etcd_cluster.py``), the file store ``durability="fsync"``;
+all on this machine's disk. Writes ``bench/results/watch_latency.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import platform
+import random
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+for extra in (REPO / "src", REPO / "tests"):
+    if str(extra) not in sys.path:
+        sys.path.insert(0, str(extra))
+
+import fencedstate as fs  # noqa: E402
+
+CTX = mp.get_context("fork")
+
+
+def _now() -> int:
+    return time.monotonic_ns()
+
+
+def _waiter(target: str, key: str, mode: str, rounds: int, conn: Any) -> None:
+    store = fs.open_store(target)
+    out: list[int] = []
+    version = 0
+    for _ in range(rounds):
+        conn.send("ready")
+        if mode == "watch":
+            snap = store.watch_once(key, after_version=version, timeout=60)
+            seen = _now()
+        else:
+            period = 0.010 if mode == "poll10" else 0.100
+            while True:
+                cur = store.get(key)
+                if cur is not None and cur.version > version:
+                    seen = _now()
+                    snap = cur
+                    break
+                time.sleep(period)
+        version = snap.version
+        out.append(seen)
+    conn.send(out)
+    store.close()
+
+
+def latency(target: str, mode: str, rounds: int) -> list[float]:
+    """Milliseconds from each commit's return to the waiter's return."""
+    store = fs.open_store(target)
+    key = f"lat/{uuid.uuid4().hex}"  # a new key: the waiter starts from version 0
+    here, there = CTX.Pipe()
+    proc = CTX.Process(target=_waiter, args=(target, key, mode, rounds, there))
+    proc.start()
+    committed: list[int] = []
+    version = 0
+    spread = 0.1 if mode == "poll100" else 0.01
+    for _ in range(rounds):
+        assert here.recv() == "ready"
+        time.sleep(0.002 + random.random() * spread)  # the waiter is asleep; any phase
+        snap = store.put(key, version, expected_version=None)
+        committed.append(_now())
+        version = snap.version
+    seen = here.recv()
+    proc.join()
+    store.close()
+    return [(s - c) / 1e6 for s, c in zip(seen, committed, strict=True)]
+
+
+def _idle(target: str, how: str, n: int, seconds: float, conn: Any) -> None:
+    store = fs.open_store(target)
+    stop = threading.Event()
+
+    def watcher(i: int) -> None:
+        try:
+            store.watch_once(f"idle/{i}", after_version=10**9, timeout=seconds + 30)
+        except fs.WatchTimeoutError:
+            pass
+
+    def poller(i: int) -> None:
+        while not stop.wait(0.1):
+            store.get(f"idle/{i}")
+
+    threads = [
+        threading.Thread(target=watcher if how == "watch" else poller, args=(i,), daemon=True)
+        for i in range(n)
+    ]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)  # every thread is asleep in its wait by now
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    time.sleep(seconds)
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    stop.set()
+    conn.send((r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime))
+    os._exit(0)  # the watchers are still waiting: the process ends with them
+
+
+def idle_cpu(target: str, how: str, n: int, seconds: float) -> float:
+    """CPU seconds per second used by ``n`` idle watchers (or pollers) in one process."""
+    here, there = CTX.Pipe()
+    proc = CTX.Process(target=_idle, args=(target, how, n, seconds, there))
+    proc.start()
+    used = float(here.recv())
+    proc.join()
+    return used / seconds
+
+
+def notify_ab(target: str, rounds: int, cycles: int) -> tuple[list[float], list[float]]:
+    """Commits/s of one process's puts with and without the NOTIFY, interleaved."""
+    from fencedstate.postgres import store as pg
+
+    real = pg._SQL_NOTIFY
+    with_n: list[float] = []
+    without: list[float] = []
+    store = fs.open_store(target)
+    try:
+        for c in range(cycles):
+            for mode in ("with", "without") if c % 2 == 0 else ("without", "with"):
+                pg._SQL_NOTIFY = real if mode == "with" else "SELECT %s, %s"
+                key = f"ab/{uuid.uuid4().hex}"
+                t0 = time.perf_counter()
+                for v in range(rounds):
+                    store.put(key, v, expected_version=v)
+                rate = rounds / (time.perf_counter() - t0)
+                (with_n if mode == "with" else without).append(rate)
+    finally:
+        pg._SQL_NOTIFY = real
+        store.close()
+    return with_n, without
+
+
+def _pct(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=200, help="commits per latency cell")
+    ap.add_argument("--backends", default="file,postgres,etcd")
+    ap.add_argument("--idle", type=float, default=10.0, help="seconds of the idle-CPU cells")
+    ap.add_argument("--watchers", type=int, default=50)
+    ap.add_argument("--out", default=str(HERE / "results" / "watch_latency.md"))
+    args = ap.parse_args()
+    backends = args.backends.split(",")
+    cleanup: list[Any] = []
+    targets: dict[str, str] = {}
+    tmp = Path(tempfile.mkdtemp(prefix="fswatch-bench-"))
+    try:
+        if "file" in backends:
+            targets["file"] = str(tmp / "store")
+        if "postgres" in backends:
+            from pg_server import PgServer, find_pg_bin
+
+            bindir = find_pg_bin()
+            assert bindir, "no PostgreSQL binaries"
+            server = PgServer(bindir, durable=True)
+            server.start()
+            cleanup.append(server.stop)
+            targets["postgres"] = server.url()
+        if "etcd" in backends:
+            from etcd_cluster import EtcdCluster
+
+            cluster = EtcdCluster(tmp / "etcd", size=1)
+            cluster.start()
+            cleanup.append(cluster.stop)
+            targets["etcd"] = cluster.url("bench")
+        rows: list[str] = []
+        for name, target in targets.items():
+            for mode in ("watch", "poll10", "poll100"):
+                n = args.rounds if mode != "poll100" else max(20, args.rounds // 4)
+                lat = latency(target, mode, n)
+                label = {
+                    "watch": "`watch_once`",
+                    "poll10": "`get` every 10 ms",
+                    "poll100": "`get` every 100 ms",
+                }[mode]
+                rows.append(
+                    f"| {name} | {label} | {n} | {statistics.median(lat):.3f} | "
+                    f"{_pct(lat, 0.99):.3f} | {min(lat):.3f} |"
+                )
+                print(rows[-1], flush=True)
+        idle_rows: list[str] = []
+        for name, target in targets.items():
+            for how in ("watch", "poll"):
+                cpu = idle_cpu(target, how, args.watchers, args.idle)
+                label = "`watch_once`" if how == "watch" else "`get` every 100 ms"
+                idle_rows.append(f"| {name} | {args.watchers} x {label} | {cpu * 100:.2f} % |")
+                print(idle_rows[-1], flush=True)
+        ab_rows: list[str] = []
+        if "postgres" in targets:
+            with_n, without = notify_ab(targets["postgres"], 200, 6)
+            ratio = statistics.median(with_n) / statistics.median(without)
+            ab_rows.append(
+                f"| {statistics.median(with_n):,.0f} | {statistics.median(without):,.0f} | "
+                f"{ratio:.3f} |"
+            )
+            print(ab_rows[-1], flush=True)
+    finally:
+        for fn in reversed(cleanup):
+            fn()
+        shutil.rmtree(tmp, ignore_errors=True)
+    cmd = "python bench/watch_latency.py " + " ".join(sys.argv[1:])
+    text = [
+        "# Watch wake-up latency",
+        "",
+        f"`{cmd.strip()}` on {platform.node()} ({os.cpu_count()} CPUs, "
+        f"{platform.platform()}), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        "",
+        "Milliseconds from a commit's return (committer process) to the waiter's return",
+        "(another process); negative: the waiter knew before the committer's `put` returned.",
+        "",
+        "| backend | waiter | commits | p50 ms | p99 ms | min ms |",
+        "|---|---|---:|---:|---:|---:|",
+        *rows,
+        "",
+        "CPU of one process holding idle waiters (nobody commits), per second of wall time:",
+        "",
+        "| backend | waiters | CPU |",
+        "|---|---|---:|",
+        *idle_rows,
+    ]
+    if ab_rows:
+        text += [
+            "",
+            "PostgreSQL commit path, one process's `put`s, interleaved runs (median commits/s):",
+            "",
+            "| with `pg_notify` | without | ratio |",
+            "|---:|---:|---:|",
+            *ab_rows,
+        ]
+    Path(args.out).write_text("\n".join(text) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
