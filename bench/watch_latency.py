@@ -4,8 +4,8 @@
 ``python bench/watch_latency.py [--rounds 200] [--backends file,postgres,etcd] [--idle 10]``
 
 Latency: a waiter process and a committer process take turns on one key. The waiter announces
-that it is about to wait (a pipe), the committer waits 5 ms (so the waiter really sleeps),
-commits, and stamps the moment ``put`` returned; the waiter stamps the moment it learned of the
+that it is about to wait (a pipe), the committer waits 2 ms plus a random part of the polling
+period (so the waiter really sleeps, and pollers are caught at any phase), commits, and stamps the moment ``put`` returned; the waiter stamps the moment it learned of the
 new version. Both stamps are ``CLOCK_MONOTONIC`` (one clock for every process). The latency is
 the difference: negative when the waiter learned of the commit before the committer's ``put``
 had returned (the watermark moved; the committer was still on its way out). The waiter is
@@ -27,6 +27,7 @@ all on this machine's disk. Writes ``bench/results/watch_latency.md``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing as mp
 import os
 import platform
@@ -108,10 +109,8 @@ def _idle(target: str, how: str, n: int, seconds: float, conn: Any) -> None:
     stop = threading.Event()
 
     def watcher(i: int) -> None:
-        try:
+        with contextlib.suppress(fs.WatchTimeoutError):
             store.watch_once(f"idle/{i}", after_version=10**9, timeout=seconds + 30)
-        except fs.WatchTimeoutError:
-            pass
 
     def poller(i: int) -> None:
         while not stop.wait(0.1):
@@ -168,7 +167,7 @@ def notify_ab(target: str, rounds: int, cycles: int) -> tuple[list[float], list[
 
 def _pct(xs: list[float], q: float) -> float:
     s = sorted(xs)
-    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
 
 
 def main() -> None:

@@ -128,9 +128,8 @@ def test_watch_once_times_out_with_a_typed_retryable_error(store: fs.Store) -> N
 def test_a_claim_is_not_a_new_version(store: fs.Store) -> None:
     """watch_once waits for the version: claim events (same version) do not wake it out."""
     store.put("k", 1, expected_version=0)
-    with store.claim("k", "w", ttl=30):
-        with pytest.raises(fs.WatchTimeoutError):
-            store.watch_once("k", after_version=1, timeout=0.05)
+    with store.claim("k", "w", ttl=30), pytest.raises(fs.WatchTimeoutError):
+        store.watch_once("k", after_version=1, timeout=0.05)
 
 
 def test_bad_watch_arguments_get_typed_errors(store: fs.Store) -> None:

@@ -60,10 +60,8 @@ def main() -> None:
         prefix, count, since = rest[0], int(rest[1]), rest[2]
         watch = store.watch(prefix, since=None if since == "-" else since)
         say(ready=True, cursor=watch.cursor)
-        seen = 0
-        for ch in watch:
+        for seen, ch in enumerate(watch, start=1):
             say(key=ch.key, version=ch.version, kind=ch.kind, cursor=ch.cursor)
-            seen += 1
             if seen == count:
                 break
         watch.close()
