@@ -5,10 +5,11 @@
 
 Latency: a waiter process and a committer process take turns on one key. The waiter announces
 that it is about to wait (a pipe), the committer waits 2 ms plus a random part of the polling
-period (so the waiter really sleeps, and pollers are caught at any phase), commits, and stamps the moment ``put`` returned; the waiter stamps the moment it learned of the
-new version. Both stamps are ``CLOCK_MONOTONIC`` (one clock for every process). The latency is
-the difference: negative when the waiter learned of the commit before the committer's ``put``
-had returned (the watermark moved; the committer was still on its way out). The waiter is
+period (so the waiter really sleeps, and pollers are caught at any phase), commits, and
+stamps the moment ``put`` returned; the waiter stamps the moment it learned of the new
+version. Both stamps are ``CLOCK_MONOTONIC`` (one clock for every process). The latency is the
+difference: negative when the waiter learned of the commit before the committer's ``put`` had
+returned (the watermark moved; the committer was still on its way out). The waiter is
 ``watch_once`` or a loop of ``get`` every 10 ms / 100 ms.
 
 Idle cost: one process with 50 threads, each blocked in ``watch_once`` on its own key (no
