@@ -88,9 +88,12 @@ class WatchTimeoutError(FencedStateError, TimeoutError):
     after_version: int
     timeout: float
 
-    def __init__(self, key: str, after_version: int, timeout: float) -> None:
+    def __init__(
+        self, key: str, after_version: int, timeout: float, detail: str | None = None
+    ) -> None:
+        what = detail or f"did not move past version {after_version}"
         super().__init__(
-            f"{key!r} did not move past version {after_version} within {timeout:g}s",
+            f"{key!r} {what} within {timeout:g}s",
             key=key,
             after_version=after_version,
             timeout=timeout,
