@@ -26,39 +26,11 @@ from typing import Any, TypedDict
 
 import fencedstate as fs
 
-TEXT = [
-    *[
-        "agents",
-        "that",
-        "coordinate",
-        "through",
-        "shared",
-        "state",
-        "poll",
-        "it",
-        "today",
-        "a",
-        "planner",
-        "re-reads",
-    ],
-    *[
-        "results",
-        "in",
-        "a",
-        "loop",
-        "until",
-        "its",
-        "workers",
-        "are",
-        "done",
-        "a",
-        "reviewer",
-        "sleeps",
-        "and",
-        "checks",
-    ],
-    *["whether", "the", "plan", "moved"],
-]
+SENTENCE = (
+    "agents that coordinate through shared state poll it today a planner re-reads results in "
+    "a loop until its workers are done a reviewer sleeps and checks whether the plan moved"
+)
+TEXT = SENTENCE.split()
 
 
 class Job(TypedDict, total=False):
