@@ -17,8 +17,8 @@ timeout), then 50 threads polling ``get`` every 100 ms; the process's CPU second
 ``--idle`` seconds of nobody committing.
 
 PostgreSQL commit path: ``pg_notify`` in every commit's transaction, A/B against the same
-statement without the notify (``SELECT %s, %s``), interleaved runs of one process's
-``put``s on its own key.
+statement without the notify (``SELECT %s, %s``), interleaved runs of 1 and 4 processes
+``put``ting their own keys.
 
 Servers: PostgreSQL with ``fsync=on``, ``synchronous_commit=on`` (``tests/pg_server.py``,
 durable), a one-member etcd (``tests/etcd_cluster.py``), the file store ``durability="fsync"``;
@@ -142,27 +142,43 @@ def idle_cpu(target: str, how: str, n: int, seconds: float) -> float:
     return used / seconds
 
 
-def notify_ab(target: str, rounds: int, cycles: int) -> tuple[list[float], list[float]]:
-    """Commits/s of one process's puts with and without the NOTIFY, interleaved."""
+def _ab_worker(target: str, notify: str, rounds: int, barrier: Any, conn: Any) -> None:
     from fencedstate.postgres import store as pg
 
-    real = pg._SQL_NOTIFY
+    pg._SQL_NOTIFY = notify
+    store = fs.open_store(target, max_connections=1)
+    key = f"ab/{uuid.uuid4().hex}"
+    barrier.wait()
+    t0 = time.perf_counter()
+    for v in range(rounds):
+        store.put(key, v, expected_version=v)
+    conn.send((t0, time.perf_counter()))
+    store.close()
+
+
+def notify_ab(target: str, rounds: int, cycles: int, procs: int) -> tuple[list[float], list[float]]:
+    """Commits/s of ``procs`` processes putting their own keys, with and without the NOTIFY
+    in each commit's transaction, runs interleaved (ABBA...)."""
+    from fencedstate.postgres import store as pg
+
     with_n: list[float] = []
     without: list[float] = []
-    store = fs.open_store(target)
-    try:
-        for c in range(cycles):
-            for mode in ("with", "without") if c % 2 == 0 else ("without", "with"):
-                pg._SQL_NOTIFY = real if mode == "with" else "SELECT %s, %s"
-                key = f"ab/{uuid.uuid4().hex}"
-                t0 = time.perf_counter()
-                for v in range(rounds):
-                    store.put(key, v, expected_version=v)
-                rate = rounds / (time.perf_counter() - t0)
-                (with_n if mode == "with" else without).append(rate)
-    finally:
-        pg._SQL_NOTIFY = real
-        store.close()
+    for c in range(cycles):
+        for mode in ("with", "without") if c % 2 == 0 else ("without", "with"):
+            notify = pg._SQL_NOTIFY if mode == "with" else "SELECT %s, %s"
+            barrier = CTX.Barrier(procs)
+            pipes = [CTX.Pipe() for _ in range(procs)]
+            ps = [
+                CTX.Process(target=_ab_worker, args=(target, notify, rounds, barrier, there))
+                for _, there in pipes
+            ]
+            for p in ps:
+                p.start()
+            spans = [here.recv() for here, _ in pipes]
+            for p in ps:
+                p.join()
+            elapsed = max(e for _, e in spans) - min(s for s, _ in spans)
+            (with_n if mode == "with" else without).append(procs * rounds / elapsed)
     return with_n, without
 
 
@@ -226,13 +242,14 @@ def main() -> None:
                 print(idle_rows[-1], flush=True)
         ab_rows: list[str] = []
         if "postgres" in targets:
-            with_n, without = notify_ab(targets["postgres"], 200, 6)
-            ratio = statistics.median(with_n) / statistics.median(without)
-            ab_rows.append(
-                f"| {statistics.median(with_n):,.0f} | {statistics.median(without):,.0f} | "
-                f"{ratio:.3f} |"
-            )
-            print(ab_rows[-1], flush=True)
+            for procs in (1, 4):
+                with_n, without = notify_ab(targets["postgres"], 150, 6, procs)
+                ratio = statistics.median(with_n) / statistics.median(without)
+                ab_rows.append(
+                    f"| {procs} | {statistics.median(with_n):,.0f} | "
+                    f"{statistics.median(without):,.0f} | {ratio:.3f} |"
+                )
+                print(ab_rows[-1], flush=True)
     finally:
         for fn in reversed(cleanup):
             fn()
@@ -260,10 +277,11 @@ def main() -> None:
     if ab_rows:
         text += [
             "",
-            "PostgreSQL commit path, one process's `put`s, interleaved runs (median commits/s):",
+            "PostgreSQL commit path: P processes `put` their own keys, runs with and without the",
+            "`pg_notify` interleaved (median commits/s of 6 runs each):",
             "",
-            "| with `pg_notify` | without | ratio |",
-            "|---:|---:|---:|",
+            "| P | with `pg_notify` | without | ratio |",
+            "|---:|---:|---:|---:|",
             *ab_rows,
         ]
     Path(args.out).write_text("\n".join(text) + "\n")
