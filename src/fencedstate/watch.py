@@ -120,6 +120,11 @@ class WatchFeed(ABC):
     def close(self) -> None:
         """Release everything the feed holds (safe to call more than once)."""
 
+    def current(self, store: Store, key: str) -> State | None:
+        """The key's state, no older than the feed's start (``watch_once`` reads it after
+        opening the feed; a backend whose plain reads may be stale overrides this)."""
+        return store._read(key)
+
 
 # -- values --------------------------------------------------------------------------------------
 
@@ -246,7 +251,7 @@ def watch_once(store: Store, key: str, after_version: int, timeout: float | None
     deadline = None if timeout is None else time.monotonic() + timeout
     feed = store._watch_feed(key, True, None)  # before the read: nothing falls in between
     try:
-        state = store._read(key)
+        state = feed.current(store, key)
         if state is not None and state.version > after_version:
             return snapshot_of(state)
         while True:
@@ -267,7 +272,7 @@ async def awatch_once(
     deadline = None if timeout is None else time.monotonic() + timeout
     feed = await asyncio.to_thread(store._watch_feed, key, True, None)
     try:
-        state = await asyncio.to_thread(store._read, key)
+        state = await asyncio.to_thread(feed.current, store, key)
         if state is not None and state.version > after_version:
             return snapshot_of(state)
         while True:

@@ -35,6 +35,8 @@ from ..watch import (
 )
 
 if TYPE_CHECKING:
+    from ..records import State
+    from ..store import Store
     from .store import EtcdStore
 
 _RECONNECT_FOR = 60.0
@@ -122,7 +124,7 @@ class EtcdFeed(WatchFeed):
         self._closed = False
         self._pending: list[Change] = []
         if since is None:
-            out = store._range(store._ns + b"meta")
+            out = store._range(store._ns + b"meta", serializable=False)  # not a stale member's
             self._rev, self._key = int(out["header"]["revision"]), "\uffff"  # after all of it
         else:
             data = decode_cursor(since, "etcd")
@@ -134,6 +136,15 @@ class EtcdFeed(WatchFeed):
                 raise InvalidArgumentError("since is not a watch cursor (damaged?)")
             self._rev, self._key = rev, key
         self._open()
+
+    def current(self, store: Store, key: str) -> State | None:
+        """A linearizable read (the store's own may be ``serializable``, hence older than the
+        revision this watch starts after)."""
+        from .store import _decode, _unb64
+
+        own = self._store
+        kvs = own._range(own._rec_key(key), serializable=False).get("kvs", [])
+        return None if not kvs else _decode(key, _unb64(kvs[0]["value"]))[0]
 
     # -- the stream ----------------------------------------------------------------------------
 

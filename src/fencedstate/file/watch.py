@@ -323,7 +323,8 @@ class FileFeed(WatchFeed):
 
     def __del__(self) -> None:
         if not getattr(self, "_closed", True):
-            self.close()
+            with suppress(Exception):  # interpreter shutdown: the kernel frees it anyway
+                self.close()
 
 
 # -- reading a log from a position -------------------------------------------------------------
