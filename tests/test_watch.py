@@ -511,3 +511,53 @@ def test_watch_is_refused_cleanly_by_a_backend_without_it(tmp_path: Path) -> Non
         store.watch_once("k", after_version=0)
     with pytest.raises(fs.InvalidArgumentError):
         store.watch("")
+
+
+def test_a_watch_started_during_commits_misses_nothing_after_its_start(target: str) -> None:
+    """Watches start while 2 writer processes commit: each reports, per key, every version
+    from its first one to the last, with no hole (on PostgreSQL this is the presence gate:
+    a commit that checked for watchers before the watch existed is waited out)."""
+    keys = ["h/a", "h/b"]
+    writers = [Child("commit", target, f"w{i}", "60", *keys) for i in range(2)]
+    store = fs.open_store(target)
+    try:
+        for w in writers:
+            assert w.next()["ready"]
+        watches = []
+        while len(watches) < 4:  # several starts, spread over the writers' run
+            watches.append(store.watch("h/"))
+            store.get("h/a")
+        for w in writers:
+            w.finish()
+        finals = {k: store.get(k).version for k in keys}  # type: ignore[union-attr]
+        for watch in watches:
+            seen: dict[str, list[int]] = {}
+            while any(seen.get(k, [0])[-1] < finals[k] for k in keys):
+                change = _next(watch)
+                seen.setdefault(change.key, []).append(change.version)
+            for key, versions in seen.items():
+                assert versions == list(range(versions[0], finals[key] + 1)), key
+            watch.close()
+    finally:
+        for w in writers:
+            w.kill()
+        store.close()
+
+
+def test_postgres_commits_notify_only_while_a_watcher_exists(pg_url: str) -> None:
+    store = fs.open_store(pg_url)
+    channel = store._channel  # type: ignore[attr-defined]
+    try:
+        with psycopg.connect(pg_url, autocommit=True) as spy:
+            spy.execute(f'LISTEN "{channel}"')
+            store.put("n", 1, expected_version=0)
+            assert list(spy.notifies(timeout=0.2)) == []  # nobody watches: no NOTIFY cost
+            with store.watch("n"):
+                store.put("n", 2, expected_version=1)
+                got = next(spy.notifies(timeout=WAIT))
+                assert got.payload == "2:n"
+            _wait_watchers(store, "postgres", 0)  # its session ends after the socket closes
+            store.put("n", 3, expected_version=2)
+            assert list(spy.notifies(timeout=0.2)) == []
+    finally:
+        store.close()
