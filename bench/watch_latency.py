@@ -16,8 +16,9 @@ Idle cost: one process with 50 threads, each blocked in ``watch_once`` on its ow
 timeout), then 50 threads polling ``get`` every 100 ms; the process's CPU seconds over
 ``--idle`` seconds of nobody committing.
 
-PostgreSQL commit path: ``pg_notify`` in every commit's transaction, A/B against the same
-statement without the notify (``SELECT %s, %s``), interleaved runs of 1 and 4 processes
+PostgreSQL commit path: the commit's watcher statements as shipped (the presence gate, and
+a notify only while a watcher exists), with and without a watcher, against no watcher
+statements at all and an unconditional ``pg_notify``: interleaved runs of 1 and 4 processes
 ``put``ting their own keys.
 
 Servers: PostgreSQL with ``fsync=on``, ``synchronous_commit=on`` (``tests/pg_server.py``,
@@ -142,10 +143,19 @@ def idle_cpu(target: str, how: str, n: int, seconds: float) -> float:
     return used / seconds
 
 
-def _ab_worker(target: str, notify: str, rounds: int, barrier: Any, conn: Any) -> None:
+_NO_GATE = "SELECT %s"
+_VARIANTS = {  # name -> (gate statement, notify statement, a watcher present)
+    "no notify": (_NO_GATE, "SELECT %s, %s, %s, %s", False),
+    "gated, no watcher": (None, None, False),
+    "gated, 1 watcher": (None, None, True),
+    "always notify": (_NO_GATE, "SELECT %s::int, %s::int, pg_notify(%s, %s)", False),
+}
+
+
+def _ab_worker(target: str, gate: str, notify: str, rounds: int, barrier: Any, conn: Any) -> None:
     from fencedstate.postgres import store as pg
 
-    pg._SQL_NOTIFY = notify
+    pg._SQL_WATCH_GATE, pg._SQL_NOTIFY = gate, notify
     store = fs.open_store(target, max_connections=1)
     key = f"ab/{uuid.uuid4().hex}"
     barrier.wait()
@@ -156,20 +166,24 @@ def _ab_worker(target: str, notify: str, rounds: int, barrier: Any, conn: Any) -
     store.close()
 
 
-def notify_ab(target: str, rounds: int, cycles: int, procs: int) -> tuple[list[float], list[float]]:
-    """Commits/s of ``procs`` processes putting their own keys, with and without the NOTIFY
-    in each commit's transaction, runs interleaved (ABBA...)."""
+def notify_ab(target: str, rounds: int, cycles: int, procs: int) -> dict[str, list[float]]:
+    """Commits/s of ``procs`` processes putting their own keys under each variant of the
+    commit's notify (``_VARIANTS``), runs interleaved (the order rotates every cycle)."""
     from fencedstate.postgres import store as pg
 
-    with_n: list[float] = []
-    without: list[float] = []
+    rates: dict[str, list[float]] = {name: [] for name in _VARIANTS}
+    names = list(_VARIANTS)
     for c in range(cycles):
-        for mode in ("with", "without") if c % 2 == 0 else ("without", "with"):
-            notify = pg._SQL_NOTIFY if mode == "with" else "SELECT %s, %s"
+        for name in names[c % len(names) :] + names[: c % len(names)]:
+            gate, notify, watched = _VARIANTS[name]
+            gate = gate or pg._SQL_WATCH_GATE
+            notify = notify or pg._SQL_NOTIFY
+            store = fs.open_store(target)
+            watch = store.watch("nobody/") if watched else None
             barrier = CTX.Barrier(procs)
             pipes = [CTX.Pipe() for _ in range(procs)]
             ps = [
-                CTX.Process(target=_ab_worker, args=(target, notify, rounds, barrier, there))
+                CTX.Process(target=_ab_worker, args=(target, gate, notify, rounds, barrier, there))
                 for _, there in pipes
             ]
             for p in ps:
@@ -177,9 +191,12 @@ def notify_ab(target: str, rounds: int, cycles: int, procs: int) -> tuple[list[f
             spans = [here.recv() for here, _ in pipes]
             for p in ps:
                 p.join()
+            if watch is not None:
+                watch.close()
+            store.close()
             elapsed = max(e for _, e in spans) - min(s for s, _ in spans)
-            (with_n if mode == "with" else without).append(procs * rounds / elapsed)
-    return with_n, without
+            rates[name].append(procs * rounds / elapsed)
+    return rates
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -243,13 +260,12 @@ def main() -> None:
         ab_rows: list[str] = []
         if "postgres" in targets:
             for procs in (1, 4):
-                with_n, without = notify_ab(targets["postgres"], 150, 6, procs)
-                ratio = statistics.median(with_n) / statistics.median(without)
-                ab_rows.append(
-                    f"| {procs} | {statistics.median(with_n):,.0f} | "
-                    f"{statistics.median(without):,.0f} | {ratio:.3f} |"
-                )
-                print(ab_rows[-1], flush=True)
+                rates = notify_ab(targets["postgres"], 150, 8, procs)
+                base = statistics.median(rates["no notify"])
+                for name, rs in rates.items():
+                    med = statistics.median(rs)
+                    ab_rows.append(f"| {procs} | {name} | {med:,.0f} | {med / base:.3f} |")
+                    print(ab_rows[-1], flush=True)
     finally:
         for fn in reversed(cleanup):
             fn()
@@ -277,11 +293,12 @@ def main() -> None:
     if ab_rows:
         text += [
             "",
-            "PostgreSQL commit path: P processes `put` their own keys, runs with and without the",
-            "`pg_notify` interleaved (median commits/s of 6 runs each):",
+            "PostgreSQL commit path: P processes `put` their own keys; the commit's watcher",
+            "statements as shipped (gated: notify only while a watcher exists), none at all, or",
+            "an unconditional `pg_notify`; runs interleaved, median commits/s of 8 runs each:",
             "",
-            "| P | with `pg_notify` | without | ratio |",
-            "|---:|---:|---:|---:|",
+            "| P | commit | commits/s | vs no notify |",
+            "|---:|---|---:|---:|",
             *ab_rows,
         ]
     Path(args.out).write_text("\n".join(text) + "\n")
