@@ -11,6 +11,8 @@ import json
 import os
 import queue
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -561,3 +563,19 @@ def test_postgres_commits_notify_only_while_a_watcher_exists(pg_url: str) -> Non
             assert list(spy.notifies(timeout=0.2)) == []
     finally:
         store.close()
+
+
+def test_the_latency_bench_runs(tmp_path: Path) -> None:
+    """bench/watch_latency.py end to end with tiny counts (no timing asserted)."""
+    bench = Path(__file__).resolve().parents[1] / "bench" / "watch_latency.py"
+    out = tmp_path / "lat.md"
+    argv = ["--rounds", "5", "--idle", "0.3", "--watchers", "3", "--backends", "file"]
+    proc = subprocess.run(
+        [sys.executable, str(bench), *argv, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    text = out.read_text()
+    assert "| file | `watch_once` | 5 |" in text and "3 x `watch_once`" in text
