@@ -579,3 +579,23 @@ def test_the_latency_bench_runs(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     text = out.read_text()
     assert "| file | `watch_once` | 5 |" in text and "3 x `watch_once`" in text
+
+
+def test_concurrent_async_watches_in_one_loop_each_wake(store: fs.Store) -> None:
+    """Watches share descriptors (the file store's inotify instance): one finishing must not
+    take the event loop's reader away from the others."""
+
+    async def scenario() -> list[int]:
+        first = asyncio.create_task(store.awatch_once("x", after_version=0, timeout=WAIT))
+        second = asyncio.create_task(store.awatch_once("y", after_version=0, timeout=WAIT))
+        third = asyncio.create_task(store.awatch_once("z", after_version=0, timeout=WAIT))
+        await asyncio.sleep(0.1)
+        await asyncio.to_thread(store.put, "x", 1, expected_version=0)
+        a = await first
+        await asyncio.to_thread(store.put, "y", 2, expected_version=0)
+        b = await second
+        await asyncio.to_thread(store.put, "z", 3, expected_version=0)
+        c = await third
+        return [a.value, b.value, c.value]
+
+    assert asyncio.run(scenario()) == [1, 2, 3]

@@ -17,6 +17,7 @@ import binascii
 import json
 import select
 import time
+import weakref
 import zlib
 from abc import ABC, abstractmethod
 from collections import deque
@@ -210,17 +211,30 @@ def wait_readable(fds: tuple[int, ...], timeout: float | None) -> bool:
     return bool(poller.poll(ms))
 
 
+_READERS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[int, set[asyncio.Future[None]]]
+] = weakref.WeakKeyDictionary()
+"""Per event loop: fd -> the waiters on it. A loop has one reader per fd, and watches share
+fds (the file store's inotify instance), so one reader wakes every waiter of its fd."""
+
+
+def _wake_all(waiters: set[asyncio.Future[None]]) -> None:
+    for fut in waiters:
+        if not fut.done():
+            fut.set_result(None)
+
+
 async def await_readable(fds: tuple[int, ...], timeout: float | None) -> bool:
     """``wait_readable`` on the running event loop (no thread)."""
     loop = asyncio.get_running_loop()
-    ready = loop.create_future()
-
-    def wake() -> None:
-        if not ready.done():
-            ready.set_result(None)
-
+    table = _READERS.setdefault(loop, {})
+    ready: asyncio.Future[None] = loop.create_future()
     for fd in fds:
-        loop.add_reader(fd, wake)
+        waiters = table.get(fd)
+        if waiters is None:
+            waiters = table[fd] = set()
+            loop.add_reader(fd, _wake_all, waiters)
+        waiters.add(ready)
     try:
         await asyncio.wait_for(ready, timeout)
         return True
@@ -228,7 +242,12 @@ async def await_readable(fds: tuple[int, ...], timeout: float | None) -> bool:
         return False
     finally:
         for fd in fds:
-            loop.remove_reader(fd)
+            waiters = table.get(fd)
+            if waiters is not None:
+                waiters.discard(ready)
+                if not waiters:
+                    del table[fd]
+                    loop.remove_reader(fd)
 
 
 def _newest_past(
