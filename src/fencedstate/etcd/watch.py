@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -45,15 +46,28 @@ _RECONNECT_FOR = 60.0
 class _Stream:
     """One ``/v3/watch`` HTTP/1.1 response being read without blocking."""
 
-    def __init__(self, endpoint: str, body: bytes, timeout: float) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        body: bytes,
+        timeout: float,
+        tls: ssl.SSLContext | None = None,
+        token: str | None = None,
+    ) -> None:
         parts = urlsplit(endpoint)
         host, port = parts.hostname or "127.0.0.1", parts.port or 2379
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        raw = socket.create_connection((host, port), timeout=timeout)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         try:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            self.sock = raw if tls is None else tls.wrap_socket(raw, server_hostname=host)
+        except BaseException:
+            raw.close()
+            raise
+        try:
+            auth = f"Authorization: {token}\r\n" if token else ""
             head = (
                 f"POST /v3/watch HTTP/1.1\r\nHost: {host}:{port}\r\n"
-                "Content-Type: application/json\r\n"
+                f"Content-Type: application/json\r\n{auth}"
                 f"Content-Length: {len(body)}\r\n\r\n"
             ).encode()
             self.sock.sendall(head + body)
@@ -78,10 +92,10 @@ class _Stream:
 
     def read(self) -> list[dict[str, Any]]:
         """Every complete message received so far (``ended`` once the stream is over)."""
-        while True:
+        while True:  # until the socket (and the TLS layer's buffer) has nothing more
             try:
                 data = self.sock.recv(65536)
-            except BlockingIOError:
+            except (BlockingIOError, ssl.SSLWantReadError):
                 break
             if not data:
                 self.ended = True
@@ -108,6 +122,27 @@ class _Stream:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def _tls_of(store: EtcdStore, endpoint: str) -> ssl.SSLContext | None:
+    """The TLS context the store's HTTP client verifies the members with (https endpoints)."""
+    if not endpoint.startswith("https://"):
+        return None
+    pool = getattr(getattr(store._client, "_transport", None), "_pool", None)
+    ctx = getattr(pool, "_ssl_context", None)
+    return ctx if isinstance(ctx, ssl.SSLContext) else ssl.create_default_context()
+
+
+def _token_of(store: EtcdStore) -> str | None:
+    """The store's etcd auth token, on a store that logs in (None otherwise)."""
+    token = getattr(store, "_token", None)
+    return token if isinstance(token, str) else None
+
+
+def _relogin(store: EtcdStore) -> None:
+    login = getattr(store, "_login", None)
+    if callable(login):
+        login(_token_of(store))
 
 
 class EtcdFeed(WatchFeed):
@@ -169,10 +204,14 @@ class EtcdFeed(WatchFeed):
         for i in range(n):
             endpoint = store._endpoints[(store._current + i) % n]
             try:
-                self._stream = _Stream(endpoint, body, store._timeout)
+                self._stream = _Stream(
+                    endpoint, body, store._timeout, _tls_of(store, endpoint), _token_of(store)
+                )
                 return
             except OSError as exc:
                 errors.append(f"{endpoint}: {exc}")
+                if "401" in str(exc) or "400" in str(exc):  # a stale auth token: a fresh one
+                    _relogin(store)
         raise StorageError(None, "cannot open an etcd watch: " + "; ".join(errors))
 
     def _reopen(self) -> None:
