@@ -224,6 +224,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(HERE / "results" / "watch_latency.md"))
     args = ap.parse_args()
     backends = args.backends.split(",")
+    load_start = os.getloadavg()[0]
     cleanup: list[Any] = []
     targets: dict[str, str] = {}
     tmp = Path(tempfile.mkdtemp(prefix="fswatch-bench-"))
@@ -287,7 +288,8 @@ def main() -> None:
         "# Watch wake-up latency",
         "",
         f"`{cmd.strip()}` on {platform.node()} ({os.cpu_count()} CPUs, "
-        f"{platform.platform()}), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        f"{platform.platform()}), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+        f"load average {load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end.",
         "",
         "Milliseconds from a commit's return (committer process) to the waiter's return",
         "(another process); negative: the waiter knew before the committer's `put` returned.",
