@@ -599,3 +599,26 @@ def test_concurrent_async_watches_in_one_loop_each_wake(store: fs.Store) -> None
         return [a.value, b.value, c.value]
 
     assert asyncio.run(scenario()) == [1, 2, 3]
+
+
+def test_a_file_watch_that_cannot_watch_gets_a_storage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """inotify refuses a watch (its per-user watch limit, ENOSPC): a typed StorageError that
+    says which limit, and nothing left open."""
+    from fencedstate.file import inotify
+
+    store = fs.FileStore(tmp_path / "s")
+    store.put("k", 1, expected_version=0)
+    store.watch("").close()  # the process's inotify instance exists already
+    fds = _fds()
+
+    def refuse(fd: int, path: str, mask: int) -> int:
+        raise OSError(28, "No space left on device", path)
+
+    monkeypatch.setattr(inotify, "add_watch", refuse)
+    with pytest.raises(fs.StorageError, match="max_user_watches"):
+        store.watch_once("k", after_version=1, timeout=0)
+    with pytest.raises(fs.StorageError, match="max_user_watches"):
+        store.watch("")
+    assert _fds() == fds

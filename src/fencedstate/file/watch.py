@@ -24,6 +24,7 @@ The cursor is these positions for every key the watch knows (compressed JSON).
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import zlib
@@ -148,6 +149,9 @@ class FileFeed(WatchFeed):
         self._closed = False
         try:
             self._start(since)
+        except OSError as exc:
+            self.close()
+            raise _watch_error(exc) from None
         except BaseException:
             self.close()
             raise
@@ -261,6 +265,12 @@ class FileFeed(WatchFeed):
     def poll(self) -> list[Change]:
         if self._closed:
             return []
+        try:
+            return self._poll()
+        except OSError as exc:
+            raise _watch_error(exc) from None
+
+    def _poll(self) -> list[Change]:
         self._hub.pump()
         with suppress(BlockingIOError):
             os.eventfd_read(self._efd)
@@ -325,6 +335,16 @@ class FileFeed(WatchFeed):
         if not getattr(self, "_closed", True):
             with suppress(Exception):  # interpreter shutdown: the kernel frees it anyway
                 self.close()
+
+
+def _watch_error(exc: OSError) -> StorageError:
+    if exc.errno == errno.ENOSPC:
+        return StorageError(
+            None,
+            "inotify watch limit reached (raise fs.inotify.max_user_watches, or watch a "
+            f"narrower prefix): {exc}",
+        )
+    return StorageError(None, f"watch failed: [{errno.errorcode.get(exc.errno or 0, '?')}] {exc}")
 
 
 # -- reading a log from a position -------------------------------------------------------------
