@@ -578,7 +578,7 @@ def test_the_latency_bench_runs(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     text = out.read_text()
-    assert "| file | `watch_once` | 5 |" in text and "3 x `watch_once`" in text
+    assert "| file | `watch(key)` kept open | 5 |" in text and "3 x `watch_once`" in text
 
 
 def test_concurrent_async_watches_in_one_loop_each_wake(store: fs.Store) -> None:
