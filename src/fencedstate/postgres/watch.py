@@ -102,17 +102,18 @@ class PgFeed(WatchFeed):
             keepalives_idle=30,
             keepalives_interval=10,
             keepalives_count=3,
+            application_name="fencedstate-watch",
         )
+        lock = int(store._watch_lock)
         try:
-            conn.execute("SET application_name = 'fencedstate-watch'")
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(store._channel)))
-            # Present from here on: every commit that checks from now on notifies. The gate
-            # waits out the commits that checked before (they hold it shared until they end),
-            # so the read that follows sees them.
-            lock = store._watch_lock
-            conn.execute("SELECT pg_advisory_lock_shared(%s, 1)", (lock,))
-            conn.execute("SELECT pg_advisory_lock(%s, 2)", (lock,))
-            conn.execute("SELECT pg_advisory_unlock(%s, 2)", (lock,))
+            # Present from here on: every commit that checks from now on notifies. The gate,
+            # taken and let go, waits out the commits that checked before (they hold it shared
+            # until they end), so the read that follows sees them. One round trip.
+            conn.execute(
+                f"SELECT pg_advisory_lock_shared({lock}, 1); SELECT pg_advisory_lock({lock}, 2); "
+                f"SELECT pg_advisory_unlock({lock}, 2)".encode()
+            )
         except BaseException:
             conn.close()
             raise
