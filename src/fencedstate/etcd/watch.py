@@ -215,6 +215,8 @@ class EtcdFeed(WatchFeed):
         raise StorageError(None, "cannot open an etcd watch: " + "; ".join(errors))
 
     def _reopen(self) -> None:
+        if self._closed:  # closed by another task while this poll ran: stay closed
+            return
         if self._stream is not None:
             self._stream.close()
             self._stream = None
@@ -242,27 +244,28 @@ class EtcdFeed(WatchFeed):
         return encode_cursor({**data, "r": self._rev, "k": self._key})
 
     def poll(self) -> list[Change]:
-        if self._closed or self._stream is None:
+        stream = self._stream
+        if self._closed or stream is None:
             return []
         out: list[Change] = []
         try:
-            messages = self._stream.read()
+            messages = stream.read()
         except (OSError, ValueError):
-            messages, self._stream.ended = [], True
+            messages, stream.ended = [], True
         for msg in messages:
             result = msg.get("result")
             if not isinstance(result, dict):  # {"error": ...}: the stream is done
-                self._stream.ended = True
+                stream.ended = True
                 break
             if result.get("compact_revision") and result.get("canceled"):
                 out.extend(self._from_journals())
-                self._stream.ended = True
+                stream.ended = True
                 break
             if result.get("canceled"):
-                self._stream.ended = True
+                stream.ended = True
                 break
             out.extend(self._events(result.get("events") or []))
-        if self._stream.ended:
+        if stream.ended:
             self._reopen()
         return out
 

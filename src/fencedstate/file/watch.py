@@ -272,6 +272,8 @@ class FileFeed(WatchFeed):
 
     def _poll(self) -> list[Change]:
         self._hub.pump()
+        if self._closed:
+            return []
         with suppress(BlockingIOError):
             os.eventfd_read(self._efd)
         with self._hub.lock:

@@ -117,6 +117,9 @@ class PgFeed(WatchFeed):
         except BaseException:
             conn.close()
             raise
+        if self._closed:
+            conn.close()
+            return
         self._conn = conn
 
     def _current_seqs(self) -> dict[str, int]:
@@ -141,6 +144,8 @@ class PgFeed(WatchFeed):
                 self._dirty.add(key)
 
     def _reconnect(self) -> None:
+        if self._closed:  # closed by another task while this poll ran: stay closed
+            return
         if self._conn is not None:
             self._conn.close()
             self._conn = None
