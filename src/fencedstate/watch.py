@@ -268,7 +268,10 @@ def _newest_past(
 def watch_once(store: Store, key: str, after_version: int, timeout: float | None) -> Snapshot:
     """``Store.watch_once`` (key and arguments already validated)."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    feed = store._watch_feed(key, True, None)  # before the read: nothing falls in between
+    state = store._read(key)  # already past: no watch to set up (versions only grow)
+    if state is not None and state.version > after_version:
+        return snapshot_of(state)
+    feed = store._watch_feed(key, True, None)  # then read again: nothing falls in between
     try:
         state = feed.current(store, key)
         if state is not None and state.version > after_version:
@@ -289,6 +292,9 @@ async def awatch_once(
 ) -> Snapshot:
     """``Store.awatch_once``: the event loop waits; reads run in a worker thread."""
     deadline = None if timeout is None else time.monotonic() + timeout
+    state = await asyncio.to_thread(store._read, key)  # already past: no watch to set up
+    if state is not None and state.version > after_version:
+        return snapshot_of(state)
     feed = await asyncio.to_thread(store._watch_feed, key, True, None)
     try:
         state = await asyncio.to_thread(feed.current, store, key)
