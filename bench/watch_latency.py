@@ -38,6 +38,7 @@ import platform
 import random
 import resource
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -223,6 +224,7 @@ def main() -> None:
     ap.add_argument("--watchers", type=int, default=50)
     ap.add_argument("--out", default=str(HERE / "results" / "watch_latency.md"))
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the servers on the way out
     backends = args.backends.split(",")
     load_start = os.getloadavg()[0]
     cleanup: list[Any] = []
