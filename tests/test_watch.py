@@ -622,3 +622,30 @@ def test_a_file_watch_that_cannot_watch_gets_a_storage_error(
     with pytest.raises(fs.StorageError, match="max_user_watches"):
         store.watch("")
     assert _fds() == fds
+
+
+def test_an_etcd_watch_moves_on_when_its_member_is_killed(tmp_path: Path) -> None:
+    """kill -9 of the member a watch streams from: the watch reopens on another member from
+    its revision; the commits made meanwhile (through the others) are reported once each."""
+    from etcd_cluster import EtcdCluster
+
+    cluster = EtcdCluster(tmp_path / "etcd")
+    try:
+        cluster.start()
+        store = fs.open_store(cluster.url("mv"))
+        with store.watch("m/") as watch:
+            store.put("m/a", 0, expected_version=0)
+            assert _next(watch).version == 1
+            port = watch._feed._stream.sock.getpeername()[1]  # type: ignore[union-attr, attr-defined]
+            member = next(m for m in cluster.members if m.client_port == port)
+            cluster.kill9(member)
+            for v in range(1, 6):  # the store's requests fail over to the live members
+                store.put("m/a", v, expected_version=v)
+            got = [_next(watch) for _ in range(5)]
+            assert [(c.version, c.snapshot.value) for c in got] == [  # type: ignore[union-attr]
+                (v + 1, v) for v in range(1, 6)
+            ]
+            assert watch.next(0.2) is None
+        store.close()
+    finally:
+        cluster.stop()
