@@ -10,6 +10,7 @@ from __future__ import annotations
 from .claim import Claim
 from .clock import Clock
 from .errors import (
+    AccessDeniedError,
     ClaimHeldError,
     ConflictError,
     CorruptStateError,
@@ -20,6 +21,7 @@ from .errors import (
     InvalidKeyError,
     InvalidValueError,
     LockTimeoutError,
+    NotAStoreError,
     OutcomeUnknownError,
     StorageError,
     ValueTooLargeError,
@@ -41,6 +43,7 @@ __all__ = [  # noqa: RUF022 - the watch names are kept together (one small edit)
     "Watch",
     "WatchTimeoutError",
     "MAX_VALUE_DEPTH",
+    "AccessDeniedError",
     "CheckReport",
     "Claim",
     "ClaimHeldError",
@@ -56,6 +59,7 @@ __all__ = [  # noqa: RUF022 - the watch names are kept together (one small edit)
     "InvalidKeyError",
     "InvalidValueError",
     "LockTimeoutError",
+    "NotAStoreError",
     "OutcomeUnknownError",
     "Snapshot",
     "StorageError",
