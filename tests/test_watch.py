@@ -649,3 +649,34 @@ def test_an_etcd_watch_moves_on_when_its_member_is_killed(tmp_path: Path) -> Non
         store.close()
     finally:
         cluster.stop()
+
+
+def test_an_etcd_watch_over_tls_and_auth(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """etcds:// with client certificates and etcd auth (tokens expire after 2 s here): the
+    stream verifies the members with the store's TLS context and sends its token; a watch
+    opened after the token expired logs in again."""
+    import test_etcd_security as sec
+
+    fixture = sec.secure_etcd.__wrapped__(tmp_path_factory)  # type: ignore[attr-defined]
+    cluster, pki = next(fixture)
+    try:
+        store = sec._open(cluster, pki)
+        with store.watch("p/") as watch:
+            store.put("p/a", 1, expected_version=0)
+            assert _next(watch).version == 1
+            time.sleep(3)  # the token expires (ttl 2 s) while the stream stays open
+            store.put("p/a", 2, expected_version=1)
+            assert _next(watch).version == 2
+        time.sleep(3)  # expired again: the watch_once below opens a stream with a new token
+        done = threading.Event()
+
+        def later() -> None:
+            store.put("p/a", 3, expected_version=2)
+            done.set()
+
+        threading.Timer(0.3, later).start()
+        assert store.watch_once("p/a", after_version=2, timeout=WAIT).version == 3
+        assert done.wait(WAIT)
+        store.close()
+    finally:
+        next(fixture, None)
