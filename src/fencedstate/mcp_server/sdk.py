@@ -109,9 +109,11 @@ def lowlevel(server: Any) -> Any:
 
 def enable_subscriptions(server: Any, subs: Any) -> None:
     """Route ``resources/subscribe`` / ``unsubscribe`` to ``subs`` and advertise
-    ``resources.subscribe`` (the low-level server registers handlers but hard-codes the
-    capability to false)."""
+    ``resources.subscribe`` (SDK 1.x: its low-level server registers the handlers but
+    hard-codes the capability to false). On 2.x nothing is registered yet."""
     low = lowlevel(server)
+    if not hasattr(low, "subscribe_resource"):
+        return  # SDK 2.x: subscriptions go through its own listen streams (not wired yet)
     low.subscribe_resource()(subs.subscribe)
     low.unsubscribe_resource()(subs.unsubscribe)
     plain = low.get_capabilities

@@ -100,7 +100,7 @@ def create_server(
     for name in StateTools.NAMES:
         server.tool(name=name, annotations=_annotations(name))(getattr(tools, name))
     server.resource(RESOURCE_SCHEME + "{key}", name="key")(tools.resource)
-    sdk.enable_subscriptions(server, Subscriptions(store, tokens, sdk.lowlevel(server)))
+    sdk.enable_subscriptions(server, Subscriptions(store, tokens, sdk.lowlevel(server)))  # 1.x
     return server
 
 
