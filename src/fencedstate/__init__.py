@@ -32,10 +32,16 @@ from .keys import validate_key
 from .locations import open_store
 from .records import Event, Snapshot
 from .store import MAX_VALUE_DEPTH, Store
+from .watch import AsyncWatch, Change, Tombstone, Watch, WatchTimeoutError
 
 __version__ = "0.1.0"
 
-__all__ = [
+__all__ = [  # noqa: RUF022 - the watch names are kept together (one small edit)
+    "AsyncWatch",
+    "Change",
+    "Tombstone",
+    "Watch",
+    "WatchTimeoutError",
     "MAX_VALUE_DEPTH",
     "AccessDeniedError",
     "CheckReport",

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import args, backoff, rules, telemetry
+from . import watch as _watch
 from .claim import Claim, ClaimRequest
 from .clock import Clock
 from .errors import (
@@ -569,6 +570,44 @@ class Store(ABC):
     async def areclaim(self, key: str, by: str = "recovery") -> int:
         """Awaitable ``reclaim``."""
         return await asyncio.to_thread(self.reclaim, key, by)
+
+    # -- watch: wait for durable changes (docs/watch.md; the loops live in watch.py) ----------
+
+    def watch_once(self, key: str, *, after_version: int, timeout: float | None = None) -> Snapshot:
+        """Wait until the key's durable version is past ``after_version`` and return it.
+
+        Returns at once if it already is. A delete counts: it returns a ``Tombstone`` (a
+        ``Snapshot`` with ``value`` None). ``WatchTimeoutError`` after ``timeout`` seconds.
+        """
+        key = validate_key(key)
+        after = _watch.check_version(after_version)
+        return _watch.watch_once(self, key, after, _watch.check_timeout(timeout))
+
+    def watch(self, prefix: str = "", *, since: str | None = None) -> _watch.Watch:
+        """Every durable change of the keys under ``prefix``, per key in journal order, each
+        once: from now (``since=None``) or right after a ``Change.cursor`` (``since``)."""
+        prefix = validate_prefix(prefix)
+        return _watch.Watch(self._watch_feed(prefix, False, since))
+
+    async def awatch_once(
+        self, key: str, *, after_version: int, timeout: float | None = None
+    ) -> Snapshot:
+        """Awaitable ``watch_once`` (the event loop waits; no thread is held meanwhile)."""
+        key = validate_key(key)
+        after = _watch.check_version(after_version)
+        return await _watch.awatch_once(self, key, after, _watch.check_timeout(timeout))
+
+    def awatch(self, prefix: str = "", *, since: str | None = None) -> _watch.AsyncWatch:
+        """Async twin of ``watch``: an async iterator, started by ``async with`` or the first
+        ``async for`` step; ``aclose()`` releases everything it holds."""
+        prefix = validate_prefix(prefix)
+        return _watch.AsyncWatch(lambda: self._watch_feed(prefix, False, since))
+
+    def _watch_feed(self, prefix: str, exact: bool, since: str | None) -> _watch.WatchFeed:
+        """Backend hook: a feed of the durable changes of the keys under ``prefix`` (of the key
+        ``prefix`` alone when ``exact``), after ``since`` (a cursor this backend made) or from
+        now. See ``fencedstate.watch.WatchFeed`` and docs/watch.md."""
+        raise InvalidArgumentError(f"{type(self).__name__} does not support watching keys")
 
 
 def _depth(value: Any) -> int:

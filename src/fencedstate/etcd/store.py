@@ -60,6 +60,8 @@ from ..errors import (
 from ..keys import validate_key
 from ..records import State, _loads, empty_state, encode_value
 from ..store import DEFAULT_MAX_VALUE_BYTES, Step, Store
+from ..watch import WatchFeed
+from .watch import EtcdFeed
 
 __all__ = ["EtcdClock", "EtcdStore"]
 
@@ -385,6 +387,10 @@ class EtcdStore(Store):
             if state.exists:
                 found.append(name)
         return sorted(found)
+
+    def _watch_feed(self, prefix: str, exact: bool, since: str | None) -> WatchFeed:
+        """Watching: etcd's watch on the journal keys, from a revision (etcd/watch.py)."""
+        return EtcdFeed(self, prefix, exact, since)
 
     def _transition(self, key: str, step: Step) -> State:
         def many(curs: dict[str, State], clock: Clock) -> dict[str, State]:

@@ -1,10 +1,11 @@
 """`fencedstate mcp DIR|URL`: a fencedstate store as an MCP server (stdio or streamable HTTP).
 
 Works on the MCP SDK's 1.x (FastMCP) and 2.x (MCPServer). Tools: get, put, delete, claim,
-commit, renew, release, reclaim, keys, history; resource ``fencedstate://KEY`` ('/' in KEY
-percent-encoded as %2F). A failed call is a tool error (``isError``) whose text is exactly the
-error's JSON (``FencedStateError.to_dict()``: ``error``, ``message``, ``advice``, fields). Over
-HTTP beyond loopback, bearer tokens are required (:mod:`.auth`).
+commit, renew, release, reclaim, keys, history, watch_once; resource ``fencedstate://KEY`` ('/'
+in KEY percent-encoded as %2F), which clients may subscribe to (:mod:`.subscriptions`). A
+failed call is a tool error (``isError``) whose text is exactly the error's JSON
+(``FencedStateError.to_dict()``: ``error``, ``message``, ``advice``, fields). Over HTTP beyond
+loopback, bearer tokens are required (:mod:`.auth`).
 """
 
 from __future__ import annotations

@@ -98,6 +98,35 @@ def new_access_token(name: str, scopes: list[str]) -> Any:
     return provider.AccessToken(token=f"grant:{name}", client_id=name, scopes=scopes)
 
 
+def lowlevel(server: Any) -> Any:
+    """The SDK's low-level server inside the high-level one (request handlers, context)."""
+    for name in ("_mcp_server", "_lowlevel_server"):
+        inner = getattr(server, name, None)
+        if inner is not None:
+            return inner
+    raise RuntimeError("this MCP SDK keeps its low-level server elsewhere")
+
+
+def enable_subscriptions(server: Any, subs: Any) -> None:
+    """Route ``resources/subscribe`` / ``unsubscribe`` to ``subs`` and advertise
+    ``resources.subscribe`` (SDK 1.x: its low-level server registers the handlers but
+    hard-codes the capability to false). On 2.x nothing is registered yet."""
+    low = lowlevel(server)
+    if not hasattr(low, "subscribe_resource"):
+        return  # SDK 2.x: subscriptions go through its own listen streams (not wired yet)
+    low.subscribe_resource()(subs.subscribe)
+    low.unsubscribe_resource()(subs.unsubscribe)
+    plain = low.get_capabilities
+
+    def get_capabilities(*args: Any, **kwargs: Any) -> Any:
+        caps = plain(*args, **kwargs)
+        if caps.resources is not None:
+            caps.resources.subscribe = True
+        return caps
+
+    low.get_capabilities = get_capabilities
+
+
 def run(server: Any, transport: str, *, host: str, port: int) -> None:
     """Serve: ``stdio`` or ``streamable-http`` on host:port."""
     if transport == "stdio":

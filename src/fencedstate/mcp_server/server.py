@@ -15,6 +15,7 @@ import fencedstate as fs
 from . import sdk
 from .auth import READ_TOOLS, TokenTable, TokenVerifier, current_grant
 from .errors import error_body
+from .subscriptions import Subscriptions
 from .tools import StateTools
 
 INSTRUCTIONS = (
@@ -99,6 +100,7 @@ def create_server(
     for name in StateTools.NAMES:
         server.tool(name=name, annotations=_annotations(name))(getattr(tools, name))
     server.resource(RESOURCE_SCHEME + "{key}", name="key")(tools.resource)
+    sdk.enable_subscriptions(server, Subscriptions(store, tokens, sdk.lowlevel(server)))  # 1.x
     return server
 
 

@@ -44,7 +44,9 @@ class StateTools:
         "reclaim",
         "keys",
         "history",
+        "watch_once",
     )
+    MAX_WAIT = 300.0  # seconds one watch_once call may wait (call again to wait longer)
 
     def __init__(self, store: fs.Store) -> None:
         self.store = store
@@ -113,6 +115,18 @@ class StateTools:
         names = ("op", "version", "epoch", "actor", "holder", "exists", "value")
         events = self.store.history(key, limit=limit)
         return [{n: getattr(ev, n) for n in names} | {"at": str(ev.at)} for ev in events]
+
+    async def watch_once(
+        self, key: str, after_version: int, timeout: float = 30.0
+    ) -> dict[str, Any]:
+        """Wait until key's durable version is past after_version (at most timeout seconds,
+        300 at most); its snapshot, with deleted: true if the change was a delete."""
+        if isinstance(timeout, (int, float)) and timeout > self.MAX_WAIT:
+            raise fs.InvalidArgumentError(
+                f"timeout must be at most {self.MAX_WAIT:g} s here (call again to wait longer)"
+            )
+        snap = await self.store.awatch_once(key, after_version=after_version, timeout=timeout)
+        return (snapshot(snap) or {}) | {"deleted": isinstance(snap, fs.Tombstone)}
 
     def resource(self, key: str) -> str:
         """The key's current snapshot as JSON (percent-encode '/' in the key: a%2Fb)."""
