@@ -371,3 +371,55 @@ def test_one_store_object_shared_by_threads(tmp_path: Path) -> None:
     assert final is not None and final.value["n"] == 200
     assert len(store.search(("items",), limit=1000)) == 200
     assert math.isclose(store.search(("c",), query="count")[0].score or 0.0, 1.0)
+
+
+# ---- real processes ------------------------------------------------------------------------
+
+
+def _process_worker(root: str, worker: int, rounds: int, clock_at: float) -> None:
+    store = FencedStore(
+        fs.open_store(root, clock=ManualClock(clock_at)),
+        index={"dims": DIMS, "embed": embed, "fields": ["text"]},
+        ttl={"default_ttl": 5},
+    )
+    for i in range(rounds):
+        store.put(("items",), f"{worker}-{i}", {"text": f"w{worker} i{i}"})
+        while True:
+            try:
+                with store.tracking():
+                    cur = store.get(("c",), "n")
+                    n = 0 if cur is None else cur.value["n"]
+                    words = "abcdefghijklmnopqrstuvwxyz"[: (n + 1) % 26 + 1]
+                    store.put(("c",), "n", {"n": n + 1, "text": words})
+                break
+            except fs.ConflictError:
+                continue
+
+
+def test_processes_share_index_and_ttl(tmp_path: Path) -> None:
+    """4 processes x 15 tracked increments (with refreshing reads) and 15 indexed puts each:
+    no update lost, and the counter's stored vector always belongs to its stored text."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    root = str(tmp_path / "s")
+    clock = ManualClock()
+    procs = [ctx.Process(target=_process_worker, args=(root, w, 15, clock.at)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(600)
+        assert p.exitcode == 0
+    store = FencedStore(
+        fs.open_store(root, clock=clock),
+        index={"dims": DIMS, "embed": embed, "fields": ["text"]},
+        ttl={"default_ttl": 5},
+    )
+    final = store.get(("c",), "n", refresh_ttl=False)
+    assert final is not None and final.value["n"] == 60
+    snap = store.store.get(store.key_for(("c",), "n"))
+    assert snap is not None and snap.value["vectors"] == {"text": embed([final.value["text"]])[0]}
+    assert len(store.search(("items",), query="w1", limit=100)) == 60
+    clock.at += 5 * 60 + 1  # every item expires together (all written at the same wall time)
+    assert store.search(("items",), limit=100) == []
+    assert store.sweep_ttl() == 61
