@@ -77,6 +77,8 @@ class _Kickoff:
     parent: _Kickoff | None  # an enclosing kickoff awaited in the same task (nested flows)
     sessions: dict[_SessionKey, _Session] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # flows this kickoff paused for feedback (claim given back): the version it committed
+    paused: dict[_SessionKey, int] = field(default_factory=dict)
 
     def release_all(self) -> None:
         with self.lock:
@@ -315,8 +317,11 @@ class FencedFlowPersistence(FlowPersistence):
         self._commit_value(flow_uuid, value, keep_pending=False)
         kickoff = _KICKOFF.get()
         if kickoff is not None:
+            skey: _SessionKey = (id(self), flow_uuid)
             with kickoff.lock:
-                session = kickoff.sessions.pop((id(self), flow_uuid), None)
+                session = kickoff.sessions.pop(skey, None)
+                if session is not None:
+                    kickoff.paused[skey] = session.version
             if session is not None:
                 _release(session)
 
@@ -377,11 +382,17 @@ class FencedFlowPersistence(FlowPersistence):
             return
         skey: _SessionKey = (id(self), flow_uuid)
         step = _STEP.get()
-        fresh = skey not in kickoff.sessions
+        with kickoff.lock:
+            fresh = skey not in kickoff.sessions
+            paused = kickoff.paused.pop(skey, None) if fresh else None
         session = self._session(kickoff, flow_uuid, key)
         with session.lock:
             if step is not None and skey in step:
                 expected = step[skey]
+            elif paused is not None:
+                # saved again after a pause (a provider saved, then CrewAI does): the version
+                # this kickoff committed; anyone who took the flow since makes this conflict
+                expected = paused
             elif step is not None or fresh:
                 # This method began before the kickoff ever read the flow: only a new flow
                 # is safe.
