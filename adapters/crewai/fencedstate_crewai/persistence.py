@@ -215,7 +215,10 @@ class FencedFlowPersistence(FlowPersistence):
 
     _detached_versions: dict[str, int] = PrivateAttr(default_factory=dict)
     _detached_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
-    _flow_locks: dict[str, threading.Lock] = PrivateAttr(default_factory=dict)
+    # weak values: a flow id's lock lives only while a caller holds it (bounded map)
+    _flow_locks: weakref.WeakValueDictionary[str, threading.Lock] = PrivateAttr(
+        default_factory=weakref.WeakValueDictionary
+    )
     _heartbeat: threading.Thread | None = PrivateAttr(default=None)
     _hb_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _hb_sessions: dict[int, _Session] = PrivateAttr(default_factory=dict)

@@ -26,6 +26,7 @@ import random
 import socket
 import threading
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
@@ -150,7 +151,10 @@ class FencedCheckpointSaver(BaseCheckpointSaver[str]):
         self.claim_wait = float(claim_wait)
         self._claims: dict[str, fs.Claim] = {}
         self._lock = threading.RLock()
-        self._head_locks: dict[str, threading.Lock] = {}
+        # weak values: a thread id's lock lives only while a caller holds it (bounded map)
+        self._head_locks: weakref.WeakValueDictionary[str, threading.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     # ---- keys ----------------------------------------------------------------------------------
 
