@@ -15,6 +15,12 @@ How a kickoff uses it (all automatic once the persistence is attached to a flow)
 
 * when the kickoff ends (success or failure) the claim is released, so the next kickoff on the
   same flow id gets it immediately. A crashed process's claim expires after ``ttl`` seconds.
+* a kickoff paused for async human feedback (``HumanFeedbackPending``) commits the state and the
+  pending context together (``save_pending_feedback``) and gives its claim back: CrewAI ends a
+  paused kickoff without ``EXECUTION_END``. ``Flow.from_pending`` (any process) reads both back
+  with ``load_pending_feedback``; the resume's saves commit against the version read there, and
+  ``clear_pending_feedback`` drops the marker. Saves in between keep the marker, so a resume
+  that fails part-way can be retried, as with ``SQLiteFlowPersistence``.
 
 CrewAI wraps errors raised by ``save_state`` in ``RuntimeError("State persistence failed: ...")``;
 :func:`fenced_cause` digs the typed fencedstate error out of any exception chain.
@@ -30,17 +36,20 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crewai.flow.persistence.base import FlowPersistence
 from crewai.hooks import InterceptionPoint, register_hook
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer, field_validator
-from pydantic_core import to_jsonable_python
 
 import fencedstate as fs
 from fencedstate.integrations import default_owner, resolve_store
 from fencedstate.keys import validate_key
+
+if TYPE_CHECKING:
+    from crewai.flow.async_feedback.types import PendingFeedbackContext
 
 __all__ = ["FencedFlowPersistence", "fenced_cause"]
 
@@ -66,6 +75,8 @@ class _Kickoff:
     parent: _Kickoff | None  # an enclosing kickoff awaited in the same task (nested flows)
     sessions: dict[_SessionKey, _Session] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # flows this kickoff paused for feedback (claim given back): the version it committed
+    paused: dict[_SessionKey, int] = field(default_factory=dict)
 
     def release_all(self) -> None:
         with self.lock:
@@ -146,14 +157,37 @@ def fenced_cause(exc: BaseException | None) -> fs.FencedStateError | None:
     return None
 
 
+def _json_default(obj: Any) -> Any:
+    """What ``SQLiteFlowPersistence`` writes for a non-JSON value (so both store the same)."""
+    if isinstance(obj, BaseModel):
+        try:
+            return obj.model_dump(mode="json")
+        except Exception:
+            return obj.model_dump(mode="python")
+    if isinstance(obj, set | tuple | frozenset):
+        return list(obj)
+    if isinstance(obj, date | datetime):
+        return obj.isoformat()
+    return str(obj)
+
+
+def _jsonable(data: Any) -> Any:
+    return json.loads(json.dumps(data, default=_json_default))
+
+
 def _to_json(state_data: dict[str, Any] | BaseModel) -> dict[str, Any]:
     if isinstance(state_data, BaseModel):
-        data = state_data.model_dump(mode="json")
+        try:
+            data: Any = state_data.model_dump(mode="json")
+        except Exception:  # a field pydantic cannot serialise: as SQLiteFlowPersistence does
+            data = _jsonable(state_data.model_dump(mode="python"))
+    elif isinstance(state_data, dict):
+        data = _jsonable(state_data)
     else:
-        data = to_jsonable_python(state_data, fallback=str)
+        data = None
     if not isinstance(data, dict):
         raise ValueError(
-            f"flow state must be a dict or a pydantic model, got {type(data).__name__}"
+            f"flow state must be a dict or a pydantic model, got {type(state_data).__name__}"
         )
     return data
 
@@ -179,6 +213,10 @@ class FencedFlowPersistence(FlowPersistence):
 
     _detached_versions: dict[str, int] = PrivateAttr(default_factory=dict)
     _detached_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    # weak values: a flow id's lock lives only while a caller holds it (bounded map)
+    _flow_locks: weakref.WeakValueDictionary[str, threading.Lock] = PrivateAttr(
+        default_factory=weakref.WeakValueDictionary
+    )
     _heartbeat: threading.Thread | None = PrivateAttr(default=None)
     _hb_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _hb_sessions: dict[int, _Session] = PrivateAttr(default_factory=dict)
@@ -234,9 +272,10 @@ class FencedFlowPersistence(FlowPersistence):
         key = self.flow_key(flow_uuid)
         kickoff = _KICKOFF.get()
         if kickoff is None:  # not inside a kickoff (hooks not run): a plain read
-            snap = self.store.get(key)
-            with self._detached_lock:
-                self._detached_versions[flow_uuid] = snap.version if snap else 0
+            with self._flow_lock(flow_uuid):
+                snap = self.store.get(key)
+                with self._detached_lock:
+                    self._detached_versions[flow_uuid] = snap.version if snap else 0
             return _state_of(snap)
         session = self._session(kickoff, flow_uuid, key)
         with session.lock:
@@ -250,27 +289,118 @@ class FencedFlowPersistence(FlowPersistence):
         """Commit the state against the version the running method started from.
 
         Raises ``fencedstate.ConflictError`` when another method or writer committed since,
-        ``fencedstate.FencedError`` when this kickoff's claim was reclaimed or expired.
+        ``fencedstate.FencedError`` when this kickoff's claim was reclaimed or expired. A
+        pending-feedback marker already stored is kept (``clear_pending_feedback`` drops it).
         """
-        key = self.flow_key(flow_uuid)
         value = {"state": _to_json(state_data), "method": str(method_name)}
+        self._commit_value(flow_uuid, value, keep_pending=True)
+
+    def save_pending_feedback(
+        self,
+        flow_uuid: str,
+        context: PendingFeedbackContext,
+        state_data: dict[str, Any] | BaseModel,
+    ) -> None:
+        """Commit the state and the pending feedback context in one compare-and-set.
+
+        Inside a kickoff (paused for feedback) the kickoff's claim on the flow is then given
+        back, so ``from_pending(...).resume(...)`` in any process can take it.
+        """
+        state = _to_json(state_data)
+        pending = {"context": _jsonable(context.to_dict()), "state": state}
+        value = {"state": state, "method": str(context.method_name), "pending": pending}
+        self._commit_value(flow_uuid, value, keep_pending=False)
+        kickoff = _KICKOFF.get()
+        if kickoff is not None:
+            skey: _SessionKey = (id(self), flow_uuid)
+            with kickoff.lock:
+                session = kickoff.sessions.pop(skey, None)
+                if session is not None:
+                    kickoff.paused[skey] = session.version
+            if session is not None:
+                _release(session)
+
+    def load_pending_feedback(
+        self, flow_uuid: str
+    ) -> tuple[dict[str, Any], PendingFeedbackContext] | None:
+        """The state and context saved by ``save_pending_feedback``; None if none is pending.
+
+        Outside a kickoff (``Flow.from_pending``), later saves of this object commit against
+        the version read here.
+        """
+        from crewai.flow.async_feedback.types import PendingFeedbackContext
+
+        key = self.flow_key(flow_uuid)
         kickoff = _KICKOFF.get()
         if kickoff is None:
-            self._save_detached(flow_uuid, key, value)
+            with self._flow_lock(flow_uuid):
+                snap = self.store.get(key)
+                with self._detached_lock:
+                    self._detached_versions[flow_uuid] = snap.version if snap else 0
+        else:
+            session = self._session(kickoff, flow_uuid, key)
+            with session.lock:
+                snap = session.claim.read()
+                session.version = snap.version if snap else 0
+        pending = _pending_of(snap)
+        if pending is None:
+            return None
+        state = json.loads(json.dumps(pending["state"]))
+        return state, PendingFeedbackContext.from_dict(pending["context"])
+
+    def clear_pending_feedback(self, flow_uuid: str) -> None:
+        """Drop the pending-feedback marker (the state stays); a no-op if none is stored."""
+        key = self.flow_key(flow_uuid)
+        kickoff = _KICKOFF.get()
+        if kickoff is None:
+            with self._flow_lock(flow_uuid):
+                snap = self.store.get(key)
+                if _pending_of(snap) is None:
+                    return
+        self._commit_value(flow_uuid, None, keep_pending=False)
+
+    # ----------------------------------------------------------------- commits
+
+    def _commit_value(
+        self, flow_uuid: str, value: dict[str, Any] | None, *, keep_pending: bool
+    ) -> None:
+        """Commit ``value`` (None: the stored value without its pending marker).
+
+        ``keep_pending`` carries a stored pending marker into ``value``. The stored value is
+        read only when needed and only to copy the marker: the expected version is decided
+        before, once, and a moved key fails the compare-and-set.
+        """
+        key = self.flow_key(flow_uuid)
+        kickoff = _KICKOFF.get()
+        if kickoff is None:
+            self._save_detached(flow_uuid, key, value, keep_pending)
             return
         skey: _SessionKey = (id(self), flow_uuid)
         step = _STEP.get()
-        fresh = skey not in kickoff.sessions
+        with kickoff.lock:
+            fresh = skey not in kickoff.sessions
+            paused = kickoff.paused.pop(skey, None) if fresh else None
         session = self._session(kickoff, flow_uuid, key)
-        if step is not None and skey in step:
-            expected = step[skey]
-        elif step is not None or fresh:
-            # This method began before the kickoff ever read the flow: only a new flow is safe.
-            expected = 0
-        else:
-            expected = session.version
         with session.lock:
-            snap = session.claim.commit(value, expected_version=expected)
+            if step is not None and skey in step:
+                expected = step[skey]
+            elif paused is not None:
+                # saved again after a pause (a provider saved, then CrewAI does): the version
+                # this kickoff committed; anyone who took the flow since makes this conflict
+                expected = paused
+            elif step is not None or fresh:
+                # This method began before the kickoff ever read the flow: only a new flow
+                # is safe.
+                expected = 0
+            else:
+                expected = session.version
+            cur = session.claim.read()
+            if value is None:  # clearing the marker derives from the stored value itself
+                expected = cur.version if cur is not None else 0
+            full = _merged(cur, expected, value, keep_pending)
+            if full is None:
+                return
+            snap = session.claim.commit(full, expected_version=expected)
             session.version = snap.version
         if step is not None:
             step[skey] = snap.version
@@ -300,13 +430,30 @@ class FencedFlowPersistence(FlowPersistence):
         owner = default_owner(self.writer)
         return self.store.claim(key, owner=owner, ttl=self.ttl, wait=self.claim_timeout)
 
-    def _save_detached(self, flow_uuid: str, key: str, value: dict[str, Any]) -> None:
+    def _flow_lock(self, flow_uuid: str) -> threading.Lock:
+        """One lock per flow id: this object's own detached callers go one at a time."""
         with self._detached_lock:
-            expected = self._detached_versions.get(flow_uuid, 0)
-        with self._claim(key) as claim:
-            snap = claim.commit(value, expected_version=expected)
-        with self._detached_lock:
-            self._detached_versions[flow_uuid] = snap.version
+            lock = self._flow_locks.get(flow_uuid)
+            if lock is None:
+                lock = self._flow_locks[flow_uuid] = threading.Lock()
+            return lock
+
+    def _save_detached(
+        self, flow_uuid: str, key: str, value: dict[str, Any] | None, keep_pending: bool
+    ) -> None:
+        with self._flow_lock(flow_uuid):
+            with self._detached_lock:
+                expected = self._detached_versions.get(flow_uuid, 0)
+            with self._claim(key) as claim:
+                cur = claim.read()
+                if value is None:  # clearing the marker derives from the stored value itself
+                    expected = cur.version if cur is not None else 0
+                full = _merged(cur, expected, value, keep_pending)
+                if full is None:
+                    return
+                snap = claim.commit(full, expected_version=expected)
+            with self._detached_lock:
+                self._detached_versions[flow_uuid] = snap.version
 
     def _track(self, session: _Session) -> None:
         """Keep ``session``'s lease alive from a daemon thread while its kickoff runs."""
@@ -367,3 +514,31 @@ def _state_of(snap: Any) -> dict[str, Any] | None:
         return None
     copied: dict[str, Any] = json.loads(json.dumps(state))
     return copied
+
+
+def _pending_of(snap: Any) -> dict[str, Any] | None:
+    if snap is None or not isinstance(snap.value, dict):
+        return None
+    pending = snap.value.get("pending")
+    if not isinstance(pending, dict) or not isinstance(pending.get("context"), dict):
+        return None
+    return pending
+
+
+def _merged(
+    snap: Any, expected: int, value: dict[str, Any] | None, keep_pending: bool
+) -> dict[str, Any] | None:
+    """``value`` with the stored pending marker carried over; for ``value=None`` the stored
+    value without its marker (None: no marker, nothing to commit).
+
+    Only a snapshot at ``expected`` is used: any other version fails the commit anyway.
+    """
+    current = snap.value if snap is not None and snap.version == expected else None
+    current = current if isinstance(current, dict) else {}
+    if value is None:
+        if "pending" not in current:
+            return None
+        return {k: v for k, v in current.items() if k != "pending"}
+    if keep_pending and "pending" in current:
+        return {**value, "pending": current["pending"]}
+    return value

@@ -1,4 +1,9 @@
-"""LangGraph's search filters and namespace listing, as ``InMemoryStore`` applies them."""
+"""LangGraph's search filters and namespace listing, as ``InMemoryStore`` applies them.
+
+One addition: a filter key that is not a key of the value but contains ``.`` is read as a
+path into nested dicts (``{"user.level": 1}`` matches ``{"user": {"level": 1}}``), as
+``SqliteStore`` and ``PostgresStore`` read it; a literal key wins, as in ``InMemoryStore``.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,18 @@ __all__ = ["matches_filter", "select_namespaces"]
 
 def matches_filter(value: Any, flt: dict[str, Any]) -> bool:
     """True if the item value ``value`` satisfies every condition of a search ``filter``."""
-    return all(_compare_values(value.get(k), fv) for k, fv in flt.items())
+    return all(_compare_values(_lookup(value, k), fv) for k, fv in flt.items())
+
+
+def _lookup(value: Any, key: str) -> Any:
+    if key in value or "." not in key:
+        return value.get(key)
+    cur = value
+    for part in key.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return None
+        cur = cur[part]
+    return cur
 
 
 def select_namespaces(
@@ -58,13 +74,33 @@ def _compare_values(item_value: Any, filter_value: Any) -> bool:
     return bool(item_value == filter_value)
 
 
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _ordered(test: Callable[[float, float], bool]) -> Callable[[Any, Any], bool]:
+    """A numeric comparison; an item whose field is missing or not a number does not match
+    (as in PostgreSQL's JSONB; ``InMemoryStore`` raises ``TypeError`` there)."""
+
+    def compare(a: Any, b: Any) -> bool:
+        x = _number(a)
+        return x is not None and test(x, float(b))
+
+    return compare
+
+
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
     "$eq": lambda a, b: bool(a == b),
     "$ne": lambda a, b: bool(a != b),
-    "$gt": lambda a, b: float(a) > float(b),
-    "$gte": lambda a, b: float(a) >= float(b),
-    "$lt": lambda a, b: float(a) < float(b),
-    "$lte": lambda a, b: float(a) <= float(b),
+    "$gt": _ordered(lambda a, b: a > b),
+    "$gte": _ordered(lambda a, b: a >= b),
+    "$lt": _ordered(lambda a, b: a < b),
+    "$lte": _ordered(lambda a, b: a <= b),
 }
 
 

@@ -23,6 +23,7 @@ import base64
 import contextlib
 import random
 import threading
+import weakref
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
@@ -41,7 +42,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 import fencedstate as fs
 from fencedstate.errors import FencedStateError
-from fencedstate.integrations import ATTEMPTS, default_owner, pause, resolve_store
+from fencedstate.integrations import default_owner, resolve_store
 
 from ._keys import encode_segment
 
@@ -144,6 +145,10 @@ class FencedCheckpointSaver(BaseCheckpointSaver[str]):
         self.claim_wait = float(claim_wait)
         self._claims: dict[str, fs.Claim] = {}
         self._lock = threading.RLock()
+        # weak values: a thread id's lock lives only while a caller holds it (bounded map)
+        self._head_locks: weakref.WeakValueDictionary[str, threading.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     # ---- keys ----------------------------------------------------------------------------------
 
@@ -381,22 +386,34 @@ class FencedCheckpointSaver(BaseCheckpointSaver[str]):
         batch[self._cp_key(tid, ns, cid)] = (record, None)
         written = self._store.put_many(batch, writer=self.owner)
         try:
-            self._move_head(claim, tid, ns, parent, cid)
+            with self._head_lock(tid):
+                self._move_head(claim, tid, ns, parent, cid)
         except FencedStateError:
             self._undo(written)
             raise
         return {"configurable": {"thread_id": tid, "checkpoint_ns": ns, "checkpoint_id": cid}}
 
+    def _head_lock(self, thread_id: str) -> threading.Lock:
+        """One lock per thread id: this saver's own callers move a head one at a time."""
+        with self._lock:
+            lock = self._head_locks.get(thread_id)
+            if lock is None:
+                lock = self._head_locks[thread_id] = threading.Lock()
+            return lock
+
     def _move_head(self, claim: fs.Claim, tid: str, ns: str, parent: str | None, cid: str) -> None:
-        last: FencedStateError | None = None  # the real error a final raise reports
-        for attempt in range(ATTEMPTS):
-            if last is not None:
-                pause(attempt - 1)
+        """Compare-and-set the head (caller holds ``_head_lock(tid)``): read once, commit once.
+
+        The claim keeps other runners out and the lock keeps this saver's threads in line, so
+        a ``ConflictError`` here means someone bypassed the claim: it is raised, not retried.
+        An expired (not reclaimed) claim is taken afresh once and the commit tried again.
+        """
+        for attempt in range(2):
             heads, snap = self._heads(tid)
+            version = 0 if snap is None else snap.version
             head = heads.get(ns)
             head_id = None if head is None else head.get("id")
             if parent is not None and head_id is not None and head_id not in (parent, cid):
-                version = 0 if snap is None else snap.version
                 raise CheckpointForkError(
                     claim.key,
                     version,
@@ -408,28 +425,15 @@ class FencedCheckpointSaver(BaseCheckpointSaver[str]):
                 )
             heads[ns] = {"id": cid, "parent": parent}
             try:
-                claim.commit(
-                    {"thread_id": tid, "heads": heads},
-                    expected_version=0 if snap is None else snap.version,
-                )
+                claim.commit({"thread_id": tid, "heads": heads}, expected_version=version)
                 return
-            except fs.ConflictError as err:
-                last = err  # another thread of this runner moved another namespace's head
-                continue
             except fs.FencedError as err:
-                if err.reason == "expired":
-                    with self._lock:
-                        if self._claims.get(tid) is claim:
-                            del self._claims[tid]
-                    claim = self._claim_for(tid)
-                    last = err
-                    continue
                 with self._lock:
                     if self._claims.get(tid) is claim:
                         del self._claims[tid]
-                raise
-        assert last is not None  # the loop ran ATTEMPTS >= 1 times, each ending in an error
-        raise last
+                if err.reason != "expired" or attempt:
+                    raise
+                claim = self._claim_for(tid)
 
     def _undo(self, written: dict[str, fs.Snapshot]) -> None:
         for key, snap in written.items():

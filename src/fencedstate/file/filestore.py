@@ -744,7 +744,9 @@ def _prepare(root: str, durable: bool, trust_owner: bool) -> None:
 
 
 def _write_marker(root: str, marker: str, durable: bool) -> None:
-    tmp = f"{marker}.{os.getpid()}.tmp"
+    # One name per writer: threads of one process opening a new store at once must not
+    # rename each other's file away (found by CrewAI's own flow-persistence tests).
+    tmp = f"{marker}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
     try:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump({"format": FORMAT_VERSION, "kind": "fencedstate-filestore"}, f)

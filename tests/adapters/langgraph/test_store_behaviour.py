@@ -237,8 +237,9 @@ def test_explicit_expected_version(fenced: FencedStore) -> None:
         fenced.put(("cas",), "doc", {"n": 1}, expected_version=-1)
     with pytest.raises(TypeError):
         fenced.put(("cas",), "doc", ["not", "a", "dict"])  # type: ignore[arg-type]
-    with pytest.raises(NotImplementedError):
-        fenced.put(("cas",), "doc", {"n": 1}, ttl=5.0)
+    with pytest.raises(fs.InvalidArgumentError):
+        fenced.put(("cas",), "doc", {"n": 1}, ttl=-5.0)
+    assert fenced.get(("cas",), "doc") is None  # the refused puts wrote nothing
 
 
 def test_read_set_outside_graph_with_tracking(fenced: FencedStore) -> None:
