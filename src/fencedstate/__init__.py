@@ -9,6 +9,13 @@ from __future__ import annotations
 
 from .claim import Claim
 from .clock import Clock
+from .effects import (
+    EffectInDoubtError,
+    EffectLedger,
+    EffectNotApplied,
+    EffectPendingError,
+    EffectToken,
+)
 from .errors import (
     ClaimHeldError,
     ConflictError,
@@ -41,6 +48,11 @@ __all__ = [
     "Clock",
     "ConflictError",
     "CorruptStateError",
+    "EffectInDoubtError",
+    "EffectLedger",
+    "EffectNotApplied",
+    "EffectPendingError",
+    "EffectToken",
     "Event",
     "FencedError",
     "FencedStateError",

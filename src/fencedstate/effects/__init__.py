@@ -1,0 +1,21 @@
+"""Effects exactly once: a fenced ledger so a resumed, retried or zombie agent never repeats a
+side effect (``EffectLedger``), and the errors it raises."""
+
+from __future__ import annotations
+
+from .errors import EffectError, EffectInDoubtError, EffectNotApplied, EffectPendingError
+from .ledger import EffectLedger, default_owner
+from .record import EffectRecord, EffectState, EffectToken, current_token
+
+__all__ = [
+    "EffectError",
+    "EffectInDoubtError",
+    "EffectLedger",
+    "EffectNotApplied",
+    "EffectPendingError",
+    "EffectRecord",
+    "EffectState",
+    "EffectToken",
+    "current_token",
+    "default_owner",
+]
