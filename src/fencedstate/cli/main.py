@@ -118,6 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ..mcp_server import main as mcp_main
 
         return mcp_main(args_list[1:])
+    if args_list[:1] == ["effects"]:
+        from .effects import main as effects_main
+
+        return effects_main(args_list[1:])
     if args_list[:1] == ["catalog"]:
         from ..catalog.cli import main as catalog_main
 
@@ -157,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("check", help="check a store's files for damage (see: check --help)")
     sub.add_parser("mcp", help="serve a store over MCP, stdio or HTTP (see: mcp --help)")
     sub.add_parser("catalog", help="query the failure-mode catalog (see: catalog --help)")
+    sub.add_parser("effects", help="list the effect ledger (see: effects --help)")
     args = parser.parse_args(args_list)
     try:
         return int(args.func(args))

@@ -1,0 +1,94 @@
+"""``fencedstate effects DIR``: the effect ledger as a table (or JSON), in-doubt effects first."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from .. import open_store
+from ..effects import EffectLedger, EffectRecord, EffectState
+from ..errors import FencedStateError
+from .table import render
+
+_ORDER = {"in_doubt": 0, "started": 1, "not_applied": 2, "completed": 3}
+
+
+def shown_state(rec: EffectRecord, lease_left: float) -> str:
+    """The state a reader should act on: a started record whose lease ran out is in doubt."""
+    if rec.state is EffectState.STARTED and lease_left <= 0:
+        return "in_doubt"
+    return rec.state.value
+
+
+def rows(ledger: EffectLedger) -> list[dict[str, Any]]:
+    """Every record as JSON-ready data with ``shown_state`` and ``lease_left``, in-doubt first."""
+    out = []
+    for rec in ledger.records():
+        left = ledger.lease_left(rec)
+        out.append(
+            {**rec.to_value(), "shown_state": shown_state(rec, left), "lease_left": round(left, 3)}
+        )
+    out.sort(key=lambda r: (_ORDER[r["shown_state"]], r["effect_id"]))
+    return out
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+def _short(value: object, width: int = 40) -> str:
+    if value is None:
+        return "-"
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``fencedstate effects``."""
+    parser = argparse.ArgumentParser(
+        prog="fencedstate effects", description="List a store's effect ledger."
+    )
+    parser.add_argument("dir", help="a store directory or URL")
+    parser.add_argument("--prefix", default="effects/", help="the ledger's prefix")
+    parser.add_argument("--state", choices=sorted(_ORDER), help="only effects in this state")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args(argv)
+    try:
+        data = rows(EffectLedger(open_store(args.dir), args.prefix))
+    except FencedStateError as exc:
+        print(f"fencedstate: error: {exc}", file=sys.stderr)
+        return 2
+    if args.state:
+        data = [r for r in data if r["shown_state"] == args.state]
+    if args.json:
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return 0
+    if not data:
+        print(f"no effects under {args.prefix!r} in {args.dir}")
+        return 0
+    table = [
+        [
+            r["effect_id"],
+            r["shown_state"],
+            r["attempt"],
+            r["owner"],
+            _when(r["started_at"]),
+            f"{r['lease_left']:.1f}s" if r["lease_left"] > 0 else "-",
+            r["probes"],
+            _short(r["result"] if r["shown_state"] == "completed" else r["reason"]),
+        ]
+        for r in data
+    ]
+    headers = ["effect", "state", "attempt", "owner", "started", "lease", "probes", "result/reason"]
+    print(render(headers, table, indent=""))
+    doubt = sum(r["shown_state"] == "in_doubt" for r in data)
+    if doubt:
+        print(
+            f"\n{doubt} in doubt: they may have happened; settle each with a probe "
+            "(ledger.run(..., probe=...)), never by running them again blindly."
+        )
+    return 0
