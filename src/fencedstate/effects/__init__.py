@@ -4,6 +4,7 @@ side effect (``EffectLedger``), and the errors it raises."""
 from __future__ import annotations
 
 from .errors import EffectError, EffectInDoubtError, EffectNotApplied, EffectPendingError
+from .ids import effect_id, id_part
 from .ledger import EffectLedger, default_owner
 from .record import EffectRecord, EffectState, EffectToken, current_token
 
@@ -18,4 +19,6 @@ __all__ = [
     "EffectToken",
     "current_token",
     "default_owner",
+    "effect_id",
+    "id_part",
 ]
