@@ -249,3 +249,21 @@ def test_async_probe_settles_in_doubt(store: fs.Store) -> None:
         return token.attempt
 
     assert asyncio.run(ledger.arun("b", fire, probe=probe)) == 2
+
+
+def test_begin_and_finish_split_a_run_around_a_framework_hook(store: fs.Store) -> None:
+    ledger = fs.EffectLedger(store)
+    begun = ledger.begin("hook/1")
+    assert begun.token == fs.EffectToken("hook/1", None, 1) and begun.result is None
+    with pytest.raises(fs.InvalidArgumentError):
+        ledger.finish("hook/2", begun.token, result="x")
+    assert ledger.finish("hook/1", begun.token, result=("done",)) == ["done"]
+    assert ledger.begin("hook/1") == fs.effects.Begun(None, ["done"])
+    failed = ledger.begin("hook/3")
+    assert failed.token is not None
+    ledger.finish("hook/3", failed.token, error=fs.EffectNotApplied("refused"))
+    again = ledger.begin("hook/3")
+    assert again.token is not None and again.token.attempt == 2
+    ledger.finish("hook/3", again.token, error=TimeoutError("lost"))
+    with pytest.raises(fs.EffectInDoubtError):
+        ledger.begin("hook/3")

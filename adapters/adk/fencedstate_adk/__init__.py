@@ -1,4 +1,5 @@
-"""fencedstate for Google ADK: a compare-and-set, fenceable ``FencedSessionService``.
+"""fencedstate for Google ADK: a compare-and-set, fenceable ``FencedSessionService``, and
+``EffectCallbacks`` (tool callbacks that run each tool call's side effect once).
 
 ```python
 import fencedstate as fs
@@ -10,9 +11,11 @@ runner = Runner(agent=agent, app_name="app", session_service=service)
 """
 
 from ._service import FencedSessionService, SessionClaim
+from .effects import EffectCallbacks
 from .errors import SessionMissingError, SharedStateConflictError, StaleSessionError
 
 __all__ = [
+    "EffectCallbacks",
     "FencedSessionService",
     "SessionClaim",
     "SessionMissingError",

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from .errors import EffectError, EffectInDoubtError, EffectNotApplied, EffectPendingError
 from .ids import effect_id, id_part
-from .ledger import EffectLedger, default_owner
-from .record import EffectRecord, EffectState, EffectToken, current_token
+from .ledger import Begun, EffectLedger, default_owner
+from .record import EffectRecord, EffectState, EffectToken, bind_token, current_token
 
 __all__ = [
+    "Begun",
     "EffectError",
     "EffectInDoubtError",
     "EffectLedger",
@@ -17,6 +18,7 @@ __all__ = [
     "EffectRecord",
     "EffectState",
     "EffectToken",
+    "bind_token",
     "current_token",
     "default_owner",
     "effect_id",

@@ -22,6 +22,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from fencedstate import args, rules
@@ -41,6 +42,19 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 Fn = Callable[[EffectToken], Any]
 _MAX_CAS = 100  # compare-and-set retries of one ledger write (each loss means progress)
+
+
+@dataclass(frozen=True, slots=True)
+class Begun:
+    """What ``EffectLedger.begin`` decided: ``token`` None means replay ``result``."""
+
+    token: EffectToken | None
+    result: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Replay:
+    result: Any
 
 
 def default_owner() -> str:
@@ -111,6 +125,70 @@ class EffectLedger:
         """
         key = self.key(effect_id)
         ttl = args.ttl(ttl)
+        outcome = self._begin(key, effect_id, claim, probe, ttl, wait, description)
+        if isinstance(outcome, _Replay):
+            return outcome.result
+        rec, t0 = outcome
+        return self._execute(key, effect_id, rec, t0, ttl, fn)
+
+    def begin(
+        self,
+        effect_id: str,
+        *,
+        claim: Claim | None = None,
+        probe: Fn | None = None,
+        ttl: float = 60.0,
+        wait: float | None = None,
+        description: str | None = None,
+    ) -> Begun:
+        """The first half of ``run``, for frameworks whose hooks surround the tool call.
+
+        Returns ``Begun(token=None, result=...)`` when the effect is already recorded
+        (replay it, do not run it), or ``Begun(token=...)`` when a new attempt was started:
+        perform the effect, then call ``finish`` with that token. Raises what ``run`` raises.
+        """
+        key = self.key(effect_id)
+        outcome = self._begin(key, effect_id, claim, probe, args.ttl(ttl), wait, description)
+        if isinstance(outcome, _Replay):
+            return Begun(None, outcome.result)
+        return Begun(outcome[0].token(effect_id))
+
+    def finish(
+        self,
+        effect_id: str,
+        token: EffectToken,
+        *,
+        result: Any = None,
+        error: BaseException | None = None,
+    ) -> Any:
+        """The second half of ``run``: record what the attempt ``token`` did.
+
+        With ``error=None`` the effect completed with ``result`` (returned as stored); an
+        ``EffectNotApplied`` error records not applied; any other error leaves it in doubt.
+        """
+        key = self.key(effect_id)
+        if token.id != effect_id:
+            raise InvalidArgumentError(f"token is for {token.id!r}, not {effect_id!r}")
+        if isinstance(error, EffectNotApplied):
+            self._record(key, token.attempt, EffectState.NOT_APPLIED, reason=error.reason)
+            return None
+        if error is not None:
+            self._record(key, token.attempt, EffectState.IN_DOUBT, reason=f"raised {error!r}")
+            return None
+        return self._complete(key, token.attempt, result)
+
+    def _begin(
+        self,
+        key: str,
+        effect_id: str,
+        claim: Claim | None,
+        probe: Fn | None,
+        ttl: float,
+        wait: float | None,
+        description: str | None,
+    ) -> _Replay | tuple[EffectRecord, float]:
+        """Read until the effect is replayable (``_Replay``) or a new attempt is started
+        (its record and the lease clock reading before the start); raise the rest."""
         if claim is not None and claim.key == key:
             raise InvalidArgumentError("claim= is the work key's claim, not the effect key's")
         give_up = None if wait is None else time.monotonic() + args.wait(wait)
@@ -121,12 +199,11 @@ class EffectLedger:
             version = 0 if snap is None else snap.version
             if rec is None or rec.state is EffectState.NOT_APPLIED:
                 try:
-                    started, t0 = self._start(key, effect_id, version, rec, claim, ttl, description)
+                    return self._start(key, effect_id, version, rec, claim, ttl, description)
                 except ConflictError:
                     continue  # another run started it first: read again
-                return self._execute(key, effect_id, started, t0, ttl, fn)
             if rec.state is EffectState.COMPLETED:
-                return rec.result  # Replay
+                return _Replay(rec.result)  # Replay
             left = self.lease_left(rec)
             if rec.state is EffectState.STARTED and left > 0:
                 if give_up is not None and time.monotonic() >= give_up:
@@ -145,7 +222,7 @@ class EffectLedger:
                 )
             settled = self._probe(key, effect_id, rec, version, probe)
             if settled is not None:
-                return settled.result
+                return _Replay(settled.result)
             # not applied (or the record moved on): read again, and start a new attempt
 
     def _start(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -36,6 +37,13 @@ _CURRENT: contextvars.ContextVar[EffectToken] = contextvars.ContextVar("fencedst
 def current_token() -> EffectToken | None:
     """The token of the effect whose ``fn`` or ``probe`` is running here, or None."""
     return _CURRENT.get(None)
+
+
+def bind_token(token: EffectToken | None) -> Callable[[], None]:
+    """Make ``token`` what ``current_token()`` returns in this context (for hooks that run the
+    effect themselves after ``EffectLedger.begin``); returns the function that undoes it."""
+    reset = _CURRENT.set(token)  # type: ignore[arg-type]
+    return lambda: _CURRENT.reset(reset)
 
 
 @dataclass(frozen=True, slots=True)
