@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from _support.procs import CTX, finish, is_stopped, race, read_json, spawn, wait_for
 
 import fencedstate as fs
@@ -158,3 +159,56 @@ def test_sigstopped_starter_reclaimed_is_refused_when_it_resumes(tmp_path: Path)
         assert ledger.run("tasks/7/refund", lambda t: f"sent at epoch {t.epoch}", claim=claim) == (
             "sent at epoch 3"
         )
+
+
+def _stalls_after_start(store_dir: str, world: str, conn: Any) -> None:
+    ledger = fs.EffectLedger(fs.open_store(store_dir))
+    execute = ledger._execute
+
+    def stop_then_execute(*args: Any) -> Any:
+        conn.send("started")  # "started" is committed; the process stops before calling fn
+        os.kill(os.getpid(), signal.SIGSTOP)
+        return execute(*args)
+
+    ledger._execute = stop_then_execute  # type: ignore[method-assign]
+
+    def fire(token: fs.EffectToken) -> str:
+        with open(world, "a") as f:
+            f.write(f"{token.id} zombie\n")
+        return "sent"
+
+    try:
+        conn.send(("ran", ledger.run("mail-9", fire, ttl=0.5)))
+    except fs.EffectNotApplied as exc:
+        conn.send(("not_applied", exc.reason))
+    os._exit(0)
+
+
+def test_starter_stopped_past_its_lease_does_not_fire_when_it_resumes(tmp_path: Path) -> None:
+    store_dir, world = str(tmp_path / "s"), tmp_path / "world.log"
+    ledger = fs.EffectLedger(fs.open_store(store_dir))
+    recv, send = CTX.Pipe(duplex=False)
+    child = CTX.Process(target=_stalls_after_start, args=(store_dir, str(world), send))
+    child.start()
+    try:
+        assert recv.poll(60) and recv.recv() == "started"
+        deadline = time.monotonic() + 60
+        while not is_stopped(child.pid):  # type: ignore[arg-type]
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        # another run finds the stopped starter's lease run out: in doubt, not re-run
+        with pytest.raises(fs.EffectInDoubtError) as info:
+            ledger.run("mail-9", lambda t: "second")
+        assert info.value.attempt == 1
+        os.kill(child.pid, signal.SIGCONT)  # type: ignore[arg-type]
+        assert recv.poll(60)
+        outcome = recv.recv()
+    finally:
+        child.join(30)
+        if child.is_alive():
+            child.kill()
+    assert outcome[0] == "not_applied" and "ran out before fn was called" in outcome[1]
+    assert _lines(world) == []  # the zombie never fired
+    rec = ledger.get("mail-9")
+    assert rec is not None and rec.state == "not_applied"  # a later run may go ahead
+    assert ledger.run("mail-9", lambda t: f"sent by attempt {t.attempt}") == "sent by attempt 2"
