@@ -267,3 +267,29 @@ def test_begin_and_finish_split_a_run_around_a_framework_hook(store: fs.Store) -
     ledger.finish("hook/3", again.token, error=TimeoutError("lost"))
     with pytest.raises(fs.EffectInDoubtError):
         ledger.begin("hook/3")
+
+
+def test_a_cancelled_async_effect_is_in_doubt(store: fs.Store) -> None:
+    ledger = fs.EffectLedger(store)
+
+    async def main() -> None:
+        started = asyncio.Event()
+
+        async def slow(token: fs.EffectToken) -> str:
+            started.set()
+            await asyncio.sleep(60)
+            return "late"
+
+        task = asyncio.create_task(ledger.arun("slow-async", slow))
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    rec = ledger.get("slow-async")
+    assert (
+        rec is not None
+        and rec.state is EffectState.IN_DOUBT
+        and "CancelledError" in str(rec.reason)
+    )

@@ -21,7 +21,7 @@ import inspect
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -297,22 +297,35 @@ class EffectLedger:
     ) -> Any:
         """Actions ``PreFire``, ``Fire``, ``Record``: call ``fn`` unless our lease already ran
         out, then record what it did on our attempt."""
-        token = rec.token(effect_id)
-        if self.store.clock.now() - t0 >= ttl:  # PreFire: stalled after Start; do not fire
-            self._record(key, rec.attempt, EffectState.NOT_APPLIED, reason="lease ran out")
-            raise EffectNotApplied(f"the lease of {effect_id!r} ran out before fn was called")
+        token = self._prefire(key, effect_id, rec, t0, ttl)
         reset = _CURRENT.set(token)
         try:
             result = fn(token)  # Fire
-        except EffectNotApplied as exc:
-            self._record(key, rec.attempt, EffectState.NOT_APPLIED, reason=exc.reason)
-            raise
         except BaseException as exc:
-            self._record(key, rec.attempt, EffectState.IN_DOUBT, reason=f"fn raised {exc!r}")
+            self._failed(key, rec.attempt, exc)
             raise
         finally:
             _CURRENT.reset(reset)
         return self._complete(key, rec.attempt, result)
+
+    def _prefire(
+        self, key: str, effect_id: str, rec: EffectRecord, t0: float, ttl: float
+    ) -> EffectToken:
+        """Action ``PreFire``: the token to fire with, or (the starter stalled after Start for
+        longer than its lease, so others may treat the attempt as in doubt) record not applied
+        and raise ``EffectNotApplied``."""
+        if self.store.clock.now() - t0 >= ttl:
+            self._record(key, rec.attempt, EffectState.NOT_APPLIED, reason="lease ran out")
+            raise EffectNotApplied(f"the lease of {effect_id!r} ran out before fn was called")
+        return rec.token(effect_id)
+
+    def _failed(self, key: str, attempt: int, exc: BaseException) -> None:
+        """Record an attempt whose ``fn`` raised: not applied for ``EffectNotApplied``, else in
+        doubt (it may have happened before the error)."""
+        if isinstance(exc, EffectNotApplied):
+            self._record(key, attempt, EffectState.NOT_APPLIED, reason=exc.reason)
+        else:
+            self._record(key, attempt, EffectState.IN_DOUBT, reason=f"fn raised {exc!r}")
 
     def _complete(self, key: str, attempt: int, result: Any) -> Any:
         """Record ``result`` as completed; returns it as stored (what every replay returns)."""
@@ -415,19 +428,40 @@ class EffectLedger:
         wait: float | None = None,
         description: str | None = None,
     ) -> Any:
-        """Awaitable ``run``: ``fn`` and ``probe`` may be coroutine functions (they run on this
-        event loop); the ledger's reads, writes and waits run off it."""
+        """Awaitable ``run``. ``fn`` and ``probe`` may be coroutine functions: ``fn`` runs in
+        the calling task (a plain ``fn`` in a worker thread), ``probe`` on this event loop; the
+        ledger's reads, writes and waits run off the loop. A cancelled ``fn`` is in doubt."""
+        key = self.key(effect_id)
+        ttl = args.ttl(ttl)
         loop = asyncio.get_running_loop()
-        return await asyncio.to_thread(
-            self.run,
+        outcome = await asyncio.to_thread(
+            self._begin,
+            key,
             effect_id,
-            _on_loop(fn, loop),
-            claim=claim,
-            probe=None if probe is None else _on_loop(probe, loop),
-            ttl=ttl,
-            wait=wait,
-            description=description,
+            claim,
+            None if probe is None else _on_loop(probe, loop),
+            ttl,
+            wait,
+            description,
         )
+        if isinstance(outcome, _Replay):
+            return outcome.result
+        rec, t0 = outcome
+        token = await asyncio.to_thread(self._prefire, key, effect_id, rec, t0, ttl)
+        reset = _CURRENT.set(token)
+        try:
+            if inspect.iscoroutinefunction(fn):
+                result = await fn(token)  # Fire
+            else:
+                result = await asyncio.to_thread(fn, token)
+                if inspect.isawaitable(result):
+                    result = await result
+        except BaseException as exc:
+            await asyncio.to_thread(self._failed, key, rec.attempt, exc)
+            raise
+        finally:
+            _CURRENT.reset(reset)
+        return await asyncio.to_thread(self._complete, key, rec.attempt, result)
 
     def effect(
         self,
@@ -464,9 +498,12 @@ class EffectLedger:
 
                 @functools.wraps(func)
                 async def awrapper(*a: Any, **kw: Any) -> Any:
+                    async def fire(_token: EffectToken) -> Any:
+                        return await cast("Callable[..., Awaitable[Any]]", func)(*a, **kw)
+
                     return await self.arun(
                         effect_id(*a, **kw),
-                        lambda _token: func(*a, **kw),
+                        fire,
                         claim=claim,
                         probe=prober(a, kw),
                         ttl=ttl,
