@@ -72,7 +72,7 @@ class FencedTool(BaseTool):
         effect_id, call_id, args = effect
         result = self.ledger.run(
             effect_id,
-            lambda _token: _stored(self.inner.invoke(args, config, **kwargs)),
+            lambda _token: _stored(self.inner.invoke(input, config, **kwargs)),
             probe=self._probe(args),
             ttl=self.effect_ttl,
             description=f"{self.name} {call_id}",
@@ -92,7 +92,7 @@ class FencedTool(BaseTool):
         effect_id, call_id, args = effect
 
         async def fire(_token: fs.EffectToken) -> Any:
-            return _stored(await self.inner.ainvoke(args, config, **kwargs))
+            return _stored(await self.inner.ainvoke(input, config, **kwargs))
 
         result = await self.ledger.arun(
             effect_id,
@@ -108,7 +108,8 @@ class FencedTool(BaseTool):
 
 
 def _stored(output: Any) -> Any:
-    """What the ledger records for a tool's output: its content, JSON as it is."""
+    """What the ledger records for a tool's output: a ``ToolMessage``'s content, JSON as it
+    is, anything else as text (a tool returning a ``Command`` is not supported)."""
     if isinstance(output, ToolMessage):
         output = output.content
     try:

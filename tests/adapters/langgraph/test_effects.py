@@ -6,12 +6,12 @@ import asyncio
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 from fencedstate_langgraph import FencedTool, fence_tool, tool_effect_id
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
-from langchain_core.tools import tool
+from langchain_core.tools import InjectedToolCallId, tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
@@ -146,3 +146,19 @@ def test_killed_mid_tool_and_resumed_default_sends_twice_fenced_once(tmp_path: P
     assert all(" ".join(r[2:]) == "done: sent to oncall@example.com" for r in rows.values())
     outbox = (tmp_path / "run" / "fenced" / "outbox.log").read_text().split()
     assert outbox[0] == tool_effect_id("incident-42", "call_send_1")
+
+
+def test_a_tool_with_an_injected_tool_call_id_is_fenced_too(tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    @tool
+    def notify(who: str, tool_call_id: Annotated[str, InjectedToolCallId]) -> str:
+        """Notify someone."""
+        calls.append(tool_call_id)
+        return f"notified {who} ({tool_call_id})"
+
+    fenced = fence_tool(fs.EffectLedger(fs.open_store(str(tmp_path / "s"))), notify)
+    call = {"name": "notify", "args": {"who": "ann"}, "id": "call_7", "type": "tool_call"}
+    cfg = {"configurable": {"thread_id": "t"}}
+    assert [fenced.invoke(call, cfg).content for _ in range(2)] == ["notified ann (call_7)"] * 2
+    assert calls == ["call_7"]
