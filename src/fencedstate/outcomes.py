@@ -121,7 +121,7 @@ class OutcomeLedger:
         """Record the action as pending before it is attempted (idempotent for the same action).
 
         The record is a started effect without a lease: an ``EffectLedger.run`` of the same id
-        finds it in doubt, never runs it again unprobed.
+        on the same prefix finds it in doubt and never runs it unprobed.
         """
         now = time.time()
         rec = EffectRecord(
