@@ -293,3 +293,20 @@ def test_a_cancelled_async_effect_is_in_doubt(store: fs.Store) -> None:
         and rec.state is EffectState.IN_DOUBT
         and "CancelledError" in str(rec.reason)
     )
+
+
+def test_errors_are_typed_with_advice_and_cross_processes() -> None:
+    import pickle
+
+    errors = [
+        fs.EffectInDoubtError("e", "host:1", 1.5, 2, "fn raised"),
+        fs.EffectNotApplied("declined"),
+        fs.EffectPendingError("e", "host:1", 3.0),
+    ]
+    for err in errors:
+        assert isinstance(err, fs.FencedStateError)
+        assert type(err).advice != fs.FencedStateError.advice
+        back = pickle.loads(pickle.dumps(err))
+        assert type(back) is type(err) and back.to_dict() == err.to_dict()
+    assert errors[0].to_dict()["started_at"] == 1.5 and not errors[0].retryable
+    assert errors[1].retryable and errors[2].retryable
