@@ -7,33 +7,12 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from .. import open_store
-from ..effects import EffectLedger, EffectRecord, EffectState
+from ..effects import EffectLedger
+from ..effects.listing import ORDER, rows
 from ..errors import FencedStateError
 from .table import render
-
-_ORDER = {"in_doubt": 0, "started": 1, "not_applied": 2, "completed": 3}
-
-
-def shown_state(rec: EffectRecord, lease_left: float) -> str:
-    """The state a reader should act on: a started record whose lease ran out is in doubt."""
-    if rec.state is EffectState.STARTED and lease_left <= 0:
-        return "in_doubt"
-    return rec.state.value
-
-
-def rows(ledger: EffectLedger) -> list[dict[str, Any]]:
-    """Every record as JSON-ready data with ``shown_state`` and ``lease_left``, in-doubt first."""
-    out = []
-    for rec in ledger.records():
-        left = ledger.lease_left(rec)
-        out.append(
-            {**rec.to_value(), "shown_state": shown_state(rec, left), "lease_left": round(left, 3)}
-        )
-    out.sort(key=lambda r: (_ORDER[r["shown_state"]], r["effect_id"]))
-    return out
 
 
 def _when(ts: float | None) -> str:
@@ -54,16 +33,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("dir", help="a store directory or URL")
     parser.add_argument("--prefix", default="effects/", help="the ledger's prefix")
-    parser.add_argument("--state", choices=sorted(_ORDER), help="only effects in this state")
+    parser.add_argument("--state", choices=sorted(ORDER), help="only effects in this state")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
     try:
-        data = rows(EffectLedger(open_store(args.dir), args.prefix))
+        data = rows(EffectLedger(open_store(args.dir), args.prefix), args.state)
     except FencedStateError as exc:
         print(f"fencedstate: error: {exc}", file=sys.stderr)
         return 2
-    if args.state:
-        data = [r for r in data if r["shown_state"] == args.state]
     if args.json:
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return 0
