@@ -71,3 +71,7 @@ def test_empty_and_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "no effects under 'effects/'" in capsys.readouterr().out
     assert main(["effects", str(tmp_path / "s"), "--prefix", "nope"]) == 2
     assert capsys.readouterr().err.startswith("fencedstate: error: prefix must be")
+    # read-only: a path that is not a store is an error, and nothing is created there
+    assert main(["effects", str(tmp_path / "typo"), "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["error"] == "NotAStoreError"
+    assert not (tmp_path / "typo").exists()

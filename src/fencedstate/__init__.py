@@ -17,6 +17,7 @@ from .effects import (
     EffectToken,
 )
 from .errors import (
+    AccessDeniedError,
     ClaimHeldError,
     ConflictError,
     CorruptStateError,
@@ -27,6 +28,7 @@ from .errors import (
     InvalidKeyError,
     InvalidValueError,
     LockTimeoutError,
+    NotAStoreError,
     OutcomeUnknownError,
     StorageError,
     ValueTooLargeError,
@@ -42,6 +44,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MAX_VALUE_DEPTH",
+    "AccessDeniedError",
     "CheckReport",
     "Claim",
     "ClaimHeldError",
@@ -62,6 +65,7 @@ __all__ = [
     "InvalidKeyError",
     "InvalidValueError",
     "LockTimeoutError",
+    "NotAStoreError",
     "OutcomeUnknownError",
     "Snapshot",
     "StorageError",

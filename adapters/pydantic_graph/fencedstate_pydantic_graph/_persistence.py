@@ -10,6 +10,7 @@ and a stalled holder whose claim was reclaimed gets ``fs.FencedError`` on its ne
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager, suppress
@@ -35,8 +36,11 @@ import fencedstate as fs
 Snapshots = list[Snapshot[Any, Any]]
 
 
-class RunClaimedError(fs.ClaimHeldError):
-    """Another live owner holds this graph run (``holder``, ``expires_in``); do not advance it."""
+class RunClaimedError(fs.ClaimHeldError, exceptions.GraphRuntimeError):
+    """Another live owner holds this graph run (``holder``, ``expires_in``); do not advance it.
+
+    Also a pydantic-graph ``GraphRuntimeError``, the error a graph run raises when it cannot go on.
+    """
 
 
 def _now_utc() -> datetime:
@@ -70,6 +74,8 @@ class FencedStatePersistence(BaseStatePersistence[StateT, RunEndT]):
         self.owner = owner or f"pgraph-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.ttl = ttl
         self._claim: Any = None
+        # one object shared by threads and tasks: its callers take turns (claim and read-commit)
+        self._lock = threading.RLock()
         self._adapter: pydantic.TypeAdapter[Snapshots] | None = None
 
     # -- types -----------------------------------------------------------------------------
@@ -95,19 +101,26 @@ class FencedStatePersistence(BaseStatePersistence[StateT, RunEndT]):
         return None if self._claim is None else int(self._claim.epoch)
 
     def _acquire_sync(self) -> None:
-        if self._claim is not None:
-            return
-        try:
-            self._claim = self.store.claim(self.key, owner=self.owner, ttl=self.ttl)
-        except fs.ClaimHeldError as e:
-            raise RunClaimedError(e.key, e.holder, e.expires_in) from e
+        with self._lock:
+            if self._claim is not None:
+                return
+            try:
+                self._claim = self.store.claim(self.key, owner=self.owner, ttl=self.ttl)
+            except fs.ClaimHeldError as e:
+                raise RunClaimedError(e.key, e.holder, e.expires_in) from e
+
+    def _renew_sync(self) -> None:
+        with self._lock:
+            if self._claim is not None:
+                self._claim.renew()
 
     def release(self) -> None:
         """Give up this instance's claim on the run (no-op when none is held)."""
-        claim, self._claim = self._claim, None
-        if claim is not None:
-            with suppress(fs.FencedError):
-                claim.release()
+        with self._lock:
+            claim, self._claim = self._claim, None
+            if claim is not None:
+                with suppress(fs.FencedError):
+                    claim.release()
 
     def recover(self, by: str = "recovery") -> int:
         """Revoke whoever holds the run (epoch bump) and reset its unfinished node to 'created'.
@@ -136,14 +149,15 @@ class FencedStatePersistence(BaseStatePersistence[StateT, RunEndT]):
         return self._ta().validate_python(snap.value), int(snap.version)
 
     def _mutate_sync(self, fn: Callable[[Snapshots], Any]) -> Any:
-        snapshots, version = self._read_sync()
-        result = fn(snapshots)
-        value = self._ta().dump_python(snapshots, mode="json")
-        if self._claim is not None:
-            self._claim.commit(value, expected_version=version)
-        else:
-            self.store.put(self.key, value, expected_version=version, writer=self.owner)
-        return result
+        with self._lock:  # the version read here is the one committed against, once
+            snapshots, version = self._read_sync()
+            result = fn(snapshots)
+            value = self._ta().dump_python(snapshots, mode="json")
+            if self._claim is not None:
+                self._claim.commit(value, expected_version=version)
+            else:
+                self.store.put(self.key, value, expected_version=version, writer=self.owner)
+            return result
 
     async def _mutate(self, fn: Callable[[Snapshots], Any]) -> Any:
         return await anyio.to_thread.run_sync(self._mutate_sync, fn)
@@ -184,7 +198,7 @@ class FencedStatePersistence(BaseStatePersistence[StateT, RunEndT]):
             snap.status = "running"
             snap.start_ts = _now_utc()
 
-        await anyio.to_thread.run_sync(self._claim.renew)
+        await anyio.to_thread.run_sync(self._renew_sync)
         await self._mutate(start)
         t0 = perf_counter()
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Sequence
 
-from .. import open_store
 from ..effects import EffectLedger
 from ..effects.listing import ORDER, rows
 from ..errors import FencedStateError
+from .errors import report
 from .table import render
 
 
@@ -31,16 +30,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="fencedstate effects", description="List a store's effect ledger."
     )
-    parser.add_argument("dir", help="a store directory or URL")
+    parser.add_argument("dir", help="a store directory or URL (never created)")
     parser.add_argument("--prefix", default="effects/", help="the ledger's prefix")
     parser.add_argument("--state", choices=sorted(ORDER), help="only effects in this state")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--json", action="store_true", help="print JSON instead of a table (errors too)"
+    )
     args = parser.parse_args(argv)
+    from .main import open_existing  # read-only: never creates a store
+
     try:
-        data = rows(EffectLedger(open_store(args.dir), args.prefix), args.state)
+        ledger = EffectLedger(open_existing(args.dir), args.prefix)
+        data = rows(ledger.store, ledger.prefix, args.state)
     except FencedStateError as exc:
-        print(f"fencedstate: error: {exc}", file=sys.stderr)
-        return 2
+        return report(exc, as_json=args.json)
     if args.json:
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return 0

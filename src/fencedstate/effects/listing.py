@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .ledger import EffectLedger
 from .record import EffectRecord, EffectState
+
+if TYPE_CHECKING:
+    from fencedstate.store import Store
 
 ORDER = {"in_doubt": 0, "started": 1, "not_applied": 2, "completed": 3}
 
@@ -17,12 +19,16 @@ def shown_state(rec: EffectRecord, lease_left: float) -> str:
     return rec.state.value
 
 
-def rows(ledger: EffectLedger, state: str | None = None) -> list[dict[str, Any]]:
-    """Every record (or those whose shown state is ``state``) with ``shown_state`` and
-    ``lease_left`` added, in-doubt first, then by id."""
+def rows(store: Store, prefix: str, state: str | None = None) -> list[dict[str, Any]]:
+    """Every effect record under ``prefix`` (or those whose shown state is ``state``) with
+    ``shown_state`` and ``lease_left`` added, in-doubt first, then by id."""
     out = []
-    for rec in ledger.records():
-        left = ledger.lease_left(rec)
+    for key in store.keys(prefix=prefix):
+        snap = store.get(key)
+        if snap is None:
+            continue
+        rec = EffectRecord.from_value(key, snap.value)
+        left = rec.lease_left(store.clock)
         row = {
             **rec.to_value(),
             "shown_state": shown_state(rec, left),

@@ -46,6 +46,7 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
 from .. import args, backoff
 from ..clock import Clock, FixedClock, Lease
 from ..errors import (
+    AccessDeniedError,
     CorruptStateError,
     FencedStateError,
     InvalidArgumentError,
@@ -233,7 +234,7 @@ class PostgresStore(Store):
                 self.url, autocommit=True, connect_timeout=max(1, int(self._connect_timeout))
             )
         except psycopg.Error as exc:
-            raise StorageError(None, f"cannot connect to {_redact(self.url)}: {exc}") from None
+            raise _connect_error(self.url, exc) from None
         try:
             self._configure(conn)
         except BaseException:
@@ -612,6 +613,28 @@ def _rollback(conn: psycopg.Connection[Any]) -> None:
         return
     with contextlib.suppress(psycopg.Error):
         conn.execute("ROLLBACK")
+
+
+# libpq's words when the server (or our own verification) refused the client.
+_REFUSALS: tuple[tuple[str, str], ...] = (
+    ("password authentication failed", "wrong user name or password"),
+    ("no password supplied", "the server demands a password"),
+    ("no encryption", "the server accepts this client only over TLS: use sslmode=verify-full"),
+    ("certificate verify failed", "the server's TLS certificate is not trusted: give sslrootcert="),
+    ("does not match host name", "the server's TLS certificate does not name this host"),
+    ("server does not support SSL", "the server does not speak TLS: check sslmode"),
+    ("certificate required", "the server demands a client certificate: sslcert= and sslkey="),
+    ("permission denied", "the role lacks a privilege the store needs"),
+)
+
+
+def _connect_error(url: str, exc: psycopg.Error) -> Exception:
+    """``AccessDeniedError`` when the server refused us, else ``StorageError`` (no password)."""
+    text = str(exc)
+    for needle, meaning in _REFUSALS:
+        if needle in text:
+            return AccessDeniedError("postgresql", f"{meaning} ({_redact(url)}: {text})")
+    return StorageError(None, f"cannot connect to {_redact(url)}: {text}")
 
 
 def _redact(url: str) -> str:
