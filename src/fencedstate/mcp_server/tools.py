@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import fencedstate as fs
+from fencedstate.effects.listing import ORDER, rows
 
 
 def snapshot(s: fs.Snapshot | None) -> dict[str, Any] | None:
@@ -44,6 +45,7 @@ class StateTools:
         "reclaim",
         "keys",
         "history",
+        "effects",
     )
 
     def __init__(self, store: fs.Store) -> None:
@@ -113,6 +115,13 @@ class StateTools:
         names = ("op", "version", "epoch", "actor", "holder", "exists", "value")
         events = self.store.history(key, limit=limit)
         return [{n: getattr(ev, n) for n in names} | {"at": str(ev.at)} for ev in events]
+
+    def effects(self, prefix: str = "effects/", state: str | None = None) -> list[dict[str, Any]]:
+        """The effect ledger under prefix (read-only), in-doubt first: each effect's state
+        (started, in_doubt, completed, not_applied), attempt, owner, result or reason."""
+        if state is not None and state not in ORDER:
+            raise fs.InvalidArgumentError(f"state must be one of {sorted(ORDER)}")
+        return rows(self.store, prefix, state)
 
     def resource(self, key: str) -> str:
         """The key's current snapshot as JSON (percent-encode '/' in the key: a%2Fb)."""
