@@ -36,9 +36,20 @@ def test_first_run_records_and_later_runs_replay(store: fs.Store) -> None:
 
 
 def test_result_is_returned_as_stored(store: fs.Store) -> None:
-    ledger = fs.EffectLedger(store)
-    assert ledger.run("t", lambda t: (1, 2)) == [1, 2]  # what every replay returns
-    assert ledger.run("t", lambda t: (3, 4)) == [1, 2]
+    ledger, calls = fs.EffectLedger(store), []
+
+    def fire(token: fs.EffectToken) -> dict[str, Any]:
+        calls.append(token.attempt)
+        return {"ids": [1, 2], "ok": True}
+
+    first = ledger.run("t", fire)
+    assert first == ledger.run("t", fire) == {"ids": [1, 2], "ok": True} and calls == [1]
+    # a result the store cannot hold exactly: a typed error, and the effect (it happened) is
+    # left in doubt, never recorded as something else
+    with pytest.raises(fs.InvalidValueError):
+        ledger.run("tup", lambda t: (1, 2))
+    rec = ledger.get("tup")
+    assert rec is not None and rec.state is EffectState.IN_DOUBT
 
 
 def test_fn_raising_leaves_it_in_doubt_and_never_reruns(store: fs.Store) -> None:
@@ -257,7 +268,7 @@ def test_begin_and_finish_split_a_run_around_a_framework_hook(store: fs.Store) -
     assert begun.token == fs.EffectToken("hook/1", None, 1) and begun.result is None
     with pytest.raises(fs.InvalidArgumentError):
         ledger.finish("hook/2", begun.token, result="x")
-    assert ledger.finish("hook/1", begun.token, result=("done",)) == ["done"]
+    assert ledger.finish("hook/1", begun.token, result=["done"]) == ["done"]
     assert ledger.begin("hook/1") == fs.effects.Begun(None, ["done"])
     failed = ledger.begin("hook/3")
     assert failed.token is not None

@@ -35,11 +35,10 @@ def _response(result: Any) -> dict[str, Any]:
 
 
 def _stored(response: Any) -> Any:
-    try:
-        json.dumps(response)
+    try:  # as JSON reads it back (a tuple becomes a list), or as text
+        return json.loads(json.dumps(response, allow_nan=False))
     except (TypeError, ValueError):
         return str(response)
-    return response
 
 
 class EffectCallbacks:

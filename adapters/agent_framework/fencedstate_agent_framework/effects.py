@@ -31,11 +31,10 @@ def _dump(result: Any) -> Any:
     """A function result as JSON: a list of ``Content`` by ``to_dict``."""
     if isinstance(result, list) and result and all(isinstance(c, Content) for c in result):
         return {_CONTENTS: [c.to_dict() for c in result]}
-    try:
-        json.dumps(result)
+    try:  # as JSON reads it back (a tuple becomes a list), or as text
+        return json.loads(json.dumps(result, allow_nan=False))
     except (TypeError, ValueError):
         return str(result)
-    return result
 
 
 def _load(stored: Any) -> Any:

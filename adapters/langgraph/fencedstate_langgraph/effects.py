@@ -112,11 +112,10 @@ def _stored(output: Any) -> Any:
     is, anything else as text (a tool returning a ``Command`` is not supported)."""
     if isinstance(output, ToolMessage):
         output = output.content
-    try:
-        json.dumps(output)
+    try:  # as JSON reads it back (a tuple becomes a list), or as text
+        return json.loads(json.dumps(output, allow_nan=False))
     except (TypeError, ValueError):
         return str(output)
-    return output
 
 
 def fence_tool(

@@ -33,11 +33,10 @@ def _session_id(session: SessionKey, ctx: ToolContext[Any]) -> str:
 
 
 def _stored(output: Any) -> Any:
-    try:
-        json.dumps(output)
+    try:  # as JSON reads it back (a tuple becomes a list), or as text
+        return json.loads(json.dumps(output, allow_nan=False))
     except (TypeError, ValueError):
         return str(output)
-    return output
 
 
 def fence_function_tool(
