@@ -43,6 +43,7 @@ SPECS = (
     "MultiKeyCommit",
     "GroupCommit",
     "WatchGate",
+    "EffectLedger",
 )
 TIMEOUT_S = 600.0
 

@@ -148,6 +148,7 @@ async def test_same_tools_and_resources_on_this_sdk_major(tmp_path: Path) -> Non
             "keys",
             "history",
             "watch_once",
+            "effects",
         ]
     )
     schema = getattr(tools["put"], "input_schema", None) or tools["put"].inputSchema
@@ -157,7 +158,7 @@ async def test_same_tools_and_resources_on_this_sdk_major(tmp_path: Path) -> Non
         for n, t in tools.items()
         if getattr(t.annotations, "read_only_hint", getattr(t.annotations, "readOnlyHint", None))
     }
-    assert read_only == {"get", "keys", "history", "watch_once"}
+    assert read_only == {"get", "keys", "history", "watch_once", "effects"}
     body = json.loads(r.contents[0].text)
     assert body["value"] == {"x": 1} and body["version"] == 1
     data = bad.value.error.data  # type: ignore[attr-defined]

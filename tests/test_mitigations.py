@@ -135,4 +135,5 @@ def test_outcomes_concurrent_settlers_one_winner(store: fs.Store) -> None:
     assert final.state is OutcomeState.CONFIRMED and final.attempts == 1
     assert all(e == final.evidence for e in seen)  # losers report the winner's record
     events: list[Any] = store.history("outcomes/a")
-    assert [e.value["state"] for e in events] == ["pending", "confirmed"]
+    # stored as effect records (fencedstate.effects): pending = started, confirmed = completed
+    assert [e.value["state"] for e in events] == ["started", "completed"]

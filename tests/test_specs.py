@@ -28,6 +28,7 @@ MODELS = (
     "MultiKeyCommit",
     "GroupCommit",
     "WatchGate",
+    "EffectLedger",
 )
 
 

@@ -9,6 +9,13 @@ from __future__ import annotations
 
 from .claim import Claim
 from .clock import Clock
+from .effects import (
+    EffectInDoubtError,
+    EffectLedger,
+    EffectNotApplied,
+    EffectPendingError,
+    EffectToken,
+)
 from .errors import (
     AccessDeniedError,
     ClaimHeldError,
@@ -50,6 +57,11 @@ __all__ = [  # noqa: RUF022 - the watch names are kept together (one small edit)
     "Clock",
     "ConflictError",
     "CorruptStateError",
+    "EffectInDoubtError",
+    "EffectLedger",
+    "EffectNotApplied",
+    "EffectPendingError",
+    "EffectToken",
     "Event",
     "FencedError",
     "FencedStateError",

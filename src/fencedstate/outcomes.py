@@ -1,16 +1,18 @@
 """Outcomes of actions: pending -> unconfirmed | confirmed | failed, never "done" unverified.
 
 An agent that calls a tool, gets no error and records "done" has recorded a belief, not a fact.
-``OutcomeLedger`` keeps one record per action under ``<prefix><action_id>`` and moves it through
-compare-and-set transitions:
+``OutcomeLedger`` is the verification view of the effect ledger (``fencedstate.effects``): one
+effect record per action under ``<prefix><action_id>``, moved by compare-and-set:
 
     pending -----> confirmed      only through ``settle`` with a probe that observed the effect
        |  \\-----> failed
        v
     unconfirmed -> confirmed | failed | unconfirmed (probe again later)
 
-``confirmed`` and ``failed`` are terminal. Two settlers racing on one action cannot both win:
-the loser re-reads and sees the terminal state.
+The states are the effect ledger's: pending = started (without a lease: begun by hand),
+unconfirmed = in_doubt, confirmed = completed, failed = not_applied. ``confirmed`` and
+``failed`` are terminal here. Two settlers racing on one action cannot both win: the loser
+re-reads and sees the terminal state.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fencedstate.effects import EffectLedger, EffectRecord, EffectState
 from fencedstate.errors import (
     ConflictError,
     InvalidArgumentError,
@@ -71,6 +74,28 @@ class Outcome(BaseModel):
     updated_at: float = Field(default_factory=time.time)
 
 
+_AS_EFFECT = {
+    OutcomeState.PENDING: EffectState.STARTED,
+    OutcomeState.UNCONFIRMED: EffectState.IN_DOUBT,
+    OutcomeState.CONFIRMED: EffectState.COMPLETED,
+    OutcomeState.FAILED: EffectState.NOT_APPLIED,
+}
+_AS_OUTCOME = {e: o for o, e in _AS_EFFECT.items()}
+
+
+def _outcome(rec: EffectRecord) -> Outcome:
+    return Outcome(
+        action_id=rec.effect_id,
+        description=rec.description or "",
+        state=_AS_OUTCOME[rec.state],
+        attempts=rec.probes,
+        evidence=rec.result,
+        reason=rec.reason,
+        updated_by=rec.updated_by,
+        updated_at=rec.updated_at,
+    )
+
+
 class OutcomeLedger:
     """Outcome records in a store, one key per action, changed only by compare-and-set."""
 
@@ -80,27 +105,40 @@ class OutcomeLedger:
         self.store = store
         self.prefix = prefix
         self.max_retries = max_retries
+        self.effects = EffectLedger(store, prefix)
 
     def _key(self, action_id: str) -> str:
-        return self.prefix + action_id
+        return self.effects.key(action_id)
 
     def get(self, action_id: str) -> Outcome:
         """The current record; ``UnknownActionError`` if the action was never begun."""
-        snap = self.store.get(self._key(action_id))
-        if snap is None:
+        rec = self.effects.get(action_id)
+        if rec is None:
             raise UnknownActionError(action_id)
-        return Outcome.model_validate(snap.value)
+        return _outcome(rec)
 
     def begin(self, action_id: str, description: str, writer: str) -> Outcome:
-        """Record the action as pending before it is attempted (idempotent for the same action)."""
-        rec = Outcome(action_id=action_id, description=description, updated_by=writer)
+        """Record the action as pending before it is attempted (idempotent for the same action).
+
+        The record is a started effect without a lease: an ``EffectLedger.run`` of the same id
+        on the same prefix finds it in doubt and never runs it unprobed.
+        """
+        now = time.time()
+        rec = EffectRecord(
+            effect_id=action_id,
+            state=EffectState.STARTED,
+            attempt=1,
+            owner=writer,
+            started_at=now,
+            description=description,
+            updated_at=now,
+            updated_by=writer,
+        )
         try:
-            self.store.put(
-                self._key(action_id), rec.model_dump(mode="json"), expected_version=0, writer=writer
-            )
+            self.store.put(self._key(action_id), rec.to_value(), expected_version=0, writer=writer)
         except ConflictError:
             return self.get(action_id)
-        return rec
+        return _outcome(rec)
 
     def _transition(
         self, action_id: str, writer: str, change: Callable[[Outcome], Outcome | None]
@@ -110,7 +148,8 @@ class OutcomeLedger:
             snap = self.store.get(key)
             if snap is None:
                 raise UnknownActionError(action_id)
-            cur = Outcome.model_validate(snap.value)
+            rec = EffectRecord.from_value(key, snap.value)
+            cur = _outcome(rec)
             new = change(cur)
             if new is None:
                 return cur
@@ -118,10 +157,16 @@ class OutcomeLedger:
                 raise InvalidTransitionError(action_id, cur.state.value, new.state.value)
             new.updated_by = writer
             new.updated_at = time.time()
+            stored = rec.but(
+                state=_AS_EFFECT[new.state],
+                probes=new.attempts,
+                result=new.evidence,
+                reason=new.reason,
+                updated_by=writer,
+                updated_at=new.updated_at,
+            )
             try:
-                self.store.put(
-                    key, new.model_dump(mode="json"), expected_version=snap.version, writer=writer
-                )
+                self.store.put(key, stored.to_value(), expected_version=snap.version, writer=writer)
             except ConflictError:
                 continue
             return new
@@ -176,11 +221,4 @@ class OutcomeLedger:
 
     def by_state(self, state: OutcomeState) -> list[Outcome]:
         """All recorded actions currently in ``state`` (e.g. the unconfirmed ones to re-probe)."""
-        out = []
-        for key in self.store.keys(prefix=self.prefix):
-            snap = self.store.get(key)
-            if snap is not None:
-                rec = Outcome.model_validate(snap.value)
-                if rec.state == state:
-                    out.append(rec)
-        return out
+        return [o for o in map(_outcome, self.effects.records()) if o.state == state]

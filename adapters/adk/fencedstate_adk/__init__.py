@@ -1,4 +1,5 @@
-"""fencedstate for Google ADK: a compare-and-set, fenceable ``FencedSessionService``.
+"""fencedstate for Google ADK: a compare-and-set, fenceable ``FencedSessionService``, and
+``EffectCallbacks`` (tool callbacks that run each tool call's side effect once).
 
 ```python
 import fencedstate as fs
@@ -12,6 +13,7 @@ runner = Runner(agent=agent, app_name="app", session_service=service)
 from fencedstate.integrations import SessionClaim
 
 from ._service import FencedSessionService
+from .effects import EffectCallbacks
 from .errors import (
     SessionExistsError,
     SessionMissingError,
@@ -20,6 +22,7 @@ from .errors import (
 )
 
 __all__ = [
+    "EffectCallbacks",
     "FencedSessionService",
     "SessionClaim",
     "SessionExistsError",

@@ -1,4 +1,5 @@
-"""fencedstate for Microsoft Agent Framework: history, sessions and checkpoints, lost by nobody.
+"""fencedstate for Microsoft Agent Framework: history, sessions and checkpoints, lost by nobody;
+tool calls whose side effects run once (``EffectMiddleware``).
 
 ```python
 from agent_framework import Agent, WorkflowBuilder
@@ -16,6 +17,7 @@ from ._checkpoints import FencedCheckpointStorage
 from ._common import SessionClaim
 from ._history import FencedHistoryProvider
 from ._sessions import FencedSessionStore
+from .effects import EffectMiddleware
 from .errors import (
     CheckpointConflictError,
     CheckpointNotFoundError,
@@ -27,6 +29,7 @@ from .errors import (
 __all__ = [
     "CheckpointConflictError",
     "CheckpointNotFoundError",
+    "EffectMiddleware",
     "FencedCheckpointStorage",
     "FencedHistoryProvider",
     "FencedSessionStore",

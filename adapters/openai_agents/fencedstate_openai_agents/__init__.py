@@ -1,4 +1,5 @@
-"""fencedstate for the OpenAI Agents SDK: a fenced, compare-and-set ``Session`` and CAS tools.
+"""fencedstate for the OpenAI Agents SDK: a fenced, compare-and-set ``Session``, CAS tools, and
+``fence_function_tool`` (a function tool's side effect once per session and call id).
 
 ```python
 
@@ -14,6 +15,7 @@ from fencedstate.tools import conflict_message
 
 from ._session import FencedSession
 from ._tools import COMMIT_TOOL, READ_TOOL, commit_state_tool, read_state_tool, state_tools
+from .effects import fence_function_tool
 from .errors import InvalidItemError
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "InvalidItemError",
     "commit_state_tool",
     "conflict_message",
+    "fence_function_tool",
     "read_state_tool",
     "state_tools",
 ]

@@ -152,6 +152,7 @@ COMMANDS = {
     "check": "fsck a file store: find, quarantine, salvage, restore or reset damaged keys",
     "mcp": "serve a store over MCP, stdio or HTTP",
     "catalog": "query the failure-mode catalog: list, show, search, serve",
+    "effects": "list the effect ledger, in-doubt effects first (read-only)",
 }
 
 
@@ -203,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds to wait for live claims / pending commits to end",
     )
     p.set_defaults(func=_copy)
-    for name in ("check", "mcp", "catalog"):  # parsed by their own modules
+    for name in ("check", "mcp", "catalog", "effects"):  # parsed by their own modules
         sub.add_parser(name, help=COMMANDS[name], add_help=False)
     claims.add_parsers(sub, [common])
     return parser
@@ -220,6 +221,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ..mcp_server import main as mcp_main
 
         return mcp_main(args_list[1:])
+    if args_list[:1] == ["effects"]:
+        from .effects import main as effects_main
+
+        return effects_main(args_list[1:])
     if args_list[:1] == ["catalog"]:
         from ..catalog.cli import main as catalog_main
 

@@ -34,7 +34,7 @@ from .errors import NotPermittedError
 ENV_VAR = "FENCEDSTATE_MCP_TOKENS"
 MIN_TOKEN_LENGTH = 16
 #: Tools a read-only token may call; every other tool writes (or takes a claim).
-READ_TOOLS = frozenset({"get", "keys", "history", "watch_once"})
+READ_TOOLS = frozenset({"get", "keys", "history", "watch_once", "effects"})
 
 Access = Literal["full", "read"]
 

@@ -50,8 +50,8 @@ class _Wrapped:
             grant = current_grant(self._fs_tokens)
             key = arguments.get("key")
             grant.check(name, key if isinstance(key, str) else None)
-            prefix = arguments.get("prefix", "")
-            if name == "keys" and isinstance(prefix, str):
+            prefix = arguments.get("prefix", "effects/" if name == "effects" else "")
+            if name in ("keys", "effects") and isinstance(prefix, str):
                 arguments = arguments | {"prefix": grant.check_prefix(name, prefix)}
             return await cast(Any, super()).call_tool(name, arguments, *rest, **kw)
         except Exception as exc:

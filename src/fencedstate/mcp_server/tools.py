@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import fencedstate as fs
+from fencedstate.effects.listing import ORDER, rows
 
 
 def snapshot(s: fs.Snapshot | None) -> dict[str, Any] | None:
@@ -45,6 +46,7 @@ class StateTools:
         "keys",
         "history",
         "watch_once",
+        "effects",
     )
     MAX_WAIT = 300.0  # seconds one watch_once call may wait (call again to wait longer)
 
@@ -127,6 +129,13 @@ class StateTools:
             )
         snap = await self.store.awatch_once(key, after_version=after_version, timeout=timeout)
         return (snapshot(snap) or {}) | {"deleted": isinstance(snap, fs.Tombstone)}
+
+    def effects(self, prefix: str = "effects/", state: str | None = None) -> list[dict[str, Any]]:
+        """The effect ledger under prefix (read-only), in-doubt first: each effect's state
+        (started, in_doubt, completed, not_applied), attempt, owner, result or reason."""
+        if state is not None and state not in ORDER:
+            raise fs.InvalidArgumentError(f"state must be one of {sorted(ORDER)}")
+        return rows(self.store, prefix, state)
 
     def resource(self, key: str) -> str:
         """The key's current snapshot as JSON (percent-encode '/' in the key: a%2Fb)."""

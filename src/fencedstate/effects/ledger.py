@@ -1,0 +1,546 @@
+"""``EffectLedger``: a side effect (send, charge, open a PR) runs at most once per effect id.
+
+One record per effect id under ``<prefix><effect_id>``, changed only by compare-and-set:
+
+    (none | not_applied) --Start--> started --Record--> completed | in_doubt | not_applied
+    started --lease runs out--> in_doubt --probe--> completed | not_applied
+
+A run that finds ``completed`` replays the result; ``started`` with a live lease waits for it;
+an expired ``started`` or ``in_doubt`` raises ``EffectInDoubtError`` unless ``probe`` settles
+it. With ``claim=`` the ``started`` record is committed in one atomic step with a check that the
+claim is still the grant of its key (the work key the agent holds, never the effect key), so a
+reclaimed zombie gets ``FencedError`` before ``fn`` runs. Each step is an action of
+``specs/EffectLedger.tla`` (the action table in specs/README.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from fencedstate import args, rules
+from fencedstate.errors import ConflictError, InvalidArgumentError, InvalidValueError
+from fencedstate.keys import validate_key
+
+from .errors import EffectInDoubtError, EffectNotApplied, EffectPendingError
+from .record import _CURRENT, EffectRecord, EffectState, EffectToken
+from .wait import wait_for_change
+
+if TYPE_CHECKING:
+    from fencedstate.claim import Claim
+    from fencedstate.clock import Clock
+    from fencedstate.records import Snapshot, State
+    from fencedstate.store import Store
+
+T = TypeVar("T")
+Fn = Callable[[EffectToken], Any]
+_MAX_CAS = 100  # compare-and-set retries of one ledger write (each loss means progress)
+
+
+@dataclass(frozen=True, slots=True)
+class Begun:
+    """What ``EffectLedger.begin`` decided: ``token`` None means replay ``result``."""
+
+    token: EffectToken | None
+    result: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Replay:
+    result: Any
+
+
+def default_owner() -> str:
+    """``host:pid``, the name a run records as the starter of an attempt."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class EffectLedger:
+    """Fenced, replayable side effects, one record per effect id in ``store``."""
+
+    def __init__(self, store: Store, prefix: str = "effects/", *, owner: str | None = None) -> None:
+        if not isinstance(prefix, str) or not prefix.endswith("/"):
+            raise InvalidArgumentError("prefix must be a str ending with '/'")
+        validate_key(prefix + "x")
+        self.store = store
+        self.prefix = prefix
+        self.owner = args.name("owner", owner if owner is not None else default_owner())
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def key(self, effect_id: str) -> str:
+        """The store key of ``effect_id`` (``InvalidKeyError`` if the id breaks the grammar)."""
+        if not isinstance(effect_id, str) or not effect_id:
+            raise InvalidArgumentError("effect_id must be a non-empty str")
+        return validate_key(self.prefix + effect_id)
+
+    def get(self, effect_id: str) -> EffectRecord | None:
+        """The effect's record, or None if it never started."""
+        key = self.key(effect_id)
+        snap = self.store.get(key)
+        return None if snap is None else EffectRecord.from_value(key, snap.value)
+
+    def records(self) -> list[EffectRecord]:
+        """Every effect record under the prefix, sorted by id."""
+        out = []
+        for key in self.store.keys(prefix=self.prefix):
+            snap = self.store.get(key)
+            if snap is not None:
+                out.append(EffectRecord.from_value(key, snap.value))
+        return out
+
+    def lease_left(self, rec: EffectRecord) -> float:
+        """Seconds left on ``rec``'s lease as this process sees it."""
+        return rec.lease_left(self.store.clock)
+
+    # -- the run ------------------------------------------------------------------------------
+
+    def run(
+        self,
+        effect_id: str,
+        fn: Fn,
+        *,
+        claim: Claim | None = None,
+        probe: Fn | None = None,
+        ttl: float = 60.0,
+        wait: float | None = None,
+        description: str | None = None,
+    ) -> Any:
+        """Run ``fn(token)`` at most once for ``effect_id`` and return its (recorded) result.
+
+        A completed effect returns the recorded result without calling ``fn``. A live attempt
+        elsewhere is waited for (up to its lease, or ``wait`` seconds: ``EffectPendingError``).
+        An attempt that may have happened raises ``EffectInDoubtError`` unless ``probe(token)``
+        settles it: a result (recorded completed) or ``EffectNotApplied`` (then ``fn`` runs as
+        a new attempt). ``fn`` raising anything but ``EffectNotApplied`` leaves it in doubt.
+        With ``claim=`` a claim that is no longer its key's grant gets ``FencedError``.
+        ``fn`` must finish within ``ttl`` seconds, or other runs will find the effect in doubt.
+        """
+        key = self.key(effect_id)
+        ttl = args.ttl(ttl)
+        outcome = self._begin(key, effect_id, claim, probe, ttl, wait, description)
+        if isinstance(outcome, _Replay):
+            return outcome.result
+        rec, t0 = outcome
+        return self._execute(key, effect_id, rec, t0, ttl, fn)
+
+    def begin(
+        self,
+        effect_id: str,
+        *,
+        claim: Claim | None = None,
+        probe: Fn | None = None,
+        ttl: float = 60.0,
+        wait: float | None = None,
+        description: str | None = None,
+    ) -> Begun:
+        """The first half of ``run``, for frameworks whose hooks surround the tool call.
+
+        Returns ``Begun(token=None, result=...)`` when the effect is already recorded
+        (replay it, do not run it), or ``Begun(token=...)`` when a new attempt was started:
+        perform the effect, then call ``finish`` with that token. Raises what ``run`` raises.
+        """
+        key = self.key(effect_id)
+        outcome = self._begin(key, effect_id, claim, probe, args.ttl(ttl), wait, description)
+        if isinstance(outcome, _Replay):
+            return Begun(None, outcome.result)
+        return Begun(outcome[0].token(effect_id))
+
+    def finish(
+        self,
+        effect_id: str,
+        token: EffectToken,
+        *,
+        result: Any = None,
+        error: BaseException | None = None,
+    ) -> Any:
+        """The second half of ``run``: record what the attempt ``token`` did.
+
+        With ``error=None`` the effect completed with ``result`` (returned as stored); an
+        ``EffectNotApplied`` error records not applied; any other error leaves it in doubt.
+        """
+        key = self.key(effect_id)
+        if token.id != effect_id:
+            raise InvalidArgumentError(f"token is for {token.id!r}, not {effect_id!r}")
+        if isinstance(error, EffectNotApplied):
+            self._record(key, token.attempt, EffectState.NOT_APPLIED, reason=error.reason)
+            return None
+        if error is not None:
+            self._record(key, token.attempt, EffectState.IN_DOUBT, reason=f"raised {error!r}")
+            return None
+        return self._complete(key, token.attempt, result)
+
+    def _begin(
+        self,
+        key: str,
+        effect_id: str,
+        claim: Claim | None,
+        probe: Fn | None,
+        ttl: float,
+        wait: float | None,
+        description: str | None,
+    ) -> _Replay | tuple[EffectRecord, float]:
+        """Read until the effect is replayable (``_Replay``) or a new attempt is started
+        (its record and the lease clock reading before the start); raise the rest."""
+        if claim is not None and claim.key == key:
+            raise InvalidArgumentError("claim= is the work key's claim, not the effect key's")
+        give_up = None if wait is None else time.monotonic() + args.wait(wait)
+        polls = 0
+        while True:
+            snap = self.store.get(key)  # Read
+            rec = None if snap is None else EffectRecord.from_value(key, snap.value)
+            version = 0 if snap is None else snap.version
+            if rec is None or rec.state is EffectState.NOT_APPLIED:
+                try:
+                    return self._start(key, effect_id, version, rec, claim, ttl, description)
+                except ConflictError:
+                    continue  # another run started it first: read again
+            if rec.state is EffectState.COMPLETED:
+                return _Replay(rec.result)  # Replay
+            left = self.lease_left(rec)
+            if rec.state is EffectState.STARTED and left > 0:
+                if give_up is not None and time.monotonic() >= give_up:
+                    raise EffectPendingError(effect_id, rec.owner, left)
+                budget = left if give_up is None else min(left, give_up - time.monotonic())
+                wait_for_change(self.store, key, version, max(budget, 0.0), polls)  # Wait
+                polls += 1
+                continue
+            try:
+                rec, version = self._mark_in_doubt(key, rec, version)
+            except ConflictError:
+                continue
+            if probe is None:
+                raise EffectInDoubtError(
+                    effect_id, rec.owner, rec.started_at, rec.attempt, rec.reason or "in doubt"
+                )
+            settled = self._probe(key, effect_id, rec, version, probe)
+            if settled is not None:
+                return _Replay(settled.result)
+            # not applied (or the record moved on): read again, and start a new attempt
+
+    def _start(
+        self,
+        key: str,
+        effect_id: str,
+        version: int,
+        prev: EffectRecord | None,
+        claim: Claim | None,
+        ttl: float,
+        description: str | None,
+    ) -> tuple[EffectRecord, float]:
+        """Action ``Start``: commit a new attempt's "started" record at ``version`` (CAS),
+        fenced by ``claim``; returns it and the lease clock reading taken before the commit."""
+        clock = self.store.clock
+        t0 = clock.now()
+        now = clock.wall()
+        rec = EffectRecord(
+            effect_id=effect_id,
+            state=EffectState.STARTED,
+            attempt=(prev.attempt if prev is not None else 0) + 1,
+            owner=self.owner,
+            started_at=now,
+            expires_at=now + ttl,
+            boot=clock.boot_id,
+            deadline=t0 + ttl,
+            epoch=None if claim is None else claim.epoch,
+            claim_key=None if claim is None else claim.key,
+            description=description
+            if description is not None or prev is None
+            else prev.description,
+            probes=0 if prev is None else prev.probes,
+            updated_at=now,
+            updated_by=self.owner,
+        )
+        if claim is None:
+            self.store.put(key, rec.to_value(), expected_version=version, writer=self.owner)
+        else:
+            self._fenced_put(key, rec.to_value(), version, claim)
+        return rec, t0
+
+    def _fenced_put(self, key: str, value: Any, version: int, claim: Claim) -> Snapshot:
+        """Commit ``value`` on ``key`` at ``version`` in one atomic step with a check that
+        ``claim`` is still the live grant of its own key (``FencedError`` otherwise).
+
+        Uses the multi-key primitive every backend implements: the claim's key is read and
+        checked (``rules.check_fence``), not written; only the effect key changes.
+        """
+        store = self.store
+        decoded, text = store._encode(key, value)
+        ref: rules.ClaimRef = (claim.epoch, claim.owner)
+        writer = self.owner
+
+        def step(curs: dict[str, State], clock: Clock) -> dict[str, State]:
+            rules.check_fence(curs[claim.key], ref, clock)
+            new = rules.commit(
+                curs[key],
+                value=decoded,
+                value_json=text,
+                expected_version=version,
+                writer=writer,
+                claim=None,
+                clock=clock,
+            )
+            return {claim.key: curs[claim.key], key: new}
+
+        states = store._transition_many(sorted([claim.key, key]), step)
+        return states[key].snapshot()
+
+    def _execute(
+        self, key: str, effect_id: str, rec: EffectRecord, t0: float, ttl: float, fn: Fn
+    ) -> Any:
+        """Actions ``PreFire``, ``Fire``, ``Record``: call ``fn`` unless our lease already ran
+        out, then record what it did on our attempt."""
+        token = self._prefire(key, effect_id, rec, t0, ttl)
+        reset = _CURRENT.set(token)
+        try:
+            result = fn(token)  # Fire
+        except BaseException as exc:
+            self._failed(key, rec.attempt, exc)
+            raise
+        finally:
+            _CURRENT.reset(reset)
+        return self._complete(key, rec.attempt, result)
+
+    def _prefire(
+        self, key: str, effect_id: str, rec: EffectRecord, t0: float, ttl: float
+    ) -> EffectToken:
+        """Action ``PreFire``: the token to fire with, or (the starter stalled after Start for
+        longer than its lease, so others may treat the attempt as in doubt) record not applied
+        and raise ``EffectNotApplied``."""
+        if self.store.clock.now() - t0 >= ttl:
+            self._record(key, rec.attempt, EffectState.NOT_APPLIED, reason="lease ran out")
+            raise EffectNotApplied(f"the lease of {effect_id!r} ran out before fn was called")
+        return rec.token(effect_id)
+
+    def _failed(self, key: str, attempt: int, exc: BaseException) -> None:
+        """Record an attempt whose ``fn`` raised: not applied for ``EffectNotApplied``, else in
+        doubt (it may have happened before the error)."""
+        if isinstance(exc, EffectNotApplied):
+            self._record(key, attempt, EffectState.NOT_APPLIED, reason=exc.reason)
+        else:
+            self._record(key, attempt, EffectState.IN_DOUBT, reason=f"fn raised {exc!r}")
+
+    def _complete(self, key: str, attempt: int, result: Any) -> Any:
+        """Record ``result`` as completed; returns it as stored (what every replay returns)."""
+        try:
+            self.store._encode(key, {"result": result})
+        except InvalidValueError as exc:
+            self._record(key, attempt, EffectState.IN_DOUBT, reason=f"result not stored: {exc}")
+            raise
+        done = self._record(key, attempt, EffectState.COMPLETED, result=result)
+        if done is not None and done.state is EffectState.COMPLETED and done.attempt == attempt:
+            return done.result
+        return result  # the record moved on (a probe ruled on it): still ours to return
+
+    def _record(
+        self,
+        key: str,
+        attempt: int,
+        state: EffectState,
+        *,
+        result: Any = None,
+        reason: str | None = None,
+    ) -> EffectRecord | None:
+        """Action ``Record``: move ``attempt``'s record (started or in doubt) to ``state`` by
+        compare-and-set; a record that moved on to another attempt is left alone."""
+        for _ in range(_MAX_CAS):
+            snap = self.store.get(key)
+            if snap is None:
+                return None
+            cur = EffectRecord.from_value(key, snap.value)
+            if cur.attempt != attempt or cur.state not in (
+                EffectState.STARTED,
+                EffectState.IN_DOUBT,
+            ):
+                return cur
+            new = cur.but(
+                state=state,
+                result=result,
+                reason=reason,
+                updated_at=self.store.clock.wall(),
+                updated_by=self.owner,
+            )
+            try:
+                stored = self.store.put(
+                    key, new.to_value(), expected_version=snap.version, writer=self.owner
+                )
+            except ConflictError:
+                continue
+            return EffectRecord.from_value(key, stored.value)
+        raise ConflictError(key, -1, -1)  # pragma: no cover - 100 losses in a row
+
+    def _mark_in_doubt(self, key: str, rec: EffectRecord, version: int) -> tuple[EffectRecord, int]:
+        """Action ``MarkInDoubt``: an expired "started" becomes "in_doubt" (CAS at
+        ``version``); ``ConflictError`` if the record moved meanwhile."""
+        if rec.state is EffectState.IN_DOUBT:
+            return rec, version
+        new = rec.but(
+            state=EffectState.IN_DOUBT,
+            reason="its lease ran out before an outcome was recorded",
+            updated_at=self.store.clock.wall(),
+            updated_by=self.owner,
+        )
+        snap = self.store.put(key, new.to_value(), expected_version=version, writer=self.owner)
+        return new, snap.version
+
+    def _probe(
+        self, key: str, effect_id: str, rec: EffectRecord, version: int, probe: Fn
+    ) -> EffectRecord | None:
+        """Action ``Probe``: ask the outside world; record completed (returned) or not_applied
+        (None) by CAS at ``version``. A probe that raises anything else leaves it in doubt."""
+        token = rec.token(effect_id)
+        reset = _CURRENT.set(token)
+        try:
+            observed = probe(token)
+        except EffectNotApplied as exc:
+            new = rec.but(state=EffectState.NOT_APPLIED, reason=f"probe: {exc.reason}")
+        else:
+            new = rec.but(state=EffectState.COMPLETED, result=observed, reason=None)
+        finally:
+            _CURRENT.reset(reset)
+        new = new.but(
+            probes=rec.probes + 1, updated_at=self.store.clock.wall(), updated_by=self.owner
+        )
+        try:
+            snap = self.store.put(key, new.to_value(), expected_version=version, writer=self.owner)
+        except ConflictError:
+            return None  # another run settled it first: read again
+        settled = EffectRecord.from_value(key, snap.value)
+        return settled if settled.state is EffectState.COMPLETED else None
+
+    # -- async and decorator forms ------------------------------------------------------------
+
+    async def arun(
+        self,
+        effect_id: str,
+        fn: Callable[[EffectToken], Any],
+        *,
+        claim: Claim | None = None,
+        probe: Callable[[EffectToken], Any] | None = None,
+        ttl: float = 60.0,
+        wait: float | None = None,
+        description: str | None = None,
+    ) -> Any:
+        """Awaitable ``run``. ``fn`` and ``probe`` may be coroutine functions: ``fn`` runs in
+        the calling task (a plain ``fn`` in a worker thread), ``probe`` on this event loop; the
+        ledger's reads, writes and waits run off the loop. A cancelled ``fn`` is in doubt."""
+        key = self.key(effect_id)
+        ttl = args.ttl(ttl)
+        loop = asyncio.get_running_loop()
+        outcome = await asyncio.to_thread(
+            self._begin,
+            key,
+            effect_id,
+            claim,
+            None if probe is None else _on_loop(probe, loop),
+            ttl,
+            wait,
+            description,
+        )
+        if isinstance(outcome, _Replay):
+            return outcome.result
+        rec, t0 = outcome
+        token = await asyncio.to_thread(self._prefire, key, effect_id, rec, t0, ttl)
+        reset = _CURRENT.set(token)
+        try:
+            if inspect.iscoroutinefunction(fn):
+                result = await fn(token)  # Fire
+            else:
+                result = await asyncio.to_thread(fn, token)
+                if inspect.isawaitable(result):
+                    result = await result
+        except BaseException as exc:
+            await asyncio.to_thread(self._failed, key, rec.attempt, exc)
+            raise
+        finally:
+            _CURRENT.reset(reset)
+        return await asyncio.to_thread(self._complete, key, rec.attempt, result)
+
+    def effect(
+        self,
+        *,
+        id: str | Callable[..., str],
+        claim: Claim | None = None,
+        probe: Callable[..., Any] | None = None,
+        ttl: float = 60.0,
+    ) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        """Decorate a tool function so each call is one effect.
+
+        ``id`` is a format string filled with the call's arguments (``"mail-{to}-{subject}"``)
+        or a function of them returning the id. The function keeps its signature; inside it,
+        ``fencedstate.effects.current_token()`` gives the token. ``probe`` is called with the
+        same arguments. Works on ``async def`` functions too.
+        """
+
+        def decorate(func: Callable[..., T]) -> Callable[..., T]:
+            sig = inspect.signature(func)
+
+            def effect_id(*a: Any, **kw: Any) -> str:
+                if callable(id):
+                    return id(*a, **kw)
+                bound = sig.bind(*a, **kw)
+                bound.apply_defaults()
+                return id.format(**bound.arguments)
+
+            def prober(a: tuple[Any, ...], kw: dict[str, Any]) -> Fn | None:
+                if probe is None:
+                    return None
+                return lambda _token: probe(*a, **kw)
+
+            if inspect.iscoroutinefunction(func):
+
+                @functools.wraps(func)
+                async def awrapper(*a: Any, **kw: Any) -> Any:
+                    async def fire(_token: EffectToken) -> Any:
+                        return await cast("Callable[..., Awaitable[Any]]", func)(*a, **kw)
+
+                    return await self.arun(
+                        effect_id(*a, **kw),
+                        fire,
+                        claim=claim,
+                        probe=prober(a, kw),
+                        ttl=ttl,
+                    )
+
+                return cast("Callable[..., T]", awrapper)
+
+            @functools.wraps(func)
+            def wrapper(*a: Any, **kw: Any) -> Any:
+                return self.run(
+                    effect_id(*a, **kw),
+                    lambda _token: func(*a, **kw),
+                    claim=claim,
+                    probe=prober(a, kw),
+                    ttl=ttl,
+                )
+
+            return cast("Callable[..., T]", wrapper)
+
+        return decorate
+
+
+def _on_loop(
+    fn: Callable[[EffectToken], Any], loop: asyncio.AbstractEventLoop
+) -> Callable[[EffectToken], Any]:
+    """``fn`` as a plain function for the ledger's worker thread: a coroutine it returns is
+    run on ``loop`` (with the token set there) and waited for."""
+
+    def call(token: EffectToken) -> Any:
+        out = fn(token)
+        if not inspect.isawaitable(out):
+            return out
+
+        async def with_token() -> Any:
+            _CURRENT.set(token)
+            return await out
+
+        return asyncio.run_coroutine_threadsafe(with_token(), loop).result()
+
+    return call

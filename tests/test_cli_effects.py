@@ -1,0 +1,77 @@
+"""``fencedstate effects DIR``: the ledger as a table and as JSON, in-doubt effects first."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import fencedstate as fs
+from fencedstate.cli.main import main
+from fencedstate.outcomes import OutcomeLedger
+
+
+def _ledger(path: Path) -> None:
+    ledger = fs.EffectLedger(fs.open_store(str(path)))
+    ledger.run("mail/ann-hi", lambda t: {"message_id": 7})
+    with pytest.raises(ZeroDivisionError):
+        ledger.run("charge/9", lambda t: 1 / 0)
+
+    def declined(t: fs.EffectToken) -> None:
+        raise fs.EffectNotApplied("card declined")
+
+    with pytest.raises(fs.EffectNotApplied):
+        ledger.run("charge/10", declined)
+
+
+def test_table_lists_in_doubt_first_with_advice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _ledger(tmp_path / "s")
+    assert main(["effects", str(tmp_path / "s")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == [
+        "effect", "state", "attempt", "owner", "started", "lease", "probes", "result/reason"
+    ]  # fmt: skip
+    assert [ln.split()[:3] for ln in out[2:5]] == [
+        ["charge/9", "in_doubt", "1"],
+        ["charge/10", "not_applied", "1"],
+        ["mail/ann-hi", "completed", "1"],
+    ]
+    assert (
+        "ZeroDivisionError" in out[2] and "card declined" in out[3] and '"message_id": 7' in out[4]
+    )
+    assert out[-1].startswith("1 in doubt: they may have happened; settle each with a probe")
+
+
+def test_json_and_state_filter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _ledger(tmp_path / "s")
+    assert main(["effects", str(tmp_path / "s"), "--json", "--state", "completed"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [(r["effect_id"], r["state"], r["result"]) for r in data] == [
+        ("mail/ann-hi", "completed", {"message_id": 7})
+    ]
+
+
+def test_a_started_effect_whose_lease_ran_out_shows_in_doubt(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = fs.open_store(str(tmp_path / "s"))
+    # what a starter killed inside fn leaves: "started", lease expired
+    OutcomeLedger(store, prefix="effects/").begin("deploy/1", "deploy", writer="w")
+    assert main(["effects", str(tmp_path / "s"), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["state"], row["shown_state"], row["lease_left"]) == ("started", "in_doubt", 0.0)
+
+
+def test_empty_and_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fs.open_store(str(tmp_path / "s"))
+    assert main(["effects", str(tmp_path / "s")]) == 0
+    assert "no effects under 'effects/'" in capsys.readouterr().out
+    assert main(["effects", str(tmp_path / "s"), "--prefix", "nope"]) == 2
+    assert capsys.readouterr().err.startswith("fencedstate: error: prefix must be")
+    # read-only: a path that is not a store is an error, and nothing is created there
+    assert main(["effects", str(tmp_path / "typo"), "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["error"] == "NotAStoreError"
+    assert not (tmp_path / "typo").exists()
