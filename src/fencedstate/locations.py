@@ -19,6 +19,8 @@ _BACKENDS: dict[str, tuple[str, str, str]] = {
     "postgresql": (".postgres", "PostgresStore", "postgres"),
     "postgres": (".postgres", "PostgresStore", "postgres"),
     "etcd": (".etcd", "EtcdStore", "etcd"),
+    "redis": (".redis", "RedisStore", "redis"),
+    "rediss": (".redis", "RedisStore", "redis"),
 }
 
 
@@ -26,9 +28,10 @@ def open_store(target: str | os.PathLike[str], **options: Any) -> Store:
     """Open (creating if needed) a store.
 
     A directory path (or a ``file://`` URL) gives a ``FileStore`` (one host, many processes);
-    ``postgresql://`` gives the PostgreSQL backend and ``etcd://host:port,...`` the etcd backend,
-    with the same API and semantics. Any other ``scheme://`` is an ``InvalidArgumentError``:
-    it is never taken for a local directory name.
+    ``postgresql://`` gives the PostgreSQL backend, ``etcd://host:port,...`` the etcd backend and
+    ``redis://host:port/db`` (or ``rediss://``) the Redis backend, with the same API and
+    semantics. Any other ``scheme://`` is an ``InvalidArgumentError``: it is never taken for a
+    local directory name.
     """
     text = os.fspath(target)
     match = _URL.match(text)
