@@ -12,6 +12,7 @@ Fixtures: ``redis_server`` (one per session; tests use their own namespaces) and
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -190,10 +191,8 @@ class RedisServer:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(self.proc.pid, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
             self.proc.kill()
             self.proc.wait(timeout=30)
 

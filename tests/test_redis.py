@@ -32,6 +32,10 @@ WAIT = 300.0  # safety net only: every wait below ends on the event it waits for
 CLI = [sys.executable, "-m", "fencedstate.cli"]
 
 
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=600)
+
+
 def _ns() -> str:
     return f"t-{uuid.uuid4().hex[:12]}"
 
