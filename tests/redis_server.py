@@ -246,3 +246,47 @@ def committer(url: str, key: str, name: str, stop: Any, out: Any) -> None:
             store.close()
     except BaseException as exc:
         out.put(("error", name, repr(exc)))
+
+
+def lin_worker(url: str, hist: str, seed: int, ops: int, out: Any) -> None:
+    """A seeded random mix of recorded operations on two keys (linearizability history)."""
+    import random
+
+    import fencedstate as fs
+    from fencedstate.testing import linearizability as lin
+
+    try:
+        store = fs.open_store(url)
+        rec = lin.Recorder(store, hist, f"p{seed}")
+        rng = random.Random(seed)
+        owner = f"w{seed}"
+        for _ in range(ops):
+            key = rng.choice(["k0", "k1"])
+            r = rng.random()
+            try:
+                if r < 0.5:
+                    snap = rec.get(key)
+                    rec.put(key, uuid.uuid4().hex, 0 if snap is None else snap.version)
+                elif r < 0.7:
+                    claim = rec.claim(key, owner, 3600)
+                    try:
+                        rec.commit(claim, uuid.uuid4().hex, None)
+                    finally:
+                        rec.release(claim)
+                elif r < 0.75:
+                    rec.reclaim(key, owner)
+                elif r < 0.8:
+                    rec.put_many({k: (uuid.uuid4().hex, None) for k in ("k0", "k1")})
+                elif r < 0.9:
+                    snap = rec.get(key)
+                    if snap is not None:
+                        rec.delete(key, snap.version)
+                else:
+                    rec.get(key)
+            except (fs.ConflictError, fs.FencedError, fs.ClaimHeldError):
+                pass
+        rec.close()
+        store.close()
+        out.put(("ok", seed))
+    except BaseException as exc:
+        out.put(("error", repr(exc)))

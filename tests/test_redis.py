@@ -645,3 +645,116 @@ def test_redis_py_errors_never_escape_untyped(redis_url: str) -> None:
             with pytest.raises(fs.FencedStateError):
                 call()
     assert not issubclass(redis_py.RedisError, fs.FencedStateError)
+
+
+# -- the spec-derived checkers on Redis --------------------------------------------------------
+
+_CONF_DRIVER = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import conformance_worker as w
+
+def now(self):  # a call's start: the earliest the server's clock can read (a lower bound)
+    return self.store.clock.floor()
+
+def ack(self, kind, key, t0, **fields):  # a call's end: the latest (an upper bound)
+    rec = {"kind": kind, "key": key, "t_start": t0, "t_end": self.store.clock.now(),
+           "boot": self.store.clock.boot_id, **fields}
+    self.f.write(json.dumps(rec) + "\\n")
+    self.f.flush()
+
+w.Recorder.now, w.Recorder.ack = now, ack
+sys.exit(w.main(sys.argv[2:]))
+"""
+
+
+def test_multiprocess_journal_on_redis_conforms_to_the_specs(
+    redis_url: str, tmp_path: Path
+) -> None:
+    from fencedstate.testing import conformance as conf
+
+    tests_dir = str(Path(__file__).resolve().parent)
+
+    def spawn(*args: str, **kw: Any) -> subprocess.Popen[str]:
+        argv = [sys.executable, "-c", _CONF_DRIVER, tests_dir, "worker", *args]
+        return subprocess.Popen(argv, text=True, **kw)
+
+    acks_files = [tmp_path / f"acks-{i}.jsonl" for i in range(6)]
+    z_acks = tmp_path / "z.jsonl"
+    zombie = spawn(redis_url, str(z_acks), "zombie", "zombie", "k/z",
+                   stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
+    procs = [
+        spawn(redis_url, str(f), f"w{i}", str(1000 + i), "40") for i, f in enumerate(acks_files)
+    ]
+    store = fs.open_store(redis_url)
+    try:
+        assert zombie.stdout is not None and zombie.stdin is not None
+        ready = zombie.stdout.readline()
+        assert ready.startswith("READY "), ready
+        z_epoch = int(ready.split()[1])
+        os.kill(zombie.pid, signal.SIGSTOP)
+        _wait_for(lambda: _proc_state(zombie.pid) == "T", "the zombie to stop")
+        zombie.stdin.write("GO\n")
+        zombie.stdin.flush()
+
+        def reclaimed() -> int:
+            st = store.state("k/z")
+            assert st is not None and st.lease is not None
+            return 0 if st.lease.live(store.clock) else store.reclaim("k/z", by="recovery")
+
+        assert _wait_for(reclaimed, "the zombie's lease to run out") == z_epoch + 1
+        os.kill(zombie.pid, signal.SIGCONT)
+        z_out, _ = zombie.communicate(timeout=WAIT)
+        assert zombie.returncode == 0 and "FENCED reclaimed" in z_out, z_out
+        for p in procs:
+            assert p.wait(timeout=WAIT) == 0
+        acks = [
+            conf.Ack.from_dict(json.loads(line))
+            for f in [*acks_files, z_acks]
+            if f.exists()
+            for line in f.read_text().splitlines()
+            if line.strip()
+        ]
+        journal = {k: store._history(k) for k in store._all_keys()}  # states with their leases
+        events = [s for states in journal.values() for s in states]
+        violations = conf.check_journal(events) + conf.check_acks(journal, acks)
+        assert violations == [], "\n".join(map(str, violations))
+        kinds = {a.kind for a in acks}
+        assert {"put", "claim", "claim_commit", "reclaim", "fenced"} <= kinds
+        assert {s.op for s in events} >= {"put", "claim", "reclaim", "release"}
+        assert sum(1 for s in events if s.txn is not None) > 0  # put_many events were checked
+        assert len(events) > 50
+    finally:
+        for p in [*procs, zombie]:
+            if p.poll() is None:
+                os.kill(p.pid, signal.SIGCONT)
+                p.kill()
+                p.wait(timeout=30)
+        store.close()
+
+
+def test_four_processes_on_redis_are_linearizable(redis_url: str, tmp_path: Path) -> None:
+    from fencedstate.testing import linearizability as lin
+
+    ctx = workers.spawn_context()
+    out = ctx.Queue()
+    paths = [str(tmp_path / f"p{i}.history") for i in range(4)]
+    procs = [
+        ctx.Process(target=rs.lin_worker, args=(redis_url, paths[i], i + 1, 300, out))
+        for i in range(4)
+    ]
+    try:
+        for p in procs:
+            p.start()
+        results = [out.get(timeout=WAIT) for _ in procs]
+        for p in procs:
+            p.join(WAIT)
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+                p.join(10)
+    assert all(r[0] == "ok" for r in results), results
+    result = lin.report(paths)
+    assert result.ops >= 4 * 300 and result.keys == 2
+    assert result.ok, [lin.format_window(f.window) for f in result.failures]

@@ -70,24 +70,31 @@ _Reply = Any
 class RedisClock(Clock):
     """The Redis server's clock (``TIME``) as seen from this client (for ``Claim.expires_in``).
 
-    ``now()`` is the local monotonic clock plus the offset measured at the last reading against
-    the moment its request was *sent*, so it is never behind the server's reading: a holder never
-    overestimates the time left on its lease (rate drift aside). Commits never use it: they
+    A reading ``server_now`` answered between local monotonic ``sent`` and ``recv`` bounds the
+    offset server - local to ``[server_now - recv, server_now - sent]``. ``now()`` uses the
+    upper bound, so it is never behind the server: a holder never overestimates the time left
+    on its lease (rate drift aside); ``floor()`` the lower bound. Commits use neither: they
     decide with the server's own ``TIME``. ``boot_id`` names the store (``redis:<store_id>``).
     """
 
-    __slots__ = ("_offset",)
+    __slots__ = ("_hi", "_lo")
 
     def __init__(self, boot_id: str) -> None:
         super().__init__(boot_id)
-        self._offset = time.time() - time.monotonic()
+        self._hi = self._lo = time.time() - time.monotonic()
 
-    def observe(self, server_now: float, sent_at: float) -> None:
-        """The server's clock read ``server_now`` for a request sent at local ``sent_at``."""
-        self._offset = server_now - sent_at
+    def observe(self, server_now: float, sent_at: float, recv_at: float) -> None:
+        """The server's clock read ``server_now`` for a request sent at local ``sent_at`` and
+        answered at ``recv_at`` (``time.monotonic()``)."""
+        self._hi = server_now - sent_at
+        self._lo = server_now - recv_at
+
+    def floor(self) -> float:
+        """The earliest the server's clock can read now."""
+        return time.monotonic() + self._lo
 
     def now(self) -> float:
-        return time.monotonic() + self._offset
+        return time.monotonic() + self._hi
 
     def wall(self) -> float:
         return self.now()
@@ -298,7 +305,7 @@ class RedisStore(Store):
                 time.sleep(0.05 * 2**attempt)
                 continue
             now = int(reply[0]) + int(reply[1]) / 1_000_000
-            self._server_clock.observe(now, sent)
+            self._server_clock.observe(now, sent, time.monotonic())
             return now, list(reply[2:])
         raise AssertionError("unreachable")
 
@@ -506,9 +513,6 @@ class RedisStore(Store):
             return curs | changed if landed else None
         status = _text(replies[0][0])
         if status == "ok":
-            self._server_clock.observe(
-                int(replies[0][1]) + int(replies[0][2]) / 1_000_000, time.monotonic()
-            )
             self._check_replicas(where, replies)
             return curs | changed
         if status in ("stale", "lease"):
