@@ -355,6 +355,37 @@ def test_client_clock_skew_does_not_move_leases(
         assert 0 < claim.expires_in <= 30
 
 
+def test_lease_expiring_between_decision_and_commit_is_refused_by_the_script(
+    redis_url: str, admin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = fs.open_store(redis_url)
+    assert isinstance(store, RedisStore)
+    claim = store.claim("k", owner="a", ttl=0.2)
+    key = f"fencedstate:{{{store.namespace}}}:r:k"
+
+    def expired() -> bool:
+        sec, usec = admin.time()
+        return float(admin.hget(key, "ld")) < sec + usec / 1e6
+
+    _wait_for(expired, "the lease to expire on the server clock")
+    # The first attempt decides as if it read the clock a minute ago (the lease still live):
+    # the commit script, reading TIME itself, sees the lease expired since and refuses.
+    real = store._read_script
+    decided: list[float] = []
+
+    def early(keys: Any, where: Any) -> Any:
+        now, rows = real(keys, where)
+        decided.append(now)
+        return (now - 60.0 if len(decided) == 1 else now), rows
+
+    monkeypatch.setattr(store, "_read_script", early)
+    with pytest.raises(fs.FencedError) as err:
+        claim.commit("late", expected_version=0)
+    assert err.value.reason == "expired" and len(decided) == 2
+    assert store.get("k") is None and [e.op for e in store.history("k")] == ["claim"]
+    store.close()
+
+
 def test_kill9_of_the_server_under_four_writers_loses_no_acked_commit(
     own_server: RedisServer,
 ) -> None:
