@@ -281,6 +281,7 @@ def test_wait_replicas_acknowledges_only_what_a_replica_has(
 # -- many processes, zombies -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_eight_processes_250_updates_each_exact(redis_url: str) -> None:
     results = workers.run_updaters(redis_url, "counter", procs=8, n=250, options={}, timeout=WAIT)
     assert all(r[1] == "ok" for r in results), results
@@ -386,6 +387,7 @@ def test_lease_expiring_between_decision_and_commit_is_refused_by_the_script(
     store.close()
 
 
+@pytest.mark.slow
 def test_kill9_of_the_server_under_four_writers_loses_no_acked_commit(
     own_server: RedisServer,
 ) -> None:
@@ -699,6 +701,7 @@ sys.exit(w.main(sys.argv[2:]))
 """
 
 
+@pytest.mark.slow
 def test_multiprocess_journal_on_redis_conforms_to_the_specs(
     redis_url: str, tmp_path: Path
 ) -> None:
@@ -764,6 +767,7 @@ def test_multiprocess_journal_on_redis_conforms_to_the_specs(
         store.close()
 
 
+@pytest.mark.slow
 def test_four_processes_on_redis_are_linearizable(redis_url: str, tmp_path: Path) -> None:
     from fencedstate.testing import linearizability as lin
 
