@@ -192,6 +192,8 @@ class RedisStore(Store):
         except ValueError:
             raise InvalidArgumentError(f"malformed Redis URL {_redact(url)!r}") from None
         kwargs.pop("db", None)
+        # RESP2 unless the URL asks otherwise: plain reply shapes, no push messages in between.
+        kwargs.setdefault("protocol", 2)
         self._pool = redis.BlockingConnectionPool(  # type: ignore[no-untyped-call]
             db=db,
             max_connections=max_connections,
@@ -464,7 +466,8 @@ class RedisStore(Store):
             gen, seq, ver, ep, hold, rec = row
             seen[key] = [gen or b"0", seq or b"0", ver or b"0", ep or b"0", hold or b""]
             seqs[key] = int(seq or 0)
-            curs[key] = empty_state(key) if rec is None else codec.decode(key, rec)[0]
+            absent = rec is None or rec is False  # nil (RESP3 may turn Lua's false into False)
+            curs[key] = empty_state(key) if absent else codec.decode(key, rec)[0]
         nxt = step(curs, FixedClock(self.clock.boot_id, now))
         changed = {k: s for k, s in nxt.items() if s is not curs[k]}
         if not changed:
