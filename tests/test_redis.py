@@ -552,6 +552,7 @@ def test_rediss_with_a_password_never_shows_the_password(tmp_path: Path) -> None
         assert store.put("k", {"over": "tls"}, expected_version=0).version == 1
         assert store.get("k").value == {"over": "tls"}  # type: ignore[union-attr]
         assert secret not in repr(store) and "***" in repr(store)
+        assert secret not in store.url and secret not in str(vars(store))
         store.close()
         errors: list[BaseException] = []
         attempts = [

@@ -140,7 +140,7 @@ class RedisStore(Store):
     ) -> None:
         if not isinstance(url, str) or not url.lower().startswith(("redis://", "rediss://")):
             raise InvalidArgumentError("url must be a redis://host:port/db or rediss:// URL")
-        self.url = url
+        self.url = _redact(url)  # the password stays in the connection pool only
         parts = urlsplit(url)
         ours, rest = _split_query(parts.query)
         namespace = _merge("namespace", namespace, ours.get("namespace"), "fencedstate")
@@ -216,7 +216,7 @@ class RedisStore(Store):
 
     def __repr__(self) -> str:
         return (
-            f"RedisStore({_redact(self.url)!r}, namespace={self.namespace!r}, "
+            f"RedisStore({self.url!r}, namespace={self.namespace!r}, "
             f"durability={self.durability!r}, wait_replicas={self.wait_replicas})"
         )
 
