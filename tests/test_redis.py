@@ -794,3 +794,75 @@ def test_four_processes_on_redis_are_linearizable(redis_url: str, tmp_path: Path
     result = lin.report(paths)
     assert result.ops >= 4 * 300 and result.keys == 2
     assert result.ok, [lin.format_window(f.window) for f in result.failures]
+
+
+# -- Redis Cluster -----------------------------------------------------------------------------
+
+
+def test_a_store_lives_in_one_cluster_slot_and_its_scripts_run_there(tmp_path: Path) -> None:
+    nodes = [
+        RedisServer(
+            tmp_path / f"n{i}",
+            extra=[
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-port",
+                str(rs.free_port()),
+            ],
+        )
+        for i in range(3)
+    ]
+    try:
+        for n in nodes:
+            n.start()
+        create = subprocess.run(
+            [
+                "redis-cli",
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{n.port}" for n in nodes),
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert create.returncode == 0, create.stdout + create.stderr
+
+        def ok() -> bool:
+            return all(n.client().cluster("info")["cluster_state"] == "ok" for n in nodes)
+
+        _wait_for(ok, "the cluster to agree")
+        ns = _ns()
+        slot = key_slot(f"fencedstate:{{{ns}}}:meta".encode())
+        assert slot == key_slot(ns.encode())  # the hash tag is the namespace
+        owner = next(n for n in nodes if any(lo <= slot <= hi for lo, hi in _slots(n, n.port)))
+        with fs.open_store(owner.url(ns)) as store:
+            store.put_many({"a": (1, 0), "b/c": (2, 0)}, writer="w")  # one script, two keys
+            with store.claim("a", owner="x", ttl=30) as c:
+                c.commit(3, expected_version=1)
+            store.reclaim("b/c", by="r")
+            assert store.keys() == ["a", "b/c"] and store.get("a").value == 3  # type: ignore[union-attr]
+            assert [e.op for e in store.history("a")] == ["put", "claim", "put", "release"]
+        assert owner.client().cluster("countkeysinslot", slot) == 8  # the whole store, one slot
+        # A node that does not own the slot redirects (MOVED): a typed error, nothing written.
+        other = next(n for n in nodes if n is not owner)
+        with pytest.raises(fs.StorageError) as err:
+            fs.open_store(other.url(ns))
+        assert "MOVED" in str(err.value)
+    finally:
+        for n in nodes:
+            n.stop()
+
+
+def _slots(node: RedisServer, port: int) -> list[tuple[int, int]]:
+    """The slot ranges the node on ``port`` owns (from CLUSTER SLOTS)."""
+    out = []
+    for lo, hi, master, *_ in node.client().execute_command("CLUSTER SLOTS"):
+        if int(master[1]) == port:
+            out.append((int(lo), int(hi)))
+    return out

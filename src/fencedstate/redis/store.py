@@ -37,6 +37,7 @@ try:
     from redis.backoff import NoBackoff
     from redis.connection import parse_url
     from redis.exceptions import (
+        AskError,
         AuthenticationError,
         AuthorizationError,
         NoScriptError,
@@ -589,6 +590,12 @@ def _text(value: Any) -> str:
 
 def _server_error(err: ResponseError, where: str, what: str) -> StorageError:
     """A Redis error reply as a ``StorageError`` (nothing was written: scripts check first)."""
+    if isinstance(err, AskError):  # MOVED/ASK: a cluster node that does not own the slot
+        return StorageError(
+            None,
+            f"{where} refused the {what}: MOVED, the store's hash slot {err.slot_id} is served "
+            f"by {err.host}:{err.port} (a cluster: point the URL at that node)",
+        )
     return StorageError(None, f"{where} refused the {what}: {err}")
 
 
