@@ -178,6 +178,12 @@ def test_corrupt_record_and_foreign_keys_are_typed_and_nothing_is_written(
         admin.delete(p + "j:ok")
         assert store.get("ok").version == 1  # type: ignore[union-attr]
         assert json.loads(admin.hget(p + "r:ok", "rec"))["version"] == 1
+        # a field the script does arithmetic on, damaged: refused before the first write, so
+        # a multi-key commit is not torn (key "a" sorts first and would be written first)
+        admin.hset(p + "r:z", mapping={"gen": "x"})
+        with pytest.raises(fs.StorageError):
+            store.put_many({"a": (1, 0), "z": (1, 0)})
+        assert store.get("a") is None and admin.exists(p + "r:a") == 0
 
 
 # -- durability at open ------------------------------------------------------------------------

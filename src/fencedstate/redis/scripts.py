@@ -67,6 +67,8 @@ for i = 0, n - 1 do
   if kind(h) ~= 'hash' and kind(h) ~= 'none' then return {'type', h} end
   if kind(j) ~= 'list' and kind(j) ~= 'none' then return {'type', j} end
   local c = redis.call('HMGET', h, 'gen', 'seq', 'ver', 'ep', 'hold', 'lb', 'ld')
+  -- the writes below do arithmetic on these: refuse now rather than fail half-way
+  if not tonumber(c[1] or '0') or not tonumber(c[2] or '0') then return {'type', h} end
   -- version, epoch and holder (and gen/seq: nothing at all changed since the read)
   if (c[1] or '0') ~= ARGV[a + 2] or (c[2] or '0') ~= ARGV[a + 3]
      or (c[3] or '0') ~= ARGV[a + 4] or (c[4] or '0') ~= ARGV[a + 5]
