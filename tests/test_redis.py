@@ -262,22 +262,23 @@ def test_wait_replicas_acknowledges_only_what_a_replica_has(
             "the replica to sync",
         )
         url = own_server.url(_ns())
-        store = fs.open_store(url, wait_replicas=1, wait_timeout=0.5)
+        store = fs.open_store(url, wait_replicas=1, wait_timeout=WAIT)  # generous: loaded CI
         assert isinstance(store, RedisStore)
         p = f"fencedstate:{{{store.namespace}}}:"
         snap = store.put("k", "one", expected_version=0)
         # acknowledged means the replica has it: read it there at once, no waiting
         rec = replica.client().hget(p + "r:k", "rec")
         assert rec is not None and json.loads(rec)["version"] == snap.version
+        store.close()
         # the replica stalls: the commit lands on the primary but is not confirmed
         os.kill(replica.pid, signal.SIGSTOP)
         stopped = True
         _wait_for(lambda: _proc_state(replica.pid) == "T", "the replica to stop")
-        with pytest.raises(fs.OutcomeUnknownError) as err:
-            store.put("k", "two", expected_version=1)
-        assert "replicas confirmed" in str(err.value) and err.value.retryable
-        assert store.get("k").value == "two"  # type: ignore[union-attr]
-        store.close()
+        with fs.open_store(url, wait_replicas=1, wait_timeout=0.5) as short:
+            with pytest.raises(fs.OutcomeUnknownError) as err:
+                short.put("k", "two", expected_version=1)
+            assert "replicas confirmed" in str(err.value) and err.value.retryable
+            assert short.get("k").value == "two"  # type: ignore[union-attr]
     finally:
         if stopped:
             os.kill(replica.pid, signal.SIGCONT)

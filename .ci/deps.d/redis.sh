@@ -1,14 +1,16 @@
-# redis-server (Debian's, 7.x, built with TLS) and the openssl CLI for the Redis backend's tests
-# (issue 23): tests/redis_server.py starts throwaway servers on loopback ports, and the TLS test
-# makes a CA and a server certificate with openssl. Sourced by .ci/run (bash, set -euo pipefail)
-# as root; idempotent: installs only what is missing, and never leaves the packaged service
-# running (policy-rc.d 101 keeps the package from starting it; a running one is stopped).
+# redis-server (Debian's, 7.x, built with TLS), redis-cli and the openssl CLI for the Redis
+# backend's tests (issue 23): tests/redis_server.py starts throwaway servers on loopback ports,
+# the cluster test joins three with redis-cli, the TLS test makes its certificates with openssl.
+# Sourced by .ci/run (bash, set -euo pipefail) as root; idempotent: installs only what is
+# missing, and never leaves the packaged service running (policy-rc.d 101 keeps the package
+# from starting it; a running one is stopped).
 _fs_redis_bin="${FENCEDSTATE_REDIS_BIN:-}"
 if [ -z "$_fs_redis_bin" ] && command -v redis-server >/dev/null 2>&1; then
     _fs_redis_bin="$(command -v redis-server)"
 fi
 _fs_redis_pkgs=()
 if [ -z "$_fs_redis_bin" ] || [ ! -x "$_fs_redis_bin" ]; then _fs_redis_pkgs+=(redis-server); fi
+if ! command -v redis-cli >/dev/null 2>&1; then _fs_redis_pkgs+=(redis-tools); fi
 if ! command -v openssl >/dev/null 2>&1; then _fs_redis_pkgs+=(openssl); fi
 if [ "${#_fs_redis_pkgs[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
