@@ -90,6 +90,9 @@ def test_open_store_and_bad_urls_are_typed(redis_server: RedisServer) -> None:
         redis_server.url(_ns(), durability="sometimes"),
         redis_server.url(_ns(), wait_replicas="-1"),
         redis_server.url(_ns(), wait_timeout="0"),
+        f"redis://127.0.0.1:port/0?namespace={_ns()}",  # not a port number
+        f"redis://[::1/0?namespace={_ns()}",  # an unclosed IPv6 bracket
+        redis_server.url(_ns(), no_such_option="1"),  # redis-py does not know it
     ):
         with pytest.raises(fs.InvalidArgumentError):
             fs.open_store(bad)
@@ -99,6 +102,8 @@ def test_open_store_and_bad_urls_are_typed(redis_server: RedisServer) -> None:
         fs.open_store(redis_server.url(_ns()), history_limit=0)
     with pytest.raises(fs.InvalidArgumentError):
         fs.open_store(redis_server.url(_ns()), max_connections=0)
+    with pytest.raises(fs.InvalidArgumentError):
+        fs.open_store(redis_server.url(_ns()), max_value_bytes=0)
     # nothing listens on port 1: a typed storage error, not a raw redis-py exception
     with pytest.raises(fs.StorageError):
         fs.open_store("redis://127.0.0.1:1/0", timeout=1.0)

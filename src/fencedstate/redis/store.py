@@ -142,7 +142,13 @@ class RedisStore(Store):
         if not isinstance(url, str) or not url.lower().startswith(("redis://", "rediss://")):
             raise InvalidArgumentError("url must be a redis://host:port/db or rediss:// URL")
         self.url = _redact(url)  # the password stays in the connection pool only
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            host, port = parts.hostname or "localhost", parts.port or 6379
+        except ValueError:
+            raise InvalidArgumentError(f"malformed Redis URL {self.url!r}") from None
+        if type(max_value_bytes) is not int or max_value_bytes <= 0:
+            raise InvalidArgumentError("max_value_bytes must be a positive int")
         ours, rest = _split_query(parts.query)
         namespace = _merge("namespace", namespace, ours.get("namespace"), "fencedstate")
         durability = _merge("durability", durability, ours.get("durability"), "fsync")
@@ -179,7 +185,7 @@ class RedisStore(Store):
         self._timeout = float(timeout)
         self._commit_deadline = float(commit_deadline)
         self._history_limit = history_limit
-        self._where = f"redis server {parts.hostname or 'localhost'}:{parts.port or 6379}/{db}"
+        self._where = f"redis server {host}:{port}/{db}"
         self._prefix = f"fencedstate:{{{namespace}}}:"
         self.events_key = self._prefix + "events"
         self._live = self._prefix + "live"
