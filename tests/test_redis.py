@@ -760,6 +760,33 @@ def test_multiprocess_journal_on_redis_conforms_to_the_specs(
                     store.clock.boot_id,
                 )
             )
+        # A deterministic claim, claim commit and release (as the file backend's run has).
+        clock: Any = store.clock
+        t0 = clock.floor()
+        c = store.claim("pc/a", owner="parent", ttl=60.0)
+        parent_acks.append(
+            conf.Ack("claim", "pc/a", None, None, c.epoch, "parent", t0, clock.now(), clock.boot_id)
+        )
+        token = uuid.uuid4().hex
+        t0 = clock.floor()
+        snap = c.commit(
+            {"n": 1, "token": token, "claim_epoch": c.epoch, "owner": "parent"},
+            expected_version=0,
+        )
+        parent_acks.append(
+            conf.Ack(
+                "claim_commit",
+                "pc/a",
+                token,
+                snap.version,
+                c.epoch,
+                "parent",
+                t0,
+                clock.now(),
+                clock.boot_id,
+            )
+        )
+        c.release()
         assert zombie.stdout is not None and zombie.stdin is not None
         ready = zombie.stdout.readline()
         assert ready.startswith("READY "), ready
@@ -774,7 +801,13 @@ def test_multiprocess_journal_on_redis_conforms_to_the_specs(
             assert st is not None and st.lease is not None
             return 0 if st.lease.live(store.clock) else store.reclaim("k/z", by="recovery")
 
+        t0 = clock.floor()
         assert _wait_for(reclaimed, "the zombie's lease to run out") == z_epoch + 1
+        parent_acks.append(
+            conf.Ack(
+                "reclaim", "k/z", None, None, z_epoch + 1, None, t0, clock.now(), clock.boot_id
+            )
+        )
         os.kill(zombie.pid, signal.SIGCONT)
         z_out, _ = zombie.communicate(timeout=WAIT)
         assert zombie.returncode == 0 and "FENCED reclaimed" in z_out, z_out
