@@ -1,16 +1,16 @@
 # Two commands matter: `make demo` and `make test`. Both bootstrap .venv on first use:
-# the demo needs only the core (pydantic, pyyaml); the tests install every extra.
+# the demo needs only the core (msgspec, pydantic, pyyaml); the tests install every extra.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORE := $(VENV)/.core
 STAMP := $(VENV)/.installed
-LINT_PATHS := src adapters tests bench examples specs fuzz
+LINT_PATHS := src adapters tests bench examples specs fuzz envs
 # Everything but TLC, PostgreSQL, etcd, the real frameworks and the long process tests.
 FAST := -m "not slow" --ignore=tests/adapters --ignore=tests/test_specs.py \
         --ignore=tests/test_postgres.py --ignore=tests/hardening
 
-.PHONY: demo test test-fast lint format specs bench clean
+.PHONY: demo test test-envs test-fast lint format specs bench clean
 
 $(CORE): pyproject.toml
 	@$(PY) -m venv $(VENV)
@@ -22,11 +22,27 @@ $(STAMP): pyproject.toml $(CORE)
 	$(BIN)/pip install -q -e '.[all,dev,bench]'
 	touch $(STAMP)
 
+# System packages the tests need (Java, PostgreSQL, etcd, libfiu, faketime): installed as root
+# with apt (the .ci/deps.d snippets), else named with the command that installs them, before pytest.
+.PHONY: system-deps
+system-deps:
+	@bash scripts/setup-system.sh
+test: system-deps
+
 demo: $(CORE)
 	@$(BIN)/fencedstate demo
 
+# The co-installed suite, then each adapter alone in its own environment (envs/matrix.toml):
+# both always run; the first failure's status is the result.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	@status=0; \
+	$(BIN)/python -m pytest $$($(BIN)/python envs/run.py --coinstalled-ignores) || status=$$?; \
+	$(BIN)/python envs/run.py || { rc=$$?; [ $$status -ne 0 ] || status=$$rc; }; \
+	exit $$status
+
+# Some isolated environments only: make test-envs ENVS="mcp1 mcp2"
+test-envs: $(STAMP)
+	$(BIN)/python envs/run.py $(ENVS)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest $(FAST)
@@ -47,4 +63,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/commit_bench.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .envs build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -3,7 +3,7 @@
 
     python bench/contended_ab.py src /path/to/other/checkout/src --procs 8 --durability fsync
 
-Prints commits/s per tree and round. Not a substitute for bench/peers.py (no peers, no
+Prints commits/s per tree and round. Not a substitute for bench/peers (no peers, no
 latency); a quick check of the contended path.
 """
 

@@ -42,6 +42,7 @@ SPECS = (
     "CommitRecovery",
     "MultiKeyCommit",
     "GroupCommit",
+    "WatchGate",
 )
 TIMEOUT_S = 600.0
 

@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -50,7 +51,10 @@ def _free_ports(n: int) -> list[int]:
 class Member:
     """One etcd member: its name, ports, data dir and process."""
 
-    def __init__(self, name: str, client_port: int, peer_port: int, data_dir: Path) -> None:
+    def __init__(
+        self, name: str, client_port: int, peer_port: int, data_dir: Path, scheme: str = "http"
+    ) -> None:
+        self.scheme = scheme
         self.name = name
         self.client_port = client_port
         self.peer_port = peer_port
@@ -59,7 +63,7 @@ class Member:
 
     @property
     def client_url(self) -> str:
-        return f"http://127.0.0.1:{self.client_port}"
+        return f"{self.scheme}://127.0.0.1:{self.client_port}"
 
     @property
     def peer_url(self) -> str:
@@ -76,14 +80,29 @@ class Member:
 
 
 class EtcdCluster:
-    """Three etcd members on loopback, started and stopped by the tests."""
+    """Three etcd members on loopback, started and stopped by the tests.
 
-    def __init__(self, base: Path, size: int = 3) -> None:
+    With ``tls`` (paths ``ca``, ``server_cert``, ``server_key``, ``client_cert``, ``client_key``)
+    the client port serves HTTPS and demands a client certificate signed by ``ca``; ``extra``
+    adds server flags (e.g. ``--auth-token-ttl``).
+    """
+
+    def __init__(
+        self, base: Path, size: int = 3, tls: Any = None, extra: tuple[str, ...] = ()
+    ) -> None:
         ports = _free_ports(2 * size)
+        self.tls = tls
+        self.extra = extra
+        scheme = "https" if tls is not None else "http"
         self.members = [
-            Member(f"m{i}", ports[2 * i], ports[2 * i + 1], base / f"m{i}") for i in range(size)
+            Member(f"m{i}", ports[2 * i], ports[2 * i + 1], base / f"m{i}", scheme)
+            for i in range(size)
         ]
         self.token = f"fs-{os.getpid()}-{ports[0]}"
+        self._ssl: ssl.SSLContext | None = None
+        if tls is not None:
+            self._ssl = ssl.create_default_context(cafile=str(tls.ca))
+            self._ssl.load_cert_chain(str(tls.client_cert), str(tls.client_key))
 
     @property
     def endpoints(self) -> str:
@@ -127,12 +146,37 @@ class EtcdCluster:
                 "zap",
                 "--log-level",
                 "warn",
+                *self._tls_flags(),
+                *self.extra,
             ],
             stdout=log,
             stderr=log,
             stdin=subprocess.DEVNULL,
         )
         log.close()
+
+    def _tls_flags(self) -> list[str]:
+        if self.tls is None:
+            return []
+        return [
+            "--cert-file",
+            str(self.tls.server_cert),
+            "--key-file",
+            str(self.tls.server_key),
+            "--trusted-ca-file",
+            str(self.tls.ca),
+            "--client-cert-auth",
+        ]
+
+    def post(self, m: Member, path: str, body: dict[str, Any], token: str = "") -> Any:
+        """POST ``body`` to member ``m``'s JSON gateway (over TLS when the cluster has it)."""
+        req = urllib.request.Request(
+            m.client_url + path, data=json.dumps(body).encode(), method="POST"
+        )
+        if token:
+            req.add_header("Authorization", token)
+        with urllib.request.urlopen(req, timeout=5, context=self._ssl) as resp:
+            return json.loads(resp.read())
 
     def start(self, timeout: float = 120.0) -> None:
         """Start every member and wait until all are healthy."""
@@ -143,7 +187,9 @@ class EtcdCluster:
     def healthy(self, m: Member) -> bool:
         """Does member ``m`` answer ``/health`` with health true (it sees a leader)?"""
         try:
-            with urllib.request.urlopen(m.client_url + "/health", timeout=2) as resp:
+            with urllib.request.urlopen(
+                m.client_url + "/health", timeout=2, context=self._ssl
+            ) as resp:
                 return bool(json.loads(resp.read()).get("health") == "true")
         except (OSError, ValueError, urllib.error.URLError):
             return False
@@ -160,11 +206,7 @@ class EtcdCluster:
 
     def status(self, m: Member) -> dict[str, object]:
         """``/v3/maintenance/status`` of member ``m`` (its leader id and own id)."""
-        req = urllib.request.Request(
-            m.client_url + "/v3/maintenance/status", data=b"{}", method="POST"
-        )
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            return dict(json.loads(resp.read()))
+        return dict(self.post(m, "/v3/maintenance/status", {}))
 
     def leader(self, timeout: float = 60.0) -> Member:
         """The member that is currently the leader (waits for one)."""

@@ -82,11 +82,18 @@ def _server_user() -> pwd.struct_passwd | None:
 
 
 class PgServer:
-    """One PostgreSQL cluster in a temporary directory. ``durable`` keeps fsync on (benchmarks)."""
+    """One PostgreSQL cluster in a temporary directory. ``durable`` keeps fsync on (benchmarks).
 
-    def __init__(self, bindir: str, *, durable: bool = False) -> None:
+    With ``tls`` (paths ``ca``, ``server_cert``, ``server_key``) the server also listens on
+    127.0.0.1 with ``ssl=on``, and its pg_hba.conf admits TCP clients only over TLS with a
+    SCRAM password (``hostssl ... scram-sha-256``; plain TCP is rejected); the unix socket stays
+    ``trust`` for the tests' own setup.
+    """
+
+    def __init__(self, bindir: str, *, durable: bool = False, tls: Any = None) -> None:
         self.bindir = bindir
         self.durable = durable
+        self.tls = tls
         self.base = ""
         self.port = 5432
         self.user = _server_user()
@@ -140,9 +147,10 @@ class PgServer:
         done = self._run(*init)
         if done.returncode != 0:
             raise RuntimeError(f"initdb failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-        self.port = 20000 + (os.getpid() % 20000)
+        self.port = 20000 + (os.getpid() % 20000) if self.tls is None else _free_port()
+        listen = "''" if self.tls is None else "127.0.0.1"
         opts = [
-            "-c listen_addresses=''",
+            f"-c listen_addresses={listen}",
             f"-c unix_socket_directories={self.base}",
             f"-p {self.port}",
             "-c max_connections=200",
@@ -152,6 +160,8 @@ class PgServer:
         ]
         if not self.durable:
             opts += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        if self.tls is not None:
+            opts += self._setup_tls()
         done = self._run(
             "pg_ctl",
             "-D",
@@ -173,6 +183,29 @@ class PgServer:
             )
         self.started = True
         self._wait_ready()
+
+    def _setup_tls(self) -> list[str]:
+        """Copy the certificates where the server user can read them; TLS-only pg_hba.conf."""
+        names = {"ca": "ca.pem", "server_cert": "server.pem", "server_key": "server.key"}
+        for attr, name in names.items():
+            dest = os.path.join(self.base, name)
+            shutil.copyfile(getattr(self.tls, attr), dest)
+            os.chmod(dest, 0o600)
+            if self.user is not None:
+                os.chown(dest, self.user.pw_uid, self.user.pw_gid)
+        with open(os.path.join(self.data, "pg_hba.conf"), "w", encoding="ascii") as f:
+            f.write(
+                "local all all trust\n"
+                "hostssl all all 127.0.0.1/32 scram-sha-256\n"
+                "hostnossl all all 0.0.0.0/0 reject\n"
+            )
+        return [
+            "-c ssl=on",
+            f"-c ssl_cert_file={self.base}/server.pem",
+            f"-c ssl_key_file={self.base}/server.key",
+            f"-c ssl_ca_file={self.base}/ca.pem",
+            "-c password_encryption=scram-sha-256",
+        ]
 
     def _wait_ready(self) -> None:
         import psycopg
@@ -232,6 +265,14 @@ class PgServer:
             os.kill(pid, 9)
         except (OSError, ValueError):
             pass
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 _counter = itertools.count(1)

@@ -106,7 +106,7 @@ def test_huge_value_rejected_with_sizes(store_factory: object) -> None:
 
 
 def test_values_roundtrip_as_json(store: fs.Store) -> None:
-    value = {"t": (1, 2), "u": "ünïcode ✓", "n": None, "f": 1.5, "nested": [{"a": [True]}]}
+    value = {"t": [1, 2], "u": "ünïcode ✓", "n": None, "f": 1.5, "nested": [{"a": [True]}]}
     snap = store.put("k", value, expected_version=0)
     expected = {"t": [1, 2], "u": "ünïcode ✓", "n": None, "f": 1.5, "nested": [{"a": [True]}]}
     assert snap.value == expected

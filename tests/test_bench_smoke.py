@@ -1,4 +1,4 @@
-"""Smoke test of the peers benchmark harness (bench/peers.py, issues 8 and 13).
+"""Smoke test of the peers benchmark harness (bench/peers, issues 8 and 13).
 
 Runs the real harness end to end with tiny counts in real processes and checks that it writes a
 well-formed table, JSON and PNG plots, and that fencedstate lost no update. No timing assertions.
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-HARNESS = REPO / "bench" / "peers.py"
+HARNESS = REPO / "bench" / "peers"
 
 FS = "fencedstate (default, durable)"
 FS_NONE = "fencedstate durability=none"
@@ -85,7 +85,7 @@ def test_harness_writes_table_json_and_plots(smoke_run: tuple[Path, str]) -> Non
 @pytest.mark.timeout(200)
 def test_fencedstate_loses_nothing_and_figures_are_sane(smoke_run: tuple[Path, str]) -> None:
     out, _ = smoke_run
-    report = json.loads((out / "peers.json").read_text())
+    report = json.loads((out / "raw" / "peers.json").read_text())
     runs = {(r["approach"], r["mode"], r["procs"]): r for r in report["runs"]}
     for name in (FS, FS_NONE, SQLITE):
         for mode in ("contended", "uncontended"):
@@ -201,7 +201,7 @@ def test_baseline_rows_import_the_other_tree_and_give_a_before_after_table(
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd=REPO)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert list(work.iterdir()) == []
-    report = json.loads((out / "peers.json").read_text())
+    report = json.loads((out / "raw" / "peers.json").read_text())
     assert report["config"]["baseline"]["src"] == str(base.resolve())
     runs = {(r["approach"], r["mode"], r["procs"]): r for r in report["runs"]}
     for name, is_base in ((FS, False), (FS_NONE, False), (BASE, True), (BASE_NONE, True)):

@@ -14,13 +14,15 @@ from fencedstate import catalog
 
 HELDOUT = json.loads((Path(__file__).parent / "catalog_heldout.json").read_text())["questions"]
 IDS = {e.id for e in catalog.load_entries()}
-#: Floors measured on this set (46 questions): top-1 37, top-3 40 with symptoms + bm25.
-TOP1_FLOOR = 0.78
-TOP3_FLOOR = 0.85
+#: Floors measured on this set (85 questions, issue 27): top-1 73 (86 %), top-3 78 (92 %) with
+#: symptoms + bm25 (the first 46 alone: top-1 37 before, 40 after). The issue's target is top-1
+#: 90 %: not met yet (see the misses this test prints on failure).
+TOP1_FLOOR = 0.85
+TOP3_FLOOR = 0.90
 
 
 def test_heldout_set_is_large_sourced_and_points_at_real_entries() -> None:
-    assert len(HELDOUT) >= 40
+    assert len(HELDOUT) >= 80
     for x in HELDOUT:
         assert x["expected"] in IDS, x
         assert x["source"].startswith("https://"), x

@@ -92,7 +92,9 @@ def test_copy_refuses_a_live_claim_and_a_taken_destination(written: Path, tmp_pa
         proc = subprocess.run(
             [*CLI, "copy", str(written), str(dst_dir)], capture_output=True, text=True, timeout=300
         )
-        assert proc.returncode == 2 and proc.stderr.startswith("fencedstate: error:")
+        # 3: held by another owner (docs/cli.md's exit codes), with what to do next
+        assert proc.returncode == 3 and proc.stderr.startswith("fencedstate: error:")
+        assert "reclaim" in proc.stderr
     assert fs.open_store(dst_dir)._all_keys() == []  # nothing half-copied
 
     dst = fs.open_store(dst_dir)

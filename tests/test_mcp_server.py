@@ -1,62 +1,46 @@
-"""fencedstate's MCP server with real MCP client processes (the official SDK's stdio client)."""
+"""fencedstate's MCP server with real MCP client processes (the official SDK's clients).
+
+Runs unchanged on mcp 1.x and 2.x: `make test` runs this file in the co-installed .venv and in
+the `mcp1` and `mcp2` environments of envs/matrix.toml.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+from _support.mcp_client import http_server, outcome, session
+
+import fencedstate as fs
+
 HERE = Path(__file__).resolve()
 
 
 async def _client(store: str, sig: str, name: str, script: str) -> list[dict[str, Any]]:
-    from mcp import ClientSession, StdioServerParameters
-    from mcp.client.stdio import stdio_client
-
-    params = StdioServerParameters(
-        command=sys.executable, args=["-m", "fencedstate.mcp_server", store], env=dict(os.environ)
-    )
     out: list[dict[str, Any]] = []
-    async with contextlib.AsyncExitStack() as stack:
-        if store.startswith("http://"):
-            from mcp.client.streamable_http import streamablehttp_client
-
-            r, w, _ = await stack.enter_async_context(streamablehttp_client(store))
-        else:
-            r, w = await stack.enter_async_context(stdio_client(params))
-        s = await stack.enter_async_context(ClientSession(r, w))
-        await s.initialize()
+    async with session(store) as s:
         await s.list_tools()
         if script == "race":
             Path(sig, f"ready-{name}").write_text("")
             while not Path(sig, "go").exists():
                 await asyncio.sleep(0.01)
             res = await s.call_tool("put", {"key": "k", "value": name, "expected_version": 0})
-            out.append({"isError": res.isError, "text": res.content[0].text})  # type: ignore[union-attr]
+            out.append(dict(zip(("isError", "body"), outcome(res), strict=True)))
         else:  # fence: claim, reclaim, commit under the old claim
-            c = await s.call_tool("claim", {"key": "f", "owner": name, "ttl": 60})
-            claim = json.loads(c.content[0].text)  # type: ignore[union-attr]
+            _, claim = outcome(await s.call_tool("claim", {"key": "f", "owner": name, "ttl": 60}))
             await s.call_tool("reclaim", {"key": "f"})
             args = {"key": "f", "owner": name, "epoch": claim["epoch"], "value": 1}
             res = await s.call_tool("commit", args | {"expected_version": 0})
-            out.append({"isError": res.isError, "text": res.content[0].text})  # type: ignore[union-attr]
+            out.append(dict(zip(("isError", "body"), outcome(res), strict=True)))
             g = await s.call_tool("get", {"key": "f"})
-            out.append({"isError": g.isError, "text": g.content[0].text if g.content else "null"})  # type: ignore[union-attr]
+            out.append(dict(zip(("isError", "body"), outcome(g), strict=True)))
     return out
-
-
-def _err(text: str) -> dict[str, Any]:
-    """The JSON body of a tool error (FastMCP prefixes "Error executing tool NAME: ")."""
-    assert text.startswith("Error executing tool ")
-    body: dict[str, Any] = json.loads(text[text.index("{") :])
-    return body
 
 
 def _spawn(store: Path | str, sig: Path, name: str, script: str) -> subprocess.Popen[str]:
@@ -71,80 +55,138 @@ def _result(p: subprocess.Popen[str]) -> list[dict[str, Any]]:
     return res
 
 
+def _wait_ready(sig: Path, n: int, procs: list[subprocess.Popen[str]]) -> None:
+    deadline = time.monotonic() + 180
+    while len(list(sig.glob("ready-*"))) < n:
+        assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
+        time.sleep(0.01)
+
+
 def test_two_clients_two_servers_one_dir_exactly_one_winner(tmp_path: Path) -> None:
     store, sig = tmp_path / "store", tmp_path / "sig"
     sig.mkdir()
     procs = [_spawn(store, sig, n, "race") for n in ("a", "b", "c")]
-    deadline = time.monotonic() + 180
-    while len(list(sig.glob("ready-*"))) < 3:
-        assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
-        time.sleep(0.01)
+    _wait_ready(sig, 3, procs)
     (sig / "go").write_text("")
     results = [_result(p)[0] for p in procs]
     winners = [r for r in results if not r["isError"]]
-    losers = [_err(r["text"]) for r in results if r["isError"]]
+    losers = [r["body"] for r in results if r["isError"]]
     assert len(winners) == 1 and len(losers) == 2
-    assert all(e["error"] == "ConflictError" and e["advice"] == "re-read and retry" for e in losers)
+    assert all(e["error"] == "ConflictError" for e in losers)
+    assert all(e["advice"] == fs.ConflictError.advice and e["retryable"] for e in losers)
     assert all(e["expected_version"] == 0 and e["actual_version"] == 1 for e in losers)
 
 
 def test_two_http_clients_one_server_exactly_one_winner(tmp_path: Path) -> None:
     sig = tmp_path / "sig"
     sig.mkdir()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    cmd = [sys.executable, "-m", "fencedstate.mcp_server", str(tmp_path / "s"), "--http"]
-    server = subprocess.Popen([*cmd, "--port", str(port)], stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 180
-        while True:  # wait for the server to accept connections
-            assert server.poll() is None and time.monotonic() < deadline
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.01)
-        url = f"http://127.0.0.1:{port}/mcp"
+    with http_server(tmp_path / "s", tmp_path / "server.log") as url:
         procs = [_spawn(url, sig, n, "race") for n in ("a", "b")]
-        while len(list(sig.glob("ready-*"))) < 2:
-            assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
-            time.sleep(0.01)
+        _wait_ready(sig, 2, procs)
         (sig / "go").write_text("")
         results = [_result(p)[0] for p in procs]
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
     assert sorted(r["isError"] for r in results) == [False, True]
-    loser = next(_err(r["text"]) for r in results if r["isError"])
+    loser = next(r["body"] for r in results if r["isError"])
     assert loser["error"] == "ConflictError" and loser["actual_version"] == 1
 
 
-def test_reclaimed_claim_commit_is_fenced(tmp_path: Path) -> None:
+def test_reclaimed_claim_commit_is_fenced_with_new_claim_advice(tmp_path: Path) -> None:
     commit, get = _result(_spawn(tmp_path / "store", tmp_path, "w", "fence"))
     assert commit["isError"]
-    err = _err(commit["text"])
-    assert err["error"] == "FencedError" and err["advice"] == "re-read and retry"
-    assert err["claim_epoch"] < err["current_epoch"]
-    assert json.loads(get["text"]) is None  # the fenced write did not land
+    err = commit["body"]
+    assert err["error"] == "FencedError" and err["advice"] == fs.FencedError.advice
+    assert "new claim" in err["advice"] and err["retryable"] is False
+    assert err["claim_epoch"] < err["current_epoch"] and err["reason"] == "reclaimed"
+    assert get == {"isError": False, "body": None}  # the fenced write did not land
 
 
-def test_resources_serve_keys_including_slashes(tmp_path: Path) -> None:
-    from mcp.shared.memory import create_connected_server_and_client_session
+async def test_every_error_is_parseable_json_with_its_own_advice(tmp_path: Path) -> None:
+    """Held claims, bad keys, missing and wrong-typed arguments, unknown tools: JSON as is."""
+    async with session(str(tmp_path / "s")) as s:
+        await s.call_tool("claim", {"key": "k", "owner": "a", "ttl": 60})
+        held = outcome(await s.call_tool("claim", {"key": "k", "owner": "b"}))
+        missing = outcome(await s.call_tool("put", {"key": "k", "value": 1}))
+        typed = outcome(
+            await s.call_tool("put", {"key": "k", "value": 1, "expected_version": "one"})
+        )
+        badkey = outcome(await s.call_tool("get", {"key": "../etc"}))
+        unknown = outcome(await s.call_tool("nosuchtool", {}))
+        notours = outcome(
+            await s.call_tool("commit", {"key": "k", "owner": "z", "epoch": 9, "value": 1,
+                                         "expected_version": 0})
+        )  # fmt: skip
+    assert held[0] and held[1]["error"] == "ClaimHeldError"
+    assert held[1]["advice"] == fs.ClaimHeldError.advice and held[1]["holder"] == "a"
+    for is_error, body in (missing, typed):
+        assert is_error and body["error"] == "InvalidArgumentError"
+        assert body["advice"] == fs.InvalidArgumentError.advice and body["tool"] == "put"
+        assert [p["argument"] for p in body["problems"]] == ["expected_version"]
+    assert missing[1]["problems"][0]["problem"] == "missing"
+    assert "'one'" not in typed[1]["message"]  # the rejected value is not echoed back
+    assert badkey[0] and badkey[1]["error"] == "InvalidKeyError" and badkey[1]["key"] == "../etc"
+    assert unknown[0] and unknown[1]["error"] == "InvalidArgumentError"
+    assert notours[0] and "holds no claim" in notours[1]["message"]
 
-    import fencedstate as fs
-    from fencedstate.mcp_server import create_server
 
-    store = fs.open_store(tmp_path / "s")
-    store.put("plans/a", {"x": 1}, expected_version=0)
+async def test_same_tools_and_resources_on_this_sdk_major(tmp_path: Path) -> None:
+    async with session(str(tmp_path / "s")) as s:
+        tools = {t.name: t for t in (await s.list_tools()).tools}
+        await s.call_tool("put", {"key": "plans/a", "value": {"x": 1}, "expected_version": 0})
+        r = await s.read_resource("fencedstate://plans%2Fa")
+        with pytest.raises(Exception) as bad:
+            await s.read_resource("fencedstate://..hidden")
+    assert sorted(tools) == sorted(
+        [
+            "get",
+            "put",
+            "delete",
+            "claim",
+            "commit",
+            "renew",
+            "release",
+            "reclaim",
+            "keys",
+            "history",
+            "watch_once",
+        ]
+    )
+    schema = getattr(tools["put"], "input_schema", None) or tools["put"].inputSchema
+    assert set(schema["required"]) == {"key", "value", "expected_version"}
+    read_only = {
+        n
+        for n, t in tools.items()
+        if getattr(t.annotations, "read_only_hint", getattr(t.annotations, "readOnlyHint", None))
+    }
+    assert read_only == {"get", "keys", "history", "watch_once"}
+    body = json.loads(r.contents[0].text)
+    assert body["value"] == {"x": 1} and body["version"] == 1
+    data = bad.value.error.data  # type: ignore[attr-defined]
+    assert data["error"] == "InvalidKeyError" and json.loads(bad.value.error.message) == data  # type: ignore[attr-defined]
 
-    async def read() -> list[str]:
-        server = create_server(store)._mcp_server
-        async with create_connected_server_and_client_session(server) as s:
-            r = await s.read_resource("fencedstate://plans%2Fa")  # type: ignore[arg-type]
-            return [c.text for c in r.contents]  # type: ignore[union-attr]
 
-    (text,) = asyncio.run(read())
-    assert json.loads(text)["value"] == {"x": 1} and json.loads(text)["version"] == 1
+def test_docs_tools_table_matches_the_server() -> None:
+    from fencedstate.mcp_server.auth import READ_TOOLS
+    from fencedstate.mcp_server.tools import StateTools
+
+    doc = (HERE.parent.parent / "docs" / "mcp.md").read_text()
+    rows = [ln.split("|") for ln in doc.splitlines() if ln.startswith("| `")]
+    documented = {r[1].strip().strip("`"): r[4].strip() == "yes" for r in rows}
+    assert sorted(documented) == sorted(StateTools.NAMES)
+    assert {n for n, ro in documented.items() if ro} == READ_TOOLS
+
+
+async def test_catalog_server_runs_on_this_sdk_major() -> None:
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "fencedstate.catalog", "serve"]
+    )
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as s:
+        await s.initialize()
+        assert {"search", "show"} <= {t.name for t in (await s.list_tools()).tools}
+        is_error, body = outcome(await s.call_tool("show", {"id": "zombie-writer"}))
+    assert not is_error and body["id"] == "zombie-writer"
 
 
 if __name__ == "__main__":

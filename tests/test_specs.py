@@ -27,6 +27,7 @@ MODELS = (
     "CommitRecovery",
     "MultiKeyCommit",
     "GroupCommit",
+    "WatchGate",
 )
 
 

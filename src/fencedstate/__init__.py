@@ -10,6 +10,7 @@ from __future__ import annotations
 from .claim import Claim
 from .clock import Clock
 from .errors import (
+    AccessDeniedError,
     ClaimHeldError,
     ConflictError,
     CorruptStateError,
@@ -20,6 +21,7 @@ from .errors import (
     InvalidKeyError,
     InvalidValueError,
     LockTimeoutError,
+    NotAStoreError,
     OutcomeUnknownError,
     StorageError,
     ValueTooLargeError,
@@ -30,11 +32,18 @@ from .keys import validate_key
 from .locations import open_store
 from .records import Event, Snapshot
 from .store import MAX_VALUE_DEPTH, Store
+from .watch import AsyncWatch, Change, Tombstone, Watch, WatchTimeoutError
 
 __version__ = "0.1.0"
 
-__all__ = [
+__all__ = [  # noqa: RUF022 - the watch names are kept together (one small edit)
+    "AsyncWatch",
+    "Change",
+    "Tombstone",
+    "Watch",
+    "WatchTimeoutError",
     "MAX_VALUE_DEPTH",
+    "AccessDeniedError",
     "CheckReport",
     "Claim",
     "ClaimHeldError",
@@ -50,6 +59,7 @@ __all__ = [
     "InvalidKeyError",
     "InvalidValueError",
     "LockTimeoutError",
+    "NotAStoreError",
     "OutcomeUnknownError",
     "Snapshot",
     "StorageError",

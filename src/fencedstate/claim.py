@@ -8,6 +8,7 @@ reclaimed) is rejected with ``FencedError`` even when the key's version never mo
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
 from . import args, rules
@@ -122,3 +123,25 @@ class Claim:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.arelease()
+
+
+class ClaimRequest:
+    """What ``Store.aclaim`` returns: await it for the ``Claim``, or use it as
+    ``async with store.aclaim(...) as claim:`` (released on leaving the block)."""
+
+    __slots__ = ("_claim", "_start")
+
+    def __init__(self, start: Callable[[], Coroutine[Any, Any, Claim]]) -> None:
+        self._start = start  # called once, when awaited or entered: no coroutine left unawaited
+        self._claim: Claim | None = None
+
+    def __await__(self) -> Generator[Any, None, Claim]:
+        return self._start().__await__()
+
+    async def __aenter__(self) -> Claim:
+        self._claim = await self._start()
+        return self._claim
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._claim is not None:
+            await self._claim.arelease()

@@ -60,8 +60,13 @@ class ConflictError(FencedStateError):
     actual_version: int
 
     def __init__(self, key: str, expected_version: int, actual_version: int) -> None:
+        found = (
+            "the key does not exist (nothing to delete)"
+            if expected_version == actual_version == 0
+            else f"expected version {expected_version}, found {actual_version}"
+        )
         super().__init__(
-            f"conflict on {key!r}: expected version {expected_version}, found {actual_version}",
+            f"conflict on {key!r}: {found}",
             key=key,
             expected_version=expected_version,
             actual_version=actual_version,
@@ -182,8 +187,8 @@ class CorruptStateError(FencedStateError):
     """Stored state failed its integrity check. It is reported, never repaired by overwriting."""
 
     advice: ClassVar[str] = (
-        "Run `fencedstate check DIR` to see the damage, then `--salvage KEY` or `--reset "
-        "KEY`; nothing was overwritten."
+        "Run `fencedstate check DIR` to see the damage, then `check DIR --salvage KEY` (keeps "
+        "the valid history) or `check DIR --reset KEY SHA256`; nothing was overwritten."
     )
 
     path: str
@@ -209,6 +214,26 @@ class StorageError(FencedStateError):
         super().__init__(f"storage error{where}: {detail}", key=key, detail=detail)
 
 
+class NotAStoreError(StorageError):
+    """The path is not a fencedstate store (no store marker); nothing was created there."""
+
+    advice: ClassVar[str] = (
+        "Check the path; a store is created by open_store(path) or the first write, never by "
+        "a read-only command."
+    )
+
+    path: str
+
+    def __init__(self, path: str) -> None:
+        FencedStateError.__init__(
+            self,
+            f"{path} is not a fencedstate store (no fencedstate.json)",
+            key=None,
+            detail="no store marker",
+            path=path,
+        )
+
+
 class LockTimeoutError(StorageError):
     """The key's lock was not acquired in time (a holder may be stalled). Retryable."""
 
@@ -225,6 +250,23 @@ class InsecureStoreError(StorageError):
     advice: ClassVar[str] = (
         "Fix the directory's owner and mode (0700, owned by you, not a symlink) and open it again."
     )
+
+
+class AccessDeniedError(FencedStateError):
+    """The server refused this client: missing or wrong credentials, certificate or permission.
+
+    ``detail`` says what the server demanded; it never contains a password or token.
+    """
+
+    advice: ClassVar[str] = (
+        "Give the store what the server demands (a CA bundle, a client certificate, a user and "
+        "password, or a role with access to the namespace), then open it again."
+    )
+    backend: str
+    detail: str
+
+    def __init__(self, backend: str, detail: str) -> None:
+        super().__init__(f"{backend} refused access: {detail}", backend=backend, detail=detail)
 
 
 class OutcomeUnknownError(FencedStateError):

@@ -4,7 +4,8 @@
 unless ``quarantine=True``: then each damaged log is moved aside to ``<log>.damaged-<time>``
 (never deleted) and replaced by a one-line marker that every reader and writer refuses with
 ``CorruptStateError``, so the key reads as damaged, never as empty, until the user either puts
-back a good copy (``restore``) or resets the key, naming the damaged bytes' SHA-256 (``reset``).
+back a good copy (``restore``), keeps the valid prefix of the log with its versions and epochs
+(``salvage``), or resets the key, naming the damaged bytes' SHA-256 (``reset``).
 """
 
 from __future__ import annotations
@@ -13,18 +14,25 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import stat
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
-from .errors import CorruptStateError, FencedStateError, InvalidArgumentError, StorageError
-from .file import keylog
+from .errors import (
+    CorruptStateError,
+    FencedStateError,
+    InvalidArgumentError,
+    NotAStoreError,
+    StorageError,
+)
+from .file import keylog, keystate
 from .file.filestore import MARKER, check_marker
 from .file.locking import KeyLocks
 from .keys import key_to_relpath, relpath_to_key, validate_key
-from .records import QUARANTINE_MARK
+from .records import QUARANTINE_MARK, State, encode_state
 
 _QUARANTINE_INFIX = ".damaged-"
 
@@ -115,8 +123,8 @@ def check(path: str | os.PathLike[str], *, quarantine: bool = False) -> CheckRep
 def _check_marker(root: str) -> None:
     try:
         check_marker(root)
-    except FileNotFoundError:
-        raise StorageError(None, f"{root} is not a fencedstate store (no {MARKER})") from None
+    except (FileNotFoundError, NotADirectoryError):
+        raise NotAStoreError(root) from None
     except OSError as exc:
         raise StorageError(None, f"cannot read the store marker in {root}: {exc}") from None
 
@@ -198,7 +206,8 @@ def _quarantine(root: str, key: str, path: str, data: bytes) -> str:
             mark = (
                 f"{QUARANTINE_MARK.decode()} by fencedstate check: the damaged log is at "
                 f"{aside}; sha256 {digest}; put a good copy back with "
-                f"'check --restore-from FILE KEY' or reset the key with "
+                f"'check --restore-from FILE KEY', keep its valid history with "
+                f"'check --salvage KEY', or reset the key with "
                 f"'check --reset KEY {digest}'\n"
             )
             _replace(path, mark.encode())
@@ -286,6 +295,115 @@ def reset(path: str | os.PathLike[str], key: str, sha256: str) -> str:
     return aside
 
 
+@dataclass
+class Salvage:
+    """What ``salvage`` did: the key's version and epoch now (above every one it had), the valid
+    lines kept, the damaged bytes dropped from the log, and where the whole damaged log was
+    moved (nothing is deleted)."""
+
+    key: str
+    version: int
+    epoch: int
+    lines: int
+    dropped_bytes: int
+    aside: str
+
+
+def salvage(path: str | os.PathLike[str], key: str) -> Salvage:
+    """Keep the valid prefix of a damaged (or quarantined) key's log, with its versions and
+    epochs; the whole damaged log is kept aside.
+
+    One line is appended after the prefix (op ``reclaim``, actor ``fencedstate check``): the last
+    good value at a version and an epoch above every one the prefix or the damaged part shows.
+    A writer still holding a version or a claim from the lost part gets ``ConflictError`` or
+    ``FencedError`` instead of matching a reused number (no ABA).
+
+    Runs under the key's lock (and its sync lock for the shared state), so concurrent writers
+    wait; the key's shared state (end, watermark) is derived again from the new log, as a
+    compaction does. The key continues from its last good version: it never goes back to 1.
+    ``InvalidArgumentError`` if the key is not damaged or not even its first line is valid
+    (then only ``reset`` can help).
+    """
+    root = os.path.realpath(os.fspath(path))
+    _check_marker(root)
+    key = validate_key(key)
+    log = os.path.join(root, "data", key_to_relpath(key))
+    locks = KeyLocks(os.path.join(root, "locks"), 30.0)
+    try:
+        with locks.hold(key) as state_fd:
+            current = _require_damaged(log, key)
+            if current.startswith(QUARANTINE_MARK):
+                aside = _aside_of(current)
+                with open(aside, "rb") as f:
+                    damaged = f.read()
+            else:
+                damaged, aside = current, ""
+            found = keylog.scan_log(damaged, log, key)
+            if found.reason is None or not found.states or not found.bad_offset:
+                raise InvalidArgumentError(
+                    f"key {key!r} has no valid line before its damage: nothing to salvage "
+                    "(use --reset KEY SHA256 to make it absent)"
+                )
+            if not aside:
+                stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+                aside = f"{log}{_QUARANTINE_INFIX}{stamp}"
+                n = 0
+                while True:
+                    try:
+                        os.link(log, aside + (f".{n}" if n else ""))
+                        aside += f".{n}" if n else ""
+                        break
+                    except FileExistsError:
+                        n += 1
+            moved = _moved_past(found.states[-1], damaged[found.bad_offset :])
+            kept = damaged[: found.bad_offset] + encode_state(moved)
+            _replace(log, kept)  # fsynced, renamed, directory fsynced
+            with locks.hold_sync(key):
+                st = os.stat(log)
+                gen = keystate.last_gen(state_fd)
+                end = len(kept)
+                keystate.write_both(
+                    state_fd, keystate.KeyState(st.st_ino, end, gen + 1, end, end, False, end)
+                )
+    finally:
+        locks.close()
+    return Salvage(
+        key,
+        moved.version,
+        moved.epoch,
+        len(found.states),
+        len(damaged) - found.bad_offset,
+        aside,
+    )
+
+
+_NUMBERS = re.compile(rb'"(version|epoch)":(\d{1,19})\b')
+
+
+def _moved_past(last: State, lost: bytes) -> State:
+    """``last`` as a reclaim at a version and epoch above any number in ``last`` or ``lost``
+    (the damaged bytes: read leniently, every ``"version":N`` and ``"epoch":N`` counts)."""
+    version, epoch = last.version, last.epoch
+    for name, number in _NUMBERS.findall(lost):
+        if name == b"version":
+            version = max(version, int(number))
+        else:
+            epoch = max(epoch, int(number))
+    now = time.time()
+    return replace(
+        last,
+        op="reclaim",
+        version=version + 1,
+        epoch=epoch + 1,
+        holder=None,
+        lease=None,
+        actor="fencedstate check",
+        at=now,
+        idem=None,
+        txn=None,
+    )
+
+
 def _require_damaged(log: str, key: str) -> bytes:
     try:
         with open(log, "rb") as f:
@@ -304,7 +422,7 @@ def render(report: CheckReport) -> str:
     rows: list[tuple[str, str, str, str]] = []
     for d in report.damaged:
         what = f"damaged; moved to {d.quarantined_to}" if d.quarantined_to else "damaged"
-        rows.append((what, d.key, str(d.offset), f"{d.reason} (sha256 {d.sha256[:16]})"))
+        rows.append((what, d.key, str(d.offset), f"{d.reason} (sha256 {d.sha256})"))
     for key, aside in report.quarantined_keys:
         rows.append(("quarantined", key, "-", f"damaged bytes at {aside}"))
     for p, why in report.permission_problems:
@@ -349,6 +467,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="put a good copy of KEY's log back in place of a damaged one",
     )
     parser.add_argument(
+        "--salvage",
+        metavar="KEY",
+        help="keep the valid prefix of KEY's damaged log, versions and epochs (the rest: aside)",
+    )
+    parser.add_argument(
         "--reset",
         nargs=2,
         metavar=("KEY", "SHA256"),
@@ -360,12 +483,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             restore(args.dir, args.restore_from[0], args.restore_from[1])
             print(f"restored {args.restore_from[1]!r} from {args.restore_from[0]}")
             return 0
+        if args.salvage:
+            kept = salvage(args.dir, args.salvage)
+            if args.json:
+                print(json.dumps(asdict(kept)))
+            else:
+                print(
+                    f"salvaged {kept.key!r}: kept {kept.lines} valid lines; the key is now at "
+                    f"version {kept.version}, epoch {kept.epoch} (above everything the damaged "
+                    f"part held); the damaged log is kept at {kept.aside}"
+                )
+            return 0
         if args.reset:
             aside = reset(args.dir, args.reset[0], args.reset[1])
             print(f"reset {args.reset[0]!r}; its damaged bytes are kept at {aside}")
             return 0
         report = check(args.dir, quarantine=args.quarantine)
-    except (FencedStateError, OSError) as exc:
+    except FencedStateError as exc:
+        from .cli.errors import report as report_error
+
+        return report_error(exc, as_json=args.json, prog="fencedstate check")
+    except OSError as exc:
         print(f"fencedstate check: error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(report.to_json(), indent=2) if args.json else render(report))

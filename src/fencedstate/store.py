@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -17,8 +18,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import args, backoff, rules
-from .claim import Claim
+from . import args, backoff, rules, telemetry
+from . import watch as _watch
+from .claim import Claim, ClaimRequest
 from .clock import Clock
 from .errors import (
     ClaimHeldError,
@@ -52,12 +54,18 @@ class Stats:
     conflicts: int = 0
     retries: int = 0
     fenced: int = 0
+    claims: int = 0
+    backend: str = field(default="", repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, name: str, n: int = 1) -> None:
-        """Increment counter ``name`` by ``n`` (thread-safe)."""
+        """Increment counter ``name`` by ``n`` (thread-safe; and its OpenTelemetry counter, if
+        ``fencedstate.telemetry`` is on)."""
         with self._lock:
             setattr(self, name, getattr(self, name) + n)
+        tel = telemetry.ACTIVE
+        if tel is not None:
+            tel.count(name, n, self.backend)
 
 
 class Store(ABC):
@@ -70,7 +78,7 @@ class Store(ABC):
             raise InvalidArgumentError("max_value_bytes must be positive")
         self.max_value_bytes = max_value_bytes
         self.clock = clock if clock is not None else Clock()
-        self.stats = Stats()
+        self.stats = Stats(backend=type(self).__name__)
         self._contended: dict[str, float] = {}  # key -> monotonic time of its last conflict
 
     # -- backend primitives -------------------------------------------------------------------
@@ -126,6 +134,16 @@ class Store(ABC):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    async def aclose(self) -> None:
+        """Awaitable ``close``."""
+        await asyncio.to_thread(self.close)
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
     # -- validation ---------------------------------------------------------------------------
 
     def _encode(self, key: str, value: Any) -> tuple[Any, str]:
@@ -148,6 +166,10 @@ class Store(ABC):
             and _depth(decoded) > MAX_VALUE_DEPTH
         ):
             raise InvalidValueError(key, f"nested deeper than {MAX_VALUE_DEPTH} levels")
+        # What JSON would change (a tuple read back as a list, a dict key 1 as "1") is refused:
+        # one C-level comparison; the walk that names the place runs only when it fails.
+        if decoded != value:
+            raise InvalidValueError(key, _inexact(value, decoded))
         return decoded, text
 
     # -- reads --------------------------------------------------------------------------------
@@ -197,6 +219,23 @@ class Store(ABC):
         return self._commit(key, value, expected, writer, None, idem)
 
     def _commit(
+        self,
+        key: str,
+        value: Any,
+        expected_version: int | None,
+        writer: str | None,
+        claim: rules.ClaimRef | None,
+        idem: str | None = None,
+    ) -> Snapshot:
+        tel = telemetry.ACTIVE
+        if tel is None:
+            return self._commit_now(key, value, expected_version, writer, claim, idem)
+        with tel.commit("put" if claim is None else "commit", key, self.stats.backend) as out:
+            snap = self._commit_now(key, value, expected_version, writer, claim, idem)
+            out["version"] = snap.version
+            return snap
+
+    def _commit_now(
         self,
         key: str,
         value: Any,
@@ -286,6 +325,17 @@ class Store(ABC):
     def _update_holding_key(
         self, key: str, fn: Callable[[Any], Any], writer: str | None
     ) -> Snapshot:
+        tel = telemetry.ACTIVE
+        if tel is None:
+            return self._update_holding_key_now(key, fn, writer)
+        with tel.commit("update", key, self.stats.backend) as out:
+            snap = self._update_holding_key_now(key, fn, writer)
+            out["version"] = snap.version
+            return snap
+
+    def _update_holding_key_now(
+        self, key: str, fn: Callable[[Any], Any], writer: str | None
+    ) -> Snapshot:
         def step(cur: State, clock: Clock) -> State:
             decoded, text = self._encode(key, fn(cur.value if cur.exists else None))
             return rules.commit(
@@ -321,7 +371,25 @@ class Store(ABC):
                 cur, expected_version=expected_version, writer=writer, claim=claim, clock=clock
             )
 
-        return self._transition(key, step).version
+        tel = telemetry.ACTIVE
+        if tel is None:
+            return self._transition_counted(key, step).version
+        with tel.commit("delete", key, self.stats.backend) as out:
+            out["version"] = version = self._transition_counted(key, step).version
+            return version
+
+    def _transition_counted(self, key: str, step: Step) -> State:
+        """``_transition`` of a one-key commit, counted in ``stats``."""
+        try:
+            state = self._transition(key, step)
+        except ConflictError:
+            self.stats.add("conflicts")
+            raise
+        except FencedError:
+            self.stats.add("fenced")
+            raise
+        self.stats.add("commits")
+        return state
 
     def put_many(
         self, writes: Mapping[str, tuple[Any, int | None]], *, writer: str | None = None
@@ -353,6 +421,19 @@ class Store(ABC):
                 for k, (v, t, e) in sorted(prepared.items())
             }
 
+        tel = telemetry.ACTIVE
+        if tel is None:
+            return self._put_many_now(prepared, step)
+        with tel.commit("put_many", ",".join(sorted(prepared)), self.stats.backend) as out:
+            snaps = self._put_many_now(prepared, step)
+            out["version"] = max(s.version for s in snaps.values())
+            return snaps
+
+    def _put_many_now(
+        self,
+        prepared: dict[str, tuple[Any, str, int | None]],
+        step: Callable[[dict[str, State], Clock], dict[str, State]],
+    ) -> dict[str, Snapshot]:
         try:
             states = self._transition_many(sorted(prepared), step)
         except ConflictError:
@@ -389,6 +470,7 @@ class Store(ABC):
                 time.sleep(min(pause, left, max(exc.expires_in, 0.001)))
                 attempt += 1
         assert state.lease is not None
+        self.stats.add("claims")
         return Claim(self, key, owner_, state.epoch, state.lease)
 
     def reclaim(self, key: str, by: str = "recovery") -> int:
@@ -476,13 +558,56 @@ class Store(ABC):
             lambda: self.delete(key, expected_version=expected_version, writer=writer)
         )
 
-    async def aclaim(self, key: str, owner: str, ttl: float = 30.0, *, wait: float = 0.0) -> Claim:
-        """Awaitable ``claim`` (waiting, if asked, off the event loop)."""
-        return await asyncio.to_thread(lambda: self.claim(key, owner, ttl, wait=wait))
+    def aclaim(self, key: str, owner: str, ttl: float = 30.0, *, wait: float = 0.0) -> ClaimRequest:
+        """Awaitable ``claim`` (waiting, if asked, off the event loop): ``await`` it for the
+        ``Claim``, or ``async with store.aclaim(...) as claim:`` to release it on exit."""
+
+        async def start() -> Claim:
+            return await asyncio.to_thread(lambda: self.claim(key, owner, ttl, wait=wait))
+
+        return ClaimRequest(start)
 
     async def areclaim(self, key: str, by: str = "recovery") -> int:
         """Awaitable ``reclaim``."""
         return await asyncio.to_thread(self.reclaim, key, by)
+
+    # -- watch: wait for durable changes (docs/watch.md; the loops live in watch.py) ----------
+
+    def watch_once(self, key: str, *, after_version: int, timeout: float | None = None) -> Snapshot:
+        """Wait until the key's durable version is past ``after_version`` and return it.
+
+        Returns at once if it already is. A delete counts: it returns a ``Tombstone`` (a
+        ``Snapshot`` with ``value`` None). ``WatchTimeoutError`` after ``timeout`` seconds.
+        """
+        key = validate_key(key)
+        after = _watch.check_version(after_version)
+        return _watch.watch_once(self, key, after, _watch.check_timeout(timeout))
+
+    def watch(self, prefix: str = "", *, since: str | None = None) -> _watch.Watch:
+        """Every durable change of the keys under ``prefix``, per key in journal order, each
+        once: from now (``since=None``) or right after a ``Change.cursor`` (``since``)."""
+        prefix = validate_prefix(prefix)
+        return _watch.Watch(self._watch_feed(prefix, False, since))
+
+    async def awatch_once(
+        self, key: str, *, after_version: int, timeout: float | None = None
+    ) -> Snapshot:
+        """Awaitable ``watch_once`` (the event loop waits; no thread is held meanwhile)."""
+        key = validate_key(key)
+        after = _watch.check_version(after_version)
+        return await _watch.awatch_once(self, key, after, _watch.check_timeout(timeout))
+
+    def awatch(self, prefix: str = "", *, since: str | None = None) -> _watch.AsyncWatch:
+        """Async twin of ``watch``: an async iterator, started by ``async with`` or the first
+        ``async for`` step; ``aclose()`` releases everything it holds."""
+        prefix = validate_prefix(prefix)
+        return _watch.AsyncWatch(lambda: self._watch_feed(prefix, False, since))
+
+    def _watch_feed(self, prefix: str, exact: bool, since: str | None) -> _watch.WatchFeed:
+        """Backend hook: a feed of the durable changes of the keys under ``prefix`` (of the key
+        ``prefix`` alone when ``exact``), after ``since`` (a cursor this backend made) or from
+        now. See ``fencedstate.watch.WatchFeed`` and docs/watch.md."""
+        raise InvalidArgumentError(f"{type(self).__name__} does not support watching keys")
 
 
 def _depth(value: Any) -> int:
@@ -502,3 +627,36 @@ def _depth(value: Any) -> int:
             break
         stack.extend((child, depth + 1) for child in children)
     return deepest
+
+
+def _inexact(value: Any, decoded: Any) -> str:
+    """Where and why ``value`` does not survive JSON exactly (``$.items[3]: a tuple ...``)."""
+    stack: list[tuple[Any, Any, str]] = [(value, decoded, "$")]
+    while stack:
+        item, back, path = stack.pop()
+        if isinstance(item, tuple):
+            return f"{path}: a tuple (JSON reads it back as a list): store a list"
+        if isinstance(item, dict):
+            for k in item:
+                if not isinstance(k, str):
+                    return (
+                        f"{path}: dict key {k!r} is not a string (JSON reads it back as "
+                        f"{json.dumps(str(k))}): use string keys"
+                    )
+            if not isinstance(back, dict) or len(back) != len(item):
+                return f"{path}: dict keys collide once written as JSON"
+            stack.extend((v, back.get(k), _child(path, k)) for k, v in reversed(item.items()))
+        elif isinstance(item, list):
+            if not isinstance(back, list) or len(back) != len(item):
+                return f"{path}: the list does not read back the same"
+            stack.extend(
+                (v, b, f"{path}[{i}]")
+                for i, (v, b) in reversed(list(enumerate(zip(item, back, strict=True))))
+            )
+        elif item != back:
+            return f"{path}: {type(item).__name__} {item!r} reads back as {back!r}"
+    return "$: the value does not read back the same from JSON"
+
+
+def _child(path: str, key: str) -> str:
+    return f"{path}.{key}" if key.isidentifier() else f"{path}[{json.dumps(key)}]"

@@ -9,12 +9,20 @@ runner = Runner(agent=agent, app_name="app", session_service=service)
 ```
 """
 
-from ._service import FencedSessionService, SessionClaim
-from .errors import SessionMissingError, SharedStateConflictError, StaleSessionError
+from fencedstate.integrations import SessionClaim
+
+from ._service import FencedSessionService
+from .errors import (
+    SessionExistsError,
+    SessionMissingError,
+    SharedStateConflictError,
+    StaleSessionError,
+)
 
 __all__ = [
     "FencedSessionService",
     "SessionClaim",
+    "SessionExistsError",
     "SessionMissingError",
     "SharedStateConflictError",
     "StaleSessionError",

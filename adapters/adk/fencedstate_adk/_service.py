@@ -1,6 +1,7 @@
 """``FencedSessionService``: ADK sessions in a fencedstate store, every append a compare-and-set.
 
-Layout (``prefix`` defaults to ``"adk/"``; ids that are not valid key segments are encoded):
+Layout (``prefix`` defaults to ``"adk/"``; every id is one key segment, escaped by
+``fencedstate.integrations.encode_segment``):
 
 - ``{prefix}{app}/sessions/{user}/{session_id}``: ``{"id", "app_name", "user_id", "state",
   "events", "last_update_time"}``, the session-scoped state and the event list;
@@ -11,11 +12,11 @@ Layout (``prefix`` defaults to ``"adk/"``; ids that are not valid key segments a
 from __future__ import annotations
 
 import asyncio
-import base64
 import copy
-import re
+import threading
 import time
 import uuid
+import weakref
 from typing import Any
 
 from google.adk.events import Event
@@ -24,23 +25,38 @@ from google.adk.sessions.base_session_service import GetSessionConfig, ListSessi
 from google.adk.sessions.state import State
 
 import fencedstate as fs
-from fencedstate.claim import Claim
 from fencedstate.errors import ConflictError
+from fencedstate.integrations import (
+    ClaimRegistry,
+    ObjectLock,
+    SessionClaim,
+    encode_segment,
+    resolve_store,
+    retry_conflicts,
+)
 
-from .errors import SessionMissingError, SharedStateConflictError, StaleSessionError
+from .errors import (
+    SessionExistsError,
+    SessionMissingError,
+    SharedStateConflictError,
+    StaleSessionError,
+)
 
 FORMAT = 1
-_SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 _MISSING: Any = object()
-_SEEN = "_fencedstate_seen"  # attribute on a Session: {"version": int, "shared": {...}}
+# Attribute on a Session: {"version": int, "shared": {state key: value}, "versions": {key: int}}
+_SEEN = "_fencedstate_seen"
 
 
-def _segment(raw: str, what: str) -> str:
+def _segment(raw: object, what: str) -> str:
     if not isinstance(raw, str) or not raw:
         raise fs.InvalidKeyError(raw, f"{what} must be a non-empty str")
-    if _SEGMENT.fullmatch(raw) and not raw.startswith("b64-"):
-        return raw
-    return "b64-" + base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return encode_segment(raw)
+
+
+def _plain_conflict(exc: ConflictError) -> bool:
+    """A bare version conflict (a key moved between read and commit), not a semantic one."""
+    return type(exc) is ConflictError
 
 
 def _split_delta(delta: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -59,35 +75,6 @@ def _split_delta(delta: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any],
     return app, user, sess
 
 
-class SessionClaim:
-    """A held claim on one session (from ``FencedSessionService.claim_session``).
-
-    While held, this service's appends to the session commit under the claim: other runners
-    (other services, other processes) get ``ClaimHeldError``, and after a ``store.reclaim`` of
-    the session key this holder's next append raises ``FencedError`` and writes nothing.
-    """
-
-    def __init__(self, service: FencedSessionService, key: str, claim: Claim) -> None:
-        self.key = key
-        self.claim = claim
-        self._service = service
-
-    def renew(self, ttl: float | None = None) -> None:
-        """Extend the lease (``FencedError`` if it was reclaimed or expired)."""
-        self.claim.renew(ttl)
-
-    def release(self) -> None:
-        """Give the claim up (idempotent)."""
-        self._service._claims.pop(self.key, None)
-        self.claim.release()
-
-    def __enter__(self) -> SessionClaim:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
 class FencedSessionService(BaseSessionService):
     """An ADK session service on a fencedstate store, safe to share between processes.
 
@@ -101,19 +88,24 @@ class FencedSessionService(BaseSessionService):
       the loser retries). Without a claim the session record and the shared keys commit in
       one atomic multi-key compare-and-set.
     - ``claim_session(...)`` holds an epoch-fenced claim on one session (see ``SessionClaim``).
+    - Errors are ADK's where ADK has one: ``create_session`` with an existing id raises
+      ``SessionExistsError`` (an ADK ``AlreadyExistsError``), appending to a session that is not
+      stored (never created, or deleted) raises ``SessionMissingError`` (an ADK
+      ``SessionNotFoundError``).
+    - An event delivered again (same id, same content) is stored once, as
+      ``InMemorySessionService`` does; appends through one service object to one session run
+      one at a time (threads and tasks alike).
     """
 
     def __init__(
         self, store: fs.Store | str, *, prefix: str = "adk/", writer: str | None = None
     ) -> None:
-        self.store: fs.Store = fs.open_store(store) if isinstance(store, str) else store
-        if not isinstance(self.store, fs.Store):
-            raise fs.InvalidArgumentError(
-                f"store must be a fencedstate Store or a path/URL, got {store!r}"
-            )
+        self.store: fs.Store = resolve_store(store)
         self.prefix = prefix
         self.writer = writer
-        self._claims: dict[str, Claim] = {}
+        self._claims = ClaimRegistry()
+        self._locks: weakref.WeakValueDictionary[str, ObjectLock] = weakref.WeakValueDictionary()
+        self._locks_mutex = threading.Lock()
 
     # -- keys ----------------------------------------------------------------------------------
 
@@ -147,9 +139,23 @@ class FencedSessionService(BaseSessionService):
     ) -> SessionClaim:
         """Claim a session for this service's runner; use as a context manager to release it."""
         key = self.session_key(app_name, user_id, session_id)
-        claim = self.store.claim(key, owner=owner, ttl=ttl, wait=wait)
-        self._claims[key] = claim
-        return SessionClaim(self, key, claim)
+        return self._claims.hold(self.store, key, owner=owner, ttl=ttl, wait=wait)
+
+    def _lock(self, key: str) -> ObjectLock:
+        with self._locks_mutex:
+            lock = self._locks.get(key)
+            if lock is None:
+                lock = self._locks[key] = ObjectLock()
+            return lock
+
+    async def close(self) -> None:
+        """Nothing to close: the store stays open for its other users (as ``async with`` ends)."""
+
+    async def __aenter__(self) -> FencedSessionService:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
     # -- BaseSessionService ----------------------------------------------------------------------
 
@@ -161,7 +167,7 @@ class FencedSessionService(BaseSessionService):
         state: dict[str, Any] | None = None,
         session_id: str | None = None,
     ) -> Session:
-        """Create a session (``ConflictError`` if the id exists); shared deltas are merged."""
+        """Create a session (``SessionExistsError`` if the id exists); shared deltas merged."""
         return await asyncio.to_thread(
             self._create, app_name, user_id, state or {}, session_id or str(uuid.uuid4())
         )
@@ -184,27 +190,25 @@ class FencedSessionService(BaseSessionService):
         return await asyncio.to_thread(self._list, app_name, user_id)
 
     async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
-        """Delete a session (no error if it does not exist)."""
+        """Delete a session (no error if it does not exist).
+
+        A concurrent append is retried (with backoff) until the delete lands; the session is
+        gone when this returns, or a typed error says why not.
+        """
         key = self.session_key(app_name, user_id, session_id)
-        claim = self._claims.get(key)
 
-        def run() -> None:
-            if claim is not None:
-                snap = claim.read()
-                if snap is not None:
-                    claim.delete(expected_version=snap.version)
+        def attempt() -> None:
+            claim = self._claims.get(key)
+            snap = claim.read() if claim is not None else self.store.get(key)
+            if snap is None:
                 return
-            for _ in range(100):
-                snap = self.store.get(key)
-                if snap is None:
-                    return
-                try:
-                    self.store.delete(key, expected_version=snap.version)
-                    return
-                except ConflictError:
-                    continue
+            if claim is not None:
+                claim.delete(expected_version=snap.version)
+            else:
+                self.store.delete(key, expected_version=snap.version, writer=self.writer)
 
-        await asyncio.to_thread(run)
+        async with self._lock(key):
+            await asyncio.to_thread(retry_conflicts, attempt)
 
     async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
         """The ``user:`` keys of one user, raw names."""
@@ -215,10 +219,13 @@ class FencedSessionService(BaseSessionService):
         """Persist ``event`` (compare-and-set; see the class docstring), then apply it in memory."""
         if event.partial:
             return event
-        self._apply_temp_state(session, event)
-        event = self._trim_temp_delta_state(event)
-        await asyncio.to_thread(self._persist, session, event)
-        return self._commit_event_to_session(session, event)
+        key = self.session_key(session.app_name, session.user_id, session.id)
+        async with self._lock(key):
+            self._apply_temp_state(session, event)
+            event = self._trim_temp_delta_state(event)
+            if not await asyncio.to_thread(self._persist, key, session, event):
+                return event  # delivered before: already stored, already applied
+            return self._commit_event_to_session(session, event)
 
     # -- implementation --------------------------------------------------------------------------
 
@@ -226,10 +233,12 @@ class FencedSessionService(BaseSessionService):
         self,
         rec: dict[str, Any],
         version: int,
-        app: dict[str, Any],
-        user: dict[str, Any],
+        asnap: fs.Snapshot | None,
+        usnap: fs.Snapshot | None,
         events: list[Any] | None,
     ) -> Session:
+        app: dict[str, Any] = asnap.value if asnap is not None else {}
+        user: dict[str, Any] = usnap.value if usnap is not None else {}
         state = dict(rec["state"])
         state.update({State.APP_PREFIX + k: v for k, v in app.items()})
         state.update({State.USER_PREFIX + k: v for k, v in user.items()})
@@ -244,7 +253,13 @@ class FencedSessionService(BaseSessionService):
         session._storage_update_marker = str(version)
         shared = {State.APP_PREFIX + k: copy.deepcopy(v) for k, v in app.items()}
         shared.update({State.USER_PREFIX + k: copy.deepcopy(v) for k, v in user.items()})
-        setattr(session, _SEEN, {"version": version, "shared": shared})
+        versions = {
+            self.app_state_key(rec["app_name"]): 0 if asnap is None else asnap.version,
+            self.user_state_key(rec["app_name"], rec["user_id"]): 0
+            if usnap is None
+            else usnap.version,
+        }
+        setattr(session, _SEEN, {"version": version, "shared": shared, "versions": versions})
         return session
 
     def _shared(self, app_name: str, user_id: str) -> tuple[fs.Snapshot | None, fs.Snapshot | None]:
@@ -268,7 +283,8 @@ class FencedSessionService(BaseSessionService):
             "last_update_time": time.time(),
         }
         akey, ukey = self.app_state_key(app_name), self.user_state_key(app_name, user_id)
-        while True:
+
+        def attempt() -> Session:
             asnap, usnap = self._shared(app_name, user_id)
             app = {**(asnap.value if asnap else {}), **app_d}
             user = {**(usnap.value if usnap else {}), **user_d}
@@ -281,9 +297,13 @@ class FencedSessionService(BaseSessionService):
                 done = self.store.put_many(writes, writer=self.writer)
             except ConflictError as exc:
                 if exc.key == key:
-                    raise
-                continue  # a shared key moved: merge again (creation is last-writer-wins)
-            return self._build(rec, done[key].version, app, user, [])
+                    raise SessionExistsError(key, session_id, exc.actual_version) from exc
+                raise  # a shared key moved: merge again (creation is last-writer-wins)
+            return self._build(
+                rec, done[key].version, done.get(akey, asnap), done.get(ukey, usnap), []
+            )
+
+        return retry_conflicts(attempt, retry_if=_plain_conflict)
 
     def _load(
         self, app_name: str, user_id: str, session_id: str, config: GetSessionConfig | None
@@ -299,13 +319,7 @@ class FencedSessionService(BaseSessionService):
             if config.num_recent_events is not None:
                 n = config.num_recent_events
                 events = events[-n:] if n > 0 else []
-        return self._build(
-            snap.value,
-            snap.version,
-            asnap.value if asnap else {},
-            usnap.value if usnap else {},
-            events,
-        )
+        return self._build(snap.value, snap.version, asnap, usnap, events)
 
     def _list(self, app_name: str, user_id: str | None) -> ListSessionsResponse:
         base = f"{self.prefix}{_segment(app_name, 'app_name')}/sessions/"
@@ -318,41 +332,38 @@ class FencedSessionService(BaseSessionService):
             if snap is None:
                 continue
             usnap = self.store.get(self.user_state_key(app_name, snap.value["user_id"]))
-            out.append(
-                self._build(
-                    snap.value,
-                    snap.version,
-                    asnap.value if asnap else {},
-                    usnap.value if usnap else {},
-                    [],
-                )
-            )
+            out.append(self._build(snap.value, snap.version, asnap, usnap, []))
         out.sort(key=lambda s: s.last_update_time)
         return ListSessionsResponse(sessions=out)
 
-    def _persist(self, session: Session, event: Event) -> None:
-        key = self.session_key(session.app_name, session.user_id, session.id)
+    def _persist(self, key: str, session: Session, event: Event) -> bool:
+        """Store ``event`` in the session; False if it was stored before (a re-delivery)."""
         seen = getattr(session, _SEEN, None)
-        if seen is None:
-            raise fs.InvalidArgumentError(
-                f"session {key!r} was not loaded by a FencedSessionService (get_session first)"
-            )
+        expected = None if seen is None else int(seen["version"])  # read once
+        entry = event.model_dump(mode="json", exclude_none=True)
         delta = dict(event.actions.state_delta) if event.actions else {}
         app_d, user_d, sess_d = _split_delta(delta)
-        claim = self._claims.get(key)
         akey, ukey = (
             self.app_state_key(session.app_name),
             self.user_state_key(session.app_name, session.user_id),
         )
-        for _ in range(1000):
+
+        def attempt() -> tuple[int, dict[str, int]] | None:
+            claim = self._claims.get(key)
             snap = claim.read() if claim is not None else self.store.get(key)
             if snap is None:
                 raise SessionMissingError(key)
-            if snap.version != seen["version"]:
-                raise StaleSessionError(key, seen["version"], snap.version)
+            if any(e == entry for e in snap.value["events"] if e.get("id") == event.id):
+                return None  # the same event delivered again: stored once
+            if seen is None or expected is None:
+                raise fs.InvalidArgumentError(
+                    f"session {key!r} was not loaded by a FencedSessionService (get_session first)"
+                )
+            if snap.version != expected:
+                raise StaleSessionError(key, expected, snap.version)
             rec = dict(snap.value)
             rec["state"] = {**rec["state"], **sess_d}
-            rec["events"] = [*rec["events"], event.model_dump(mode="json", exclude_none=True)]
+            rec["events"] = [*rec["events"], entry]
             rec["last_update_time"] = max(
                 time.time(), float(event.timestamp or 0.0), rec["last_update_time"] + 1e-6
             )
@@ -365,15 +376,17 @@ class FencedSessionService(BaseSessionService):
                 if not part:
                     continue
                 doc = dict(cur.value) if cur is not None else {}
+                ver = cur.version if cur is not None else 0
                 for k, v in part.items():
                     now, was = doc.get(k, _MISSING), seen["shared"].get(prefix + k, _MISSING)
                     if (now is _MISSING) != (was is _MISSING) or (
                         now is not _MISSING and now != was
                     ):
-                        ver = cur.version if cur is not None else 0
-                        raise SharedStateConflictError(skey, ver, ver, state_key=prefix + k)
+                        loaded = int(seen.get("versions", {}).get(skey, 0))
+                        raise SharedStateConflictError(skey, loaded, ver, state_key=prefix + k)
                     doc[k] = v
-                writes[skey] = (doc, cur.version if cur is not None else 0)
+                writes[skey] = (doc, ver)
+            done: dict[str, fs.Snapshot] = {}
             try:
                 if claim is None:
                     done = self.store.put_many(
@@ -383,17 +396,24 @@ class FencedSessionService(BaseSessionService):
                 else:
                     claim.renew()  # FencedError here if reclaimed: nothing written
                     if writes:
-                        self.store.put_many(writes, writer=self.writer)
+                        done = self.store.put_many(writes, writer=self.writer)
                     version = claim.commit(rec, expected_version=snap.version).version
             except ConflictError as exc:
                 if exc.key == key:
-                    raise StaleSessionError(key, seen["version"], exc.actual_version) from exc
-                continue  # a shared key moved: re-read and check it again
-            shared = seen["shared"]
-            shared.update({State.APP_PREFIX + k: copy.deepcopy(v) for k, v in app_d.items()})
-            shared.update({State.USER_PREFIX + k: copy.deepcopy(v) for k, v in user_d.items()})
-            seen["version"] = version
-            session._storage_update_marker = str(version)
+                    raise StaleSessionError(key, expected, exc.actual_version) from exc
+                raise  # a shared key moved: re-read and check it again (retried)
             session.last_update_time = rec["last_update_time"]
-            return
-        raise SharedStateConflictError(akey, 0, 0, state_key="")  # pragma: no cover
+            return version, {k: done[k].version for k in writes}
+
+        stored = retry_conflicts(attempt, retry_if=_plain_conflict)
+        if stored is None:
+            return False
+        version, shared_versions = stored
+        assert seen is not None
+        seen.setdefault("versions", {}).update(shared_versions)
+        shared = seen["shared"]
+        shared.update({State.APP_PREFIX + k: copy.deepcopy(v) for k, v in app_d.items()})
+        shared.update({State.USER_PREFIX + k: copy.deepcopy(v) for k, v in user_d.items()})
+        seen["version"] = version
+        session._storage_update_marker = str(version)
+        return True

@@ -3,7 +3,7 @@
 Layout (``prefix`` defaults to ``"agent_framework/checkpoints/"``): ``{prefix}{id}`` holds
 ``{"format": 1, "workflow_name", "timestamp", "checkpoint": <encoded>}`` where ``<encoded>`` is
 the framework's own checkpoint encoding (``encode_checkpoint_value``, as FileCheckpointStorage
-writes it). Ids that are not valid key segments are base64url-encoded.
+writes it). Ids are escaped into one key segment (``encode_segment``).
 """
 
 from __future__ import annotations

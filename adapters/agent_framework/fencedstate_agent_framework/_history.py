@@ -2,7 +2,7 @@
 
 Layout (``prefix`` defaults to ``"agent_framework/history/"``): ``{prefix}sessions/{id}`` holds
 ``{"format": 1, "session_id": id, "messages": [Message.to_dict(), ...]}``; a ``None`` session id
-uses ``{prefix}default``. Ids that are not valid key segments are base64url-encoded.
+uses ``{prefix}default``. Ids are escaped into one key segment (``encode_segment``).
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from contextvars import ContextVar
 from typing import Any, ClassVar
 
 from agent_framework import AgentSession, HistoryProvider, Message, SessionContext, SupportsAgentRun
+from agent_framework._sessions import filter_new_messages
 
 import fencedstate as fs
-from fencedstate.claim import Claim
 from fencedstate.errors import ConflictError
+from fencedstate.integrations import ClaimRegistry
 
 from ._common import FORMAT, ClaimsMixin, SessionClaim, resolve_prefix, resolve_store, segment
 from .errors import StaleHistoryError
@@ -38,6 +39,10 @@ class FencedHistoryProvider(ClaimsMixin, HistoryProvider):
       writers' messages land, each batch contiguous, none lost.
     - ``claim_session(...)`` holds an epoch-fenced claim: this provider's saves to the session
       commit under it; after ``store.reclaim(session_key(id))`` they raise ``FencedError``.
+    - Messages delivered again (the stored history's tail replayed, or a message with the same
+      id) are stored once, as the reference providers do (``filter_new_messages``, applied to
+      the freshly read history inside the compare-and-set). ``skip_excluded=True`` leaves out
+      of ``get_messages`` the messages a compaction marked ``_excluded``, as they do.
     """
 
     DEFAULT_SOURCE_ID: ClassVar[str] = "fencedstate_history"
@@ -54,6 +59,7 @@ class FencedHistoryProvider(ClaimsMixin, HistoryProvider):
         store_context_messages: bool = False,
         store_context_from: set[str] | None = None,
         store_outputs: bool = True,
+        skip_excluded: bool = False,
     ) -> None:
         super().__init__(
             source_id=source_id,
@@ -66,7 +72,8 @@ class FencedHistoryProvider(ClaimsMixin, HistoryProvider):
         self.store = resolve_store(store)
         self.prefix = resolve_prefix(prefix)
         self.writer = writer
-        self._claims: dict[str, Claim] = {}
+        self.skip_excluded = skip_excluded
+        self._claims = ClaimRegistry()
 
     def session_key(self, session_id: str | None) -> str:
         """The store key holding one session's messages."""
@@ -92,11 +99,13 @@ class FencedHistoryProvider(ClaimsMixin, HistoryProvider):
     async def get_messages(
         self, session_id: str | None, *, state: dict[str, Any] | None = None, **kwargs: Any
     ) -> list[Message]:
-        """The session's stored messages, oldest first."""
+        """The session's stored messages, oldest first (``skip_excluded``: without excluded)."""
         messages, version = await asyncio.to_thread(self.load_history, session_id)
         sink = _LOADED.get()
         if sink is not None:  # inside before_run: remember the version this run's view is at
             sink.append(version)
+        if self.skip_excluded:
+            messages = [m for m in messages if not m.additional_properties.get("_excluded", False)]
         return messages
 
     # -- writes --------------------------------------------------------------------------------
@@ -116,10 +125,12 @@ class FencedHistoryProvider(ClaimsMixin, HistoryProvider):
         held claim, a commit under the claim (``FencedError`` once it was reclaimed).
         """
         key = self.session_key(session_id)
-        new = [m.to_dict() for m in messages]
+        incoming = list(messages)
 
         def add(doc: Any) -> dict[str, Any]:
             old: list[Any] = [] if doc is None else doc["messages"]
+            existing = [Message.from_dict(m) for m in old]
+            new = [m.to_dict() for m in filter_new_messages(existing, incoming)]
             return {"format": FORMAT, "session_id": session_id, "messages": [*old, *new]}
 
         if expected_version is None and key not in self._claims:

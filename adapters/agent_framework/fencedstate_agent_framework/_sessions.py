@@ -1,13 +1,14 @@
 """``FencedSessionStore``: Agent Framework session snapshots in fencedstate keys, sets are CAS.
 
 Layout (``prefix`` defaults to ``"agent_framework/sessions/"``): ``{prefix}{id}`` holds
-``{"format": 1, "session": AgentSession.to_dict()}``. Ids that are not valid key segments are
-base64url-encoded.
+``{"format": 1, "session": AgentSession.to_dict()}``. Ids are escaped into one key segment
+(``encode_segment``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import warnings
 import weakref
 
@@ -15,8 +16,8 @@ from agent_framework import AgentSession, SessionStore
 from agent_framework._feature_stage import ExperimentalWarning
 
 import fencedstate as fs
-from fencedstate.claim import Claim
 from fencedstate.errors import ConflictError
+from fencedstate.integrations import ClaimRegistry, ObjectLock, retry_conflicts
 
 from ._common import FORMAT, ClaimsMixin, SessionClaim, resolve_prefix, resolve_store, segment
 from .errors import StaleSessionError
@@ -37,7 +38,9 @@ with warnings.catch_warnings():
         be new: its id must not exist). A continuation that lost the race gets
         ``StaleSessionError`` (a ``fencedstate.ConflictError``) and nothing is written, where
         ``FileSessionStore`` keeps only the last writer's snapshot. ``claim_session`` holds an
-        epoch-fenced claim on one id (see ``SessionClaim``).
+        epoch-fenced claim on one id (see ``SessionClaim``). Sets through one store object on
+        one id run one at a time (threads and tasks), so one ``AgentSession`` stored again and
+        again from several callers is never refused against its own earlier store.
         """
 
         def __init__(
@@ -51,7 +54,11 @@ with warnings.catch_warnings():
             self.store = resolve_store(store)
             self.prefix = resolve_prefix(prefix)
             self.writer = writer
-            self._claims: dict[str, Claim] = {}
+            self._claims = ClaimRegistry()
+            self._locks: weakref.WeakValueDictionary[str, ObjectLock] = (
+                weakref.WeakValueDictionary()
+            )
+            self._locks_mutex = threading.Lock()
 
         def session_key(self, session_id: str) -> str:
             """The store key holding one session snapshot."""
@@ -77,11 +84,22 @@ with warnings.catch_warnings():
             _SEEN[session] = (key, snap.version)
             return session
 
+        def _lock(self, key: str) -> ObjectLock:
+            with self._locks_mutex:
+                lock = self._locks.get(key)
+                if lock is None:
+                    lock = self._locks[key] = ObjectLock()
+                return lock
+
         def _set(self, session_id: str, session: AgentSession) -> None:
             if not isinstance(session, AgentSession):
                 raise fs.InvalidArgumentError(f"session must be an AgentSession, got {session!r}")
             key = self.session_key(session_id)
-            seen = _SEEN.get(session)
+            with self._lock(key):  # this store's callers on one id, one at a time
+                self._set_locked(key, session)
+
+        def _set_locked(self, key: str, session: AgentSession) -> None:
+            seen = _SEEN.get(session)  # read once: the compare-and-set uses this version
             expected = seen[1] if seen is not None and seen[0] == key else 0
             value = {"format": FORMAT, "session": session.to_dict()}
             try:
@@ -92,15 +110,13 @@ with warnings.catch_warnings():
 
         def _delete(self, session_id: str) -> None:
             key = self.session_key(session_id)
-            while True:
+
+            def attempt() -> None:
                 snap = self._read(key)
-                if snap is None:
-                    return
-                try:
+                if snap is not None:
                     self._remove(key, snap.version)
-                    return
-                except ConflictError:
-                    continue  # a concurrent set: delete the newer snapshot too
+
+            retry_conflicts(attempt)  # a concurrent set: delete the newer snapshot too
 
         async def get(self, session_id: str) -> AgentSession | None:
             """An independent copy of the stored session, or ``None``."""

@@ -12,7 +12,7 @@ memory = FencedMemory(store, key="memory/team")        # instead of ListMemory()
 from fencedstate.tools import conflict_message
 
 from ._agent_state import AgentStateClaim, StatefulAgent, load_agent_state, save_agent_state
-from ._memory import FencedMemory, decode_content, encode_content
+from ._memory import FencedMemory, FencedMemoryConfig, decode_content, encode_content
 from ._tools import COMMIT_TOOL, READ_TOOL, commit_state_tool, read_state_tool, state_tools
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "READ_TOOL",
     "AgentStateClaim",
     "FencedMemory",
+    "FencedMemoryConfig",
     "StatefulAgent",
     "commit_state_tool",
     "conflict_message",

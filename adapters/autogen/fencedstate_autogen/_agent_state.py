@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from pydantic_core import to_jsonable_python
 
 from fencedstate.claim import Claim
+from fencedstate.integrations import ObjectLock
 from fencedstate.records import Snapshot
 from fencedstate.store import Store
 
@@ -41,6 +42,8 @@ class AgentStateClaim:
     claim: Claim
     version: int
     released: bool = field(default=False)
+    #: Serialises saves through this hold (tasks and threads): each reads ``version`` once.
+    lock: ObjectLock = field(default_factory=ObjectLock, repr=False, compare=False)
 
     @property
     def epoch(self) -> int:
@@ -131,13 +134,15 @@ async def save_agent_state(
     if claim is not None:
         if claim.key != key:
             raise ValueError(f"claim is for {claim.key!r}, not {key!r}")
-        if claim.released:
-            raise ValueError(f"the claim on {key!r} was already released; load the state again")
-        # Fencing first: a reclaimed, released or expired claim raises FencedError here.
-        await asyncio.to_thread(claim.claim.renew)
-        snap = await asyncio.to_thread(claim.claim.commit, state, expected_version=claim.version)
-        claim.version = snap.version
-        return snap
+        async with claim.lock:
+            if claim.released:
+                raise ValueError(f"the claim on {key!r} was already released; load the state again")
+            # Fencing first: a reclaimed, released or expired claim raises FencedError here.
+            await asyncio.to_thread(claim.claim.renew)
+            expected = claim.version
+            snap = await asyncio.to_thread(claim.claim.commit, state, expected_version=expected)
+            claim.version = snap.version
+            return snap
     if not owner:
         raise ValueError("save_agent_state needs claim= (from load_agent_state) or owner=")
     short = await store.aclaim(key, owner, ttl, wait=0.0)

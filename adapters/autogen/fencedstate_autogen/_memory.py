@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from typing import Any
+from typing import Any, Self
 
-from autogen_core import CancellationToken, Image
+from autogen_core import CancellationToken, Component, Image
 from autogen_core.memory import (
     Memory,
     MemoryContent,
@@ -20,7 +20,9 @@ from autogen_core.memory import (
 )
 from autogen_core.model_context import ChatCompletionContext
 from autogen_core.models import SystemMessage
+from pydantic import BaseModel
 
+from fencedstate.integrations import resolve_store, store_location
 from fencedstate.records import Snapshot
 from fencedstate.store import Store
 
@@ -79,7 +81,18 @@ def _entries(value: Any) -> list[dict[str, Any]]:
     return list(value["items"])
 
 
-class FencedMemory(Memory):
+class FencedMemoryConfig(BaseModel):
+    """``FencedMemory``'s component config: where the entries live, not the entries."""
+
+    store: str
+    """The store's path or URL, reopened with ``fencedstate.open_store``."""
+    key: str
+    name: str | None = None
+    writer: str | None = None
+    max_retries: int = 50
+
+
+class FencedMemory(Memory, Component[FencedMemoryConfig]):
     """A chronological list memory (like ``ListMemory``) stored under one fencedstate key.
 
     ``add`` appends with ``store.update`` (read fresh, append, compare-and-set, retry on
@@ -89,13 +102,20 @@ class FencedMemory(Memory):
     other processes added. ``clear`` commits an empty list (also a compare-and-set).
 
     A claimless write on a key someone else holds a live claim on raises ``ClaimHeldError``.
+
+    ``dump_component()`` / ``FencedMemory.load_component(...)`` round-trip the configuration
+    (store path or URL, key, name, writer, retries); the entries stay in the store, so a
+    loaded memory sees every entry. Store options other than the location (durability, ...)
+    are not part of the config: the reopened store uses their defaults.
     """
 
     component_type = "memory"
+    component_config_schema = FencedMemoryConfig
+    component_provider_override = "fencedstate_autogen.FencedMemory"
 
     def __init__(
         self,
-        store: Store,
+        store: Store | str,
         key: str,
         *,
         name: str | None = None,
@@ -106,7 +126,7 @@ class FencedMemory(Memory):
             raise TypeError(f"key must be a str, got {type(key).__name__}")
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries!r}")
-        self._store = store
+        self._store = store = resolve_store(store)
         self._key = key
         self._name = name or f"fenced_memory:{key}"
         self._writer = writer or self._name
@@ -185,3 +205,22 @@ class FencedMemory(Memory):
 
     async def close(self) -> None:
         """Nothing to release: the store holds no per-memory resources."""
+
+    def _to_config(self) -> FencedMemoryConfig:
+        return FencedMemoryConfig(
+            store=store_location(self._store),
+            key=self._key,
+            name=self._name,
+            writer=self._writer,
+            max_retries=self._max_retries,
+        )
+
+    @classmethod
+    def _from_config(cls, config: FencedMemoryConfig) -> Self:
+        return cls(
+            config.store,
+            config.key,
+            name=config.name,
+            writer=config.writer,
+            max_retries=config.max_retries,
+        )

@@ -26,10 +26,8 @@ import contextlib
 import contextvars
 import json
 import os
-import socket
 import threading
 import time
-import uuid
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,8 +39,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer
 from pydantic_core import to_jsonable_python
 
 import fencedstate as fs
+from fencedstate.integrations import default_owner, resolve_store
 from fencedstate.keys import validate_key
-from fencedstate.store import Store
 
 __all__ = ["FencedFlowPersistence", "fenced_cause"]
 
@@ -198,13 +196,7 @@ class FencedFlowPersistence(FlowPersistence):
     @field_validator("store", mode="before")
     @classmethod
     def _open_store(cls, value: Any) -> Any:
-        if isinstance(value, str | os.PathLike):
-            return fs.open_store(value)
-        if not isinstance(value, Store):
-            raise ValueError(
-                f"store must be a fencedstate store or a directory path, got {type(value).__name__}"
-            )
-        return value
+        return resolve_store(value)  # InvalidStoreError (a ValueError) for anything else
 
     @field_serializer("store")
     def _store_path(self, store: Any) -> str:
@@ -305,7 +297,7 @@ class FencedFlowPersistence(FlowPersistence):
         return session
 
     def _claim(self, key: str) -> Any:
-        owner = f"{self.writer}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        owner = default_owner(self.writer)
         return self.store.claim(key, owner=owner, ttl=self.ttl, wait=self.claim_timeout)
 
     def _save_detached(self, flow_uuid: str, key: str, value: dict[str, Any]) -> None:

@@ -21,11 +21,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import os
 import random
-import socket
 import threading
-import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
@@ -44,6 +41,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 import fencedstate as fs
 from fencedstate.errors import FencedStateError
+from fencedstate.integrations import ATTEMPTS, default_owner, pause, resolve_store
 
 from ._keys import encode_segment
 
@@ -132,11 +130,7 @@ class FencedCheckpointSaver(BaseCheckpointSaver[str]):
         claim_wait: float = 0.0,
         serde: SerializerProtocol | None = None,
     ) -> None:
-        if not isinstance(store, fs.Store):
-            raise TypeError(
-                f"FencedCheckpointSaver needs a fencedstate store (fs.open_store(...)), "
-                f"got {store!r}"
-            )
+        store = resolve_store(store, what="FencedCheckpointSaver's store")
         if not isinstance(ttl, int | float) or not ttl > 0:
             raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
         if not isinstance(claim_wait, int | float) or claim_wait < 0:
@@ -145,7 +139,7 @@ class FencedCheckpointSaver(BaseCheckpointSaver[str]):
         fs.validate_key(prefix)
         self._store = store
         self._prefix = prefix
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = owner or default_owner("langgraph")
         self.ttl = float(ttl)
         self.claim_wait = float(claim_wait)
         self._claims: dict[str, fs.Claim] = {}
@@ -394,7 +388,10 @@ class FencedCheckpointSaver(BaseCheckpointSaver[str]):
         return {"configurable": {"thread_id": tid, "checkpoint_ns": ns, "checkpoint_id": cid}}
 
     def _move_head(self, claim: fs.Claim, tid: str, ns: str, parent: str | None, cid: str) -> None:
-        for _ in range(1000):
+        last: FencedStateError | None = None  # the real error a final raise reports
+        for attempt in range(ATTEMPTS):
+            if last is not None:
+                pause(attempt - 1)
             heads, snap = self._heads(tid)
             head = heads.get(ns)
             head_id = None if head is None else head.get("id")
@@ -416,20 +413,23 @@ class FencedCheckpointSaver(BaseCheckpointSaver[str]):
                     expected_version=0 if snap is None else snap.version,
                 )
                 return
-            except fs.ConflictError:
-                continue  # another thread of this runner moved another namespace's head
+            except fs.ConflictError as err:
+                last = err  # another thread of this runner moved another namespace's head
+                continue
             except fs.FencedError as err:
                 if err.reason == "expired":
                     with self._lock:
                         if self._claims.get(tid) is claim:
                             del self._claims[tid]
                     claim = self._claim_for(tid)
+                    last = err
                     continue
                 with self._lock:
                     if self._claims.get(tid) is claim:
                         del self._claims[tid]
                 raise
-        raise fs.ConflictError(self.head_key(tid), -1, -1)
+        assert last is not None  # the loop ran ATTEMPTS >= 1 times, each ending in an error
+        raise last
 
     def _undo(self, written: dict[str, fs.Snapshot]) -> None:
         for key, snap in written.items():

@@ -40,6 +40,7 @@ from langgraph.store.base import (
 from langgraph.store.base import _validate_namespace as _lg_validate_namespace
 
 import fencedstate as fs
+from fencedstate.integrations import resolve_store
 
 from ._keys import decode_segment, encode_segment
 from ._reads import EXPLICIT, Read, current_reads, store_ids
@@ -141,10 +142,7 @@ class FencedStore(BaseStore):
         writer: str | None = None,
         track_reads: bool = True,
     ) -> None:
-        if not isinstance(store, fs.Store):
-            raise TypeError(
-                f"FencedStore needs a fencedstate store (fs.open_store(...)), got {store!r}"
-            )
+        store = resolve_store(store, what="FencedStore's store")
         fs.validate_key(prefix)
         self._store = store
         self._prefix = prefix

@@ -14,11 +14,13 @@ from fencedstate.tools import conflict_message
 
 from ._session import FencedSession
 from ._tools import COMMIT_TOOL, READ_TOOL, commit_state_tool, read_state_tool, state_tools
+from .errors import InvalidItemError
 
 __all__ = [
     "COMMIT_TOOL",
     "READ_TOOL",
     "FencedSession",
+    "InvalidItemError",
     "commit_state_tool",
     "conflict_message",
     "read_state_tool",

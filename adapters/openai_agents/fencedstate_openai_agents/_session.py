@@ -20,8 +20,11 @@ from agents.memory.session_settings import (
 )
 
 from fencedstate.claim import Claim
-from fencedstate.errors import ConflictError, FencedError
+from fencedstate.errors import ConflictError, FencedError, InvalidValueError
+from fencedstate.integrations import ObjectLock, default_owner, encode_segment, resolve_store
 from fencedstate.store import Store
+
+from .errors import InvalidItemError
 
 if TYPE_CHECKING:
     from agents.items import TResponseInputItem
@@ -42,12 +45,17 @@ class FencedSession(SessionABC):
 
     Semantics:
 
-    - The history is one key, ``key_prefix + session_id``. ``get_items`` reads it (no lock) and
-      records its version as the version this object has *seen*; a new object has seen version 0.
+    - The history is one key, ``key_prefix + encode_segment(session_id)``. ``get_items`` reads
+      it (no claim needed) and records its version as the version this object has *seen*; a new
+      object has seen version 0.
+    - One object serialises its own callers (threads, each with its own event loop, and tasks
+      alike): operations run one at a time, so every ``add_items`` through one object lands,
+      in the order the calls took the object's lock, as ``SQLiteSession`` stores them.
     - Every write is a commit under a claim on that key, checked against the seen version:
       ``add_items`` appends, ``pop_item`` removes the newest item, ``clear_session`` empties it.
       If anyone else committed since this object last looked, the write raises
-      ``ConflictError`` and changes nothing: call ``get_items`` and decide again. So
+      ``ConflictError`` and changes nothing: call ``get_items`` and decide again. Two objects
+      (or processes) on one session id therefore never lose each other's items. So
       ``pop_item`` never removes an item this object has not seen (another writer's newest item).
     - The claim is taken at the first write (waiting up to ``claim_wait`` seconds while another
       owner's live claim exists, then ``ClaimHeldError``) and, with ``hold_claim=True`` (the
@@ -63,7 +71,7 @@ class FencedSession(SessionABC):
         self,
         session_id: str,
         *,
-        store: Store,
+        store: Store | str,
         owner: str | None = None,
         ttl: float = 30.0,
         claim_wait: float = 0.0,
@@ -83,9 +91,10 @@ class FencedSession(SessionABC):
             if session_settings is not None
             else SessionSettings()
         )
-        self.key = key_prefix + session_id
-        self.owner = owner or f"session:{session_id}"
-        self._store = store
+        self.key = key_prefix + encode_segment(session_id)
+        self.owner = owner or default_owner("openai-agents")
+        self._store = store = resolve_store(store)
+        self._lock = ObjectLock()
         self._ttl = ttl
         self._claim_wait = claim_wait
         self._hold_claim = hold_claim
@@ -105,9 +114,10 @@ class FencedSession(SessionABC):
 
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
         """Return the history (latest ``limit`` items, oldest first); remember its version."""
-        await self._renew_quietly()
-        snap = await asyncio.to_thread(self._store.get, self.key)
-        self._seen = 0 if snap is None else snap.version
+        async with self._lock:
+            await self._renew_quietly()
+            snap = await asyncio.to_thread(self._store.get, self.key)
+            self._seen = 0 if snap is None else snap.version
         items = _items(None if snap is None else snap.value, self.key)
         n = resolve_session_limit(limit, self.session_settings)
         if n is not None:
@@ -121,7 +131,8 @@ class FencedSession(SessionABC):
         if not items:
             return
         new = copy.deepcopy(items)
-        await self._write(lambda old: [*old, *new])
+        async with self._lock:
+            await self._write(lambda old: [*old, *new])
 
     async def pop_item(self) -> TResponseInputItem | None:
         """Remove and return the newest item, only if the history is still the version seen.
@@ -136,15 +147,21 @@ class FencedSession(SessionABC):
             popped.append(old[-1])
             return old[:-1]
 
-        await self._write(drop_last)
+        async with self._lock:
+            await self._write(drop_last)
         return popped[-1] if popped else None
 
     async def clear_session(self) -> None:
         """Empty the history (compare-and-set under the claim)."""
-        await self._write(lambda old: [] if old else None)
+        async with self._lock:
+            await self._write(lambda old: [] if old else None)
 
     async def release(self) -> None:
         """Give up the claim so another owner can write. Idempotent (a lost claim is a no-op)."""
+        async with self._lock:
+            await self._release()
+
+    async def _release(self) -> None:
         claim, self._claim = self._claim, None
         if claim is not None:
             await asyncio.to_thread(claim.release)
@@ -172,6 +189,7 @@ class FencedSession(SessionABC):
                 self._claim = None
 
     async def _write(self, change: Callable[[list[Any]], list[Any] | None]) -> None:
+        seen = self._seen  # read once: the check and the compare-and-set use this same version
         try:
             if self._claim is None:
                 self._claim = await self._store.aclaim(
@@ -183,16 +201,21 @@ class FencedSession(SessionABC):
             claim = self._claim
             snap = await asyncio.to_thread(claim.read)
             current = 0 if snap is None else snap.version
-            if current != self._seen:
-                raise ConflictError(self.key, self._seen, current)
+            if current != seen:
+                raise ConflictError(self.key, seen, current)
             new_items = change(_items(None if snap is None else snap.value, self.key))
             if new_items is not None:
                 value = {"format": FORMAT, "session_id": self.session_id, "items": new_items}
-                new = await asyncio.to_thread(claim.commit, value, expected_version=self._seen)
+                try:
+                    new = await asyncio.to_thread(claim.commit, value, expected_version=seen)
+                except InvalidValueError as exc:
+                    if type(exc) is not InvalidValueError:
+                        raise  # ValueTooLargeError: not a type problem
+                    raise InvalidItemError(exc.key, exc.reason) from exc
                 self._seen = new.version
         except FencedError:
             self._claim = None  # lost: the next write must take a new claim
             raise
         finally:
             if not self._hold_claim and self._claim is not None:
-                await self.release()
+                await self._release()

@@ -1,16 +1,17 @@
 """`FencedStatePersistence`: a pydantic-graph `BaseStatePersistence` on a fencedstate store.
 
-One run id is one key (``{prefix}{run_id}``) holding the run's snapshot list. Every write is a
-compare-and-set on that key. ``load_next`` and ``record_run`` take a fencedstate claim on the
-key and keep it until the run ends (``snapshot_end``) or ``release()`` is called, so a second
-process resuming the same run id gets ``RunClaimedError`` instead of running the node again,
-and a stalled holder whose claim was reclaimed gets ``fs.FencedError`` on its next write.
+One run id is one key (``{prefix}`` + the run id escaped into one key segment) holding the run's
+snapshot list. Every write is a compare-and-set on that key. ``load_next`` and ``record_run``
+take a fencedstate claim on the key and keep it until the run ends (``snapshot_end``) or
+``release()`` is called, so a second process resuming the same run id gets ``RunClaimedError``
+instead of running the node again, and a stalled holder whose claim was reclaimed gets
+``fs.FencedError`` on its next write.
 """
 
 from __future__ import annotations
 
 import os
-import uuid
+import threading
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
@@ -31,12 +32,16 @@ from pydantic_graph.persistence import (
 )
 
 import fencedstate as fs
+from fencedstate.integrations import default_owner, encode_segment, resolve_store
 
 Snapshots = list[Snapshot[Any, Any]]
 
 
-class RunClaimedError(fs.ClaimHeldError):
-    """Another live owner holds this graph run (``holder``, ``expires_in``); do not advance it."""
+class RunClaimedError(fs.ClaimHeldError, exceptions.GraphRuntimeError):
+    """Another live owner holds this graph run (``holder``, ``expires_in``); do not advance it.
+
+    Also a pydantic-graph ``GraphRuntimeError``, the error a graph run raises when it cannot go on.
+    """
 
 
 def _now_utc() -> datetime:
@@ -64,12 +69,14 @@ class FencedStatePersistence(BaseStatePersistence[StateT, RunEndT]):
             raise fs.InvalidArgumentError("run_id must be a non-empty string")
         if ttl <= 0:
             raise fs.InvalidArgumentError("ttl must be positive")
-        self.store: fs.Store = store if isinstance(store, fs.Store) else fs.open_store(store)
+        self.store: fs.Store = resolve_store(store)
         self.run_id = run_id
-        self.key = f"{prefix}{run_id}"
-        self.owner = owner or f"pgraph-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.key = f"{prefix}{encode_segment(run_id)}"
+        self.owner = owner or default_owner("pydantic-graph")
         self.ttl = ttl
         self._claim: Any = None
+        # one object shared by threads and tasks: its callers take turns (claim and read-commit)
+        self._lock = threading.RLock()
         self._adapter: pydantic.TypeAdapter[Snapshots] | None = None
 
     # -- types -----------------------------------------------------------------------------
@@ -95,19 +102,26 @@ class FencedStatePersistence(BaseStatePersistence[StateT, RunEndT]):
         return None if self._claim is None else int(self._claim.epoch)
 
     def _acquire_sync(self) -> None:
-        if self._claim is not None:
-            return
-        try:
-            self._claim = self.store.claim(self.key, owner=self.owner, ttl=self.ttl)
-        except fs.ClaimHeldError as e:
-            raise RunClaimedError(e.key, e.holder, e.expires_in) from e
+        with self._lock:
+            if self._claim is not None:
+                return
+            try:
+                self._claim = self.store.claim(self.key, owner=self.owner, ttl=self.ttl)
+            except fs.ClaimHeldError as e:
+                raise RunClaimedError(e.key, e.holder, e.expires_in) from e
+
+    def _renew_sync(self) -> None:
+        with self._lock:
+            if self._claim is not None:
+                self._claim.renew()
 
     def release(self) -> None:
         """Give up this instance's claim on the run (no-op when none is held)."""
-        claim, self._claim = self._claim, None
-        if claim is not None:
-            with suppress(fs.FencedError):
-                claim.release()
+        with self._lock:
+            claim, self._claim = self._claim, None
+            if claim is not None:
+                with suppress(fs.FencedError):
+                    claim.release()
 
     def recover(self, by: str = "recovery") -> int:
         """Revoke whoever holds the run (epoch bump) and reset its unfinished node to 'created'.
@@ -136,14 +150,15 @@ class FencedStatePersistence(BaseStatePersistence[StateT, RunEndT]):
         return self._ta().validate_python(snap.value), int(snap.version)
 
     def _mutate_sync(self, fn: Callable[[Snapshots], Any]) -> Any:
-        snapshots, version = self._read_sync()
-        result = fn(snapshots)
-        value = self._ta().dump_python(snapshots, mode="json")
-        if self._claim is not None:
-            self._claim.commit(value, expected_version=version)
-        else:
-            self.store.put(self.key, value, expected_version=version, writer=self.owner)
-        return result
+        with self._lock:  # the version read here is the one committed against, once
+            snapshots, version = self._read_sync()
+            result = fn(snapshots)
+            value = self._ta().dump_python(snapshots, mode="json")
+            if self._claim is not None:
+                self._claim.commit(value, expected_version=version)
+            else:
+                self.store.put(self.key, value, expected_version=version, writer=self.owner)
+            return result
 
     async def _mutate(self, fn: Callable[[Snapshots], Any]) -> Any:
         return await anyio.to_thread.run_sync(self._mutate_sync, fn)
@@ -184,7 +199,7 @@ class FencedStatePersistence(BaseStatePersistence[StateT, RunEndT]):
             snap.status = "running"
             snap.start_ts = _now_utc()
 
-        await anyio.to_thread.run_sync(self._claim.renew)
+        await anyio.to_thread.run_sync(self._renew_sync)
         await self._mutate(start)
         t0 = perf_counter()
 

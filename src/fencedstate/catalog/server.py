@@ -10,15 +10,17 @@ from fencedstate.catalog.errors import EntryNotFoundError
 
 
 def create_server() -> Any:
-    """Build the FastMCP server; imports `mcp` lazily so the catalog works without the extra."""
+    """Build the MCP server; imports `mcp` lazily so the catalog works without the extra."""
     try:
-        from mcp.server.fastmcp import FastMCP
+        from fencedstate.mcp_server.sdk import server_base
+
+        server_cls = server_base()  # FastMCP on mcp 1.x, MCPServer on 2.x
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
         raise RuntimeError(
             "the MCP server needs the 'mcp' extra: pip install 'fencedstate[mcp]'"
         ) from exc
 
-    server = FastMCP(
+    server = server_cls(
         "fencedstate-catalog",
         instructions=(
             "Catalog of coordination failure modes in multi-agent systems (lost updates, zombie "
@@ -27,14 +29,12 @@ def create_server() -> Any:
         ),
     )
 
-    @server.tool()
     def search(query: str, limit: int = 5) -> list[dict[str, Any]]:
         """Rank catalog entries by relevance to a free-text description of a failure or design."""
         if not 1 <= limit <= 50:
             raise ValueError("limit must be between 1 and 50")
         return [h.model_dump() for h in _search(query, limit=limit)]
 
-    @server.tool()
     def show(id: str) -> dict[str, Any]:
         """Return one catalog entry in full: reproduction, impact, detection, mitigations, refs."""
         try:
@@ -42,6 +42,8 @@ def create_server() -> Any:
         except EntryNotFoundError as exc:
             raise ValueError(str(exc)) from exc
 
+    server.tool()(search)
+    server.tool()(show)
     return server
 
 

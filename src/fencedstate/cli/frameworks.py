@@ -21,13 +21,36 @@ EXAMPLES = [
         "agent-framework",
         "agent_framework_sessions.py",
     ),
+    ("Pydantic AI 2.x", "pydantic_ai_harness", "pydantic-ai", "pydantic_ai_steps.py"),
+    # its own environment: pydantic-ai 2.x installs pydantic-graph 2.x, which has no persistence
     (
-        "Pydantic AI / pydantic-graph",
-        "fencedstate_pydantic_graph",
-        "pydantic-ai",
+        "pydantic-graph 1.x",
+        "pydantic_graph.persistence",
+        "pydantic-graph",
         "pydantic_graph_resume.py",
     ),
 ]
+
+
+# extra -> the framework's own top-level module (the adapter packages ship with the core, so
+# they are always importable; the framework is what may be missing)
+FRAMEWORK_MODULES = {
+    "langgraph": "langgraph",
+    "crewai": "crewai",
+    "autogen": "autogen_agentchat",
+    "openai-agents": "agents",
+    "adk": "google.adk",
+    "agent-framework": "agent_framework",
+    "pydantic-ai": "pydantic_graph",
+}
+
+
+def installed(module: str) -> bool:
+    """True if ``module`` can be found (a missing parent package counts as not installed)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def examples_dir() -> Path | None:
@@ -37,7 +60,8 @@ def examples_dir() -> Path | None:
 
 
 def run() -> int:
-    """Run every installed framework's example; 0 if all that ran succeeded."""
+    """Run every installed framework's example and print the install line of the others; 0 if
+    every example that ran succeeded."""
     where = examples_dir()
     if where is None:
         print(
@@ -53,7 +77,8 @@ def run() -> int:
         if not path.exists():
             print("   no example in this checkout\n")
             continue
-        if importlib.util.find_spec(module) is None:
+        framework = FRAMEWORK_MODULES.get(extra)
+        if not installed(module) or (framework is not None and not installed(framework)):
             print(f"   not installed: pip install -e '.[{extra}]'\n")
             continue
         code = subprocess.call([sys.executable, str(path)], cwd=where.parent)

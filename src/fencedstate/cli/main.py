@@ -1,22 +1,47 @@
-"""The ``fencedstate`` command: demo, inspect, history, catalog."""
+"""fencedstate: shared state for multi-agent systems that never silently loses a write."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import time
 from collections.abc import Sequence
+from urllib.parse import unquote, urlsplit
 
 from .. import __version__, open_store
-from ..errors import FencedStateError
+from ..errors import CorruptStateError, FencedStateError, NotAStoreError
+from ..file.filestore import MARKER
+from ..locations import is_url
+from ..store import Store
+from . import claims
+from .errors import EXIT_CODES_HELP, EXIT_DAMAGE, report
 from .table import render
 
 
+def open_existing(target: str) -> Store:
+    """Open the store at ``target`` without ever creating one (``NotAStoreError``)."""
+    local: str | None = target
+    if is_url(target):
+        parts = urlsplit(target)
+        local = unquote(parts.path) if parts.scheme.lower() == "file" else None
+    if local is not None and not os.path.isfile(os.path.join(local, MARKER)):
+        raise NotAStoreError(local)
+    return open_store(target)
+
+
 def _inspect(args: argparse.Namespace) -> int:
-    store = open_store(args.dir)
-    rows = []
+    store = open_existing(args.dir)
+    rows: list[list[object]] = []
+    damaged = 0
     for key in (k for k in store._all_keys() if k.startswith(args.prefix)):
-        state = store.state(key)
+        try:
+            state = store.state(key)
+        except CorruptStateError as exc:
+            damaged += 1
+            rows.append([key, "damaged", "-", "-", "-", "-", _short(exc.detail, 60)])
+            continue
         if state is None:
             continue
         live = state.lease is not None and state.lease.live(store.clock)
@@ -42,11 +67,17 @@ def _inspect(args: argparse.Namespace) -> int:
             indent="",
         )
     )
+    if damaged:
+        print(
+            f"fencedstate: {damaged} damaged key(s): run `fencedstate check {args.dir}`",
+            file=sys.stderr,
+        )
+        return EXIT_DAMAGE
     return 0
 
 
 def _history(args: argparse.Namespace) -> int:
-    store = open_store(args.dir)
+    store = open_existing(args.dir)
     events = store.history(args.key, limit=args.limit)
     if not events:
         print(f"no history for {args.key!r}")
@@ -107,6 +138,77 @@ def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _claim_command(args: argparse.Namespace) -> int:
+    store = open_store(args.dir) if args.creates else open_existing(args.dir)
+    print(json.dumps(args.claim_func(store, args)))
+    return 0
+
+
+COMMANDS = {
+    "demo": "show the lost update and the zombie writer, then the fix (real processes)",
+    "inspect": "list keys with version, epoch, holder, expiry (read-only)",
+    "history": "print a key's journal (read-only)",
+    "copy": "copy a whole store to another backend, then verify it",
+    "check": "fsck a file store: find, quarantine, salvage, restore or reset damaged keys",
+    "mcp": "serve a store over MCP, stdio or HTTP",
+    "catalog": "query the failure-mode catalog: list, show, search, serve",
+}
+
+
+def _wide(prog: str) -> argparse.HelpFormatter:
+    """Help wide enough that every command's summary stays on one line."""
+    return argparse.HelpFormatter(prog, width=110, max_help_position=14)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``fencedstate`` argument parser (every command, one help line each)."""
+    parser = argparse.ArgumentParser(
+        prog="fencedstate",
+        description=__doc__,
+        epilog=EXIT_CODES_HELP + ". Details: docs/cli.md.",
+        formatter_class=_wide,
+    )
+    parser.add_argument("--version", action="version", version=f"fencedstate {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--json", action="store_true", help="print errors as JSON (type, message, advice, fields)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("demo", help=COMMANDS["demo"], parents=[common])
+    p.add_argument("--workers", type=int, default=6)
+    p.add_argument("--rounds", type=int, default=20)
+    p.add_argument("--dir", help="keep the demo's files here instead of a temp dir")
+    p.add_argument(
+        "--frameworks",
+        action="store_true",
+        help="run each installed framework's example: its default vs fencedstate",
+    )
+    p.set_defaults(func=_demo)
+    p = sub.add_parser("inspect", help=COMMANDS["inspect"], parents=[common])
+    p.add_argument("dir", help="a store directory or URL (never created)")
+    p.add_argument("--prefix", default="")
+    p.set_defaults(func=_inspect)
+    p = sub.add_parser("history", help=COMMANDS["history"], parents=[common])
+    p.add_argument("dir", help="a store directory or URL (never created)")
+    p.add_argument("key")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=_history)
+    p = sub.add_parser("copy", help=COMMANDS["copy"], parents=[common])
+    p.add_argument("src", help="the source store (directory or URL)")
+    p.add_argument("dst", help="the destination store (must not hold any of the keys)")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        help="seconds to wait for live claims / pending commits to end",
+    )
+    p.set_defaults(func=_copy)
+    for name in ("check", "mcp", "catalog"):  # parsed by their own modules
+        sub.add_parser(name, help=COMMANDS[name], add_help=False)
+    claims.add_parsers(sub, [common])
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fencedstate`` console script."""
     args_list = list(sys.argv[1:] if argv is None else argv)
@@ -122,47 +224,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ..catalog.cli import main as catalog_main
 
         return catalog_main(args_list[1:])
-    parser = argparse.ArgumentParser(prog="fencedstate", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"fencedstate {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("demo", help="show the lost update and the zombie writer, then the fix")
-    p.add_argument("--workers", type=int, default=6)
-    p.add_argument("--rounds", type=int, default=20)
-    p.add_argument("--dir", help="keep the demo's files here instead of a temp dir")
-    p.add_argument(
-        "--frameworks",
-        action="store_true",
-        help="run each installed framework's example: its default vs fencedstate",
-    )
-    p.set_defaults(func=_demo)
-    p = sub.add_parser("inspect", help="list keys with version, epoch, holder, expiry")
-    p.add_argument("dir", help="a store directory or URL")
-    p.add_argument("--prefix", default="")
-    p.set_defaults(func=_inspect)
-    p = sub.add_parser("history", help="print a key's journal")
-    p.add_argument("dir")
-    p.add_argument("key")
-    p.add_argument("--limit", type=int, default=50)
-    p.set_defaults(func=_history)
-    p = sub.add_parser("copy", help="copy a whole store to another backend, then verify it")
-    p.add_argument("src", help="the source store (directory or URL)")
-    p.add_argument("dst", help="the destination store (must not hold any of the keys)")
-    p.add_argument(
-        "--wait",
-        type=float,
-        default=0.0,
-        help="seconds to wait for live claims / pending commits to end",
-    )
-    p.set_defaults(func=_copy)
-    sub.add_parser("check", help="check a store's files for damage (see: check --help)")
-    sub.add_parser("mcp", help="serve a store over MCP, stdio or HTTP (see: mcp --help)")
-    sub.add_parser("catalog", help="query the failure-mode catalog (see: catalog --help)")
-    args = parser.parse_args(args_list)
+    args = build_parser().parse_args(args_list)
+    if hasattr(args, "creates"):
+        args.claim_func, args.func = args.func, _claim_command
     try:
         return int(args.func(args))
     except FencedStateError as exc:
-        print(f"fencedstate: error: {exc}", file=sys.stderr)
-        return 2
+        return report(exc, as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,13 @@ the first can never apply (not committed); if not, the record tells whether ours
 
 Lease time is the etcd members' clock as reported in each HTTP response's ``Date`` header
 (whole seconds, see docs/etcd.md): no client clock decides an expiry.
+
+Transport security: ``etcds://`` (or any TLS option) speaks HTTPS, verifying the members'
+certificates against ``ca_file`` (else the system's CAs) and presenting ``cert_file`` /
+``key_file`` to a cluster run with ``--client-cert-auth``; ``username`` / ``password`` (or
+``etcds://user:password@...``) log in to etcd's auth and send its token on every request,
+logging in again when the cluster says the token is no longer valid (it expired, or the member
+restarted). A refusal is an ``AccessDeniedError`` that names what the server demanded.
 """
 
 from __future__ import annotations
@@ -25,14 +32,16 @@ from __future__ import annotations
 import base64
 import email.utils
 import json
+import os
 import random
+import ssl
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 try:
     import httpx
@@ -41,10 +50,18 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
 
 from .. import args
 from ..clock import Clock, FixedClock, Lease
-from ..errors import CorruptStateError, InvalidArgumentError, OutcomeUnknownError, StorageError
+from ..errors import (
+    AccessDeniedError,
+    CorruptStateError,
+    InvalidArgumentError,
+    OutcomeUnknownError,
+    StorageError,
+)
 from ..keys import validate_key
 from ..records import State, _loads, empty_state, encode_value
 from ..store import DEFAULT_MAX_VALUE_BYTES, Step, Store
+from ..watch import WatchFeed
+from .watch import EtcdFeed
 
 __all__ = ["EtcdClock", "EtcdStore"]
 
@@ -93,6 +110,19 @@ class EtcdClock(Clock):
         return self.now()
 
 
+# What etcd's gateway answers (HTTP 400/401/403, JSON "error") when it refuses the client.
+_AUTH_REFUSALS = (
+    "user name is empty",
+    "authentication failed",
+    "permission denied",
+    "invalid auth token",
+    "CommonName of client",
+    "user name not found",
+    "auth: revision in header is old",
+)
+_TOKEN_EXPIRED = ("invalid auth token", "auth: revision in header is old")
+
+
 class _Unreachable(Exception):
     """Internal: no endpoint answered (the request may or may not have been applied)."""
 
@@ -134,24 +164,48 @@ class EtcdStore(Store):
         commit_deadline: float = 30.0,
         history_limit: int = 1000,
         max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
+        username: str | None = None,
+        password: str | None = None,
+        ca_file: str | os.PathLike[str] | None = None,
+        cert_file: str | os.PathLike[str] | None = None,
+        key_file: str | os.PathLike[str] | None = None,
         clock: Clock | None = None,
     ) -> None:
-        if not isinstance(url, str) or not url.startswith("etcd://"):
+        if not isinstance(url, str) or not url.startswith(("etcd://", "etcds://")):
             raise InvalidArgumentError(
-                "url must be an etcd://host:port[,host:port...][/namespace] URL"
+                "url must be an etcd:// or etcds://[user[:password]@]host:port[,host:port...]"
+                "[/namespace] URL"
             )
         parts = urlsplit(url)
-        hosts = [h.strip() for h in parts.netloc.split(",") if h.strip()]
+        userinfo, _, netloc = parts.netloc.rpartition("@")
+        hosts = [h.strip() for h in netloc.split(",") if h.strip()]
         if not hosts:
             raise InvalidArgumentError("the etcd URL names no endpoint")
+        if userinfo:
+            url_user, has_pw, url_pw = userinfo.partition(":")
+            username = username if username is not None else unquote(url_user)
+            if has_pw and password is None:
+                password = unquote(url_pw)
+        if (username is None) != (password is None):
+            raise InvalidArgumentError(
+                "etcd auth needs both a user name and a password (username=, password=)"
+            )
+        if key_file is not None and cert_file is None:
+            raise InvalidArgumentError("key_file= needs cert_file= (the client certificate)")
+        tls = parts.scheme == "etcds" or any(f is not None for f in (ca_file, cert_file))
         args.seconds("timeout", timeout)
         args.seconds("commit_deadline", commit_deadline)
         args.history_limit(history_limit)
         namespace = parts.path.strip("/") or "fencedstate"
-        self.url = url
+        shown_user = f"{username}@" if username else ""
+        # Only the redacted form is kept where it can be printed: never the password.
+        self.url = f"{parts.scheme}://{shown_user}{','.join(hosts)}/{namespace}"
         self.namespace = namespace
         self.serializable = bool(serializable)
-        self._endpoints = [f"http://{h}" for h in hosts]
+        self._endpoints = [f"{'https' if tls else 'http'}://{h}" for h in hosts]
+        self._credentials = (username, password) if username is not None else None
+        self._token: str | None = None
+        self._auth_lock = threading.Lock()
         self._current = 0
         self._timeout = float(timeout)
         self._commit_deadline = float(commit_deadline)
@@ -159,8 +213,12 @@ class EtcdStore(Store):
         self._ns = namespace.encode() + b"/"
         self._lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
-        self._client = httpx.Client(timeout=self._timeout)
+        verify: ssl.SSLContext | bool = _tls_context(ca_file, cert_file, key_file) if tls else True
+        self._client = httpx.Client(timeout=self._timeout, verify=verify)
         self._closed = False
+        self._server_clock = EtcdClock("bootstrap")
+        if self._credentials is not None:
+            self._login(None)
         self.store_id = self._bootstrap()
         boot = clock.boot_id if clock is not None else f"etcd:{self.store_id}"
         self._server_clock = EtcdClock(boot)
@@ -177,24 +235,62 @@ class EtcdStore(Store):
 
     # -- transport ----------------------------------------------------------------------------
 
+    def _login(self, stale: str | None) -> None:
+        """Get a fresh auth token, unless another thread already replaced ``stale``."""
+        assert self._credentials is not None
+        with self._auth_lock:
+            if self._token is not None and self._token != stale:
+                return
+            name, password = self._credentials
+            try:
+                out = self._post("/v3/auth/authenticate", {"name": name, "password": password})
+            except _Unreachable as exc:
+                raise StorageError(None, f"cannot reach etcd at {self.url}: {exc}") from None
+            token = out.get("token")
+            # A cluster without auth enabled answers with no token: requests need none there.
+            self._token = token if isinstance(token, str) and token else None
+
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST to one member after another until one answers; ``_Unreachable`` if none."""
         if self._closed:
             raise StorageError(None, "the store is closed")
         errors: list[str] = []
+        tls_errors: list[str] = []
         n = len(self._endpoints)
         start = self._current
-        for i in range(n):
+        relogged = False
+        i = 0
+        while i < n:
             idx = (start + i) % n
             sent_at = time.monotonic()
+            token = self._token if path != "/v3/auth/authenticate" else None
+            headers = {"Authorization": token} if token is not None else None
             try:
-                resp = self._client.post(self._endpoints[idx] + path, json=body)
+                resp = self._client.post(self._endpoints[idx] + path, json=body, headers=headers)
             except httpx.HTTPError as exc:
                 errors.append(f"{self._endpoints[idx]}: {type(exc).__name__}: {exc}")
+                if _is_tls_error(exc):
+                    tls_errors.append(str(exc))
+                i += 1
                 continue
+            refusal = _refusal(resp) if resp.status_code in (400, 401, 403) else None
+            if refusal is not None:
+                if (
+                    any(t in refusal for t in _TOKEN_EXPIRED)
+                    and self._credentials is not None
+                    and not relogged
+                    and path != "/v3/auth/authenticate"
+                ):
+                    # The token expired or its member restarted: the request was refused, not
+                    # applied, so log in again and send it once more to the same member.
+                    relogged = True
+                    self._login(token)
+                    continue
+                raise AccessDeniedError("etcd", _explain_refusal(refusal, self._credentials))
             if resp.status_code != 200:
                 # e.g. a member without a leader/quorum ("etcdserver: request timed out")
                 errors.append(f"{self._endpoints[idx]}: HTTP {resp.status_code} {resp.text[:200]}")
+                i += 1
                 continue
             self._current = idx
             recv_at = time.monotonic()
@@ -212,6 +308,8 @@ class EtcdStore(Store):
                 data["_recv"] = recv_at
                 return data
             raise StorageError(None, "etcd answered with a non-object")
+        if tls_errors and len(tls_errors) == len(errors):
+            raise AccessDeniedError("etcd", _explain_tls(tls_errors[0]))
         raise _Unreachable("; ".join(errors))
 
     def _range(
@@ -243,7 +341,8 @@ class EtcdStore(Store):
         try:
             out = self._post("/v3/kv/txn", body)
         except _Unreachable as exc:
-            raise StorageError(None, f"cannot reach etcd at {self.url}: {exc}") from None
+            hint = "" if self._endpoints[0].startswith("https") else " (TLS cluster? use etcds://)"
+            raise StorageError(None, f"cannot reach etcd at {self.url}: {exc}{hint}") from None
         if out.get("succeeded"):
             return fresh
         kvs = out["responses"][0]["response_range"].get("kvs", [])
@@ -288,6 +387,10 @@ class EtcdStore(Store):
             if state.exists:
                 found.append(name)
         return sorted(found)
+
+    def _watch_feed(self, prefix: str, exact: bool, since: str | None) -> WatchFeed:
+        """Watching: etcd's watch on the journal keys, from a revision (etcd/watch.py)."""
+        return EtcdFeed(self, prefix, exact, since)
 
     def _transition(self, key: str, step: Step) -> State:
         def many(curs: dict[str, State], clock: Clock) -> dict[str, State]:
@@ -453,6 +556,79 @@ class EtcdStore(Store):
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
+
+def _tls_context(
+    ca_file: str | os.PathLike[str] | None,
+    cert_file: str | os.PathLike[str] | None,
+    key_file: str | os.PathLike[str] | None,
+) -> ssl.SSLContext:
+    """Verify the members against ``ca_file`` (else the system CAs); present the client cert."""
+    try:
+        ctx = ssl.create_default_context(cafile=os.fspath(ca_file) if ca_file else None)
+        if cert_file is not None:
+            ctx.load_cert_chain(os.fspath(cert_file), os.fspath(key_file) if key_file else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise InvalidArgumentError(f"cannot load the etcd TLS files: {exc}") from None
+    return ctx
+
+
+def _is_tls_error(exc: httpx.HTTPError) -> bool:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc)
+    return "SSL" in text or "certificate" in text or "tlsv1" in text
+
+
+def _explain_tls(text: str) -> str:
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return (
+            "the server's TLS certificate is not trusted: give ca_file= the CA bundle that "
+            f"signed it ({text})"
+        )
+    if (
+        "certificate required" in text
+        or "CERTIFICATE_REQUIRED" in text
+        or "bad certificate" in text
+    ):
+        return f"the server demands a client certificate: give cert_file= and key_file= ({text})"
+    if "WRONG_VERSION_NUMBER" in text or "record layer failure" in text:
+        return f"the server does not speak TLS on that port: use etcd:// ({text})"
+    return f"TLS handshake failed ({text})"
+
+
+def _refusal(resp: httpx.Response) -> str | None:
+    """The gateway's error text when it refused the client for auth reasons, else None."""
+    text = resp.text
+    try:
+        data = resp.json()
+        if isinstance(data, dict) and isinstance(data.get("error"), str):
+            text = data["error"]
+    except ValueError:
+        pass
+    return text if any(r in text for r in _AUTH_REFUSALS) else None
+
+
+def _explain_refusal(refusal: str, credentials: tuple[str, str | None] | None) -> str:
+    if "user name is empty" in refusal:
+        return "the cluster has auth enabled: give username= and password= (or etcds://user@...)"
+    if "authentication failed" in refusal or "user name not found" in refusal:
+        return f"wrong user name or password for user {credentials[0] if credentials else '?'!r}"
+    if "permission denied" in refusal:
+        return (
+            "the user's roles do not grant read/write on the store's namespace prefix "
+            "(etcdctl role grant-permission ROLE readwrite --prefix=true NAMESPACE/)"
+        )
+    if "CommonName" in refusal:
+        return (
+            "etcd's JSON gateway refuses a client certificate whose subject has a common name "
+            "(etcd would take it as a user name): issue the client certificate without CN and "
+            "authenticate with username=/password="
+        )
+    return refusal
 
 
 class _ignore_value_errors:

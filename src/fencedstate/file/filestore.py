@@ -40,8 +40,10 @@ from ..errors import (
 from ..keys import key_to_relpath, relpath_to_key
 from ..records import State, decode_line, empty_state, encode_state
 from ..store import DEFAULT_MAX_VALUE_BYTES, Step, Store
+from ..watch import WatchFeed
 from . import keylog, keystate
 from .locking import KeyLocks
+from .watch import FileFeed
 
 FORMAT_VERSION = 2
 READABLE_FORMATS = (1, 2)  # format 1 logs are format 2 logs without padding
@@ -482,6 +484,10 @@ class FileStore(Store):
                 if state is not None and state.exists:
                     found.append(key)
         return sorted(found)
+
+    def _watch_feed(self, prefix: str, exact: bool, since: str | None) -> WatchFeed:
+        """Watching: inotify on the keys' lock files, woken when the watermark moves."""
+        return FileFeed(self, prefix, exact, since)
 
     # -- multi-key intents --------------------------------------------------------------------
 

@@ -25,7 +25,6 @@ rate.) Where inotify is not available, waiters poll every 0.5 ms instead.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import hashlib
@@ -37,12 +36,11 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 
 from ..errors import LockTimeoutError
+from . import inotify
 
 _OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 _BUSY = (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES)
 _MAX_OPEN = 512  # lock files kept open per store object; least recently made ones are closed
-_IN_ATTRIB = 0x4
-_LIBC = ctypes.CDLL(None, use_errno=True)
 _POLL = 0.0005  # only where inotify is not available
 _SPINS = 8  # tries (with sched_yield between) before sleeping on inotify
 
@@ -244,14 +242,12 @@ class _Watcher:
 
     def __init__(self) -> None:
         self.pid = os.getpid()
-        self.fd = _LIBC.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.fd = inotify.init()
         self.watched: set[str] = set()
 
     def watch(self, path: str) -> None:
         if path not in self.watched:
-            if _LIBC.inotify_add_watch(self.fd, os.fsencode(path), _IN_ATTRIB) < 0:
-                err = ctypes.get_errno()
-                raise OSError(err, os.strerror(err), path)
+            inotify.add_watch(self.fd, path, inotify.IN_ATTRIB)
             self.watched.add(path)
 
     def drain(self) -> None:

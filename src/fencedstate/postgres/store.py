@@ -46,6 +46,7 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
 from .. import args, backoff
 from ..clock import Clock, FixedClock, Lease
 from ..errors import (
+    AccessDeniedError,
     CorruptStateError,
     FencedStateError,
     InvalidArgumentError,
@@ -55,7 +56,9 @@ from ..errors import (
 )
 from ..records import State, _loads, empty_state, encode_value
 from ..store import DEFAULT_MAX_VALUE_BYTES, Step, Store
+from ..watch import WatchFeed
 from .schema import SCHEMA_VERSION, apply_migrations, schema_version
+from .watch import PgFeed, channel_of, lock_id_of
 
 __all__ = ["PostgresStore", "ServerClock"]
 
@@ -107,6 +110,17 @@ _SQL_PLACEHOLDER = (
     "committed_at, event_at, commit_id) "
     "VALUES (%s, 1, 'none', 0, 0, false, 0, 0, gen_random_uuid()) "
     "ON CONFLICT (key) DO NOTHING"
+)
+_SQL_JOURNAL_AFTER = (
+    f"SELECT {_COL_LIST} FROM fencedstate_journal WHERE key = %s AND seq > %s ORDER BY seq"
+)
+# Watchers (postgres/watch.py): a commit notifies only if a watcher holds the store's
+# presence lock; the gate, held shared from the commit's start, closes the race with a watcher
+# that starts meanwhile. The notify is delivered on COMMIT.
+_SQL_WATCH_GATE = "SELECT pg_advisory_xact_lock_shared(%s, 2)"
+_SQL_NOTIFY = (
+    "SELECT CASE WHEN pg_try_advisory_lock(%s, 1) THEN pg_advisory_unlock(%s, 1) "
+    "ELSE pg_notify(%s, %s) IS NULL END"
 )
 _SQL_FIND_COMMIT = "SELECT seq FROM fencedstate_journal WHERE key = %s AND commit_id = %s LIMIT 1"
 
@@ -209,6 +223,8 @@ class PostgresStore(Store):
         self._closed = False
         store_id = self._bootstrap(migrate)
         self.store_id = store_id
+        self._channel = channel_of(store_id)
+        self._watch_lock = lock_id_of(store_id)
         boot = clock.boot_id if clock is not None else f"pg:{store_id}"
         self._server_clock = ServerClock(boot)
         super().__init__(max_value_bytes=max_value_bytes, clock=self._server_clock)
@@ -233,7 +249,7 @@ class PostgresStore(Store):
                 self.url, autocommit=True, connect_timeout=max(1, int(self._connect_timeout))
             )
         except psycopg.Error as exc:
-            raise StorageError(None, f"cannot connect to {_redact(self.url)}: {exc}") from None
+            raise _connect_error(self.url, exc) from None
         try:
             self._configure(conn)
         except BaseException:
@@ -366,6 +382,10 @@ class PostgresStore(Store):
         except psycopg.Error as exc:
             raise _translate(key, exc, "load") from None
 
+    def _watch_feed(self, prefix: str, exact: bool, since: str | None) -> WatchFeed:
+        """Watching: LISTEN/NOTIFY, caught up from the journal (postgres/watch.py)."""
+        return PgFeed(self, prefix, exact, since)
+
     def _query_all(self, key: str | None, query: str, params: Sequence[Any]) -> list[Any]:
         for attempt in range(3):
             try:
@@ -419,6 +439,7 @@ class PostgresStore(Store):
             try:
                 with conn.pipeline():
                     conn.execute("BEGIN")
+                    conn.execute(_SQL_WATCH_GATE, (self._watch_lock,))  # before any row lock
                     # sorted: two writers never wait on each other in a cycle
                     locked = [conn.execute(_SQL_LOCK, (key,)) for key in keys]
                     sent_at = time.monotonic()
@@ -450,6 +471,9 @@ class PostgresStore(Store):
                         writes.append((_SQL_INSERT, params))
                     if seq % _PRUNE_EVERY == 0 and seq > self._history_limit:
                         writes.append((_SQL_PRUNE, (key, seq - self._history_limit)))
+                    lock = self._watch_lock
+                    notify = (lock, lock, self._channel, f"{seq}:{key}")
+                    writes.append((_SQL_NOTIFY, notify))
             except BaseException as exc:
                 _rollback(conn)
                 raise _translate(where, exc, "commit") from None
@@ -612,6 +636,28 @@ def _rollback(conn: psycopg.Connection[Any]) -> None:
         return
     with contextlib.suppress(psycopg.Error):
         conn.execute("ROLLBACK")
+
+
+# libpq's words when the server (or our own verification) refused the client.
+_REFUSALS: tuple[tuple[str, str], ...] = (
+    ("password authentication failed", "wrong user name or password"),
+    ("no password supplied", "the server demands a password"),
+    ("no encryption", "the server accepts this client only over TLS: use sslmode=verify-full"),
+    ("certificate verify failed", "the server's TLS certificate is not trusted: give sslrootcert="),
+    ("does not match host name", "the server's TLS certificate does not name this host"),
+    ("server does not support SSL", "the server does not speak TLS: check sslmode"),
+    ("certificate required", "the server demands a client certificate: sslcert= and sslkey="),
+    ("permission denied", "the role lacks a privilege the store needs"),
+)
+
+
+def _connect_error(url: str, exc: psycopg.Error) -> Exception:
+    """``AccessDeniedError`` when the server refused us, else ``StorageError`` (no password)."""
+    text = str(exc)
+    for needle, meaning in _REFUSALS:
+        if needle in text:
+            return AccessDeniedError("postgresql", f"{meaning} ({_redact(url)}: {text})")
+    return StorageError(None, f"cannot connect to {_redact(url)}: {text}")
 
 
 def _redact(url: str) -> str:

@@ -7,15 +7,20 @@ import sys
 from pathlib import Path
 
 import pytest
+from google.adk.errors.already_exists_error import AlreadyExistsError
+from google.adk.errors.session_not_found_error import SessionNotFoundError
 from google.adk.events import Event, EventActions
 from google.adk.sessions import InMemorySessionService
 from google.adk.sessions.base_session_service import GetSessionConfig
 from google.genai import types
 
 sys.path.insert(0, str(Path(__file__).parent))
+import contextlib
+
 import _adk_support as sup
 from fencedstate_adk import (
     FencedSessionService,
+    SessionExistsError,
     SessionMissingError,
     SharedStateConflictError,
     StaleSessionError,
@@ -217,15 +222,22 @@ async def test_bad_input_gets_typed_errors(service: FencedSessionService) -> Non
     got = await service.get_session(app_name="a", user_id="me@example.com", session_id="a/b c")
     assert got is not None and got.id == "a/b c" and odd.user_id == "me@example.com"
     await service.create_session(app_name="a", user_id="u", session_id="dup")
-    with pytest.raises(fs.ConflictError):
+    with pytest.raises(SessionExistsError) as exists:
         await service.create_session(app_name="a", user_id="u", session_id="dup")
+    assert isinstance(exists.value, AlreadyExistsError) and isinstance(
+        exists.value, fs.ConflictError
+    )
+    assert exists.value.session_id == "dup" and exists.value.actual_version == 1
     s = await service.get_session(app_name="a", user_id="u", session_id="dup")
     assert s is not None
     await service.delete_session(app_name="a", user_id="u", session_id="dup")
-    with pytest.raises(SessionMissingError):
+    with pytest.raises(SessionNotFoundError):  # ADK's own type (our SessionMissingError)
         await service.append_event(s, _ev(text="late"))
     foreign = await InMemorySessionService().create_session(app_name="a", user_id="u")  # type: ignore[no-untyped-call]
-    with pytest.raises(fs.InvalidArgumentError):
+    with pytest.raises(SessionMissingError):  # never created in this store
+        await service.append_event(foreign, _ev(text="x"))
+    await service.create_session(app_name="a", user_id="u", session_id=foreign.id)
+    with pytest.raises(fs.InvalidArgumentError):  # stored, but this object was not loaded here
         await service.append_event(foreign, _ev(text="x"))
 
 
@@ -238,3 +250,137 @@ async def test_real_runner_with_scripted_model(service: FencedSessionService) ->
     assert got is not None and got.state["user:count"] == 2
     authors = [e.author for e in got.events]
     assert authors.count("user") == 2 and authors.count("worker") == 6  # call, response, text
+
+
+# -- issue 21: ADK's error contract, re-delivery, one object shared by tasks and threads --------
+
+
+async def test_an_event_delivered_twice_is_stored_once(service: FencedSessionService) -> None:
+    s = await service.create_session(app_name="a", user_id="u", session_id="s")
+    ev = _ev(text="once", **{"user:n": 1})
+    await service.append_event(s, ev)
+    again = Event.model_validate(ev.model_dump())  # the same event, re-delivered as a copy
+    assert await service.append_event(s, again) is again
+    stale = await service.get_session(app_name="a", user_id="u", session_id="s")
+    assert stale is not None
+    await service.append_event(s, _ev(text="next"))
+    await service.append_event(stale, again)  # a re-delivery through a stale copy: no error
+    got = await service.get_session(app_name="a", user_id="u", session_id="s")
+    assert got is not None and [e.id for e in got.events].count(ev.id) == 1
+    assert len(got.events) == 2 and len(s.events) == 2
+
+
+async def test_appends_through_one_service_and_one_session_object_all_land(
+    service: FencedSessionService,
+) -> None:
+    import asyncio
+
+    s = await service.create_session(app_name="a", user_id="u", session_id="s")
+    await asyncio.gather(*(service.append_event(s, _ev(text=f"m{i}")) for i in range(40)))
+    got = await service.get_session(app_name="a", user_id="u", session_id="s")
+    assert got is not None and len(got.events) == 40 == len(s.events)
+    assert {e.content.parts[0].text for e in got.events} == {f"m{i}" for i in range(40)}  # type: ignore[index,union-attr]
+
+
+def test_threads_sharing_one_service_and_session_object_all_land(tmp_path: Path) -> None:
+    import asyncio
+    import threading
+
+    service = FencedSessionService(str(tmp_path / "state"))
+    s = asyncio.run(service.create_session(app_name="a", user_id="u", session_id="s"))
+
+    def worker(t: int) -> None:
+        async def run() -> None:
+            for i in range(10):
+                await service.append_event(s, _ev(text=f"t{t}-{i}"))
+
+        asyncio.run(run())
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    got = asyncio.run(service.get_session(app_name="a", user_id="u", session_id="s"))
+    assert got is not None and len(got.events) == 40
+
+
+async def test_delete_under_concurrent_appends_deletes(service: FencedSessionService) -> None:
+    import asyncio
+
+    other = FencedSessionService(service.store)
+    s = await service.create_session(app_name="a", user_id="u", session_id="s")
+    stop = asyncio.Event()
+
+    async def appender() -> None:
+        while not stop.is_set():
+            cur = await other.get_session(app_name="a", user_id="u", session_id="s")
+            if cur is None:
+                return
+            with contextlib.suppress(fs.ConflictError, SessionNotFoundError):
+                await other.append_event(cur, _ev(text="busy"))
+
+    task = asyncio.ensure_future(appender())
+    await asyncio.sleep(0)
+    await service.delete_session(app_name="a", user_id="u", session_id=s.id)
+    stop.set()
+    await task
+    assert await service.get_session(app_name="a", user_id="u", session_id="s") is None
+
+
+async def test_releasing_an_old_session_claim_keeps_a_newer_one(tmp_path: Path) -> None:
+    service = FencedSessionService(str(tmp_path / "state"))
+    await service.create_session(app_name="a", user_id="u", session_id="s")
+    old = service.claim_session(app_name="a", user_id="u", session_id="s", owner="r1")
+    service.store.reclaim(old.key)
+    new = service.claim_session(app_name="a", user_id="u", session_id="s", owner="r1")
+    assert old.release() is False
+    s = await service.get_session(app_name="a", user_id="u", session_id="s")
+    assert s is not None
+    intruder = FencedSessionService(service.store)
+    fresh = await intruder.get_session(app_name="a", user_id="u", session_id="s")
+    assert fresh is not None
+    with pytest.raises(fs.ClaimHeldError):  # the newer claim is still held and in use
+        await intruder.append_event(fresh, _ev(text="x"))
+    await service.append_event(s, _ev(text="mine"))  # commits under the newer claim
+    new.release()
+
+
+async def test_stale_error_reads_like_adks_own_and_the_service_is_an_async_context(
+    tmp_path: Path,
+) -> None:
+    # Found by ADK's own test_append_event_to_stale_session: callers match ADK's sentence.
+    async with FencedSessionService(str(tmp_path / "state")) as service:
+        s = await service.create_session(app_name="a", user_id="u", session_id="s")
+        again = await service.get_session(app_name="a", user_id="u", session_id="s")
+        assert again is not None
+        await service.append_event(s, _ev(text="first"))
+        with pytest.raises(ValueError, match="modified in storage") as info:
+            await service.append_event(again, _ev(text="stale"))
+        assert isinstance(info.value, StaleSessionError)
+        assert (info.value.expected_version, info.value.actual_version) == (1, 2)
+
+
+async def test_a_shared_key_that_keeps_moving_ends_in_its_real_conflict(
+    service: FencedSessionService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fencedstate.integrations import ATTEMPTS
+
+    s = await service.create_session(app_name="a", user_id="u", session_id="s")
+    ukey = service.user_state_key("a", "u")
+    calls = 0
+
+    def always_moved(writes: object, *, writer: object = None) -> object:
+        nonlocal calls
+        calls += 1
+        raise fs.ConflictError(ukey, calls, calls + 1)  # someone else commits every time
+
+    monkeypatch.setattr(service.store, "put_many", always_moved)
+    with pytest.raises(fs.ConflictError) as info:
+        await service.append_event(s, _ev(**{"user:n": 1}))
+    assert calls == ATTEMPTS  # retried with backoff, then gave up (no endless or silent loop)
+    assert info.value.key == ukey
+    assert (info.value.expected_version, info.value.actual_version) == (ATTEMPTS, ATTEMPTS + 1)
+    monkeypatch.undo()
+    got = await service.get_session(app_name="a", user_id="u", session_id="s")
+    assert got is not None and got.events == []  # nothing was written

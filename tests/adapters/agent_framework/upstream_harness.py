@@ -7,13 +7,17 @@ have). Usage, with ``CORE=AGENT_FRAMEWORK/python/packages/core/tests``::
         $CORE/workflow/test_checkpoint.py -k "memory or chaining or ancestry or entry or superstep"
     python tests/adapters/agent_framework/upstream_harness.py \\
         $CORE/core/test_sessions.py -k TestSessionStore
+    python tests/adapters/agent_framework/upstream_harness.py $CORE/core/test_sessions.py \\
+        -k "TestInMemoryHistoryProvider or TestFileHistoryProvider"
 
 In each collected module, ``InMemoryCheckpointStorage()`` (the in-memory reference checkpoint
 storage) builds a ``FencedCheckpointStorage`` and ``SessionStore()`` (the in-memory reference
-session store) a ``FencedSessionStore``, each on a fresh file store. Select with ``-k`` the tests
-written against those reference classes. The module's own classes are allowed for checkpoint
-decoding, as ``InMemoryCheckpointStorage`` (which never encodes) accepts them. Exit code is
-pytest's.
+session store) a ``FencedSessionStore``, each on a fresh file store; the reference history
+providers ``InMemoryHistoryProvider(...)`` and ``FileHistoryProvider(path, ...)`` build a
+``FencedHistoryProvider`` with the same flags (a fresh store each; one store per ``path``).
+Select with ``-k`` the tests written against those reference classes. The module's own
+classes are allowed for checkpoint decoding, as ``InMemoryCheckpointStorage`` (which never
+encodes) accepts them. Exit code is pytest's.
 """
 
 from __future__ import annotations
@@ -24,7 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fencedstate_agent_framework import FencedCheckpointStorage, FencedSessionStore
+from fencedstate_agent_framework import (
+    FencedCheckpointStorage,
+    FencedHistoryProvider,
+    FencedSessionStore,
+)
 
 import fencedstate as fs
 
@@ -49,6 +57,41 @@ class _SwapStorage:
 
         return SwappedSessionStore
 
+    def _history_providers(self) -> tuple[type[FencedHistoryProvider], type[FencedHistoryProvider]]:
+        harness = self
+        flags = (
+            "load_messages",
+            "store_inputs",
+            "store_context_messages",
+            "store_context_from",
+            "store_outputs",
+            "skip_excluded",
+        )
+        by_path: dict[str, fs.Store] = {}
+
+        class SwappedInMemoryHistory(FencedHistoryProvider):
+            def __init__(self, source_id: str | None = None, **kwargs: Any) -> None:
+                super().__init__(
+                    harness._store(),
+                    source_id=source_id or "in_memory",
+                    **{k: v for k, v in kwargs.items() if k in flags},
+                )
+
+        class SwappedFileHistory(FencedHistoryProvider):
+            def __init__(
+                self, storage_path: Any, source_id: str | None = None, **kwargs: Any
+            ) -> None:
+                where = str(storage_path)
+                if where not in by_path:
+                    by_path[where] = harness._store()
+                super().__init__(
+                    by_path[where],
+                    source_id=source_id or "file_history",
+                    **{k: v for k, v in kwargs.items() if k in flags},
+                )
+
+        return SwappedInMemoryHistory, SwappedFileHistory
+
     def _factory(self, module: Any) -> Any:
         allowed = [
             f"{module.__name__}:{name}"
@@ -69,6 +112,11 @@ class _SwapStorage:
                     module.InMemoryCheckpointStorage = self._factory(module)
                 if hasattr(module, "SessionStore"):
                     module.SessionStore = self._session_store()
+                in_memory, file_history = self._history_providers()
+                if hasattr(module, "InMemoryHistoryProvider"):
+                    module.InMemoryHistoryProvider = in_memory
+                if hasattr(module, "FileHistoryProvider"):
+                    module.FileHistoryProvider = file_history
                 module._fencedstate_swapped = True
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

@@ -98,7 +98,7 @@ def test_fenced_concurrent_kickoff_rejected_with_claim_held(
     assert winner["ok"] and not loser["ok"], (ra, rb)
     assert loser["error"] == "ClaimHeldError"  # raised by load_state, not wrapped by CrewAI
     assert loser["cause"]["type"] == "ClaimHeldError"
-    assert loser["cause"]["holder"].startswith("crewai-flow:")
+    assert loser["cause"]["holder"].startswith("crewai-flow@")  # default_owner(writer)
     snap = _stored_fenced(store_dir)
     assert snap.value["state"]["counter"] == 1
     assert snap.version == 1

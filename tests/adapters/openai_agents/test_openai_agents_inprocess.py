@@ -129,8 +129,10 @@ async def test_expired_and_reclaimed_claims_are_fenced(store: fs.Store) -> None:
 async def test_bad_input(store: fs.Store) -> None:
     with pytest.raises(ValueError):
         FencedSession("", store=store)
+    # Any id is a key segment (escaped, never a path outside the prefix); a bad prefix is not.
+    assert FencedSession("../etc", store=store).key == "sessions/_2E_2E_2Fetc"
     with pytest.raises(fs.InvalidKeyError):
-        FencedSession("../etc", store=store)
+        FencedSession("ok", store=store, key_prefix="../")
     with pytest.raises(ValueError):
         FencedSession("ok", store=store, ttl=0)
     with pytest.raises(ValueError):

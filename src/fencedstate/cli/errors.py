@@ -1,0 +1,61 @@
+"""How the ``fencedstate`` command reports an error: one line with what to do next (or the
+error's ``to_dict()`` as JSON with ``--json``), and an exit code a shell script can branch on."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TextIO
+
+from ..errors import ClaimHeldError, ConflictError, FencedError, FencedStateError
+
+EXIT_OK = 0
+EXIT_DAMAGE = 1
+"""``check`` found damage."""
+EXIT_ERROR = 2
+"""Any other error: bad arguments, not a store, storage failure."""
+EXIT_HELD = 3
+"""``ClaimHeldError``: another owner holds a live claim on the key."""
+EXIT_FENCED = 4
+"""``FencedError``: the claim (key, owner, epoch) is no longer the key's grant."""
+EXIT_CONFLICT = 5
+"""``ConflictError``: the key is not at the expected version."""
+
+EXIT_CODES_HELP = (
+    "exit codes: 0 ok, 2 error (bad input, not a store, storage), 3 held by another owner "
+    "(ClaimHeldError), 4 fenced (FencedError: take a new claim), 5 conflict (ConflictError: "
+    "re-read and retry)"
+)
+
+
+def exit_code(exc: FencedStateError) -> int:
+    """The exit code for ``exc``: 3 held, 4 fenced, 5 conflict, 2 anything else."""
+    if isinstance(exc, ClaimHeldError):
+        return EXIT_HELD
+    if isinstance(exc, FencedError):
+        return EXIT_FENCED
+    if isinstance(exc, ConflictError):
+        return EXIT_CONFLICT
+    return EXIT_ERROR
+
+
+def one_line(exc: FencedStateError, prog: str = "fencedstate") -> str:
+    """``prog: error: <message>. <advice>`` on one line."""
+    message = " ".join(str(exc).split())
+    return f"{prog}: error: {message}. {exc.advice}"
+
+
+def report(exc: FencedStateError, *, as_json: bool, prog: str = "fencedstate") -> int:
+    """Print ``exc`` (JSON on stdout with ``as_json``, else one line on stderr); its exit code."""
+    if as_json:
+        print(json.dumps(exc.to_dict()), flush=True)
+    else:
+        stream: TextIO = sys.stderr
+        print(one_line(exc, prog), file=stream, flush=True)
+    return exit_code(exc)
+
+
+def usage_error(message: str, prog: str = "fencedstate") -> int:
+    """A plain one-line error (not a ``FencedStateError``); exit 2."""
+    print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
+    return EXIT_ERROR

@@ -1,0 +1,42 @@
+"""The shared adapter layer: what every framework adapter needs, written once.
+
+Framework-free (it never imports a framework): the store argument (``resolve_store``), key
+prefixes (``resolve_prefix``), ids as key segments (``encode_segment`` / ``decode_segment``),
+default owner names (``default_owner``), a held claim per key (``ClaimRegistry`` /
+``SessionClaim``), conflict retries with the project's backoff (``retry_conflicts`` /
+``aretry_conflicts``) and a lock that one object shared by threads and asyncio tasks takes
+around each operation (``ObjectLock``).
+"""
+
+from __future__ import annotations
+
+from .arguments import (
+    InvalidStoreError,
+    default_owner,
+    resolve_prefix,
+    resolve_store,
+    store_location,
+)
+from .claims import ClaimRegistry, SessionClaim
+from .lock import ObjectLock
+from .retry import ATTEMPTS, aretry_conflicts, pause, retry_conflicts
+from .segments import MAX_ENCODED, decode_segment, encode_segment, join_key
+
+__all__ = [
+    "ATTEMPTS",
+    "MAX_ENCODED",
+    "ClaimRegistry",
+    "InvalidStoreError",
+    "ObjectLock",
+    "SessionClaim",
+    "aretry_conflicts",
+    "decode_segment",
+    "default_owner",
+    "encode_segment",
+    "join_key",
+    "pause",
+    "resolve_prefix",
+    "resolve_store",
+    "retry_conflicts",
+    "store_location",
+]

@@ -1,0 +1,65 @@
+"""Command line: ``fencedstate mcp DIR|URL [--http [--host H] [--port N] [--tokens FILE]]``."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+
+import fencedstate as fs
+
+from . import sdk
+from .auth import ENV_VAR, TokenTable
+from .server import create_server
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1 (only this machine can connect)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def load_tokens(path: str | None) -> TokenTable | None:
+    """The tokens of ``--tokens FILE``, else of ``$FENCEDSTATE_MCP_TOKENS``, else None."""
+    if path:
+        return TokenTable.load(path)
+    return TokenTable.from_env()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve a store over MCP; bad options are one line on stderr and exit 2."""
+    ap = argparse.ArgumentParser(
+        prog="fencedstate mcp",
+        description="Serve a fencedstate store over MCP (stdio by default).",
+    )
+    ap.add_argument("target", help="store directory or URL")
+    ap.add_argument("--http", action="store_true", help="streamable HTTP on HOST:PORT/mcp")
+    ap.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
+    ap.add_argument("--port", type=int, default=8000)
+    ap.add_argument(
+        "--tokens",
+        metavar="FILE",
+        help=f"bearer tokens (JSON, mode 0600; or set ${ENV_VAR}); required beyond loopback",
+    )
+    a = ap.parse_args(argv)
+    try:
+        if a.tokens and not a.http:
+            raise fs.InvalidArgumentError(
+                "--tokens applies to --http only (stdio trusts the process that spawned it)"
+            )
+        tokens = load_tokens(a.tokens) if a.http else None
+        if a.http and tokens is None and not is_loopback(a.host):
+            raise fs.InvalidArgumentError(
+                f"refusing to serve {a.host} without authentication: give --tokens FILE or "
+                f"${ENV_VAR} (or listen on 127.0.0.1)"
+            )
+        server = create_server(fs.open_store(a.target), host=a.host, port=a.port, tokens=tokens)
+    except fs.FencedStateError as e:
+        print(f"fencedstate mcp: {e}", file=sys.stderr)
+        return 2
+    sdk.run(server, "streamable-http" if a.http else "stdio", host=a.host, port=a.port)
+    return 0

@@ -1,0 +1,75 @@
+"""Every failed call as one JSON object: the error's ``to_dict()`` (type, message, advice, fields).
+
+The SDK wraps whatever a tool raises ("Error executing tool put: ...", on 2.x a pydantic dump
+for bad arguments); :func:`error_body` digs the real cause out of that chain so a client parses
+the result text as JSON as it is, on mcp 1.x and 2.x alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import fencedstate as fs
+
+
+class NotPermittedError(fs.FencedStateError):
+    """The bearer token may not do this: read-only, or the key is outside the token's prefix."""
+
+    advice: ClassVar[str] = (
+        "This token does not cover that: use a token whose access and key prefix allow it; "
+        "nothing was done."
+    )
+
+    tool: str
+    grant: str
+    key: str | None
+    reason: str
+
+    def __init__(self, tool: str, grant: str, key: str | None, reason: str) -> None:
+        where = f" on {key!r}" if key is not None else ""
+        super().__init__(
+            f"token {grant!r} may not call {tool}{where}: {reason}",
+            tool=tool,
+            grant=grant,
+            key=key,
+            reason=reason,
+        )
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        yield cur
+        cur = cur.__cause__ or cur.__context__
+
+
+def _bad_arguments(tool: str, exc: Any) -> dict[str, Any]:
+    """A pydantic ValidationError of the tool's arguments, without echoing the values sent."""
+    problems = []
+    for e in exc.errors():
+        name = ".".join(str(p) for p in e.get("loc", ())) or "arguments"
+        problem = "missing" if e.get("type") == "missing" else str(e.get("msg", "invalid"))
+        problems.append({"argument": name, "problem": problem})
+    said = "; ".join(f"{p['argument']}: {p['problem']}" for p in problems)
+    body = fs.InvalidArgumentError(f"bad arguments to {tool}: {said}").to_dict()
+    body["tool"] = tool
+    body["problems"] = problems
+    return body
+
+
+def error_body(exc: BaseException, *, tool: str) -> dict[str, Any] | None:
+    """The JSON body for ``exc`` raised by (or around) ``tool``; None if it is not ours to shape."""
+    from pydantic import ValidationError
+
+    for e in _chain(exc):
+        if isinstance(e, fs.FencedStateError):
+            return e.to_dict()
+        if isinstance(e, ValidationError):
+            return _bad_arguments(tool, e)
+    text = str(exc)
+    if "Unknown tool" in text:
+        return fs.InvalidArgumentError(f"unknown tool {tool!r}").to_dict()
+    return None

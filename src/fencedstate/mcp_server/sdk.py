@@ -1,0 +1,137 @@
+"""The two majors of the MCP SDK behind one face.
+
+mcp 1.x serves through ``mcp.server.fastmcp.FastMCP`` (host and port given to the constructor);
+mcp 2.x renamed it ``mcp.server.mcpserver.MCPServer`` (host and port given to ``run``) and moved
+the result types to ``mcp_types``. Everything version-specific lives here, imported lazily so the
+core never needs the ``mcp`` extra.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import version
+from typing import Any
+
+
+def major() -> int:
+    """The installed SDK's major version (1 or 2)."""
+    return int(version("mcp").split(".")[0])
+
+
+def server_base() -> type[Any]:
+    """The SDK's high-level server class: ``MCPServer`` on 2.x, ``FastMCP`` on 1.x."""
+    if major() >= 2:
+        return importlib.import_module("mcp.server.mcpserver").MCPServer  # type: ignore[no-any-return]
+    return importlib.import_module("mcp.server.fastmcp").FastMCP  # type: ignore[no-any-return]
+
+
+def server_kwargs(
+    *, instructions: str, host: str, port: int, auth: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Constructor keyword arguments for :func:`server_base` the way this major wants them."""
+    kwargs: dict[str, Any] = {"instructions": instructions, **(auth or {})}
+    if major() < 2:
+        kwargs |= {"host": host, "port": port}
+    return kwargs
+
+
+def tool_error_types() -> tuple[type[BaseException], ...]:
+    """The exceptions the SDK raises for a failed tool call (ours arrive as their cause)."""
+    mod = "mcp.server.mcpserver.exceptions" if major() >= 2 else "mcp.server.fastmcp.exceptions"
+    exc = importlib.import_module(mod)
+    return (exc.ToolError, exc.ResourceError)
+
+
+def error_result(body: dict[str, Any]) -> Any:
+    """A tool result with ``isError`` whose text is exactly ``body`` as JSON (no prefix)."""
+    import json
+
+    types = importlib.import_module("mcp.types")
+    text = json.dumps(body)
+    return types.CallToolResult.model_validate(
+        {
+            "content": [{"type": "text", "text": text}],
+            "structuredContent": body,
+            "isError": True,
+        }
+    )
+
+
+def protocol_error(body: dict[str, Any]) -> Exception:
+    """A JSON-RPC error (invalid params) whose message is ``body`` as JSON and data is ``body``."""
+    import json
+
+    code = -32602
+    if major() >= 2:
+        err: Exception = importlib.import_module("mcp.shared.exceptions").MCPError(
+            code=code, message=json.dumps(body), data=body
+        )
+        return err
+    types = importlib.import_module("mcp.types")
+    data = types.ErrorData(code=code, message=json.dumps(body), data=body)
+    err = importlib.import_module("mcp.shared.exceptions").McpError(data)
+    return err
+
+
+def bearer_auth(verifier: Any, url: str) -> dict[str, Any]:
+    """Constructor arguments that make the SDK itself demand a bearer token on every request.
+
+    The SDK's ``RequireAuthMiddleware`` answers a missing or unknown token with HTTP 401 before
+    any MCP message is read; ``verifier`` is our :class:`~.auth.TokenVerifier`. No OAuth
+    metadata routes are published (``resource_server_url`` is None): tokens come from the
+    operator's tokens file, not from an authorization server.
+    """
+    settings = importlib.import_module("mcp.server.auth.settings")
+    auth = settings.AuthSettings(issuer_url=url, resource_server_url=None, required_scopes=[])
+    return {"token_verifier": verifier, "auth": auth}
+
+
+def access_token() -> Any:
+    """The verified token of the current HTTP request (None on stdio or without auth)."""
+    ctx = importlib.import_module("mcp.server.auth.middleware.auth_context")
+    return ctx.get_access_token()
+
+
+def new_access_token(name: str, scopes: list[str]) -> Any:
+    """The SDK's ``AccessToken`` for a grant: it carries the grant's name, never the secret."""
+    provider = importlib.import_module("mcp.server.auth.provider")
+    return provider.AccessToken(token=f"grant:{name}", client_id=name, scopes=scopes)
+
+
+def lowlevel(server: Any) -> Any:
+    """The SDK's low-level server inside the high-level one (request handlers, context)."""
+    for name in ("_mcp_server", "_lowlevel_server"):
+        inner = getattr(server, name, None)
+        if inner is not None:
+            return inner
+    raise RuntimeError("this MCP SDK keeps its low-level server elsewhere")
+
+
+def enable_subscriptions(server: Any, subs: Any) -> None:
+    """Route ``resources/subscribe`` / ``unsubscribe`` to ``subs`` and advertise
+    ``resources.subscribe`` (SDK 1.x: its low-level server registers the handlers but
+    hard-codes the capability to false). On 2.x nothing is registered yet."""
+    low = lowlevel(server)
+    if not hasattr(low, "subscribe_resource"):
+        return  # SDK 2.x: subscriptions go through its own listen streams (not wired yet)
+    low.subscribe_resource()(subs.subscribe)
+    low.unsubscribe_resource()(subs.unsubscribe)
+    plain = low.get_capabilities
+
+    def get_capabilities(*args: Any, **kwargs: Any) -> Any:
+        caps = plain(*args, **kwargs)
+        if caps.resources is not None:
+            caps.resources.subscribe = True
+        return caps
+
+    low.get_capabilities = get_capabilities
+
+
+def run(server: Any, transport: str, *, host: str, port: int) -> None:
+    """Serve: ``stdio`` or ``streamable-http`` on host:port."""
+    if transport == "stdio":
+        server.run("stdio")
+    elif major() >= 2:
+        server.run("streamable-http", host=host, port=port)
+    else:
+        server.run(transport="streamable-http")

@@ -1,0 +1,112 @@
+"""The MCP server object: the SDK's server class with every call wrapped once.
+
+``call_tool`` and ``read_resource`` are the one place where a caller's token is checked against
+the tool and key, and where any failure becomes the error's JSON (``to_dict()``): tools never
+catch anything themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+from urllib.parse import unquote
+
+import fencedstate as fs
+
+from . import sdk
+from .auth import READ_TOOLS, TokenTable, TokenVerifier, current_grant
+from .errors import error_body
+from .subscriptions import Subscriptions
+from .tools import StateTools
+
+INSTRUCTIONS = (
+    "Shared state with compare-and-set writes and epoch-fenced claims. put/delete need "
+    "expected_version (0 = create). A failed call returns isError with a JSON object: 'error' "
+    "(the type) and 'advice' (what to do: ConflictError, re-read and retry; FencedError, take "
+    "a new claim; ClaimHeldError, wait or reclaim)."
+)
+RESOURCE_SCHEME = "fencedstate://"
+
+
+def _internal(exc: BaseException) -> dict[str, Any]:
+    root = exc
+    while root.__cause__ is not None:
+        root = root.__cause__
+    return {
+        "error": type(root).__name__,
+        "message": str(root),
+        "retryable": False,
+        "advice": "An unexpected server error: nothing is known to have been written; "
+        "read the key before retrying, and report the message.",
+    }
+
+
+class _Wrapped:
+    """Mixed in before the SDK's server class: checks access, shapes errors, for every call."""
+
+    _fs_tokens: TokenTable | None
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], *rest: Any, **kw: Any) -> Any:
+        try:
+            grant = current_grant(self._fs_tokens)
+            key = arguments.get("key")
+            grant.check(name, key if isinstance(key, str) else None)
+            prefix = arguments.get("prefix", "")
+            if name == "keys" and isinstance(prefix, str):
+                arguments = arguments | {"prefix": grant.check_prefix(name, prefix)}
+            return await cast(Any, super()).call_tool(name, arguments, *rest, **kw)
+        except Exception as exc:
+            body = error_body(exc, tool=name)
+            if body is None and not isinstance(exc, sdk.tool_error_types()):
+                raise  # a protocol error (the SDK's own), passed through as it is
+            return sdk.error_result(body or _internal(exc))
+
+    async def read_resource(self, uri: Any, *rest: Any, **kw: Any) -> Any:
+        try:
+            text = str(uri)
+            if text.startswith(RESOURCE_SCHEME):
+                grant = current_grant(self._fs_tokens)
+                grant.check("get", unquote(text[len(RESOURCE_SCHEME) :]))
+            return await cast(Any, super()).read_resource(uri, *rest, **kw)
+        except Exception as exc:
+            body = error_body(exc, tool="resource")
+            if body is None:
+                raise
+            raise sdk.protocol_error(body) from None
+
+
+def create_server(
+    store: fs.Store,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    tokens: TokenTable | None = None,
+) -> Any:
+    """Build the MCP server over ``store`` on whichever SDK major is installed.
+
+    With ``tokens`` the streamable-HTTP app demands a bearer token from the table on every
+    request (the SDK's own auth middleware) and each call is limited to that token's grant.
+    """
+    base = sdk.server_base()
+    cls = type("FencedStateMCPServer", (_Wrapped, base), {})
+    auth = None
+    if tokens is not None:
+        auth = sdk.bearer_auth(TokenVerifier(tokens), f"http://{host}:{port}")
+    server = cls(
+        "fencedstate",
+        **sdk.server_kwargs(instructions=INSTRUCTIONS, host=host, port=port, auth=auth),
+    )
+    server._fs_tokens = tokens
+    tools = StateTools(store)
+    for name in StateTools.NAMES:
+        server.tool(name=name, annotations=_annotations(name))(getattr(tools, name))
+    server.resource(RESOURCE_SCHEME + "{key}", name="key")(tools.resource)
+    sdk.enable_subscriptions(server, Subscriptions(store, tokens, sdk.lowlevel(server)))  # 1.x
+    return server
+
+
+def _annotations(name: str) -> Any:
+    """The SDK's ToolAnnotations: read-only tools say so, so a client can tell them apart."""
+    import importlib
+
+    types = importlib.import_module("mcp.types")
+    return types.ToolAnnotations.model_validate({"readOnlyHint": name in READ_TOOLS})

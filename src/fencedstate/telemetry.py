@@ -1,0 +1,135 @@
+"""Opt-in OpenTelemetry: counters of commits, conflicts, fences, claim grants and retries, a
+histogram of commit latency, and a span around each commit with its key, version and outcome.
+
+Off until ``enable()`` is called (or ``FENCEDSTATE_OTEL=1`` is set when fencedstate is imported),
+and a no-op when ``opentelemetry-api`` is not installed (extra ``otel``). While off, the store's
+only cost is one attribute test per commit. Metrics carry the operation only (never the key,
+whose cardinality is unbounded); spans carry the key.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .errors import ClaimHeldError, ConflictError, FencedError, FencedStateError
+
+INSTRUMENTATION = "fencedstate"
+
+_COUNTERS = {
+    # Stats field -> (instrument name, description)
+    "commits": ("fencedstate.commits", "accepted commits (puts, claim commits, deletes)"),
+    "conflicts": ("fencedstate.conflicts", "commits refused with ConflictError"),
+    "fenced": ("fencedstate.fences", "commits refused with FencedError (a stale claim)"),
+    "claims": ("fencedstate.claim.grants", "claims granted"),
+    "retries": ("fencedstate.retries", "update() attempts retried after a conflict"),
+}
+
+
+class Telemetry:
+    """The instruments of one tracer and meter (``enable`` makes the active one)."""
+
+    def __init__(self, tracer: Any, meter: Any) -> None:
+        self.tracer = tracer
+        self.counters = {
+            field: meter.create_counter(name, unit="1", description=desc)
+            for field, (name, desc) in _COUNTERS.items()
+        }
+        self.latency = meter.create_histogram(
+            "fencedstate.commit.duration", unit="s", description="commit latency, acknowledged"
+        )
+
+    def count(self, field: str, n: int, backend: str) -> None:
+        """Add ``n`` to the counter behind ``Stats`` field ``field``."""
+        counter = self.counters.get(field)
+        if counter is not None:
+            counter.add(n, {"fencedstate.backend": backend})
+
+    @contextmanager
+    def commit(self, op: str, key: str, backend: str) -> Iterator[dict[str, Any]]:
+        """A span and a latency sample around one commit; the caller sets ``version`` in the
+        yielded dict. The outcome is ``ok``, ``conflict``, ``fenced``, ``held`` or ``error``."""
+        attrs: dict[str, Any] = {
+            "fencedstate.op": op,
+            "fencedstate.key": key,
+            "fencedstate.backend": backend,
+        }
+        result: dict[str, Any] = {}
+        start = time.perf_counter()
+        with self.tracer.start_as_current_span(
+            f"fencedstate.{op}", attributes=attrs, record_exception=False
+        ) as span:
+            outcome = "ok"
+            try:
+                yield result
+            except ConflictError:
+                outcome = "conflict"
+                raise
+            except FencedError:
+                outcome = "fenced"
+                raise
+            except ClaimHeldError:
+                outcome = "held"
+                raise
+            except FencedStateError as exc:
+                outcome = "error"
+                span.set_attribute("fencedstate.error", type(exc).__name__)
+                raise
+            except BaseException:
+                outcome = "error"
+                raise
+            finally:
+                span.set_attribute("fencedstate.outcome", outcome)
+                if "version" in result:
+                    span.set_attribute("fencedstate.version", result["version"])
+                self.latency.record(
+                    time.perf_counter() - start,
+                    {"fencedstate.op": op, "fencedstate.outcome": outcome,
+                     "fencedstate.backend": backend},
+                )  # fmt: skip
+
+
+ACTIVE: Telemetry | None = None
+"""The telemetry in use, None while off (the store tests this before anything else)."""
+
+
+def enable(*, tracer_provider: Any = None, meter_provider: Any = None) -> bool:
+    """Turn the instruments on (the global providers unless given); False, and nothing
+    changes, when ``opentelemetry-api`` is not installed."""
+    global ACTIVE
+    try:
+        from opentelemetry import metrics, trace
+    except ImportError:
+        return False
+    version = _version()
+    tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer(INSTRUMENTATION, version)
+    meter = (meter_provider or metrics.get_meter_provider()).get_meter(INSTRUMENTATION, version)
+    ACTIVE = Telemetry(tracer, meter)
+    return True
+
+
+def _version() -> str | None:
+    try:
+        from importlib.metadata import version
+
+        return version("fencedstate")
+    except Exception:  # not installed as a distribution (a bare source tree)
+        return None
+
+
+def disable() -> None:
+    """Turn the instruments off again."""
+    global ACTIVE
+    ACTIVE = None
+
+
+def enabled() -> bool:
+    """True while the instruments are on."""
+    return ACTIVE is not None
+
+
+if os.environ.get("FENCEDSTATE_OTEL") == "1":
+    enable()

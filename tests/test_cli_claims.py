@@ -1,0 +1,83 @@
+"""Claims from the shell (issue 27): separate processes claim, renew, commit under, release and
+reclaim by (key, owner, epoch), with exit codes a script can branch on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import fencedstate as fs
+
+CLI = [sys.executable, "-m", "fencedstate.cli"]
+
+
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, timeout=300, input=stdin, check=False
+    )
+
+
+def ok(*args: str, stdin: str | None = None) -> dict[str, object]:
+    out = run(*args, stdin=stdin)
+    assert out.returncode == 0, out.stderr
+    body = json.loads(out.stdout)
+    assert isinstance(body, dict)
+    return body
+
+
+def test_claim_commit_renew_release_across_processes(tmp_path: Path) -> None:
+    d = str(tmp_path / "s")
+    grant = ok("claim", d, "plans/a", "--owner", "hook-1", "--ttl", "120")
+    assert grant["epoch"] == 1 and grant["owner"] == "hook-1"
+    assert 0 < float(grant["expires_in"]) <= 120  # type: ignore[arg-type]
+    done = ok("commit", d, "plans/a", "--owner", "hook-1", "--epoch", "1", "--value", '{"x": 1}')
+    assert (done["version"], done["epoch"], done["writer"]) == (1, 1, "hook-1")
+    done = ok(
+        "commit", d, "plans/a", "--owner", "hook-1", "--epoch", "1", "--value", "-",
+        "--expected-version", "1", stdin='{"x": 2}',
+    )  # fmt: skip
+    assert done["version"] == 2
+    renewed = ok("renew", d, "plans/a", "--owner", "hook-1", "--epoch", "1", "--ttl", "300")
+    assert float(renewed["expires_in"]) > 120  # type: ignore[arg-type]
+    store = fs.open_store(d)
+    state = store.state("plans/a")
+    assert state is not None and state.holder == "hook-1" and state.epoch == 1
+    assert ok("release", d, "plans/a", "--owner", "hook-1", "--epoch", "1")["released"] is True
+    assert ok("release", d, "plans/a", "--owner", "hook-1", "--epoch", "1")["released"] is False
+    snap = store.get("plans/a")
+    assert snap is not None and snap.value == {"x": 2}
+    store.close()
+
+
+def test_exit_codes_held_fenced_conflict(tmp_path: Path) -> None:
+    d = str(tmp_path / "s")
+    ok("claim", d, "k", "--owner", "a", "--ttl", "120")
+    held = run("claim", d, "k", "--owner", "b", "--json")
+    assert held.returncode == 3
+    body = json.loads(held.stdout)
+    assert body["error"] == "ClaimHeldError" and body["holder"] == "a"
+    assert body["advice"] == fs.ClaimHeldError.advice
+    line = run("claim", d, "k", "--owner", "b")
+    assert line.returncode == 3 and "reclaim" in line.stderr
+    # A stale version under a live claim: 5.
+    conflict = run(
+        "commit", d, "k", "--owner", "a", "--epoch", "1", "--value", "1", "--expected-version", "7"
+    )
+    assert conflict.returncode == 5 and "Re-read" in conflict.stderr
+    assert ok("reclaim", d, "k", "--by", "ops")["epoch"] == 2
+    fenced = run("commit", d, "k", "--owner", "a", "--epoch", "1", "--value", "1", "--json")
+    assert fenced.returncode == 4
+    body = json.loads(fenced.stdout)
+    assert body["error"] == "FencedError" and body["reason"] == "reclaimed"
+    assert run("renew", d, "k", "--owner", "a", "--epoch", "1").returncode == 4
+    wrong = run("commit", d, "k", "--owner", "a", "--epoch", "1", "--value", "{nope")
+    assert wrong.returncode == 2 and "must be JSON" in wrong.stderr
+    grant = ok("claim", d, "k", "--owner", "b")
+    assert grant["epoch"] == 3
+    store = fs.open_store(d)
+    assert store.get("k") is None  # nothing the fenced or refused commits sent landed
+    store.close()
+    assert run("renew", str(tmp_path / "none"), "k", "--owner", "a", "--epoch", "1").returncode == 2
+    assert not (tmp_path / "none").exists()

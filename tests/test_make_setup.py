@@ -1,0 +1,61 @@
+"""``make test`` sets itself up (issue 27): before pytest it checks the system packages the suite
+needs; one that is missing (and cannot be installed: not root, or told not to) stops it with one
+line naming it and the command that installs it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HIDDEN = {"etcd", "etcdctl", "faketime"}
+
+
+def _path_without(hidden: set[str], where: Path) -> str:
+    """A PATH of one directory linking every program on today's PATH but ``hidden``."""
+    where.mkdir()
+    for directory in os.environ["PATH"].split(os.pathsep):
+        if not os.path.isdir(directory):
+            continue
+        for name in os.listdir(directory):
+            target = os.path.join(directory, name)
+            link = where / name
+            if name in hidden or link.exists() or not os.access(target, os.X_OK):
+                continue
+            link.symlink_to(target)
+    return str(where)
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FENCEDSTATE_")}
+    env.update(extra)
+    return env
+
+
+def test_setup_passes_when_everything_is_there() -> None:
+    done = subprocess.run(
+        ["bash", "scripts/setup-system.sh"], cwd=ROOT, env=_env(), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+
+
+def test_make_test_stops_before_pytest_naming_what_is_missing(tmp_path: Path) -> None:
+    assert shutil.which("make") is not None
+    path = _path_without(HIDDEN, tmp_path / "bin")
+    done = subprocess.run(
+        # -o: the venv counts as installed; BIN: a pytest that would start fails loudly instead
+        ["make", "-o", ".venv/.installed", "-o", ".venv/.core", "BIN=/nonexistent", "test"],
+        cwd=ROOT,
+        env=_env(PATH=path, FENCEDSTATE_SETUP_NO_INSTALL="1"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "/nonexistent/python" not in done.stdout + done.stderr  # pytest never started
+    [line] = [x for x in done.stderr.splitlines() if x.startswith("make test:")]
+    assert line.startswith("make test: missing etcd, faketime; install with: ")
+    assert "apt-get install -y --no-install-recommends etcd-server etcd-client faketime" in line

@@ -1,0 +1,97 @@
+"""The MCP server's watch: the ``watch_once`` tool and resource subscriptions, with a real MCP
+client (the SDK's stdio client spawning the server) and commits from another process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _support.mcp_client import outcome, session
+
+import fencedstate as fs
+
+COMMIT = (
+    "import sys, fencedstate as fs\n"
+    "s = fs.open_store(sys.argv[1])\n"
+    "k, v, e = sys.argv[2], sys.argv[3], int(sys.argv[4])\n"
+    "s.put(k, v, expected_version=e)\n"
+)
+
+
+def _commit(store: Path, key: str, value: str, expected: int) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", COMMIT, str(store), key, value, str(expected)], timeout=120
+    )
+    assert done.returncode == 0
+
+
+async def test_watch_once_tool_wakes_on_a_commit_from_another_process(tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    fs.open_store(store).put("plans/a", "v1", expected_version=0)
+    async with session(str(store)) as s:
+        call = asyncio.create_task(
+            s.call_tool("watch_once", {"key": "plans/a", "after_version": 1, "timeout": 120})
+        )
+        await asyncio.sleep(0.2)
+        assert not call.done()  # version 1 is not past 1
+        await asyncio.to_thread(_commit, store, "plans/a", "v2", 1)
+        is_error, body = outcome(await call)
+        assert not is_error and body["version"] == 2 and body["value"] == "v2"
+        assert body["deleted"] is False
+        is_error, body = outcome(
+            await s.call_tool("watch_once", {"key": "plans/a", "after_version": 2, "timeout": 0.1})
+        )
+        assert is_error and body["error"] == "WatchTimeoutError" and body["retryable"]
+        assert body["advice"]
+        is_error, body = outcome(
+            await s.call_tool("watch_once", {"key": "plans/a", "after_version": 2, "timeout": 301})
+        )
+        assert is_error and body["error"] == "InvalidArgumentError"
+
+
+async def test_a_subscription_gets_resource_updated_for_commits(tmp_path: Path) -> None:
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    store = tmp_path / "s"
+    fs.open_store(store).put("plans/a", "v1", expected_version=0)
+    updates: asyncio.Queue[str] = asyncio.Queue()
+
+    async def on_message(message: Any) -> None:
+        root = getattr(message, "root", None)
+        if type(root).__name__ == "ResourceUpdatedNotification":
+            await updates.put(str(root.params.uri))
+
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "fencedstate.mcp_server", str(store)],
+        env=dict(os.environ),
+    )
+    uri = "fencedstate://plans%2Fa"
+    async with (
+        stdio_client(params) as (read, write),
+        ClientSession(read, write, message_handler=on_message) as s,
+    ):
+        init = await s.initialize()
+        assert init.capabilities.resources is not None and init.capabilities.resources.subscribe
+        await s.subscribe_resource(uri)  # type: ignore[arg-type]
+        await asyncio.to_thread(_commit, store, "plans/a", "v2", 1)
+        assert await asyncio.wait_for(updates.get(), 120) == uri
+        body = (await s.read_resource(uri)).contents[0].text  # type: ignore[arg-type, union-attr]
+        assert '"version": 2' in body
+        await asyncio.to_thread(_commit, store, "plans/ab", "other key", 0)
+        await asyncio.to_thread(_commit, store, "plans/a", "v3", 2)
+        assert await asyncio.wait_for(updates.get(), 120) == uri  # v3
+        with pytest.raises(TimeoutError):  # and only v3: plans/ab is another key
+            await asyncio.wait_for(updates.get(), 0.5)
+        await s.unsubscribe_resource(uri)  # type: ignore[arg-type]
+        await asyncio.to_thread(_commit, store, "plans/a", "v4", 3)
+        got = await s.call_tool("watch_once", {"key": "plans/a", "after_version": 3})
+        assert not outcome(got)[0]  # the server saw v4...
+        with pytest.raises(TimeoutError):  # ...and sent no update after the unsubscribe
+            await asyncio.wait_for(updates.get(), 0.5)
