@@ -575,10 +575,20 @@ def test_rediss_with_a_password_never_shows_the_password(tmp_path: Path) -> None
             server.url(_ns(), auth=f"app:{app_secret}", ssl_ca_certs=ca),  # may not run CONFIG
         ]
         for bad in attempts:
-            with pytest.raises(fs.StorageError) as err:
+            with pytest.raises((fs.StorageError, fs.AccessDeniedError)) as err:
                 fs.open_store(bad, timeout=5.0)
             errors.append(err.value)
+        assert [type(e).__name__ for e in errors] == [
+            "AccessDeniedError",  # wrong password
+            "AccessDeniedError",  # wrong user
+            "AccessDeniedError",  # the certificate is not trusted
+            "StorageError",  # plain TCP to a TLS port: the server hangs up
+            "UnsafeDurabilityError",  # the ACL user may not read CONFIG
+        ]
         assert isinstance(errors[-1], UnsafeDurabilityError) and errors[-1].setting == "CONFIG"
+        with pytest.raises(fs.AccessDeniedError) as noauth:  # no password at all
+            fs.open_store(server.url(_ns(), ssl_ca_certs=ca))
+        errors.append(noauth.value)
         with pytest.raises(fs.InvalidArgumentError) as bad_arg:
             fs.open_store(server.url("a", auth=f":{secret}", ssl_ca_certs=ca), namespace="b")
         errors.append(bad_arg.value)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-__all__ = ["COMMIT", "FENCE", "LOAD", "READ", "Script"]
+__all__ = ["COMMIT", "FENCE", "JOURNAL_AFTER", "LOAD", "READ", "Script"]
 
 
 @dataclass(frozen=True)
@@ -152,5 +152,22 @@ redis.call('HSET', KEYS[1], 'seq', tostring(#ARGV - 8), 'ver', ARGV[2], 'ep', AR
 redis.call('ZADD', KEYS[4], 0, ARGV[1])
 if ARGV[7] == '1' then redis.call('ZADD', KEYS[3], 0, ARGV[1]) end
 return 'ok'
+""",
+)
+
+# KEYS: record hash, journal list; ARGV: the last journal seq a watcher reported.
+JOURNAL_AFTER = Script(
+    "journal_after",
+    """#!lua flags=no-writes
+-- A key's journal events after seq ARGV[1], atomically with its current seq; cut = 1 when
+-- some of them were already trimmed (history_limit): the watcher reports a gap.
+local cur = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
+local pos = tonumber(ARGV[1])
+if cur <= pos then return {cur, 0, {}} end
+local n = redis.call('LLEN', KEYS[2])
+local take, cut = cur - pos, 0
+if take > n then take, cut = n, 1 end
+if take == 0 then return {cur, cut, {}} end
+return {cur, cut, redis.call('LRANGE', KEYS[2], -take, -1)}
 """,
 )

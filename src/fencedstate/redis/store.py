@@ -40,6 +40,7 @@ try:
         AskError,
         AuthenticationError,
         AuthorizationError,
+        NoPermissionError,
         NoScriptError,
         ResponseError,
     )
@@ -51,9 +52,16 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
 
 from .. import args
 from ..clock import Clock, FixedClock
-from ..errors import CorruptStateError, InvalidArgumentError, OutcomeUnknownError, StorageError
+from ..errors import (
+    AccessDeniedError,
+    CorruptStateError,
+    InvalidArgumentError,
+    OutcomeUnknownError,
+    StorageError,
+)
 from ..records import State, empty_state
 from ..store import DEFAULT_MAX_VALUE_BYTES, Step, Store
+from ..watch import WatchFeed
 from . import codec
 from .durability import check_settings
 from .scripts import COMMIT, FENCE, LOAD, READ, Script
@@ -245,8 +253,16 @@ class RedisStore(Store):
         try:
             conn = self._pool.get_connection()  # type: ignore[no-untyped-call]
         except (AuthenticationError, AuthorizationError) as exc:
-            raise StorageError(None, f"{self._where} refused the credentials: {exc}") from None
+            raise AccessDeniedError(
+                "redis", f"wrong user name or password ({self._where}: {exc})"
+            ) from None
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            if "certificate verify failed" in str(exc) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
+                raise AccessDeniedError(
+                    "redis",
+                    f"the server's TLS certificate is not trusted: give ?ssl_ca_certs= the CA "
+                    f"bundle that signed it ({self._where}: {exc})",
+                ) from None
             raise _NotSent(f"cannot reach {self._where}: {exc}") from None
         except TypeError as exc:  # an unknown URL query parameter reached the connection
             raise InvalidArgumentError(f"unsupported Redis URL parameter: {exc}") from None
@@ -259,6 +275,11 @@ class RedisStore(Store):
                 except ResponseError as err:
                     replies.append(err)
             return replies
+        except (AuthenticationError, AuthorizationError) as exc:  # NOAUTH: nothing ran
+            conn.disconnect()
+            raise AccessDeniedError(
+                "redis", f"the server demands a password ({self._where}: {exc})"
+            ) from None
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             conn.disconnect()
             raise _Lost(f"connection to {self._where} lost: {exc}") from None
@@ -533,6 +554,12 @@ class RedisStore(Store):
             "store holds something fencedstate did not write)",
         )
 
+    def _watch_feed(self, prefix: str, exact: bool, since: str | None) -> WatchFeed:
+        """A feed of the store's change stream (``redis/watch.py``, docs/watch.md)."""
+        from .watch import RedisFeed
+
+        return RedisFeed(self, prefix, exact, since)
+
     def _wait_command(self) -> tuple[Any, ...]:
         if not self.wait_replicas:
             return ()
@@ -570,7 +597,7 @@ class RedisStore(Store):
             try:
                 replies = self._eval(FENCE, redis_keys, argv, self._wait_command())
                 break
-            except (_NotSent, _Lost, StorageError) as exc:
+            except (_NotSent, _Lost, StorageError, AccessDeniedError) as exc:
                 if time.monotonic() > deadline:
                     raise OutcomeUnknownError(
                         where, f"{cause}; and {self._where} stayed unreachable: {exc}"
@@ -594,8 +621,13 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _server_error(err: ResponseError, where: str, what: str) -> StorageError:
-    """A Redis error reply as a ``StorageError`` (nothing was written: scripts check first)."""
+def _server_error(err: ResponseError, where: str, what: str) -> StorageError | AccessDeniedError:
+    """A Redis error reply as a ``StorageError`` (nothing was written: scripts check first),
+    or ``AccessDeniedError`` when the server's ACL refused the command."""
+    if isinstance(err, NoPermissionError):
+        return AccessDeniedError(
+            "redis", f"the user lacks a permission the store needs ({where}, {what}: {err})"
+        )
     if isinstance(err, AskError):  # MOVED/ASK: a cluster node that does not own the slot
         return StorageError(
             None,
