@@ -1,13 +1,15 @@
 #!/usr/bin/env python
-"""Commit rate and latency of the PostgreSQL and etcd backends next to the file backend.
+"""Commit rate and latency of the PostgreSQL, etcd and Redis backends next to the file backend.
 
 ``python bench/backends.py [--seconds 3] [--procs 1,4,8] [--pg-url URL] [--backends ...]``
 
-Both backends durable: the FileStore with ``durability="fsync"``, PostgreSQL with ``fsync=on``
-and ``synchronous_commit=on`` on a throwaway cluster started from the installed binaries
-(``tests/pg_server.py``) on the same disk, reached over a unix socket. Every cell runs P real
-processes (fork, each opens its own store: its own files / its own connections) for a fixed
-time after a barrier:
+Every backend durable as configured: the FileStore with ``durability="fsync"``, PostgreSQL with
+``fsync=on`` and ``synchronous_commit=on`` on a throwaway cluster started from the installed
+binaries (``tests/pg_server.py``) on the same disk, reached over a unix socket; etcd a throwaway
+3-member cluster; Redis a throwaway ``redis-server`` (``tests/redis_server.py``) with
+``appendonly yes`` and ``appendfsync always`` on the same disk, over loopback TCP. Every cell
+runs P real processes (fork, each opens its own store: its own files / its own connections)
+for a fixed time after a barrier:
 
 * ``one key``: every process ``update()``s one shared counter (read, +1, compare-and-set,
   retry on conflict): contention; the final counter must equal the acknowledged commits.
@@ -143,8 +145,9 @@ def main() -> int:
     ap.add_argument("--out", default=str(HERE / "results" / "backends.md"))
     ap.add_argument(
         "--backends",
-        default="file,postgres,etcd",
-        help="columns to run, comma separated (etcd: a throwaway 3-member cluster)",
+        default="file,postgres,etcd,redis",
+        help="columns to run, comma separated (etcd: a throwaway 3-member cluster; redis: a "
+        "throwaway redis-server with appendfsync always)",
     )
     args = ap.parse_args()
     procs = [int(p) for p in args.procs.split(",")]
@@ -155,6 +158,23 @@ def main() -> int:
 
         etcd = EtcdCluster(Path(tempfile.mkdtemp(prefix="fsbench-etcd-")))
         etcd.start()
+    rds = None
+    redis_info = ""
+    if "redis" in backends:  # a throwaway redis-server on loopback (tests/redis_server.py)
+        from redis_server import RedisServer
+
+        rds = RedisServer(Path(tempfile.mkdtemp(prefix="fsbench-redis-")))
+        rds.start()
+        with rds.client() as c:
+            redis_info = (
+                f" Redis {c.info('server')['redis_version']}: one redis-server on loopback TCP, "
+                + ", ".join(
+                    f"{k} {v}"
+                    for k, v in c.config_get("append*").items()
+                    if k in ("appendonly", "appendfsync")
+                )
+                + ", same disk."
+            )
 
     from pg_server import ExternalServer, PgServer, find_pg_bin
 
@@ -189,6 +209,9 @@ def main() -> int:
                         elif backend == "etcd":
                             assert etcd is not None
                             target = etcd.url(f"bench-{uuid.uuid4().hex[:10]}")
+                        elif backend == "redis":
+                            assert rds is not None
+                            target = rds.url(f"bench-{uuid.uuid4().hex[:10]}")
                         else:
                             schema = f"bench_{uuid.uuid4().hex[:10]}"
                             admin.execute(f'CREATE SCHEMA "{schema}"')
@@ -209,10 +232,13 @@ def main() -> int:
         if etcd is not None:
             etcd.stop()
             shutil.rmtree(etcd.members[0].data_dir.parent, ignore_errors=True)
+        if rds is not None:
+            rds.stop()
+            shutil.rmtree(rds.dir, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
 
     lines = [
-        "# Backends: file vs PostgreSQL vs etcd (durable commits)",
+        "# Backends: file vs PostgreSQL vs etcd vs Redis (durable commits)",
         "",
         f"`python bench/backends.py --seconds {args.seconds:g} --procs {args.procs}`, "
         f"{time.strftime('%Y-%m-%d %H:%M')}, {platform.node()} "
@@ -225,7 +251,8 @@ def main() -> int:
             "reached over its v3 JSON gateway with httpx, linearizable reads."
             if etcd is not None
             else ""
-        ),
+        )
+        + redis_info,
         "Real processes (fork), each with its own store (own connections); fixed time per cell.",
         "",
         "| workload | P | backend | commits/s | p50 ms | p99 ms | retries/commit | lost |",

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Watch wake-up latency and idle cost per backend, next to polling ``get``.
 
-``python bench/watch_latency.py [--rounds 200] [--backends file,postgres,etcd] [--idle 10]``
+``python bench/watch_latency.py [--rounds 200] [--backends file,postgres,etcd,redis] [--idle 10]``
 
 Latency: a waiter process and a committer process take turns on one key. The waiter announces
 that it is about to wait (a pipe), the committer waits 2 ms plus a random part of the polling
@@ -219,7 +219,7 @@ def _pct(xs: list[float], q: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=200, help="commits per latency cell")
-    ap.add_argument("--backends", default="file,postgres,etcd")
+    ap.add_argument("--backends", default="file,postgres,etcd,redis")
     ap.add_argument("--idle", type=float, default=10.0, help="seconds of the idle-CPU cells")
     ap.add_argument("--watchers", type=int, default=50)
     ap.add_argument("--out", default=str(HERE / "results" / "watch_latency.md"))
@@ -249,6 +249,13 @@ def main() -> None:
             cluster.start()
             cleanup.append(cluster.stop)
             targets["etcd"] = cluster.url("bench")
+        if "redis" in backends:  # a throwaway redis-server, appendfsync always
+            from redis_server import RedisServer
+
+            rds = RedisServer(tmp / "redis")
+            rds.start()
+            cleanup.append(rds.stop)
+            targets["redis"] = rds.url("bench")
         rows: list[str] = []
         for name, target in targets.items():
             for mode in ("watch", "stream", "poll10", "poll100"):

@@ -16,6 +16,7 @@ import fencedstate as fs
 sys.path.insert(0, os.path.dirname(__file__))  # helper modules: _support, pg_server, etcd_cluster
 from etcd_cluster import etcd_cluster  # noqa: F401  the session's 3-member etcd cluster
 from pg_server import pg_server, pg_url  # noqa: F401  PostgreSQL fixtures (issue 7)
+from redis_server import redis_server, redis_url  # noqa: F401  Redis fixtures (issue 23)
 
 os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("CREWAI_DISABLE_VERSION_CHECK", "true")
@@ -24,7 +25,7 @@ os.environ.setdefault("CREWAI_TRACING_ENABLED", "false")
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 
 # Backends the semantics suite runs on.
-BACKENDS = ["file", "postgres", "etcd"]
+BACKENDS = ["file", "postgres", "etcd", "redis"]
 
 StoreFactory = Callable[..., fs.Store]
 
@@ -37,6 +38,8 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[St
         target: str = str(tmp_path / "store")
     elif request.param == "postgres":
         target = request.getfixturevalue("pg_url")
+    elif request.param == "redis":  # a fresh namespace per test on the session's server
+        target = request.getfixturevalue("redis_url")
     else:  # a fresh namespace per test on the session's cluster
         target = request.getfixturevalue("etcd_cluster").url(f"t-{uuid.uuid4().hex[:12]}")
 

@@ -14,7 +14,7 @@ import fencedstate as fs
 from fencedstate.locations import is_url, supported_locations
 
 CLI = [sys.executable, "-m", "fencedstate.cli"]
-UNKNOWN = ["redis://localhost:6379", "mysql://u:pw@db/x", "s3://bucket/state", "HTTP://x"]
+UNKNOWN = ["mongodb://localhost:27017", "mysql://u:pw@db/x", "s3://bucket/state", "HTTP://x"]
 
 
 @pytest.fixture
@@ -29,6 +29,7 @@ def test_unknown_scheme_is_an_error_and_creates_nothing(in_tmp: Path, url: str) 
         fs.open_store(url)
     message = str(info.value)
     assert "postgresql://" in message and "etcd://" in message and "directory" in message
+    assert "redis://" in message and "rediss://" in message
     assert "pw@" not in message  # a password never reaches the message
     assert list(in_tmp.iterdir()) == []
 
@@ -59,9 +60,9 @@ def test_supported_locations_names_the_extras() -> None:
 @pytest.mark.parametrize(
     "argv",
     [
-        ["inspect", "redis://localhost:6379"],
-        ["history", "redis://localhost:6379", "k"],
-        ["demo", "--rounds", "1", "--workers", "2", "--dir", "redis://localhost:6379"],
+        ["inspect", "mongodb://localhost:27017"],
+        ["history", "mongodb://localhost:27017", "k"],
+        ["demo", "--rounds", "1", "--workers", "2", "--dir", "mongodb://localhost:27017"],
     ],
 )
 def test_cli_refuses_unknown_urls(in_tmp: Path, argv: list[str]) -> None:
@@ -74,7 +75,7 @@ def test_cli_refuses_unknown_urls(in_tmp: Path, argv: list[str]) -> None:
     )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert proc.stderr.startswith("fencedstate: error:"), proc.stderr
-    assert "redis://" in proc.stderr
+    assert "mongodb://" in proc.stderr
     assert list(in_tmp.iterdir()) == []
 
 
@@ -91,7 +92,7 @@ def test_crewai_persistence_refuses_unknown_urls(in_tmp: Path) -> None:
     from fencedstate_crewai import FencedFlowPersistence as persistence
 
     with pytest.raises(fs.InvalidArgumentError):
-        persistence("redis://localhost:6379")
+        persistence("mongodb://localhost:27017")
     with pytest.raises(fs.InvalidArgumentError):
         persistence(store="etcd+tls://h:1")
     assert list(in_tmp.iterdir()) == []

@@ -345,6 +345,14 @@ def _server_watchers(store: fs.Store, backend: str) -> int:
             ).fetchone()
         assert row is not None
         return int(row[0])
+    if backend == "redis":
+        conn = store._pool.make_connection()  # type: ignore[attr-defined]
+        try:
+            conn.send_command("CLIENT", "LIST")
+            listing = conn.read_response().decode()
+        finally:
+            conn.disconnect()
+        return listing.count("name=fencedstate-watch ")
     if backend == "etcd":
         text = httpx.get(store._endpoints[0] + "/metrics").text  # type: ignore[attr-defined]
         for line in text.splitlines():

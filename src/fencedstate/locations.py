@@ -23,6 +23,8 @@ _BACKENDS: dict[str, tuple[str, str, str]] = {
     "postgres": (".postgres", "PostgresStore", "postgres"),
     "etcd": (".etcd", "EtcdStore", "etcd"),
     "etcds": (".etcd", "EtcdStore", "etcd"),
+    "redis": (".redis", "RedisStore", "redis"),
+    "rediss": (".redis", "RedisStore", "redis"),
 }
 
 
@@ -49,15 +51,19 @@ def open_store(
     ca_file: str | os.PathLike[str] | None = None,
     cert_file: str | os.PathLike[str] | None = None,
     key_file: str | os.PathLike[str] | None = None,
+    namespace: str | None = None,
+    wait_replicas: int | None = None,
+    wait_timeout: float | None = None,
     clock: Clock | None = None,
     **other: Any,
 ) -> Store:
     """Open (creating if needed) a store.
 
     A directory path (or a ``file://`` URL) gives a ``FileStore`` (one host, many processes);
-    ``postgresql://`` gives the PostgreSQL backend and ``etcd://host:port,...`` the etcd backend,
-    with the same API and semantics. Any other ``scheme://`` is an ``InvalidArgumentError``:
-    it is never taken for a local directory name.
+    ``postgresql://`` gives the PostgreSQL backend, ``etcd://host:port,...`` the etcd backend and
+    ``redis://host:port/db`` (or ``rediss://``) the Redis backend, with the same API and
+    semantics. Any other ``scheme://`` is an ``InvalidArgumentError``: it is never taken for a
+    local directory name.
 
     Options (None: the backend's default; an option the backend does not take is an
     ``InvalidArgumentError`` naming the ones it does):
@@ -70,7 +76,11 @@ def open_store(
       ``migrate`` (True);
     - etcd: ``serializable`` (False), ``timeout`` (5 s), ``commit_deadline`` (30 s), and for a
       secured cluster (``etcds://``, where the etcd backend supports it) ``username``,
-      ``password``, ``ca_file``, ``cert_file``, ``key_file``.
+      ``password``, ``ca_file``, ``cert_file``, ``key_file``;
+    - Redis: ``namespace`` ("fencedstate"), ``durability`` ("fsync": refuse a server that can
+      lose an acknowledged commit; or "none"), ``wait_replicas`` (0) and ``wait_timeout`` (1 s)
+      for ``WAIT`` after each commit, ``timeout`` (10 s), ``commit_deadline`` (30 s),
+      ``max_connections`` (16); the first four may also be URL parameters (docs/redis.md).
     """
     given = {
         "durability": durability,
@@ -93,6 +103,9 @@ def open_store(
         "ca_file": ca_file,
         "cert_file": cert_file,
         "key_file": key_file,
+        "namespace": namespace,
+        "wait_replicas": wait_replicas,
+        "wait_timeout": wait_timeout,
         "clock": clock,
     }
     options = {k: v for k, v in given.items() if v is not None} | other
