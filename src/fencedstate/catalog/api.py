@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import difflib
 import importlib
+import importlib.util
 import json
 import os
 import re
@@ -304,11 +305,20 @@ def _repro_exists(node_id: str, root: Path) -> bool:
 
 
 def _code_imports(dotted: str) -> bool:
+    """Does ``dotted`` name something that exists?
+
+    Imported when it can be; when its module exists but needs a framework this environment
+    lacks (an adapter whose extra cannot be co-installed), found in the module's own source
+    instead: defined at top level in one of the package's files and named in its ``__init__``.
+    """
     parts = dotted.split(".")
     for cut in range(len(parts), 0, -1):
+        name = ".".join(parts[:cut])
         try:
-            obj: Any = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
+            obj: Any = importlib.import_module(name)
+        except ImportError as exc:
+            if getattr(exc, "name", None) != name and len(parts) - cut == 1:
+                return _defined_in_source(name, parts[cut])
             continue
         try:
             for attr in parts[cut:]:
@@ -317,6 +327,21 @@ def _code_imports(dotted: str) -> bool:
             return False
         return True
     return False
+
+
+def _defined_in_source(module: str, attr: str) -> bool:
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return False
+    if spec is None or spec.origin is None or not spec.origin.endswith("__init__.py"):
+        return False
+    package = Path(spec.origin).parent
+    defined = re.compile(rf"^(?:class|def|async def) {re.escape(attr)}\b", re.M)
+    exported = re.compile(rf"\b{re.escape(attr)}\b")
+    return bool(exported.search(Path(spec.origin).read_text(encoding="utf-8"))) and any(
+        defined.search(f.read_text(encoding="utf-8")) for f in package.glob("*.py")
+    )
 
 
 def check(directory: Path | None = None, root: Path | None = None) -> list[str]:
