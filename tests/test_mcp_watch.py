@@ -4,14 +4,13 @@ client (the SDK's stdio client spawning the server) and commits from another pro
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from _support.mcp_client import outcome, session
+from _support.mcp_subscribe import eras, eventfds, server_pid, subscriber, until
 
 import fencedstate as fs
 
@@ -54,44 +53,29 @@ async def test_watch_once_tool_wakes_on_a_commit_from_another_process(tmp_path: 
         assert is_error and body["error"] == "InvalidArgumentError"
 
 
-async def test_a_subscription_gets_resource_updated_for_commits(tmp_path: Path) -> None:
-    from mcp import ClientSession, StdioServerParameters
-    from mcp.client.stdio import stdio_client
-
+@pytest.mark.parametrize("era", eras())
+async def test_a_subscription_gets_resource_updated_for_commits(tmp_path: Path, era: str) -> None:
     store = tmp_path / "s"
     fs.open_store(store).put("plans/a", "v1", expected_version=0)
-    updates: asyncio.Queue[str] = asyncio.Queue()
-
-    async def on_message(message: Any) -> None:
-        root = getattr(message, "root", None)
-        if type(root).__name__ == "ResourceUpdatedNotification":
-            await updates.put(str(root.params.uri))
-
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "fencedstate.mcp_server", str(store)],
-        env=dict(os.environ),
-    )
     uri = "fencedstate://plans%2Fa"
-    async with (
-        stdio_client(params) as (read, write),
-        ClientSession(read, write, message_handler=on_message) as s,
-    ):
-        init = await s.initialize()
-        assert init.capabilities.resources is not None and init.capabilities.resources.subscribe
-        await s.subscribe_resource(uri)  # type: ignore[arg-type]
-        await asyncio.to_thread(_commit, store, "plans/a", "v2", 1)
-        assert await asyncio.wait_for(updates.get(), 120) == uri
-        body = (await s.read_resource(uri)).contents[0].text  # type: ignore[arg-type, union-attr]
-        assert '"version": 2' in body
-        await asyncio.to_thread(_commit, store, "plans/ab", "other key", 0)
-        await asyncio.to_thread(_commit, store, "plans/a", "v3", 2)
-        assert await asyncio.wait_for(updates.get(), 120) == uri  # v3
-        with pytest.raises(TimeoutError):  # and only v3: plans/ab is another key
-            await asyncio.wait_for(updates.get(), 0.5)
-        await s.unsubscribe_resource(uri)  # type: ignore[arg-type]
+    async with subscriber(str(store), era) as sub:
+        assert sub.advertised()
+        pid = server_pid(store)
+        idle = eventfds(pid)
+        async with sub.subscribed(uri):
+            assert eventfds(pid) == idle + 1  # the subscription's store watch, started
+            await asyncio.to_thread(_commit, store, "plans/a", "v2", 1)
+            assert await asyncio.wait_for(sub.updates.get(), 120) == uri
+            body = (await sub.session.read_resource(uri)).contents[0].text
+            assert '"version": 2' in body
+            await asyncio.to_thread(_commit, store, "plans/ab", "other key", 0)
+            await asyncio.to_thread(_commit, store, "plans/a", "v3", 2)
+            assert await asyncio.wait_for(sub.updates.get(), 120) == uri  # v3
+            with pytest.raises(TimeoutError):  # and only v3: plans/ab is another key
+                await asyncio.wait_for(sub.updates.get(), 0.5)
+        await until(lambda: eventfds(pid) == idle, "the watch outlived the subscription")
         await asyncio.to_thread(_commit, store, "plans/a", "v4", 3)
-        got = await s.call_tool("watch_once", {"key": "plans/a", "after_version": 3})
+        got = await sub.session.call_tool("watch_once", {"key": "plans/a", "after_version": 3})
         assert not outcome(got)[0]  # the server saw v4...
         with pytest.raises(TimeoutError):  # ...and sent no update after the unsubscribe
-            await asyncio.wait_for(updates.get(), 0.5)
+            await asyncio.wait_for(sub.updates.get(), 0.5)

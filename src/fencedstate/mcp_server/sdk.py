@@ -155,12 +155,16 @@ def _enable_v2(low: Any, subs: Any, watches: Any, bus: Any) -> None:
     types = importlib.import_module("mcp.types")
     event = importlib.import_module("mcp.server.subscriptions").ResourceUpdated
 
+    # 2.x makes a ServerSession per request; the client is its connection (it sends through
+    # the connection's own channel once the request is answered).
     async def subscribe(ctx: Any, params: Any) -> Any:
-        await subs.subscribe(ctx.session, params.uri)
+        client = getattr(ctx.session, "_connection", ctx.session)
+        await subs.subscribe(ctx.session, params.uri, client=client)
         return types.EmptyResult()
 
     async def unsubscribe(ctx: Any, params: Any) -> Any:
-        await subs.unsubscribe(ctx.session, params.uri)
+        client = getattr(ctx.session, "_connection", ctx.session)
+        await subs.unsubscribe(ctx.session, params.uri, client=client)
         return types.EmptyResult()
 
     low.add_request_handler("resources/subscribe", types.SubscribeRequestParams, subscribe)

@@ -65,20 +65,22 @@ class Subscriptions:
         self.tokens = tokens
         self.tasks: dict[tuple[int, str], asyncio.Task[None]] = {}
 
-    async def subscribe(self, session: Any, uri: Any) -> None:
-        """Start following ``uri`` for ``session`` (once; a repeated subscribe is a no-op)."""
+    async def subscribe(self, session: Any, uri: Any, *, client: object = None) -> None:
+        """Start following ``uri`` for ``client`` (default: ``session``), sending through
+        ``session``; once: a repeated subscribe is a no-op."""
         key = key_of(uri)
         current_grant(self.tokens).check("get", key)
-        slot = (id(session), key)
+        slot = (id(session if client is None else client), key)
         if slot not in self.tasks or self.tasks[slot].done():
             watch = self.store.awatch(key)
             await watch.start()  # from now on: a commit after this answer is reported
             notify = lambda: session.send_resource_updated(uri)  # noqa: E731
             self.tasks[slot] = asyncio.create_task(follow(watch, key, notify))
 
-    async def unsubscribe(self, session: Any, uri: Any) -> None:
-        """Stop following ``uri`` for ``session``; its watch is closed when this returns."""
-        task = self.tasks.pop((id(session), key_of(uri)), None)
+    async def unsubscribe(self, session: Any, uri: Any, *, client: object = None) -> None:
+        """Stop following ``uri`` for ``client`` (default: ``session``); its watch is closed
+        when this returns."""
+        task = self.tasks.pop((id(session if client is None else client), key_of(uri)), None)
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
