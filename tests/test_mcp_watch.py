@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from _support.mcp_client import outcome, session
-from _support.mcp_subscribe import eras, eventfds, server_pid, subscriber, until
+from _support.mcp_client import http_server, outcome, session
+from _support.mcp_subscribe import LISTEN, eras, eventfds, server_pid, subscriber, until
 
 import fencedstate as fs
 
@@ -79,3 +79,55 @@ async def test_a_subscription_gets_resource_updated_for_commits(tmp_path: Path, 
         assert not outcome(got)[0]  # the server saw v4...
         with pytest.raises(TimeoutError):  # ...and sent no update after the unsubscribe
             await asyncio.wait_for(sub.updates.get(), 0.5)
+
+
+CLIENT = (
+    "import asyncio, contextlib, sys\n"
+    "sys.path.insert(0, sys.argv[3])\n"
+    "from _support.mcp_subscribe import HANDSHAKE, subscriber\n"
+    "async def main():\n"
+    "    async with subscriber(sys.argv[1], sys.argv[2]) as sub:\n"
+    "        async with contextlib.AsyncExitStack() as stack:\n"
+    "            uri = 'fencedstate://plans%2Fa'\n"
+    "            if sub.era == HANDSHAKE:  # subscribe, never unsubscribe\n"
+    "                await sub.session.subscribe_resource(uri)\n"
+    "            else:\n"
+    "                await stack.enter_async_context(sub.subscribed(uri))\n"
+    "            print('subscribed', flush=True)\n"
+    "            await asyncio.to_thread(sys.stdin.readline)\n"
+    "asyncio.run(main())\n"
+)
+# At 2026-07-28 a listen stream is one HTTP response: a client killed with it open is gone.
+# At the 2025 versions a session outlives its HTTP connections (a client may come back with its
+# Mcp-Session-Id), so there the subscription ends when the session does: the client leaves.
+ENDINGS = [(era, "leaves") for era in eras()] + [(LISTEN, "killed")] * (LISTEN in eras())
+
+
+@pytest.mark.parametrize(("era", "how"), ENDINGS)
+async def test_a_subscriber_gone_leaves_no_watch_behind(tmp_path: Path, era: str, how: str) -> None:
+    store = tmp_path / "s"
+    fs.open_store(store).put("plans/a", "v1", expected_version=0)
+    with http_server(store, tmp_path / "server.log") as url:
+        pid = server_pid(store)
+        idle = eventfds(pid)
+        tests = str(Path(__file__).parent)
+        client = subprocess.Popen(
+            [sys.executable, "-c", CLIENT, url, era, tests],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert client.stdin is not None and client.stdout is not None
+            assert await asyncio.to_thread(client.stdout.readline) == "subscribed\n"
+            assert eventfds(pid) == idle + 1  # its subscription's store watch
+            if how == "killed":
+                client.kill()  # SIGKILL: no unsubscribe, no goodbye
+            else:
+                client.stdin.write("\n")  # leave the session without unsubscribing
+                client.stdin.flush()
+            await asyncio.to_thread(client.wait, 120)
+        finally:
+            client.kill()
+            client.wait(timeout=60)
+        await until(lambda: eventfds(pid) == idle, f"the watch outlived a client that {how}")

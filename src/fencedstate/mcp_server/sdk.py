@@ -138,7 +138,20 @@ def enable_subscriptions(server: Any, subs: Any, watches: Any, bus: Any) -> None
     if major() >= 2:
         _enable_v2(low, subs, watches, bus)
         return
-    low.subscribe_resource()(lambda uri: subs.subscribe(low.request_context.session, uri))
+
+    async def subscribe(uri: Any) -> None:
+        session = low.request_context.session
+        await subs.subscribe(session, uri)
+        if id(session) not in ended:  # drop its subscriptions when the session ends
+            ended.add(id(session))
+            session._task_group.start_soon(_on_end, lambda: _ended(session))
+
+    def _ended(session: Any) -> None:
+        ended.discard(id(session))
+        subs.drop(session)
+
+    ended: set[int] = set()
+    low.subscribe_resource()(subscribe)
     low.unsubscribe_resource()(lambda uri: subs.unsubscribe(low.request_context.session, uri))
     plain = low.get_capabilities
 
@@ -156,14 +169,18 @@ def _enable_v2(low: Any, subs: Any, watches: Any, bus: Any) -> None:
     event = importlib.import_module("mcp.server.subscriptions").ResourceUpdated
 
     # 2.x makes a ServerSession per request; the client is its connection (it sends through
-    # the connection's own channel once the request is answered).
+    # the connection's own channel once the request is answered, and its exit_stack unwinds
+    # when the client's session ends).
     async def subscribe(ctx: Any, params: Any) -> Any:
-        client = getattr(ctx.session, "_connection", ctx.session)
+        client = ctx.session._connection
         await subs.subscribe(ctx.session, params.uri, client=client)
+        if not client.state.get("fencedstate.subscriptions"):
+            client.state["fencedstate.subscriptions"] = True
+            client.exit_stack.callback(subs.drop, client)
         return types.EmptyResult()
 
     async def unsubscribe(ctx: Any, params: Any) -> Any:
-        client = getattr(ctx.session, "_connection", ctx.session)
+        client = ctx.session._connection
         await subs.unsubscribe(ctx.session, params.uri, client=client)
         return types.EmptyResult()
 
@@ -180,6 +197,16 @@ def _enable_v2(low: Any, subs: Any, watches: Any, bus: Any) -> None:
 
     low.add_request_handler("subscriptions/listen", entry.params_type, listen)
     watches.publish = lambda uri: bus.publish(event(uri=uri))
+
+
+async def _on_end(then: Any) -> None:
+    """Run in a session's own task group (SDK 1.x): call ``then()`` when the session ends and
+    cancels the group."""
+    anyio = importlib.import_module("anyio")
+    try:
+        await anyio.sleep_forever()
+    finally:
+        then()
 
 
 def run(server: Any, transport: str, *, host: str, port: int) -> None:

@@ -58,7 +58,8 @@ async def follow(watch: fs.AsyncWatch, key: str, notify: Callable[[], Awaitable[
 
 
 class Subscriptions:
-    """The ``resources/subscribe`` subscriptions of one server process."""
+    """The ``resources/subscribe`` subscriptions of one server process (``sdk`` calls
+    :meth:`drop` when a client's session ends)."""
 
     def __init__(self, store: fs.Store, tokens: TokenTable | None) -> None:
         self.store = store
@@ -85,6 +86,11 @@ class Subscriptions:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+    def drop(self, session: Any) -> None:
+        """The session ``session`` ended: stop all it follows (each task closes its watch)."""
+        for slot in [slot for slot in self.tasks if slot[0] == id(session)]:
+            self.tasks.pop(slot).cancel()
 
 
 class ListenWatches:
