@@ -4,6 +4,7 @@ client (the SDK's stdio client spawning the server) and commits from another pro
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -131,3 +132,27 @@ async def test_a_subscriber_gone_leaves_no_watch_behind(tmp_path: Path, era: str
             client.kill()
             client.wait(timeout=60)
         await until(lambda: eventfds(pid) == idle, f"the watch outlived a client that {how}")
+
+
+@pytest.mark.parametrize("era", eras())
+async def test_a_bad_or_foreign_uri_is_refused_with_the_errors_json(
+    tmp_path: Path, era: str
+) -> None:
+    store = tmp_path / "s"
+    fs.open_store(store).put("plans/a", "v1", expected_version=0)
+    async with subscriber(str(store), era) as sub:
+        pid = server_pid(store)
+        idle = eventfds(pid)
+        for uri, error in [
+            ("fencedstate://", "InvalidKeyError"),
+            ("file:///etc/passwd", "InvalidArgumentError"),
+        ]:
+            with pytest.raises(Exception) as refused:
+                async with sub.subscribed(uri):
+                    pass
+            body = json.loads(refused.value.error.message)  # type: ignore[attr-defined]
+            assert body["error"] == error and body["advice"]
+        assert eventfds(pid) == idle  # nothing was watched
+        async with sub.subscribed("fencedstate://plans%2Fa"):  # the session is still fine
+            await asyncio.to_thread(_commit, store, "plans/a", "v2", 1)
+            assert await asyncio.wait_for(sub.updates.get(), 120) == "fencedstate://plans%2Fa"

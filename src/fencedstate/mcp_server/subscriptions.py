@@ -23,7 +23,9 @@ from urllib.parse import unquote
 
 import fencedstate as fs
 
+from . import sdk
 from .auth import TokenTable, current_grant
+from .errors import error_body
 
 SCHEME = "fencedstate://"
 
@@ -34,6 +36,17 @@ def key_of(uri: Any) -> str:
     if not text.startswith(SCHEME):
         raise fs.InvalidArgumentError(f"only {SCHEME}KEY resources can be subscribed to")
     return fs.validate_key(unquote(text[len(SCHEME) :]))
+
+
+def checked(uri: Any, tokens: TokenTable | None) -> str:
+    """The key of ``uri`` if the caller's token may ``get`` it; else a JSON-RPC error whose
+    message is the error's JSON (as for a resource read), nothing subscribed."""
+    try:
+        key = key_of(uri)
+        current_grant(tokens).check("get", key)
+        return key
+    except fs.FencedStateError as exc:
+        raise sdk.protocol_error(error_body(exc, tool="resource") or {}) from None
 
 
 async def follow(watch: fs.AsyncWatch, key: str, notify: Callable[[], Awaitable[None]]) -> None:
@@ -69,8 +82,7 @@ class Subscriptions:
     async def subscribe(self, session: Any, uri: Any, *, client: object = None) -> None:
         """Start following ``uri`` for ``client`` (default: ``session``), sending through
         ``session``; once: a repeated subscribe is a no-op."""
-        key = key_of(uri)
-        current_grant(self.tokens).check("get", key)
+        key = checked(uri, self.tokens)
         slot = (id(session if client is None else client), key)
         if slot not in self.tasks or self.tasks[slot].done():
             watch = self.store.awatch(key)
@@ -111,16 +123,14 @@ class ListenWatches:
 
     @contextlib.asynccontextmanager
     async def held(self, uris: Iterable[str]) -> AsyncIterator[None]:
-        """Watch every ``fencedstate://`` URI in ``uris`` while the block runs.
+        """Watch every ``fencedstate://KEY`` URI in ``uris`` while the block runs.
 
-        Every key is checked against the caller's grant before any watch starts; each watch has
-        started (commits from now on are reported) when the block is entered.
+        Every URI is checked (ours, a valid key the caller's token may ``get``) before any
+        watch starts; each watch has started (commits from now on are reported) when the block
+        is entered.
         """
-        ours = sorted({u for u in uris if u.startswith(SCHEME)})
-        keys = {u: key_of(u) for u in ours}
-        grant = current_grant(self.tokens)
-        for key in keys.values():
-            grant.check("get", key)
+        ours = sorted(set(uris))
+        keys = {u: checked(u, self.tokens) for u in ours}
         taken: list[str] = []
         try:
             for uri in ours:
