@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -156,3 +157,25 @@ async def test_a_bad_or_foreign_uri_is_refused_with_the_errors_json(
         async with sub.subscribed("fencedstate://plans%2Fa"):  # the session is still fine
             await asyncio.to_thread(_commit, store, "plans/a", "v2", 1)
             assert await asyncio.wait_for(sub.updates.get(), 120) == "fencedstate://plans%2Fa"
+
+
+@pytest.mark.parametrize("era", eras())
+async def test_a_token_subscribes_only_to_keys_it_may_get(tmp_path: Path, era: str) -> None:
+    store = tmp_path / "s"
+    fs.open_store(store).put("plans/a/x", "v1", expected_version=0)
+    secret = secrets.token_urlsafe(24)
+    tokens = tmp_path / "tokens.json"
+    doc = {"tokens": [{"name": "agent-a", "token": secret, "access": "read", "prefix": "plans/a/"}]}
+    tokens.write_text(json.dumps(doc))
+    tokens.chmod(0o600)
+    with http_server(store, tmp_path / "server.log", "--tokens", str(tokens)) as url:
+        async with subscriber(url, era, token=secret) as sub:
+            with pytest.raises(Exception) as refused:
+                async with sub.subscribed("fencedstate://plans%2Fb"):
+                    pass
+            message = refused.value.error.message  # type: ignore[attr-defined]
+            assert json.loads(message)["error"] == "NotPermittedError" and secret not in message
+            async with sub.subscribed("fencedstate://plans%2Fa%2Fx"):  # read-only may watch
+                await asyncio.to_thread(_commit, store, "plans/a/x", "v2", 1)
+                got = await asyncio.wait_for(sub.updates.get(), 120)
+                assert got == "fencedstate://plans%2Fa%2Fx"

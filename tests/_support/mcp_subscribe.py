@@ -81,12 +81,16 @@ class Subscriber:
 
 
 @contextlib.asynccontextmanager
-async def subscriber(target: str, era: str) -> AsyncIterator[Subscriber]:
-    """A :class:`Subscriber` connected to ``target`` (a store dir: stdio; or an http:// URL)."""
+async def subscriber(
+    target: str, era: str, *, token: str | None = None
+) -> AsyncIterator[Subscriber]:
+    """A :class:`Subscriber` connected to ``target`` (a store dir: stdio; or an http:// URL,
+    with ``token`` as its bearer token)."""
     sub = Subscriber(era)
     # at LISTEN the SDK also hands the stream's frames to a message handler: read the stream only
     handler = sub.on_message if era == HANDSHAKE else None
-    async with session(target, message_handler=handler, modern=era == LISTEN) as s:
+    modern = era == LISTEN
+    async with session(target, token=token, message_handler=handler, modern=modern) as s:
         sub.session = s
         yield sub
 
