@@ -20,8 +20,13 @@ from typing import Any
 
 
 @contextlib.asynccontextmanager
-async def session(target: str, *, token: str | None = None) -> AsyncIterator[Any]:
-    """An initialised ``ClientSession``: ``target`` is a store dir (stdio) or an http:// URL."""
+async def session(
+    target: str, *, token: str | None = None, message_handler: Any = None, modern: bool = False
+) -> AsyncIterator[Any]:
+    """An initialised ``ClientSession``: ``target`` is a store dir (stdio) or an http:// URL.
+
+    ``modern`` (SDK 2.x only): connect at the 2026-07-28 protocol (``server/discover``) instead
+    of the ``initialize`` handshake (2025 versions)."""
     from mcp import ClientSession
 
     async with contextlib.AsyncExitStack() as stack:
@@ -44,8 +49,10 @@ async def session(target: str, *, token: str | None = None) -> AsyncIterator[Any
                 env=dict(os.environ),
             )
             streams = await stack.enter_async_context(stdio_client(params))
-        s = await stack.enter_async_context(ClientSession(streams[0], streams[1]))
-        await s.initialize()
+        s = await stack.enter_async_context(
+            ClientSession(streams[0], streams[1], message_handler=message_handler)
+        )
+        s.fs_ready = await (s.discover() if modern else s.initialize())  # the server's answer
         yield s
 
 

@@ -25,16 +25,6 @@ def server_base() -> type[Any]:
     return importlib.import_module("mcp.server.fastmcp").FastMCP  # type: ignore[no-any-return]
 
 
-def server_kwargs(
-    *, instructions: str, host: str, port: int, auth: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """Constructor keyword arguments for :func:`server_base` the way this major wants them."""
-    kwargs: dict[str, Any] = {"instructions": instructions, **(auth or {})}
-    if major() < 2:
-        kwargs |= {"host": host, "port": port}
-    return kwargs
-
-
 def tool_error_types() -> tuple[type[BaseException], ...]:
     """The exceptions the SDK raises for a failed tool call (ours arrive as their cause)."""
     mod = "mcp.server.mcpserver.exceptions" if major() >= 2 else "mcp.server.fastmcp.exceptions"
@@ -107,15 +97,62 @@ def lowlevel(server: Any) -> Any:
     raise RuntimeError("this MCP SDK keeps its low-level server elsewhere")
 
 
-def enable_subscriptions(server: Any, subs: Any) -> None:
-    """Route ``resources/subscribe`` / ``unsubscribe`` to ``subs`` and advertise
-    ``resources.subscribe`` (SDK 1.x: its low-level server registers the handlers but
-    hard-codes the capability to false). On 2.x nothing is registered yet."""
+def subscription_bus() -> Any:
+    """SDK 2.x: a new in-process ``SubscriptionBus`` (the fan-out behind
+    ``subscriptions/listen`` streams), to pass as ``subscriptions=``; SDK 1.x: None."""
+    if major() < 2:
+        return None
+    return importlib.import_module("mcp.server.subscriptions").InMemorySubscriptionBus()
+
+
+def server_kwargs(
+    *,
+    instructions: str,
+    host: str,
+    port: int,
+    auth: dict[str, Any] | None = None,
+    bus: Any = None,
+) -> dict[str, Any]:
+    """Constructor keyword arguments for :func:`server_base` the way this major wants them."""
+    kwargs: dict[str, Any] = {"instructions": instructions, **(auth or {})}
+    if major() < 2:
+        kwargs |= {"host": host, "port": port}
+    elif bus is not None:
+        kwargs["subscriptions"] = bus
+    return kwargs
+
+
+def enable_subscriptions(server: Any, subs: Any, watches: Any, bus: Any) -> None:
+    """Serve resource subscriptions through this major's own mechanism.
+
+    Both majors: ``resources/subscribe`` / ``unsubscribe`` go to ``subs``
+    (:class:`~.subscriptions.Subscriptions`) with the requesting session. SDK 1.x registers the
+    handlers but hard-codes the ``resources.subscribe`` capability to false, so it is patched
+    to true; SDK 2.x derives the capability from the registered handler (2025 protocol
+    versions). SDK 2.x also serves the 2026-07-28 ``subscriptions/listen``: each listen stream
+    holds ``watches`` (:class:`~.subscriptions.ListenWatches`) for the ``fencedstate://`` URIs
+    it names while it is open, and their changes are published as ``ResourceUpdated`` on
+    ``bus``, the SDK's ``SubscriptionBus``, which delivers them to the streams that asked.
+    """
     low = lowlevel(server)
-    if not hasattr(low, "subscribe_resource"):
-        return  # SDK 2.x: subscriptions go through its own listen streams (not wired yet)
-    low.subscribe_resource()(subs.subscribe)
-    low.unsubscribe_resource()(subs.unsubscribe)
+    if major() >= 2:
+        _enable_v2(low, subs, watches, bus)
+        return
+
+    async def subscribe(uri: Any) -> None:
+        session = low.request_context.session
+        await subs.subscribe(session, uri)
+        if id(session) not in ended:  # drop its subscriptions when the session ends
+            ended.add(id(session))
+            session._task_group.start_soon(_on_end, lambda: _ended(session))
+
+    def _ended(session: Any) -> None:
+        ended.discard(id(session))
+        subs.drop(session)
+
+    ended: set[int] = set()
+    low.subscribe_resource()(subscribe)
+    low.unsubscribe_resource()(lambda uri: subs.unsubscribe(low.request_context.session, uri))
     plain = low.get_capabilities
 
     def get_capabilities(*args: Any, **kwargs: Any) -> Any:
@@ -125,6 +162,51 @@ def enable_subscriptions(server: Any, subs: Any) -> None:
         return caps
 
     low.get_capabilities = get_capabilities
+
+
+def _enable_v2(low: Any, subs: Any, watches: Any, bus: Any) -> None:
+    types = importlib.import_module("mcp.types")
+    event = importlib.import_module("mcp.server.subscriptions").ResourceUpdated
+
+    # 2.x makes a ServerSession per request; the client is its connection (it sends through
+    # the connection's own channel once the request is answered, and its exit_stack unwinds
+    # when the client's session ends).
+    async def subscribe(ctx: Any, params: Any) -> Any:
+        client = ctx.session._connection
+        await subs.subscribe(ctx.session, params.uri, client=client)
+        if not client.state.get("fencedstate.subscriptions"):
+            client.state["fencedstate.subscriptions"] = True
+            client.exit_stack.callback(subs.drop, client)
+        return types.EmptyResult()
+
+    async def unsubscribe(ctx: Any, params: Any) -> Any:
+        client = ctx.session._connection
+        await subs.unsubscribe(ctx.session, params.uri, client=client)
+        return types.EmptyResult()
+
+    low.add_request_handler("resources/subscribe", types.SubscribeRequestParams, subscribe)
+    low.add_request_handler("resources/unsubscribe", types.UnsubscribeRequestParams, unsubscribe)
+    entry = low.get_request_handler("subscriptions/listen")
+    if entry is None:
+        raise RuntimeError("this MCP SDK serves no subscriptions/listen")
+    inner = entry.handler
+
+    async def listen(ctx: Any, params: Any) -> Any:
+        async with watches.held(params.notifications.resource_subscriptions or ()):
+            return await inner(ctx, params)
+
+    low.add_request_handler("subscriptions/listen", entry.params_type, listen)
+    watches.publish = lambda uri: bus.publish(event(uri=uri))
+
+
+async def _on_end(then: Any) -> None:
+    """Run in a session's own task group (SDK 1.x): call ``then()`` when the session ends and
+    cancels the group."""
+    anyio = importlib.import_module("anyio")
+    try:
+        await anyio.sleep_forever()
+    finally:
+        then()
 
 
 def run(server: Any, transport: str, *, host: str, port: int) -> None:

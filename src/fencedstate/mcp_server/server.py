@@ -15,7 +15,7 @@ import fencedstate as fs
 from . import sdk
 from .auth import READ_TOOLS, TokenTable, TokenVerifier, current_grant
 from .errors import error_body
-from .subscriptions import Subscriptions
+from .subscriptions import ListenWatches, Subscriptions
 from .tools import StateTools
 
 INSTRUCTIONS = (
@@ -91,17 +91,23 @@ def create_server(
     auth = None
     if tokens is not None:
         auth = sdk.bearer_auth(TokenVerifier(tokens), f"http://{host}:{port}")
+    bus = sdk.subscription_bus()
     server = cls(
         "fencedstate",
-        **sdk.server_kwargs(instructions=INSTRUCTIONS, host=host, port=port, auth=auth),
+        **sdk.server_kwargs(instructions=INSTRUCTIONS, host=host, port=port, auth=auth, bus=bus),
     )
     server._fs_tokens = tokens
     tools = StateTools(store)
     for name in StateTools.NAMES:
         server.tool(name=name, annotations=_annotations(name))(getattr(tools, name))
     server.resource(RESOURCE_SCHEME + "{key}", name="key")(tools.resource)
-    sdk.enable_subscriptions(server, Subscriptions(store, tokens, sdk.lowlevel(server)))  # 1.x
+    watches = ListenWatches(store, tokens, publish=_unpublished)
+    sdk.enable_subscriptions(server, Subscriptions(store, tokens), watches, bus)
     return server
+
+
+async def _unpublished(uri: str) -> None:
+    raise RuntimeError("subscriptions/listen is not served by this MCP SDK")
 
 
 def _annotations(name: str) -> Any:
