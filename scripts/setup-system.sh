@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make test` runs this before pytest: the system packages the suite needs (Java for TLC,
-# PostgreSQL server binaries, etcd, libfiu's fiu-run, faketime) are installed when this runs as
+# PostgreSQL server binaries, etcd, libfiu's fiu-run, faketime, redis-server) are installed when this runs as
 # root with apt-get (by the same idempotent snippets CI uses, .ci/deps.d/*.sh), or named in one
 # line with the command that installs them, exit 1, before any test runs.
 # FENCEDSTATE_SETUP_NO_INSTALL=1 only checks (never installs).
@@ -36,6 +36,7 @@ check() {
         need "libfiu" "libfiu0"
     fi
     command -v faketime >/dev/null 2>&1 || need "faketime" "faketime"
+    command -v redis-server >/dev/null 2>&1 || need "redis-server" "redis-server redis-tools"
 }
 
 check
