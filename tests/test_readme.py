@@ -1,6 +1,7 @@
 """The README runs as written (issue 27): every ```python block is executed, in order, in one
-namespace, in a fresh directory; the blocks that open a PostgreSQL or etcd store get ``PG_URL``
-and ``ETCD_URL`` of real servers the suite starts (the only names the harness provides)."""
+namespace, in a fresh directory; the blocks that open a PostgreSQL or etcd store get ``PG_URL``,
+``ETCD_URL`` and ``REDIS_URL`` of real servers the suite starts (the only names the harness
+provides)."""
 
 from __future__ import annotations
 
@@ -31,13 +32,18 @@ def test_there_are_blocks_to_run() -> None:
 
 
 def test_every_python_block_runs_as_written(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_url: str, etcd_cluster: Any
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    pg_url: str,
+    etcd_cluster: Any,
+    redis_url: str,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, Any] = {
         "__name__": "readme",
         "PG_URL": pg_url,
         "ETCD_URL": etcd_cluster.url("readme"),
+        "REDIS_URL": redis_url,
     }
     for line, code in python_blocks(README.read_text(encoding="utf-8")):
         padded = "\n" * (line - 1) + code  # tracebacks point at README.md's own lines
@@ -54,6 +60,7 @@ def test_every_python_block_runs_as_written(
     assert b is not None and (b.value, b.version) == (3, 2)  # the idempotent put applied once
     beta = store.get("plans/beta")
     assert beta is not None and beta.value == {"goal": "test"}
+    assert [store.get(f"results/{w}").version for w in ("w1", "w2")] == [1, 1]  # type: ignore[union-attr]
     doc = store.get("research/doc")
     assert doc is not None and doc.value["summary"] == "1 findings"
     for opened in namespace.get("_opened", []):
