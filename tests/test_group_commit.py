@@ -66,6 +66,9 @@ def test_a_reader_never_returns_a_line_past_the_watermark(tmp_path: Path) -> Non
         for _ in range(3)
     ]
     outs = [tmp_path / f"reads{i}.json" for i in range(2)]
+    # Start reading once the writers are committing (not while they still start up), so the
+    # readers race them even on a loaded machine.
+    store.watch_once("hot", after_version=1, timeout=300)
     readers = [spawn([WORKER, "read", str(store_dir), "hot", "400", str(o)]) for o in outs]
     finish(readers)
     for w in writers:
