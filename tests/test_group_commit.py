@@ -52,27 +52,39 @@ def test_a_reader_never_returns_a_line_past_the_watermark(tmp_path: Path) -> Non
     store_dir = tmp_path / "s"
     store = fs.FileStore(store_dir, compact_bytes=1 << 30)
     store.put("hot", 0, expected_version=0)
+    stop = tmp_path / "stop"
+    # Writers commit until the readers are done (at least 50 each), so the two always overlap,
+    # however slowly the reader processes start on a loaded machine.
     writers = [
         subprocess.Popen(
             [
                 sys.executable,
                 "-c",
-                "import sys, fencedstate as fs\n"
+                "import os, sys, fencedstate as fs\n"
                 "s = fs.FileStore(sys.argv[1], compact_bytes=1 << 30)\n"
-                "for _ in range(150): s.update('hot', lambda v: v + 1)\n",
+                "n = 0\n"
+                "while n < 50 or not os.path.exists(sys.argv[2]):\n"
+                "    s.update('hot', lambda v: v + 1)\n"
+                "    n += 1\n"
+                "print(n)\n",
                 str(store_dir),
-            ]
+                str(stop),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for _ in range(3)
     ]
     outs = [tmp_path / f"reads{i}.json" for i in range(2)]
-    # Start reading once the writers are committing (not while they still start up), so the
-    # readers race them even on a loaded machine.
-    store.watch_once("hot", after_version=1, timeout=300)
+    store.watch_once("hot", after_version=1, timeout=300)  # the writers are committing
     readers = [spawn([WORKER, "read", str(store_dir), "hot", "400", str(o)]) for o in outs]
     finish(readers)
+    stop.touch()
+    commits = 0
     for w in writers:
-        assert w.wait(timeout=120) == 0
+        out, _ = w.communicate(timeout=300)
+        assert w.returncode == 0
+        commits += int(out)
     ends = _ends(store_dir, "hot")
     pairs = [p for o in outs for p in json.loads(o.read_text())]
     assert (
@@ -81,7 +93,7 @@ def test_a_reader_never_returns_a_line_past_the_watermark(tmp_path: Path) -> Non
     past = [(v, wm) for v, wm in pairs if ends[v] > wm]
     assert not past, f"reads returned lines past the watermark: {past[:5]}"
     assert len({v for v, _ in pairs}) > 1  # the readers really raced the writers
-    assert store.get("hot").version == 451  # type: ignore[union-attr]
+    assert store.get("hot").version == 1 + commits  # type: ignore[union-attr]
 
 
 @contextmanager
