@@ -418,10 +418,14 @@ def test_kill9_of_the_server_under_four_writers_loses_no_acked_commit(
     def acked() -> int:
         return sum(1 for m in msgs if m[0] == "acked")
 
+    def writers_acked() -> set[str]:
+        return {m[1].split(":")[0] for m in msgs if m[0] == "acked"}
+
     try:
         for p in procs:
             p.start()
-        drain_until(lambda: acked() >= 40)
+        # every writer is connected and committing (a slow starter would meet a dead server)
+        drain_until(lambda: acked() >= 40 and len(writers_acked()) == len(procs))
         own_server.kill9()  # appendfsync always: every acknowledged commit is in the AOF
         killed_at = acked()
         own_server.restart()
