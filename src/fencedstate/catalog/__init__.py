@@ -1,7 +1,8 @@
 """Catalog of coordination failure modes in multi-agent systems: entries, search, MCP server.
 
-Entries are markdown files with YAML front matter (`catalog/<id>.md`); `index.json` and
-`schema.json` are generated from them by `python -m fencedstate.catalog build`.
+Entries are markdown files with YAML front matter (`catalog/<id>.md`); the packaged index
+(`_data/index.json`) and `catalog/schema.json` are generated from them by
+`python -m fencedstate.catalog build`.
 """
 
 from fencedstate.catalog.api import (

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import difflib
-import importlib
 import importlib.util
 import json
 import os
@@ -29,7 +28,8 @@ ENV_DIR = "FENCEDSTATE_CATALOG_DIR"
 #: `catalog/` at the root of a source checkout (editable install).
 REPO_ROOT = Path(__file__).resolve().parents[3]
 REPO_CATALOG = REPO_ROOT / "catalog"
-#: Copy of the index shipped inside the package, used from an installed wheel.
+#: The one committed index (generated from `catalog/*.md`), shipped inside the package and read
+#: from an installed wheel, where `catalog/` does not exist.
 PACKAGED_INDEX = "_data/index.json"
 
 
@@ -112,21 +112,23 @@ def schema_json() -> str:
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
+def index_path(directory: Path) -> Path:
+    """Where the index of ``directory`` lives: the packaged file for the repository's catalog
+    (its only copy), ``<directory>/index.json`` for any other directory of entries."""
+    if directory.resolve() == REPO_CATALOG.resolve():
+        return Path(__file__).resolve().parent / PACKAGED_INDEX
+    return directory / "index.json"
+
+
 def build(directory: Path | None = None) -> list[Path]:
-    """Write `index.json`, `schema.json` (and the packaged index copy); return the paths."""
+    """Write the index (see `index_path`) and `schema.json`; return the paths."""
     d = directory or catalog_dir()
     if d is None:
         raise CatalogNotFoundError("build needs the markdown entries (a source checkout)")
-    entries = load_dir(d)
-    text = index_json(entries)
-    written = [d / "index.json", d / "schema.json"]
-    written[0].write_text(text, encoding="utf-8")
+    written = [index_path(d), d / "schema.json"]
+    written[0].parent.mkdir(parents=True, exist_ok=True)
+    written[0].write_text(index_json(load_dir(d)), encoding="utf-8")
     written[1].write_text(schema_json(), encoding="utf-8")
-    if d.resolve() == REPO_CATALOG.resolve():
-        packaged = Path(__file__).resolve().parent / PACKAGED_INDEX
-        packaged.parent.mkdir(parents=True, exist_ok=True)
-        packaged.write_text(text, encoding="utf-8")
-        written.append(packaged)
     return written
 
 
@@ -304,44 +306,79 @@ def _repro_exists(node_id: str, root: Path) -> bool:
     return True
 
 
-def _code_imports(dotted: str) -> bool:
-    """Does ``dotted`` name something that exists?
+def _module_file(dotted: str) -> Path | None:
+    """Source file of module ``dotted``, found on the import path without importing anything."""
+    head, *rest = dotted.split(".")
+    try:
+        spec = importlib.util.find_spec(head)  # a top-level name: nothing is imported
+    except (ImportError, ValueError):
+        return None
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin)
+    for part in rest:
+        if path.name != "__init__.py":
+            return None
+        pkg = path.parent
+        path = pkg / f"{part}.py" if (pkg / f"{part}.py").is_file() else pkg / part / "__init__.py"
+        if not path.is_file():
+            return None
+    return path if path.suffix == ".py" else None
 
-    Imported when it can be; when its module exists but needs a framework this environment
-    lacks (an adapter whose extra cannot be co-installed), found in the module's own source
-    instead: defined at top level in one of the package's files and named in its ``__init__``.
+
+def _names(body: list[ast.stmt]) -> dict[str, ast.stmt]:
+    """Names bound at the top of ``body`` (defs, classes, assignments, imports), also inside
+    ``if``, ``try`` and ``with`` blocks."""
+    out: dict[str, ast.stmt] = {}
+    for node in body:
+        if isinstance(node, (ast.If, ast.Try, ast.With)):
+            for block in ("body", "orelse", "finalbody"):
+                out.update(_names(getattr(node, block, [])))
+            for handler in getattr(node, "handlers", []):
+                out.update(_names(handler.body))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out[node.name] = node
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            out.update((t.id, node) for t in targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.ImportFrom):
+            out.update(((a.asname or a.name), node) for a in node.names)
+    return out
+
+
+def _code_exists(dotted: str) -> bool:
+    """Does ``dotted`` name a module, or something defined or re-exported in one?
+
+    Read from the source, never imported: an adapter whose framework is not installed here (one
+    whose extra cannot be co-installed) is checked like any other. Names are followed through
+    module-level defs, classes (their own body, not base classes) and ``from x import y``.
     """
     parts = dotted.split(".")
-    for cut in range(len(parts), 0, -1):
-        name = ".".join(parts[:cut])
-        try:
-            obj: Any = importlib.import_module(name)
-        except ImportError as exc:
-            if getattr(exc, "name", None) != name and len(parts) - cut == 1:
-                return _defined_in_source(name, parts[cut])
-            continue
-        try:
-            for attr in parts[cut:]:
-                obj = getattr(obj, attr)
-        except AttributeError:
+    cut = next((i for i in range(len(parts), 0, -1) if _module_file(".".join(parts[:i]))), 0)
+    return cut > 0 and _defined(".".join(parts[:cut]), parts[cut:], depth=0)
+
+
+def _defined(module: str, attrs: list[str], depth: int) -> bool:
+    """Is the chain ``attrs`` defined in ``module`` (an existing module)?"""
+    path = _module_file(module)
+    if path is None or depth > 10:
+        return False
+    scope = ast.parse(path.read_text(encoding="utf-8")).body
+    for i, name in enumerate(attrs):
+        node = _names(scope).get(name)
+        if isinstance(node, ast.ImportFrom):
+            base = module if path.name == "__init__.py" else module.rpartition(".")[0]
+            for _ in range(node.level - 1):
+                base = base.rpartition(".")[0]
+            src = ".".join(p for p in (base if node.level else "", node.module or "") if p)
+            orig = next(a.name for a in node.names if (a.asname or a.name) == name)
+            if _module_file(f"{src}.{orig}"):  # `from pkg import submodule`
+                return _defined(f"{src}.{orig}", attrs[i + 1 :], depth + 1)
+            return _defined(src, [orig, *attrs[i + 1 :]], depth + 1)
+        if node is None:
             return False
-        return True
-    return False
-
-
-def _defined_in_source(module: str, attr: str) -> bool:
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return False
-    if spec is None or spec.origin is None or not spec.origin.endswith("__init__.py"):
-        return False
-    package = Path(spec.origin).parent
-    defined = re.compile(rf"^(?:class|def|async def) {re.escape(attr)}\b", re.M)
-    exported = re.compile(rf"\b{re.escape(attr)}\b")
-    return bool(exported.search(Path(spec.origin).read_text(encoding="utf-8"))) and any(
-        defined.search(f.read_text(encoding="utf-8")) for f in package.glob("*.py")
-    )
+        scope = node.body if isinstance(node, ast.ClassDef) else []
+    return True
 
 
 def check(directory: Path | None = None, root: Path | None = None) -> list[str]:
@@ -363,16 +400,15 @@ def check(directory: Path | None = None, root: Path | None = None) -> list[str]:
             if r == e.id:
                 problems.append(f"{e.id}: lists itself as related")
         for m in e.mitigations:
-            if m.code and not _code_imports(m.code):
-                problems.append(f"{e.id}: code path {m.code!r} does not import")
+            if m.code and not _code_exists(m.code):
+                problems.append(f"{e.id}: code path {m.code!r} does not exist")
             if m.repro and not _repro_exists(m.repro, root):
                 problems.append(f"{e.id}: repro node {m.repro!r} does not exist")
             if m.code and not m.repro:
                 problems.append(f"{e.id}: mitigation {m.name!r} has code but no repro")
         if not e.references and not e.incidents_note:
             problems.append(f"{e.id}: no references and no incidents_note saying none were found")
-    for name, expected in (("index.json", index_json(entries)), ("schema.json", schema_json())):
-        p = d / name
+    for p, expected in ((index_path(d), index_json(entries)), (d / "schema.json", schema_json())):
         if not p.is_file() or p.read_text(encoding="utf-8") != expected:
             problems.append(f"{p}: stale or missing; run `python -m fencedstate.catalog build`")
     return problems

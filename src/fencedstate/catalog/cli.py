@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     qp.add_argument("--limit", type=int, default=5)
     qp.add_argument("--json", action="store_true")
     sub.add_parser("serve", help="run the MCP server on stdio (tools: search, show)")
-    sub.add_parser("build", help="regenerate catalog/index.json and catalog/schema.json")
+    sub.add_parser("build", help="regenerate the index and catalog/schema.json from catalog/*.md")
     sub.add_parser("check", help="check links (code, repro, related) and generated files")
     return p
 

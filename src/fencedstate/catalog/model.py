@@ -111,7 +111,7 @@ class Entry(_Strict):
 
 
 class Index(_Strict):
-    """The generated `catalog/index.json`."""
+    """The generated index (`src/fencedstate/catalog/_data/index.json`)."""
 
     format: Literal[1] = INDEX_FORMAT
     generated_by: Literal["python -m fencedstate.catalog build"] = (
