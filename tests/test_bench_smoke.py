@@ -1,4 +1,5 @@
-"""Smoke test of the peers benchmark harness (bench/peers, issues 8 and 13).
+"""Smoke test of the peers benchmark harness (bench/peers, issues 8, 13 and 26) and of
+bench/syscalls.py and bench/profile_commit.py.
 
 Runs the real harness end to end with tiny counts in real processes and checks that it writes a
 well-formed table, JSON and PNG plots, and that fencedstate lost no update. No timing assertions.
@@ -43,19 +44,21 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         "10,150",
         "--journal",
         "1,300",
+        "--cost-keys",
+        "250",
         "--out",
         str(out),
         "--workdir",
         str(work),
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=170, cwd=REPO)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=420, cwd=REPO)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     # the harness removes its scratch directory (no leftover stores on the disk under test)
     assert list(work.iterdir()) == []
     return out, proc.stdout
 
 
-@pytest.mark.timeout(200)
+@pytest.mark.timeout(480)
 def test_harness_writes_table_json_and_plots(smoke_run: tuple[Path, str]) -> None:
     out, _ = smoke_run
     md = (out / "peers.md").read_text()
@@ -67,6 +70,7 @@ def test_harness_writes_table_json_and_plots(smoke_run: tuple[Path, str]) -> Non
         "| approach | mode | P |",
         "| keys in store |",
         "| store shape |",
+        "| store | keys | files (per key) |",
         "| target |",
     ):
         assert header in md, header
@@ -82,7 +86,7 @@ def test_harness_writes_table_json_and_plots(smoke_run: tuple[Path, str]) -> Non
     assert len(table) > 2 and all(r.count("|") == table[0].count("|") for r in table)
 
 
-@pytest.mark.timeout(200)
+@pytest.mark.timeout(480)
 def test_fencedstate_loses_nothing_and_figures_are_sane(smoke_run: tuple[Path, str]) -> None:
     out, _ = smoke_run
     report = json.loads((out / "raw" / "peers.json").read_text())
@@ -115,6 +119,18 @@ def test_fencedstate_loses_nothing_and_figures_are_sane(smoke_run: tuple[Path, s
 
     zero = next(t for t in report["targets"] if t["target"].startswith("zero lost"))
     assert zero["met"] == "met", zero
+
+    # cost per key: fencedstate and one SQLite table, 250 keys, 1 % of them under the prefix
+    cost = {c["approach"]: c for c in report["cost"]}
+    assert set(cost) == {"fencedstate", "SQLite (one table)"}
+    for c in cost.values():
+        assert c["keys"] == c["keys_n"] == 250 and c["prefix_n"] == 3, c
+        assert c["files"] >= 1 and c["bytes"] > 0 and c["fs_block"] > 0, c
+        assert c["put_rate"] > 0 and c["prefix_s"] > 0 and c["keys_s"] > 0, c
+    assert cost["SQLite (one table)"]["files"] <= 3  # one table: the database file (+ WAL)
+    issue26 = [t for t in report["targets"] if t["issue"] == "26"]
+    cost_rows = [t for t in issue26 if t["target"].startswith(("cost per key", "keys(prefix)"))]
+    assert len(cost_rows) == 3 and all(t["met"] in ("met", "NOT met") for t in cost_rows)
 
 
 def test_bad_arguments_are_rejected() -> None:
@@ -160,7 +176,7 @@ def test_sync_cost_prints_every_variant_and_cleans_up(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "--n at most" in bad.stderr
 
 
-@pytest.mark.timeout(200)
+@pytest.mark.timeout(480)
 def test_baseline_rows_import_the_other_tree_and_give_a_before_after_table(
     tmp_path: Path,
 ) -> None:
@@ -190,6 +206,8 @@ def test_baseline_rows_import_the_other_tree_and_give_a_before_after_table(
         "10",
         "--journal",
         "1",
+        "--cost-keys",
+        "0",
         "--baseline",
         str(base),
         "--no-plots",
@@ -198,7 +216,7 @@ def test_baseline_rows_import_the_other_tree_and_give_a_before_after_table(
         "--workdir",
         str(work),
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd=REPO)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=420, cwd=REPO)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert list(work.iterdir()) == []
     report = json.loads((out / "raw" / "peers.json").read_text())
@@ -242,3 +260,107 @@ def test_bad_baseline_is_rejected(tmp_path: Path) -> None:
             cwd=REPO,
         )
         assert proc.returncode == 2 and why in proc.stderr, proc.stderr
+
+
+def _copy_src(tmp_path: Path) -> Path:
+    base = tmp_path / "base" / "src"
+    shutil.copytree(
+        REPO / "src" / "fencedstate",
+        base / "fencedstate",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    return base
+
+
+def _table(md: str) -> dict[str, list[float]]:
+    """{syscall: [cells]} of syscalls.py's markdown table."""
+    rows = [r.split("|")[1:-1] for r in md.splitlines() if r.startswith("| ") and "---" not in r]
+    return {r[0].strip().strip("*"): [float(x.strip().strip("*")) for x in r[1:]] for r in rows[1:]}
+
+
+@pytest.mark.timeout(480)
+def test_syscalls_per_commit_before_and_after(tmp_path: Path) -> None:
+    """syscalls.py counts per call with the warm-up subtracted: a durable put syncs on both
+    trees, a get does not, and durability="none" never syncs."""
+    out = tmp_path / "syscalls.md"
+    script = str(REPO / "bench" / "syscalls.py")
+    cmd = [sys.executable, script, "--n", "40", "--warmup", "5", "--workdir", str(tmp_path)]
+    proc = subprocess.run(
+        [*cmd, "--src", str(_copy_src(tmp_path)), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    md = out.read_text()
+    assert md == proc.stdout and "- before: `" in md and "- after: `" in md
+    assert "| syscall | put (before) | get (before) | put (after) | get (after) |" in md
+    table = _table(md)
+    put_before, get_before, put_after, get_after = table["fdatasync"]
+    assert put_before >= 1 and put_after >= 1 and get_before == get_after == 0
+    total = table["total"]
+    assert total[0] > total[1] > 0 and total[2] > total[3] > 0
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("fssyscalls-")] == []
+
+    none = subprocess.run(
+        [*cmd, "--durability", "none", "--out", str(tmp_path / "none.md")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert none.returncode == 0, none.stderr[-3000:]
+    table = _table(none.stdout)
+    assert "fdatasync" not in table and "fsync" not in table and table["total"][0] > 0
+
+
+@pytest.mark.timeout(480)
+def test_profile_commit_writes_top_frames_and_call_trees(tmp_path: Path) -> None:
+    out = tmp_path / "profile.txt"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "profile_commit.py"),
+            "--n",
+            "40",
+            "--warmup",
+            "5",
+            "--top",
+            "5",
+            "--src",
+            str(_copy_src(tmp_path)),
+            "--out",
+            str(out),
+            "--workdir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = out.read_text()
+    for label in ("before", "after"):
+        block = text.split(f"== {label}: ")[1].split("\n\n")[0].splitlines()
+        assert "40 puts: " in block[1] and "us CPU (user+sys) per put" in block[1], block
+        frames = block[3:]
+        assert 1 <= len(frames) <= 5, block
+        assert all(float(f.split()[0]) >= 0 for f in frames), block
+        assert f"== call tree, {label} (" in text
+    assert "fencedstate/" in text and "_transition" in text
+    assert len(text) < 100_000  # a small text report, committed as is
+
+
+def test_syscalls_and_profile_reject_bad_arguments(tmp_path: Path) -> None:
+    for script in ("syscalls.py", "profile_commit.py"):
+        for bad, why in ((["--n", "0"], "--n"), (["--src", str(tmp_path)], "no fencedstate")):
+            proc = subprocess.run(
+                [sys.executable, str(REPO / "bench" / script), *bad],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                cwd=REPO,
+            )
+            assert proc.returncode == 2 and why in proc.stderr, (script, proc.stderr)

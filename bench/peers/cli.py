@@ -17,6 +17,7 @@ from typing import Any
 from peers import BENCH, REPO
 from peers.approaches import ALL_APPROACHES, APPROACHES, short_name
 from peers.baseline import under
+from peers.costkey import cost_per_key
 from peers.ops import AC_MODULE, AC_PIN, AgentCoherence, FencedState
 from peers.plots import plot
 from peers.probe import git_describe, machine_block, machine_info
@@ -44,6 +45,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--read-keys", help="store sizes for the read test (default 10,100000)")
     ap.add_argument(
         "--journal", help="journal lengths for the scale test (default 1,30000,1000000)"
+    )
+    ap.add_argument(
+        "--cost-keys",
+        type=int,
+        help="keys of 100-byte values for the cost-per-key rows (default 100000; 0 skips)",
     )
     ap.add_argument("--workdir", help="directory on the disk under test (default: a temp dir)")
     ap.add_argument(
@@ -83,6 +89,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.journal = [
         int(x) for x in (args.journal or ("1,10000" if q else "1,30000,1000000")).split(",")
     ]
+    if args.cost_keys is None:
+        args.cost_keys = 2000 if q else 100_000
+    if args.cost_keys < 0:
+        ap.error("--cost-keys must be >= 0")
     if any(p < 1 for p in args.procs) or args.reps < 1 or args.duration <= 0:
         ap.error("--procs, --reps and --duration must be positive")
     if args.baseline is not None:
@@ -129,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         "skipped": [],
         "reads": [],
         "scale": [],
+        "cost": [],
     }
     if args.baseline:
         report["config"]["baseline"] = {"src": args.baseline, "git": git_describe(args.baseline)}
@@ -209,6 +220,15 @@ def main(argv: list[str] | None = None) -> int:
                 why = f"reads/scale: {type(exc).__name__}: {exc}"[:400]
                 report["skipped"].append(why)
                 log("FAILED " + why)
+            if args.cost_keys:
+                try:
+                    report["cost"] = cost_per_key(
+                        args.cost_keys, work, log, sqlite=any("SQLite" in a.name for a in wanted)
+                    )
+                except Exception as exc:
+                    why = f"cost per key: {type(exc).__name__}: {exc}"[:400]
+                    report["skipped"].append(why)
+                    log("FAILED " + why)
         if args.profile and _importable("fencedstate.file.filestore"):
             report["profile"] = profile_commit_path(work, out, 300 if args.quick else 2000, log)
         report["targets"] = targets(report)

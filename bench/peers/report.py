@@ -126,6 +126,27 @@ def _scale(info: dict[str, str], scale: list[dict[str, Any]]) -> list[str]:
     )
 
 
+def _cost(info: dict[str, str], cost: list[dict[str, Any]]) -> list[str]:
+    rows = [
+        f"| {c['approach']} | {c['keys']:,} | {c['files']:,} ({_f(c['files_per_key'], 2)}) | "
+        f"{_f(c['bytes_per_key'])} | {c['fs_block']:,} | "
+        f"{_f(c['bytes_per_key'] / c['fs_block'], 2)} x | {_f(c['keys_s'] * 1000, 1)} | "
+        f"{_f(c['prefix_s'] * 1000, 2)} ({c['prefix_n']:,} keys) | "
+        f"{_f(c['prefix_s'] / c['keys_s'], 3) if c['keys_s'] else '-'} | "
+        f"{_f(c['put_rate'])} | {c['how']} |"
+        for c in cost
+    ]
+    return _section(
+        info,
+        "Cost per key: N keys of 100-byte values (du-style disk use, 1 process)",
+        "| store | keys | files (per key) | disk bytes per key | fs block B | disk per key / "
+        "block | keys() ms | keys(prefix 1 %) ms | prefix / all | put/s while creating "
+        "(not durable) | how |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        rows,
+    )
+
+
 def _targets(info: dict[str, str], found: list[dict[str, str]]) -> list[str]:
     """One table per issue, in the order the targets come."""
     out: list[str] = []
@@ -188,6 +209,8 @@ def render(report: dict[str, Any]) -> str:
         out += _reads(info, report["reads"])
     if report.get("scale"):
         out += _scale(info, report["scale"])
+    if report.get("cost"):
+        out += _cost(info, report["cost"])
     out += _targets(info, report.get("targets", []))
     pairs = before_after(report)
     if pairs:

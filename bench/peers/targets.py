@@ -23,6 +23,8 @@ def load(path: Path = TARGETS_FILE) -> list[dict[str, Any]]:
     for t in found:
         if t.get("kind") not in _KINDS:
             raise ValueError(f"{path}: unknown target kind {t.get('kind')!r} ({t.get('label')})")
+        if t["kind"] == "cost" and t.get("field") not in _COST_FIELDS:
+            raise ValueError(f"{path}: unknown cost field {t.get('field')!r} ({t.get('label')})")
     return list(found)
 
 
@@ -147,6 +149,31 @@ def _baseline(t: dict[str, Any], report: dict[str, Any], by: Runs) -> Found:
     return [(t["label"], measured, worst["ratio"] >= t["min"])]
 
 
+_COST_FIELDS: dict[str, tuple[Callable[[dict[str, Any]], float], str]] = {
+    "files_per_key": (lambda c: c["files_per_key"], "{x:.2f} files per key ({files:,} files)"),
+    "disk_per_block": (
+        lambda c: c["bytes_per_key"] / c["fs_block"],
+        "{x:.2f} x ({bytes_per_key:,.0f} B per key, block {fs_block:,} B)",
+    ),
+    "prefix_share": (
+        lambda c: c["prefix_s"] / c["keys_s"] if c["keys_s"] else float("inf"),
+        "{x:.3f} ({prefix_ms:,.2f} ms vs {keys_ms:,.1f} ms)",
+    ),
+}
+
+
+def _cost(t: dict[str, Any], report: dict[str, Any], by: Runs) -> Found:
+    row = next((c for c in report.get("cost", []) if c["approach"] == t["approach"]), None)
+    if row is None:
+        return [(t["label"].format(keys="N"), "not measured (cost per key rows)", None)]
+    get, fmt = _COST_FIELDS[t["field"]]
+    x = get(row)
+    measured = fmt.format(
+        x=x, prefix_ms=row["prefix_s"] * 1000, keys_ms=row["keys_s"] * 1000, **row
+    )
+    return [(t["label"].format(keys=f"{row['keys']:,}"), measured, x <= t["max"])]
+
+
 _KINDS: dict[str, Callable[[dict[str, Any], dict[str, Any], Runs], Found]] = {
     "ratio": _ratio,
     "p99": _p99,
@@ -154,4 +181,5 @@ _KINDS: dict[str, Callable[[dict[str, Any], dict[str, Any], Runs], Found]] = {
     "scale": _scale,
     "zero_lost": _zero_lost,
     "baseline": _baseline,
+    "cost": _cost,
 }
