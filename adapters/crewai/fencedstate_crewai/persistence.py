@@ -28,122 +28,28 @@ CrewAI wraps errors raised by ``save_state`` in ``RuntimeError("State persistenc
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import json
 import os
 import threading
 import time
 import weakref
-from dataclasses import dataclass, field
-from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crewai.flow.persistence.base import FlowPersistence
-from crewai.hooks import InterceptionPoint, register_hook
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer, field_validator
 
 import fencedstate as fs
 from fencedstate.integrations import default_owner, resolve_store
 from fencedstate.keys import validate_key
 
+from ._kickoff import KICKOFF, STEP, Kickoff, Session, SessionKey, install_hooks, release
+from ._record import jsonable, merged, pending_of, state_of, to_json
+
 if TYPE_CHECKING:
     from crewai.flow.async_feedback.types import PendingFeedbackContext
 
 __all__ = ["FencedFlowPersistence", "fenced_cause"]
-
-_SessionKey = tuple[int, str]
-
-
-@dataclass
-class _Session:
-    """One kickoff's claim on one flow id, and the version it last saw."""
-
-    key: str
-    claim: Any  # fencedstate Claim
-    version: int
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    released: bool = False
-
-
-@dataclass
-class _Kickoff:
-    """Everything one flow kickoff holds; created by the EXECUTION_START hook."""
-
-    flow: int  # id() of the flow object whose kickoff this is
-    parent: _Kickoff | None  # an enclosing kickoff awaited in the same task (nested flows)
-    sessions: dict[_SessionKey, _Session] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    # flows this kickoff paused for feedback (claim given back): the version it committed
-    paused: dict[_SessionKey, int] = field(default_factory=dict)
-
-    def release_all(self) -> None:
-        with self.lock:
-            sessions = list(self.sessions.values())
-            self.sessions.clear()
-        for session in sessions:
-            _release(session)
-
-
-# The current kickoff (set in the kickoff's own asyncio task, inherited by its method tasks and
-# by the threads CrewAI runs sync methods and saves in).
-_KICKOFF: contextvars.ContextVar[_Kickoff | None] = contextvars.ContextVar(
-    "fencedstate_crewai_kickoff", default=None
-)
-# Versions of the kickoff's sessions when the current flow method started.
-_STEP: contextvars.ContextVar[dict[_SessionKey, int] | None] = contextvars.ContextVar(
-    "fencedstate_crewai_step", default=None
-)
-
-_hooks_lock = threading.Lock()
-_hooks_installed = False
-
-
-def _release(session: _Session) -> None:
-    with session.lock:
-        if session.released:
-            return
-        session.released = True
-        # Already reclaimed or expired: nothing of ours to give back.
-        with contextlib.suppress(fs.FencedStateError):
-            session.claim.release()
-
-
-def _on_execution_start(ctx: Any) -> None:
-    flow = getattr(ctx, "flow", None)
-    if flow is not None:
-        _KICKOFF.set(_Kickoff(flow=id(flow), parent=_KICKOFF.get()))
-
-
-def _on_pre_step(ctx: Any) -> None:
-    if getattr(ctx, "kind", None) != "flow_method":
-        return
-    kickoff = _KICKOFF.get()
-    if kickoff is None:
-        return
-    with kickoff.lock:
-        _STEP.set({k: s.version for k, s in kickoff.sessions.items()})
-
-
-def _on_execution_end(ctx: Any) -> None:
-    flow = getattr(ctx, "flow", None)
-    kickoff = _KICKOFF.get()
-    if flow is None or kickoff is None or kickoff.flow != id(flow):
-        return
-    kickoff.release_all()
-    _KICKOFF.set(kickoff.parent)
-
-
-def _install_hooks() -> None:
-    global _hooks_installed
-    with _hooks_lock:
-        if _hooks_installed:
-            return
-        register_hook(InterceptionPoint.EXECUTION_START, _on_execution_start)
-        register_hook(InterceptionPoint.PRE_STEP, _on_pre_step)
-        register_hook(InterceptionPoint.EXECUTION_END, _on_execution_end)
-        _hooks_installed = True
 
 
 def fenced_cause(exc: BaseException | None) -> fs.FencedStateError | None:
@@ -155,41 +61,6 @@ def fenced_cause(exc: BaseException | None) -> fs.FencedStateError | None:
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return None
-
-
-def _json_default(obj: Any) -> Any:
-    """What ``SQLiteFlowPersistence`` writes for a non-JSON value (so both store the same)."""
-    if isinstance(obj, BaseModel):
-        try:
-            return obj.model_dump(mode="json")
-        except Exception:
-            return obj.model_dump(mode="python")
-    if isinstance(obj, set | tuple | frozenset):
-        return list(obj)
-    if isinstance(obj, date | datetime):
-        return obj.isoformat()
-    return str(obj)
-
-
-def _jsonable(data: Any) -> Any:
-    return json.loads(json.dumps(data, default=_json_default))
-
-
-def _to_json(state_data: dict[str, Any] | BaseModel) -> dict[str, Any]:
-    if isinstance(state_data, BaseModel):
-        try:
-            data: Any = state_data.model_dump(mode="json")
-        except Exception:  # a field pydantic cannot serialise: as SQLiteFlowPersistence does
-            data = _jsonable(state_data.model_dump(mode="python"))
-    elif isinstance(state_data, dict):
-        data = _jsonable(state_data)
-    else:
-        data = None
-    if not isinstance(data, dict):
-        raise ValueError(
-            f"flow state must be a dict or a pydantic model, got {type(state_data).__name__}"
-        )
-    return data
 
 
 class FencedFlowPersistence(FlowPersistence):
@@ -219,7 +90,7 @@ class FencedFlowPersistence(FlowPersistence):
     )
     _heartbeat: threading.Thread | None = PrivateAttr(default=None)
     _hb_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
-    _hb_sessions: dict[int, _Session] = PrivateAttr(default_factory=dict)
+    _hb_sessions: dict[int, Session] = PrivateAttr(default_factory=dict)
 
     def __init__(self, store: Any = None, /, **kwargs: Any) -> None:
         if store is not None:
@@ -229,7 +100,7 @@ class FencedFlowPersistence(FlowPersistence):
             # InvalidArgumentError instead of a pydantic ValidationError wrapping it
             kwargs["store"] = fs.open_store(kwargs["store"])
         super().__init__(**kwargs)
-        _install_hooks()
+        install_hooks()
 
     @field_validator("store", mode="before")
     @classmethod
@@ -270,18 +141,18 @@ class FencedFlowPersistence(FlowPersistence):
         ``claim_timeout`` seconds. Outside a kickoff this is a plain, lock-free read.
         """
         key = self.flow_key(flow_uuid)
-        kickoff = _KICKOFF.get()
+        kickoff = KICKOFF.get()
         if kickoff is None:  # not inside a kickoff (hooks not run): a plain read
             with self._flow_lock(flow_uuid):
                 snap = self.store.get(key)
                 with self._detached_lock:
                     self._detached_versions[flow_uuid] = snap.version if snap else 0
-            return _state_of(snap)
+            return state_of(snap)
         session = self._session(kickoff, flow_uuid, key)
         with session.lock:
             snap = session.claim.read()
             session.version = snap.version if snap else 0
-        return _state_of(snap)
+        return state_of(snap)
 
     def save_state(
         self, flow_uuid: str, method_name: str, state_data: dict[str, Any] | BaseModel
@@ -292,7 +163,7 @@ class FencedFlowPersistence(FlowPersistence):
         ``fencedstate.FencedError`` when this kickoff's claim was reclaimed or expired. A
         pending-feedback marker already stored is kept (``clear_pending_feedback`` drops it).
         """
-        value = {"state": _to_json(state_data), "method": str(method_name)}
+        value = {"state": to_json(state_data), "method": str(method_name)}
         self._commit_value(flow_uuid, value, keep_pending=True)
 
     def save_pending_feedback(
@@ -306,19 +177,19 @@ class FencedFlowPersistence(FlowPersistence):
         Inside a kickoff (paused for feedback) the kickoff's claim on the flow is then given
         back, so ``from_pending(...).resume(...)`` in any process can take it.
         """
-        state = _to_json(state_data)
-        pending = {"context": _jsonable(context.to_dict()), "state": state}
+        state = to_json(state_data)
+        pending = {"context": jsonable(context.to_dict()), "state": state}
         value = {"state": state, "method": str(context.method_name), "pending": pending}
         self._commit_value(flow_uuid, value, keep_pending=False)
-        kickoff = _KICKOFF.get()
+        kickoff = KICKOFF.get()
         if kickoff is not None:
-            skey: _SessionKey = (id(self), flow_uuid)
+            skey: SessionKey = (id(self), flow_uuid)
             with kickoff.lock:
                 session = kickoff.sessions.pop(skey, None)
                 if session is not None:
                     kickoff.paused[skey] = session.version
             if session is not None:
-                _release(session)
+                release(session)
 
     def load_pending_feedback(
         self, flow_uuid: str
@@ -331,7 +202,7 @@ class FencedFlowPersistence(FlowPersistence):
         from crewai.flow.async_feedback.types import PendingFeedbackContext
 
         key = self.flow_key(flow_uuid)
-        kickoff = _KICKOFF.get()
+        kickoff = KICKOFF.get()
         if kickoff is None:
             with self._flow_lock(flow_uuid):
                 snap = self.store.get(key)
@@ -342,7 +213,7 @@ class FencedFlowPersistence(FlowPersistence):
             with session.lock:
                 snap = session.claim.read()
                 session.version = snap.version if snap else 0
-        pending = _pending_of(snap)
+        pending = pending_of(snap)
         if pending is None:
             return None
         state = json.loads(json.dumps(pending["state"]))
@@ -351,11 +222,11 @@ class FencedFlowPersistence(FlowPersistence):
     def clear_pending_feedback(self, flow_uuid: str) -> None:
         """Drop the pending-feedback marker (the state stays); a no-op if none is stored."""
         key = self.flow_key(flow_uuid)
-        kickoff = _KICKOFF.get()
+        kickoff = KICKOFF.get()
         if kickoff is None:
             with self._flow_lock(flow_uuid):
                 snap = self.store.get(key)
-                if _pending_of(snap) is None:
+                if pending_of(snap) is None:
                     return
         self._commit_value(flow_uuid, None, keep_pending=False)
 
@@ -371,12 +242,12 @@ class FencedFlowPersistence(FlowPersistence):
         before, once, and a moved key fails the compare-and-set.
         """
         key = self.flow_key(flow_uuid)
-        kickoff = _KICKOFF.get()
+        kickoff = KICKOFF.get()
         if kickoff is None:
             self._save_detached(flow_uuid, key, value, keep_pending)
             return
-        skey: _SessionKey = (id(self), flow_uuid)
-        step = _STEP.get()
+        skey: SessionKey = (id(self), flow_uuid)
+        step = STEP.get()
         with kickoff.lock:
             fresh = skey not in kickoff.sessions
             paused = kickoff.paused.pop(skey, None) if fresh else None
@@ -397,7 +268,7 @@ class FencedFlowPersistence(FlowPersistence):
             cur = session.claim.read()
             if value is None:  # clearing the marker derives from the stored value itself
                 expected = cur.version if cur is not None else 0
-            full = _merged(cur, expected, value, keep_pending)
+            full = merged(cur, expected, value, keep_pending)
             if full is None:
                 return
             snap = session.claim.commit(full, expected_version=expected)
@@ -407,21 +278,21 @@ class FencedFlowPersistence(FlowPersistence):
 
     # ----------------------------------------------------------------- helpers
 
-    def _session(self, kickoff: _Kickoff, flow_uuid: str, key: str) -> _Session:
-        skey: _SessionKey = (id(self), flow_uuid)
+    def _session(self, kickoff: Kickoff, flow_uuid: str, key: str) -> Session:
+        skey: SessionKey = (id(self), flow_uuid)
         with kickoff.lock:
             session = kickoff.sessions.get(skey)
             if session is not None:
                 return session
         claim = self._claim(key)
         snap = claim.read()
-        session = _Session(key=key, claim=claim, version=snap.version if snap else 0)
+        session = Session(key=key, claim=claim, version=snap.version if snap else 0)
         with kickoff.lock:
             existing = kickoff.sessions.get(skey)
             if existing is None:
                 kickoff.sessions[skey] = session
         if existing is not None:  # lost a race with a sibling method of the same kickoff
-            _release(session)
+            release(session)
             return existing
         self._track(session)
         return session
@@ -448,14 +319,14 @@ class FencedFlowPersistence(FlowPersistence):
                 cur = claim.read()
                 if value is None:  # clearing the marker derives from the stored value itself
                     expected = cur.version if cur is not None else 0
-                full = _merged(cur, expected, value, keep_pending)
+                full = merged(cur, expected, value, keep_pending)
                 if full is None:
                     return
                 snap = claim.commit(full, expected_version=expected)
             with self._detached_lock:
                 self._detached_versions[flow_uuid] = snap.version
 
-    def _track(self, session: _Session) -> None:
+    def _track(self, session: Session) -> None:
         """Keep ``session``'s lease alive from a daemon thread while its kickoff runs."""
         with self._hb_lock:
             self._hb_sessions[id(session)] = session
@@ -504,41 +375,3 @@ def _heartbeat_loop(ref: weakref.ref[FencedFlowPersistence]) -> None:
         if persistence is None or not persistence._renew_live():
             return
         del persistence
-
-
-def _state_of(snap: Any) -> dict[str, Any] | None:
-    if snap is None or not isinstance(snap.value, dict):
-        return None
-    state = snap.value.get("state")
-    if not isinstance(state, dict):
-        return None
-    copied: dict[str, Any] = json.loads(json.dumps(state))
-    return copied
-
-
-def _pending_of(snap: Any) -> dict[str, Any] | None:
-    if snap is None or not isinstance(snap.value, dict):
-        return None
-    pending = snap.value.get("pending")
-    if not isinstance(pending, dict) or not isinstance(pending.get("context"), dict):
-        return None
-    return pending
-
-
-def _merged(
-    snap: Any, expected: int, value: dict[str, Any] | None, keep_pending: bool
-) -> dict[str, Any] | None:
-    """``value`` with the stored pending marker carried over; for ``value=None`` the stored
-    value without its marker (None: no marker, nothing to commit).
-
-    Only a snapshot at ``expected`` is used: any other version fails the commit anyway.
-    """
-    current = snap.value if snap is not None and snap.version == expected else None
-    current = current if isinstance(current, dict) else {}
-    if value is None:
-        if "pending" not in current:
-            return None
-        return {k: v for k, v in current.items() if k != "pending"}
-    if keep_pending and "pending" in current:
-        return {**value, "pending": current["pending"]}
-    return value

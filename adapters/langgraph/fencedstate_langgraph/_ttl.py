@@ -16,12 +16,17 @@ revives the item in the meantime wins).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["TOUCH", "Sweeper", "expiry", "ttl_seconds"]
+import fencedstate as fs
+
+from ._items import created_of, envelope_ok
+
+__all__ = ["TOUCH", "Expiry", "Sweeper", "expiry", "ttl_seconds"]
 
 TOUCH = "_t"
 log = logging.getLogger("fencedstate_langgraph")
@@ -32,9 +37,9 @@ def ttl_seconds(ttl: Any) -> float | None:
     if ttl is None:
         return None
     if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not ttl > 0:
-        from fencedstate import InvalidArgumentError
-
-        raise InvalidArgumentError(f"ttl must be a positive number of minutes or None, not {ttl!r}")
+        raise fs.InvalidArgumentError(
+            f"ttl must be a positive number of minutes or None, not {ttl!r}"
+        )
     return float(ttl) * 60.0
 
 
@@ -50,6 +55,92 @@ def expiry(env: dict[str, Any], version: int, touch: Any) -> float | None:
     ):
         at = max(at, float(touch["expires_at"]))
     return at
+
+
+class Expiry:
+    """Which items under ``prefix`` are live, their touch records, and the sweep."""
+
+    __slots__ = ("_prefix", "_store")
+
+    def __init__(self, store: fs.Store, prefix: str) -> None:
+        self._store = store
+        self._prefix = prefix
+
+    def now(self) -> float:
+        """The store's wall clock."""
+        return float(self._store.clock.wall())
+
+    def touch_root(self) -> str:
+        """The key prefix of every touch record."""
+        return f"{self._prefix}/{TOUCH}/"
+
+    def _touch_key(self, fkey: str) -> str:
+        return self.touch_root() + fkey[len(self._prefix) + 1 :]
+
+    def live(self, fkey: str, snap: fs.Snapshot, now: float) -> bool:
+        """True unless the item (an envelope) expired by ``now``."""
+        env = snap.value
+        if env.get("ttl") is None:
+            return True
+        touch = self._store.get(self._touch_key(fkey))
+        at = expiry(env, snap.version, None if touch is None else touch.value)
+        return at is None or at > now
+
+    def refresh(self, fkey: str, snap: fs.Snapshot, now: float, writer: str) -> None:
+        """Extend the item's TTL from ``now`` with a touch record (never rewrites the item)."""
+        minutes = snap.value.get("ttl")
+        if minutes is None:
+            return
+        version = snap.version
+        until = now + float(minutes) * 60.0
+
+        def touch(old: Any) -> dict[str, Any]:
+            if (
+                isinstance(old, dict)
+                and old.get("version") == version
+                and float(old.get("expires_at", 0.0)) >= until
+            ):
+                return old
+            return {"version": version, "expires_at": until}
+
+        self._store.update(self._touch_key(fkey), touch, writer=writer)
+
+    def created_of_live(self, env: Any) -> float | None:
+        """The creation time to keep when overwriting ``env`` (None if it expired)."""
+        if (
+            isinstance(env, dict)
+            and env.get("ttl") is not None
+            and float(env.get("expires_at") or 0.0) <= self.now()
+        ):
+            return None
+        return created_of(env)
+
+    def sweep(self) -> int:
+        """Delete expired items (at the version seen) and stale touch records; count deleted."""
+        now = self.now()
+        root = self.touch_root()
+        deleted = 0
+        for fkey in self._store.keys(prefix=self._prefix + "/"):
+            snap = self._store.get(fkey)
+            if snap is None:
+                continue
+            if fkey.startswith(root):
+                item = self._store.get(f"{self._prefix}/{fkey[len(root) :]}")
+                stale = not isinstance(snap.value, dict) or (
+                    item is None or snap.value.get("version") != item.version
+                )
+                if stale:
+                    with contextlib.suppress(fs.ConflictError):
+                        self._store.delete(fkey, expected_version=snap.version)
+                continue
+            if not envelope_ok(snap.value) or self.live(fkey, snap, now):
+                continue
+            try:
+                self._store.delete(fkey, expected_version=snap.version, writer="ttl-sweeper")
+                deleted += 1
+            except fs.ConflictError:
+                pass  # written (revived) since: the newer put wins
+        return deleted
 
 
 class Sweeper:

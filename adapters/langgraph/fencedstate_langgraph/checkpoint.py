@@ -19,12 +19,11 @@ chain (langgraph issue 8796).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import random
 import threading
 import weakref
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -35,7 +34,6 @@ from langgraph.checkpoint.base import (
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
-    get_checkpoint_id,
     get_checkpoint_metadata,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
@@ -44,75 +42,15 @@ import fencedstate as fs
 from fencedstate.errors import FencedStateError
 from fencedstate.integrations import default_owner, resolve_store
 
+from ._checkpoint_reads import CheckpointReads
 from ._keys import encode_segment
+from ._layout import ThreadLayout, b64
+from ._thread_errors import CheckpointForkError, ThreadClaimedError
 
 __all__ = ["CheckpointForkError", "FencedCheckpointSaver", "ThreadClaimedError"]
 
 
-class CheckpointForkError(fs.ConflictError):
-    """The checkpoint's parent is no longer the thread's latest: committing would fork it.
-
-    Fields: ``thread_id``, ``checkpoint_ns``, ``parent_checkpoint_id`` (what the runner built
-    on), ``head_checkpoint_id`` (the thread's latest), plus ``ConflictError``'s fields.
-    """
-
-    thread_id: str
-    checkpoint_ns: str
-    parent_checkpoint_id: str | None
-    head_checkpoint_id: str | None
-
-    def __init__(
-        self,
-        key: str,
-        expected_version: int,
-        actual_version: int,
-        *,
-        thread_id: str,
-        checkpoint_ns: str,
-        parent_checkpoint_id: str | None,
-        head_checkpoint_id: str | None,
-    ) -> None:
-        FencedStateError.__init__(
-            self,
-            f"thread {thread_id!r} ns {checkpoint_ns!r}: checkpoint built on "
-            f"{parent_checkpoint_id!r} but the latest is {head_checkpoint_id!r}; refusing to fork",
-            key=key,
-            expected_version=expected_version,
-            actual_version=actual_version,
-            thread_id=thread_id,
-            checkpoint_ns=checkpoint_ns,
-            parent_checkpoint_id=parent_checkpoint_id,
-            head_checkpoint_id=head_checkpoint_id,
-        )
-
-
-class ThreadClaimedError(fs.ClaimHeldError):
-    """Another runner holds the thread's claim. Fields: ``thread_id``, ``key``, ``holder``,
-    ``expires_in``."""
-
-    thread_id: str
-
-    def __init__(self, key: str, holder: str, expires_in: float, *, thread_id: str) -> None:
-        FencedStateError.__init__(
-            self,
-            f"thread {thread_id!r} is being run by {holder!r} (claim on {key!r} for another "
-            f"{expires_in:.3f}s)",
-            key=key,
-            holder=holder,
-            expires_in=expires_in,
-            thread_id=thread_id,
-        )
-
-
-def _b64(typed: tuple[str, bytes]) -> list[str]:
-    return [typed[0], base64.b64encode(typed[1]).decode("ascii")]
-
-
-def _unb64(pair: Sequence[str]) -> tuple[str, bytes]:
-    return (str(pair[0]), base64.b64decode(pair[1]))
-
-
-class FencedCheckpointSaver(BaseCheckpointSaver[str]):
+class FencedCheckpointSaver(CheckpointReads, BaseCheckpointSaver[str]):
     """A ``BaseCheckpointSaver`` over a fencedstate store with one claimed writer per thread.
 
     ``FencedCheckpointSaver(fs.open_store("state/"))`` is a drop-in for ``InMemorySaver()``.
@@ -139,7 +77,7 @@ class FencedCheckpointSaver(BaseCheckpointSaver[str]):
         super().__init__(serde=serde)
         fs.validate_key(prefix)
         self._store = store
-        self._prefix = prefix
+        self._layout = ThreadLayout(prefix)
         self.owner = owner or default_owner("langgraph")
         self.ttl = float(ttl)
         self.claim_wait = float(claim_wait)
@@ -150,26 +88,9 @@ class FencedCheckpointSaver(BaseCheckpointSaver[str]):
             weakref.WeakValueDictionary()
         )
 
-    # ---- keys ----------------------------------------------------------------------------------
-
-    def _t(self, thread_id: str) -> str:
-        return f"{self._prefix}/{encode_segment(str(thread_id))}"
-
     def head_key(self, thread_id: str) -> str:
         """The fencedstate key a runner claims for ``thread_id``."""
-        return f"{self._t(thread_id)}/head"
-
-    def _cp_key(self, tid: str, ns: str, cid: str) -> str:
-        return f"{self._t(tid)}/cp/{encode_segment(ns)}/{encode_segment(cid)}"
-
-    def _blob_key(self, tid: str, ns: str, channel: str, version: Any) -> str:
-        return (
-            f"{self._t(tid)}/b/{encode_segment(ns)}/{encode_segment(channel)}/"
-            f"{encode_segment(str(version))}"
-        )
-
-    def _writes_prefix(self, tid: str, ns: str, cid: str) -> str:
-        return f"{self._t(tid)}/w/{encode_segment(ns)}/{encode_segment(cid)}/"
+        return self._layout.head(thread_id)
 
     # ---- claims --------------------------------------------------------------------------------
 
@@ -230,120 +151,6 @@ class FencedCheckpointSaver(BaseCheckpointSaver[str]):
 
     # ---- reads ---------------------------------------------------------------------------------
 
-    def _heads(self, thread_id: str) -> tuple[dict[str, Any], fs.Snapshot | None]:
-        snap = self._store.get(self.head_key(thread_id))
-        if snap is None or not isinstance(snap.value, dict):
-            return {}, snap
-        return dict(snap.value.get("heads", {})), snap
-
-    def _load_record(self, tid: str, ns: str, cid: str) -> dict[str, Any] | None:
-        snap = self._store.get(self._cp_key(tid, ns, cid))
-        return snap.value if snap is not None and isinstance(snap.value, dict) else None
-
-    def _tuple(self, rec: dict[str, Any]) -> CheckpointTuple:
-        tid, ns, cid = rec["thread_id"], rec["ns"], rec["id"]
-        checkpoint: Checkpoint = self.serde.loads_typed(_unb64(rec["checkpoint"]))
-        values: dict[str, Any] = {}
-        for channel, version in checkpoint["channel_versions"].items():
-            blob = self._store.get(self._blob_key(tid, ns, channel, version))
-            if blob is None or blob.value.get("type") == "empty":
-                continue
-            values[channel] = self.serde.loads_typed(_unb64(blob.value["data"]))
-        writes: list[tuple[str, str, int, str, Any]] = []
-        for wkey in self._store.keys(prefix=self._writes_prefix(tid, ns, cid)):
-            wsnap = self._store.get(wkey)
-            if wsnap is None:
-                continue
-            w = wsnap.value
-            for idx, (channel, typed) in w["writes"].items():
-                writes.append((w["task_path"], w["task_id"], int(idx), channel, typed))
-        writes.sort(key=lambda x: (x[0], x[1], x[2]))
-        parent = rec.get("parent")
-        return CheckpointTuple(
-            config={"configurable": {"thread_id": tid, "checkpoint_ns": ns, "checkpoint_id": cid}},
-            checkpoint={**checkpoint, "channel_values": values},
-            metadata=self.serde.loads_typed(_unb64(rec["metadata"])),
-            parent_config=(
-                {"configurable": {"thread_id": tid, "checkpoint_ns": ns, "checkpoint_id": parent}}
-                if parent
-                else None
-            ),
-            pending_writes=[
-                (task_id, channel, self.serde.loads_typed(_unb64(typed)))
-                for _path, task_id, _idx, channel, typed in writes
-            ],
-        )
-
-    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        """The checkpoint named by ``config``, or the thread namespace's latest one."""
-        conf = config["configurable"]
-        tid = str(conf["thread_id"])
-        ns = str(conf.get("checkpoint_ns", ""))
-        cid = get_checkpoint_id(config)
-        if not cid:
-            heads, _ = self._heads(tid)
-            head = heads.get(ns)
-            if head is None:
-                return None
-            cid = str(head["id"])
-        rec = self._load_record(tid, ns, cid)
-        return None if rec is None else self._tuple(rec)
-
-    def _thread_ids(self) -> list[str]:
-        tids: set[str] = set()
-        for key in self._store.keys(prefix=self._prefix + "/"):
-            if key.endswith("/head"):
-                snap = self._store.get(key)
-                if snap is not None and isinstance(snap.value, dict):
-                    tids.add(str(snap.value.get("thread_id")))
-        return sorted(tids)
-
-    def list(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> Iterator[CheckpointTuple]:
-        """Checkpoints newest first, filtered like ``InMemorySaver.list``."""
-        if config is not None:
-            tids = [str(config["configurable"]["thread_id"])]
-            want_ns = config["configurable"].get("checkpoint_ns")
-            want_id = get_checkpoint_id(config)
-        else:
-            tids, want_ns, want_id = self._thread_ids(), None, None
-        before_id = get_checkpoint_id(before) if before else None
-        remaining = limit
-        for tid in tids:
-            prefix = f"{self._t(tid)}/cp/"
-            if want_ns is not None:
-                prefix += encode_segment(str(want_ns)) + "/"
-            records: list[dict[str, Any]] = []
-            for key in self._store.keys(prefix=prefix):
-                snap = self._store.get(key)
-                if snap is not None and isinstance(snap.value, dict):
-                    records.append(snap.value)
-            records.sort(key=lambda r: (r["ns"], r["id"]))
-            by_ns: dict[str, list[dict[str, Any]]] = {}
-            for r in records:
-                by_ns.setdefault(r["ns"], []).append(r)
-            for ns_records in by_ns.values():
-                for rec in reversed(ns_records):
-                    if want_id and rec["id"] != want_id:
-                        continue
-                    if before_id and rec["id"] >= before_id:
-                        continue
-                    if filter:
-                        md = self.serde.loads_typed(_unb64(rec["metadata"]))
-                        if not all(md.get(k) == v for k, v in filter.items()):
-                            continue
-                    if remaining is not None:
-                        if remaining <= 0:
-                            return
-                        remaining -= 1
-                    yield self._tuple(rec)
-
     # ---- writes --------------------------------------------------------------------------------
 
     def put(
@@ -373,17 +180,17 @@ class FencedCheckpointSaver(BaseCheckpointSaver[str]):
             "ns": ns,
             "id": cid,
             "parent": parent,
-            "checkpoint": _b64(self.serde.dumps_typed(c)),
-            "metadata": _b64(self.serde.dumps_typed(get_checkpoint_metadata(config, metadata))),
+            "checkpoint": b64(self.serde.dumps_typed(c)),
+            "metadata": b64(self.serde.dumps_typed(get_checkpoint_metadata(config, metadata))),
         }
         batch: dict[str, tuple[Any, int | None]] = {}
         for channel, version in new_versions.items():
             if channel in values:
-                blob = {"type": "value", "data": _b64(self.serde.dumps_typed(values[channel]))}
+                blob = {"type": "value", "data": b64(self.serde.dumps_typed(values[channel]))}
             else:
                 blob = {"type": "empty"}
-            batch[self._blob_key(tid, ns, channel, version)] = (blob, None)
-        batch[self._cp_key(tid, ns, cid)] = (record, None)
+            batch[self._layout.blob(tid, ns, channel, version)] = (blob, None)
+        batch[self._layout.checkpoint(tid, ns, cid)] = (record, None)
         written = self._store.put_many(batch, writer=self.owner)
         try:
             with self._head_lock(tid):
@@ -463,9 +270,9 @@ class FencedCheckpointSaver(BaseCheckpointSaver[str]):
         ns = str(conf.get("checkpoint_ns", ""))
         cid = str(conf["checkpoint_id"])
         self._check_fence(tid)
-        key = self._writes_prefix(tid, ns, cid) + encode_segment(str(task_id))
+        key = self._layout.writes(tid, ns, cid) + encode_segment(str(task_id))
         new = [
-            (WRITES_IDX_MAP.get(channel, idx), channel, _b64(self.serde.dumps_typed(value)))
+            (WRITES_IDX_MAP.get(channel, idx), channel, b64(self.serde.dumps_typed(value)))
             for idx, (channel, value) in enumerate(writes)
         ]
 
@@ -497,7 +304,7 @@ class FencedCheckpointSaver(BaseCheckpointSaver[str]):
         elif claim is not None:
             with contextlib.suppress(FencedStateError):
                 claim.release()
-        for key in self._store.keys(prefix=self._t(tid) + "/"):
+        for key in self._store.keys(prefix=self._layout.thread(tid) + "/"):
             if key == head:
                 continue
             with contextlib.suppress(fs.ConflictError):

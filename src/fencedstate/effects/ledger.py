@@ -16,19 +16,19 @@ reclaimed zombie gets ``FencedError`` before ``fn`` runs. Each step is an action
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any
 
 from fencedstate import args, rules
 from fencedstate.errors import ConflictError, InvalidArgumentError, InvalidValueError
 from fencedstate.keys import validate_key
 
+from .calls import T, decorator, on_loop
 from .errors import EffectInDoubtError, EffectNotApplied, EffectPendingError
 from .record import _CURRENT, EffectRecord, EffectState, EffectToken
 from .wait import wait_for_change
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from fencedstate.records import Snapshot, State
     from fencedstate.store import Store
 
-T = TypeVar("T")
 Fn = Callable[[EffectToken], Any]
 _MAX_CAS = 100  # compare-and-set retries of one ledger write (each loss means progress)
 
@@ -439,7 +438,7 @@ class EffectLedger:
             key,
             effect_id,
             claim,
-            None if probe is None else _on_loop(probe, loop),
+            None if probe is None else on_loop(probe, loop),
             ttl,
             wait,
             description,
@@ -479,68 +478,4 @@ class EffectLedger:
         same arguments. Works on ``async def`` functions too.
         """
 
-        def decorate(func: Callable[..., T]) -> Callable[..., T]:
-            sig = inspect.signature(func)
-
-            def effect_id(*a: Any, **kw: Any) -> str:
-                if callable(id):
-                    return id(*a, **kw)
-                bound = sig.bind(*a, **kw)
-                bound.apply_defaults()
-                return id.format(**bound.arguments)
-
-            def prober(a: tuple[Any, ...], kw: dict[str, Any]) -> Fn | None:
-                if probe is None:
-                    return None
-                return lambda _token: probe(*a, **kw)
-
-            if inspect.iscoroutinefunction(func):
-
-                @functools.wraps(func)
-                async def awrapper(*a: Any, **kw: Any) -> Any:
-                    async def fire(_token: EffectToken) -> Any:
-                        return await cast("Callable[..., Awaitable[Any]]", func)(*a, **kw)
-
-                    return await self.arun(
-                        effect_id(*a, **kw),
-                        fire,
-                        claim=claim,
-                        probe=prober(a, kw),
-                        ttl=ttl,
-                    )
-
-                return cast("Callable[..., T]", awrapper)
-
-            @functools.wraps(func)
-            def wrapper(*a: Any, **kw: Any) -> Any:
-                return self.run(
-                    effect_id(*a, **kw),
-                    lambda _token: func(*a, **kw),
-                    claim=claim,
-                    probe=prober(a, kw),
-                    ttl=ttl,
-                )
-
-            return cast("Callable[..., T]", wrapper)
-
-        return decorate
-
-
-def _on_loop(
-    fn: Callable[[EffectToken], Any], loop: asyncio.AbstractEventLoop
-) -> Callable[[EffectToken], Any]:
-    """``fn`` as a plain function for the ledger's worker thread: a coroutine it returns is
-    run on ``loop`` (with the token set there) and waited for."""
-
-    def call(token: EffectToken) -> Any:
-        out = fn(token)
-        if not inspect.isawaitable(out):
-            return out
-
-        async def with_token() -> Any:
-            _CURRENT.set(token)
-            return await out
-
-        return asyncio.run_coroutine_threadsafe(with_token(), loop).result()
-
-    return call
+        return decorator(self, id, claim, probe, ttl)

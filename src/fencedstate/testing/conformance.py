@@ -18,19 +18,44 @@ journal-structure predicates only.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from ..clock import Lease
 from ..errors import CorruptStateError, InvalidArgumentError
 from ..file import keylog
-from ..keys import key_to_relpath, relpath_to_key
 from ..records import decode_line
+from .journal import (
+    COMMIT_OPS,
+    EPOCH_BUMP_OPS,
+    JournalEntry,
+    group_by_key,
+    log_files,
+    read_journal,
+    starts_empty,
+    tag,
+)
+from .trace import trace_module
 
-COMMIT_OPS = frozenset({"put", "delete"})
-EPOCH_BUMP_OPS = frozenset({"claim", "reclaim"})
+__all__ = [
+    "COMMIT_OPS",
+    "EPOCH_BUMP_OPS",
+    "SPEC_REFS",
+    "Ack",
+    "AckKind",
+    "JournalEntry",
+    "Violation",
+    "check_acks",
+    "check_journal",
+    "check_log_file",
+    "check_store",
+    "group_by_key",
+    "read_journal",
+    "starts_empty",
+    "trace_module",
+]
+
 _EPS = 1e-6
 
 SPEC_REFS: dict[str, str] = {
@@ -46,25 +71,6 @@ SPEC_REFS: dict[str, str] = {
     "OldOrNewNeverMixed": "specs/CommitRecovery.tla!OldOrNewNeverMixed",
 }
 """Invariant name -> ``spec!operator`` that defines it (TLA+'s module!name notation)."""
-
-
-class JournalEntry(Protocol):
-    """One journal entry: a ``records.State`` (has ``lease``) or a ``records.Event``."""
-
-    @property
-    def op(self) -> str: ...
-    @property
-    def key(self) -> str: ...
-    @property
-    def version(self) -> int: ...
-    @property
-    def epoch(self) -> int: ...
-    @property
-    def exists(self) -> bool: ...
-    @property
-    def value(self) -> Any: ...
-    @property
-    def holder(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,21 +149,9 @@ def _violation(name: str, key: str, index: int | None, detail: str) -> Violation
     return Violation(name, SPEC_REFS[name], key, index, detail)
 
 
-def _tag(value: Any, field: str) -> Any:
-    return value.get(field) if isinstance(value, dict) else None
-
-
 def _lease(entry: JournalEntry) -> Lease | None:
     lease = getattr(entry, "lease", None)
     return lease if isinstance(lease, Lease) else None
-
-
-def group_by_key(events: Iterable[JournalEntry]) -> dict[str, list[JournalEntry]]:
-    """Entries per key, keeping their order."""
-    out: dict[str, list[JournalEntry]] = {}
-    for e in events:
-        out.setdefault(e.key, []).append(e)
-    return out
 
 
 def check_journal(events: Iterable[JournalEntry], *, complete: bool = True) -> list[Violation]:
@@ -223,9 +217,9 @@ def _check_key(key: str, entries: Sequence[JournalEntry], complete: bool) -> lis
             )
         # NoStaleEpochCommit (ZombieFencing.tla): a commit made under a claim lands only
         # if the claim's epoch is the key's epoch and its owner the holder.
-        claim_epoch = _tag(e.value, "claim_epoch") if commit else None
+        claim_epoch = tag(e.value, "claim_epoch") if commit else None
         if commit and claim_epoch is not None:
-            owner = _tag(e.value, "owner")
+            owner = tag(e.value, "owner")
             if claim_epoch != prev_epoch or prev_holder != owner or e.holder != owner:
                 out.append(
                     _violation(
@@ -253,7 +247,7 @@ def _check_key(key: str, entries: Sequence[JournalEntry], complete: bool) -> lis
                         )
                     )
         # AtMostOneAcceptance (ClaimExclusivity.tla): a task is accepted at most once.
-        if commit and _tag(e.value, "status") == "accepted":
+        if commit and tag(e.value, "status") == "accepted":
             acceptances.append(i)
             if len(acceptances) > 1:
                 out.append(
@@ -279,7 +273,7 @@ def check_acks(
         for i, e in enumerate(entries):
             if e.op in COMMIT_OPS:
                 index[(key, e.version)] = i
-                tok = _tag(e.value, "token")
+                tok = tag(e.value, "token")
                 if isinstance(tok, str):
                     tokens[(key, tok)] = i
     for a in acks:
@@ -287,7 +281,7 @@ def check_acks(
         if a.kind in ("put", "claim_commit"):
             # NoLostAck (LostUpdate.tla): every acknowledged commit is in the journal.
             at = index.get((a.key, a.version if a.version is not None else -1))
-            if at is None or _tag(entries[at].value, "token") != a.token:
+            if at is None or tag(entries[at].value, "token") != a.token:
                 out.append(
                     _violation(
                         "NoLostAck",
@@ -397,29 +391,6 @@ def check_log_file(path: str, key: str | None = None) -> list[Violation]:
     return out
 
 
-def read_journal(store_dir: str) -> dict[str, list[Any]]:
-    """Every key's complete journal (``records.State`` per log line, torn tail skipped)."""
-    data = os.path.join(os.fspath(store_dir), "data")
-    out: dict[str, list[Any]] = {}
-    for dirpath, _, filenames in os.walk(data):
-        rel_dir = os.path.relpath(dirpath, data)
-        for fname in filenames:
-            key = relpath_to_key(fname if rel_dir == "." else f"{rel_dir}/{fname}")
-            if key is not None:
-                out[key] = list(keylog.iter_states(os.path.join(data, key_to_relpath(key))))
-    return out
-
-
-def starts_empty(entries: Sequence[JournalEntry]) -> bool:
-    """True if the journal's first entry follows a never-written key (not cut by compaction)."""
-    if not entries:
-        return True
-    e = entries[0]
-    return e.version == (1 if e.op in COMMIT_OPS else 0) and e.epoch == (
-        1 if e.op in EPOCH_BUMP_OPS else 0
-    )
-
-
 def check_store(store_dir: str, acks: Iterable[Ack] = ()) -> list[Violation]:
     """Everything: raw files, journal structure and acknowledgements of one FileStore dir.
 
@@ -427,20 +398,13 @@ def check_store(store_dir: str, acks: Iterable[Ack] = ()) -> list[Violation]:
     transitions after its first retained line checked, and acks older than that line are
     not looked up.
     """
-    data = os.path.join(os.fspath(store_dir), "data")
     out: list[Violation] = []
     journal: dict[str, list[Any]] = {}
-    for dirpath, _, filenames in os.walk(data):
-        rel_dir = os.path.relpath(dirpath, data)
-        for fname in filenames:
-            key = relpath_to_key(fname if rel_dir == "." else f"{rel_dir}/{fname}")
-            if key is None:
-                continue
-            path = os.path.join(data, key_to_relpath(key))
-            bad = check_log_file(path, key)
-            out.extend(bad)
-            if not bad:
-                journal[key] = list(keylog.iter_states(path))
+    for key, path in log_files(store_dir):
+        bad = check_log_file(path, key)
+        out.extend(bad)
+        if not bad:
+            journal[key] = list(keylog.iter_states(path))
     for key, entries in journal.items():
         out.extend(_check_key(key, entries, starts_empty(entries)))
     compacted = {k: e[0].version for k, e in journal.items() if not starts_empty(e)}
@@ -456,59 +420,3 @@ def check_store(store_dir: str, acks: Iterable[Ack] = ()) -> list[Violation]:
         )
     )
     return out
-
-
-def _tla_str(s: str | None) -> str:
-    if s is None:
-        return '"-"'
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def trace_module(journal: Mapping[str, Sequence[Any]], boot: str | None = None) -> str:
-    """The ``TraceData`` module for ``specs/trace/JournalTrace.tla`` from complete journals.
-
-    ``journal`` maps keys to ``records.State`` lists (``read_journal``). Lease times become
-    integer milliseconds relative to the run; a lease from another boot than ``boot`` (default:
-    the first lease's boot) counts as expired (deadline 0).
-    """
-    leases = [
-        s.lease
-        for states in journal.values()
-        for s in states
-        if isinstance(getattr(s, "lease", None), Lease)
-    ]
-    boot_ = boot if boot is not None else (leases[0].boot if leases else "")
-    starts = [le.deadline - le.ttl for le in leases if le.boot == boot_]
-    base = (min(starts) - 1.0) if starts else 0.0
-
-    def ms(t: float) -> int:
-        return max(1, round((t - base) * 1000))
-
-    records: list[str] = []
-    for key in sorted(journal):
-        for s in journal[key]:
-            lease = getattr(s, "lease", None)
-            live = isinstance(lease, Lease) and lease.boot == boot_
-            deadline = ms(lease.deadline) if live and isinstance(lease, Lease) else 0
-            at = ms(lease.deadline - lease.ttl) if live and isinstance(lease, Lease) else 0
-            ce = _tag(s.value, "claim_epoch") if s.op in COMMIT_OPS else None
-            owner = _tag(s.value, "owner") if s.op in COMMIT_OPS else None
-            accept = s.op in COMMIT_OPS and _tag(s.value, "status") == "accepted"
-            records.append(
-                f"[key |-> {_tla_str(key)}, op |-> {_tla_str(s.op)}, version |-> {s.version}, "
-                f"epoch |-> {s.epoch}, holder |-> {_tla_str(s.holder)}, "
-                f"ce |-> {ce if isinstance(ce, int) and not isinstance(ce, bool) else -1}, "
-                f"owner |-> {_tla_str(owner if isinstance(owner, str) else None)}, "
-                f"accept |-> {'TRUE' if accept else 'FALSE'}, deadline |-> {deadline}, "
-                f"at |-> {at}]"
-            )
-    keys = ", ".join(_tla_str(k) for k in sorted(journal))
-    body = ",\n  ".join(records)
-    return (
-        "---- MODULE TraceData ----\n"
-        "EXTENDS Integers\n"
-        "\\* Generated by fencedstate.testing.conformance.trace_module from a FileStore's logs.\n"
-        f"Keys == {{{keys}}}\n"
-        f"Trace == <<\n  {body}\n>>\n"
-        "====\n"
-    )
