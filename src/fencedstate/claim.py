@@ -73,7 +73,7 @@ class Claim:
         def step(cur: State, clock: Clock) -> State:
             return rules.renew(cur, claim=ref, ttl=ttl_, clock=clock)
 
-        state = self._store._transition(self.key, step)
+        state = self._store.transition(self.key, step)
         assert state.lease is not None
         self._lease = state.lease
 
@@ -88,7 +88,7 @@ class Claim:
             released = nxt is not None
             return nxt
 
-        self._store._transition(self.key, step)
+        self._store.transition(self.key, step)
         self._lease = Lease(self._lease.boot, float("-inf"), self._lease.ttl)
         return released
 

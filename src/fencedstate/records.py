@@ -22,7 +22,7 @@ QUARANTINE_MARK = b"#quarantined"  # the one line of a log moved aside by ``fenc
 _dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 
-_loads = msgspec.json.decode
+loads_json = msgspec.json.decode
 """Parse JSON text: msgspec, measured 4x faster than ``json.loads`` on a log line, with the
 same results for what the encoder writes (integers of any size kept exact, nesting past the
 recursion limit a ``RecursionError``). orjson was measured too and turns integers past 64 bits
@@ -191,7 +191,7 @@ def decode_line(line: bytes, where: str) -> State:
     if zlib.crc32(body) != crc:
         raise CorruptStateError(where, "log line checksum mismatch")
     try:
-        d = _loads(body)
+        d = loads_json(body)
         lease = d["lease"]
         return State(
             op=d["op"],

@@ -38,7 +38,6 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -49,6 +48,7 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
     raise ImportError("the etcd backend needs httpx: pip install 'fencedstate[etcd]'") from _exc
 
 from .. import args
+from ..backend import Step, StepMany
 from ..clock import Clock, FixedClock, Lease
 from ..errors import (
     AccessDeniedError,
@@ -58,8 +58,8 @@ from ..errors import (
     StorageError,
 )
 from ..keys import validate_key
-from ..records import State, _loads, empty_state, encode_value
-from ..store import DEFAULT_MAX_VALUE_BYTES, Step, Store
+from ..records import State, empty_state, encode_value, loads_json
+from ..store import DEFAULT_MAX_VALUE_BYTES, Store
 from ..watch import WatchFeed
 from .watch import EtcdFeed
 
@@ -363,21 +363,21 @@ class EtcdStore(Store):
 
     # -- primitives ---------------------------------------------------------------------------
 
-    def _read(self, key: str) -> State | None:
+    def read_state(self, key: str) -> State | None:
         out = self._range(self._rec_key(key))
         kvs = out.get("kvs", [])
         return None if not kvs else _decode(key, _unb64(kvs[0]["value"]))[0]
 
     def state(self, key: str) -> State | None:
         """The key's full current state, including claim holder and lease (for inspection)."""
-        return self._read(validate_key(key))
+        return self.read_state(validate_key(key))
 
-    def _history(self, key: str) -> list[State]:
+    def read_history(self, key: str) -> list[State]:
         p = self._jrnl_prefix(key)
         out = self._range(p, _prefix_end(p))
         return [_decode(key, _unb64(kv["value"]))[0] for kv in out.get("kvs", [])]
 
-    def _keys(self, prefix: str) -> list[str]:
+    def read_keys(self, prefix: str) -> list[str]:
         p = self._ns + b"k/" + prefix.encode()
         out = self._range(p, _prefix_end(p))
         found = []
@@ -388,20 +388,18 @@ class EtcdStore(Store):
                 found.append(name)
         return sorted(found)
 
-    def _watch_feed(self, prefix: str, exact: bool, since: str | None) -> WatchFeed:
+    def watch_feed(self, prefix: str, exact: bool, since: str | None) -> WatchFeed:
         """Watching: etcd's watch on the journal keys, from a revision (etcd/watch.py)."""
         return EtcdFeed(self, prefix, exact, since)
 
-    def _transition(self, key: str, step: Step) -> State:
+    def transition(self, key: str, step: Step) -> State:
         def many(curs: dict[str, State], clock: Clock) -> dict[str, State]:
             nxt = step(curs[key], clock)
             return {key: curs[key] if nxt is None else nxt}
 
-        return self._transition_many([key], many)[key]
+        return self.transition_many([key], many)[key]
 
-    def _transition_many(
-        self, keys: list[str], step: Callable[[dict[str, State], Clock], dict[str, State]]
-    ) -> dict[str, State]:
+    def transition_many(self, keys: list[str], step: StepMany) -> dict[str, State]:
         keys = sorted(set(keys))
         # Writers through this store object take the keys in turn (sorted: no cycles), so a
         # held update's function runs once against them; other processes race by compare.
@@ -415,9 +413,7 @@ class EtcdStore(Store):
             for lk in reversed(locks):
                 lk.release()
 
-    def _commit_loop(
-        self, keys: list[str], step: Callable[[dict[str, State], Clock], dict[str, State]]
-    ) -> dict[str, State]:
+    def _commit_loop(self, keys: list[str], step: StepMany) -> dict[str, State]:
         deadline = time.monotonic() + self._commit_deadline
         attempt = 0
         while True:
@@ -433,9 +429,7 @@ class EtcdStore(Store):
             time.sleep(random.uniform(0, min(0.1, 0.002 * (2 ** min(attempt, 6)))))
             attempt += 1
 
-    def _attempt(
-        self, keys: list[str], step: Callable[[dict[str, State], Clock], dict[str, State]]
-    ) -> dict[str, State] | None:
+    def _attempt(self, keys: list[str], step: StepMany) -> dict[str, State] | None:
         """One read + txn. ``None`` when another writer changed a key first (run again)."""
         where = keys[0]
         # One linearizable read of every record at one revision (a txn of ranges).
@@ -681,7 +675,7 @@ def _decode(key: str, blob: bytes) -> tuple[State, int, str]:
         rec = json.loads(blob)
         value_json = rec["value"]
         exists = bool(rec["exists"])
-        decoded = _loads(value_json) if exists else None
+        decoded = loads_json(value_json) if exists else None
         lease_raw = rec["lease"]
         lease = (
             None

@@ -28,7 +28,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -44,6 +44,7 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
     ) from _exc
 
 from .. import args, backoff
+from ..backend import Step, StepMany
 from ..clock import Clock, FixedClock, Lease
 from ..errors import (
     AccessDeniedError,
@@ -54,8 +55,8 @@ from ..errors import (
     OutcomeUnknownError,
     StorageError,
 )
-from ..records import State, _loads, empty_state, encode_value
-from ..store import DEFAULT_MAX_VALUE_BYTES, Step, Store
+from ..records import State, empty_state, encode_value, loads_json
+from ..store import DEFAULT_MAX_VALUE_BYTES, Store
 from ..watch import WatchFeed
 from .schema import SCHEMA_VERSION, apply_migrations, schema_version
 from .watch import PgFeed, channel_of, lock_id_of
@@ -356,20 +357,20 @@ class PostgresStore(Store):
 
     # -- primitives ---------------------------------------------------------------------------
 
-    def _read(self, key: str) -> State | None:
+    def read_state(self, key: str) -> State | None:
         row = self._query_one(key, _SQL_READ, (key,))
         return None if row is None else _row_state(row)
 
-    def _history(self, key: str) -> list[State]:
+    def read_history(self, key: str) -> list[State]:
         return [_row_state(r) for r in self._query_all(key, _SQL_HISTORY, (key,))]
 
-    def _keys(self, prefix: str) -> list[str]:
+    def read_keys(self, prefix: str) -> list[str]:
         return sorted(str(r[0]) for r in self._query_all(None, _SQL_KEYS, (prefix,)))
 
-    def _all_keys(self) -> list[str]:
+    def read_all_keys(self) -> list[str]:
         return sorted(str(r[0]) for r in self._query_all(None, _SQL_ALL_KEYS, ()))
 
-    def _load(self, key: str, history: list[State]) -> None:
+    def load_key(self, key: str, history: list[State]) -> None:
         commit_id = uuid.uuid4()
         rows = [_state_params(s, seq, commit_id) for seq, s in enumerate(history, start=1)]
         try:
@@ -382,7 +383,7 @@ class PostgresStore(Store):
         except psycopg.Error as exc:
             raise _translate(key, exc, "load") from None
 
-    def _watch_feed(self, prefix: str, exact: bool, since: str | None) -> WatchFeed:
+    def watch_feed(self, prefix: str, exact: bool, since: str | None) -> WatchFeed:
         """Watching: LISTEN/NOTIFY, caught up from the journal (postgres/watch.py)."""
         return PgFeed(self, prefix, exact, since)
 
@@ -403,16 +404,14 @@ class PostgresStore(Store):
         rows = self._query_all(key, query, params)
         return rows[0] if rows else None
 
-    def _transition(self, key: str, step: Step) -> State:
+    def transition(self, key: str, step: Step) -> State:
         def many(curs: dict[str, State], clock: Clock) -> dict[str, State]:
             nxt = step(curs[key], clock)
             return {key: curs[key] if nxt is None else nxt}
 
-        return self._transition_many([key], many)[key]
+        return self.transition_many([key], many)[key]
 
-    def _transition_many(
-        self, keys: list[str], step: Callable[[dict[str, State], Clock], dict[str, State]]
-    ) -> dict[str, State]:
+    def transition_many(self, keys: list[str], step: StepMany) -> dict[str, State]:
         keys = sorted(set(keys))
         attempts = 4
         for attempt in range(attempts):
@@ -426,9 +425,7 @@ class PostgresStore(Store):
                 time.sleep(backoff.delay(attempt, first=0.005, cap=0.2))
         raise AssertionError("unreachable")
 
-    def _attempt(
-        self, keys: list[str], step: Callable[[dict[str, State], Clock], dict[str, State]]
-    ) -> dict[str, State]:
+    def _attempt(self, keys: list[str], step: StepMany) -> dict[str, State]:
         """One transaction. Raises ``_Retry`` only when it certainly did not commit."""
         commit_id = uuid.uuid4()
         where = keys[0]
@@ -555,7 +552,7 @@ def _row_state(row: Sequence[Any]) -> State:
     decoded: Any = None
     if present:
         try:
-            decoded = _loads(value)
+            decoded = loads_json(value)
         except (TypeError, ValueError) as exc:
             raise CorruptStateError(
                 f"postgresql:fencedstate_keys/{key}", f"value is not JSON: {exc}"

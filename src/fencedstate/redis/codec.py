@@ -11,7 +11,7 @@ from typing import Any
 
 from ..clock import Lease
 from ..errors import CorruptStateError
-from ..records import State, _loads, encode_value
+from ..records import State, encode_value, loads_json
 
 __all__ = ["decode", "encode"]
 
@@ -64,7 +64,7 @@ def decode(key: str, blob: bytes) -> tuple[State, int, str]:
             version=int(rec["version"]),
             epoch=int(rec["epoch"]),
             exists=exists,
-            value=_loads(value_json) if value_json is not None else None,
+            value=loads_json(value_json) if value_json is not None else None,
             value_json=value_json,
             writer=rec["writer"],
             committed_at=float(rec["committed_at"]),

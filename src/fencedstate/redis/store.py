@@ -27,7 +27,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -51,6 +51,7 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
     ) from _exc
 
 from .. import args
+from ..backend import Step, StepMany
 from ..clock import Clock, FixedClock
 from ..errors import (
     AccessDeniedError,
@@ -60,7 +61,7 @@ from ..errors import (
     StorageError,
 )
 from ..records import State, empty_state
-from ..store import DEFAULT_MAX_VALUE_BYTES, Step, Store
+from ..store import DEFAULT_MAX_VALUE_BYTES, Store
 from ..watch import WatchFeed
 from . import codec
 from .durability import check_settings
@@ -396,15 +397,15 @@ class RedisStore(Store):
 
     # -- primitives ---------------------------------------------------------------------------
 
-    def _read(self, key: str) -> State | None:
+    def read_state(self, key: str) -> State | None:
         blob = self._reading([("HGET", self._rec_key(key), "rec")], key)[0]
         return None if blob is None else codec.decode(key, blob)[0]
 
-    def _history(self, key: str) -> list[State]:
+    def read_history(self, key: str) -> list[State]:
         blobs = self._reading([("LRANGE", self._jrnl_key(key), 0, -1)], key)[0]
         return [codec.decode(key, b)[0] for b in blobs]
 
-    def _keys(self, prefix: str) -> list[str]:
+    def read_keys(self, prefix: str) -> list[str]:
         if prefix:
             lo, hi = b"[" + prefix.encode(), b"[" + prefix.encode() + b"\xff"
         else:
@@ -412,11 +413,11 @@ class RedisStore(Store):
         names = self._reading([("ZRANGEBYLEX", self._live, lo, hi)], None)[0]
         return sorted(_text(n) for n in names)
 
-    def _all_keys(self) -> list[str]:
+    def read_all_keys(self) -> list[str]:
         names = self._reading([("ZRANGE", self._all, 0, -1)], None)[0]
         return sorted(_text(n) for n in names)
 
-    def _load(self, key: str, history: list[State]) -> None:
+    def load_key(self, key: str, history: list[State]) -> None:
         commit_id = uuid.uuid4().hex
         last = history[-1]
         lease = last.lease
@@ -440,16 +441,14 @@ class RedisStore(Store):
         if status == "exists":
             raise InvalidArgumentError(f"copy destination already has key {key!r}")
 
-    def _transition(self, key: str, step: Step) -> State:
+    def transition(self, key: str, step: Step) -> State:
         def many(curs: dict[str, State], clock: Clock) -> dict[str, State]:
             nxt = step(curs[key], clock)
             return {key: curs[key] if nxt is None else nxt}
 
-        return self._transition_many([key], many)[key]
+        return self.transition_many([key], many)[key]
 
-    def _transition_many(
-        self, keys: list[str], step: Callable[[dict[str, State], Clock], dict[str, State]]
-    ) -> dict[str, State]:
+    def transition_many(self, keys: list[str], step: StepMany) -> dict[str, State]:
         keys = sorted(set(keys))
         # Writers through this store object take the keys in turn (sorted: no cycles), so a
         # held update's function runs once against them; other clients race by compare.
@@ -463,9 +462,7 @@ class RedisStore(Store):
             for lk in reversed(locks):
                 lk.release()
 
-    def _commit_loop(
-        self, keys: list[str], step: Callable[[dict[str, State], Clock], dict[str, State]]
-    ) -> dict[str, State]:
+    def _commit_loop(self, keys: list[str], step: StepMany) -> dict[str, State]:
         deadline = time.monotonic() + self._commit_deadline
         attempt = 0
         while True:
@@ -481,9 +478,7 @@ class RedisStore(Store):
             time.sleep(random.uniform(0, min(0.05, 0.001 * (2 ** min(attempt, 6)))))
             attempt += 1
 
-    def _attempt(
-        self, keys: list[str], step: Callable[[dict[str, State], Clock], dict[str, State]]
-    ) -> dict[str, State] | None:
+    def _attempt(self, keys: list[str], step: StepMany) -> dict[str, State] | None:
         """One read + one commit script; None when it certainly did not commit (run again)."""
         where = keys[0]
         now, rows = self._read_script([self._rec_key(k) for k in keys], where)
@@ -554,7 +549,7 @@ class RedisStore(Store):
             "store holds something fencedstate did not write)",
         )
 
-    def _watch_feed(self, prefix: str, exact: bool, since: str | None) -> WatchFeed:
+    def watch_feed(self, prefix: str, exact: bool, since: str | None) -> WatchFeed:
         """A feed of the store's change stream (``redis/watch.py``, docs/watch.md)."""
         from .watch import RedisFeed
 
