@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .errors import ClaimHeldError, InvalidArgumentError, StorageError
-from .records import State
+from .records import State, to_record
 from .store import Store
 
 __all__ = ["CopyReport", "copy_store", "key_checksum"]
@@ -39,24 +39,10 @@ def key_checksum(history: list[State]) -> str:
     """SHA-256 over a key's retained states (what a copy must preserve exactly)."""
     digest = hashlib.sha256()
     for s in history:
-        lease = None if s.lease is None else [s.lease.boot, s.lease.deadline, s.lease.ttl]
-        row = [
-            s.op,
-            s.key,
-            s.version,
-            s.epoch,
-            s.exists,
-            s.value if s.exists else None,
-            s.writer,
-            s.committed_at,
-            s.holder,
-            lease,
-            s.actor,
-            s.at,
-            s.idem,
-            s.txn,
-        ]
-        digest.update(json.dumps(row, sort_keys=True, separators=(",", ":")).encode())
+        row = to_record(s) | {"value": s.value if s.exists else None}  # the value, not its text
+        digest.update(
+            json.dumps(list(row.values()), sort_keys=True, separators=(",", ":")).encode()
+        )
         digest.update(b"\n")
     return digest.hexdigest()
 

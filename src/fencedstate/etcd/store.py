@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import base64
 import email.utils
-import json
 import os
 import random
 import ssl
@@ -49,7 +48,7 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
 
 from .. import args
 from ..backend import Step, StepMany
-from ..clock import Clock, FixedClock, Lease
+from ..clock import Clock, FixedClock
 from ..errors import (
     AccessDeniedError,
     CorruptStateError,
@@ -58,7 +57,7 @@ from ..errors import (
     StorageError,
 )
 from ..keys import validate_key
-from ..records import State, empty_state, encode_value, loads_json
+from ..records import State, decode_tagged, empty_state, encode_tagged
 from ..store import DEFAULT_MAX_VALUE_BYTES, Store
 from ..watch import WatchFeed
 from .watch import EtcdFeed
@@ -643,62 +642,9 @@ def _slot_is(res: dict[str, Any], key: str, commit_id: str) -> bool:
 
 
 def _encode(state: State, seq: int, commit_id: str) -> bytes:
-    value = None
-    if state.exists:
-        value = state.value_json if state.value_json is not None else encode_value(state.value)
-    lease = state.lease
-    rec = {
-        "seq": seq,
-        "commit_id": commit_id,
-        "op": state.op,
-        "key": state.key,
-        "version": state.version,
-        "epoch": state.epoch,
-        "exists": state.exists,
-        "value": value,
-        "writer": state.writer,
-        "committed_at": state.committed_at,
-        "holder": state.holder,
-        "lease": None if lease is None else [lease.boot, lease.deadline, lease.ttl],
-        "actor": state.actor,
-        "at": state.at,
-        "idem": state.idem,
-        "txn": state.txn,
-    }
-    return json.dumps(rec, separators=(",", ":")).encode()
+    return encode_tagged(state, seq, commit_id)
 
 
 def _decode(key: str, blob: bytes) -> tuple[State, int, str]:
     """(state, seq, commit_id) of a stored record."""
-    where = f"etcd:{key}"
-    try:
-        rec = json.loads(blob)
-        value_json = rec["value"]
-        exists = bool(rec["exists"])
-        decoded = loads_json(value_json) if exists else None
-        lease_raw = rec["lease"]
-        lease = (
-            None
-            if lease_raw is None
-            else Lease(str(lease_raw[0]), float(lease_raw[1]), float(lease_raw[2]))
-        )
-        state = State(
-            op=str(rec["op"]),
-            key=str(rec["key"]),
-            version=int(rec["version"]),
-            epoch=int(rec["epoch"]),
-            exists=exists,
-            value=decoded,
-            value_json=value_json if exists else None,
-            writer=rec["writer"],
-            committed_at=float(rec["committed_at"]),
-            holder=rec["holder"],
-            lease=lease,
-            actor=rec["actor"],
-            at=float(rec["at"]),
-            idem=rec["idem"],
-            txn=rec["txn"],
-        )
-        return state, int(rec["seq"]), str(rec["commit_id"])
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise CorruptStateError(where, f"record is not a fencedstate record: {exc}") from None
+    return decode_tagged(blob, key, f"etcd:{key}")

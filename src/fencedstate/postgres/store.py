@@ -45,7 +45,7 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
 
 from .. import args, backoff
 from ..backend import Step, StepMany
-from ..clock import Clock, FixedClock, Lease
+from ..clock import Clock, FixedClock
 from ..errors import (
     AccessDeniedError,
     CorruptStateError,
@@ -55,7 +55,7 @@ from ..errors import (
     OutcomeUnknownError,
     StorageError,
 )
-from ..records import State, empty_state, encode_value, loads_json
+from ..records import RECORD_FIELDS, State, empty_state, from_record, to_record
 from ..store import DEFAULT_MAX_VALUE_BYTES, Store
 from ..watch import WatchFeed
 from .schema import SCHEMA_VERSION, apply_migrations, schema_version
@@ -528,82 +528,26 @@ class PostgresStore(Store):
 # -- helpers -----------------------------------------------------------------------------------
 
 
+_COLUMN_OF = {"exists": "present", "at": "event_at"}  # record field -> its column, if renamed
+_LEASE_COLUMNS = ("lease_boot", "lease_deadline", "lease_ttl")
+
+
 def _row_state(row: Sequence[Any]) -> State:
-    (
-        key,
-        _seq,
-        op,
-        version,
-        epoch,
-        present,
-        value,
-        writer,
-        committed_at,
-        holder,
-        lease_boot,
-        lease_deadline,
-        lease_ttl,
-        actor,
-        event_at,
-        idem,
-        txn,
-        _commit_id,
-    ) = row
-    decoded: Any = None
-    if present:
-        try:
-            decoded = loads_json(value)
-        except (TypeError, ValueError) as exc:
-            raise CorruptStateError(
-                f"postgresql:fencedstate_keys/{key}", f"value is not JSON: {exc}"
-            ) from None
-    lease = None
-    if lease_boot is not None and lease_deadline is not None:
-        lease = Lease(str(lease_boot), float(lease_deadline), float(lease_ttl or 0.0))
-    return State(
-        op=str(op),
-        key=str(key),
-        version=int(version),
-        epoch=int(epoch),
-        exists=bool(present),
-        value=decoded,
-        value_json=value if present else None,
-        writer=writer,
-        committed_at=float(committed_at),
-        holder=holder,
-        lease=lease,
-        actor=actor,
-        at=float(event_at),
-        idem=idem,
-        txn=txn,
-    )
+    """The state a row of ``_COLS`` holds."""
+    cols = dict(zip(_COLS, row, strict=True))
+    rec = {f: cols[_COLUMN_OF.get(f, f)] for f in RECORD_FIELDS if f != "lease"}
+    boot, deadline, ttl = (cols[c] for c in _LEASE_COLUMNS)
+    rec["lease"] = None if boot is None or deadline is None else (boot, deadline, ttl or 0.0)
+    return from_record(rec, f"postgresql:fencedstate_keys/{cols['key']}")
 
 
 def _state_params(state: State, seq: int, commit_id: uuid.UUID) -> tuple[Any, ...]:
-    value = None
-    if state.exists:
-        value = state.value_json if state.value_json is not None else encode_value(state.value)
-    lease = state.lease
-    return (
-        state.key,
-        seq,
-        state.op,
-        state.version,
-        state.epoch,
-        state.exists,
-        value,
-        state.writer,
-        state.committed_at,
-        state.holder,
-        None if lease is None else lease.boot,
-        None if lease is None else lease.deadline,
-        None if lease is None else lease.ttl,
-        state.actor,
-        state.at,
-        state.idem,
-        state.txn,
-        commit_id,
-    )
+    """The row of ``_COLS`` for ``state`` as the ``seq``-th event of its key."""
+    rec = to_record(state)
+    cols = {_COLUMN_OF.get(f, f): v for f, v in rec.items()}
+    cols.update(zip(_LEASE_COLUMNS, rec["lease"] or (None, None, None), strict=True))
+    cols.update(seq=seq, commit_id=commit_id)
+    return tuple(cols[c] for c in _COLS)
 
 
 _STATEMENT_ERRORS = (
