@@ -15,7 +15,6 @@ import pytest
 import fencedstate as fs
 from fencedstate.copy import key_checksum
 from fencedstate.etcd.store import _decode as etcd_decode
-from fencedstate.etcd.store import _encode as etcd_encode
 from fencedstate.file import keylog
 from fencedstate.postgres.store import _COLS, _row_state, _state_params
 from fencedstate.records import (
@@ -23,6 +22,7 @@ from fencedstate.records import (
     State,
     decode_line,
     encode_state,
+    encode_tagged,
     from_record,
     to_record,
 )
@@ -51,7 +51,7 @@ def test_every_wire_format_reads_the_old_bytes_and_writes_them_again(case: dict[
         got, got_seq, got_cid = decode(state.key, blob.encode())
         assert (got_seq, got_cid) == (seq, cid)
         assert to_record(got) == to_record(state) and got.value == state.value
-    assert etcd_encode(state, seq, cid) == case["etcd_record"].encode()
+    assert encode_tagged(state, seq, cid) == case["etcd_record"].encode()
     assert codec.encode(state, seq, cid) == case["redis_record"].encode()
 
     row = list(case["postgres_row"])

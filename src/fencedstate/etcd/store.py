@@ -345,7 +345,7 @@ class EtcdStore(RemoteStore["_EtcdRead"]):
         ops: list[dict[str, Any]] = []
         for key, state in changed.items():
             seq = read.seqs[key] + 1
-            blob = _b64(_encode(state, seq, commit_id))
+            blob = _b64(encode_tagged(state, seq, commit_id))
             ops.append({"request_put": {"key": _b64(self._rec_key(key)), "value": blob}})
             ops.append({"request_put": {"key": _b64(self._jrnl_key(key, seq)), "value": blob}})
             drop = self._prune_through(seq)
@@ -380,7 +380,7 @@ class EtcdStore(RemoteStore["_EtcdRead"]):
             for k, blob in read.raw.items()
         ]
         if not fence:  # every key was new: guard with a marker put that the loser cannot make
-            marker = _b64(_encode(empty_state(where), 0, "fence"))
+            marker = _b64(encode_tagged(empty_state(where), 0, "fence"))
             fence = [{"request_put": {"key": _b64(self._rec_key(where)), "value": marker}}]
         body = {
             "compare": self._compares(read),
@@ -421,10 +421,6 @@ def _slot_is(res: dict[str, Any], key: str, commit_id: str) -> bool:
         return False
     kvs = responses[0].get("response_range", {}).get("kvs", [])
     return bool(kvs) and _decode(key, _unb64(kvs[0]["value"]))[2] == commit_id
-
-
-def _encode(state: State, seq: int, commit_id: str) -> bytes:
-    return encode_tagged(state, seq, commit_id)
 
 
 def _decode(key: str, blob: bytes) -> tuple[State, int, str]:
