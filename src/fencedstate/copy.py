@@ -40,6 +40,8 @@ def key_checksum(history: list[State]) -> str:
     digest = hashlib.sha256()
     for s in history:
         row = to_record(s) | {"value": s.value if s.exists else None}  # the value, not its text
+        if s.lease is not None:
+            row["lease"] = [s.lease.boot, s.lease.deadline, s.lease.ttl]
         digest.update(
             json.dumps(list(row.values()), sort_keys=True, separators=(",", ":")).encode()
         )

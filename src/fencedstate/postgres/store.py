@@ -483,15 +483,16 @@ class _PgRead(Read):
 
 
 _COLUMN_OF = {"exists": "present", "at": "event_at"}  # record field -> its column, if renamed
-_LEASE_COLUMNS = ("lease_boot", "lease_deadline", "lease_ttl")
 
 
 def _row_state(row: Sequence[Any]) -> State:
     """The state a row of ``_COLS`` holds."""
     cols = dict(zip(_COLS, row, strict=True))
-    rec = {f: cols[_COLUMN_OF.get(f, f)] for f in RECORD_FIELDS if f != "lease"}
-    boot, deadline, ttl = (cols[c] for c in _LEASE_COLUMNS)
-    rec["lease"] = None if boot is None or deadline is None else (boot, deadline, ttl or 0.0)
+    rec: dict[str, Any] = {f: cols[_COLUMN_OF.get(f, f)] for f in RECORD_FIELDS if f != "lease"}
+    rec["lease"] = None
+    boot, deadline, ttl = cols["lease_boot"], cols["lease_deadline"], cols["lease_ttl"]
+    if boot is not None and deadline is not None:
+        rec["lease"] = {"boot": boot, "deadline": deadline, "ttl": ttl or 0.0}
     return from_record(rec, f"postgresql:fencedstate_keys/{cols['key']}")
 
 
@@ -499,6 +500,7 @@ def _state_params(state: State, seq: int, commit_id: uuid.UUID) -> tuple[Any, ..
     """The row of ``_COLS`` for ``state`` as the ``seq``-th event of its key."""
     rec = to_record(state)
     cols = {_COLUMN_OF.get(f, f): v for f, v in rec.items()}
-    cols.update(zip(_LEASE_COLUMNS, rec["lease"] or (None, None, None), strict=True))
+    lease = rec["lease"] or {}
+    cols.update({f"lease_{f}": lease.get(f) for f in ("boot", "deadline", "ttl")})
     cols.update(seq=seq, commit_id=commit_id)
     return tuple(cols[c] for c in _COLS)
