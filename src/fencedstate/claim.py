@@ -2,7 +2,10 @@
 
 Every commit made through a claim is checked against the key's current epoch, holder and lease
 in the same atomic step that persists it, so a holder that stalled past its lease (or was
-reclaimed) is rejected with ``FencedError`` even when the key's version never moved.
+reclaimed) is rejected with ``FencedError`` even when the key's version never moved. A claim
+renews and releases through the backend protocol (``Store.transition``); it commits and deletes
+through the write paths ``put`` and ``delete`` share (``Store._commit``, ``Store._delete``:
+value checks, statistics, telemetry), with its (epoch, owner) as the fence.
 """
 
 from __future__ import annotations
