@@ -32,7 +32,7 @@ def _worker(store_dir: str, i: int, barrier: object) -> None:
 
 
 def _histories(store: fs.Store) -> dict[str, str]:
-    return {k: key_checksum(store._history(k)) for k in store._all_keys()}
+    return {k: key_checksum(store.read_history(k)) for k in store.read_all_keys()}
 
 
 @pytest.fixture
@@ -95,19 +95,19 @@ def test_copy_refuses_a_live_claim_and_a_taken_destination(written: Path, tmp_pa
         # 3: held by another owner (docs/cli.md's exit codes), with what to do next
         assert proc.returncode == 3 and proc.stderr.startswith("fencedstate: error:")
         assert "reclaim" in proc.stderr
-    assert fs.open_store(dst_dir)._all_keys() == []  # nothing half-copied
+    assert fs.open_store(dst_dir).read_all_keys() == []  # nothing half-copied
 
     dst = fs.open_store(dst_dir)
     dst.put("own/1/r3", "mine", expected_version=0)
     with pytest.raises(fs.InvalidArgumentError, match="already has"):
         copy_store(src, dst)
-    assert dst._all_keys() == ["own/1/r3"] and dst.get("own/1/r3").value == "mine"  # type: ignore[union-attr]
+    assert dst.read_all_keys() == ["own/1/r3"] and dst.get("own/1/r3").value == "mine"  # type: ignore[union-attr]
 
 
 def test_copy_waits_for_a_claim_to_end(written: Path, tmp_path: Path) -> None:
     src = fs.open_store(written)
     claim = src.claim("shared/counter", owner="short", ttl=0.3)
     report = copy_store(src, fs.open_store(tmp_path / "dst"), wait=120)
-    assert report.keys == len(src._all_keys())
+    assert report.keys == len(src.read_all_keys())
     with pytest.raises(fs.FencedError):  # the lease ran out while the copy waited
         claim.commit(0)

@@ -104,14 +104,14 @@ def test_unknown_outcome_may_or_may_not_have_happened() -> None:
 class UnlockedStore(fs.FileStore):
     """Deliberately broken: read-check-write with no lock (only for this test)."""
 
-    def _transition(self, key: str, step: Any) -> Any:
+    def transition(self, key: str, step: Any) -> Any:
         def one(curs: Any, clock: Any) -> Any:
             nxt = step(curs[key], clock)
             return {key: curs[key] if nxt is None else nxt}
 
         return self._commit_many_locked([key], one)[key]
 
-    def _transition_many(self, keys: Any, step: Any) -> Any:
+    def transition_many(self, keys: Any, step: Any) -> Any:
         return self._commit_many_locked(keys, step)
 
 

@@ -834,7 +834,8 @@ def test_multiprocess_journal_on_redis_conforms_to_the_specs(
             for line in f.read_text().splitlines()
             if line.strip()
         ]
-        journal = {k: store._history(k) for k in store._all_keys()}  # states with their leases
+        # states with their leases
+        journal = {k: store.read_history(k) for k in store.read_all_keys()}
         events = [s for states in journal.values() for s in states]
         violations = conf.check_journal(events) + conf.check_acks(journal, acks)
         assert violations == [], "\n".join(map(str, violations))

@@ -514,7 +514,7 @@ def _link(path: str) -> str:
 
 def test_watch_is_refused_cleanly_by_a_backend_without_it(tmp_path: Path) -> None:
     class NoWatch(fs.FileStore):
-        _watch_feed = fs.Store._watch_feed
+        watch_feed = fs.Store.watch_feed
 
     store = NoWatch(tmp_path / "s")
     with pytest.raises(fs.InvalidArgumentError):

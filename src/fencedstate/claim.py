@@ -2,7 +2,10 @@
 
 Every commit made through a claim is checked against the key's current epoch, holder and lease
 in the same atomic step that persists it, so a holder that stalled past its lease (or was
-reclaimed) is rejected with ``FencedError`` even when the key's version never moved.
+reclaimed) is rejected with ``FencedError`` even when the key's version never moved. A claim
+renews and releases through the backend protocol (``Store.transition``); it commits and deletes
+through the write paths ``put`` and ``delete`` share (``Store._commit``, ``Store._delete``:
+value checks, statistics, telemetry), with its (epoch, owner) as the fence.
 """
 
 from __future__ import annotations
@@ -73,7 +76,7 @@ class Claim:
         def step(cur: State, clock: Clock) -> State:
             return rules.renew(cur, claim=ref, ttl=ttl_, clock=clock)
 
-        state = self._store._transition(self.key, step)
+        state = self._store.transition(self.key, step)
         assert state.lease is not None
         self._lease = state.lease
 
@@ -88,7 +91,7 @@ class Claim:
             released = nxt is not None
             return nxt
 
-        self._store._transition(self.key, step)
+        self._store.transition(self.key, step)
         self._lease = Lease(self._lease.boot, float("-inf"), self._lease.ttl)
         return released
 

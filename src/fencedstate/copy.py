@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .errors import ClaimHeldError, InvalidArgumentError, StorageError
-from .records import State
+from .records import State, to_record
 from .store import Store
 
 __all__ = ["CopyReport", "copy_store", "key_checksum"]
@@ -39,34 +39,22 @@ def key_checksum(history: list[State]) -> str:
     """SHA-256 over a key's retained states (what a copy must preserve exactly)."""
     digest = hashlib.sha256()
     for s in history:
-        lease = None if s.lease is None else [s.lease.boot, s.lease.deadline, s.lease.ttl]
-        row = [
-            s.op,
-            s.key,
-            s.version,
-            s.epoch,
-            s.exists,
-            s.value if s.exists else None,
-            s.writer,
-            s.committed_at,
-            s.holder,
-            lease,
-            s.actor,
-            s.at,
-            s.idem,
-            s.txn,
-        ]
-        digest.update(json.dumps(row, sort_keys=True, separators=(",", ":")).encode())
+        row = to_record(s) | {"value": s.value if s.exists else None}  # the value, not its text
+        if s.lease is not None:
+            row["lease"] = [s.lease.boot, s.lease.deadline, s.lease.ttl]
+        digest.update(
+            json.dumps(list(row.values()), sort_keys=True, separators=(",", ":")).encode()
+        )
         digest.update(b"\n")
     return digest.hexdigest()
 
 
 def _quiescent(src: Store, keys: list[str]) -> None:
     """Raise unless no claim is live and no multi-key commit is pending in ``src``."""
-    if src._in_flight():
+    if src.in_flight():
         raise StorageError(None, "a multi-key commit is in flight in the source")
     for key in keys:
-        state = src._read(key)
+        state = src.read_state(key)
         if state is not None and state.holder and state.lease and state.lease.live(src.clock):
             raise ClaimHeldError(key, state.holder, state.lease.remaining(src.clock))
 
@@ -81,7 +69,7 @@ def copy_store(
     Writers must not use ``src`` while it is copied (the check above runs at the start).
     """
     started = time.monotonic()
-    keys = src._all_keys()
+    keys = src.read_all_keys()
     deadline = started + wait
     while True:
         try:
@@ -91,17 +79,17 @@ def copy_store(
             if time.monotonic() >= deadline:
                 raise
             time.sleep(0.05)
-    clash = set(keys) & set(dst._all_keys())
+    clash = set(keys) & set(dst.read_all_keys())
     if clash:
         raise InvalidArgumentError(
             f"the destination already has {len(clash)} of the keys (e.g. {min(clash)!r})"
         )
     report = CopyReport()
     for i, key in enumerate(keys, start=1):
-        history = src._history(key)
+        history = src.read_history(key)
         if not history:
             continue
-        dst._load(key, history)
+        dst.load_key(key, history)
         report.events += len(history)
         report.checksums[key] = key_checksum(history)
         if progress is not None:
@@ -112,13 +100,13 @@ def copy_store(
 
 
 def _verify(dst: Store, report: CopyReport) -> None:
-    copied = set(dst._all_keys())
+    copied = set(dst.read_all_keys())
     missing = sorted(set(report.checksums) - copied)
     if missing:
         raise InvalidArgumentError(
             f"copy did not verify: {len(missing)} keys missing (e.g. {missing[0]!r})"
         )
     for key, expected in report.checksums.items():
-        got = key_checksum(dst._history(key))
+        got = key_checksum(dst.read_history(key))
         if got != expected:
             raise InvalidArgumentError(f"copy did not verify: key {key!r} differs")

@@ -1,25 +1,24 @@
 """``Store``: the public API, independent of where the bytes live.
 
-A backend implements four primitives (``_read``, ``_transition``, ``_keys``, ``_history``):
-``_transition`` must read a key's current state, apply a pure step function from
-``fencedstate.rules`` and persist the result as one atomic, durable action. Everything else
-(validation, encoding, retries with backoff, claims, the async twins) lives here, once.
+A backend implements the protocol of ``fencedstate.backend`` (``Backend``: ``read_state``,
+``read_history``, ``read_keys``, ``transition``, ``transition_many``, and optionally
+``read_all_keys``, ``in_flight``, ``load_key``, ``watch_feed``). Everything else (validation,
+encoding, retries with backoff, claims, the async twins) lives here, once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import threading
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import args, backoff, rules, telemetry
+from . import args, backoff, rules, telemetry, values
 from . import watch as _watch
+from .backend import Backend, Step, StepMany
 from .claim import Claim, ClaimRequest
 from .clock import Clock
 from .errors import (
@@ -27,22 +26,14 @@ from .errors import (
     ConflictError,
     FencedError,
     InvalidArgumentError,
-    InvalidValueError,
-    ValueTooLargeError,
 )
 from .keys import validate_key, validate_prefix
-from .records import Event, Snapshot, State, _loads, encode_value
-
-Step = Callable[[State, Clock], "State | None"]
-"""A transition: the key's current state and the lease clock in, the next state out (None:
-no change). It runs while the backend holds the key, so its checks are atomic with the persist."""
+from .records import Event, Snapshot, State
+from .values import MAX_VALUE_DEPTH as MAX_VALUE_DEPTH
 
 DEFAULT_MAX_VALUE_BYTES = 8 * 1024 * 1024
-MAX_VALUE_DEPTH = 256
-"""Deepest nesting of lists and dicts a value may have (``InvalidValueError`` beyond)."""
 CONTENDED_S = 1.0
 """Seconds after a conflict during which ``update`` of that key takes the held step first."""
-_TOO_DEEP = object()  # sentinel: the value's text did not decode within the recursion limit
 _MAX_CONTENDED = 4096  # keys remembered as contended per store object (then forgotten at once)
 
 
@@ -68,7 +59,7 @@ class Stats:
             tel.count(name, n, self.backend)
 
 
-class Store(ABC):
+class Store(Backend):
     """A fenced key-value store. Use ``fencedstate.open_store`` to get one."""
 
     def __init__(
@@ -81,51 +72,7 @@ class Store(ABC):
         self.stats = Stats(backend=type(self).__name__)
         self._contended: dict[str, float] = {}  # key -> monotonic time of its last conflict
 
-    # -- backend primitives -------------------------------------------------------------------
-
-    @abstractmethod
-    def _read(self, key: str) -> State | None:
-        """The key's current state, or None if it has no state at all."""
-
-    @abstractmethod
-    def _transition(self, key: str, step: Step) -> State:
-        """Atomically apply ``step`` to the key's current state and persist the result.
-
-        Returns the persisted state (or the current one when ``step`` returns None). Errors
-        raised by ``step`` propagate and nothing is written.
-        """
-
-    @abstractmethod
-    def _transition_many(
-        self, keys: list[str], step: Callable[[dict[str, State], Clock], dict[str, State]]
-    ) -> dict[str, State]:
-        """Like ``_transition`` for several keys at once: all persist, or none."""
-
-    @abstractmethod
-    def _keys(self, prefix: str) -> list[str]:
-        """Sorted keys that currently exist and start with ``prefix``."""
-
-    @abstractmethod
-    def _history(self, key: str) -> list[State]:
-        """Every retained state of the key, oldest first."""
-
-    def _all_keys(self) -> list[str]:
-        """Every key with any state (deleted and claim-only keys too), sorted: for copying."""
-        return self._keys("")
-
-    def _in_flight(self) -> bool:
-        """True while a multi-key commit is half applied (a backend with intents overrides)."""
-        return False
-
-    def _load(self, key: str, history: list[State]) -> None:
-        """Write ``history`` (oldest first) as the whole past of a key that has no state yet.
-
-        Used by ``fencedstate.copy``; a key that already has state is an
-        ``InvalidArgumentError`` and nothing is written.
-        """
-        raise InvalidArgumentError(f"{type(self).__name__} cannot be a copy destination")
-
-    def close(self) -> None:  # noqa: B027 - a no-op unless the backend holds resources
+    def close(self) -> None:
         """Release resources held by the store object (the data stays)."""
 
     def __enter__(self) -> Store:
@@ -147,49 +94,27 @@ class Store(ABC):
     # -- validation ---------------------------------------------------------------------------
 
     def _encode(self, key: str, value: Any) -> tuple[Any, str]:
-        try:
-            text = encode_value(value)
-        except (TypeError, ValueError, RecursionError) as exc:
-            raise InvalidValueError(key, f"not JSON-serialisable: {exc}") from None
-        size = len(text.encode()) if len(text) * 4 > self.max_value_bytes else len(text)
-        if size > self.max_value_bytes:
-            raise ValueTooLargeError(key, len(text.encode()), self.max_value_bytes)
-        # A value must decode wherever it is read (deeper call stacks than this put's): one
-        # nested near the recursion limit would turn every later read into a RecursionError.
-        # The walk runs only for texts with more brackets than the limit.
-        try:
-            decoded = _loads(text)
-        except RecursionError:
-            decoded = _TOO_DEEP
-        if decoded is _TOO_DEEP or (
-            text.count("[") + text.count("{") > MAX_VALUE_DEPTH
-            and _depth(decoded) > MAX_VALUE_DEPTH
-        ):
-            raise InvalidValueError(key, f"nested deeper than {MAX_VALUE_DEPTH} levels")
-        # What JSON would change (a tuple read back as a list, a dict key 1 as "1") is refused:
-        # one C-level comparison; the walk that names the place runs only when it fails.
-        if decoded != value:
-            raise InvalidValueError(key, _inexact(value, decoded))
-        return decoded, text
+        """``(decoded, text)`` of a value this store accepts (``values.encode``)."""
+        return values.encode(key, value, self.max_value_bytes)
 
     # -- reads --------------------------------------------------------------------------------
 
     def state(self, key: str) -> State | None:
         """The key's full current state, including claim holder and lease (for inspection)."""
-        return self._read(validate_key(key))
+        return self.read_state(validate_key(key))
 
     def get(self, key: str) -> Snapshot | None:
         """The key's latest committed value, or None if it does not exist."""
-        state = self._read(validate_key(key))
+        state = self.read_state(validate_key(key))
         return state.snapshot() if state is not None and state.exists else None
 
     def keys(self, prefix: str = "") -> list[str]:
         """Sorted keys that exist and start with ``prefix``."""
-        return self._keys(validate_prefix(prefix))
+        return self.read_keys(validate_prefix(prefix))
 
     def history(self, key: str, limit: int | None = 50) -> list[Event]:
         """The key's journal events (newest ``limit``, None for all retained), oldest first."""
-        states = self._history(validate_key(key))
+        states = self.read_history(validate_key(key))
         if limit is not None:
             if type(limit) is not int or limit < 0:
                 raise InvalidArgumentError("limit must be an int >= 0 or None")
@@ -262,11 +187,11 @@ class Store(ABC):
             )
 
         try:
-            state = self._transition(key, step)
+            state = self.transition(key, step)
         except ConflictError:
             self.stats.add("conflicts")
             if idem is not None:
-                for old in reversed(self._history(key)):
+                for old in reversed(self.read_history(key)):
                     if old.idem == idem:
                         return old.snapshot()
             raise
@@ -348,7 +273,7 @@ class Store(ABC):
                 clock=clock,
             )
 
-        state = self._transition(key, step)
+        state = self.transition(key, step)
         self.stats.add("commits")
         return state.snapshot()
 
@@ -379,9 +304,9 @@ class Store(ABC):
             return version
 
     def _transition_counted(self, key: str, step: Step) -> State:
-        """``_transition`` of a one-key commit, counted in ``stats``."""
+        """``transition`` of a one-key commit, counted in ``stats``."""
         try:
-            state = self._transition(key, step)
+            state = self.transition(key, step)
         except ConflictError:
             self.stats.add("conflicts")
             raise
@@ -432,10 +357,10 @@ class Store(ABC):
     def _put_many_now(
         self,
         prepared: dict[str, tuple[Any, str, int | None]],
-        step: Callable[[dict[str, State], Clock], dict[str, State]],
+        step: StepMany,
     ) -> dict[str, Snapshot]:
         try:
-            states = self._transition_many(sorted(prepared), step)
+            states = self.transition_many(sorted(prepared), step)
         except ConflictError:
             self.stats.add("conflicts")
             raise
@@ -458,7 +383,7 @@ class Store(ABC):
         attempt = 0
         while True:
             try:
-                state = self._transition(
+                state = self.transition(
                     key, lambda cur, clock: rules.grant(cur, owner=owner_, ttl=ttl, clock=clock)
                 )
                 break
@@ -477,7 +402,7 @@ class Store(ABC):
         """Revoke any holder and bump the key's epoch, fencing older claims; returns it."""
         key = validate_key(key)
         by_ = args.name("by", by)
-        return self._transition(
+        return self.transition(
             key, lambda cur, clock: rules.reclaim(cur, by=by_, clock=clock)
         ).epoch
 
@@ -587,7 +512,7 @@ class Store(ABC):
         """Every durable change of the keys under ``prefix``, per key in journal order, each
         once: from now (``since=None``) or right after a ``Change.cursor`` (``since``)."""
         prefix = validate_prefix(prefix)
-        return _watch.Watch(self._watch_feed(prefix, False, since))
+        return _watch.Watch(self.watch_feed(prefix, False, since))
 
     async def awatch_once(
         self, key: str, *, after_version: int, timeout: float | None = None
@@ -601,62 +526,4 @@ class Store(ABC):
         """Async twin of ``watch``: an async iterator, started by ``async with`` or the first
         ``async for`` step; ``aclose()`` releases everything it holds."""
         prefix = validate_prefix(prefix)
-        return _watch.AsyncWatch(lambda: self._watch_feed(prefix, False, since))
-
-    def _watch_feed(self, prefix: str, exact: bool, since: str | None) -> _watch.WatchFeed:
-        """Backend hook: a feed of the durable changes of the keys under ``prefix`` (of the key
-        ``prefix`` alone when ``exact``), after ``since`` (a cursor this backend made) or from
-        now. See ``fencedstate.watch.WatchFeed`` and docs/watch.md."""
-        raise InvalidArgumentError(f"{type(self).__name__} does not support watching keys")
-
-
-def _depth(value: Any) -> int:
-    """Nesting depth of lists and dicts in ``value`` (0 for a scalar), without recursion."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        deepest = max(deepest, depth)
-        if deepest > MAX_VALUE_DEPTH:
-            break
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
-
-
-def _inexact(value: Any, decoded: Any) -> str:
-    """Where and why ``value`` does not survive JSON exactly (``$.items[3]: a tuple ...``)."""
-    stack: list[tuple[Any, Any, str]] = [(value, decoded, "$")]
-    while stack:
-        item, back, path = stack.pop()
-        if isinstance(item, tuple):
-            return f"{path}: a tuple (JSON reads it back as a list): store a list"
-        if isinstance(item, dict):
-            for k in item:
-                if not isinstance(k, str):
-                    return (
-                        f"{path}: dict key {k!r} is not a string (JSON reads it back as "
-                        f"{json.dumps(str(k))}): use string keys"
-                    )
-            if not isinstance(back, dict) or len(back) != len(item):
-                return f"{path}: dict keys collide once written as JSON"
-            stack.extend((v, back.get(k), _child(path, k)) for k, v in reversed(item.items()))
-        elif isinstance(item, list):
-            if not isinstance(back, list) or len(back) != len(item):
-                return f"{path}: the list does not read back the same"
-            stack.extend(
-                (v, b, f"{path}[{i}]")
-                for i, (v, b) in reversed(list(enumerate(zip(item, back, strict=True))))
-            )
-        elif item != back:
-            return f"{path}: {type(item).__name__} {item!r} reads back as {back!r}"
-    return "$: the value does not read back the same from JSON"
-
-
-def _child(path: str, key: str) -> str:
-    return f"{path}.{key}" if key.isidentifier() else f"{path}[{json.dumps(key)}]"
+        return _watch.AsyncWatch(lambda: self.watch_feed(prefix, False, since))

@@ -1,7 +1,7 @@
 """Watching keys: ``Change``, ``Tombstone``, ``WatchTimeoutError`` and the loops behind
 ``Store.watch_once``, ``watch``, ``awatch_once`` and ``awatch`` (docs/watch.md).
 
-A backend supplies a ``WatchFeed`` (``Store._watch_feed``): file descriptors that become
+A backend supplies a ``WatchFeed`` (``Store.watch_feed``): file descriptors that become
 readable when something under the watched prefix may have changed, and ``poll()``, which returns
 the changes that are durable and not yet reported, per key in journal order, each once. The
 loops here only wait on those descriptors (no polling, no helper thread) and hand the changes
@@ -124,7 +124,7 @@ class WatchFeed(ABC):
     def current(self, store: Store, key: str) -> State | None:
         """The key's state, no older than the feed's start (``watch_once`` reads it after
         opening the feed; a backend whose plain reads may be stale overrides this)."""
-        return store._read(key)
+        return store.read_state(key)
 
 
 # -- values --------------------------------------------------------------------------------------
@@ -268,16 +268,16 @@ def _newest_past(
 def watch_once(store: Store, key: str, after_version: int, timeout: float | None) -> Snapshot:
     """``Store.watch_once`` (key and arguments already validated)."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    state = store._read(key)  # already past: no watch to set up (versions only grow)
+    state = store.read_state(key)  # already past: no watch to set up (versions only grow)
     if state is not None and state.version > after_version:
         return snapshot_of(state)
-    feed = store._watch_feed(key, True, None)  # then read again: nothing falls in between
+    feed = store.watch_feed(key, True, None)  # then read again: nothing falls in between
     try:
         state = feed.current(store, key)
         if state is not None and state.version > after_version:
             return snapshot_of(state)
         while True:
-            found = _newest_past(feed.poll(), after_version, lambda: store._read(key))
+            found = _newest_past(feed.poll(), after_version, lambda: store.read_state(key))
             if found is not None:
                 return found
             left = None if deadline is None else deadline - time.monotonic()
@@ -292,10 +292,10 @@ async def awatch_once(
 ) -> Snapshot:
     """``Store.awatch_once``: the event loop waits; reads run in a worker thread."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    state = await asyncio.to_thread(store._read, key)  # already past: no watch to set up
+    state = await asyncio.to_thread(store.read_state, key)  # already past: no watch to set up
     if state is not None and state.version > after_version:
         return snapshot_of(state)
-    feed = await asyncio.to_thread(store._watch_feed, key, True, None)
+    feed = await asyncio.to_thread(store.watch_feed, key, True, None)
     try:
         state = await asyncio.to_thread(feed.current, store, key)
         if state is not None and state.version > after_version:
@@ -303,7 +303,7 @@ async def awatch_once(
         while True:
             changes = await asyncio.to_thread(feed.poll)
             found = await asyncio.to_thread(
-                _newest_past, changes, after_version, lambda: store._read(key)
+                _newest_past, changes, after_version, lambda: store.read_state(key)
             )
             if found is not None:
                 return found

@@ -35,7 +35,7 @@ def _inspect(args: argparse.Namespace) -> int:
     store = open_existing(args.dir)
     rows: list[list[object]] = []
     damaged = 0
-    for key in (k for k in store._all_keys() if k.startswith(args.prefix)):
+    for key in (k for k in store.read_all_keys() if k.startswith(args.prefix)):
         try:
             state = store.state(key)
         except CorruptStateError as exc:

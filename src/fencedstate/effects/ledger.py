@@ -288,7 +288,7 @@ class EffectLedger:
             )
             return {claim.key: curs[claim.key], key: new}
 
-        states = store._transition_many(sorted([claim.key, key]), step)
+        states = store.transition_many(sorted([claim.key, key]), step)
         return states[key].snapshot()
 
     def _execute(

@@ -29,17 +29,14 @@ restarted). A refusal is an ``AccessDeniedError`` that names what the server dem
 
 from __future__ import annotations
 
-import base64
 import email.utils
-import json
 import os
-import random
 import ssl
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import replace
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -49,103 +46,37 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
     raise ImportError("the etcd backend needs httpx: pip install 'fencedstate[etcd]'") from _exc
 
 from .. import args
-from ..clock import Clock, FixedClock, Lease
+from ..clock import Clock
 from ..errors import (
     AccessDeniedError,
     CorruptStateError,
     InvalidArgumentError,
-    OutcomeUnknownError,
     StorageError,
 )
-from ..keys import validate_key
-from ..records import State, _loads, empty_state, encode_value
-from ..store import DEFAULT_MAX_VALUE_BYTES, Step, Store
+from ..records import State, decode_tagged, empty_state, encode_tagged
+from ..remote import LostReply, NotCommitted, Read, RemoteStore, just
+from ..store import DEFAULT_MAX_VALUE_BYTES
 from ..watch import WatchFeed
+from .gateway import (
+    _TOKEN_EXPIRED,
+    EtcdClock,
+    _b64,
+    _explain_refusal,
+    _explain_tls,
+    _ignore_value_errors,
+    _is_tls_error,
+    _prefix_end,
+    _refusal,
+    _tls_context,
+    _unb64,
+    _Unreachable,
+)
 from .watch import EtcdFeed
 
 __all__ = ["EtcdClock", "EtcdStore"]
 
-_PRUNE_EVERY = 64
 
-
-class EtcdClock(Clock):
-    """The etcd members' clock as estimated from the HTTP ``Date`` headers of their answers.
-
-    A ``Date`` (whole seconds) generated between sending a request at local monotonic ``sent``
-    and receiving it at ``recv`` bounds the offset server - local to ``[date - recv,
-    date + 1 - sent]``; the clock keeps the intersection over every answer, which narrows to
-    about one round trip once answers have straddled a second boundary. ``now()`` (a holder's
-    view, ``Claim.expires_in``) uses the upper bound, so it never runs behind the server;
-    ``floor()`` (what a commit decides expiry with) uses the lower bound, so no commit treats
-    a lease as expired before the server's clock says it is.
-    """
-
-    __slots__ = ("_hi", "_lo", "_seen")
-
-    def __init__(self, boot_id: str) -> None:
-        super().__init__(boot_id)
-        base = time.time() - time.monotonic()
-        self._lo = base - 1.0
-        self._hi = base + 1.0
-        self._seen = False
-
-    def observe(self, date: float, sent: float, recv: float) -> None:
-        """Narrow the offset with an answer dated ``date`` (local monotonic send/receive)."""
-        lo, hi = date - recv, date + 1.0 - sent
-        if not self._seen or lo > self._hi or hi < self._lo:
-            # first answer, or the members' clocks moved (stepped/another member): start over
-            self._lo, self._hi, self._seen = lo, hi, True
-            return
-        self._lo = max(self._lo, lo)
-        self._hi = min(self._hi, hi)
-
-    def floor(self, at: float | None = None) -> float:
-        """The earliest the server's clock can read at local monotonic ``at`` (default now)."""
-        return (time.monotonic() if at is None else at) + self._lo
-
-    def now(self) -> float:
-        return time.monotonic() + self._hi
-
-    def wall(self) -> float:
-        return self.now()
-
-
-# What etcd's gateway answers (HTTP 400/401/403, JSON "error") when it refuses the client.
-_AUTH_REFUSALS = (
-    "user name is empty",
-    "authentication failed",
-    "permission denied",
-    "invalid auth token",
-    "CommonName of client",
-    "user name not found",
-    "auth: revision in header is old",
-)
-_TOKEN_EXPIRED = ("invalid auth token", "auth: revision in header is old")
-
-
-class _Unreachable(Exception):
-    """Internal: no endpoint answered (the request may or may not have been applied)."""
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.b64decode(text)
-
-
-def _prefix_end(prefix: bytes) -> bytes:
-    """The smallest key greater than every key starting with ``prefix``."""
-    arr = bytearray(prefix)
-    for i in range(len(arr) - 1, -1, -1):
-        if arr[i] < 0xFF:
-            arr[i] += 1
-            return bytes(arr[: i + 1])
-    return b"\x00"
-
-
-class EtcdStore(Store):
+class EtcdStore(RemoteStore["_EtcdRead"]):
     """A fenced store in an etcd v3 cluster (``fencedstate.open_store("etcd://h:p,h:p/ns")``).
 
     ``serializable=True`` reads from whichever member answers without a quorum round (faster,
@@ -154,6 +85,8 @@ class EtcdStore(Store):
     commit whose outcome cannot be settled, ``OutcomeUnknownError``. ``clock`` is for tests
     only: its ``boot_id`` replaces the store's lease identity (lease time is the server's).
     """
+
+    _retry_first, _retry_cap = 0.002, 0.1  # pauses between lost races (remote.py)
 
     def __init__(
         self,
@@ -211,8 +144,6 @@ class EtcdStore(Store):
         self._commit_deadline = float(commit_deadline)
         self._history_limit = history_limit
         self._ns = namespace.encode() + b"/"
-        self._lock = threading.Lock()
-        self._key_locks: dict[str, threading.Lock] = {}
         verify: ssl.SSLContext | bool = _tls_context(ca_file, cert_file, key_file) if tls else True
         self._client = httpx.Client(timeout=self._timeout, verify=verify)
         self._closed = False
@@ -363,21 +294,17 @@ class EtcdStore(Store):
 
     # -- primitives ---------------------------------------------------------------------------
 
-    def _read(self, key: str) -> State | None:
+    def read_state(self, key: str) -> State | None:
         out = self._range(self._rec_key(key))
         kvs = out.get("kvs", [])
         return None if not kvs else _decode(key, _unb64(kvs[0]["value"]))[0]
 
-    def state(self, key: str) -> State | None:
-        """The key's full current state, including claim holder and lease (for inspection)."""
-        return self._read(validate_key(key))
-
-    def _history(self, key: str) -> list[State]:
+    def read_history(self, key: str) -> list[State]:
         p = self._jrnl_prefix(key)
         out = self._range(p, _prefix_end(p))
         return [_decode(key, _unb64(kv["value"]))[0] for kv in out.get("kvs", [])]
 
-    def _keys(self, prefix: str) -> list[str]:
+    def read_keys(self, prefix: str) -> list[str]:
         p = self._ns + b"k/" + prefix.encode()
         out = self._range(p, _prefix_end(p))
         found = []
@@ -388,255 +315,103 @@ class EtcdStore(Store):
                 found.append(name)
         return sorted(found)
 
-    def _watch_feed(self, prefix: str, exact: bool, since: str | None) -> WatchFeed:
+    def watch_feed(self, prefix: str, exact: bool, since: str | None) -> WatchFeed:
         """Watching: etcd's watch on the journal keys, from a revision (etcd/watch.py)."""
         return EtcdFeed(self, prefix, exact, since)
 
-    def _transition(self, key: str, step: Step) -> State:
-        def many(curs: dict[str, State], clock: Clock) -> dict[str, State]:
-            nxt = step(curs[key], clock)
-            return {key: curs[key] if nxt is None else nxt}
+    # -- the commit phases (remote.py runs them) ---------------------------------------------
 
-        return self._transition_many([key], many)[key]
-
-    def _transition_many(
-        self, keys: list[str], step: Callable[[dict[str, State], Clock], dict[str, State]]
-    ) -> dict[str, State]:
-        keys = sorted(set(keys))
-        # Writers through this store object take the keys in turn (sorted: no cycles), so a
-        # held update's function runs once against them; other processes race by compare.
-        with self._lock:
-            locks = [self._key_locks.setdefault(k, threading.Lock()) for k in keys]
-        for lk in locks:
-            lk.acquire()
-        try:
-            return self._commit_loop(keys, step)
-        finally:
-            for lk in reversed(locks):
-                lk.release()
-
-    def _commit_loop(
-        self, keys: list[str], step: Callable[[dict[str, State], Clock], dict[str, State]]
-    ) -> dict[str, State]:
-        deadline = time.monotonic() + self._commit_deadline
-        attempt = 0
-        while True:
-            result = self._attempt(keys, step)
-            if result is not None:
-                return result
-            if time.monotonic() > deadline:
-                raise StorageError(
-                    keys[0],
-                    f"not committed within {self._commit_deadline:g}s "
-                    "(the keys kept changing under us)",
-                )
-            time.sleep(random.uniform(0, min(0.1, 0.002 * (2 ** min(attempt, 6)))))
-            attempt += 1
-
-    def _attempt(
-        self, keys: list[str], step: Callable[[dict[str, State], Clock], dict[str, State]]
-    ) -> dict[str, State] | None:
-        """One read + txn. ``None`` when another writer changed a key first (run again)."""
-        where = keys[0]
-        # One linearizable read of every record at one revision (a txn of ranges).
+    def _read_for_commit(self, keys: list[str]) -> AbstractContextManager[_EtcdRead]:
+        """One linearizable read of every record at one revision (a txn of ranges)."""
         reads = [{"request_range": {"key": _b64(self._rec_key(k))}} for k in keys]
         try:
             out = self._post("/v3/kv/txn", {"success": reads})
         except _Unreachable as exc:
-            raise StorageError(where, f"etcd read failed: {exc}") from None
-        curs: dict[str, State] = {}
-        seqs: dict[str, int] = {}
-        mods: dict[str, str] = {}
-        raw: dict[str, bytes] = {}
+            raise StorageError(keys[0], f"etcd read failed: {exc}") from None
+        read = _EtcdRead({}, {}, self._server_clock.floor(float(out["_recv"])), {}, {})
         for key, r in zip(keys, out.get("responses", []), strict=True):
             kvs = r["response_range"].get("kvs", [])
             if kvs:
-                raw[key] = _unb64(kvs[0]["value"])
-                curs[key], seqs[key], _ = _decode(key, raw[key])
-                mods[key] = str(kvs[0].get("mod_revision", "0"))
+                read.raw[key] = _unb64(kvs[0]["value"])
+                read.states[key], read.seqs[key], _ = _decode(key, read.raw[key])
+                read.mods[key] = str(kvs[0].get("mod_revision", "0"))
             else:
-                curs[key], seqs[key], mods[key] = empty_state(key), 0, "0"
-        now = self._server_clock.floor(float(out["_recv"]))
-        nxt = step(curs, FixedClock(self.clock.boot_id, now))
-        changed = {k: s for k, s in nxt.items() if s is not curs[k]}
-        if not changed:
-            return curs | nxt
-        commit_id = uuid.uuid4().hex
-        if len(changed) > 1:  # tag a multi-key commit's events with one id
-            changed = {k: replace(s, txn=commit_id) for k, s in changed.items()}
-        compare = [
-            {
-                "key": _b64(self._rec_key(k)),
-                "target": "MOD",
-                "result": "EQUAL",
-                "mod_revision": mods[k],
-            }
-            for k in keys
-        ]
+                read.states[key], read.seqs[key], read.mods[key] = empty_state(key), 0, "0"
+        return just(read)
+
+    def _send(self, read: _EtcdRead, changed: dict[str, State], commit_id: str) -> None:
+        """One txn: every record's ``mod_revision`` as read, then the records, their journal
+        events and any pruning."""
         ops: list[dict[str, Any]] = []
         for key, state in changed.items():
-            seq = seqs[key] + 1
-            blob = _encode(state, seq, commit_id)
-            ops.append({"request_put": {"key": _b64(self._rec_key(key)), "value": _b64(blob)}})
-            ops.append(
-                {"request_put": {"key": _b64(self._jrnl_key(key, seq)), "value": _b64(blob)}}
-            )
-            if seq % _PRUNE_EVERY == 0 and seq > self._history_limit:
-                ops.append(
-                    {
-                        "request_delete_range": {
-                            "key": _b64(self._jrnl_prefix(key)),
-                            "range_end": _b64(self._jrnl_key(key, seq - self._history_limit + 1)),
-                        }
-                    }
-                )
+            seq = read.seqs[key] + 1
+            blob = _b64(encode_tagged(state, seq, commit_id))
+            ops.append({"request_put": {"key": _b64(self._rec_key(key)), "value": blob}})
+            ops.append({"request_put": {"key": _b64(self._jrnl_key(key, seq)), "value": blob}})
+            drop = self._prune_through(seq)
+            if drop:
+                prefix, end = self._jrnl_prefix(key), self._jrnl_key(key, drop + 1)
+                ops.append({"request_delete_range": {"key": _b64(prefix), "range_end": _b64(end)}})
         # On a failed compare, read our journal slot: a member may have answered an error for
         # a txn that still landed and _post sent it again, so "failed" can mean "ours landed".
         probe = next(iter(changed))
-        slot = self._jrnl_key(probe, seqs[probe] + 1)
-        failure = [{"request_range": {"key": _b64(slot)}}]
+        body = {
+            "compare": self._compares(read),
+            "success": ops,
+            "failure": [{"request_range": {"key": _b64(self._slot(read, changed))}}],
+        }
         try:
-            res = self._post("/v3/kv/txn", {"compare": compare, "success": ops, "failure": failure})
+            res = self._post("/v3/kv/txn", body)
         except _Unreachable as exc:
-            if self._settle(keys, compare, raw, slot, commit_id, exc):
-                return curs | changed
-            return None
-        if res.get("succeeded") or _slot_is(res, probe, commit_id):
-            return curs | changed
-        return None
+            raise LostReply(str(exc)) from None
+        if not (res.get("succeeded") or _slot_is(res, probe, commit_id)):
+            raise NotCommitted("another writer changed a key first")
 
     def _settle(
-        self,
-        keys: list[str],
-        compare: list[dict[str, Any]],
-        raw: dict[str, bytes],
-        slot: bytes,
-        commit_id: str,
-        cause: Exception,
+        self, read: _EtcdRead, changed: dict[str, State], commit_id: str, lost: LostReply
     ) -> bool:
-        """Did the txn tagged ``commit_id`` land? Fences it first so it can never land later."""
-        where = keys[0]
-        # Under the lost txn's own compares, re-put what we read (a no-op in content, a new
-        # mod_revision): if this lands, the lost txn's compares can never hold again.
+        """Under the lost txn's own compares, re-put the records as read (a no-op in content,
+        a new mod_revision): if that lands, the lost txn can never land; if not, the keys moved,
+        and ours landed iff it holds its journal slot (anyone else's commit took the slot, and
+        then ours never can: its compares fail)."""
+        where = next(iter(read.states))
         fence = [
-            {"request_put": {"key": _b64(self._rec_key(k)), "value": _b64(raw[k])}}
-            for k in keys
-            if k in raw
+            {"request_put": {"key": _b64(self._rec_key(k)), "value": _b64(blob)}}
+            for k, blob in read.raw.items()
         ]
-        fence_body: dict[str, Any] = {
-            "compare": compare,
-            "success": fence,
-            "failure": [{"request_range": {"key": _b64(slot)}}],
-        }
         if not fence:  # every key was new: guard with a marker put that the loser cannot make
-            fence_body["success"] = [
-                {
-                    "request_put": {
-                        "key": _b64(self._rec_key(where)),
-                        "value": _b64(_encode(empty_state(where), 0, "fence")),
-                    }
-                }
-            ]
-        deadline = time.monotonic() + self._commit_deadline
-        while True:
-            try:
-                res = self._post("/v3/kv/txn", fence_body)
-                break
-            except _Unreachable as exc:
-                if time.monotonic() > deadline:
-                    raise OutcomeUnknownError(
-                        where, f"{cause}; and etcd stayed unreachable: {exc}"
-                    ) from None
-                time.sleep(0.1)
-        if res.get("succeeded"):
-            return False  # fenced: the lost txn did not and cannot land
-        # Something changed the keys: ours landed iff it holds its journal slot (a commit by
-        # anyone else took that slot, and then ours can never land: its compares fail).
-        return _slot_is(res, where, commit_id)
+            marker = _b64(encode_tagged(empty_state(where), 0, "fence"))
+            fence = [{"request_put": {"key": _b64(self._rec_key(where)), "value": marker}}]
+        body = {
+            "compare": self._compares(read),
+            "success": fence,
+            "failure": [{"request_range": {"key": _b64(self._slot(read, changed))}}],
+        }
+        res = self._until_answered(
+            lambda: self._post("/v3/kv/txn", body), (_Unreachable,), where, lost
+        )
+        return not res.get("succeeded") and _slot_is(res, next(iter(changed)), commit_id)
+
+    def _compares(self, read: _EtcdRead) -> list[dict[str, Any]]:
+        """Every read record is unchanged (an absent one still absent: revision 0)."""
+        return [
+            {"key": _b64(self._rec_key(k)), "target": "MOD", "result": "EQUAL", "mod_revision": m}
+            for k, m in read.mods.items()
+        ]
+
+    def _slot(self, read: _EtcdRead, changed: dict[str, State]) -> bytes:
+        """The journal key that this commit's first changed key's event takes."""
+        probe = next(iter(changed))
+        return self._jrnl_key(probe, read.seqs[probe] + 1)
+
+
+@dataclass
+class _EtcdRead(Read):
+    mods: dict[str, str]  # key -> mod_revision of its record as read ("0": absent)
+    raw: dict[str, bytes]  # key -> its record's bytes as read (absent keys left out)
 
 
 # -- helpers -----------------------------------------------------------------------------------
-
-
-def _tls_context(
-    ca_file: str | os.PathLike[str] | None,
-    cert_file: str | os.PathLike[str] | None,
-    key_file: str | os.PathLike[str] | None,
-) -> ssl.SSLContext:
-    """Verify the members against ``ca_file`` (else the system CAs); present the client cert."""
-    try:
-        ctx = ssl.create_default_context(cafile=os.fspath(ca_file) if ca_file else None)
-        if cert_file is not None:
-            ctx.load_cert_chain(os.fspath(cert_file), os.fspath(key_file) if key_file else None)
-    except (OSError, ssl.SSLError) as exc:
-        raise InvalidArgumentError(f"cannot load the etcd TLS files: {exc}") from None
-    return ctx
-
-
-def _is_tls_error(exc: httpx.HTTPError) -> bool:
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, ssl.SSLError):
-            return True
-        cause = cause.__cause__ or cause.__context__
-    text = str(exc)
-    return "SSL" in text or "certificate" in text or "tlsv1" in text
-
-
-def _explain_tls(text: str) -> str:
-    if "CERTIFICATE_VERIFY_FAILED" in text:
-        return (
-            "the server's TLS certificate is not trusted: give ca_file= the CA bundle that "
-            f"signed it ({text})"
-        )
-    if (
-        "certificate required" in text
-        or "CERTIFICATE_REQUIRED" in text
-        or "bad certificate" in text
-    ):
-        return f"the server demands a client certificate: give cert_file= and key_file= ({text})"
-    if "WRONG_VERSION_NUMBER" in text or "record layer failure" in text:
-        return f"the server does not speak TLS on that port: use etcd:// ({text})"
-    return f"TLS handshake failed ({text})"
-
-
-def _refusal(resp: httpx.Response) -> str | None:
-    """The gateway's error text when it refused the client for auth reasons, else None."""
-    text = resp.text
-    try:
-        data = resp.json()
-        if isinstance(data, dict) and isinstance(data.get("error"), str):
-            text = data["error"]
-    except ValueError:
-        pass
-    return text if any(r in text for r in _AUTH_REFUSALS) else None
-
-
-def _explain_refusal(refusal: str, credentials: tuple[str, str | None] | None) -> str:
-    if "user name is empty" in refusal:
-        return "the cluster has auth enabled: give username= and password= (or etcds://user@...)"
-    if "authentication failed" in refusal or "user name not found" in refusal:
-        return f"wrong user name or password for user {credentials[0] if credentials else '?'!r}"
-    if "permission denied" in refusal:
-        return (
-            "the user's roles do not grant read/write on the store's namespace prefix "
-            "(etcdctl role grant-permission ROLE readwrite --prefix=true NAMESPACE/)"
-        )
-    if "CommonName" in refusal:
-        return (
-            "etcd's JSON gateway refuses a client certificate whose subject has a common name "
-            "(etcd would take it as a user name): issue the client certificate without CN and "
-            "authenticate with username=/password="
-        )
-    return refusal
-
-
-class _ignore_value_errors:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return exc[0] is not None and issubclass(exc[0], (ValueError, TypeError))  # type: ignore[arg-type]
 
 
 def _slot_is(res: dict[str, Any], key: str, commit_id: str) -> bool:
@@ -648,63 +423,6 @@ def _slot_is(res: dict[str, Any], key: str, commit_id: str) -> bool:
     return bool(kvs) and _decode(key, _unb64(kvs[0]["value"]))[2] == commit_id
 
 
-def _encode(state: State, seq: int, commit_id: str) -> bytes:
-    value = None
-    if state.exists:
-        value = state.value_json if state.value_json is not None else encode_value(state.value)
-    lease = state.lease
-    rec = {
-        "seq": seq,
-        "commit_id": commit_id,
-        "op": state.op,
-        "key": state.key,
-        "version": state.version,
-        "epoch": state.epoch,
-        "exists": state.exists,
-        "value": value,
-        "writer": state.writer,
-        "committed_at": state.committed_at,
-        "holder": state.holder,
-        "lease": None if lease is None else [lease.boot, lease.deadline, lease.ttl],
-        "actor": state.actor,
-        "at": state.at,
-        "idem": state.idem,
-        "txn": state.txn,
-    }
-    return json.dumps(rec, separators=(",", ":")).encode()
-
-
 def _decode(key: str, blob: bytes) -> tuple[State, int, str]:
     """(state, seq, commit_id) of a stored record."""
-    where = f"etcd:{key}"
-    try:
-        rec = json.loads(blob)
-        value_json = rec["value"]
-        exists = bool(rec["exists"])
-        decoded = _loads(value_json) if exists else None
-        lease_raw = rec["lease"]
-        lease = (
-            None
-            if lease_raw is None
-            else Lease(str(lease_raw[0]), float(lease_raw[1]), float(lease_raw[2]))
-        )
-        state = State(
-            op=str(rec["op"]),
-            key=str(rec["key"]),
-            version=int(rec["version"]),
-            epoch=int(rec["epoch"]),
-            exists=exists,
-            value=decoded,
-            value_json=value_json if exists else None,
-            writer=rec["writer"],
-            committed_at=float(rec["committed_at"]),
-            holder=rec["holder"],
-            lease=lease,
-            actor=rec["actor"],
-            at=float(rec["at"]),
-            idem=rec["idem"],
-            txn=rec["txn"],
-        )
-        return state, int(rec["seq"]), str(rec["commit_id"])
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise CorruptStateError(where, f"record is not a fencedstate record: {exc}") from None
+    return decode_tagged(blob, key, f"etcd:{key}")

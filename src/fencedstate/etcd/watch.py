@@ -149,7 +149,7 @@ class EtcdFeed(WatchFeed):
     """The changes of an ``EtcdStore``'s keys under a prefix (or of one key)."""
 
     def __init__(self, store: EtcdStore, prefix: str, exact: bool, since: str | None) -> None:
-        from .store import _prefix_end
+        from .gateway import _prefix_end
 
         self._store = store
         self._prefix = prefix
@@ -175,7 +175,8 @@ class EtcdFeed(WatchFeed):
     def current(self, store: Store, key: str) -> State | None:
         """A linearizable read (the store's own may be ``serializable``, hence older than the
         revision this watch starts after)."""
-        from .store import _decode, _unb64
+        from .gateway import _unb64
+        from .store import _decode
 
         own = self._store
         kvs = own._range(own._rec_key(key), serializable=False).get("kvs", [])
@@ -185,7 +186,7 @@ class EtcdFeed(WatchFeed):
 
     def _open(self) -> None:
         """Open the stream from the position, on the first member that answers."""
-        from .store import _b64
+        from .gateway import _b64
 
         start = self._rev if self._key != "\uffff" else self._rev + 1
         body = json.dumps(
@@ -270,7 +271,8 @@ class EtcdFeed(WatchFeed):
         return out
 
     def _events(self, events: list[dict[str, Any]]) -> list[Change]:
-        from .store import _decode, _unb64
+        from .gateway import _unb64
+        from .store import _decode
 
         found = []
         cut = len(self._store._ns) + 2
@@ -293,7 +295,8 @@ class EtcdFeed(WatchFeed):
 
     def _from_journals(self) -> list[Change]:
         """etcd compacted its history past the position: read what the journals hold."""
-        from .store import _decode, _unb64
+        from .gateway import _unb64
+        from .store import _decode
 
         out = self._store._range(self._jkey, self._jend)
         cut = len(self._store._ns) + 2

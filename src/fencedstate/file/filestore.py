@@ -27,6 +27,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar
 
+from ..backend import Step, StepMany
 from ..clock import Clock
 from ..errors import (
     CorruptStateError,
@@ -39,7 +40,7 @@ from ..errors import (
 )
 from ..keys import key_to_relpath, relpath_to_key
 from ..records import State, decode_line, empty_state, encode_state
-from ..store import DEFAULT_MAX_VALUE_BYTES, Step, Store
+from ..store import DEFAULT_MAX_VALUE_BYTES, Store
 from ..watch import WatchFeed
 from . import keylog, keystate
 from .locking import KeyLocks
@@ -106,7 +107,7 @@ class FileStore(Store):
 
     # -- reads: the log up to the durable watermark, no lock ---------------------------------
 
-    def _read(self, key: str) -> State | None:
+    def read_state(self, key: str) -> State | None:
         if self._pending():
             self._recover_pending()
         path = self._log_path(key)
@@ -116,7 +117,7 @@ class FileStore(Store):
         except OSError as exc:
             raise _storage_error(key, "read", exc) from None
 
-    def _history(self, key: str) -> list[State]:
+    def read_history(self, key: str) -> list[State]:
         path = self._log_path(key)
         try:
             states = self._durable_view(key, path, lambda fd, wm: keylog.read_states(fd, wm, path))
@@ -171,10 +172,10 @@ class FileStore(Store):
     # -- the commit path, one method per action (docs/design.md maps them to the specs) ------
     #
     # Lock -> ReadTail (-> RecoverTail) -> Check -> Write -> Unlock -> WaitDurable (SyncStart
-    # -> SyncDone | SyncFail) -> Ack | Fail. One-key commits take ``_transition``; multi-key
-    # commits ``_transition_many``, which adds the intent and syncs before unlocking.
+    # -> SyncDone | SyncFail) -> Ack | Fail. One-key commits take ``transition``; multi-key
+    # commits ``transition_many``, which adds the intent and syncs before unlocking.
 
-    def _transition(self, key: str, step: Step) -> State:
+    def transition(self, key: str, step: Step) -> State:
         while True:
             if self._pending():
                 self._recover_pending()
@@ -216,9 +217,7 @@ class FileStore(Store):
                 self._compact(key)
             return result
 
-    def _transition_many(
-        self, keys: list[str], step: Callable[[dict[str, State], Clock], dict[str, State]]
-    ) -> dict[str, State]:
+    def transition_many(self, keys: list[str], step: StepMany) -> dict[str, State]:
         while True:
             if self._pending():
                 self._recover_pending()
@@ -227,9 +226,7 @@ class FileStore(Store):
                     continue
                 return self._commit_many_locked(keys, step)
 
-    def _commit_many_locked(
-        self, keys: list[str], step: Callable[[dict[str, State], Clock], dict[str, State]]
-    ) -> dict[str, State]:
+    def _commit_many_locked(self, keys: list[str], step: StepMany) -> dict[str, State]:
         logs: dict[str, _OpenLog] = {}
         try:
             curs: dict[str, State] = {}
@@ -467,7 +464,7 @@ class FileStore(Store):
                 return
             directory = os.path.dirname(directory)
 
-    def _keys(self, prefix: str) -> list[str]:
+    def read_keys(self, prefix: str) -> list[str]:
         start = self._data
         if "/" in prefix:
             start = os.path.join(self._data, prefix.rsplit("/", 1)[0])
@@ -480,12 +477,12 @@ class FileStore(Store):
                 key = relpath_to_key(rel)
                 if key is None or not key.startswith(prefix):
                     continue
-                state = self._read(key)
+                state = self.read_state(key)
                 if state is not None and state.exists:
                     found.append(key)
         return sorted(found)
 
-    def _watch_feed(self, prefix: str, exact: bool, since: str | None) -> WatchFeed:
+    def watch_feed(self, prefix: str, exact: bool, since: str | None) -> WatchFeed:
         """Watching: inotify on the keys' lock files, woken when the watermark moves."""
         return FileFeed(self, prefix, exact, since)
 
@@ -585,7 +582,7 @@ class FileStore(Store):
                 # An intent whose unlink was lost (power cut) can come back after its keys moved
                 # on. Keys only move on after pending intents are applied, so the line after
                 # prev_version must be this commit's (or compacted away).
-                for old in self._history(key):
+                for old in self.read_history(key):
                     if old.version == entry["prev_version"] + 1 and old.op == "put":
                         if old.txn == txn_id:
                             return
@@ -611,15 +608,15 @@ class FileStore(Store):
                 if key is not None:
                     yield key
 
-    def _in_flight(self) -> bool:
+    def in_flight(self) -> bool:
         if self._pending():
             self._recover_pending()  # finishes the intent of a writer that died
         return self._pending()
 
-    def _all_keys(self) -> list[str]:
+    def read_all_keys(self) -> list[str]:
         return sorted(self.iter_logs())
 
-    def _load(self, key: str, history: list[State]) -> None:
+    def load_key(self, key: str, history: list[State]) -> None:
         path = self._log_path(key)
         data = b"".join(encode_state(s) for s in history)
         with self._locks.hold(key):

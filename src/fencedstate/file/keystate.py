@@ -14,7 +14,7 @@ A generation ends when the log is cut back after a failed sync (``prev_wm`` = it
 replaced by a compaction (``prev_wm`` = its ``end``, which was durable). The slots live in the
 page cache only: they are never synced, so a state from another boot is ignored and derived
 again from the log (after a reboot every byte in the log is on disk). Readers see a log up to
-``wm`` only; see ``FileStore._read``.
+``wm`` only; see ``FileStore.read_state``.
 """
 
 from __future__ import annotations

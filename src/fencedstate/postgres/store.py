@@ -23,18 +23,17 @@ Schema (version ``SCHEMA_VERSION``, created and migrated by the library at open,
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 try:
     import psycopg
-    from psycopg import errors as pg_errors
     from psycopg import sql
     from psycopg_pool import ConnectionPool, PoolTimeout
 except ImportError as _exc:  # pragma: no cover - exercised only without the extra
@@ -44,19 +43,26 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
     ) from _exc
 
 from .. import args, backoff
-from ..clock import Clock, FixedClock, Lease
+from ..clock import Clock
 from ..errors import (
-    AccessDeniedError,
     CorruptStateError,
     FencedStateError,
     InvalidArgumentError,
-    LockTimeoutError,
     OutcomeUnknownError,
     StorageError,
 )
-from ..records import State, _loads, empty_state, encode_value
-from ..store import DEFAULT_MAX_VALUE_BYTES, Step, Store
+from ..records import RECORD_FIELDS, State, empty_state, from_record, to_record
+from ..remote import LostReply, NotCommitted, Read, RemoteStore
+from ..store import DEFAULT_MAX_VALUE_BYTES
 from ..watch import WatchFeed
+from .connect import (
+    _STATEMENT_ERRORS,
+    ServerClock,
+    _connect_error,
+    _redact,
+    _rollback,
+    _translate,
+)
 from .schema import SCHEMA_VERSION, apply_migrations, schema_version
 from .watch import PgFeed, channel_of, lock_id_of
 
@@ -124,49 +130,11 @@ _SQL_NOTIFY = (
 )
 _SQL_FIND_COMMIT = "SELECT seq FROM fencedstate_journal WHERE key = %s AND commit_id = %s LIMIT 1"
 
-_PRUNE_EVERY = 64
-
-
-# -- clocks ------------------------------------------------------------------------------------
-
-
-class ServerClock(Clock):
-    """The database server's clock as seen from this client (for ``Claim.expires_in``).
-
-    ``now()`` is the local monotonic clock plus the offset to the server measured at the last
-    transaction against the moment the query was *sent*, so the estimate is never behind the
-    server and a client never overestimates the time left on its lease (rate drift aside).
-    ``boot_id`` names the store (its ``store_id``): leases carry it instead of a kernel boot id.
-    """
-
-    __slots__ = ("_offset",)
-
-    def __init__(self, boot_id: str, offset: float = 0.0) -> None:
-        super().__init__(boot_id)
-        self._offset = offset
-
-    def observe(self, server_now: float, sent_at: float) -> None:
-        """Record that the server's clock read ``server_now`` for a query sent at ``sent_at``
-        (local ``time.monotonic()``)."""
-        self._offset = server_now - sent_at
-
-    def now(self) -> float:
-        """Estimated seconds on the server's clock (never behind the server's reading)."""
-        return time.monotonic() + self._offset
-
-    def wall(self) -> float:
-        """Estimated server wall-clock time."""
-        return self.now()
-
 
 # -- the store ---------------------------------------------------------------------------------
 
 
-class _Retry(Exception):
-    """Internal: the attempt did not commit (known), try again on a fresh connection."""
-
-
-class PostgresStore(Store):
+class PostgresStore(RemoteStore["_PgRead"]):
     """A fenced store in a PostgreSQL database (``fencedstate.open_store("postgresql://...")``).
 
     ``schema`` puts the tables in that schema (created if missing) instead of the connection's
@@ -176,6 +144,10 @@ class PostgresStore(Store):
     ``clock`` is for tests only: its ``boot_id`` replaces the store's lease identity (lease
     *time* always comes from the server).
     """
+
+    # A lost race cannot happen (the rows are locked): retries are for a refused or rolled
+    # back COMMIT, a few and quickly (remote.py).
+    _max_attempts, _retry_first, _retry_cap, _local_turns = 4, 0.005, 0.2, False
 
     def __init__(
         self,
@@ -356,20 +328,20 @@ class PostgresStore(Store):
 
     # -- primitives ---------------------------------------------------------------------------
 
-    def _read(self, key: str) -> State | None:
+    def read_state(self, key: str) -> State | None:
         row = self._query_one(key, _SQL_READ, (key,))
         return None if row is None else _row_state(row)
 
-    def _history(self, key: str) -> list[State]:
+    def read_history(self, key: str) -> list[State]:
         return [_row_state(r) for r in self._query_all(key, _SQL_HISTORY, (key,))]
 
-    def _keys(self, prefix: str) -> list[str]:
+    def read_keys(self, prefix: str) -> list[str]:
         return sorted(str(r[0]) for r in self._query_all(None, _SQL_KEYS, (prefix,)))
 
-    def _all_keys(self) -> list[str]:
+    def read_all_keys(self) -> list[str]:
         return sorted(str(r[0]) for r in self._query_all(None, _SQL_ALL_KEYS, ()))
 
-    def _load(self, key: str, history: list[State]) -> None:
+    def load_key(self, key: str, history: list[State]) -> None:
         commit_id = uuid.uuid4()
         rows = [_state_params(s, seq, commit_id) for seq, s in enumerate(history, start=1)]
         try:
@@ -382,7 +354,7 @@ class PostgresStore(Store):
         except psycopg.Error as exc:
             raise _translate(key, exc, "load") from None
 
-    def _watch_feed(self, prefix: str, exact: bool, since: str | None) -> WatchFeed:
+    def watch_feed(self, prefix: str, exact: bool, since: str | None) -> WatchFeed:
         """Watching: LISTEN/NOTIFY, caught up from the journal (postgres/watch.py)."""
         return PgFeed(self, prefix, exact, since)
 
@@ -403,97 +375,66 @@ class PostgresStore(Store):
         rows = self._query_all(key, query, params)
         return rows[0] if rows else None
 
-    def _transition(self, key: str, step: Step) -> State:
-        def many(curs: dict[str, State], clock: Clock) -> dict[str, State]:
-            nxt = step(curs[key], clock)
-            return {key: curs[key] if nxt is None else nxt}
+    # -- the commit phases (remote.py runs them) ---------------------------------------------
 
-        return self._transition_many([key], many)[key]
-
-    def _transition_many(
-        self, keys: list[str], step: Callable[[dict[str, State], Clock], dict[str, State]]
-    ) -> dict[str, State]:
-        keys = sorted(set(keys))
-        attempts = 4
-        for attempt in range(attempts):
-            try:
-                return self._attempt(keys, step)
-            except _Retry as why:
-                if attempt == attempts - 1:
-                    raise StorageError(
-                        keys[0], f"not committed after {attempts} attempts: {why}"
-                    ) from None
-                time.sleep(backoff.delay(attempt, first=0.005, cap=0.2))
-        raise AssertionError("unreachable")
-
-    def _attempt(
-        self, keys: list[str], step: Callable[[dict[str, State], Clock], dict[str, State]]
-    ) -> dict[str, State]:
-        """One transaction. Raises ``_Retry`` only when it certainly did not commit."""
-        commit_id = uuid.uuid4()
-        where = keys[0]
+    @contextmanager
+    def _read_for_commit(self, keys: list[str]) -> Iterator[_PgRead]:
+        """BEGIN, lock the rows (sorted: two writers never wait on each other in a cycle), read
+        the server's clock after every lock is held: one round trip (a pipeline runs in order).
+        Nothing can commit before ``_send``; a refusal or a failure before it rolls back."""
         with self._get_pool().connection() as conn:
-            # Phase 1: lock, read the server clock, decide. Nothing can commit here (COMMIT is
-            # not sent yet). One round trip: the server runs a pipeline in order, so the clock
-            # is read after every row lock is held.
+            read: _PgRead | None = None
             try:
                 with conn.pipeline():
                     conn.execute("BEGIN")
                     conn.execute(_SQL_WATCH_GATE, (self._watch_lock,))  # before any row lock
-                    # sorted: two writers never wait on each other in a cycle
                     locked = [conn.execute(_SQL_LOCK, (key,)) for key in keys]
                     sent_at = time.monotonic()
                     clock_cur = conn.execute(_SQL_NOW)
                     rows = [c.fetchone() for c in locked]
                     now_row = clock_cur.fetchone()
                 assert now_row is not None
-                curs: dict[str, State] = {}
-                seqs: dict[str, int] = {}  # events so far; 0: the key has no row yet
+                read = _PgRead({}, {}, float(now_row[0]), conn)
+                self._server_clock.observe(read.now, sent_at)
                 for key, row in zip(keys, rows, strict=True):
-                    curs[key] = empty_state(key) if row is None else _row_state(row)
-                    seqs[key] = 0 if row is None else int(row[1])
-                server_now = float(now_row[0])
-                self._server_clock.observe(server_now, sent_at)
-                nxt = step(curs, FixedClock(self.clock.boot_id, server_now))
-                changed = {k: s for k, s in nxt.items() if s is not curs[k]}
-                if not changed:
+                    read.states[key] = empty_state(key) if row is None else _row_state(row)
+                    read.seqs[key] = 0 if row is None else int(row[1])  # 0: no row yet
+                yield read
+                if not read.sent:
                     conn.execute("ROLLBACK")
-                    return curs | nxt
-                if len(changed) > 1:  # tag a multi-key commit's events with one id
-                    changed = {k: replace(s, txn=commit_id.hex) for k, s in changed.items()}
-                writes: list[tuple[str, tuple[Any, ...]]] = []
-                for key, state in changed.items():
-                    seq = seqs[key] + 1
-                    params = _state_params(state, seq, commit_id)
-                    if seqs[key]:
-                        writes.append((_SQL_UPDATE, (*params, key)))
-                    else:
-                        writes.append((_SQL_INSERT, params))
-                    if seq % _PRUNE_EVERY == 0 and seq > self._history_limit:
-                        writes.append((_SQL_PRUNE, (key, seq - self._history_limit)))
-                    lock = self._watch_lock
-                    notify = (lock, lock, self._channel, f"{seq}:{key}")
-                    writes.append((_SQL_NOTIFY, notify))
             except BaseException as exc:
-                _rollback(conn)
-                raise _translate(where, exc, "commit") from None
-            # Phase 2: the writes and COMMIT in one round trip. If a write fails, the server
-            # skips the COMMIT after it (known: not committed). Any other failure may or may not
-            # have committed: find out by reading.
-            try:
-                status = self._send_commit(conn, writes)
-            except BaseException as exc:
-                if not isinstance(exc, (psycopg.Error, OSError)):
+                if read is not None and read.sent:
                     raise
-                if isinstance(exc, _STATEMENT_ERRORS) and not conn.broken and not conn.closed:
-                    _rollback(conn)
-                    raise _translate(where, exc, "commit") from None
-                if not self._resolve(keys, commit_id, exc):
-                    raise _Retry(f"connection lost during commit (did not land): {exc}") from None
-                return curs | changed
-            if status != "COMMIT":  # the server turned our COMMIT into a ROLLBACK
-                raise _Retry(f"transaction rolled back ({status})")
-        return curs | changed
+                _rollback(conn)
+                raise _translate(keys[0], exc, "commit") from None
+
+    def _send(self, read: _PgRead, changed: dict[str, State], commit_id: str) -> None:
+        """The writes and COMMIT in one round trip. A failed write makes the server skip the
+        COMMIT after it (known: not committed); any other failure may or may not have
+        committed (``LostReply``)."""
+        conn, cid = read.conn, uuid.UUID(commit_id)
+        writes: list[tuple[str, tuple[Any, ...]]] = []
+        for key, state in changed.items():
+            seq = read.seqs[key] + 1
+            params = _state_params(state, seq, cid)
+            writes.append(
+                (_SQL_UPDATE, (*params, key)) if read.seqs[key] else (_SQL_INSERT, params)
+            )
+            drop = self._prune_through(seq)
+            if drop:
+                writes.append((_SQL_PRUNE, (key, drop)))
+            lock = self._watch_lock
+            writes.append((_SQL_NOTIFY, (lock, lock, self._channel, f"{seq}:{key}")))
+        read.sent = True
+        try:
+            status = self._send_commit(conn, writes)
+        except (psycopg.Error, OSError) as exc:
+            if isinstance(exc, _STATEMENT_ERRORS) and not conn.broken and not conn.closed:
+                _rollback(conn)
+                raise _translate(next(iter(read.states)), exc, "commit") from None
+            raise LostReply(f"connection lost during commit: {exc}") from None
+        if status != "COMMIT":  # the server turned our COMMIT into a ROLLBACK
+            raise NotCommitted(f"transaction rolled back ({status})")
 
     def _send_commit(
         self, conn: psycopg.Connection[Any], writes: list[tuple[str, tuple[Any, ...]]]
@@ -505,167 +446,61 @@ class PostgresStore(Store):
             done = conn.execute("COMMIT")
         return done.statusmessage or ""
 
-    def _resolve(self, keys: list[str], commit_id: uuid.UUID, cause: BaseException) -> bool:
-        """Did transaction ``commit_id`` commit? Waits for it to finish by taking its locks."""
+    def _settle(
+        self, read: _PgRead, changed: dict[str, State], commit_id: str, lost: LostReply
+    ) -> bool:
+        """On a fresh connection, take the lost transaction's row locks (so it has finished)
+        and look for its ``commit_id``."""
+        keys = list(read.states)
         where = keys[0]
         try:
             conn = self._connect()
         except StorageError as exc:
             raise OutcomeUnknownError(
-                where, f"{cause}; and cannot reconnect to find out: {exc}"
+                where, f"{lost}; and cannot reconnect to find out: {exc}"
             ) from None
         try:
             conn.execute("BEGIN")
             for key in keys:  # same order as writers
                 conn.execute(_SQL_PLACEHOLDER, (key,))  # waits for an in-flight creator
                 conn.execute(_SQL_LOCK, (key,))  # waits for an in-flight updater
-            row = conn.execute(_SQL_FIND_COMMIT, (where, commit_id)).fetchone()
+            row = conn.execute(_SQL_FIND_COMMIT, (where, uuid.UUID(commit_id))).fetchone()
             conn.execute("ROLLBACK")
             return row is not None
         except psycopg.Error as exc:
-            raise OutcomeUnknownError(where, f"{cause}; and the check failed: {exc}") from None
+            raise OutcomeUnknownError(where, f"{lost}; and the check failed: {exc}") from None
         finally:
             conn.close()
+
+
+@dataclass
+class _PgRead(Read):
+    conn: psycopg.Connection[Any]  # in the transaction that holds the rows' locks
+    sent: bool = False  # COMMIT went out: from here a failure is not a plain rollback
 
 
 # -- helpers -----------------------------------------------------------------------------------
 
 
+_COLUMN_OF = {"exists": "present", "at": "event_at"}  # record field -> its column, if renamed
+
+
 def _row_state(row: Sequence[Any]) -> State:
-    (
-        key,
-        _seq,
-        op,
-        version,
-        epoch,
-        present,
-        value,
-        writer,
-        committed_at,
-        holder,
-        lease_boot,
-        lease_deadline,
-        lease_ttl,
-        actor,
-        event_at,
-        idem,
-        txn,
-        _commit_id,
-    ) = row
-    decoded: Any = None
-    if present:
-        try:
-            decoded = _loads(value)
-        except (TypeError, ValueError) as exc:
-            raise CorruptStateError(
-                f"postgresql:fencedstate_keys/{key}", f"value is not JSON: {exc}"
-            ) from None
-    lease = None
-    if lease_boot is not None and lease_deadline is not None:
-        lease = Lease(str(lease_boot), float(lease_deadline), float(lease_ttl or 0.0))
-    return State(
-        op=str(op),
-        key=str(key),
-        version=int(version),
-        epoch=int(epoch),
-        exists=bool(present),
-        value=decoded,
-        value_json=value if present else None,
-        writer=writer,
-        committed_at=float(committed_at),
-        holder=holder,
-        lease=lease,
-        actor=actor,
-        at=float(event_at),
-        idem=idem,
-        txn=txn,
-    )
+    """The state a row of ``_COLS`` holds."""
+    cols = dict(zip(_COLS, row, strict=True))
+    rec: dict[str, Any] = {f: cols[_COLUMN_OF.get(f, f)] for f in RECORD_FIELDS if f != "lease"}
+    rec["lease"] = None
+    boot, deadline, ttl = cols["lease_boot"], cols["lease_deadline"], cols["lease_ttl"]
+    if boot is not None and deadline is not None:
+        rec["lease"] = {"boot": boot, "deadline": deadline, "ttl": ttl or 0.0}
+    return from_record(rec, f"postgresql:fencedstate_keys/{cols['key']}")
 
 
 def _state_params(state: State, seq: int, commit_id: uuid.UUID) -> tuple[Any, ...]:
-    value = None
-    if state.exists:
-        value = state.value_json if state.value_json is not None else encode_value(state.value)
-    lease = state.lease
-    return (
-        state.key,
-        seq,
-        state.op,
-        state.version,
-        state.epoch,
-        state.exists,
-        value,
-        state.writer,
-        state.committed_at,
-        state.holder,
-        None if lease is None else lease.boot,
-        None if lease is None else lease.deadline,
-        None if lease is None else lease.ttl,
-        state.actor,
-        state.at,
-        state.idem,
-        state.txn,
-        commit_id,
-    )
-
-
-_STATEMENT_ERRORS = (
-    pg_errors.UniqueViolation,
-    pg_errors.DeadlockDetected,
-    pg_errors.SerializationFailure,
-    pg_errors.LockNotAvailable,
-)
-
-
-def _translate(key: str, exc: BaseException, what: str) -> BaseException:
-    """The exception to raise for ``exc`` from an attempt that certainly did not commit."""
-    if isinstance(exc, FencedStateError) or not isinstance(exc, (psycopg.Error, OSError)):
-        return exc  # the rules' typed errors, bugs, KeyboardInterrupt: as they are
-    if isinstance(exc, pg_errors.LockNotAvailable):
-        return LockTimeoutError(key, "the key is locked by another transaction (a stalled client?)")
-    if isinstance(exc, _STATEMENT_ERRORS):  # e.g. a concurrent creator of the key won: again
-        return _Retry(str(exc))
-    if isinstance(exc, (psycopg.OperationalError, OSError)):
-        return _Retry(f"connection lost before commit: {exc}")
-    return StorageError(key, f"{what} failed: {exc}")
-
-
-def _rollback(conn: psycopg.Connection[Any]) -> None:
-    """Best-effort ROLLBACK; a broken connection is discarded by the pool anyway."""
-    if conn.closed:
-        return
-    with contextlib.suppress(psycopg.Error):
-        conn.execute("ROLLBACK")
-
-
-# libpq's words when the server (or our own verification) refused the client.
-_REFUSALS: tuple[tuple[str, str], ...] = (
-    ("password authentication failed", "wrong user name or password"),
-    ("no password supplied", "the server demands a password"),
-    ("no encryption", "the server accepts this client only over TLS: use sslmode=verify-full"),
-    ("certificate verify failed", "the server's TLS certificate is not trusted: give sslrootcert="),
-    ("does not match host name", "the server's TLS certificate does not name this host"),
-    ("server does not support SSL", "the server does not speak TLS: check sslmode"),
-    ("certificate required", "the server demands a client certificate: sslcert= and sslkey="),
-    ("permission denied", "the role lacks a privilege the store needs"),
-)
-
-
-def _connect_error(url: str, exc: psycopg.Error) -> Exception:
-    """``AccessDeniedError`` when the server refused us, else ``StorageError`` (no password)."""
-    text = str(exc)
-    for needle, meaning in _REFUSALS:
-        if needle in text:
-            return AccessDeniedError("postgresql", f"{meaning} ({_redact(url)}: {text})")
-    return StorageError(None, f"cannot connect to {_redact(url)}: {text}")
-
-
-def _redact(url: str) -> str:
-    """``url`` without its password."""
-    try:
-        info = psycopg.conninfo.conninfo_to_dict(url)
-    except psycopg.Error:
-        return "postgresql://?"
-    if "password" in info:
-        info["password"] = "***"
-    return psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in info.items()})
+    """The row of ``_COLS`` for ``state`` as the ``seq``-th event of its key."""
+    rec = to_record(state)
+    cols = {_COLUMN_OF.get(f, f): v for f, v in rec.items()}
+    lease = rec["lease"] or {}
+    cols.update({f"lease_{f}": lease.get(f) for f in ("boot", "deadline", "ttl")})
+    cols.update(seq=seq, commit_id=commit_id)
+    return tuple(cols[c] for c in _COLS)

@@ -211,7 +211,7 @@ class PgFeed(WatchFeed):
         return out
 
     def _placeholder(self, last: int, first: int, newest: int) -> bool:
-        """Seq 1 of a key can be a placeholder row (``PostgresStore._resolve``) that has no
+        """Seq 1 of a key can be a placeholder row (``PostgresStore._settle``) that has no
         journal row: not a gap while nothing was ever pruned from the key's journal."""
         return last == 0 and first == 2 and newest <= self._store._history_limit
 

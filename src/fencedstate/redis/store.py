@@ -23,14 +23,12 @@ server cannot be reached to settle it, ``OutcomeUnknownError``.
 
 from __future__ import annotations
 
-import random
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import replace
-from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 try:
     import redis
@@ -51,7 +49,7 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
     ) from _exc
 
 from .. import args
-from ..clock import Clock, FixedClock
+from ..clock import Clock
 from ..errors import (
     AccessDeniedError,
     CorruptStateError,
@@ -60,53 +58,23 @@ from ..errors import (
     StorageError,
 )
 from ..records import State, empty_state
-from ..store import DEFAULT_MAX_VALUE_BYTES, Step, Store
+from ..remote import LostReply, NotCommitted, Read, RemoteStore, just
+from ..store import DEFAULT_MAX_VALUE_BYTES
 from ..watch import WatchFeed
 from . import codec
+from .clock import RedisClock
 from .durability import check_settings
+from .options import _redact, parse_options
 from .scripts import COMMIT, FENCE, LOAD, READ, Script
 
-__all__ = ["FORMAT", "RedisClock", "RedisStore"]
+__all__ = ["EVENTS_MAXLEN", "FORMAT", "RedisClock", "RedisStore"]
 
 FORMAT = 1
 """The layout version this library writes (``format`` in the meta hash)."""
 EVENTS_MAXLEN = 10_000
 """About how many change notifications the events stream keeps (trimmed with ``MAXLEN ~``)."""
-_OUR_PARAMS = ("namespace", "durability", "wait_replicas", "wait_timeout")
 _Reply = Any
-
-
-class RedisClock(Clock):
-    """The Redis server's clock (``TIME``) as seen from this client (for ``Claim.expires_in``).
-
-    A reading ``server_now`` answered between local monotonic ``sent`` and ``recv`` bounds the
-    offset server - local to ``[server_now - recv, server_now - sent]``. ``now()`` uses the
-    upper bound, so it is never behind the server: a holder never overestimates the time left
-    on its lease (rate drift aside); ``floor()`` the lower bound. Commits use neither: they
-    decide with the server's own ``TIME``. ``boot_id`` names the store (``redis:<store_id>``).
-    """
-
-    __slots__ = ("_hi", "_lo")
-
-    def __init__(self, boot_id: str) -> None:
-        super().__init__(boot_id)
-        self._hi = self._lo = time.time() - time.monotonic()
-
-    def observe(self, server_now: float, sent_at: float, recv_at: float) -> None:
-        """The server's clock read ``server_now`` for a request sent at local ``sent_at`` and
-        answered at ``recv_at`` (``time.monotonic()``)."""
-        self._hi = server_now - sent_at
-        self._lo = server_now - recv_at
-
-    def floor(self) -> float:
-        """The earliest the server's clock can read now."""
-        return time.monotonic() + self._lo
-
-    def now(self) -> float:
-        return time.monotonic() + self._hi
-
-    def wall(self) -> float:
-        return self.now()
+T = TypeVar("T")
 
 
 class _NotSent(Exception):
@@ -117,7 +85,7 @@ class _Lost(Exception):
     """Internal: the connection broke after sending began; the commands may have run."""
 
 
-class RedisStore(Store):
+class RedisStore(RemoteStore["_RedisRead"]):
     """A fenced store on a Redis server (``fencedstate.open_store("redis://host:port/db")``).
 
     ``durability="fsync"`` (default) refuses, with ``UnsafeDurabilityError`` naming the setting, a
@@ -131,6 +99,8 @@ class RedisStore(Store):
     lost races or trying to settle a lost reply. ``clock`` is for tests only: its ``boot_id``
     replaces the store's lease identity (lease time is the server's).
     """
+
+    _retry_first, _retry_cap = 0.001, 0.05  # pauses between lost races (remote.py)
 
     def __init__(
         self,
@@ -150,67 +120,36 @@ class RedisStore(Store):
         if not isinstance(url, str) or not url.lower().startswith(("redis://", "rediss://")):
             raise InvalidArgumentError("url must be a redis://host:port/db or rediss:// URL")
         self.url = _redact(url)  # the password stays in the connection pool only
-        try:
-            parts = urlsplit(url)
-            host, port = parts.hostname or "localhost", parts.port or 6379
-        except ValueError:
-            raise InvalidArgumentError(f"malformed Redis URL {self.url!r}") from None
         if type(max_value_bytes) is not int or max_value_bytes <= 0:
             raise InvalidArgumentError("max_value_bytes must be a positive int")
-        ours, rest = _split_query(parts.query)
-        namespace = _merge("namespace", namespace, ours.get("namespace"), "fencedstate")
-        durability = _merge("durability", durability, ours.get("durability"), "fsync")
-        wait_n = _merge("wait_replicas", wait_replicas, ours.get("wait_replicas"), 0)
-        wait_s = _merge("wait_timeout", wait_timeout, ours.get("wait_timeout"), 1.0)
-        if not isinstance(namespace, str) or not _valid_namespace(namespace):
-            raise InvalidArgumentError(
-                "namespace must be 1-128 characters of [A-Za-z0-9._-] (no braces: it is the "
-                "store's hash tag)"
-            )
-        if durability not in ("fsync", "none"):
-            raise InvalidArgumentError('durability must be "fsync" or "none"')
-        try:
-            wait_n = int(wait_n)
-        except (TypeError, ValueError):
-            raise InvalidArgumentError("wait_replicas must be an int >= 0") from None
-        if isinstance(wait_replicas, bool) or wait_n < 0:
-            raise InvalidArgumentError("wait_replicas must be an int >= 0")
-        try:
-            wait_s = float(wait_s)
-        except (TypeError, ValueError):
-            wait_s = -1.0
-        args.seconds("wait_timeout", wait_s)
+        opts = parse_options(url, namespace, durability, wait_replicas, wait_timeout)
         args.seconds("timeout", timeout)
         args.seconds("commit_deadline", commit_deadline)
         args.history_limit(history_limit)
         if type(max_connections) is not int or max_connections < 1:
             raise InvalidArgumentError("max_connections must be an int >= 1")
-        db = _db(parts.path)
-        self.namespace = namespace
-        self.durability = durability
-        self.wait_replicas = wait_n
-        self.wait_timeout = wait_s
+        self.namespace = opts.namespace
+        self.durability = opts.durability
+        self.wait_replicas = opts.wait_replicas
+        self.wait_timeout = opts.wait_timeout
         self._timeout = float(timeout)
         self._commit_deadline = float(commit_deadline)
         self._history_limit = history_limit
-        self._where = f"redis server {host}:{port}/{db}"
-        self._prefix = f"fencedstate:{{{namespace}}}:"
+        self._where = f"redis server {opts.host}:{opts.port}/{opts.db}"
+        self._prefix = f"fencedstate:{{{opts.namespace}}}:"
         self.events_key = self._prefix + "events"
         self._live = self._prefix + "live"
         self._all = self._prefix + "all"
-        self._lock = threading.Lock()
-        self._key_locks: dict[str, threading.Lock] = {}
         self._closed = False
-        clean = urlunsplit((parts.scheme, parts.netloc, "", urlencode(rest), ""))
         try:
-            kwargs = parse_url(clean)  # type: ignore[no-untyped-call]
+            kwargs = parse_url(opts.connection_url())  # type: ignore[no-untyped-call]
         except ValueError:
             raise InvalidArgumentError(f"malformed Redis URL {_redact(url)!r}") from None
         kwargs.pop("db", None)
         # RESP2 unless the URL asks otherwise: plain reply shapes, no push messages in between.
         kwargs.setdefault("protocol", 2)
         self._pool = redis.BlockingConnectionPool(  # type: ignore[no-untyped-call]
-            db=db,
+            db=opts.db,
             max_connections=max_connections,
             timeout=self._timeout,
             socket_timeout=self._timeout,
@@ -307,37 +246,39 @@ class RedisStore(Store):
         return replies
 
     def _reading(self, commands: Sequence[Sequence[Any]], key: str | None) -> list[_Reply]:
-        """A read-only round trip, retried a few times when the connection fails (or the
-        server is still loading its data: redis-py raises that as a connection error)."""
-        for attempt in range(4):
-            try:
-                replies = self._round_trip(commands)
-            except (_NotSent, _Lost) as exc:
-                if attempt == 3:
-                    raise StorageError(key, f"read failed: {exc}") from None
-                time.sleep(0.05 * 2**attempt)
-                continue
-            for r in replies:
-                if isinstance(r, ResponseError):
-                    raise _server_error(r, self._where, "read")
-            return replies
-        raise AssertionError("unreachable")
+        """A read-only round trip (``_retried``); an error reply is a ``StorageError``."""
+        replies = self._retried(lambda: self._round_trip(commands), key)
+        for r in replies:
+            if isinstance(r, ResponseError):
+                raise _server_error(r, self._where, "read")
+        return replies
 
     def _read_script(self, keys: Sequence[str], key: str | None) -> tuple[float, list[Any]]:
         """(server time, [gen, seq, ver, ep, hold, rec] per record hash) in one atomic read."""
-        for attempt in range(4):
+        sent = 0.0
+
+        def ask() -> Any:
+            nonlocal sent
             sent = time.monotonic()
+            return self._eval(READ, keys, ())[0]
+
+        reply = self._retried(ask, key)
+        now = int(reply[0]) + int(reply[1]) / 1_000_000
+        self._server_clock.observe(now, sent, time.monotonic())
+        return now, list(reply[2:])
+
+    def _retried(self, ask: Callable[[], T], key: str | None) -> T:
+        """``ask()`` (a read), again a few times when the connection fails (or the server is
+        still loading its data: redis-py raises that as a connection error)."""
+        for attempt in range(3):
             try:
-                reply = self._eval(READ, keys, ())[0]
-            except (_NotSent, _Lost) as exc:
-                if attempt == 3:
-                    raise StorageError(key, f"read failed: {exc}") from None
+                return ask()
+            except (_NotSent, _Lost):
                 time.sleep(0.05 * 2**attempt)
-                continue
-            now = int(reply[0]) + int(reply[1]) / 1_000_000
-            self._server_clock.observe(now, sent, time.monotonic())
-            return now, list(reply[2:])
-        raise AssertionError("unreachable")
+        try:
+            return ask()
+        except (_NotSent, _Lost) as exc:
+            raise StorageError(key, f"read failed: {exc}") from None
 
     # -- bootstrap ----------------------------------------------------------------------------
 
@@ -396,15 +337,15 @@ class RedisStore(Store):
 
     # -- primitives ---------------------------------------------------------------------------
 
-    def _read(self, key: str) -> State | None:
+    def read_state(self, key: str) -> State | None:
         blob = self._reading([("HGET", self._rec_key(key), "rec")], key)[0]
         return None if blob is None else codec.decode(key, blob)[0]
 
-    def _history(self, key: str) -> list[State]:
+    def read_history(self, key: str) -> list[State]:
         blobs = self._reading([("LRANGE", self._jrnl_key(key), 0, -1)], key)[0]
         return [codec.decode(key, b)[0] for b in blobs]
 
-    def _keys(self, prefix: str) -> list[str]:
+    def read_keys(self, prefix: str) -> list[str]:
         if prefix:
             lo, hi = b"[" + prefix.encode(), b"[" + prefix.encode() + b"\xff"
         else:
@@ -412,11 +353,11 @@ class RedisStore(Store):
         names = self._reading([("ZRANGEBYLEX", self._live, lo, hi)], None)[0]
         return sorted(_text(n) for n in names)
 
-    def _all_keys(self) -> list[str]:
+    def read_all_keys(self) -> list[str]:
         names = self._reading([("ZRANGE", self._all, 0, -1)], None)[0]
         return sorted(_text(n) for n in names)
 
-    def _load(self, key: str, history: list[State]) -> None:
+    def load_key(self, key: str, history: list[State]) -> None:
         commit_id = uuid.uuid4().hex
         last = history[-1]
         lease = last.lease
@@ -440,73 +381,28 @@ class RedisStore(Store):
         if status == "exists":
             raise InvalidArgumentError(f"copy destination already has key {key!r}")
 
-    def _transition(self, key: str, step: Step) -> State:
-        def many(curs: dict[str, State], clock: Clock) -> dict[str, State]:
-            nxt = step(curs[key], clock)
-            return {key: curs[key] if nxt is None else nxt}
+    # -- the commit phases (remote.py runs them) ---------------------------------------------
 
-        return self._transition_many([key], many)[key]
-
-    def _transition_many(
-        self, keys: list[str], step: Callable[[dict[str, State], Clock], dict[str, State]]
-    ) -> dict[str, State]:
-        keys = sorted(set(keys))
-        # Writers through this store object take the keys in turn (sorted: no cycles), so a
-        # held update's function runs once against them; other clients race by compare.
-        with self._lock:
-            locks = [self._key_locks.setdefault(k, threading.Lock()) for k in keys]
-        for lk in locks:
-            lk.acquire()
-        try:
-            return self._commit_loop(keys, step)
-        finally:
-            for lk in reversed(locks):
-                lk.release()
-
-    def _commit_loop(
-        self, keys: list[str], step: Callable[[dict[str, State], Clock], dict[str, State]]
-    ) -> dict[str, State]:
-        deadline = time.monotonic() + self._commit_deadline
-        attempt = 0
-        while True:
-            result = self._attempt(keys, step)
-            if result is not None:
-                return result
-            if time.monotonic() > deadline:
-                raise StorageError(
-                    keys[0],
-                    f"not committed within {self._commit_deadline:g}s "
-                    "(the keys kept changing under us, or the server was unreachable)",
-                )
-            time.sleep(random.uniform(0, min(0.05, 0.001 * (2 ** min(attempt, 6)))))
-            attempt += 1
-
-    def _attempt(
-        self, keys: list[str], step: Callable[[dict[str, State], Clock], dict[str, State]]
-    ) -> dict[str, State] | None:
-        """One read + one commit script; None when it certainly did not commit (run again)."""
-        where = keys[0]
-        now, rows = self._read_script([self._rec_key(k) for k in keys], where)
-        curs: dict[str, State] = {}
-        seqs: dict[str, int] = {}
-        seen: dict[str, list[bytes]] = {}
+    def _read_for_commit(self, keys: list[str]) -> AbstractContextManager[_RedisRead]:
+        """The records and the server's ``TIME`` in one script."""
+        now, rows = self._read_script([self._rec_key(k) for k in keys], keys[0])
+        read = _RedisRead({}, {}, now, {})
         for key, row in zip(keys, rows, strict=True):
             gen, seq, ver, ep, hold, rec = row
-            seen[key] = [gen or b"0", seq or b"0", ver or b"0", ep or b"0", hold or b""]
-            seqs[key] = int(seq or 0)
+            read.seen[key] = [gen or b"0", seq or b"0", ver or b"0", ep or b"0", hold or b""]
+            read.seqs[key] = int(seq or 0)
             absent = rec is None or rec is False  # nil (RESP3 may turn Lua's false into False)
-            curs[key] = empty_state(key) if absent else codec.decode(key, rec)[0]
-        nxt = step(curs, FixedClock(self.clock.boot_id, now))
-        changed = {k: s for k, s in nxt.items() if s is not curs[k]}
-        if not changed:
-            return curs | nxt
-        commit_id = uuid.uuid4().hex
-        if len(changed) > 1:  # tag a multi-key commit's events with one id
-            changed = {k: replace(s, txn=commit_id) for k, s in changed.items()}
+            read.states[key] = empty_state(key) if absent else codec.decode(key, rec)[0]
+        return just(read)
+
+    def _send(self, read: _RedisRead, changed: dict[str, State], commit_id: str) -> None:
+        """The commit script: checks every record is as read and each lease as live as the step
+        saw it, at the server's ``TIME``; then writes (redis/scripts.py)."""
+        keys = list(read.states)
         redis_keys = [self._live, self._all, self.events_key]
         argv: list[Any] = [
             commit_id,
-            repr(now),
+            repr(read.now),
             self.clock.boot_id,
             self._history_limit,
             len(keys),
@@ -516,13 +412,13 @@ class RedisStore(Store):
             redis_keys += [self._rec_key(key), self._jrnl_key(key)]
             new = changed.get(key)
             if new is None:
-                argv += [key, "0", *seen[key], "", "", "", "", "", "", "", ""]
+                argv += [key, "0", *read.seen[key], "", "", "", "", "", "", "", ""]
                 continue
             lease = new.lease
             argv += [
                 key,
                 "1",
-                *seen[key],
+                *read.seen[key],
                 new.version,
                 new.epoch,
                 new.holder or "",
@@ -530,31 +426,55 @@ class RedisStore(Store):
                 "" if lease is None else repr(lease.deadline),
                 "1" if new.exists else "0",
                 new.op,
-                codec.encode(new, seqs[key] + 1, commit_id),
+                codec.encode(new, read.seqs[key] + 1, commit_id),
             ]
         try:
             replies = self._eval(COMMIT, redis_keys, argv, self._wait_command())
-        except _NotSent:
-            return None  # nothing was sent: the loop tries again until its deadline
+        except _NotSent as exc:
+            raise NotCommitted(str(exc)) from None
         except _Lost as exc:
-            probe = next(iter(changed))
-            landed = self._settle(
-                keys, [seen[k][0] for k in keys], keys.index(probe), seqs[probe] + 1, commit_id, exc
-            )
-            return curs | changed if landed else None
+            raise LostReply(str(exc)) from None
         status = _text(replies[0][0])
         if status == "ok":
-            self._check_replicas(where, replies)
-            return curs | changed
+            self._check_replicas(keys[0], replies)
+            return
         if status in ("stale", "lease"):
-            return None
+            raise NotCommitted(f"the commit script found the keys moved ({status})")
         raise StorageError(
-            _text(replies[0][1]) if status == "regress" else where,
+            _text(replies[0][1]) if status == "regress" else keys[0],
             f"the commit script refused: {status} {_text(replies[0][1])} (a Redis key of the "
             "store holds something fencedstate did not write)",
         )
 
-    def _watch_feed(self, prefix: str, exact: bool, since: str | None) -> WatchFeed:
+    def _settle(
+        self, read: _RedisRead, changed: dict[str, State], commit_id: str, lost: LostReply
+    ) -> bool:
+        """The fence script: makes the lost commit unable to land, and tells if it had."""
+        keys = list(read.states)
+        where = keys[0]
+        probe = next(iter(changed))
+        redis_keys: list[str] = []
+        for key in keys:
+            redis_keys += [self._rec_key(key), self._jrnl_key(key)]
+        gens = [read.seen[k][0] for k in keys]
+        argv = [commit_id, len(keys), *gens, keys.index(probe) + 1, read.seqs[probe] + 1]
+        replies = self._until_answered(
+            lambda: self._eval(FENCE, redis_keys, argv, self._wait_command()),
+            (_NotSent, _Lost, StorageError, AccessDeniedError),
+            where,
+            lost,
+        )
+        status = _text(replies[0])
+        if status in ("fenced", "absent"):
+            return False  # did not land, and now never can: the caller tries again
+        if status == "trimmed":
+            raise OutcomeUnknownError(
+                where, f"{lost}; and the journal no longer holds the event that would tell"
+            )
+        self._check_replicas(where, replies)
+        return True
+
+    def watch_feed(self, prefix: str, exact: bool, since: str | None) -> WatchFeed:
         """A feed of the store's change stream (``redis/watch.py``, docs/watch.md)."""
         from .watch import RedisFeed
 
@@ -577,41 +497,10 @@ class RedisStore(Store):
                 f"it within {self.wait_timeout:g}s: a failover now could lose it",
             )
 
-    def _settle(
-        self,
-        keys: list[str],
-        gens: list[bytes],
-        probe: int,
-        slot: int,
-        commit_id: str,
-        cause: Exception,
-    ) -> bool:
-        """Did the commit ``commit_id`` land? Fences it first so it can never land later."""
-        where = keys[0]
-        redis_keys: list[str] = []
-        for key in keys:
-            redis_keys += [self._rec_key(key), self._jrnl_key(key)]
-        argv = [commit_id, len(keys), *gens, probe + 1, slot]
-        deadline = time.monotonic() + self._commit_deadline
-        while True:
-            try:
-                replies = self._eval(FENCE, redis_keys, argv, self._wait_command())
-                break
-            except (_NotSent, _Lost, StorageError, AccessDeniedError) as exc:
-                if time.monotonic() > deadline:
-                    raise OutcomeUnknownError(
-                        where, f"{cause}; and {self._where} stayed unreachable: {exc}"
-                    ) from None
-                time.sleep(0.05)
-        status = _text(replies[0])
-        if status in ("fenced", "absent"):
-            return False  # did not land, and now never can: the caller tries again
-        if status == "trimmed":
-            raise OutcomeUnknownError(
-                where, f"{cause}; and the journal no longer holds the event that would tell"
-            )
-        self._check_replicas(where, replies)
-        return True
+
+@dataclass
+class _RedisRead(Read):
+    seen: dict[str, list[bytes]]  # key -> [gen, seq, version, epoch, holder] as read
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -635,55 +524,3 @@ def _server_error(err: ResponseError, where: str, what: str) -> StorageError | A
             f"by {err.host}:{err.port} (a cluster: point the URL at that node)",
         )
     return StorageError(None, f"{where} refused the {what}: {err}")
-
-
-def _valid_namespace(ns: str) -> bool:
-    return 1 <= len(ns) <= 128 and all(c.isascii() and (c.isalnum() or c in "._-") for c in ns)
-
-
-def _split_query(query: str) -> tuple[dict[str, str], list[tuple[str, str]]]:
-    """(fencedstate's own URL parameters, the rest for redis-py)."""
-    ours: dict[str, str] = {}
-    rest: list[tuple[str, str]] = []
-    for name, value in parse_qsl(query, keep_blank_values=True):
-        if name in _OUR_PARAMS:
-            ours[name] = value
-        else:
-            rest.append((name, value))
-    return ours, rest
-
-
-def _merge(name: str, given: Any, in_url: str | None, default: Any) -> Any:
-    """An option from the keyword or the URL (they must agree when both are given)."""
-    if given is None:
-        return default if in_url is None else in_url
-    if in_url is not None and str(given) != in_url:
-        raise InvalidArgumentError(f"{name} is given twice, differently (keyword and URL)")
-    return given
-
-
-def _db(path: str) -> int:
-    text = path.strip("/")
-    if not text:
-        return 0
-    if not text.isdigit():
-        raise InvalidArgumentError(
-            f"the Redis URL's path must be a database number (/0, /1, ...), not {path!r}; "
-            "name the store with ?namespace=NAME"
-        )
-    return int(text)
-
-
-def _redact(url: str) -> str:
-    """``url`` with any password (in the authority or the query) replaced by ``***``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "redis://?"
-    netloc = parts.netloc
-    if "@" in netloc:
-        auth, host = netloc.rsplit("@", 1)
-        if ":" in auth:
-            netloc = f"{auth.split(':', 1)[0]}:***@{host}"
-    query = [(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query, True)]
-    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query), ""))

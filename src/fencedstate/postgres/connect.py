@@ -1,0 +1,108 @@
+"""PostgreSQL connections: the server's clock as a client sees it, and what a driver error
+means for a commit (``_translate``) or a connection attempt (``_connect_error``)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from ..clock import Clock
+from ..errors import AccessDeniedError, FencedStateError, LockTimeoutError, StorageError
+from ..remote import NotCommitted
+
+__all__ = ["ServerClock"]
+
+
+class ServerClock(Clock):
+    """The database server's clock as seen from this client (for ``Claim.expires_in``).
+
+    ``now()`` is the local monotonic clock plus the offset to the server measured at the last
+    transaction against the moment the query was *sent*, so the estimate is never behind the
+    server and a client never overestimates the time left on its lease (rate drift aside).
+    ``boot_id`` names the store (its ``store_id``): leases carry it instead of a kernel boot id.
+    """
+
+    __slots__ = ("_offset",)
+
+    def __init__(self, boot_id: str, offset: float = 0.0) -> None:
+        super().__init__(boot_id)
+        self._offset = offset
+
+    def observe(self, server_now: float, sent_at: float) -> None:
+        """Record that the server's clock read ``server_now`` for a query sent at ``sent_at``
+        (local ``time.monotonic()``)."""
+        self._offset = server_now - sent_at
+
+    def now(self) -> float:
+        """Estimated seconds on the server's clock (never behind the server's reading)."""
+        return time.monotonic() + self._offset
+
+    def wall(self) -> float:
+        """Estimated server wall-clock time."""
+        return self.now()
+
+
+_STATEMENT_ERRORS = (
+    pg_errors.UniqueViolation,
+    pg_errors.DeadlockDetected,
+    pg_errors.SerializationFailure,
+    pg_errors.LockNotAvailable,
+)
+
+
+def _translate(key: str, exc: BaseException, what: str) -> BaseException:
+    """The exception to raise for ``exc`` from an attempt that certainly did not commit."""
+    if isinstance(exc, FencedStateError) or not isinstance(exc, (psycopg.Error, OSError)):
+        return exc  # the rules' typed errors, bugs, KeyboardInterrupt: as they are
+    if isinstance(exc, pg_errors.LockNotAvailable):
+        return LockTimeoutError(key, "the key is locked by another transaction (a stalled client?)")
+    if isinstance(exc, _STATEMENT_ERRORS):  # e.g. a concurrent creator of the key won: again
+        return NotCommitted(str(exc))
+    if isinstance(exc, (psycopg.OperationalError, OSError)):
+        return NotCommitted(f"connection lost before commit: {exc}")
+    return StorageError(key, f"{what} failed: {exc}")
+
+
+def _rollback(conn: psycopg.Connection[Any]) -> None:
+    """Best-effort ROLLBACK; a broken connection is discarded by the pool anyway."""
+    if conn.closed:
+        return
+    with contextlib.suppress(psycopg.Error):
+        conn.execute("ROLLBACK")
+
+
+# libpq's words when the server (or our own verification) refused the client.
+_REFUSALS: tuple[tuple[str, str], ...] = (
+    ("password authentication failed", "wrong user name or password"),
+    ("no password supplied", "the server demands a password"),
+    ("no encryption", "the server accepts this client only over TLS: use sslmode=verify-full"),
+    ("certificate verify failed", "the server's TLS certificate is not trusted: give sslrootcert="),
+    ("does not match host name", "the server's TLS certificate does not name this host"),
+    ("server does not support SSL", "the server does not speak TLS: check sslmode"),
+    ("certificate required", "the server demands a client certificate: sslcert= and sslkey="),
+    ("permission denied", "the role lacks a privilege the store needs"),
+)
+
+
+def _connect_error(url: str, exc: psycopg.Error) -> Exception:
+    """``AccessDeniedError`` when the server refused us, else ``StorageError`` (no password)."""
+    text = str(exc)
+    for needle, meaning in _REFUSALS:
+        if needle in text:
+            return AccessDeniedError("postgresql", f"{meaning} ({_redact(url)}: {text})")
+    return StorageError(None, f"cannot connect to {_redact(url)}: {text}")
+
+
+def _redact(url: str) -> str:
+    """``url`` without its password."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.Error:
+        return "postgresql://?"
+    if "password" in info:
+        info["password"] = "***"
+    return psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in info.items()})
