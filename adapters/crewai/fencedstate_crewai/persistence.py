@@ -45,7 +45,7 @@ from crewai.hooks import InterceptionPoint, register_hook
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer, field_validator
 
 import fencedstate as fs
-from fencedstate.integrations import default_owner, resolve_store
+from fencedstate.integrations import KeyedLocks, default_owner, resolve_store
 from fencedstate.keys import validate_key
 
 if TYPE_CHECKING:
@@ -213,10 +213,8 @@ class FencedFlowPersistence(FlowPersistence):
 
     _detached_versions: dict[str, int] = PrivateAttr(default_factory=dict)
     _detached_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
-    # weak values: a flow id's lock lives only while a caller holds it (bounded map)
-    _flow_locks: weakref.WeakValueDictionary[str, threading.Lock] = PrivateAttr(
-        default_factory=weakref.WeakValueDictionary
-    )
+    # one lock per flow id: this object's own detached callers go one at a time
+    _flow_locks: KeyedLocks = PrivateAttr(default_factory=KeyedLocks)
     _heartbeat: threading.Thread | None = PrivateAttr(default=None)
     _hb_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _hb_sessions: dict[int, _Session] = PrivateAttr(default_factory=dict)
@@ -272,7 +270,7 @@ class FencedFlowPersistence(FlowPersistence):
         key = self.flow_key(flow_uuid)
         kickoff = _KICKOFF.get()
         if kickoff is None:  # not inside a kickoff (hooks not run): a plain read
-            with self._flow_lock(flow_uuid):
+            with self._flow_locks.of(flow_uuid):
                 snap = self.store.get(key)
                 with self._detached_lock:
                     self._detached_versions[flow_uuid] = snap.version if snap else 0
@@ -333,7 +331,7 @@ class FencedFlowPersistence(FlowPersistence):
         key = self.flow_key(flow_uuid)
         kickoff = _KICKOFF.get()
         if kickoff is None:
-            with self._flow_lock(flow_uuid):
+            with self._flow_locks.of(flow_uuid):
                 snap = self.store.get(key)
                 with self._detached_lock:
                     self._detached_versions[flow_uuid] = snap.version if snap else 0
@@ -353,7 +351,7 @@ class FencedFlowPersistence(FlowPersistence):
         key = self.flow_key(flow_uuid)
         kickoff = _KICKOFF.get()
         if kickoff is None:
-            with self._flow_lock(flow_uuid):
+            with self._flow_locks.of(flow_uuid):
                 snap = self.store.get(key)
                 if _pending_of(snap) is None:
                     return
@@ -430,18 +428,10 @@ class FencedFlowPersistence(FlowPersistence):
         owner = default_owner(self.writer)
         return self.store.claim(key, owner=owner, ttl=self.ttl, wait=self.claim_timeout)
 
-    def _flow_lock(self, flow_uuid: str) -> threading.Lock:
-        """One lock per flow id: this object's own detached callers go one at a time."""
-        with self._detached_lock:
-            lock = self._flow_locks.get(flow_uuid)
-            if lock is None:
-                lock = self._flow_locks[flow_uuid] = threading.Lock()
-            return lock
-
     def _save_detached(
         self, flow_uuid: str, key: str, value: dict[str, Any] | None, keep_pending: bool
     ) -> None:
-        with self._flow_lock(flow_uuid):
+        with self._flow_locks.of(flow_uuid):
             with self._detached_lock:
                 expected = self._detached_versions.get(flow_uuid, 0)
             with self._claim(key) as claim:
