@@ -1,4 +1,4 @@
-"""Child-process bodies shared by the backend tests (PostgreSQL, etcd), importable by name
+"""Child-process bodies shared by the backend tests (PostgreSQL, etcd, Redis), importable by name
 under ``spawn``, and the block that runs a set of them."""
 
 from __future__ import annotations
@@ -77,3 +77,32 @@ def zombie(url: str, key: str, go: Any, out: Any, options: dict[str, Any]) -> No
             store.close()
     except BaseException as exc:
         out.put(("error", repr(exc)))
+
+
+def committer(url: str, key: str, name: str, stop: Any, out: Any, options: dict[str, Any]) -> None:
+    """Append ``name:i`` to a list under ``key`` until ``stop``; report every acked commit
+    and every typed error (a commit raising ``OutcomeUnknownError`` is reported as unknown)."""
+    try:
+        store = fs.open_store(url, timeout=3.0, **options)
+        try:
+            i = 0
+            while not stop.is_set():
+                item = f"{name}:{i}"
+                try:
+                    snap = store.update(
+                        key,
+                        lambda v, item=item: [*(v or []), item],
+                        writer=name,
+                        max_retries=100_000,
+                    )
+                    out.put(("acked", item, snap.version, snap.epoch))
+                except fs.OutcomeUnknownError:
+                    out.put(("unknown", item))
+                except fs.StorageError as exc:
+                    out.put(("storage", item, type(exc).__name__))
+                i += 1
+            out.put(("done", name))
+        finally:
+            store.close()
+    except BaseException as exc:
+        out.put(("error", name, repr(exc)))
