@@ -14,7 +14,13 @@ from typing import Any
 import etcd_cluster as ec
 import httpx
 import pytest
-from _support.faults import WAIT, Committers, fence_a_stopped_zombie, sigstop
+from _support.faults import (
+    WAIT,
+    Committers,
+    fence_a_stopped_zombie,
+    reclaim_once_expired,
+    sigstop,
+)
 from _support.faults import wait_for as _wait_for
 from etcd_cluster import EtcdCluster
 
@@ -113,18 +119,8 @@ def test_serializable_reads_are_an_explicit_option(etcd_cluster: EtcdCluster) ->
 
 def test_sigstopped_zombie_is_fenced_after_reclaim(etcd_cluster: EtcdCluster) -> None:
     url = etcd_cluster.url(_ns())
-    store = fs.open_store(url)
-
-    def reclaim() -> int:
-        try:
-            return store.reclaim("task", by="recovery")
-        except fs.ClaimHeldError:  # the 1 s lease has not run out on the server clock yet
-            return 0
-
-    try:
-        fence_a_stopped_zombie(url, store, lambda: _wait_for(reclaim, "the lease to run out"), {})
-    finally:
-        store.close()
+    with fs.open_store(url) as store:
+        fence_a_stopped_zombie(url, store, lambda: reclaim_once_expired(store), {})
 
 
 def test_kill9_leader_while_four_processes_commit(own_cluster: EtcdCluster) -> None:

@@ -41,6 +41,19 @@ def sigstop(pid: int) -> None:
     wait_for(lambda: proc_state(pid) == "T", f"pid {pid} to stop")
 
 
+def reclaim_once_expired(store: fs.Store, key: str = "task") -> int:
+    """Reclaim ``key`` as soon as its holder's lease has run out (on the server's clock: the
+    store refuses with ``ClaimHeldError`` until then); the new epoch."""
+
+    def attempt() -> int:
+        try:
+            return store.reclaim(key, by="recovery")
+        except fs.ClaimHeldError:
+            return 0
+
+    return int(wait_for(attempt, f"the lease of {key!r} to run out"))
+
+
 def fence_a_stopped_zombie(
     url: str, store: fs.Store, reclaim: Callable[[], int], options: dict[str, Any]
 ) -> None:
