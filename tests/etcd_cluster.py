@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support.servers import running
 
 
 def etcd_binary() -> str:
@@ -254,12 +255,8 @@ class _suppress:
 @pytest.fixture(scope="session")
 def etcd_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdCluster]:
     """One 3-member cluster for the session (tests use their own namespaces)."""
-    cluster = EtcdCluster(tmp_path_factory.mktemp("etcd"))
-    try:
-        cluster.start()
+    with running(EtcdCluster(tmp_path_factory.mktemp("etcd"))) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 def b64(data: bytes) -> str:

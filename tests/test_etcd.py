@@ -22,6 +22,7 @@ from _support.faults import (
     sigstop,
 )
 from _support.faults import wait_for as _wait_for
+from _support.servers import running
 from etcd_cluster import EtcdCluster
 
 import fencedstate as fs
@@ -31,12 +32,8 @@ from fencedstate.etcd import EtcdStore
 @pytest.fixture
 def own_cluster(tmp_path: Path) -> Iterator[EtcdCluster]:
     """A cluster of its own, for tests that stop or kill members."""
-    cluster = EtcdCluster(tmp_path / "etcd")
-    try:
-        cluster.start()
+    with running(EtcdCluster(tmp_path / "etcd")) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 def _ns() -> str:

@@ -22,6 +22,7 @@ import redis_server as rs
 from _support import store_workers as workers
 from _support.faults import WAIT, Committers, fence_a_stopped_zombie, sigstop
 from _support.faults import wait_for as _wait_for
+from _support.servers import running
 from _support.tcp_proxy import TcpProxy
 from redis.crc import key_slot
 from redis_server import RedisServer
@@ -53,12 +54,8 @@ def admin(redis_server: RedisServer) -> Iterator[Any]:
 @pytest.fixture
 def own_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A server of its own, for tests that kill it or change its settings."""
-    server = RedisServer(tmp_path / "redis")
-    try:
-        server.start()
+    with running(RedisServer(tmp_path / "redis")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 # -- opening, options, layout ------------------------------------------------------------------
