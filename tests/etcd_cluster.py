@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-import fencedstate as fs
+from _support.servers import running
 
 
 def etcd_binary() -> str:
@@ -253,53 +252,11 @@ class _suppress:
         return exc[0] is not None and issubclass(exc[0], ProcessLookupError)  # type: ignore[arg-type]
 
 
-def proc_state(pid: int) -> str:
-    """The process state letter from /proc/PID/stat ('T' when stopped)."""
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0]
-
-
 @pytest.fixture(scope="session")
 def etcd_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdCluster]:
     """One 3-member cluster for the session (tests use their own namespaces)."""
-    cluster = EtcdCluster(tmp_path_factory.mktemp("etcd"))
-    try:
-        cluster.start()
+    with running(EtcdCluster(tmp_path_factory.mktemp("etcd"))) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
-
-
-# -- child-process bodies (importable by name under ``spawn``) --------------------------------
-
-
-def committer(url: str, key: str, name: str, stop: Any, out: Any) -> None:
-    """Append ``name:i`` to a list under ``key`` until ``stop``; report every acked commit
-    and every typed error (a commit raising ``OutcomeUnknownError`` is reported as unknown)."""
-    try:
-        store = fs.open_store(url, timeout=3.0)
-        try:
-            i = 0
-            while not stop.is_set():
-                item = f"{name}:{i}"
-                try:
-                    snap = store.update(
-                        key,
-                        lambda v, item=item: [*(v or []), item],
-                        writer=name,
-                        max_retries=100_000,
-                    )
-                    out.put(("acked", item, snap.version, snap.epoch))
-                except fs.OutcomeUnknownError:
-                    out.put(("unknown", item))
-                except fs.StorageError as exc:
-                    out.put(("storage", item, type(exc).__name__))
-                i += 1
-            out.put(("done", name))
-        finally:
-            store.close()
-    except BaseException as exc:
-        out.put(("error", name, repr(exc)))
 
 
 def b64(data: bytes) -> str:

@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from _support.servers import running
 
 _NEEDED = ("initdb", "pg_ctl", "postgres")
 
@@ -308,12 +309,8 @@ def pg_server() -> Iterator[PgServer | ExternalServer]:
             "backend is NOT TESTED. Install Debian's 'postgresql' package "
             "(.ci/deps.d/postgres.sh) or set FENCEDSTATE_PG_BIN."
         )
-    server = PgServer(bindir)
-    try:
-        server.start()
+    with running(PgServer(bindir)) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support.servers import running
 
 
 def redis_binary() -> str:
@@ -200,12 +201,8 @@ class RedisServer:
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """One redis-server for the session (appendonly yes, appendfsync always)."""
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    try:
-        server.start()
+    with running(RedisServer(tmp_path_factory.mktemp("redis"))) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -215,37 +212,6 @@ def redis_url(redis_server: RedisServer) -> str:
 
 
 # -- child-process bodies (importable by name under ``spawn``) --------------------------------
-
-
-def committer(url: str, key: str, name: str, stop: Any, out: Any) -> None:
-    """Append ``name:i`` to a list under ``key`` until ``stop``; report every acked commit
-    and every typed error (a commit raising ``OutcomeUnknownError`` is reported as unknown)."""
-    import fencedstate as fs
-
-    try:
-        store = fs.open_store(url, timeout=3.0, commit_deadline=60.0)
-        try:
-            i = 0
-            while not stop.is_set():
-                item = f"{name}:{i}"
-                try:
-                    snap = store.update(
-                        key,
-                        lambda v, item=item: [*(v or []), item],
-                        writer=name,
-                        max_retries=100_000,
-                    )
-                    out.put(("acked", item, snap.version, snap.epoch))
-                except fs.OutcomeUnknownError:
-                    out.put(("unknown", item))
-                except fs.StorageError as exc:
-                    out.put(("storage", item, type(exc).__name__))
-                i += 1
-            out.put(("done", name))
-        finally:
-            store.close()
-    except BaseException as exc:
-        out.put(("error", name, repr(exc)))
 
 
 def lin_worker(url: str, hist: str, seed: int, ops: int, out: Any) -> None:

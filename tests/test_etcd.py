@@ -14,44 +14,30 @@ from typing import Any
 import etcd_cluster as ec
 import httpx
 import pytest
-from _support import store_workers as workers
+from _support.faults import (
+    WAIT,
+    Committers,
+    fence_a_stopped_zombie,
+    reclaim_once_expired,
+    sigstop,
+)
+from _support.faults import wait_for as _wait_for
+from _support.servers import running
 from etcd_cluster import EtcdCluster
 
 import fencedstate as fs
 from fencedstate.etcd import EtcdStore
 
-WAIT = 300.0  # safety net only: every wait below ends on the event it waits for
-
 
 @pytest.fixture
 def own_cluster(tmp_path: Path) -> Iterator[EtcdCluster]:
     """A cluster of its own, for tests that stop or kill members."""
-    cluster = EtcdCluster(tmp_path / "etcd")
-    try:
-        cluster.start()
+    with running(EtcdCluster(tmp_path / "etcd")) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 def _ns() -> str:
     return f"t-{uuid.uuid4().hex[:12]}"
-
-
-def _wait_for(pred: Any, what: str, timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = pred()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)  # poll interval
-
-
-def _stop(pid: int) -> None:
-    os.kill(pid, signal.SIGSTOP)
-    _wait_for(lambda: ec.proc_state(pid) == "T", f"pid {pid} to stop")
 
 
 def test_open_store_reaches_etcd_and_bad_urls_are_typed(etcd_cluster: EtcdCluster) -> None:
@@ -128,123 +114,25 @@ def test_serializable_reads_are_an_explicit_option(etcd_cluster: EtcdCluster) ->
         fast.close()
 
 
-def test_eight_processes_250_updates_each_exact(etcd_cluster: EtcdCluster) -> None:
-    url = etcd_cluster.url(_ns())
-    results = workers.run_updaters(url, "counter", procs=8, n=250, options={}, timeout=WAIT * 2)
-    assert all(r[1] == "ok" for r in results), results
-    store = fs.open_store(url)
-    try:
-        snap = store.get("counter")
-        assert snap is not None and (snap.value, snap.version) == (2000, 2000)
-        puts = [e for e in store.history("counter", limit=None) if e.op == "put"]
-        # the writers prune the journal to their history_limit (1000, every 64 commits)
-        assert 1000 <= len(puts) < 1064
-        assert [e.value for e in puts] == list(range(2001 - len(puts), 2001))
-        assert [e.version for e in puts] == [e.value for e in puts]
-    finally:
-        store.close()
-
-
 def test_sigstopped_zombie_is_fenced_after_reclaim(etcd_cluster: EtcdCluster) -> None:
     url = etcd_cluster.url(_ns())
-    store = fs.open_store(url)
-    store.put("task", "good", expected_version=0, writer="setup")
-    ctx = workers.spawn_context()
-    out, go = ctx.Queue(), ctx.Event()
-    child = ctx.Process(target=workers.zombie, args=(url, "task", go, out, {}))
-    child.start()
-    stopped = False
-    try:
-        msg = out.get(timeout=WAIT)
-        assert msg[0] == "claimed", msg
-        _, claim_epoch, version = msg
-        assert child.pid is not None
-        _stop(child.pid)
-        stopped = True
-
-        def reclaim() -> int:
-            try:
-                return store.reclaim("task", by="recovery")
-            except fs.ClaimHeldError:  # the 1 s lease has not run out on the server clock yet
-                return 0
-
-        new_epoch = _wait_for(reclaim, "the lease to run out")
-        assert new_epoch == claim_epoch + 1
-        os.kill(child.pid, signal.SIGCONT)
-        stopped = False
-        go.set()
-        result = out.get(timeout=WAIT)
-        child.join(WAIT)
-    finally:
-        if stopped and child.pid is not None:
-            os.kill(child.pid, signal.SIGCONT)
-        if child.is_alive():
-            child.kill()
-            child.join(10)
-    assert result == ("fenced", "reclaimed", claim_epoch, new_epoch)
-    snap = store.get("task")
-    assert snap is not None and (snap.value, snap.version) == ("good", version)
-    assert all(e.value != "zombie was here" for e in store.history("task", limit=None))
-    store.close()
+    with fs.open_store(url) as store:
+        fence_a_stopped_zombie(url, store, lambda: reclaim_once_expired(store), {})
 
 
 def test_kill9_leader_while_four_processes_commit(own_cluster: EtcdCluster) -> None:
     url = own_cluster.url(_ns())
-    ctx = workers.spawn_context()
-    out, stop = ctx.Queue(), ctx.Event()
-    procs = [
-        ctx.Process(target=ec.committer, args=(url, "log", f"c{i}", stop, out)) for i in range(4)
-    ]
-    msgs: list[tuple[Any, ...]] = []
+    writers = Committers(url, {})
+    killed: list[ec.Member] = []
 
-    def drain_until(pred: Any) -> None:
-        while not pred():
-            msgs.append(out.get(timeout=WAIT))
+    def crash() -> None:
+        killed.append(own_cluster.leader())
+        own_cluster.kill9(killed[0])
 
-    def acked() -> int:
-        return sum(1 for m in msgs if m[0] == "acked")
-
-    try:
-        for p in procs:
-            p.start()
-        drain_until(lambda: acked() >= 20)
-        leader = own_cluster.leader()
-        own_cluster.kill9(leader)
-        before = acked()
-        drain_until(lambda: acked() >= before + 20)  # commits go on under the new leader
-        own_cluster.restart(leader)
-        stop.set()
-        drain_until(lambda: sum(1 for m in msgs if m[0] in ("done", "error")) == len(procs))
-        for p in procs:
-            p.join(WAIT)
-    finally:
-        stop.set()
-        for p in procs:
-            if p.is_alive():
-                p.kill()
-                p.join(10)
-    assert not [m for m in msgs if m[0] == "error"], msgs
-    # every other outcome is a typed one
-    assert {m[0] for m in msgs} <= {"acked", "unknown", "storage", "done"}
-    store = fs.open_store(url, history_limit=100_000)
-    try:
-        final = store.get("log")
-        assert final is not None
-        items = final.value
-        assert len(items) == len(set(items))  # nothing applied twice
-        acked_items = [m[1] for m in msgs if m[0] == "acked"]
-        assert set(acked_items) <= set(items)  # every acked commit is present
-        unknown = {m[1] for m in msgs if m[0] in ("unknown", "storage")}
-        stray = set(items) - set(acked_items) - unknown
-        assert not stray, (stray, [m for m in msgs if m[0] != "acked"])
-        for name in (f"c{i}" for i in range(4)):  # each writer's versions only go up
-            versions = [m[2] for m in msgs if m[0] == "acked" and m[1].startswith(name + ":")]
-            assert versions == sorted(versions) and len(set(versions)) == len(versions)
-        epochs = [e.epoch for e in store.history("log", limit=None)]
-        assert epochs == sorted(epochs)  # no epoch goes back
-        assert final.version == len(items)
-    finally:
-        store.close()
+    # commits go on under a new leader; then the old one comes back
+    writers.run(crash, acks=20, then=lambda: own_cluster.restart(killed[0]))
+    with fs.open_store(url, history_limit=100_000) as store:
+        writers.check_log(store.get("log"), store.history("log", limit=None))
 
 
 def _member_value(m: ec.Member, ns: str, key: str) -> Any:
@@ -266,12 +154,12 @@ def test_sigstop_minority_then_majority_then_converge(own_cluster: EtcdCluster) 
         leader = own_cluster.leader()
         followers = [m for m in own_cluster.members if m is not leader]
         # a minority (one follower) stops: commits go on
-        _stop(followers[0].pid)
+        sigstop(followers[0].pid)
         stopped.append(followers[0].pid)
         for i in range(1, 11):
             store.put_many({"a": (i, i), "b": (i, i)})
         # the majority stops: a typed error within a bounded time, nothing half-applied
-        _stop(followers[1].pid)
+        sigstop(followers[1].pid)
         stopped.append(followers[1].pid)
         started = time.monotonic()
         with pytest.raises((fs.StorageError, fs.OutcomeUnknownError)):

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import base64
 import logging
-import os
-import signal
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from _support import store_workers as workers
+from _support.faults import fence_a_stopped_zombie, reclaim_once_expired
 from etcd_cluster import EtcdCluster
 from tls_certs import Pki, make_pki
 
@@ -222,42 +220,5 @@ def test_zombie_with_an_expired_token_is_fenced_not_let_in(
     cluster, pki = secure_etcd
     url = _url(cluster)
     options = {**{k: str(v) for k, v in _tls(pki).items()}, "username": "app", "password": PASSWORD}
-    store = fs.open_store(url, **options)
-    store.put("task", "good", expected_version=0, writer="setup")
-    ctx = workers.spawn_context()
-    out, go = ctx.Queue(), ctx.Event()
-    child = ctx.Process(target=workers.zombie, args=(url, "task", go, out, options))
-    child.start()
-    stopped = False
-    try:
-        msg = out.get(timeout=300)
-        assert msg[0] == "claimed", msg
-        _, claim_epoch, version = msg
-        assert child.pid is not None
-        os.kill(child.pid, signal.SIGSTOP)
-        stopped = True
-        while True:  # the 1 s lease runs out on the server's clock
-            try:
-                new_epoch = store.reclaim("task", by="recovery")
-                break
-            except fs.ClaimHeldError:
-                time.sleep(0.1)  # poll interval while the lease runs out, not a deadline
-        os.kill(child.pid, signal.SIGCONT)
-        stopped = False
-        go.set()
-        result = out.get(timeout=300)
-        child.join(60)
-    finally:
-        if stopped and child.pid is not None:
-            os.kill(child.pid, signal.SIGCONT)
-        if child.is_alive():
-            child.kill()
-            child.join(10)
-        store.close()
-    assert result == ("fenced", "reclaimed", claim_epoch, new_epoch)
-    check = fs.open_store(url, **options)
-    try:
-        snap = check.get("task")
-        assert snap is not None and (snap.value, snap.version) == ("good", version)
-    finally:
-        check.close()
+    with fs.open_store(url, **options) as store:
+        fence_a_stopped_zombie(url, store, lambda: reclaim_once_expired(store), options)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import fencedstate as fs
 from fencedstate.integrations import (
     ClaimRegistry,
     InvalidStoreError,
+    KeyedLocks,
     ObjectLock,
     aretry_conflicts,
     decode_segment,
@@ -241,3 +243,34 @@ async def test_object_lock_handed_to_a_cancelled_waiter_is_not_lost() -> None:
     with pytest.raises(asyncio.CancelledError):
         await waiter
     assert not lock.locked()  # the cancelled waiter passed the lock on
+
+
+def test_keyed_locks_serialise_one_key_leave_others_free_and_forget_unused_keys() -> None:
+    locks = KeyedLocks()
+    held = locks.of("a")
+    assert locks.of("a") is held  # the same lock while anyone holds a reference
+    entered = threading.Event()
+    done = threading.Event()
+
+    def other(key: str) -> None:
+        with locks.of(key):
+            entered.set()
+        done.set()
+
+    with held:
+        t = threading.Thread(target=other, args=("b",))
+        t.start()
+        assert entered.wait(60)  # another key does not wait for "a"
+        t.join()
+        entered.clear()
+        done.clear()
+        t = threading.Thread(target=other, args=("a",))
+        t.start()
+        deadline = time.monotonic() + 60
+        while not held._waiters and time.monotonic() < deadline:  # the same key queues
+            time.sleep(0.001)
+        assert len(held._waiters) == 1 and not entered.is_set()
+    assert done.wait(60) and entered.is_set()
+    t.join()
+    del held
+    assert list(locks._locks) == []  # nobody holds one: the map is empty again

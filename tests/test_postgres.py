@@ -6,16 +6,15 @@ connections killed mid-commit, schema migrations, lock timeouts and client clock
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 from _support import store_workers as workers
+from _support.faults import fence_a_stopped_zombie
+from _support.faults import wait_for as _wait_for
 
 import fencedstate as fs
 from fencedstate.postgres import SCHEMA_VERSION, PostgresStore
@@ -56,17 +55,6 @@ def _row(admin: psycopg.Connection[Any], key: str) -> tuple[Any, ...] | None:
         "SELECT seq, op, version, epoch, value, commit_id FROM fencedstate_keys WHERE key = %s",
         (key,),
     ).fetchone()
-
-
-def _wait_for(pred: Any, what: str, timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = pred()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 # -- schema and migrations
@@ -222,61 +210,17 @@ def test_put_many_from_threads_never_deadlocks(pg: PostgresStore) -> None:
 def test_sigstopped_zombie_is_fenced_by_the_server_clock(
     pg: PostgresStore, pg_url: str, admin: psycopg.Connection[Any]
 ) -> None:
-    pg.put("task", "good", expected_version=0, writer="setup")
-    ctx = workers.spawn_context()
-    out, go = ctx.Queue(), ctx.Event()
-    options = {"max_connections": 1}
-    child = ctx.Process(target=workers.zombie, args=(pg_url, "task", go, out, options))
-    child.start()
-    stopped = False
-    try:
-        msg = out.get(timeout=WAIT)
-        assert msg[0] == "claimed", msg
-        _, claim_epoch, version = msg
-        os.kill(child.pid, signal.SIGSTOP)  # type: ignore[arg-type]
-        stopped = True
-        # The lease runs out on the database server's clock, not on ours.
-        _wait_for(
+    def reclaim() -> int:
+        _wait_for(  # the lease runs out on the database server's clock, not on ours
             lambda: admin.execute(
                 "SELECT lease_deadline < extract(epoch FROM clock_timestamp()) "
                 "FROM fencedstate_keys WHERE key = 'task'"
             ).fetchone()[0],  # type: ignore[index]
             "the lease to expire on the server clock",
         )
-        new_epoch = pg.reclaim("task", by="recovery")
-        assert new_epoch == claim_epoch + 1
-        os.kill(child.pid, signal.SIGCONT)  # type: ignore[arg-type]
-        stopped = False
-        go.set()  # (after SIGCONT: Event.set waits for a stopped sleeper to wake)
-        result = out.get(timeout=WAIT)
-        child.join(WAIT)
-    finally:
-        if stopped:
-            os.kill(child.pid, signal.SIGCONT)  # type: ignore[arg-type]
-        if child.is_alive():
-            child.kill()
-            child.join(10)
-    assert result == ("fenced", "reclaimed", claim_epoch, new_epoch)
-    snap = pg.get("task")
-    assert snap is not None and (snap.value, snap.version) == ("good", version)
-    assert all(e.value != "zombie was here" for e in pg.history("task", limit=None))
+        return pg.reclaim("task", by="recovery")
 
-
-def test_client_clock_skew_does_not_move_leases(
-    pg: PostgresStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    claim = pg.claim("k", owner="a", ttl=30)
-    skew = 3600.0  # this client's clocks jump an hour ahead
-    real_mono, real_time, real_gettime = time.monotonic, time.time, time.clock_gettime
-    monkeypatch.setattr(time, "monotonic", lambda: real_mono() + skew)
-    monkeypatch.setattr(time, "time", lambda: real_time() + skew)
-    monkeypatch.setattr(time, "clock_gettime", lambda c: real_gettime(c) + skew)
-    with pytest.raises(fs.ClaimHeldError) as err:
-        pg.claim("k", owner="b", ttl=30)  # the server says the lease is live
-    assert 0 < err.value.expires_in <= 30
-    assert claim.commit("still mine").version == 1
-    claim.renew()
-    assert 0 < claim.expires_in <= 30
+    fence_a_stopped_zombie(pg_url, pg, reclaim, {"max_connections": 1})
 
 
 # -- connections killed mid-transaction

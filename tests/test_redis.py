@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,9 @@ import pytest
 import redis as redis_py
 import redis_server as rs
 from _support import store_workers as workers
+from _support.faults import WAIT, Committers, fence_a_stopped_zombie, sigstop
+from _support.faults import wait_for as _wait_for
+from _support.servers import running
 from _support.tcp_proxy import TcpProxy
 from redis.crc import key_slot
 from redis_server import RedisServer
@@ -28,7 +30,6 @@ import fencedstate as fs
 from fencedstate.redis import RedisStore, UnsafeDurabilityError
 from fencedstate.redis.scripts import COMMIT
 
-WAIT = 300.0  # safety net only: every wait below ends on the event it waits for
 CLI = [sys.executable, "-m", "fencedstate.cli"]
 
 
@@ -38,22 +39,6 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def _ns() -> str:
     return f"t-{uuid.uuid4().hex[:12]}"
-
-
-def _wait_for(pred: Any, what: str, timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = pred()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)  # poll interval
-
-
-def _proc_state(pid: int) -> str:
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0]
 
 
 @pytest.fixture
@@ -68,12 +53,8 @@ def admin(redis_server: RedisServer) -> Iterator[Any]:
 @pytest.fixture
 def own_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A server of its own, for tests that kill it or change its settings."""
-    server = RedisServer(tmp_path / "redis")
-    try:
-        server.start()
+    with running(RedisServer(tmp_path / "redis")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 # -- opening, options, layout ------------------------------------------------------------------
@@ -276,9 +257,8 @@ def test_wait_replicas_acknowledges_only_what_a_replica_has(
         assert rec is not None and json.loads(rec)["version"] == snap.version
         store.close()
         # the replica stalls: the commit lands on the primary but is not confirmed
-        os.kill(replica.pid, signal.SIGSTOP)
+        sigstop(replica.pid)
         stopped = True
-        _wait_for(lambda: _proc_state(replica.pid) == "T", "the replica to stop")
         with fs.open_store(url, wait_replicas=1, wait_timeout=0.5) as short:
             with pytest.raises(fs.OutcomeUnknownError) as err:
                 short.put("k", "two", expected_version=1)
@@ -293,79 +273,20 @@ def test_wait_replicas_acknowledges_only_what_a_replica_has(
 # -- many processes, zombies -------------------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_eight_processes_250_updates_each_exact(redis_url: str) -> None:
-    results = workers.run_updaters(redis_url, "counter", procs=8, n=250, options={}, timeout=WAIT)
-    assert all(r[1] == "ok" for r in results), results
-    with fs.open_store(redis_url, history_limit=5000) as store:
-        snap = store.get("counter")
-        assert snap is not None and (snap.value, snap.version) == (2000, 2000)
-        puts = [e for e in store.history("counter", limit=None) if e.op == "put"]
-        assert len(puts) == 1000  # the writers trim the journal to their history_limit
-        assert [e.value for e in puts] == list(range(1001, 2001))
-        assert [e.version for e in puts] == [e.value for e in puts]
-
-
 def test_sigstopped_zombie_is_fenced_by_the_server_clock(redis_url: str, admin: Any) -> None:
-    store = fs.open_store(redis_url)
-    assert isinstance(store, RedisStore)
-    store.put("task", "good", expected_version=0, writer="setup")
-    ctx = workers.spawn_context()
-    out, go = ctx.Queue(), ctx.Event()
-    child = ctx.Process(target=workers.zombie, args=(redis_url, "task", go, out, {}))
-    child.start()
-    stopped = False
-    try:
-        msg = out.get(timeout=WAIT)
-        assert msg[0] == "claimed", msg
-        _, claim_epoch, version = msg
-        assert child.pid is not None
-        os.kill(child.pid, signal.SIGSTOP)
-        stopped = True
-        _wait_for(lambda: _proc_state(child.pid) == "T", "the zombie to stop")  # type: ignore[arg-type]
-        # The lease runs out on the Redis server's clock (TIME), not on ours.
+    with fs.open_store(redis_url) as store:
+        assert isinstance(store, RedisStore)
         key = f"fencedstate:{{{store.namespace}}}:r:task"
 
-        def expired() -> bool:
+        def expired() -> bool:  # the lease runs out on the Redis server's clock (TIME)
             sec, usec = admin.time()
             return float(admin.hget(key, "ld")) < sec + usec / 1e6
 
-        _wait_for(expired, "the lease to expire on the server clock")
-        new_epoch = store.reclaim("task", by="recovery")
-        assert new_epoch == claim_epoch + 1
-        os.kill(child.pid, signal.SIGCONT)
-        stopped = False
-        go.set()
-        result = out.get(timeout=WAIT)
-        child.join(WAIT)
-    finally:
-        if stopped and child.pid is not None:
-            os.kill(child.pid, signal.SIGCONT)
-        if child.is_alive():
-            child.kill()
-            child.join(10)
-    assert result == ("fenced", "reclaimed", claim_epoch, new_epoch)
-    snap = store.get("task")
-    assert snap is not None and (snap.value, snap.version) == ("good", version)
-    assert all(e.value != "zombie was here" for e in store.history("task", limit=None))
-    store.close()
+        def reclaim() -> int:
+            _wait_for(expired, "the lease to expire on the server clock")
+            return store.reclaim("task", by="recovery")
 
-
-def test_client_clock_skew_does_not_move_leases(
-    redis_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with fs.open_store(redis_url) as store:
-        claim = store.claim("k", owner="a", ttl=30)
-        skew = 3600.0  # this client's clocks jump an hour ahead
-        real_mono, real_time = time.monotonic, time.time
-        monkeypatch.setattr(time, "monotonic", lambda: real_mono() + skew)
-        monkeypatch.setattr(time, "time", lambda: real_time() + skew)
-        with pytest.raises(fs.ClaimHeldError) as err:
-            store.claim("k", owner="b", ttl=30)  # the server says the lease is live
-        assert 0 < err.value.expires_in <= 30
-        assert claim.commit("still mine").version == 1
-        claim.renew()
-        assert 0 < claim.expires_in <= 30
+        fence_a_stopped_zombie(redis_url, store, reclaim, {})
 
 
 def test_lease_expiring_between_decision_and_commit_is_refused_by_the_script(
@@ -404,64 +325,25 @@ def test_kill9_of_the_server_under_four_writers_loses_no_acked_commit(
     own_server: RedisServer,
 ) -> None:
     url = own_server.url(_ns())
-    ctx = workers.spawn_context()
-    out, stop = ctx.Queue(), ctx.Event()
-    procs = [
-        ctx.Process(target=rs.committer, args=(url, "log", f"c{i}", stop, out)) for i in range(4)
-    ]
-    msgs: list[tuple[Any, ...]] = []
+    writers = Committers(url, {"commit_deadline": 60.0})
 
-    def drain_until(pred: Any) -> None:
-        while not pred():
-            msgs.append(out.get(timeout=WAIT))
-
-    def acked() -> int:
-        return sum(1 for m in msgs if m[0] == "acked")
-
-    def writers_acked() -> set[str]:
-        return {m[1].split(":")[0] for m in msgs if m[0] == "acked"}
-
-    try:
-        for p in procs:
-            p.start()
-        # every writer is connected and committing (a slow starter would meet a dead server)
-        drain_until(lambda: acked() >= 40 and len(writers_acked()) == len(procs))
+    def crash() -> None:
         own_server.kill9()  # appendfsync always: every acknowledged commit is in the AOF
-        killed_at = acked()
         own_server.restart()
-        drain_until(lambda: acked() >= killed_at + 40)  # the writers ride through the restart
-        stop.set()
-        drain_until(lambda: sum(1 for m in msgs if m[0] in ("done", "error")) == len(procs))
-        for p in procs:
-            p.join(WAIT)
-    finally:
-        stop.set()
-        for p in procs:
-            if p.is_alive():
-                p.kill()
-                p.join(10)
-    assert not [m for m in msgs if m[0] == "error"], msgs
-    assert {m[0] for m in msgs} <= {"acked", "unknown", "storage", "done"}
+
+    writers.run(crash, acks=40)
+    msgs = writers.msgs
     with fs.open_store(url, history_limit=100_000) as store:
         final = store.get("log")
-        assert final is not None
-        items = final.value
-        assert len(items) == len(set(items))  # nothing applied twice
-        acked_items = [m[1] for m in msgs if m[0] == "acked"]
-        assert set(acked_items) <= set(items)  # every acked commit survived the kill
-        unknown = {m[1] for m in msgs if m[0] == "unknown"}
-        refused = {m[1] for m in msgs if m[0] == "storage"}  # known not to have landed
-        assert not (refused & set(items))
-        assert not set(items) - set(acked_items) - unknown
-        for name in (f"c{i}" for i in range(4)):  # each writer's versions only go up
-            versions = [m[2] for m in msgs if m[0] == "acked" and m[1].startswith(name + ":")]
-            assert versions == sorted(versions) and len(set(versions)) == len(versions)
         events = store.history("log", limit=None)
-        assert [e.version for e in events] == list(range(1, final.version + 1))
-        epochs = [e.epoch for e in events]
-        assert epochs == sorted(epochs)  # no epoch goes back
-        assert final.version == len(items) >= max(m[2] for m in msgs if m[0] == "acked")
-    print(f"kill -9: {acked()} acked, {len(unknown)} unknown, {len(refused)} refused")
+    unknown = writers.check_log(final, events)
+    assert final is not None
+    refused = {m[1] for m in msgs if m[0] == "storage"}  # known not to have landed
+    assert not (refused & set(final.value))
+    assert [e.version for e in events] == list(range(1, final.version + 1))
+    assert final.version >= max(m[2] for m in msgs if m[0] == "acked")
+    lost = len(unknown - refused)
+    print(f"kill -9: {writers.acked()} acked, {lost} unknown, {len(refused)} refused")
 
 
 # -- connections lost mid-commit ---------------------------------------------------------------
@@ -805,8 +687,7 @@ def test_multiprocess_journal_on_redis_conforms_to_the_specs(
         ready = zombie.stdout.readline()
         assert ready.startswith("READY "), ready
         z_epoch = int(ready.split()[1])
-        os.kill(zombie.pid, signal.SIGSTOP)
-        _wait_for(lambda: _proc_state(zombie.pid) == "T", "the zombie to stop")
+        sigstop(zombie.pid)
         zombie.stdin.write("GO\n")
         zombie.stdin.flush()
 
@@ -857,24 +738,9 @@ def test_multiprocess_journal_on_redis_conforms_to_the_specs(
 def test_four_processes_on_redis_are_linearizable(redis_url: str, tmp_path: Path) -> None:
     from fencedstate.testing import linearizability as lin
 
-    ctx = workers.spawn_context()
-    out = ctx.Queue()
     paths = [str(tmp_path / f"p{i}.history") for i in range(4)]
-    procs = [
-        ctx.Process(target=rs.lin_worker, args=(redis_url, paths[i], i + 1, 300, out))
-        for i in range(4)
-    ]
-    try:
-        for p in procs:
-            p.start()
-        results = [out.get(timeout=WAIT) for _ in procs]
-        for p in procs:
-            p.join(WAIT)
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.kill()
-                p.join(10)
+    argv = [(redis_url, paths[i], i + 1, 300) for i in range(4)]
+    results = workers.run_children(rs.lin_worker, argv, WAIT)
     assert all(r[0] == "ok" for r in results), results
     result = lin.report(paths)
     assert result.ops >= 4 * 300 and result.keys == 2

@@ -6,7 +6,8 @@ reading fresh and trying again can succeed.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import dataclasses
+from typing import Any, ClassVar, TypeVar, dataclass_transform
 
 
 class FencedStateError(Exception):
@@ -15,6 +16,8 @@ class FencedStateError(Exception):
     retryable: ClassVar[bool] = False
     #: What the caller should do next, in one sentence (shown by the CLI and the MCP server).
     advice: ClassVar[str] = "See the error's fields for details."
+    #: The message made from the fields, for a class built with ``error_fields``.
+    template: ClassVar[str] = "{}"
 
     def __init__(self, message: str, **fields: Any) -> None:
         super().__init__(message)
@@ -45,6 +48,23 @@ def _rebuild(cls: type[FencedStateError], message: str, fields: dict[str, Any]) 
     err = cls.__new__(cls)
     FencedStateError.__init__(err, message, **fields)
     return err
+
+
+_E = TypeVar("_E", bound=type[FencedStateError])
+
+
+@dataclass_transform(eq_default=False)
+def error_fields(cls: _E) -> _E:
+    """Give an error class an ``__init__`` taking its annotated fields in order, and the
+    message ``cls.template.format(**fields)``: each field is named once, not three times."""
+
+    def post_init(self: FencedStateError) -> None:
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        FencedStateError.__init__(self, type(self).template.format(**fields), **fields)
+
+    cls.__post_init__ = post_init  # type: ignore[attr-defined]
+    dataclasses.dataclass(eq=False, repr=False)(cls)  # in place (no slots)
+    return cls
 
 
 class ConflictError(FencedStateError):

@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
+from typing import NamedTuple
 
 from .errors import (
     CorruptStateError,
@@ -162,22 +163,31 @@ def _check_log(report: CheckReport, key: str, path: str, quarantine: bool) -> No
     if data.startswith(QUARANTINE_MARK):
         report.quarantined_keys.append((key, _aside_of(data)))
         return
-    offset, reason, lines, torn = scan(data, key, path)
-    report.lines += lines
-    if reason is None:
-        if torn:
-            report.torn_tails.append((key, len(data) - torn, torn))
+    found = scan(data, key, path)
+    report.lines += found.lines
+    if found.reason is None:
+        if found.torn:
+            report.torn_tails.append((key, len(data) - found.torn, found.torn))
         return
-    damage = Damage(key, path, offset, reason, hashlib.sha256(data).hexdigest())
+    damage = Damage(key, path, found.offset, found.reason, hashlib.sha256(data).hexdigest())
     if quarantine:
         damage.quarantined_to = _quarantine(report.root, key, path, data)
     report.damaged.append(damage)
 
 
-def scan(data: bytes, key: str, where: str) -> tuple[int, str | None, int, int]:
-    """(offset of the first bad byte, reason or None, good lines, torn-tail bytes) of a log."""
+class LogScan(NamedTuple):
+    """What ``scan`` found in one log."""
+
+    offset: int  # of the first bad byte (0 if none)
+    reason: str | None  # why it is bad, None if the log is valid
+    lines: int  # good lines
+    torn: int  # bytes of a torn tail (a crash mid-write; not damage)
+
+
+def scan(data: bytes, key: str, where: str) -> LogScan:
+    """Read one log's bytes: where it goes bad and why, its good lines and torn tail."""
     result = keylog.scan_log(data, where, key)
-    return result.bad_offset or 0, result.reason, len(result.states), result.torn_bytes
+    return LogScan(result.bad_offset or 0, result.reason, len(result.states), result.torn_bytes)
 
 
 def _aside_of(marker: bytes) -> str:
@@ -247,9 +257,11 @@ def restore(path: str | os.PathLike[str], source: str, key: str) -> None:
             data = f.read()
     except OSError as exc:
         raise StorageError(key, f"cannot read {source}: {exc.strerror}") from None
-    _, reason, lines, _ = scan(data, key, source)
-    if reason is not None or lines == 0:
-        raise InvalidArgumentError(f"{source} is not a valid log of {key!r}: {reason or 'empty'}")
+    found = scan(data, key, source)
+    if found.reason is not None or found.lines == 0:
+        raise InvalidArgumentError(
+            f"{source} is not a valid log of {key!r}: {found.reason or 'empty'}"
+        )
     log = os.path.join(root, "data", key_to_relpath(key))
     locks = KeyLocks(os.path.join(root, "locks"), 30.0)
     try:
@@ -412,7 +424,7 @@ def _require_damaged(log: str, key: str) -> bytes:
         raise InvalidArgumentError(f"key {key!r} has no log: nothing to restore") from None
     if current.startswith(QUARANTINE_MARK):
         return current
-    if scan(current, key, log)[1] is None:
+    if scan(current, key, log).reason is None:
         raise InvalidArgumentError(f"key {key!r} is not damaged: refusing to replace its log")
     return current
 

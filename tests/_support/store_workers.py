@@ -1,4 +1,4 @@
-"""Child-process bodies shared by the backend tests (PostgreSQL, etcd), importable by name
+"""Child-process bodies shared by the backend tests (PostgreSQL, etcd, Redis), importable by name
 under ``spawn``, and the block that runs a set of them."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def bump(value: Any) -> int:
     return (value or 0) + 1
 
 
-def updater(url: str, key: str, n: int, name: str, out: Any, options: dict[str, Any]) -> None:
+def updater(url: str, key: str, n: int, name: str, options: dict[str, Any], out: Any) -> None:
     """``n`` read-modify-write increments through its own store (its own connections)."""
     try:
         store = fs.open_store(url, **options)
@@ -33,15 +33,12 @@ def updater(url: str, key: str, n: int, name: str, out: Any, options: dict[str, 
         out.put((name, "error", repr(exc)))
 
 
-def run_updaters(
-    url: str, key: str, *, procs: int, n: int, options: dict[str, Any], timeout: float
-) -> list[Any]:
-    """Run ``procs`` updater processes of ``n`` increments each; their reports."""
+def run_children(target: Any, argv: list[tuple[Any, ...]], timeout: float) -> list[Any]:
+    """Run ``target(*args, out)`` in a spawned process for each ``args``; one report each
+    (what it put on ``out``), in the order they came."""
     ctx = spawn_context()
     out = ctx.Queue()
-    children = [
-        ctx.Process(target=updater, args=(url, key, n, f"p{i}", out, options)) for i in range(procs)
-    ]
+    children = [ctx.Process(target=target, args=(*args, out)) for args in argv]
     try:
         for p in children:
             p.start()
@@ -54,6 +51,14 @@ def run_updaters(
                 p.kill()
                 p.join(10)
     return results
+
+
+def run_updaters(
+    url: str, key: str, *, procs: int, n: int, options: dict[str, Any], timeout: float
+) -> list[Any]:
+    """Run ``procs`` updater processes of ``n`` increments each; their reports."""
+    argv = [(url, key, n, f"p{i}", options) for i in range(procs)]
+    return run_children(updater, argv, timeout)
 
 
 def zombie(url: str, key: str, go: Any, out: Any, options: dict[str, Any]) -> None:
@@ -77,3 +82,32 @@ def zombie(url: str, key: str, go: Any, out: Any, options: dict[str, Any]) -> No
             store.close()
     except BaseException as exc:
         out.put(("error", repr(exc)))
+
+
+def committer(url: str, key: str, name: str, stop: Any, out: Any, options: dict[str, Any]) -> None:
+    """Append ``name:i`` to a list under ``key`` until ``stop``; report every acked commit
+    and every typed error (a commit raising ``OutcomeUnknownError`` is reported as unknown)."""
+    try:
+        store = fs.open_store(url, timeout=3.0, **options)
+        try:
+            i = 0
+            while not stop.is_set():
+                item = f"{name}:{i}"
+                try:
+                    snap = store.update(
+                        key,
+                        lambda v, item=item: [*(v or []), item],
+                        writer=name,
+                        max_retries=100_000,
+                    )
+                    out.put(("acked", item, snap.version, snap.epoch))
+                except fs.OutcomeUnknownError:
+                    out.put(("unknown", item))
+                except fs.StorageError as exc:
+                    out.put(("storage", item, type(exc).__name__))
+                i += 1
+            out.put(("done", name))
+        finally:
+            store.close()
+    except BaseException as exc:
+        out.put(("error", name, repr(exc)))

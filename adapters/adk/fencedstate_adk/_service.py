@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import threading
 import time
 import uuid
-import weakref
 from typing import Any
 
 from google.adk.events import Event
@@ -28,7 +26,7 @@ import fencedstate as fs
 from fencedstate.errors import ConflictError
 from fencedstate.integrations import (
     ClaimRegistry,
-    ObjectLock,
+    KeyedLocks,
     SessionClaim,
     encode_segment,
     resolve_store,
@@ -104,8 +102,7 @@ class FencedSessionService(BaseSessionService):
         self.prefix = prefix
         self.writer = writer
         self._claims = ClaimRegistry()
-        self._locks: weakref.WeakValueDictionary[str, ObjectLock] = weakref.WeakValueDictionary()
-        self._locks_mutex = threading.Lock()
+        self._locks = KeyedLocks()
 
     # -- keys ----------------------------------------------------------------------------------
 
@@ -140,13 +137,6 @@ class FencedSessionService(BaseSessionService):
         """Claim a session for this service's runner; use as a context manager to release it."""
         key = self.session_key(app_name, user_id, session_id)
         return self._claims.hold(self.store, key, owner=owner, ttl=ttl, wait=wait)
-
-    def _lock(self, key: str) -> ObjectLock:
-        with self._locks_mutex:
-            lock = self._locks.get(key)
-            if lock is None:
-                lock = self._locks[key] = ObjectLock()
-            return lock
 
     async def close(self) -> None:
         """Nothing to close: the store stays open for its other users (as ``async with`` ends)."""
@@ -207,7 +197,7 @@ class FencedSessionService(BaseSessionService):
             else:
                 self.store.delete(key, expected_version=snap.version, writer=self.writer)
 
-        async with self._lock(key):
+        async with self._locks.of(key):
             await asyncio.to_thread(retry_conflicts, attempt)
 
     async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
@@ -220,7 +210,7 @@ class FencedSessionService(BaseSessionService):
         if event.partial:
             return event
         key = self.session_key(session.app_name, session.user_id, session.id)
-        async with self._lock(key):
+        async with self._locks.of(key):
             self._apply_temp_state(session, event)
             event = self._trim_temp_delta_state(event)
             if not await asyncio.to_thread(self._persist, key, session, event):

@@ -8,7 +8,6 @@ Layout (``prefix`` defaults to ``"agent_framework/sessions/"``): ``{prefix}{id}`
 from __future__ import annotations
 
 import asyncio
-import threading
 import warnings
 import weakref
 
@@ -17,7 +16,7 @@ from agent_framework._feature_stage import ExperimentalWarning
 
 import fencedstate as fs
 from fencedstate.errors import ConflictError
-from fencedstate.integrations import ClaimRegistry, ObjectLock, retry_conflicts
+from fencedstate.integrations import ClaimRegistry, KeyedLocks, retry_conflicts
 
 from ._common import FORMAT, ClaimsMixin, SessionClaim, resolve_prefix, resolve_store, segment
 from .errors import StaleSessionError
@@ -55,10 +54,7 @@ with warnings.catch_warnings():
             self.prefix = resolve_prefix(prefix)
             self.writer = writer
             self._claims = ClaimRegistry()
-            self._locks: weakref.WeakValueDictionary[str, ObjectLock] = (
-                weakref.WeakValueDictionary()
-            )
-            self._locks_mutex = threading.Lock()
+            self._locks = KeyedLocks()
 
         def session_key(self, session_id: str) -> str:
             """The store key holding one session snapshot."""
@@ -84,18 +80,11 @@ with warnings.catch_warnings():
             _SEEN[session] = (key, snap.version)
             return session
 
-        def _lock(self, key: str) -> ObjectLock:
-            with self._locks_mutex:
-                lock = self._locks.get(key)
-                if lock is None:
-                    lock = self._locks[key] = ObjectLock()
-                return lock
-
         def _set(self, session_id: str, session: AgentSession) -> None:
             if not isinstance(session, AgentSession):
                 raise fs.InvalidArgumentError(f"session must be an AgentSession, got {session!r}")
             key = self.session_key(session_id)
-            with self._lock(key):  # this store's callers on one id, one at a time
+            with self._locks.of(key):  # this store's callers on one id, one at a time
                 self._set_locked(key, session)
 
         def _set_locked(self, key: str, session: AgentSession) -> None:

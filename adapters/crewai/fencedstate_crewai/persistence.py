@@ -40,7 +40,7 @@ from crewai.flow.persistence.base import FlowPersistence
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer, field_validator
 
 import fencedstate as fs
-from fencedstate.integrations import default_owner, resolve_store
+from fencedstate.integrations import KeyedLocks, default_owner, resolve_store
 from fencedstate.keys import validate_key
 
 from ._kickoff import KICKOFF, STEP, Kickoff, Session, SessionKey, install_hooks, release
@@ -84,10 +84,8 @@ class FencedFlowPersistence(FlowPersistence):
 
     _detached_versions: dict[str, int] = PrivateAttr(default_factory=dict)
     _detached_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
-    # weak values: a flow id's lock lives only while a caller holds it (bounded map)
-    _flow_locks: weakref.WeakValueDictionary[str, threading.Lock] = PrivateAttr(
-        default_factory=weakref.WeakValueDictionary
-    )
+    # one lock per flow id: this object's own detached callers go one at a time
+    _flow_locks: KeyedLocks = PrivateAttr(default_factory=KeyedLocks)
     _heartbeat: threading.Thread | None = PrivateAttr(default=None)
     _hb_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _hb_sessions: dict[int, Session] = PrivateAttr(default_factory=dict)
@@ -143,7 +141,7 @@ class FencedFlowPersistence(FlowPersistence):
         key = self.flow_key(flow_uuid)
         kickoff = KICKOFF.get()
         if kickoff is None:  # not inside a kickoff (hooks not run): a plain read
-            with self._flow_lock(flow_uuid):
+            with self._flow_locks.of(flow_uuid):
                 snap = self.store.get(key)
                 with self._detached_lock:
                     self._detached_versions[flow_uuid] = snap.version if snap else 0
@@ -204,7 +202,7 @@ class FencedFlowPersistence(FlowPersistence):
         key = self.flow_key(flow_uuid)
         kickoff = KICKOFF.get()
         if kickoff is None:
-            with self._flow_lock(flow_uuid):
+            with self._flow_locks.of(flow_uuid):
                 snap = self.store.get(key)
                 with self._detached_lock:
                     self._detached_versions[flow_uuid] = snap.version if snap else 0
@@ -224,7 +222,7 @@ class FencedFlowPersistence(FlowPersistence):
         key = self.flow_key(flow_uuid)
         kickoff = KICKOFF.get()
         if kickoff is None:
-            with self._flow_lock(flow_uuid):
+            with self._flow_locks.of(flow_uuid):
                 snap = self.store.get(key)
                 if pending_of(snap) is None:
                     return
@@ -301,18 +299,10 @@ class FencedFlowPersistence(FlowPersistence):
         owner = default_owner(self.writer)
         return self.store.claim(key, owner=owner, ttl=self.ttl, wait=self.claim_timeout)
 
-    def _flow_lock(self, flow_uuid: str) -> threading.Lock:
-        """One lock per flow id: this object's own detached callers go one at a time."""
-        with self._detached_lock:
-            lock = self._flow_locks.get(flow_uuid)
-            if lock is None:
-                lock = self._flow_locks[flow_uuid] = threading.Lock()
-            return lock
-
     def _save_detached(
         self, flow_uuid: str, key: str, value: dict[str, Any] | None, keep_pending: bool
     ) -> None:
-        with self._flow_lock(flow_uuid):
+        with self._flow_locks.of(flow_uuid):
             with self._detached_lock:
                 expected = self._detached_versions.get(flow_uuid, 0)
             with self._claim(key) as claim:

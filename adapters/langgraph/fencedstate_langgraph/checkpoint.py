@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import random
 import threading
-import weakref
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -40,7 +39,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 import fencedstate as fs
 from fencedstate.errors import FencedStateError
-from fencedstate.integrations import default_owner, resolve_store
+from fencedstate.integrations import KeyedLocks, default_owner, resolve_store
 
 from ._checkpoint_reads import CheckpointReads
 from ._keys import encode_segment
@@ -83,10 +82,7 @@ class FencedCheckpointSaver(CheckpointReads, BaseCheckpointSaver[str]):
         self.claim_wait = float(claim_wait)
         self._claims: dict[str, fs.Claim] = {}
         self._lock = threading.RLock()
-        # weak values: a thread id's lock lives only while a caller holds it (bounded map)
-        self._head_locks: weakref.WeakValueDictionary[str, threading.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self._head_locks = KeyedLocks()  # this saver's own callers move a head one at a time
 
     def head_key(self, thread_id: str) -> str:
         """The fencedstate key a runner claims for ``thread_id``."""
@@ -193,23 +189,15 @@ class FencedCheckpointSaver(CheckpointReads, BaseCheckpointSaver[str]):
         batch[self._layout.checkpoint(tid, ns, cid)] = (record, None)
         written = self._store.put_many(batch, writer=self.owner)
         try:
-            with self._head_lock(tid):
+            with self._head_locks.of(tid):
                 self._move_head(claim, tid, ns, parent, cid)
         except FencedStateError:
             self._undo(written)
             raise
         return {"configurable": {"thread_id": tid, "checkpoint_ns": ns, "checkpoint_id": cid}}
 
-    def _head_lock(self, thread_id: str) -> threading.Lock:
-        """One lock per thread id: this saver's own callers move a head one at a time."""
-        with self._lock:
-            lock = self._head_locks.get(thread_id)
-            if lock is None:
-                lock = self._head_locks[thread_id] = threading.Lock()
-            return lock
-
     def _move_head(self, claim: fs.Claim, tid: str, ns: str, parent: str | None, cid: str) -> None:
-        """Compare-and-set the head (caller holds ``_head_lock(tid)``): read once, commit once.
+        """Compare-and-set the head (caller holds ``_head_locks.of(tid)``): read once, commit once.
 
         The claim keeps other runners out and the lock keeps this saver's threads in line, so
         a ``ConflictError`` here means someone bypassed the claim: it is raised, not retried.

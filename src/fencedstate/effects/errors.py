@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from fencedstate.errors import FencedStateError
+from fencedstate.errors import FencedStateError, error_fields
 
 
 class EffectError(FencedStateError):
     """Base class of effect-ledger errors."""
 
 
+@error_fields
 class EffectInDoubtError(EffectError):
     """An attempt of this effect started and never recorded an outcome: it may have happened.
 
@@ -22,6 +23,10 @@ class EffectInDoubtError(EffectError):
         "Find out whether the effect happened (pass probe= to the run, or check the outside "
         "system using the effect id) before doing anything; never re-run it blindly."
     )
+    template: ClassVar[str] = (
+        "effect {effect_id!r} is in doubt: attempt {attempt} by {owner!r} started at "
+        "{started_at:.3f} and recorded no outcome ({reason})"
+    )
 
     effect_id: str
     owner: str
@@ -29,20 +34,8 @@ class EffectInDoubtError(EffectError):
     attempt: int
     reason: str
 
-    def __init__(
-        self, effect_id: str, owner: str, started_at: float, attempt: int, reason: str
-    ) -> None:
-        super().__init__(
-            f"effect {effect_id!r} is in doubt: attempt {attempt} by {owner!r} started at "
-            f"{started_at:.3f} and recorded no outcome ({reason})",
-            effect_id=effect_id,
-            owner=owner,
-            started_at=started_at,
-            attempt=attempt,
-            reason=reason,
-        )
 
-
+@error_fields
 class EffectNotApplied(EffectError):
     """The effect definitely did not happen; a later run of the same id may try again.
 
@@ -53,13 +46,12 @@ class EffectNotApplied(EffectError):
 
     advice: ClassVar[str] = "Nothing happened: run the effect again when it still makes sense."
     retryable: ClassVar[bool] = True
+    template: ClassVar[str] = "{reason}"
 
-    reason: str
-
-    def __init__(self, reason: str = "the effect did not happen") -> None:
-        super().__init__(reason, reason=reason)
+    reason: str = "the effect did not happen"
 
 
+@error_fields
 class EffectPendingError(EffectError):
     """Another run is still executing this effect and the caller's ``wait`` ran out."""
 
@@ -67,15 +59,10 @@ class EffectPendingError(EffectError):
         "Run it again later (the same id): it returns the other run's result once recorded."
     )
     retryable: ClassVar[bool] = True
+    template: ClassVar[str] = (
+        "effect {effect_id!r} is being executed by {owner!r} (lease {expires_in:.3f}s left)"
+    )
 
     effect_id: str
     owner: str
     expires_in: float
-
-    def __init__(self, effect_id: str, owner: str, expires_in: float) -> None:
-        super().__init__(
-            f"effect {effect_id!r} is being executed by {owner!r} (lease {expires_in:.3f}s left)",
-            effect_id=effect_id,
-            owner=owner,
-            expires_in=expires_in,
-        )

@@ -20,27 +20,17 @@ from __future__ import annotations
 import json
 import socket
 import ssl
-import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..errors import InvalidArgumentError, StorageError
-from ..watch import (
-    Change,
-    WatchFeed,
-    change_of,
-    check_cursor_prefix,
-    decode_cursor,
-    encode_cursor,
-    gap,
-)
+from ..watch import Change, WatchFeed, change_of, gap
+from ..watch.positions import decode_cursor, encode_cursor, reopen
 
 if TYPE_CHECKING:
     from ..records import State
     from ..store import Store
     from .store import EtcdStore
-
-_RECONNECT_FOR = 60.0
 
 
 class _Stream:
@@ -156,21 +146,17 @@ class EtcdFeed(WatchFeed):
         self._jkey = store._ns + b"j/" + prefix.encode() + (b"\x00" if exact else b"")
         self._jend = _prefix_end(self._jkey)
         self._stream: _Stream | None = None
-        self._closed = False
-        self._pending: list[Change] = []
         if since is None:
             out = store._range(store._ns + b"meta", serializable=False)  # not a stale member's
             self._rev, self._key = int(out["header"]["revision"]), "\uffff"  # after all of it
         else:
-            data = decode_cursor(since, "etcd")
-            check_cursor_prefix(data, prefix)
-            if data.get("s") != store.store_id:
-                raise InvalidArgumentError("since is a cursor of another etcd store")
+            data = decode_cursor(since, "etcd", prefix, store.store_id, "etcd")
             rev, key = data.get("r"), data.get("k")
             if not isinstance(rev, int) or isinstance(rev, bool) or not isinstance(key, str):
                 raise InvalidArgumentError("since is not a watch cursor (damaged?)")
             self._rev, self._key = rev, key
         self._open()
+        self._closed = False
 
     def current(self, store: Store, key: str) -> State | None:
         """A linearizable read (the store's own may be ``serializable``, hence older than the
@@ -215,22 +201,6 @@ class EtcdFeed(WatchFeed):
                     _relogin(store)
         raise StorageError(None, "cannot open an etcd watch: " + "; ".join(errors))
 
-    def _reopen(self) -> None:
-        if self._closed:  # closed by another task while this poll ran: stay closed
-            return
-        if self._stream is not None:
-            self._stream.close()
-            self._stream = None
-        deadline = time.monotonic() + _RECONNECT_FOR
-        while True:
-            try:
-                self._open()
-                return
-            except StorageError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-
     # -- WatchFeed -----------------------------------------------------------------------------
 
     def filenos(self) -> tuple[int, ...]:
@@ -255,87 +225,62 @@ class EtcdFeed(WatchFeed):
             messages, stream.ended = [], True
         for msg in messages:
             result = msg.get("result")
-            if not isinstance(result, dict):  # {"error": ...}: the stream is done
+            if not isinstance(result, dict) or result.get("canceled"):  # the stream is done
+                if isinstance(result, dict) and result.get("compact_revision"):
+                    out.extend(self._from_journals())
                 stream.ended = True
                 break
-            if result.get("compact_revision") and result.get("canceled"):
-                out.extend(self._from_journals())
-                stream.ended = True
-                break
-            if result.get("canceled"):
-                stream.ended = True
-                break
-            out.extend(self._events(result.get("events") or []))
-        if stream.ended:
-            self._reopen()
+            found = [
+                self._entry(ev["kv"])
+                for ev in result.get("events") or []
+                if ev.get("type", "PUT") == "PUT"
+            ]
+            out.extend(self._ordered(found, {}))
+        if stream.ended and not self._closed:  # closed by another task meanwhile: stay closed
+            self._release()
+            reopen(self._open, (StorageError,))
         return out
 
-    def _events(self, events: list[dict[str, Any]]) -> list[Change]:
+    def _entry(self, kv: dict[str, Any]) -> tuple[int, str, int, bytes]:
+        """A journal key's put: (revision, key, seq, the state's bytes)."""
         from .gateway import _unb64
+
+        name = _unb64(kv["key"])[len(self._store._ns) + 2 :]
+        key, _, seq = name.rpartition(b"\x00")
+        return int(kv["mod_revision"]), key.decode(), int(seq), _unb64(kv["value"])
+
+    def _ordered(
+        self, found: list[tuple[int, str, int, bytes]], oldest: dict[str, int]
+    ) -> list[Change]:
+        """The puts past the position in (revision, key) order, moving it; a key's oldest kept
+        event (``oldest``: key -> seq) past seq 1 gets a gap first (the one before is pruned)."""
         from .store import _decode
 
-        found = []
-        cut = len(self._store._ns) + 2
-        for ev in events:
-            kv = ev.get("kv") or {}
-            if ev.get("type", "PUT") != "PUT":
-                continue
-            name = _unb64(kv["key"])[cut:]
-            key = name[: name.rindex(b"\x00")].decode()
-            found.append((int(kv["mod_revision"]), key, _unb64(kv["value"])))
-        found.sort(key=lambda e: (e[0], e[1]))
         out: list[Change] = []
-        for rev, key, blob in found:
+        for rev, key, seq, blob in sorted(found, key=lambda e: (e[0], e[1])):
             if (rev, key) <= (self._rev, self._key):
                 continue
             state = _decode(key, blob)[0]
             self._rev, self._key = rev, key
+            if seq == oldest.get(key) and seq > 1:  # the one before it is pruned: maybe unseen
+                out.append(gap(key, state.version, self.cursor))
             out.append(change_of(state, self.cursor))
         return out
 
     def _from_journals(self) -> list[Change]:
         """etcd compacted its history past the position: read what the journals hold."""
-        from .gateway import _unb64
-        from .store import _decode
-
         out = self._store._range(self._jkey, self._jend)
-        cut = len(self._store._ns) + 2
-        found: list[tuple[int, str, int, bytes]] = []
-        for kv in out.get("kvs", []):
-            name = _unb64(kv["key"])[cut:]
-            key = name[: name.rindex(b"\x00")].decode()
-            state_blob = _unb64(kv["value"])
-            found.append(
-                (int(kv["mod_revision"]), key, int(name.rsplit(b"\x00", 1)[1]), state_blob)
-            )
-        oldest: dict[str, tuple[int, int]] = {}  # key -> (seq, revision) of its oldest event
-        for rev, key, seq, _ in found:
-            if key not in oldest or seq < oldest[key][0]:
-                oldest[key] = (seq, rev)
-        found.sort(key=lambda e: (e[0], e[1]))
-        changes: list[Change] = []
-        for rev, key, seq, blob in found:
-            if (rev, key) <= (self._rev, self._key):
-                continue
-            state = _decode(key, blob)[0]
-            first_seq, _ = oldest[key]
-            self._rev, self._key = rev, key
-            if seq == first_seq and seq > 1:  # the one before it is pruned: maybe unseen
-                changes.append(gap(key, state.version, self.cursor))
-            changes.append(change_of(state, self.cursor))
+        found = [self._entry(kv) for kv in out.get("kvs", [])]
+        oldest: dict[str, int] = {}  # key -> the seq of its oldest kept event
+        for _, key, seq, _ in found:
+            oldest[key] = min(seq, oldest.get(key, seq))
+        changes = self._ordered(found, oldest)
         header_rev = int(out["header"]["revision"])
         if header_rev > self._rev:
             self._rev, self._key = header_rev, "\uffff"
         return changes
 
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+    def _release(self) -> None:
         stream, self._stream = self._stream, None
         if stream is not None:
             stream.close()
-
-    def __del__(self) -> None:
-        if not getattr(self, "_closed", True):
-            self.close()

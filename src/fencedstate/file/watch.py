@@ -35,15 +35,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidArgumentError, StorageError
 from ..keys import relpath_to_key
 from ..records import State, decode_line
-from ..watch import (
-    Change,
-    WatchFeed,
-    change_of,
-    check_cursor_prefix,
-    decode_cursor,
-    encode_cursor,
-    gap,
-)
+from ..watch import Change
+from ..watch.positions import KeyedFeed, decode_cursor, encode_cursor
 from . import inotify
 
 if TYPE_CHECKING:
@@ -130,13 +123,11 @@ def _hub() -> _Hub:
         return _HUB
 
 
-class FileFeed(WatchFeed):
+class FileFeed(KeyedFeed[_Pos | None]):
     """The changes of a ``FileStore``'s keys under a prefix (or of one key)."""
 
     def __init__(self, store: FileStore, prefix: str, exact: bool, since: str | None) -> None:
         self._store = store
-        self._prefix = prefix
-        self._exact = exact
         self._hub = _hub()
         self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self.events: list[tuple[int, str]] = []  # (wd, name), appended under the hub's lock
@@ -144,9 +135,7 @@ class FileFeed(WatchFeed):
         self._key_wd: dict[str, int] = {}
         self._wd_key: dict[int, str] = {}
         self._dir_wd: dict[int, str] = {}  # wd -> directory relative to data/ ("" = data/)
-        self._pos: dict[str, _Pos | None] = {}  # None: nothing reported yet (read from start)
-        self._dirty: set[str] = set()
-        self._closed = False
+        super().__init__(prefix, exact)  # positions: None, nothing reported yet (from start)
         try:
             self._start(since)
         except OSError as exc:
@@ -161,9 +150,7 @@ class FileFeed(WatchFeed):
     def _start(self, since: str | None) -> None:
         old: dict[str, Any] = {}
         if since is not None:
-            data = decode_cursor(since, "file")
-            check_cursor_prefix(data, self._prefix)
-            old = data.get("k", {})
+            old = decode_cursor(since, "file", self._prefix).get("k", {})
             if not isinstance(old, dict):
                 raise InvalidArgumentError("since is not a watch cursor (damaged?)")
         # Watches first, then the positions: a commit in between is reported, not lost.
@@ -172,7 +159,7 @@ class FileFeed(WatchFeed):
         else:
             self._scan_dir("")
         for key, pos in old.items():
-            if self._covers(key):
+            if self.covers(key):
                 self._track(key)
                 self._pos[key] = _pos_from(pos)
         if since is None:
@@ -180,9 +167,6 @@ class FileFeed(WatchFeed):
                 self._pos[key] = self._read_position(key)
         else:
             self._dirty.update(self._pos)
-
-    def _covers(self, key: str) -> bool:
-        return key == self._prefix if self._exact else key.startswith(self._prefix)
 
     def _dir_covers(self, rel: str) -> bool:
         """Can directory ``rel`` (relative to data/) hold keys under the prefix?"""
@@ -197,6 +181,11 @@ class FileFeed(WatchFeed):
         except FileNotFoundError:
             return
         self._dir_wd[wd] = rel
+        self._rescan(rel)
+
+    def _rescan(self, rel: str) -> None:
+        """Take in the keys and directories in directory ``rel``."""
+        directory = os.path.join(self._store._data, rel) if rel else self._store._data
         try:
             names = os.listdir(directory)
         except FileNotFoundError:
@@ -210,7 +199,7 @@ class FileFeed(WatchFeed):
             return
         key = relpath_to_key(child)
         if key is not None:
-            if self._covers(key) and key not in self._pos:
+            if self.covers(key) and key not in self._pos:
                 self._track(key)
                 self._pos[key] = None
                 self._dirty.add(key)
@@ -263,17 +252,15 @@ class FileFeed(WatchFeed):
             os.eventfd_write(self._efd, 1)
 
     def poll(self) -> list[Change]:
-        if self._closed:
-            return []
         try:
-            return self._poll()
+            return super().poll()
         except OSError as exc:
             raise _watch_error(exc) from None
 
-    def _poll(self) -> list[Change]:
+    def _collect(self) -> None:
         self._hub.pump()
         if self._closed:
-            return []
+            return
         with suppress(BlockingIOError):
             os.eventfd_read(self._efd)
         with self._hub.lock:
@@ -289,20 +276,6 @@ class FileFeed(WatchFeed):
                 self._dirty.add(self._wd_key[wd])
             elif wd in self._dir_wd and name:
                 self._dir_entry(self._dir_wd[wd], name)
-        changes: list[Change] = []
-        for key in sorted(self._dirty):
-            changes.extend(self._read_key(key))
-        self._dirty.clear()
-        return changes
-
-    def _rescan(self, rel: str) -> None:
-        directory = os.path.join(self._store._data, rel) if rel else self._store._data
-        try:
-            names = os.listdir(directory)
-        except FileNotFoundError:
-            return
-        for name in names:
-            self._dir_entry(rel, name)
 
     def _read_key(self, key: str) -> list[Change]:
         pos = self._pos.get(key)
@@ -314,29 +287,15 @@ class FileFeed(WatchFeed):
         if found is None:
             return []
         lines, gapped = found
-        out: list[Change] = []
-        for i, (state, new_pos) in enumerate(lines):
-            self._pos[key] = new_pos
-            if i == 0 and gapped:
-                out.append(gap(key, state.version, self.cursor))
-            out.append(change_of(state, self.cursor))
-        return out
+        return self._report(key, lines, lines[0][1] if gapped and lines else None)
 
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+    def _release(self) -> None:
         for wd in list(self._wd_key) + list(self._dir_wd):
             self._hub.remove(self, wd)
         self._wd_key.clear()
         self._key_wd.clear()
         self._dir_wd.clear()
         os.close(self._efd)
-
-    def __del__(self) -> None:
-        if not getattr(self, "_closed", True):
-            with suppress(Exception):  # interpreter shutdown: the kernel frees it anyway
-                self.close()
 
 
 def _watch_error(exc: OSError) -> StorageError:

@@ -5,7 +5,7 @@ prefixes (``resolve_prefix``), ids as key segments (``encode_segment`` / ``decod
 default owner names (``default_owner``), a held claim per key (``ClaimRegistry`` /
 ``SessionClaim``), conflict retries with the project's backoff (``retry_conflicts`` /
 ``aretry_conflicts``) and a lock that one object shared by threads and asyncio tasks takes
-around each operation (``ObjectLock``).
+around each operation (``ObjectLock``; one per key: ``KeyedLocks``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from .arguments import (
     store_location,
 )
 from .claims import ClaimRegistry, SessionClaim
-from .lock import ObjectLock
+from .lock import KeyedLocks, ObjectLock
 from .retry import ATTEMPTS, aretry_conflicts, pause, retry_conflicts
 from .segments import MAX_ENCODED, decode_segment, encode_segment, join_key
 
@@ -27,6 +27,7 @@ __all__ = [
     "MAX_ENCODED",
     "ClaimRegistry",
     "InvalidStoreError",
+    "KeyedLocks",
     "ObjectLock",
     "SessionClaim",
     "aretry_conflicts",

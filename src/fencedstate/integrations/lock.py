@@ -1,4 +1,5 @@
-"""``ObjectLock``: one adapter object's lock, for callers on threads and on any event loop.
+"""``ObjectLock``: one adapter object's lock, for callers on threads and on any event loop;
+``KeyedLocks``: one such lock per key (a session id, a thread id, a flow id).
 
 An ``asyncio.Lock`` belongs to one event loop and a ``threading.Lock`` blocks the loop it is
 waited on, yet one session object is shared by threads that each run their own loop and by
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import weakref
 from collections import deque
 from typing import Any
 
@@ -99,3 +101,24 @@ class ObjectLock:
 
     async def __aexit__(self, *exc: object) -> None:
         self.release()
+
+
+class KeyedLocks:
+    """One ``ObjectLock`` per key, made on first use and kept only while someone holds or waits
+    on it (weak values: the map stays as small as the keys in use).
+
+    ``with locks.of(key):`` (or ``async with``) runs an object's callers on one key one at a
+    time; callers on other keys do not wait.
+    """
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._locks: weakref.WeakValueDictionary[str, ObjectLock] = weakref.WeakValueDictionary()
+
+    def of(self, key: str) -> ObjectLock:
+        """The lock of ``key`` (the same object for as long as anyone holds a reference)."""
+        with self._mutex:
+            lock = self._locks.get(key)
+            if lock is None:
+                lock = self._locks[key] = ObjectLock()
+            return lock

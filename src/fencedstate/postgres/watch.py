@@ -21,29 +21,18 @@ pruned meanwhile (``history_limit``) become a ``gap``.
 
 from __future__ import annotations
 
-import time
 import zlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import psycopg
 from psycopg import sql
 
-from .. import backoff
-from ..errors import InvalidArgumentError, StorageError
-from ..watch import (
-    Change,
-    WatchFeed,
-    change_of,
-    check_cursor_prefix,
-    decode_cursor,
-    encode_cursor,
-    gap,
-)
+from ..errors import StorageError
+from ..watch import Change
+from ..watch.positions import SeqFeed
 
 if TYPE_CHECKING:
     from .store import PostgresStore
-
-_RECONNECT_FOR = 60.0  # seconds of failed reconnects before poll raises StorageError
 
 
 def lock_id_of(store_id: str) -> int:
@@ -56,41 +45,17 @@ def channel_of(store_id: str) -> str:
     return "fs_" + store_id.replace("-", "")[:40]
 
 
-class PgFeed(WatchFeed):
+class PgFeed(SeqFeed):
     """The changes of a ``PostgresStore``'s keys under a prefix (or of one key)."""
+
+    backend: ClassVar[str] = "postgres"
+    label: ClassVar[str] = "PostgreSQL"
+    broken: ClassVar[tuple[type[BaseException], ...]] = (psycopg.Error, OSError)
+    _conn: psycopg.Connection[Any] | None
 
     def __init__(self, store: PostgresStore, prefix: str, exact: bool, since: str | None) -> None:
         self._store = store
-        self._prefix = prefix
-        self._exact = exact
-        self._conn: psycopg.Connection[Any] | None = None
-        self._pos: dict[str, int] = {}  # key -> last journal seq reported
-        self._dirty: set[str] = set()
-        self._closed = False
-        old: dict[str, Any] = {}
-        if since is not None:
-            data = decode_cursor(since, "postgres")
-            check_cursor_prefix(data, prefix)
-            if data.get("s") != store.store_id:
-                raise InvalidArgumentError("since is a cursor of another PostgreSQL store")
-            old = data.get("k", {})
-            if not isinstance(old, dict) or not all(
-                isinstance(v, int) and not isinstance(v, bool) for v in old.values()
-            ):
-                raise InvalidArgumentError("since is not a watch cursor (damaged?)")
-        self._listen()  # before reading where the keys are: nothing falls in between
-        try:
-            if since is None:
-                self._pos = self._current_seqs()
-            else:
-                self._pos = {k: v for k, v in old.items() if self._covers(k)}
-                self._catch_up()
-        except BaseException:
-            self.close()
-            raise
-
-    def _covers(self, key: str) -> bool:
-        return key == self._prefix if self._exact else key.startswith(self._prefix)
+        super().__init__(store.store_id, prefix, exact, since)
 
     def _listen(self) -> None:
         store = self._store
@@ -137,32 +102,13 @@ class PgFeed(WatchFeed):
             )
         return {str(k): int(s) for k, s in rows}
 
-    def _catch_up(self) -> None:
-        """Mark every key whose journal moved past its position."""
-        for key, seq in self._current_seqs().items():
-            if seq > self._pos.get(key, 0):
-                self._dirty.add(key)
-
-    def _reconnect(self) -> None:
-        if self._closed:  # closed by another task while this poll ran: stay closed
-            return
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-        deadline = time.monotonic() + _RECONNECT_FOR
-        attempt = 0
-        while True:
-            try:
-                self._listen()
-                break
-            except psycopg.Error as exc:
-                if time.monotonic() > deadline:
-                    raise StorageError(None, f"watch cannot reconnect: {exc}") from None
-                time.sleep(backoff.delay(attempt, first=0.05, cap=2.0))
-                attempt += 1
-        self._catch_up()
-
-    # -- WatchFeed -----------------------------------------------------------------------------
+    def _drain(self) -> None:
+        assert self._conn is not None
+        pgconn = self._conn.pgconn
+        pgconn.consume_input()
+        while (note := pgconn.notifies()) is not None:
+            seq, _, key = note.extra.decode().partition(":")
+            self._note(key, int(seq))
 
     def filenos(self) -> tuple[int, ...]:
         conn = self._conn
@@ -170,59 +116,22 @@ class PgFeed(WatchFeed):
             raise StorageError(None, "the watch is closed")
         return (conn.pgconn.socket,)
 
-    @property
-    def cursor(self) -> str:
-        return encode_cursor(
-            {"b": "postgres", "s": self._store.store_id, "p": self._prefix, "k": self._pos}
-        )
-
-    def poll(self) -> list[Change]:
-        if self._closed or self._conn is None:
-            return []
-        try:
-            pgconn = self._conn.pgconn
-            pgconn.consume_input()
-            while (note := pgconn.notifies()) is not None:
-                seq, _, key = note.extra.decode().partition(":")
-                if self._covers(key) and int(seq) > self._pos.get(key, 0):
-                    self._dirty.add(key)
-        except (psycopg.Error, OSError):
-            self._reconnect()
-        out: list[Change] = []
-        for key in sorted(self._dirty):
-            out.extend(self._read_key(key))
-        self._dirty.clear()
-        return out
-
     def _read_key(self, key: str) -> list[Change]:
         from .store import _SQL_JOURNAL_AFTER, _row_state  # the store's row codec
 
         last = self._pos.get(key, 0)
         rows = self._store._query_all(key, _SQL_JOURNAL_AFTER, (key, last))
-        out: list[Change] = []
-        for i, row in enumerate(rows):
-            seq = int(row[1])
-            state = _row_state(row)
-            if i == 0 and seq > last + 1 and not self._placeholder(last, seq, int(rows[-1][1])):
-                self._pos[key] = seq - 1
-                out.append(gap(key, state.version, self.cursor))
-            self._pos[key] = seq
-            out.append(change_of(state, self.cursor))
-        return out
+        entries = [(_row_state(row), int(row[1])) for row in rows]
+        first = entries[0][1] if entries else 0
+        cut = first > last + 1 and not self._placeholder(last, first, entries[-1][1])
+        return self._report(key, entries, first - 1 if cut else None)
 
     def _placeholder(self, last: int, first: int, newest: int) -> bool:
         """Seq 1 of a key can be a placeholder row (``PostgresStore._settle``) that has no
         journal row: not a gap while nothing was ever pruned from the key's journal."""
         return last == 0 and first == 2 and newest <= self._store._history_limit
 
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+    def _hang_up(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
-
-    def __del__(self) -> None:
-        if not getattr(self, "_closed", True):
-            self.close()

@@ -16,22 +16,13 @@ committed meanwhile is read from the journal, and events trimmed from a journal 
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import redis
 
-from .. import backoff
-from ..errors import InvalidArgumentError, StorageError
-from ..watch import (
-    Change,
-    WatchFeed,
-    change_of,
-    check_cursor_prefix,
-    decode_cursor,
-    encode_cursor,
-    gap,
-)
+from ..errors import StorageError
+from ..watch import Change
+from ..watch.positions import SeqFeed
 from . import codec
 from .scripts import JOURNAL_AFTER
 
@@ -40,46 +31,20 @@ if TYPE_CHECKING:
 
 __all__ = ["RedisFeed"]
 
-_RECONNECT_FOR = 60.0
 WATCH_CLIENT_NAME = "fencedstate-watch"
 
 
-class RedisFeed(WatchFeed):
+class RedisFeed(SeqFeed):
     """The changes of a ``RedisStore``'s keys under a prefix (or of one key)."""
+
+    backend: ClassVar[str] = "redis"
+    label: ClassVar[str] = "Redis"
+    broken: ClassVar[tuple[type[BaseException], ...]] = (redis.RedisError, OSError)
 
     def __init__(self, store: RedisStore, prefix: str, exact: bool, since: str | None) -> None:
         self._store = store
-        self._prefix = prefix
-        self._exact = exact
-        self._conn: Any = None
         self._last_id = "0-0"
-        self._pos: dict[str, int] = {}
-        self._dirty: set[str] = set()
-        self._closed = False
-        old: dict[str, Any] = {}
-        if since is not None:
-            data = decode_cursor(since, "redis")
-            check_cursor_prefix(data, prefix)
-            if data.get("s") != store.store_id:
-                raise InvalidArgumentError("since is a cursor of another Redis store")
-            old = data.get("k", {})
-            if not isinstance(old, dict) or not all(
-                isinstance(v, int) and not isinstance(v, bool) for v in old.values()
-            ):
-                raise InvalidArgumentError("since is not a watch cursor (damaged?)")
-        self._listen()  # before reading where the keys are: nothing falls in between
-        try:
-            if since is None:
-                self._pos = self._current_seqs()
-            else:
-                self._pos = {k: v for k, v in old.items() if self._covers(k)}
-                self._catch_up()
-        except BaseException:
-            self.close()
-            raise
-
-    def _covers(self, key: str) -> bool:
-        return key == self._prefix if self._exact else key.startswith(self._prefix)
+        super().__init__(store.store_id, prefix, exact, since)
 
     # -- the stream connection -------------------------------------------------------------
 
@@ -102,23 +67,6 @@ class RedisFeed(WatchFeed):
     def _block(self, conn: Any) -> None:
         conn.send_command("XREAD", "BLOCK", 0, "STREAMS", self._store.events_key, self._last_id)
 
-    def _reconnect(self) -> None:
-        if self._conn is not None:
-            self._conn.disconnect()
-            self._conn = None
-        deadline = time.monotonic() + _RECONNECT_FOR
-        attempt = 0
-        while True:
-            try:
-                self._listen()
-                break
-            except (redis.RedisError, OSError) as exc:
-                if time.monotonic() > deadline:
-                    raise StorageError(None, f"watch cannot reconnect: {exc}") from None
-                time.sleep(backoff.delay(attempt, first=0.05, cap=2.0))
-                attempt += 1
-        self._catch_up()
-
     def _current_seqs(self) -> dict[str, int]:
         store = self._store
         if self._exact:
@@ -133,51 +81,19 @@ class RedisFeed(WatchFeed):
         seqs = store._reading([("HGET", store._rec_key(k), "seq") for k in names], None)
         return {k: int(s) for k, s in zip(names, seqs, strict=True) if s is not None}
 
-    def _catch_up(self) -> None:
-        """Mark every key whose journal moved past its position."""
-        for key, seq in self._current_seqs().items():
-            if seq > self._pos.get(key, 0):
-                self._dirty.add(key)
-
-    # -- WatchFeed -------------------------------------------------------------------------
-
-    def filenos(self) -> tuple[int, ...]:
-        conn = self._conn
-        if conn is None or conn._sock is None:
-            raise StorageError(None, "the watch is closed")
-        return (conn._sock.fileno(),)
-
-    @property
-    def cursor(self) -> str:
-        return encode_cursor(
-            {"b": "redis", "s": self._store.store_id, "p": self._prefix, "k": self._pos}
-        )
-
-    def poll(self) -> list[Change]:
-        if self._closed or self._conn is None:
-            return []
-        try:
-            got, before = False, self._last_id
-            while self._conn.can_read(timeout=0):
-                reply = self._conn.read_response()
-                for _stream, entries in reply or []:
-                    for entry_id, fields in entries:
-                        self._last_id = entry_id.decode()
-                        f = dict(zip(fields[::2], fields[1::2], strict=True))
-                        key, seq = f[b"key"].decode(), int(f[b"seq"])
-                        if self._covers(key) and seq > self._pos.get(key, 0):
-                            self._dirty.add(key)
-                got = True
-                self._block(self._conn)
-            if got and self._trimmed_past(before):
-                self._catch_up()
-        except (redis.RedisError, OSError):
-            self._reconnect()
-        out: list[Change] = []
-        for key in sorted(self._dirty):
-            out.extend(self._read_key(key))
-        self._dirty.clear()
-        return out
+    def _drain(self) -> None:
+        got, before = False, self._last_id
+        while self._conn.can_read(timeout=0):
+            reply = self._conn.read_response()
+            for _stream, entries in reply or []:
+                for entry_id, fields in entries:
+                    self._last_id = entry_id.decode()
+                    f = dict(zip(fields[::2], fields[1::2], strict=True))
+                    self._note(f[b"key"].decode(), int(f[b"seq"]))
+            got = True
+            self._block(self._conn)
+        if got and self._trimmed_past(before):
+            self._catch_up()
 
     def _trimmed_past(self, before: str) -> bool:
         """Did the stream drop entries after ``before`` unread (``MAXLEN`` trimming)?"""
@@ -185,35 +101,25 @@ class RedisFeed(WatchFeed):
         first = store._reading([("XRANGE", store.events_key, "-", "+", "COUNT", 1)], None)[0]
         return bool(first) and _id(first[0][0].decode()) > _id(before)
 
+    def filenos(self) -> tuple[int, ...]:
+        conn = self._conn
+        if conn is None or conn._sock is None:
+            raise StorageError(None, "the watch is closed")
+        return (conn._sock.fileno(),)
+
     def _read_key(self, key: str) -> list[Change]:
         store = self._store
         last = self._pos.get(key, 0)
         reply = store._eval(JOURNAL_AFTER, [store._rec_key(key), store._jrnl_key(key)], [last])[0]
-        cur, cut, blobs = int(reply[0]), int(reply[1]), reply[2]
-        out: list[Change] = []
-        for i, blob in enumerate(blobs):
-            state, seq, _ = codec.decode(key, blob)
-            if seq <= last:
-                continue
-            if i == 0 and cut:
-                self._pos[key] = seq - 1
-                out.append(gap(key, state.version, self.cursor))
-            self._pos[key] = seq
-            out.append(change_of(state, self.cursor))
-        del cur
-        return out
+        read = [codec.decode(key, blob)[:2] for blob in reply[2]]
+        entries = [(state, seq) for state, seq in read if seq > last]
+        cut = int(reply[1]) and read and read[0][1] > last
+        return self._report(key, entries, read[0][1] - 1 if cut else None)
 
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+    def _hang_up(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.disconnect()
-
-    def __del__(self) -> None:
-        if not getattr(self, "_closed", True):
-            self.close()
 
 
 def _id(stream_id: str) -> tuple[int, int]:
