@@ -1,9 +1,9 @@
 """Atheris harness: the on-disk record parser, fed mutated real store files.
 
-The input is used as a key's whole log file. ``decode_line``, ``keylog.read_tail``, opening the
-store and reading, history and a commit must each give a value or a typed
-``FencedStateError``; a commit over a log whose last line is corrupt must not change a byte,
-and a commit that succeeds must keep every complete line that was there (append only).
+The input is used as a key's whole log file. ``decode_line``, ``keylog.find_end`` and
+``keylog.tail_at``, opening the store and reading, history and a commit must each give a value
+or a typed ``FencedStateError``; a commit over a log whose last line is corrupt must not change
+a byte, and a commit that succeeds must keep every complete line that was there (append only).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def test_one_input(data: bytes) -> None:
         f.write(data)
     fd = os.open(_LOG, os.O_RDONLY)
     try:
-        keylog.read_tail(fd, _LOG)
+        keylog.tail_at(fd, keylog.find_end(fd, _LOG)[0], _LOG)
     except fs.FencedStateError:
         pass
     finally:

@@ -5,6 +5,7 @@ OUT (a file the test waits for):
 
 - ``put``: one blind ``put(KEY, ARG)``; with ``FAIL_FDATASYNC=1`` in the environment, libfiu
   (the process runs under ``fiu-run -x``) makes every ``fdatasync`` fail with EIO;
+  ``LOCK_TIMEOUT`` sets the store's lock timeout (default 10 s);
 - ``stop-before-sync``: one ``put(KEY, ARG)`` that stops itself (SIGSTOP) after its line is
   written and the key lock released, before it waits for its sync (touches OUT + ".stopping"
   first), then reports the outcome it learns once resumed;
@@ -69,7 +70,7 @@ def main() -> None:
     mode, store_dir, key, arg, out = sys.argv[1:6]
     result: Any
     if mode == "put":
-        store = fs.FileStore(store_dir)
+        store = fs.FileStore(store_dir, lock_timeout=float(os.environ.get("LOCK_TIMEOUT", "10")))
         if os.environ.get("FAIL_FDATASYNC") == "1":
             _arm_fdatasync_eio()
         result = _outcome(lambda: store.put(key, arg, expected_version=None))

@@ -36,6 +36,13 @@ def _fd(path: Path) -> int:
     return fd
 
 
+def _tail(fd: int, where: str) -> tuple[State | None, int, int]:
+    """(last state, end of its line, end of the bytes after it) as the store derives them for
+    a log it has no shared state of (``OpenLog.load_state``): ``find_end``, then ``tail_at``."""
+    valid_end, dirty_end = keylog.find_end(fd, where)
+    return keylog.tail_at(fd, valid_end, where), valid_end, dirty_end
+
+
 def test_open_rw_creates_once(tmp_path: Path) -> None:
     path = str(tmp_path / "sub" / "k.jsonl")
     fd, created = keylog.open_rw(path)
@@ -49,7 +56,7 @@ def test_open_rw_creates_once(tmp_path: Path) -> None:
 def test_empty_log_tail(tmp_path: Path) -> None:
     fd = _fd(tmp_path / "k")
     try:
-        assert keylog.read_tail(fd, "k") == keylog.Tail(None, 0, 0)
+        assert _tail(fd, "k") == (None, 0, 0)
     finally:
         os.close(fd)
 
@@ -60,14 +67,14 @@ def test_append_then_tail_and_history(tmp_path: Path) -> None:
     try:
         end, ends = 0, []
         for state in _states(3):
-            tail = keylog.read_tail(fd, str(path))
-            assert tail.valid_end == tail.dirty_end == end
+            tail = _tail(fd, str(path))
+            assert tail[1] == tail[2] == end
             line = encode_state(state)
-            keylog.write_line(fd, line, tail.valid_end, tail.dirty_end)
+            keylog.write_line(fd, line, tail[1], tail[2])
             end += len(line)
             ends.append(end)
-        tail = keylog.read_tail(fd, str(path))
-        assert tail.state is not None and tail.state.version == 3 and tail.valid_end == end
+        tail = _tail(fd, str(path))
+        assert tail[0] is not None and tail[0].version == 3 and tail[1] == end
         at = keylog.tail_at(fd, ends[1], str(path))
         assert at is not None and at.version == 2  # the line ending at a given offset
         with pytest.raises(fs.CorruptStateError):
@@ -85,11 +92,11 @@ def test_torn_tail_is_ignored_and_overwritten(tmp_path: Path) -> None:
     path.write_bytes(one + two[:17])  # a writer died mid-append
     fd = _fd(path)
     try:
-        tail = keylog.read_tail(fd, str(path))
-        assert tail.state is not None and tail.state.version == 1
-        assert (tail.valid_end, tail.dirty_end) == (len(one), len(one) + 17)
-        keylog.check_dirty(fd, tail.valid_end, len(one) + 17, str(path))
-        keylog.write_line(fd, two, tail.valid_end, len(one) + 17)
+        tail = _tail(fd, str(path))
+        assert tail[0] is not None and tail[0].version == 1
+        assert tail[1:] == (len(one), len(one) + 17)
+        keylog.check_dirty(fd, tail[1], len(one) + 17, str(path))
+        keylog.write_line(fd, two, tail[1], len(one) + 17)
     finally:
         os.close(fd)
     assert path.read_bytes() == one + two
@@ -103,7 +110,7 @@ def test_corrupt_complete_line_is_an_error(tmp_path: Path) -> None:
     fd = _fd(path)
     try:
         with pytest.raises(fs.CorruptStateError):
-            keylog.read_tail(fd, str(path))
+            _tail(fd, str(path))
     finally:
         os.close(fd)
 
@@ -123,11 +130,11 @@ def test_long_last_line_spanning_chunks(tmp_path: Path) -> None:
     path.write_bytes(encode_state(_states(1)[0]) + encode_state(big))
     fd = _fd(path)
     try:
-        tail = keylog.read_tail(fd, str(path))
+        tail = _tail(fd, str(path))
     finally:
         os.close(fd)
-    assert tail.state is not None and tail.state.value == "x" * 200_000
-    assert tail.valid_end == tail.dirty_end == path.stat().st_size
+    assert tail[0] is not None and tail[0].value == "x" * 200_000
+    assert tail[1] == tail[2] == path.stat().st_size
 
 
 def test_failed_append_cuts_back(tmp_path: Path) -> None:
@@ -165,7 +172,7 @@ def test_line_before_the_last_with_non_utf8_bytes_is_corrupt(tmp_path: Path) -> 
     fd = _fd(path)
     try:
         with pytest.raises(fs.CorruptStateError):
-            keylog.read_tail(fd, str(path))
+            _tail(fd, str(path))
     finally:
         os.close(fd)
 

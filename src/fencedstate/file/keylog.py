@@ -44,24 +44,6 @@ def open_rw(path: str) -> tuple[int, bool]:
         return os.open(path, _OPEN_RW), False
 
 
-class Tail(NamedTuple):
-    """What ``read_tail`` found: the last complete state, where its line ends, and where the
-    bytes after it (a torn line a dying writer left) end; NUL padding is not counted.
-
-    A NamedTuple, not a frozen dataclass: cheaper to build.
-    """
-
-    state: State | None
-    valid_end: int
-    dirty_end: int
-
-
-def read_tail(fd: int, where: str) -> Tail:
-    """The log's tail derived from its bytes alone (``find_end``, then ``tail_at``)."""
-    valid_end, dirty_end = find_end(fd, where)
-    return Tail(tail_at(fd, valid_end, where), valid_end, dirty_end)
-
-
 def tail_at(fd: int, end: int, where: str) -> State | None:
     """The state whose line ends at offset ``end`` (None if ``end`` is 0).
 
@@ -198,12 +180,13 @@ def check_key(state: State | None, key: str, where: str) -> State | None:
 
 
 def read_last(path: str) -> State | None:
-    """The key's last complete state, derived from the log's bytes alone (offline tools)."""
+    """The key's last complete state, derived from the log's bytes alone (offline tools:
+    ``bench/peers/readscale.py``), as a store derives a key's state it has no record of."""
     fd = open_read(path)
     if fd is None:
         return None
     try:
-        return read_tail(fd, path).state
+        return tail_at(fd, find_end(fd, path)[0], path)
     finally:
         os.close(fd)
 

@@ -46,9 +46,9 @@ def _read_boot_id() -> bytes:
 BOOT_ID = _read_boot_id()
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class KeyState:
-    """Both slots of one key, as one value."""
+    """Both slots of one key, as one value (replaced, never changed in place)."""
 
     ino: int
     size: int
@@ -59,7 +59,7 @@ class KeyState:
     prev_wm: int
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class SyncSlot:
     """The sync slot alone: what a waiter needs to learn its outcome."""
 

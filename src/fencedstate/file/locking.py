@@ -18,9 +18,14 @@ until the file's attributes change or its timeout passes; every release touches 
 times after unlocking (``_FileLock.unlock``: ``futimens``, which needs only write access, and
 which the shared-state writes to the same file do not trigger), and that wakes the waiters.
 A released lock is picked up within a context switch, and a stalled holder still turns into
-``LockTimeoutError`` after ``timeout`` seconds. (A blocking ``flock`` in a helper thread was
-measured first: the thread hand-off cost 80-130 us per wait, a tenth of the contended commit
-rate.) Where inotify is not available, waiters poll every 0.5 ms instead.
+``LockTimeoutError`` after ``timeout`` seconds. A release nobody announces (a holder killed
+with ``kill -9``, whose flock the kernel drops, or a process outside the store holding the
+lock) is noticed by a waiter's re-check every ``_RECHECK`` seconds, not after the lock
+timeout: before, such waiters slept the whole timeout (the sync-failure test, whose own hold
+of the sync lock ends without a touch, hung for the 300 s timeout it was given). (A blocking
+``flock`` in a helper thread was measured first: the thread hand-off cost 80-130 us per wait,
+a tenth of the contended commit rate.) Where inotify is not available, waiters poll every
+0.5 ms instead.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ _BUSY = (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES)
 _MAX_OPEN = 512  # lock files kept open per store object; least recently made ones are closed
 _POLL = 0.0005  # only where inotify is not available
 _SPINS = 8  # tries (with sched_yield between) before sleeping on inotify
+_RECHECK = 0.05  # a sleeping waiter checks again this often, woken or not (see above)
 
 
 class _FileLock:
@@ -87,8 +93,8 @@ class _FileLock:
         except OSError:
             pass
 
-    @contextmanager
-    def held(self, key: str, timeout: float) -> Iterator[None]:
+    def acquire(self, key: str, timeout: float) -> None:
+        """Take the thread lock, then the flock; ``LockTimeoutError`` after ``timeout``."""
         if not self.thread_lock.acquire(timeout=timeout):
             raise LockTimeoutError(key, f"in-process lock not acquired in {timeout}s")
         try:
@@ -96,12 +102,24 @@ class _FileLock:
                 raise LockTimeoutError(
                     key, f"file lock not acquired in {timeout}s (is a holder stalled?)"
                 )
-            try:
-                yield
-            finally:
-                self.unlock()
+        except BaseException:
+            self.thread_lock.release()
+            raise
+
+    def release(self) -> None:
+        """Let the flock go (waking its waiters), then the thread lock."""
+        try:
+            self.unlock()
         finally:
             self.thread_lock.release()
+
+    @contextmanager
+    def held(self, key: str, timeout: float) -> Iterator[None]:
+        self.acquire(key, timeout)
+        try:
+            yield
+        finally:
+            self.release()
 
     def __del__(self) -> None:  # a store dropped without close() must not leak its lock fds
         self.close()
@@ -162,6 +180,15 @@ class KeyLocks:
     def state_fd(self, key: str) -> int:
         """The key's lock file, open for reading and writing its shared state (no lock taken)."""
         return self._get(key).key_lock.file()
+
+    def acquire(self, key: str) -> None:
+        """Take ``key`` exclusively (``release`` must follow); ``LockTimeoutError`` after the
+        store's lock timeout."""
+        self._get(key).key_lock.acquire(key, self._timeout)
+
+    def release(self, key: str) -> None:
+        """Let ``key`` go (it must be held by this thread)."""
+        self._get(key).key_lock.release()
 
     @contextmanager
     def hold(self, key: str) -> Iterator[int]:
@@ -274,7 +301,8 @@ def _watcher() -> _Watcher | None:
 
 def wait_change(path: str, ready: Callable[[], bool], timeout: float) -> bool:
     """Call ``ready()`` until it returns True, sleeping until ``path``'s attributes change
-    between calls (inotify); False once ``timeout`` seconds have passed."""
+    (inotify) or ``_RECHECK`` seconds pass between calls; False once ``timeout`` seconds have
+    passed."""
     for _ in range(_SPINS):  # a holder that is about to let go: yield to it, do not sleep
         if ready():
             return True
@@ -293,6 +321,6 @@ def wait_change(path: str, ready: Callable[[], bool], timeout: float) -> bool:
         left = deadline - time.monotonic()
         if left <= 0:
             return False
-        if select.select([w.fd], [], [], left)[0]:
+        if select.select([w.fd], [], [], min(left, _RECHECK))[0]:
             w.drain()
     return True

@@ -1,0 +1,101 @@
+"""The store directory: its layout, its marker and the checks made when it is opened.
+
+Layout (format 2; format 1, the same without the shared state, still opens)::
+
+    DIR/fencedstate.json      store marker with the format version
+    DIR/data/<key>.jsonl      one append-only JSON-lines log per key (see ``keylog``)
+    DIR/locks/<sha1>.lock     the key's lock and its shared state (``locking``, ``keystate``)
+    DIR/locks/<sha1>.sync     the key's sync lock (group commit)
+    DIR/txn/<id>.json         intents of multi-key commits in flight (normally empty)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import uuid
+
+from ..errors import CorruptStateError, InsecureStoreError, StorageError
+from . import keylog
+from .openlog import storage_error
+
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)  # format 1 logs are format 2 logs without padding
+MARKER = "fencedstate.json"
+
+
+def check_marker(root: str) -> int:
+    """The store marker's format (checked); ``FileNotFoundError`` if ``root`` has none."""
+    marker = os.path.join(root, MARKER)
+    with open(marker, "rb") as f:
+        try:
+            meta = json.load(f)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CorruptStateError(marker, f"store marker does not parse: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") not in READABLE_FORMATS:
+        raise CorruptStateError(marker, f"unsupported store format {meta!r}")
+    return int(meta["format"])
+
+
+def prepare(root: str, durable: bool, trust_owner: bool) -> None:
+    """Create or check the store directory and its marker."""
+    try:
+        os.makedirs(root, mode=0o700, exist_ok=True)
+        st = os.stat(root)
+    except OSError as exc:
+        raise storage_error(None, f"opening store {root}", exc) from None
+    if st.st_mode & stat.S_IWOTH and not st.st_mode & stat.S_ISVTX:
+        raise InsecureStoreError(None, f"{root} is world-writable: anyone could forge state")
+    if st.st_uid != os.geteuid() and not trust_owner:
+        raise InsecureStoreError(
+            None,
+            f"{root} is owned by uid {st.st_uid}, not by this user "
+            "(pass trust_owner=True if that is intended)",
+        )
+    marker = os.path.join(root, MARKER)
+    try:
+        if check_marker(root) < FORMAT_VERSION:
+            # Format 1 logs are read as they are; the marker moves on so that a release
+            # without the shared state (which would bypass the watermark) refuses the store.
+            _write_marker(root, marker, durable)
+    except FileNotFoundError:
+        # Only our own names may be there (other processes may be creating it right now).
+        if any(
+            n not in ("data", "locks", "txn") and not n.startswith(MARKER) for n in os.listdir(root)
+        ):
+            raise StorageError(None, f"{root} is not empty and not a fencedstate store") from None
+        _write_marker(root, marker, durable)
+    txn = os.path.join(root, "txn")  # created on demand by multi-key commits
+    if os.path.islink(txn):
+        raise InsecureStoreError(None, f"{txn} must be a real directory, not a symlink")
+    for sub in ("data", "locks"):
+        path = os.path.join(root, sub)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            if not os.path.isdir(path):
+                raise storage_error(None, f"creating {path}", exc) from None
+        if os.path.islink(path) or not os.path.isdir(path):
+            raise InsecureStoreError(None, f"{path} must be a real directory, not a symlink")
+
+
+def _write_marker(root: str, marker: str, durable: bool) -> None:
+    # One name per writer: threads of one process opening a new store at once must not
+    # rename each other's file away (found by CrewAI's own flow-persistence tests).
+    tmp = f"{marker}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({"format": FORMAT_VERSION, "kind": "fencedstate-filestore"}, f)
+            f.write("\n")
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, marker)
+        if durable:
+            keylog.fsync_dir(root)
+    except OSError as exc:
+        raise storage_error(None, f"creating store marker in {root}", exc) from None

@@ -1,0 +1,316 @@
+"""``OpenLog``: one key's log, open for one commit, with one method per GroupCommit action.
+
+A commit is ``OpenLog.lock`` (Lock) -> ``read_tail`` (ReadTail, and RecoverTail if a sync
+failed) -> ``check`` (Check) -> ``write`` (Write) -> ``unlock`` (Unlock, before any sync) ->
+``wait_durable`` (WaitDurable; the elected syncer runs ``sync``: SyncStart, SyncDone or
+SyncFail) -> ``close``. specs/GroupCommit.tla models it; specs/README.md maps each action here.
+
+The object owns the log's descriptor. What it knows of the key's shared state (``keystate``)
+is a frozen ``KeyState`` that each action replaces, never changes in place.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, replace
+
+from ..backend import Step
+from ..clock import Clock
+from ..errors import FencedStateError, OutcomeUnknownError, StorageError
+from ..records import State, empty_state, encode_state
+from . import keylog, keystate
+from .keystate import KeyState, SyncSlot
+from .locking import KeyLocks
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What Check decided: the state to answer with, whether it is a new one to write, and
+    the refusal (``ConflictError``, ``FencedError``, ...) to raise once what it saw is durable."""
+
+    state: State
+    changed: bool
+    refusal: FencedStateError | None = None
+
+
+class OpenLog:
+    """One key's log under its key lock (and, after ``unlock``, while the commit waits for
+    its sync). ``close`` must follow, also after an error."""
+
+    __slots__ = (
+        "_durable",
+        "_locked",
+        "_locks",
+        "_root",
+        "appended",
+        "created",
+        "fd",
+        "key",
+        "path",
+        "size",
+        "state",
+        "state_fd",
+    )
+
+    def __init__(self, locks: KeyLocks, key: str, path: str, root: str, durable: bool) -> None:
+        """Open (or create) the log; the caller holds the key lock (see ``lock``)."""
+        self._locks = locks
+        self._durable = durable
+        self._root = root  # the data directory: where the directory chain to sync ends
+        self._locked = False  # whether this object took the key lock (and lets it go)
+        self.key = key
+        self.path = path
+        self.fd, self.created = keylog.open_rw(path)
+        self.state_fd = locks.state_fd(key)  # the key's lock file: its shared state
+        self.state: KeyState | None = None  # the shared state as this commit last left it
+        self.size = 0  # the file's size (past the log's end if a killed writer left bytes)
+        self.appended = False
+
+    @classmethod
+    def lock(cls, locks: KeyLocks, key: str, path: str, root: str, durable: bool) -> OpenLog:
+        """Action Lock: take the key lock, then open the log."""
+        locks.acquire(key)
+        try:
+            log = cls(locks, key, path, root, durable)
+        except BaseException:
+            locks.release(key)
+            raise
+        log._locked = True
+        return log
+
+    # -- ReadTail ----------------------------------------------------------------------------
+
+    def read_tail(self) -> State:
+        """Action ReadTail: the key's true current state (durable or not)."""
+        ks = self.load_state()
+        tail = keylog.check_key(keylog.tail_at(self.fd, ks.end, self.path), self.key, self.path)
+        keylog.check_dirty(self.fd, ks.end, self.size, self.path)
+        return tail if tail is not None else empty_state(self.key)
+
+    def load_state(self) -> KeyState:
+        """The key's shared state: loaded, derived again from the bytes, or repaired."""
+        st = os.fstat(self.fd)
+        self.size = st.st_size
+        ks = keystate.load(self.state_fd, st.st_ino, st.st_size)
+        if ks is None:
+            ks = self._derive_state(st.st_ino, st.st_size)
+        elif ks.broken:
+            ks = self._recover_tail(ks)
+        self.state = ks
+        return ks
+
+    def _derive_state(self, ino: int, size: int) -> KeyState:
+        """The shared state from the log's bytes: a new key, a format 1 store, a log replaced
+        or changed by anything but the store, or a reboot (the state lives in the page cache
+        only). ``keylog.find_end`` checks the bytes past the last line.
+
+        Whatever the log holds is synced first (with its directory entry), so the state
+        starts with every line durable.
+        """
+        with self._locks.hold_sync(self.key):
+            # A torn line or NULs past the last line stay until the next write cuts them off
+            # (a commit that fails changes nothing).
+            valid_end, _ = keylog.find_end(self.fd, self.path)
+            if self._durable:
+                os.fdatasync(self.fd)
+                sync_dir_chain(os.path.dirname(self.path), self._root)
+            gen = keystate.last_gen(self.state_fd)
+            ks = KeyState(ino, size, gen + 1, valid_end, valid_end, False, valid_end)
+            keystate.write_both(self.state_fd, ks)
+        return ks
+
+    def _recover_tail(self, ks: KeyState) -> KeyState:
+        """Action RecoverTail: a sync failed, so the lines past the watermark never happened:
+        cut them off and sync that before anything else (a failed fdatasync is never retried)."""
+        with self._locks.hold_sync(self.key):
+            ks = keystate.load(self.state_fd, ks.ino, ks.size) or ks
+            if not ks.broken:
+                return ks
+            os.ftruncate(self.fd, ks.wm)
+            if self._durable:
+                os.fdatasync(self.fd)
+            ks = KeyState(ks.ino, ks.wm, ks.gen + 1, ks.wm, ks.wm, False, ks.wm)
+            keystate.write_both(self.state_fd, ks)
+        return ks
+
+    # -- Check, Write, Unlock -----------------------------------------------------------------
+
+    @staticmethod
+    def check(current: State, step: Step, clock: Clock) -> Decision:
+        """Action Check: ``step`` (``fencedstate.rules``) against the true tail. A refusal is
+        returned, not raised: it is answered once what it saw is durable."""
+        try:
+            new = step(current, clock)
+        except FencedStateError as exc:
+            return Decision(current, False, exc)
+        if new is None or new is current:  # the step keeps the state as it is
+            return Decision(current, False)
+        return Decision(new, True)
+
+    def write(self, state: State) -> None:
+        """Action Write: the state's line at the log's end."""
+        self.write_line(encode_state(state))
+
+    def write_line(self, line: bytes) -> None:
+        """Write ``line`` at the log's end (cutting off what a killed writer left past it),
+        then the new end in the shared state; on failure neither is left behind."""
+        ks = self._require_state()
+        keylog.write_line(self.fd, line, ks.end, self.size)
+        end = ks.end + len(line)
+        self.size = end
+        # With nothing to sync the line is visible at once (no process of this store syncs).
+        written = (
+            replace(ks, end=end, size=end)
+            if self._durable
+            else replace(ks, end=end, size=end, wm=end)
+        )
+        try:
+            if self._durable:
+                keystate.write_end(self.state_fd, written)
+            else:
+                keystate.write_both(self.state_fd, written)
+        except BaseException:  # the line must not outlive the error its writer got
+            with suppress(OSError):
+                os.ftruncate(self.fd, ks.end)
+            raise
+        self.state = written
+        self.appended = True
+
+    def unlock(self) -> None:
+        """Action Unlock: let the key lock go, before any sync. A log this commit created and
+        wrote nothing to is removed first (under the lock)."""
+        if self.created and not self.appended:
+            self._close_fd()
+        if self._locked:
+            self._locked = False
+            self._locks.release(self.key)
+
+    # -- WaitDurable, Sync --------------------------------------------------------------------
+
+    def wait_durable(self) -> None:
+        """Action WaitDurable: return once the watermark covers the log's end as this commit
+        left it (also for a commit that wrote nothing: what it saw may not be durable yet).
+        Whoever finds the watermark behind and the sync lock free runs ``sync``; the others
+        sleep until that syncer lets go (``KeyLocks.wait_sync``)."""
+        ks = self.state
+        if ks is None or ks.end <= ks.wm:
+            return
+
+        def done() -> bool:
+            return self.covered(keystate.load_sync(self.state_fd))
+
+        while not done():
+            with self._locks.try_sync(self.key) as syncer:
+                if syncer and self.sync():
+                    return
+            if not self._locks.wait_sync(self.key, done):
+                raise OutcomeUnknownError(
+                    self.key,
+                    "the key's syncer did not finish in the lock timeout: read to confirm",
+                )
+
+    def sync(self) -> bool:
+        """Actions SyncStart, SyncDone, SyncFail (the caller holds the sync lock): one
+        fdatasync covers every line written so far; the watermark moves to the end it read
+        first. Returns ``covered`` of the slot it leaves."""
+        ks = self._require_state()
+        # The sync slot changes only under the sync lock: what is read here holds.
+        found = keystate.load_for_sync(self.state_fd)
+        if found is None:
+            return self.covered(None)
+        sync, upto = found
+        if self.covered(sync):
+            return True
+        if self._durable:  # SyncStart
+            try:
+                os.fdatasync(self.fd)
+            except OSError as exc:  # SyncFail: never retried (PostgreSQL's lesson)
+                with suppress(OSError):
+                    keystate.write_sync(self.state_fd, replace(sync, broken=True))
+                what = "sync (the commit did not happen)"
+                raise storage_error(self.key, what, exc) from None
+        synced = replace(sync, wm=max(upto, ks.end))  # SyncDone
+        try:
+            keystate.write_sync(self.state_fd, synced)
+        except OSError as exc:
+            raise OutcomeUnknownError(
+                self.key, f"synced, but the watermark could not be advanced ({exc})"
+            ) from None
+        return self.covered(synced)
+
+    def covered(self, sync: SyncSlot | None) -> bool:
+        """True once this commit's end is durable, False while it waits. Action Fail:
+        ``StorageError`` if the sync covering it failed; ``OutcomeUnknownError`` if the key's
+        history moved on too far to tell."""
+        ks = self._require_state()
+        if sync is not None and sync.gen == ks.gen:
+            if sync.wm >= ks.end:
+                return True
+            if not sync.broken:
+                return False
+        elif sync is not None and sync.gen == ks.gen + 1:
+            if ks.end <= sync.prev_wm:
+                return True
+        else:
+            raise OutcomeUnknownError(self.key, "the key's log was replaced twice while waiting")
+        raise StorageError(
+            self.key,
+            "commit failed: the fdatasync that covered it failed; the log is cut back to its "
+            "last durable line (the commit did not happen)",
+        )
+
+    # -- the end ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the descriptor (and let the key lock go if still held); safe to repeat."""
+        if self._locked:
+            self.unlock()
+        self._close_fd()
+
+    def _close_fd(self) -> None:
+        if self.fd < 0:
+            return
+        os.close(self.fd)
+        self.fd = -1
+        if self.created and not self.appended:  # a new log nothing was written to
+            unlink_quietly(self.path)
+
+    def _require_state(self) -> KeyState:
+        if self.state is None:
+            raise AssertionError("the key's state is read before it is used (read_tail)")
+        return self.state
+
+
+def sync_dir_chain(directory: str, root: str) -> None:
+    """fsync ``directory`` and each parent up to ``root``: a new log's entry is durable."""
+    while True:
+        keylog.fsync_dir(directory)
+        if directory == root or len(directory) <= len(root):
+            return
+        directory = os.path.dirname(directory)
+
+
+@contextmanager
+def storage_errors(key: str | None) -> Iterator[None]:
+    """Turn OS errors into ``StorageError`` (typed errors from the rules pass through)."""
+    try:
+        yield
+    except FencedStateError:
+        raise
+    except OSError as exc:
+        raise storage_error(key, "commit", exc) from None
+
+
+def storage_error(key: str | None, what: str, exc: OSError) -> StorageError:
+    """``StorageError`` naming the failed operation and the errno."""
+    name = errno.errorcode.get(exc.errno or 0, "?")
+    return StorageError(key, f"{what} failed: [{name}] {exc.strerror or exc}")
+
+
+def unlink_quietly(path: str) -> None:
+    """Remove ``path`` if it can be removed."""
+    with suppress(OSError):
+        os.unlink(path)
