@@ -314,3 +314,8 @@ def test_ranking_stems_with_sqlite_porter_and_reranks_deterministically() -> Non
     assert order[0][1] < order[1][1]  # lower is better, as bm25
     first = [h.model_dump() for h in catalog.search("message sent twice after a retry", limit=5)]
     assert first == [h.model_dump() for h in catalog.search("message sent twice after a retry", 5)]
+
+
+def test_docs_state_the_number_of_entries() -> None:
+    docs = (ROOT / "docs" / "catalog.md").read_text(encoding="utf-8")
+    assert f"`catalog/` holds {len(ENTRIES)} failure modes" in docs
