@@ -290,3 +290,32 @@ def test_module_entry_point_runs() -> None:
         timeout=120,
     )
     assert r.returncode == 0 and "zombie-writer" in r.stdout
+
+
+def test_ranking_stems_with_sqlite_porter_and_reranks_deterministically() -> None:
+    from fencedstate.catalog import ranking
+
+    assert ranking.stems(["agents overwrote writes", "locked", ""]) == [
+        ["agent", "overwrot", "write"],
+        ["lock"],
+        [],
+    ]
+    assert ranking.content_words("The agent and THE lock") == ["agent", "lock"]
+    assert ranking.rerank(ENTRIES, ["zombie"], []) == []
+    # the symptom line "process paused past its lease, resumed and overwrote newer data" lifts
+    # zombie-writer above a candidate that bm25 ranked first
+    ids = [e.id for e in ENTRIES]
+    order = ranking.rerank(
+        ENTRIES,
+        ranking.content_words("paused past its lease then resumed and overwrote newer data"),
+        [(ids.index("lease-expiry-clock-jump"), -10.0), (ids.index("zombie-writer"), -9.0)],
+    )
+    assert [ids[i] for i, _ in order] == ["zombie-writer", "lease-expiry-clock-jump"]
+    assert order[0][1] < order[1][1]  # lower is better, as bm25
+    first = [h.model_dump() for h in catalog.search("message sent twice after a retry", limit=5)]
+    assert first == [h.model_dump() for h in catalog.search("message sent twice after a retry", 5)]
+
+
+def test_docs_state_the_number_of_entries() -> None:
+    docs = (ROOT / "docs" / "catalog.md").read_text(encoding="utf-8")
+    assert f"`catalog/` holds {len(ENTRIES)} failure modes" in docs

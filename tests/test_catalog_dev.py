@@ -12,16 +12,17 @@ from fencedstate import catalog
 DEV = json.loads((Path(__file__).parent / "catalog_dev.json").read_text())["questions"]
 HELDOUT = json.loads((Path(__file__).parent / "catalog_heldout.json").read_text())["questions"]
 IDS = {e.id for e in catalog.load_entries()}
-#: Floors measured on this set (65 questions): bm25 over the entries before tuning top-1 44 (68 %),
-#: top-3 56 (86 %).
-TOP1_FLOOR = 0.65
-TOP3_FLOOR = 0.85
+#: Measured (docs/catalog.md): bm25 alone top-1 58/92, top-3 76/92; with the second-stage re-rank
+#: (`ranking`) top-1 65/92 (split a 48/65, b 12/17, c 5/10), top-3 82/92 (59/65, 16/17, 7/10).
+TOP1_FLOOR = 0.70
+TOP3_FLOOR = 0.89
 
 
 def test_dev_set_is_large_sourced_and_disjoint_from_heldout() -> None:
     assert len(DEV) >= 40
     for x in DEV:
         assert x["expected"] in IDS, x
+        assert x["split"] in {"a", "b", "c"}, x
         assert x["source"].startswith("https://github.com/"), x
     assert len({x["q"] for x in DEV}) == len(DEV)
     assert not {x["source"] for x in DEV} & {x["source"] for x in HELDOUT}
@@ -31,17 +32,26 @@ def test_dev_set_is_large_sourced_and_disjoint_from_heldout() -> None:
 def test_dev_top1_and_top3_meet_the_measured_floor(capsys: pytest.CaptureFixture[str]) -> None:
     top1 = top3 = 0
     misses = []
+    by_split: dict[str, list[int]] = {"a": [0, 0, 0], "b": [0, 0, 0], "c": [0, 0, 0]}
     for x in DEV:
         ids = [h.id for h in catalog.search(x["q"], limit=3)]
-        top1 += ids[:1] == [x["expected"]]
-        top3 += x["expected"] in ids
-        if ids[:1] != [x["expected"]]:
+        hit1, hit3 = ids[:1] == [x["expected"]], x["expected"] in ids
+        top1 += hit1
+        top3 += hit3
+        counts = by_split[x["split"]]
+        counts[0] += hit1
+        counts[1] += hit3
+        counts[2] += 1
+        if not hit1:
             misses.append((x["expected"], ids))
     n = len(DEV)
     with capsys.disabled():
         print(
             f"\ncatalog dev search: top-1 {top1}/{n} ({top1 / n:.0%}), "
-            f"top-3 {top3}/{n} ({top3 / n:.0%})"
+            f"top-3 {top3}/{n} ({top3 / n:.0%}); "
+            + ", ".join(
+                f"split {k} {a}/{c} top-1, {b}/{c} top-3" for k, (a, b, c) in by_split.items()
+            )
         )
     assert top1 / n >= TOP1_FLOOR, misses
     assert top3 / n >= TOP3_FLOOR, misses

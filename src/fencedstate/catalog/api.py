@@ -7,7 +7,6 @@ import difflib
 import importlib.util
 import json
 import os
-import re
 import sqlite3
 from importlib import resources
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from fencedstate.catalog import ranking
 from fencedstate.catalog.errors import (
     CatalogError,
     CatalogNotFoundError,
@@ -34,7 +34,7 @@ PACKAGED_INDEX = "_data/index.json"
 
 
 class SearchHit(BaseModel):
-    """One ranked search result (lower bm25 score = better; `rank` starts at 1)."""
+    """One ranked search result (lower score = better; `rank` starts at 1)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -150,75 +150,6 @@ def show(entry_id: str) -> Entry:
     raise EntryNotFoundError(entry_id, difflib.get_close_matches(entry_id, ids, n=3, cutoff=0.4))
 
 
-_STOP = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "been",
-        "but",
-        "by",
-        "can",
-        "could",
-        "do",
-        "does",
-        "did",
-        "for",
-        "from",
-        "has",
-        "have",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "me",
-        "my",
-        "no",
-        "not",
-        "of",
-        "on",
-        "or",
-        "our",
-        "so",
-        "than",
-        "that",
-        "the",
-        "their",
-        "them",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "to",
-        "too",
-        "up",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "while",
-        "who",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-    ]
-)
-_WORD = re.compile(r"[a-z0-9]+")
 # column weights for bm25: id, name, aliases, symptoms, category, summary, body, mitigations
 _WEIGHTS = (2.0, 6.0, 6.0, 4.0, 1.0, 3.0, 1.0, 0.5)
 
@@ -232,6 +163,7 @@ def _fts(entries: list[Entry]) -> sqlite3.Connection:
     )
     rows = [
         (
+            n,
             e.id.replace("-", " "),
             e.name,
             " ; ".join(e.aliases),
@@ -241,45 +173,47 @@ def _fts(entries: list[Entry]) -> sqlite3.Connection:
             "\n".join((e.reproduction, e.impact, e.detection)),
             "\n".join(f"{m.name}. {m.description}" for m in e.mitigations),
         )
-        for e in entries
+        for n, e in enumerate(entries, start=1)
     ]
-    con.executemany("INSERT INTO e VALUES (?,?,?,?,?,?,?,?)", rows)
+    con.executemany(
+        "INSERT INTO e(rowid, id, name, aliases, symptoms, category, summary, body,"
+        " mitigations) VALUES (?,?,?,?,?,?,?,?,?)",
+        rows,
+    )
     return con
 
 
 def search(text: str, limit: int = 5) -> list[SearchHit]:
-    """Ranked full-text search over all entries (bm25, porter stemming, any-word match)."""
+    """Ranked search over all entries: bm25 candidates (FTS5, porter stemming, any-word match)
+    re-ranked by how well an entry's name, aliases and symptom lines match (`ranking`)."""
     if limit < 1:
         raise ValueError("limit must be >= 1")
-    words = [w for w in _WORD.findall(text.lower()) if w not in _STOP]
+    words = ranking.content_words(text)
     if not words:
         return []
     query = " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
     entries = load_entries()
-    by_id = {e.id.replace("-", " "): e for e in entries}
     con = _fts(entries)
     try:
         weights = ",".join(str(w) for w in _WEIGHTS)
         rows = con.execute(
-            f"SELECT id, bm25(e, {weights}) AS s FROM e WHERE e MATCH ? ORDER BY s LIMIT ?",
-            (query, limit),
+            f"SELECT rowid, bm25(e, {weights}) AS s FROM e WHERE e MATCH ? ORDER BY s LIMIT ?",
+            (query, max(limit, ranking.CANDIDATES)),
         ).fetchall()
     finally:
         con.close()
-    hits = []
-    for i, (rid, score) in enumerate(rows, start=1):
-        e = by_id[rid]
-        hits.append(
-            SearchHit(
-                rank=i,
-                id=e.id,
-                name=e.name,
-                category=e.category,
-                summary=e.summary,
-                score=round(float(score), 4),
-            )
+    ranked = ranking.rerank(entries, words, [(rowid - 1, float(s)) for rowid, s in rows])
+    return [
+        SearchHit(
+            rank=n,
+            id=entries[i].id,
+            name=entries[i].name,
+            category=entries[i].category,
+            summary=entries[i].summary,
+            score=round(score, 4),
         )
-    return hits
+        for n, (i, score) in enumerate(ranked[:limit], start=1)
+    ]
 
 
 def _repro_exists(node_id: str, root: Path) -> bool:
