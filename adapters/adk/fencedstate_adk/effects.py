@@ -17,15 +17,13 @@ agent = LlmAgent(name="a", model=..., tools=[send_email], **fx.agent_callbacks()
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
 from typing import Any
 
 from google.adk.tools.base_tool import BaseTool
 from google.adk.tools.tool_context import ToolContext
 
-import fencedstate as fs
 from fencedstate.effects import bind_token, effect_id
-from fencedstate.integrations import Probe, ToolEffects, bind_probe, recorded
+from fencedstate.integrations import ToolEffects, bind_probe, recorded
 
 
 def _response(result: Any) -> dict[str, Any]:
@@ -39,17 +37,6 @@ class EffectCallbacks(ToolEffects):
     settles a call found in doubt. ``ttl``: how long a call may run before another run treats
     it as in doubt.
     """
-
-    def __init__(
-        self,
-        ledger: fs.EffectLedger,
-        *,
-        tools: Iterable[str] | None = None,
-        probe: Probe | None = None,
-        ttl: float = 60.0,
-    ) -> None:
-        super().__init__(ledger, tools=tools, probe=probe, ttl=ttl)
-        self._running: dict[str, fs.EffectToken] = {}
 
     def agent_callbacks(self) -> dict[str, Any]:
         """The three callbacks as ``LlmAgent`` keyword arguments."""
@@ -85,7 +72,7 @@ class EffectCallbacks(ToolEffects):
         )
         if begun.token is None:
             return _response(begun.result)
-        self._running[eid] = begun.token
+        self.running[eid] = begun.token
         bind_token(begun.token)  # current_token() inside the tool
         return None
 
@@ -113,7 +100,7 @@ class EffectCallbacks(ToolEffects):
 
     async def _finish(self, tool: BaseTool, tool_context: ToolContext, **outcome: Any) -> None:
         eid = self.effect_id(tool, tool_context)
-        token = None if eid is None else self._running.pop(eid, None)
+        token = None if eid is None else self.running.pop(eid, None)
         if eid is None or token is None:
             return  # not fenced, or answered from the ledger by before_tool_callback
         bind_token(None)

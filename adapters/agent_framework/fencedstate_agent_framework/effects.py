@@ -13,7 +13,7 @@ agent = Agent(client=client, tools=[send_email], middleware=[EffectMiddleware(le
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from agent_framework import Content, FunctionInvocationContext, FunctionMiddleware
@@ -21,7 +21,7 @@ from agent_framework._middleware import MiddlewareFailure
 
 import fencedstate as fs
 from fencedstate.effects import effect_id
-from fencedstate.integrations import Probe, ToolEffects, bind_probe, recorded
+from fencedstate.integrations import ToolEffects, bind_probe, recorded
 
 _CONTENTS = "__agent_framework_contents__"
 
@@ -46,16 +46,6 @@ class EffectMiddleware(FunctionMiddleware, ToolEffects):
     settles a call found in doubt. ``ttl``: how long a call may run before another run treats
     it as in doubt. A call without a session or a call id runs unfenced.
     """
-
-    def __init__(
-        self,
-        ledger: fs.EffectLedger,
-        *,
-        tools: Iterable[str] | None = None,
-        probe: Probe | None = None,
-        ttl: float = 60.0,
-    ) -> None:
-        ToolEffects.__init__(self, ledger, tools=tools, probe=probe, ttl=ttl)
 
     def effect_id(self, context: FunctionInvocationContext) -> str | None:
         """``agent-framework/<session id>/<call id>``, or None for an unfenced call."""

@@ -42,7 +42,8 @@ class ToolEffects:
     """A hook's settings: the ledger, which tools it fences, the probe, the lease.
 
     ``tools``: names of the tools to fence (default: every tool). ``ttl``: how long a call may
-    run before another run treats it as in doubt.
+    run before another run treats it as in doubt. A hook that surrounds the call (begin in one
+    callback, finish in another) keeps the tokens of the calls it began in ``running``.
     """
 
     def __init__(
@@ -57,6 +58,7 @@ class ToolEffects:
         self.tools = None if tools is None else frozenset(tools)
         self.probe = probe
         self.ttl = ttl
+        self.running: dict[str, EffectToken] = {}
 
     def fences(self, tool_name: str) -> bool:
         """True if calls of ``tool_name`` are fenced."""
