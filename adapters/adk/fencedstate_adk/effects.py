@@ -17,51 +17,26 @@ agent = LlmAgent(name="a", model=..., tools=[send_email], **fx.agent_callbacks()
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Callable, Iterable
 from typing import Any
 
 from google.adk.tools.base_tool import BaseTool
 from google.adk.tools.tool_context import ToolContext
 
-import fencedstate as fs
 from fencedstate.effects import bind_token, effect_id
-
-Probe = Callable[[fs.EffectToken, dict[str, Any]], Any]
+from fencedstate.integrations import ToolEffects, bind_probe, recorded
 
 
 def _response(result: Any) -> dict[str, Any]:
     return result if isinstance(result, dict) else {"result": result}
 
 
-def _stored(response: Any) -> Any:
-    try:  # as JSON reads it back (a tuple becomes a list), or as text
-        return json.loads(json.dumps(response, allow_nan=False))
-    except (TypeError, ValueError):
-        return str(response)
-
-
-class EffectCallbacks:
+class EffectCallbacks(ToolEffects):
     """Tool callbacks that make each ADK tool call an effect in ``ledger``.
 
     ``tools``: names of the tools to fence (default: every tool). ``probe(token, args)``
     settles a call found in doubt. ``ttl``: how long a call may run before another run treats
     it as in doubt.
     """
-
-    def __init__(
-        self,
-        ledger: fs.EffectLedger,
-        *,
-        tools: Iterable[str] | None = None,
-        probe: Probe | None = None,
-        ttl: float = 60.0,
-    ) -> None:
-        self.ledger = ledger
-        self.tools = None if tools is None else frozenset(tools)
-        self.probe = probe
-        self.ttl = ttl
-        self._running: dict[str, fs.EffectToken] = {}
 
     def agent_callbacks(self) -> dict[str, Any]:
         """The three callbacks as ``LlmAgent`` keyword arguments."""
@@ -73,7 +48,7 @@ class EffectCallbacks:
 
     def effect_id(self, tool: BaseTool, tool_context: ToolContext) -> str | None:
         """``adk/<app>/<user>/<session>/<function call id>``; None for an unfenced call."""
-        if self.tools is not None and tool.name not in self.tools:
+        if not self.fences(tool.name):
             return None
         call_id = tool_context.function_call_id
         if not call_id:
@@ -88,17 +63,16 @@ class EffectCallbacks:
         eid = self.effect_id(tool, tool_context)
         if eid is None:
             return None
-        probe = self.probe
         begun = await asyncio.to_thread(
             self.ledger.begin,
             eid,
-            probe=None if probe is None else (lambda token: probe(token, args)),
+            probe=bind_probe(self.probe, args),
             ttl=self.ttl,
             description=f"{tool.name} {tool_context.function_call_id}",
         )
         if begun.token is None:
             return _response(begun.result)
-        self._running[eid] = begun.token
+        self.running[eid] = begun.token
         bind_token(begun.token)  # current_token() inside the tool
         return None
 
@@ -110,7 +84,7 @@ class EffectCallbacks:
         tool_response: dict[str, Any],
     ) -> dict[str, Any] | None:
         """Record the response of a call this object started (a replay records nothing)."""
-        await self._finish(tool, tool_context, result=_stored(tool_response))
+        await self._finish(tool, tool_context, result=recorded(tool_response))
         return None
 
     async def on_tool_error_callback(
@@ -126,7 +100,7 @@ class EffectCallbacks:
 
     async def _finish(self, tool: BaseTool, tool_context: ToolContext, **outcome: Any) -> None:
         eid = self.effect_id(tool, tool_context)
-        token = None if eid is None else self._running.pop(eid, None)
+        token = None if eid is None else self.running.pop(eid, None)
         if eid is None or token is None:
             return  # not fenced, or answered from the ledger by before_tool_callback
         bind_token(None)

@@ -13,8 +13,7 @@ agent = Agent(client=client, tools=[send_email], middleware=[EffectMiddleware(le
 
 from __future__ import annotations
 
-import json
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from agent_framework import Content, FunctionInvocationContext, FunctionMiddleware
@@ -22,8 +21,8 @@ from agent_framework._middleware import MiddlewareFailure
 
 import fencedstate as fs
 from fencedstate.effects import effect_id
+from fencedstate.integrations import ToolEffects, bind_probe, recorded
 
-Probe = Callable[[fs.EffectToken, dict[str, Any]], Any]
 _CONTENTS = "__agent_framework_contents__"
 
 
@@ -31,10 +30,7 @@ def _dump(result: Any) -> Any:
     """A function result as JSON: a list of ``Content`` by ``to_dict``."""
     if isinstance(result, list) and result and all(isinstance(c, Content) for c in result):
         return {_CONTENTS: [c.to_dict() for c in result]}
-    try:  # as JSON reads it back (a tuple becomes a list), or as text
-        return json.loads(json.dumps(result, allow_nan=False))
-    except (TypeError, ValueError):
-        return str(result)
+    return recorded(result)
 
 
 def _load(stored: Any) -> Any:
@@ -43,7 +39,7 @@ def _load(stored: Any) -> Any:
     return stored
 
 
-class EffectMiddleware(FunctionMiddleware):
+class EffectMiddleware(FunctionMiddleware, ToolEffects):
     """Function middleware that makes each tool call an effect in ``ledger``.
 
     ``tools``: names of the functions to fence (default: all). ``probe(token, arguments)``
@@ -51,24 +47,11 @@ class EffectMiddleware(FunctionMiddleware):
     it as in doubt. A call without a session or a call id runs unfenced.
     """
 
-    def __init__(
-        self,
-        ledger: fs.EffectLedger,
-        *,
-        tools: Iterable[str] | None = None,
-        probe: Probe | None = None,
-        ttl: float = 60.0,
-    ) -> None:
-        self.ledger = ledger
-        self.tools = None if tools is None else frozenset(tools)
-        self.probe = probe
-        self.ttl = ttl
-
     def effect_id(self, context: FunctionInvocationContext) -> str | None:
         """``agent-framework/<session id>/<call id>``, or None for an unfenced call."""
         call_id = context.metadata.get("call_id")
         session = context.session
-        if self.tools is not None and context.function.name not in self.tools:
+        if not self.fences(context.function.name):
             return None
         if not call_id or session is None or not session.session_id:
             return None
@@ -87,13 +70,12 @@ class EffectMiddleware(FunctionMiddleware):
             await call_next()
             return _dump(context.result)
 
-        probe = self.probe
         arguments = dict(context.arguments) if context.arguments else {}
         try:
             stored = await self.ledger.arun(
                 eid,
                 fire,
-                probe=None if probe is None else (lambda token: _dump(probe(token, arguments))),
+                probe=bind_probe(self.probe, arguments, then=_dump),
                 ttl=self.ttl,
                 description=f"{context.function.name} {context.metadata.get('call_id')}",
             )

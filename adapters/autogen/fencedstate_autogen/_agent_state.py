@@ -12,7 +12,6 @@ import asyncio
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Protocol
 
 from pydantic_core import to_jsonable_python
@@ -63,12 +62,7 @@ class AgentStateClaim:
     async def __aenter__(self) -> AgentStateClaim:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.release()
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Callable
 from typing import Any, Self
 
 from autogen_core import CancellationToken, Component, Image
@@ -161,13 +162,7 @@ class FencedMemory(Memory, Component[FencedMemoryConfig]):
         def append(old: Any) -> dict[str, Any]:
             return {"format": FORMAT, "items": [*_entries(old), entry]}
 
-        await asyncio.to_thread(
-            self._store.update,
-            self._key,
-            append,
-            writer=self._writer,
-            max_retries=self._max_retries,
-        )
+        await self._update(append)
 
     async def query(
         self,
@@ -195,16 +190,16 @@ class FencedMemory(Memory, Component[FencedMemoryConfig]):
             return {"format": FORMAT, "items": []}
 
         if await self.snapshot() is not None:
-            await asyncio.to_thread(
-                self._store.update,
-                self._key,
-                empty,
-                writer=self._writer,
-                max_retries=self._max_retries,
-            )
+            await self._update(empty)
 
     async def close(self) -> None:
         """Nothing to release: the store holds no per-memory resources."""
+
+    async def _update(self, fn: Callable[[Any], dict[str, Any]]) -> None:
+        """Commit ``fn(stored value)`` by compare-and-set, retried on conflict."""
+        await asyncio.to_thread(
+            self._store.update, self._key, fn, writer=self._writer, max_retries=self._max_retries
+        )
 
     def _to_config(self) -> FencedMemoryConfig:
         return FencedMemoryConfig(

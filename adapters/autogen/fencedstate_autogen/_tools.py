@@ -4,25 +4,16 @@ from __future__ import annotations
 
 from autogen_core.tools import FunctionTool
 
+from fencedstate.integrations import commit_state_function, read_state_function
 from fencedstate.store import Store
-from fencedstate.tools import (
-    COMMIT_DESCRIPTION,
-    COMMIT_TOOL,
-    READ_DESCRIPTION,
-    READ_TOOL,
-    StateTools,
-)
+from fencedstate.tools import COMMIT_DESCRIPTION, COMMIT_TOOL, READ_DESCRIPTION, READ_TOOL
 
 __all__ = ["COMMIT_TOOL", "READ_TOOL", "commit_state_tool", "read_state_tool", "state_tools"]
 
 
 def read_state_tool(store: Store, *, key_prefix: str = "") -> FunctionTool:
     """A tool ``read_state(key)``: JSON with the key's ``value``, ``version`` and ``writer``."""
-    tools = StateTools(store, key_prefix=key_prefix)
-
-    async def read_state(key: str) -> str:
-        return await tools.aread(key)
-
+    read_state = read_state_function(store, key_prefix=key_prefix)
     return FunctionTool(read_state, name=READ_TOOL, description=READ_DESCRIPTION)
 
 
@@ -36,13 +27,9 @@ def commit_state_tool(
     ``AssistantAgent``, AutoGen's workbench turns it into an ``is_error`` tool result naming
     ``ConflictError``; call ``run_json`` directly to get the exception).
     """
-    tools = StateTools(
-        store, writer=writer, key_prefix=key_prefix, raise_on_conflict=raise_on_conflict
+    commit_state = commit_state_function(
+        store, writer=writer, raise_on_conflict=raise_on_conflict, key_prefix=key_prefix
     )
-
-    async def commit_state(key: str, value_json: str, expected_version: int) -> str:
-        return await tools.acommit_json(key, value_json, expected_version)
-
     return FunctionTool(commit_state, name=COMMIT_TOOL, description=COMMIT_DESCRIPTION)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.runnables.config import var_child_runnable_config
 from langgraph.store.base import (
@@ -120,30 +120,18 @@ class ItemOps:
         ttl_seconds(ttl)
         return None if ttl is None else float(ttl)
 
-    def vectors_for(
-        self,
-        namespace: tuple[str, ...],
-        key: str,
-        value: Mapping[str, Any],
-        index: Literal[False] | list[str] | None,
-    ) -> dict[str, list[float]] | None:
-        """The embeddings a put of ``value`` stores (None without an index)."""
+    def vectors_for(self, op: PutOp) -> dict[str, list[float]] | None:
+        """The embeddings a put stores (None without an index)."""
         if self.index is None:
             return None
-        return self.index.embed_puts([PutOp(namespace, key, value, index)]).get((namespace, key))
+        return self.index.embed_puts([op]).get((tuple(op.namespace), op.key))
 
-    async def avectors_for(
-        self,
-        namespace: tuple[str, ...],
-        key: str,
-        value: Mapping[str, Any],
-        index: Literal[False] | list[str] | None,
-    ) -> dict[str, list[float]] | None:
+    async def avectors_for(self, op: PutOp) -> dict[str, list[float]] | None:
         """``vectors_for`` with the index's async embeddings."""
         if self.index is None:
             return None
-        found = await self.index.aembed_puts([PutOp(namespace, key, value, index)])
-        return found.get((namespace, key))
+        found = await self.index.aembed_puts([op])
+        return found.get((tuple(op.namespace), op.key))
 
     # ---- primitives -----------------------------------------------------------------------------
 

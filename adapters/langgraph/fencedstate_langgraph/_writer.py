@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from langgraph.store.base import NOT_PROVIDED
+from langgraph.store.base import NOT_PROVIDED, PutOp
 
 import fencedstate as fs
 
@@ -88,14 +88,14 @@ class ItemWriter:
         """Commit ``value`` under the claim at the version last read."""
         data = check_value(value)
         env, expected = self._next(
-            data, self._ops.vectors_for(self.namespace, self.key, data, None)
+            data, self._ops.vectors_for(PutOp(self.namespace, self.key, data, None))
         )
         return self._committed(self.claim.commit(env, expected_version=expected))
 
     async def aput(self, value: dict[str, Any]) -> FencedItem:
         """Async ``put``."""
         data = check_value(value)
-        vectors = await self._ops.avectors_for(self.namespace, self.key, data, None)
+        vectors = await self._ops.avectors_for(PutOp(self.namespace, self.key, data, None))
         env, expected = self._next(data, vectors)
         return self._committed(await self.claim.acommit(env, expected_version=expected))
 

@@ -21,10 +21,9 @@ from langchain_core.tools import tool as as_tool
 from pydantic import ConfigDict
 
 import fencedstate as fs
+from fencedstate.integrations import Probe, bind_probe, recorded
 
 from ._keys import encode_segment
-
-Probe = Callable[[fs.EffectToken, dict[str, Any]], Any]
 
 
 def tool_effect_id(thread_id: object, tool_call_id: str) -> str:
@@ -54,12 +53,6 @@ class FencedTool(BaseTool):
             return None
         return tool_effect_id(thread, value["id"]), value["id"], dict(value.get("args", {}))
 
-    def _probe(self, args: dict[str, Any]) -> Callable[[fs.EffectToken], Any] | None:
-        probe = self.probe
-        if probe is None:
-            return None
-        return lambda token: probe(token, args)
-
     def _message(self, result: Any, call_id: str) -> ToolMessage:
         content = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False)
         return ToolMessage(content=content, name=self.name, tool_call_id=call_id)
@@ -73,7 +66,7 @@ class FencedTool(BaseTool):
         result = self.ledger.run(
             effect_id,
             lambda _token: _stored(self.inner.invoke(input, config, **kwargs)),
-            probe=self._probe(args),
+            probe=bind_probe(self.probe, args),
             ttl=self.effect_ttl,
             description=f"{self.name} {call_id}",
         )
@@ -97,7 +90,7 @@ class FencedTool(BaseTool):
         result = await self.ledger.arun(
             effect_id,
             fire,
-            probe=self._probe(args),
+            probe=bind_probe(self.probe, args),
             ttl=self.effect_ttl,
             description=f"{self.name} {call_id}",
         )
@@ -112,10 +105,7 @@ def _stored(output: Any) -> Any:
     is, anything else as text (a tool returning a ``Command`` is not supported)."""
     if isinstance(output, ToolMessage):
         output = output.content
-    try:  # as JSON reads it back (a tuple becomes a list), or as text
-        return json.loads(json.dumps(output, allow_nan=False))
-    except (TypeError, ValueError):
-        return str(output)
+    return recorded(output)
 
 
 def fence_tool(

@@ -21,8 +21,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Literal
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Literal, TypeVar
 
 from langgraph.store.base import (
     NOT_PROVIDED,
@@ -50,6 +50,8 @@ from ._validate import check_labels, check_op, check_write_namespace
 from ._writer import ItemWriter
 
 __all__ = ["FencedItem", "FencedSearchItem", "FencedStore", "ItemWriter"]
+
+T = TypeVar("T")
 
 
 class FencedStore(BaseStore):
@@ -202,32 +204,14 @@ class FencedStore(BaseStore):
         if self._ops.index is not None:
             queries = await self._ops.index.aembed_queries(searches)
             vectors = await self._ops.index.aembed_puts(puts.values())
-        current_reads()
-        return await asyncio.to_thread(self._run, ops, puts, queries, vectors)
+        return await self._in_thread(self._run, ops, puts, queries, vectors)
 
     # The async twins run the sync primitive in a worker thread. ``current_reads()`` first binds
     # the node's read set in this task's context, so the thread's context copy shares it.
 
-    async def _aget(
-        self, namespace: tuple[str, ...], key: str, refresh: bool = True
-    ) -> FencedItem | None:
+    async def _in_thread(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         current_reads()
-        return await asyncio.to_thread(self._ops.get, namespace, key, refresh)
-
-    async def _aput(
-        self,
-        namespace: tuple[str, ...],
-        key: str,
-        value: Mapping[str, Any] | None,
-        expected_version: int | None,
-        *,
-        vectors: dict[str, list[float]] | None = None,
-        ttl: float | None = None,
-    ) -> FencedItem | None:
-        current_reads()
-        return await asyncio.to_thread(
-            lambda: self._ops.put(namespace, key, value, expected_version, vectors=vectors, ttl=ttl)
-        )
+        return await asyncio.to_thread(fn, *args, **kwargs)
 
     # ---- public extras --------------------------------------------------------------------------
 
@@ -251,7 +235,8 @@ class FencedStore(BaseStore):
     ) -> FencedItem | None:
         """Async ``get``."""
         check_labels(tuple(namespace))
-        return await self._aget(tuple(namespace), str(key), self._refresh_default(refresh_ttl))
+        refresh = self._refresh_default(refresh_ttl)
+        return await self._in_thread(self._ops.get, tuple(namespace), str(key), refresh)
 
     def put(
         self,
@@ -300,7 +285,7 @@ class FencedStore(BaseStore):
         """``put`` that returns the committed ``FencedItem`` (with its new version)."""
         minutes = self._check_put(namespace, ttl, expected_version)
         ns, k, data = tuple(namespace), str(key), check_value(value)
-        vectors = self._ops.vectors_for(ns, k, data, index)
+        vectors = self._ops.vectors_for(PutOp(ns, k, data, index))
         item = self._ops.put(ns, k, data, expected_version, vectors=vectors, ttl=minutes)
         assert item is not None
         return item
@@ -318,8 +303,10 @@ class FencedStore(BaseStore):
         """Async ``put_item``."""
         minutes = self._check_put(namespace, ttl, expected_version)
         ns, k, data = tuple(namespace), str(key), check_value(value)
-        vectors = await self._ops.avectors_for(ns, k, data, index)
-        item = await self._aput(ns, k, data, expected_version, vectors=vectors, ttl=minutes)
+        vectors = await self._ops.avectors_for(PutOp(ns, k, data, index))
+        item = await self._in_thread(
+            self._ops.put, ns, k, data, expected_version, vectors=vectors, ttl=minutes
+        )
         assert item is not None
         return item
 
@@ -337,7 +324,7 @@ class FencedStore(BaseStore):
         """Async ``delete``."""
         check_labels(tuple(namespace))
         self._check_version(expected_version)
-        await self._aput(tuple(namespace), str(key), None, expected_version)
+        await self._in_thread(self._ops.put, tuple(namespace), str(key), None, expected_version)
 
     def _check_put(
         self,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import Callable
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from agents.memory.session import SessionABC
@@ -173,12 +172,7 @@ class FencedSession(SessionABC):
     async def __aenter__(self) -> FencedSession:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.release()
 
     async def _renew_quietly(self) -> None:

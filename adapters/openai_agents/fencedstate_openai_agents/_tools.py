@@ -2,35 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from agents import FunctionTool, function_tool
 
+from fencedstate.integrations import commit_state_function, read_state_function
 from fencedstate.store import Store
-from fencedstate.tools import (
-    COMMIT_DESCRIPTION,
-    COMMIT_TOOL,
-    READ_DESCRIPTION,
-    READ_TOOL,
-    StateTools,
-)
+from fencedstate.tools import COMMIT_DESCRIPTION, COMMIT_TOOL, READ_DESCRIPTION, READ_TOOL
 
 __all__ = ["COMMIT_TOOL", "READ_TOOL", "commit_state_tool", "read_state_tool", "state_tools"]
 
 
+def _tool(fn: Callable[..., Any], name: str, description: str, **extra: Any) -> FunctionTool:
+    return function_tool(
+        fn, name_override=name, description_override=description, use_docstring_info=False, **extra
+    )
+
+
 def read_state_tool(store: Store, *, key_prefix: str = "") -> FunctionTool:
     """A tool ``read_state(key)``: JSON with the key's ``value``, ``version`` and ``writer``."""
-    tools = StateTools(store, key_prefix=key_prefix)
-
-    async def read_state(key: str) -> str:
-        return await tools.aread(key)
-
-    return function_tool(
-        read_state,
-        name_override=READ_TOOL,
-        description_override=READ_DESCRIPTION,
-        use_docstring_info=False,
-    )
+    return _tool(read_state_function(store, key_prefix=key_prefix), READ_TOOL, READ_DESCRIPTION)
 
 
 def commit_state_tool(
@@ -43,21 +35,11 @@ def commit_state_tool(
     stops: ``Runner.run`` raises the SDK's ``UserError`` whose ``__cause__`` is the
     ``ConflictError`` (the SDK's default turns any tool exception into text for the model).
     """
-    tools = StateTools(
-        store, writer=writer, key_prefix=key_prefix, raise_on_conflict=raise_on_conflict
-    )
-
-    async def commit_state(key: str, value_json: str, expected_version: int) -> str:
-        return await tools.acommit_json(key, value_json, expected_version)
-
     extra: dict[str, Any] = {"failure_error_function": None} if raise_on_conflict else {}
-    return function_tool(
-        commit_state,
-        name_override=COMMIT_TOOL,
-        description_override=COMMIT_DESCRIPTION,
-        use_docstring_info=False,
-        **extra,
+    commit_state = commit_state_function(
+        store, writer=writer, raise_on_conflict=raise_on_conflict, key_prefix=key_prefix
     )
+    return _tool(commit_state, COMMIT_TOOL, COMMIT_DESCRIPTION, **extra)
 
 
 def state_tools(

@@ -19,8 +19,8 @@ from agents.tool_context import ToolContext
 
 import fencedstate as fs
 from fencedstate.effects import effect_id
+from fencedstate.integrations import Probe, bind_probe, recorded
 
-Probe = Callable[[fs.EffectToken, dict[str, Any]], Any]
 SessionKey = str | Session | Callable[[ToolContext[Any]], str]
 
 
@@ -30,13 +30,6 @@ def _session_id(session: SessionKey, ctx: ToolContext[Any]) -> str:
     if callable(session):
         return session(ctx)
     return str(session.session_id)
-
-
-def _stored(output: Any) -> Any:
-    try:  # as JSON reads it back (a tuple becomes a list), or as text
-        return json.loads(json.dumps(output, allow_nan=False))
-    except (TypeError, ValueError):
-        return str(output)
 
 
 def fence_function_tool(
@@ -62,12 +55,12 @@ def fence_function_tool(
         args = json.loads(input_json) if input_json else {}
 
         async def fire(_token: fs.EffectToken) -> Any:
-            return _stored(await inner(ctx, input_json))
+            return recorded(await inner(ctx, input_json))
 
         return await ledger.arun(
             eid,
             fire,
-            probe=None if probe is None else (lambda token: probe(token, args)),
+            probe=bind_probe(probe, args),
             ttl=ttl,
             description=f"{tool.name} {ctx.tool_call_id}",
         )
