@@ -5,9 +5,9 @@ prefixes (``resolve_prefix``), ids as key segments (``encode_segment`` / ``decod
 default owner names (``default_owner``), a held claim per key (``ClaimRegistry`` /
 ``SessionClaim``), conflict retries with the project's backoff (``retry_conflicts`` /
 ``aretry_conflicts``) and a lock that one object shared by threads and asyncio tasks takes
-around each operation (``ObjectLock``; one per key: ``KeyedLocks``), the agent tools as coroutines (``read_state_function``
-/ ``commit_state_function``) and what a fenced tool call shares (``ToolEffects``, ``bind_probe``,
-``recorded``).
+around each operation (``ObjectLock``; one per key: ``KeyedLocks``), the agent tools as
+coroutines (``read_state_function`` / ``commit_state_function``) and what a fenced tool call
+shares (``ToolEffects``, ``bind_probe``, ``recorded``).
 """
 
 from __future__ import annotations
