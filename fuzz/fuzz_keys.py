@@ -11,7 +11,7 @@ import atheris
 
 with atheris.instrument_imports(include=["fencedstate"]):
     import fencedstate as fs
-    from fencedstate.keys import key_to_relpath, relpath_to_key, validate_prefix
+    from fencedstate.core.keys import key_to_relpath, relpath_to_key, validate_prefix
 
 _DATA = "/store/data"
 

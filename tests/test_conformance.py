@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 import fencedstate as fs
-from fencedstate import rules
+from fencedstate.core import rules
 from fencedstate.testing import conformance as conf
 
 ROOT = Path(__file__).resolve().parent.parent

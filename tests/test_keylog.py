@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import fencedstate as fs
-from fencedstate import rules
-from fencedstate.clock import Clock
+from fencedstate.core import rules
+from fencedstate.core.clock import Clock
 from fencedstate.file import keylog
 from fencedstate.records import State, empty_state, encode_state
 

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 
 import fencedstate as fs
-from fencedstate.clock import Clock
+from fencedstate.core.clock import Clock
+from fencedstate.core.remote import LostReply, NotCommitted, Read, RemoteStore
 from fencedstate.records import State, empty_state
-from fencedstate.remote import LostReply, NotCommitted, Read, RemoteStore
 
 
 class DictStore(RemoteStore[Read]):

@@ -1,12 +1,12 @@
-"""Unit tests of ``fencedstate.rules``: each action on a hand-built state, with a settable clock."""
+"""Unit tests of ``fencedstate.core.rules``: each action on a hand-built state, settable clock."""
 
 from __future__ import annotations
 
 import pytest
 
 import fencedstate as fs
-from fencedstate import rules
-from fencedstate.clock import Clock
+from fencedstate.core import rules
+from fencedstate.core.clock import Clock
 from fencedstate.records import State, empty_state
 
 

@@ -83,7 +83,7 @@ def test_counters_histogram_and_spans(
         if p.attributes["fencedstate.op"] == "put" and p.attributes["fencedstate.outcome"] == "ok"
     ]
     assert point.count == 1 and point.sum > 0
-    assert {p.attributes["fencedstate.backend"] for p in metrics["fencedstate.commits"]} == {
+    assert {p.attributes["fencedstate.core.backend"] for p in metrics["fencedstate.commits"]} == {
         "FileStore"
     }
     got = [

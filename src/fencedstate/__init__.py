@@ -8,7 +8,8 @@ and every claim carries an ownership epoch so a stalled writer that was reclaime
 from __future__ import annotations
 
 from .claim import Claim
-from .clock import Clock
+from .core.clock import Clock
+from .core.keys import validate_key
 from .effects import (
     EffectInDoubtError,
     EffectLedger,
@@ -35,7 +36,6 @@ from .errors import (
 )
 from .file import FileStore
 from .fsck import CheckReport, check
-from .keys import validate_key
 from .locations import open_store
 from .records import Event, Snapshot
 from .store import MAX_VALUE_DEPTH, Store

@@ -14,12 +14,12 @@ import asyncio
 from collections.abc import Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
-from . import args, rules
-from .clock import Lease
+from .core import args, rules
+from .core.clock import Lease
 from .records import Snapshot, State
 
 if TYPE_CHECKING:
-    from .clock import Clock
+    from .core.clock import Clock
     from .store import Store
 
 

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import NamedTuple
 
+from .core.keys import key_to_relpath, relpath_to_key, validate_key
 from .errors import (
     CorruptStateError,
     FencedStateError,
@@ -32,7 +33,6 @@ from .errors import (
 from .file import keylog, keystate
 from .file.filestore import MARKER, check_marker
 from .file.locking import KeyLocks
-from .keys import key_to_relpath, relpath_to_key, validate_key
 from .records import QUARANTINE_MARK, State, encode_state
 
 _QUARANTINE_INFIX = ".damaged-"

@@ -9,7 +9,7 @@ import os
 import re
 from typing import Any, Literal, cast
 
-from .clock import Clock
+from .core.clock import Clock
 from .errors import InvalidArgumentError
 from .file import FileStore
 from .store import Store

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from .clock import Lease
+from .core.clock import Lease
 from .errors import CorruptStateError, InvalidValueError
 
 _CRC_FIELD = b',"crc":'

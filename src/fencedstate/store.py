@@ -1,6 +1,6 @@
 """``Store``: the public API, independent of where the bytes live.
 
-A backend implements the protocol of ``fencedstate.backend`` (``Backend``: ``read_state``,
+A backend implements the protocol of ``fencedstate.core.backend`` (``Backend``: ``read_state``,
 ``read_history``, ``read_keys``, ``transition``, ``transition_many``, and optionally
 ``read_all_keys``, ``in_flight``, ``load_key``, ``watch_feed``). Everything else (validation,
 encoding, retries with backoff, claims, the async twins) lives here, once.
@@ -16,20 +16,21 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import args, backoff, rules, telemetry, values
+from . import telemetry
 from . import watch as _watch
-from .backend import Backend, Step, StepMany
 from .claim import Claim, ClaimRequest
-from .clock import Clock
+from .core import args, backoff, rules, values
+from .core.backend import Backend, Step, StepMany
+from .core.clock import Clock
+from .core.keys import validate_key, validate_prefix
+from .core.values import MAX_VALUE_DEPTH as MAX_VALUE_DEPTH
 from .errors import (
     ClaimHeldError,
     ConflictError,
     FencedError,
     InvalidArgumentError,
 )
-from .keys import validate_key, validate_prefix
 from .records import Event, Snapshot, State
-from .values import MAX_VALUE_DEPTH as MAX_VALUE_DEPTH
 
 DEFAULT_MAX_VALUE_BYTES = 8 * 1024 * 1024
 CONTENDED_S = 1.0

@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from .core.keys import validate_key
 from .errors import (
     ClaimHeldError,
     ConflictError,
@@ -24,7 +25,6 @@ from .errors import (
     InvalidKeyError,
     InvalidValueError,
 )
-from .keys import validate_key
 from .records import Snapshot
 from .store import Store
 

@@ -40,8 +40,8 @@ from crewai.flow.persistence.base import FlowPersistence
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer, field_validator
 
 import fencedstate as fs
+from fencedstate.core.keys import validate_key
 from fencedstate.integrations import KeyedLocks, default_owner, resolve_store
-from fencedstate.keys import validate_key
 
 from ._kickoff import KICKOFF, STEP, Kickoff, Session, SessionKey, install_hooks, release
 from ._record import jsonable, merged, pending_of, state_of, to_json

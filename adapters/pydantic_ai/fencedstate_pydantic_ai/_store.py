@@ -35,7 +35,7 @@ from pydantic_ai_harness.step_persistence import (
 )
 
 import fencedstate as fs
-from fencedstate import backoff
+from fencedstate.core import backoff
 
 from . import _codec, _effects
 from ._errors import RunClaimedError, RunExistsError

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from ..claim import Claim
-from ..clock import Lease
+from ..core.clock import Lease
 from ..errors import InvalidArgumentError
 from ..store import Store
 

@@ -24,9 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fencedstate import args, rules
+from fencedstate.core import args, rules
+from fencedstate.core.keys import validate_key
 from fencedstate.errors import ConflictError, InvalidArgumentError, InvalidValueError
-from fencedstate.keys import validate_key
 
 from .calls import T, decorator, on_loop
 from .errors import EffectInDoubtError, EffectNotApplied, EffectPendingError
@@ -35,7 +35,7 @@ from .wait import wait_for_change
 
 if TYPE_CHECKING:
     from fencedstate.claim import Claim
-    from fencedstate.clock import Clock
+    from fencedstate.core.clock import Clock
     from fencedstate.records import Snapshot, State
     from fencedstate.store import Store
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from fencedstate.clock import Clock
+from fencedstate.core.clock import Clock
 from fencedstate.errors import CorruptStateError
 
 

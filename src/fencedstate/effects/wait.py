@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from fencedstate import backoff
+from fencedstate.core import backoff
 
 if TYPE_CHECKING:
     from fencedstate.store import Store

@@ -10,7 +10,7 @@ import time
 
 import httpx
 
-from ..clock import Clock
+from ..core.clock import Clock
 from ..errors import InvalidArgumentError
 
 __all__ = ["EtcdClock"]

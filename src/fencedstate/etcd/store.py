@@ -9,7 +9,7 @@ Layout under the namespace ``ns`` (etcd keys)::
 Every commit is one etcd txn: compare each touched record's ``mod_revision`` with the revision
 read, then put the new records and their journal events (and prune old events). A multi-key
 commit is one txn over all its keys. A lost race (the compare failed) re-reads and re-runs the
-pure step function from ``fencedstate.rules``, so the loser gets ``ConflictError`` exactly as on
+pure step function from ``fencedstate.core.rules``, so the loser gets ``ConflictError`` as on
 the other backends. When the response to a txn is lost, the store settles the outcome by a
 second txn that re-puts the records it read, guarded by the same compares: if that one lands,
 the first can never apply (not committed); if not, the record tells whether ours landed
@@ -45,8 +45,9 @@ try:
 except ImportError as _exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("the etcd backend needs httpx: pip install 'fencedstate[etcd]'") from _exc
 
-from .. import args
-from ..clock import Clock
+from ..core import args
+from ..core.clock import Clock
+from ..core.remote import LostReply, NotCommitted, Read, RemoteStore, just
 from ..errors import (
     AccessDeniedError,
     CorruptStateError,
@@ -54,7 +55,6 @@ from ..errors import (
     StorageError,
 )
 from ..records import State, decode_tagged, empty_state, encode_tagged
-from ..remote import LostReply, NotCommitted, Read, RemoteStore, just
 from ..store import DEFAULT_MAX_VALUE_BYTES
 from ..watch import WatchFeed
 from .gateway import (

@@ -1,7 +1,7 @@
 """``FileStore``: the store over plain files, shared by every process on one host.
 
 The directory's layout is in ``layout``. A commit locks the key, reads the log's true tail,
-checks it with ``fencedstate.rules``, writes one line, and releases the key lock before any
+checks it with ``fencedstate.core.rules``, writes one line, and releases the key lock before any
 sync; it is acknowledged once the key's durable watermark covers its line (one ``fdatasync``
 by an elected syncer covers every line written so far). ``openlog.OpenLog`` does those steps,
 one method per action of specs/GroupCommit.tla. Readers take no lock and see the log only up
@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterator
 from contextlib import suppress
 from typing import Literal, TypeVar
 
-from ..backend import Step, StepMany
-from ..clock import Clock
+from ..core.backend import Step, StepMany
+from ..core.clock import Clock
+from ..core.keys import key_to_relpath, relpath_to_key
 from ..errors import InsecureStoreError, InvalidArgumentError, LockTimeoutError, StorageError
-from ..keys import key_to_relpath, relpath_to_key
 from ..records import State, encode_state
 from ..store import DEFAULT_MAX_VALUE_BYTES, Store
 from ..watch import WatchFeed

@@ -17,8 +17,8 @@ from contextlib import suppress
 from dataclasses import replace
 from typing import Any
 
-from ..backend import StepMany
-from ..clock import Clock
+from ..core.backend import StepMany
+from ..core.clock import Clock
 from ..errors import CorruptStateError, FencedStateError, OutcomeUnknownError, StorageError
 from ..records import State, decode_line, encode_state
 from . import keylog

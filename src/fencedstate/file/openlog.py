@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 
-from ..backend import Step
-from ..clock import Clock
+from ..core.backend import Step
+from ..core.clock import Clock
 from ..errors import FencedStateError, OutcomeUnknownError, StorageError
 from ..records import State, empty_state, encode_state
 from . import keylog, keystate
@@ -140,7 +140,7 @@ class OpenLog:
 
     @staticmethod
     def check(current: State, step: Step, clock: Clock) -> Decision:
-        """Action Check: ``step`` (``fencedstate.rules``) against the true tail. A refusal is
+        """Action Check: ``step`` (``fencedstate.core.rules``) against the true tail. A refusal is
         returned, not raised: it is answered once what it saw is durable."""
         try:
             new = step(current, clock)

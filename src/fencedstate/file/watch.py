@@ -32,8 +32,8 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..core.keys import relpath_to_key
 from ..errors import InvalidArgumentError, StorageError
-from ..keys import relpath_to_key
 from ..records import State, decode_line
 from ..watch import Change
 from ..watch.positions import KeyedFeed, decode_cursor, encode_cursor

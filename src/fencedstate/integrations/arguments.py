@@ -7,8 +7,8 @@ import socket
 import uuid
 from typing import ClassVar
 
+from ..core.keys import validate_key
 from ..errors import InvalidArgumentError
-from ..keys import validate_key
 from ..locations import open_store
 from ..store import Store
 

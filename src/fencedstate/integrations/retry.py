@@ -1,4 +1,4 @@
-"""Conflict retries with the project's one backoff policy (``fencedstate.backoff``)."""
+"""Conflict retries with the project's one backoff policy (``fencedstate.core.backoff``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from .. import backoff
+from ..core import backoff
 from ..errors import ConflictError, InvalidArgumentError
 
 T = TypeVar("T")

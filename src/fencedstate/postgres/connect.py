@@ -10,9 +10,9 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
-from ..clock import Clock
+from ..core.clock import Clock
+from ..core.remote import NotCommitted
 from ..errors import AccessDeniedError, FencedStateError, LockTimeoutError, StorageError
-from ..remote import NotCommitted
 
 __all__ = ["ServerClock"]
 

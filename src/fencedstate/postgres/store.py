@@ -2,7 +2,7 @@
 
 Every write is one database transaction (READ COMMITTED) that locks the key's row
 (``SELECT ... FOR UPDATE``, in sorted key order for multi-key writes), reads the database
-server's clock *after* the lock is held, runs the pure step function from ``fencedstate.rules``
+server's clock *after* the lock is held, runs the pure step function from ``fencedstate.core.rules``
 on the locked state, and writes the new state plus one journal row before ``COMMIT``. The check
 and the write are therefore atomic; there is no read-then-write race in Python.
 
@@ -42,8 +42,9 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
         "pip install 'fencedstate[postgres]'"
     ) from _exc
 
-from .. import args, backoff
-from ..clock import Clock
+from ..core import args, backoff
+from ..core.clock import Clock
+from ..core.remote import LostReply, NotCommitted, Read, RemoteStore
 from ..errors import (
     CorruptStateError,
     FencedStateError,
@@ -52,7 +53,6 @@ from ..errors import (
     StorageError,
 )
 from ..records import RECORD_FIELDS, State, empty_state, from_record, to_record
-from ..remote import LostReply, NotCommitted, Read, RemoteStore
 from ..store import DEFAULT_MAX_VALUE_BYTES
 from ..watch import WatchFeed
 from .connect import (

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .. import args
+from ..core import args
 from ..errors import InvalidArgumentError
 
 _OUR_PARAMS = ("namespace", "durability", "wait_replicas", "wait_timeout")

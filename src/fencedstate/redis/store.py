@@ -11,7 +11,7 @@ and every script's keys share it)::
     fencedstate:{ns}:events      stream: one entry per committed event (key, op, version, ...)
 
 A step reads the touched records and the server's ``TIME`` in one script, runs the pure step
-function from ``fencedstate.rules`` on them (the same code as every backend), then sends one
+function from ``fencedstate.core.rules`` on them (the same code as every backend), then sends one
 commit script that checks, on the server and atomically, that every record is exactly as read
 (``gen``, journal ``seq``, version, epoch and holder) and that each lease is live at the server's
 ``TIME`` exactly when it was at the instant the step decided; only then does it write the
@@ -48,8 +48,9 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
         "the Redis backend needs redis-py: pip install 'fencedstate[redis]'"
     ) from _exc
 
-from .. import args
-from ..clock import Clock
+from ..core import args
+from ..core.clock import Clock
+from ..core.remote import LostReply, NotCommitted, Read, RemoteStore, just
 from ..errors import (
     AccessDeniedError,
     CorruptStateError,
@@ -58,7 +59,6 @@ from ..errors import (
     StorageError,
 )
 from ..records import State, empty_state
-from ..remote import LostReply, NotCommitted, Read, RemoteStore, just
 from ..store import DEFAULT_MAX_VALUE_BYTES
 from ..watch import WatchFeed
 from . import codec

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..clock import Lease
+from ..core.clock import Lease
 from ..errors import CorruptStateError, InvalidArgumentError
 from ..file import keylog
 from ..records import decode_line

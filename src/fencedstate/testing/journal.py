@@ -9,8 +9,8 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
+from ..core.keys import key_to_relpath, relpath_to_key
 from ..file import keylog
-from ..keys import key_to_relpath, relpath_to_key
 
 __all__ = [
     "COMMIT_OPS",

@@ -6,7 +6,7 @@ real time: per key (keys are independent), depth-first over the operations that 
 next, memoising (linearized set, model state) pairs already explored.
 
 The model of one key is (exists, value, version, epoch, holder, lease window) with get, CAS put,
-delete, claim, claim commit, release and reclaim, following ``fencedstate.rules``. An operation
+delete, claim, claim commit, release and reclaim, following ``fencedstate.core.rules``. An operation
 with no return (its worker was killed) or an unknown outcome may have taken effect at any point
 after its invoke, or never. Leases are modelled loosely from the recorded times: a lease granted
 by a claim that ran in [inv, ret] with ``ttl`` is live at least until inv + ttl and at most until

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..clock import Lease
+from ..core.clock import Lease
 from .journal import COMMIT_OPS, tag
 
 __all__ = ["trace_module"]

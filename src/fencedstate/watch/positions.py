@@ -13,7 +13,7 @@ from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
-from .. import backoff
+from ..core import backoff
 from ..errors import InvalidArgumentError, StorageError
 from ..records import State
 from .feed import WatchFeed

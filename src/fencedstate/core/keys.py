@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import InvalidKeyError
+from ..errors import InvalidKeyError
 
 MAX_KEY_LENGTH = 512
 MAX_SEGMENT_LENGTH = 128

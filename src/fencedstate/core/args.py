@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from .errors import InvalidArgumentError
+from ..errors import InvalidArgumentError
 
 MAX_NAME = 256
 MAX_TTL = 7 * 24 * 3600.0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .errors import InvalidValueError, ValueTooLargeError
-from .records import encode_value, loads_json
+from ..errors import InvalidValueError, ValueTooLargeError
+from ..records import encode_value, loads_json
 
 MAX_VALUE_DEPTH = 256
 """Deepest nesting of lists and dicts a value may have (``InvalidValueError`` beyond)."""

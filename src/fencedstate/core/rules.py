@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from ..errors import ClaimHeldError, ConflictError, FencedError
+from ..records import State
 from .clock import Clock, Lease
-from .errors import ClaimHeldError, ConflictError, FencedError
-from .records import State
 
 ClaimRef = tuple[int, str]
 """A claim as the rules see it: (epoch, owner)."""

@@ -2,7 +2,7 @@
 Redis), and the only ones ``Store``, ``Claim``, ``copy``, the watch loops and the CLI call.
 
 Keys reaching these methods are already validated and values already encoded. A commit is a
-``Step`` (or ``StepMany``) built from ``fencedstate.rules``: the backend reads the current
+``Step`` (or ``StepMany``) built from ``fencedstate.core.rules``: the backend reads the current
 state, runs the step with its lease clock, and persists what the step returns as one atomic,
 durable action. A backend's only job is that read-step-persist is atomic and durable; the checks
 are the same code everywhere.
@@ -14,12 +14,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ..errors import InvalidArgumentError
+from ..records import State
 from .clock import Clock
-from .errors import InvalidArgumentError
-from .records import State
 
 if TYPE_CHECKING:
-    from .watch import WatchFeed
+    from ..watch import WatchFeed
 
 __all__ = ["Backend", "Step", "StepMany"]
 

@@ -5,7 +5,7 @@ backend:
 
 ``read``    ``_read_for_commit(keys)``: every key's current state, its journal position and the
             server's clock, read together (a context: PostgreSQL holds the row locks in it)
-``decide``  here: the step from ``fencedstate.rules`` on what was read; nothing changed: done
+``decide``  here: the step from ``fencedstate.core.rules`` on what was read; nothing changed: done
 ``send``    ``_send(read, changed, commit_id)``: the backend's atomic conditional write of the
             changed states and their journal events (lands only if nothing moved since read)
 ``settle``  ``_settle(read, changed, commit_id, lost)``: the reply to ``send`` was lost. Did the
@@ -29,12 +29,12 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
+from ..errors import OutcomeUnknownError, StorageError
+from ..records import State
+from ..store import Store
 from . import backoff
 from .backend import Step, StepMany
 from .clock import Clock, FixedClock
-from .errors import OutcomeUnknownError, StorageError
-from .records import State
-from .store import Store
 
 __all__ = ["PRUNE_EVERY", "LostReply", "NotCommitted", "Read", "RemoteStore"]
 
