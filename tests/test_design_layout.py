@@ -1,0 +1,49 @@
+"""docs/design.md's layout names every module of src/fencedstate and nothing that is gone."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PKG = ROOT / "src" / "fencedstate"
+
+
+def _layout() -> str:
+    text = (ROOT / "docs" / "design.md").read_text()
+    return text[text.index("## Layout") : text.index("## The backend contract")]
+
+
+def _modules() -> set[str]:
+    found = set()
+    for path in PKG.rglob("*.py"):
+        rel = path.relative_to(PKG).as_posix()
+        if path.name in ("__init__.py", "__main__.py") and rel != "__init__.py":
+            continue
+        found.add(rel)
+    return found
+
+
+def _named(layout: str) -> set[str]:
+    """Every `x.py` or `dir/` named, with a row's folder prefixed to the files it lists."""
+    named: set[str] = set()
+    for row in layout.splitlines():
+        cells = row.split("|")
+        if len(cells) < 3 or cells[1].strip() in ("where", "---"):
+            continue
+        where = re.findall(r"`([\w/.]+)`", cells[1])
+        folder = where[0] if where and where[0].endswith("/") else ""
+        named.update(w for w in where if w.endswith(".py"))
+        for name in re.findall(r"`([\w/]+\.py)`", cells[2]):
+            named.add(name if "/" in name or not folder else folder + name)
+    return named
+
+
+def test_layout_names_every_module() -> None:
+    missing = sorted(_modules() - _named(_layout()))
+    assert not missing, f"docs/design.md's layout does not name: {missing}"
+
+
+def test_layout_names_no_module_that_is_gone() -> None:
+    gone = sorted(n for n in _named(_layout()) if not (PKG / n).is_file())
+    assert not gone, f"docs/design.md's layout names modules that do not exist: {gone}"
