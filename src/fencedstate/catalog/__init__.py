@@ -2,7 +2,8 @@
 
 Entries are markdown files with YAML front matter (`catalog/<id>.md`); the packaged index
 (`_data/index.json`) and `catalog/schema.json` are generated from them by
-`python -m fencedstate.catalog build`.
+`python -m fencedstate.catalog build`, together with the labelled real questions search learns
+from (`catalog/questions.json`).
 """
 
 from fencedstate.catalog.api import (
@@ -13,6 +14,7 @@ from fencedstate.catalog.api import (
     check,
     list_entries,
     load_entries,
+    load_questions,
     search,
     show,
 )
@@ -22,7 +24,7 @@ from fencedstate.catalog.errors import (
     CatalogNotFoundError,
     EntryNotFoundError,
 )
-from fencedstate.catalog.model import Entry, Index, Mappings, Mitigation, Reference
+from fencedstate.catalog.model import Entry, Index, Mappings, Mitigation, Question, Reference
 
 __all__ = [
     "CatalogError",
@@ -33,6 +35,7 @@ __all__ = [
     "Index",
     "Mappings",
     "Mitigation",
+    "Question",
     "Reference",
     "SearchHit",
     "build",
@@ -41,6 +44,7 @@ __all__ = [
     "check",
     "list_entries",
     "load_entries",
+    "load_questions",
     "search",
     "show",
 ]
