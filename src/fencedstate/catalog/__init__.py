@@ -2,8 +2,7 @@
 
 Entries are markdown files with YAML front matter (`catalog/<id>.md`); the packaged index
 (`_data/index.json`) and `catalog/schema.json` are generated from them by
-`python -m fencedstate.catalog build`, together with the labelled real questions search learns
-from (`catalog/questions.json`).
+`python -m fencedstate.catalog build`.
 """
 
 from fencedstate.catalog.api import (
@@ -14,7 +13,6 @@ from fencedstate.catalog.api import (
     check,
     list_entries,
     load_entries,
-    load_questions,
     search,
     show,
 )
@@ -24,7 +22,7 @@ from fencedstate.catalog.errors import (
     CatalogNotFoundError,
     EntryNotFoundError,
 )
-from fencedstate.catalog.model import Entry, Index, Mappings, Mitigation, Question, Reference
+from fencedstate.catalog.model import Entry, Index, Mappings, Mitigation, Reference
 
 __all__ = [
     "CatalogError",
@@ -35,7 +33,6 @@ __all__ = [
     "Index",
     "Mappings",
     "Mitigation",
-    "Question",
     "Reference",
     "SearchHit",
     "build",
@@ -44,7 +41,6 @@ __all__ = [
     "check",
     "list_entries",
     "load_entries",
-    "load_questions",
     "search",
     "show",
 ]

@@ -10,19 +10,17 @@ import os
 import sqlite3
 from importlib import resources
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from fencedstate.catalog import neighbours, ranking
+from fencedstate.catalog import ranking
 from fencedstate.catalog.errors import (
     CatalogError,
-    CatalogFormatError,
     CatalogNotFoundError,
     EntryNotFoundError,
 )
-from fencedstate.catalog.model import Entry, Index, Question, QuestionSet
+from fencedstate.catalog.model import Entry, Index
 from fencedstate.catalog.parser import load_dir
 
 #: Environment variable that points the catalog at another directory of entries.
@@ -33,8 +31,6 @@ REPO_CATALOG = REPO_ROOT / "catalog"
 #: The one committed index (generated from `catalog/*.md`), shipped inside the package and read
 #: from an installed wheel, where `catalog/` does not exist.
 PACKAGED_INDEX = "_data/index.json"
-#: The labelled real questions (search's training data) in a directory of entries.
-QUESTIONS_FILE = "questions.json"
 
 
 class SearchHit(BaseModel):
@@ -63,40 +59,28 @@ def catalog_dir() -> Path | None:
     return None
 
 
-_Loaded = tuple[list[Entry], list[Question]]
-_CACHE: dict[str, tuple[tuple[tuple[str, int, int], ...], _Loaded]] = {}
+_CACHE: dict[str, tuple[tuple[tuple[str, int, int], ...], list[Entry]]] = {}
 
 
-def load_questions_file(d: Path) -> list[Question]:
-    """The labelled questions in ``d/questions.json`` (none when the file is absent)."""
-    p = d / QUESTIONS_FILE
-    if not p.is_file():
-        return []
-    try:
-        return list(QuestionSet.model_validate_json(p.read_text(encoding="utf-8")).questions)
-    except ValidationError as exc:
-        raise CatalogFormatError(f"{p}: {exc}") from exc
-
-
-def _load_dir_cached(d: Path) -> _Loaded:
-    """Entries and questions of ``d``, parsed again only when a file there changed (a search
-    parses 42 YAML headers otherwise: measured 1.7 s per query on a loaded 2-core machine)."""
+def _load_dir_cached(d: Path) -> list[Entry]:
+    """``load_dir(d)``, parsed again only when a markdown file there changed (a search parses
+    42 YAML headers otherwise: measured 1.7 s per query on a loaded 2-core machine)."""
     sig = tuple(
         sorted(
             (e.name, e.stat().st_mtime_ns, e.stat().st_size)
             for e in os.scandir(d)
-            if e.name.endswith(".md") or e.name == QUESTIONS_FILE
+            if e.name.endswith(".md")
         )
     )
     hit = _CACHE.get(str(d))
     if hit is None or hit[0] != sig:
-        hit = (sig, (load_dir(d), load_questions_file(d)))
+        hit = (sig, load_dir(d))
         _CACHE[str(d)] = hit
-    return list(hit[1][0]), list(hit[1][1])
+    return list(hit[1])
 
 
-def _load() -> _Loaded:
-    """Entries and labelled questions, from the catalog directory if any, else the package."""
+def load_entries() -> list[Entry]:
+    """All entries, from the markdown when a catalog directory exists, else the packaged index."""
     d = catalog_dir()
     if d is not None:
         return _load_dir_cached(d)
@@ -106,28 +90,17 @@ def _load() -> _Loaded:
         raise CatalogNotFoundError(
             f"no catalog found: no markdown entries in {REPO_CATALOG} and no packaged index"
         ) from exc
-    index = Index.model_validate_json(raw)
-    return list(index.entries), list(index.questions)
+    return list(Index.model_validate_json(raw).entries)
 
 
-def load_entries() -> list[Entry]:
-    """All entries, from the markdown when a catalog directory exists, else the packaged index."""
-    return _load()[0]
+def build_index(entries: list[Entry]) -> Index:
+    """The index generated from entries (sorted by id)."""
+    return Index(entries=sorted(entries, key=lambda e: e.id))
 
 
-def load_questions() -> list[Question]:
-    """The labelled real questions search learns from (`catalog/questions.json`)."""
-    return _load()[1]
-
-
-def build_index(entries: list[Entry], questions: Sequence[Question] = ()) -> Index:
-    """The index generated from entries (sorted by id) and the labelled questions (in order)."""
-    return Index(entries=sorted(entries, key=lambda e: e.id), questions=list(questions))
-
-
-def index_json(entries: list[Entry], questions: Sequence[Question] = ()) -> str:
+def index_json(entries: list[Entry]) -> str:
     """Deterministic JSON text of the index (what `build` writes)."""
-    data = build_index(entries, questions).model_dump(mode="json")
+    data = build_index(entries).model_dump(mode="json")
     return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
 
 
@@ -154,7 +127,7 @@ def build(directory: Path | None = None) -> list[Path]:
         raise CatalogNotFoundError("build needs the markdown entries (a source checkout)")
     written = [index_path(d), d / "schema.json"]
     written[0].parent.mkdir(parents=True, exist_ok=True)
-    written[0].write_text(index_json(load_dir(d), load_questions_file(d)), encoding="utf-8")
+    written[0].write_text(index_json(load_dir(d)), encoding="utf-8")
     written[1].write_text(schema_json(), encoding="utf-8")
     return written
 
@@ -210,49 +183,26 @@ def _fts(entries: list[Entry]) -> sqlite3.Connection:
     return con
 
 
-def rank(
-    text: str, entries: Sequence[Entry], questions: Sequence[Question]
-) -> list[tuple[int, float]]:
-    """(entry index, score) best first, lower score better: bm25 candidates (FTS5, porter
-    stemming, any-word match), re-scored by how an entry's name, aliases and symptom lines match
-    (`ranking`) plus the votes of the nearest labelled ``questions`` (`neighbours`)."""
+def search(text: str, limit: int = 5) -> list[SearchHit]:
+    """Ranked search over all entries: bm25 candidates (FTS5, porter stemming, any-word match)
+    re-ranked by how well an entry's name, aliases and symptom lines match (`ranking`)."""
+    if limit < 1:
+        raise ValueError("limit must be >= 1")
     words = ranking.content_words(text)
     if not words:
         return []
     query = " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
-    position = {e.id: i for i, e in enumerate(entries)}
-    vote = neighbours.votes(
-        query, [(q.q, position[q.expected]) for q in questions if q.expected in position]
-    )
+    entries = load_entries()
     con = _fts(entries)
     try:
         weights = ",".join(str(w) for w in _WEIGHTS)
         rows = con.execute(
-            f"SELECT rowid, bm25(e, {weights}) AS s FROM e WHERE e MATCH ? ORDER BY s, rowid",
-            (query,),
+            f"SELECT rowid, bm25(e, {weights}) AS s FROM e WHERE e MATCH ? ORDER BY s LIMIT ?",
+            (query, max(limit, ranking.CANDIDATES)),
         ).fetchall()
     finally:
         con.close()
-    # bm25's best CANDIDATES, and any entry a near question voted for
-    candidates = [
-        (rowid - 1, float(s))
-        for n, (rowid, s) in enumerate(rows)
-        if n < ranking.CANDIDATES or rowid - 1 in vote
-    ]
-    scored = [
-        (s - neighbours.W_VOTE * vote.get(i, 0.0), n, i)
-        for n, (i, s) in enumerate(ranking.rerank(entries, words, candidates))
-    ]
-    scored.sort()
-    return [(i, s) for s, _, i in scored]
-
-
-def search(text: str, limit: int = 5) -> list[SearchHit]:
-    """Ranked search over all entries (see `rank`), learning from `load_questions`."""
-    if limit < 1:
-        raise ValueError("limit must be >= 1")
-    entries, questions = _load()
-    ranked = rank(text, entries, questions)
+    ranked = ranking.rerank(entries, words, [(rowid - 1, float(s)) for rowid, s in rows])
     return [
         SearchHit(
             rank=n,
@@ -376,14 +326,7 @@ def check(directory: Path | None = None, root: Path | None = None) -> list[str]:
         entries = load_dir(d)
     except CatalogError as exc:
         return [str(exc)]
-    try:
-        questions = load_questions_file(d)
-    except CatalogError as exc:
-        return [str(exc)]
     ids = {e.id for e in entries}
-    for q in questions:
-        if q.expected not in ids:
-            problems.append(f"{QUESTIONS_FILE}: {q.q[:40]!r} expects unknown id {q.expected!r}")
     for e in entries:
         for r in e.related:
             if r not in ids:
@@ -399,8 +342,7 @@ def check(directory: Path | None = None, root: Path | None = None) -> list[str]:
                 problems.append(f"{e.id}: mitigation {m.name!r} has code but no repro")
         if not e.references and not e.incidents_note:
             problems.append(f"{e.id}: no references and no incidents_note saying none were found")
-    generated = ((index_path(d), index_json(entries, questions)), (d / "schema.json", schema_json()))
-    for p, expected in generated:
+    for p, expected in ((index_path(d), index_json(entries)), (d / "schema.json", schema_json())):
         if not p.is_file() or p.read_text(encoding="utf-8") != expected:
             problems.append(f"{p}: stale or missing; run `python -m fencedstate.catalog build`")
     return problems

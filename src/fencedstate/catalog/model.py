@@ -110,23 +110,6 @@ class Entry(_Strict):
         return any(m.code for m in self.mitigations)
 
 
-class Question(_Strict):
-    """A real builder's question, labelled with the entry that answers it (search's training
-    data: the nearest-neighbour vote in `fencedstate.catalog.neighbours`)."""
-
-    q: str = Field(min_length=1, description="the question, paraphrased from its source thread")
-    expected: str = Field(description="id of the entry that answers it")
-    source: str = Field(description="URL of the public thread it was written from")
-    split: str = Field(description="collection batch (a, b, c: see docs/catalog.md)")
-
-
-class QuestionSet(_Strict):
-    """`catalog/questions.json`: the labelled questions and how they were collected."""
-
-    about: str = ""
-    questions: list[Question]
-
-
 class Index(_Strict):
     """The generated index (`src/fencedstate/catalog/_data/index.json`)."""
 
@@ -135,6 +118,3 @@ class Index(_Strict):
         "python -m fencedstate.catalog build"
     )
     entries: list[Entry]
-    questions: list[Question] = Field(
-        default_factory=list, description="labelled real questions (catalog/questions.json)"
-    )
