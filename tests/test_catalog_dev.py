@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from fencedstate import catalog
+from fencedstate.catalog import ranking
 
 DEV = json.loads((Path(__file__).parent / "catalog_dev.json").read_text())["questions"]
 HELDOUT = json.loads((Path(__file__).parent / "catalog_heldout.json").read_text())["questions"]
@@ -55,3 +56,35 @@ def test_dev_top1_and_top3_meet_the_measured_floor(capsys: pytest.CaptureFixture
         )
     assert top1 / n >= TOP1_FLOOR, misses
     assert top3 / n >= TOP3_FLOOR, misses
+
+
+#: The re-rank's weight grid for the nested cross-validation: (line, cover, pairs); (0, 0, 0)
+#: is bm25's own order.
+GRID = [(line, x, x) for line in (0.0, 1.0, 2.0, 3.0) for x in (0.0, 0.5, 1.0)]
+
+
+@pytest.mark.timeout(600)
+def test_the_rerank_helps_under_nested_cross_validation(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """5 folds: the re-rank's weights are chosen on four folds and measured on the fifth; the
+    re-rank stays because this beats bm25 alone (measured 62/92 against 57/92)."""
+    hits: dict[tuple[float, float, float], list[bool]] = {}
+    for g in GRID:
+        monkeypatch.setattr(ranking, "W_LINE", g[0])
+        monkeypatch.setattr(ranking, "W_COVER", g[1])
+        monkeypatch.setattr(ranking, "W_PAIRS", g[2])
+        hits[g] = [[h.id for h in catalog.search(x["q"], limit=1)] == [x["expected"]] for x in DEV]
+    n = len(DEV)
+    nested = 0
+    for fold in range(5):
+        train = [i for i in range(n) if i % 5 != fold]
+        best = max(GRID, key=lambda g: (sum(hits[g][i] for i in train), -GRID.index(g)))
+        nested += sum(hits[best][i] for i in range(n) if i % 5 == fold)
+    bm25 = sum(hits[(0.0, 0.0, 0.0)])
+    with capsys.disabled():
+        print(
+            f"\ncatalog dev, re-rank weights chosen per fold (5-fold): top-1 {nested}/{n}; "
+            f"bm25 alone {bm25}/{n}"
+        )
+    assert nested > bm25
