@@ -80,12 +80,9 @@ def step(s: ModelState, op: Op) -> ModelState | None:
             return None
         exp = a.get("expected")
         mismatch = (exp is not None and exp != visible) or (op.f == "delete" and not exists)
-        if err == "conflict":
-            return s if mismatch else None
-        if err is not None or mismatch:
-            return None
-        if res is not None and res["version"] != version + 1:
-            return None
+        outcome = _cas_outcome(err, res, mismatch, version)
+        if outcome != "applied":
+            return s if outcome == "refused" else None
         if op.f == "put":
             return (True, _canon(a["value"]), version + 1, epoch, holder, lo, hi)
         return (False, None, version + 1, epoch, holder, lo, hi)
@@ -105,13 +102,9 @@ def step(s: ModelState, op: Op) -> ModelState | None:
         if not (current and live):
             return None
         exp = a.get("expected")
-        mismatch = exp is not None and exp != visible
-        if err == "conflict":
-            return s if mismatch else None
-        if err is not None or mismatch:
-            return None
-        if res is not None and res["version"] != version + 1:
-            return None
+        outcome = _cas_outcome(err, res, exp is not None and exp != visible, version)
+        if outcome != "applied":
+            return s if outcome == "refused" else None
         return (True, _canon(a["value"]), version + 1, epoch, holder, lo, hi)
     if op.f == "release":
         mine = a["epoch"] == epoch and holder == a["owner"]
@@ -123,6 +116,18 @@ def step(s: ModelState, op: Op) -> ModelState | None:
             return None
         return (exists, value, version, epoch + 1, None, 0.0, 0.0)
     raise ValueError(f"unknown operation {op.f!r}")
+
+
+def _cas_outcome(err: str | None, res: dict[str, Any] | None, mismatch: bool, version: int) -> str:
+    """How a compare-and-set at ``version`` fits the model: ``"refused"`` (a conflict it
+    predicts: no effect), ``"applied"`` (version + 1) or ``"impossible"``."""
+    if err == "conflict":
+        return "refused" if mismatch else "impossible"
+    if err is not None or mismatch:
+        return "impossible"
+    if res is not None and res["version"] != version + 1:
+        return "impossible"
+    return "applied"
 
 
 def _canon(value: Any) -> str:
