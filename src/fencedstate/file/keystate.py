@@ -53,6 +53,19 @@ def _read_boot_id() -> bytes:
 
 
 BOOT_ID = _read_boot_id()
+_PID = [os.getpid()]  # kept current across fork: getpid() is a syscall, and this is per commit
+
+
+def _forked() -> None:
+    _PID[0] = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+def pid() -> int:
+    """This process's id (descriptors kept open must be reopened by a forked child)."""
+    return _PID[0]
 
 
 PER_FILE = 1024  # slots per table file: 128 KiB, whatever the inode numbers (ulimit -f)
@@ -78,8 +91,8 @@ class Table:
 
     def _file(self, ino: int) -> int:
         """The descriptor of the file holding ``ino``'s slot (the caller holds the guard)."""
-        if self._pid != os.getpid():  # inherited descriptors are the parent's
-            self._fds, self._pid = {}, os.getpid()
+        if self._pid != pid():  # inherited descriptors are the parent's
+            self._fds, self._pid = {}, pid()
         fd = self._fds.get(ino // PER_FILE)
         if fd is None:
             if len(self._fds) >= _MAX_OPEN:

@@ -93,9 +93,9 @@ class _Stripe:
         # must go through the same one
 
     def file(self) -> int:
-        if self.fd < 0 or self.pid != os.getpid():
+        if self.fd < 0 or self.pid != keystate.pid():
             with self.opening:
-                pid = os.getpid()
+                pid = keystate.pid()
                 if self.fd < 0 or self.pid != pid:
                     fd = os.open(self.path, _OPEN_FLAGS, 0o600)
                     self.probe, self.pid, self.fd = -1, pid, fd
