@@ -109,18 +109,19 @@ class _Stripe:
                     self.probe = os.open(self.path, _OPEN_FLAGS, 0o600)
         return self.probe
 
-    def try_lock(self, offset: int) -> bool:
+    def try_lock(self, arg: bytes) -> bool:
+        """``F_OFD_SETLK`` with ``arg`` (a packed ``struct flock``); False if busy."""
         fd = self.file()  # an error opening it is not "busy"
         try:
-            ofd_lock(fd, offset)
+            fcntl.fcntl(fd, fcntl.F_OFD_SETLK, arg)
             return True
         except OSError as exc:
             if exc.errno not in _BUSY:
                 raise
             return False
 
-    def unlock(self, offset: int) -> None:
-        ofd_lock(self.fd, offset, fcntl.F_UNLCK)
+    def unlock(self, arg: bytes) -> None:
+        fcntl.fcntl(self.fd, fcntl.F_OFD_SETLK, arg)
         try:  # noqa: SIM105 - on every release: a plain try is cheaper than suppress()
             os.utime(self.fd)  # wakes the waiters (best effort: they also time out)
         except OSError:
@@ -141,15 +142,18 @@ class _Lock:
     """One of a key's two locks: the byte in its stripe, and the thread lock that queues this
     process's threads (the byte's owner is the open file description, shared by them)."""
 
-    __slots__ = ("offset", "stripe", "thread_lock")
+    __slots__ = ("lock_arg", "offset", "stripe", "thread_lock", "unlock_arg")
 
     def __init__(self, stripe: _Stripe, offset: int) -> None:
         self.stripe = stripe
         self.offset = offset
         self.thread_lock = threading.Lock()
+        # packed once: the lock is taken and let go once or twice per commit
+        self.lock_arg = _FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, offset, 1, 0)
+        self.unlock_arg = _FLOCK.pack(fcntl.F_UNLCK, os.SEEK_SET, offset, 1, 0)
 
     def try_lock(self) -> bool:
-        return self.stripe.try_lock(self.offset)
+        return self.stripe.try_lock(self.lock_arg)
 
     def acquire(self, key: str, timeout: float) -> None:
         """Take the thread lock, then the byte; ``LockTimeoutError`` after ``timeout``."""
@@ -167,7 +171,7 @@ class _Lock:
     def release(self) -> None:
         """Let the byte go (waking the stripe's waiters), then the thread lock."""
         try:
-            self.stripe.unlock(self.offset)
+            self.stripe.unlock(self.unlock_arg)
         finally:
             self.thread_lock.release()
 
@@ -251,8 +255,7 @@ class KeyLocks:
 
     def release(self, key: str) -> None:
         """Let ``key`` go (it must be held by this thread)."""
-        with self._guard:
-            lock = self._locks[key]  # in use: never dropped while held
+        lock = self._locks[key]  # in use (counted by acquire): never dropped while held
         try:
             lock.key_lock.release()
         finally:
@@ -294,7 +297,7 @@ class KeyLocks:
                     yield got
                 finally:
                     if got:
-                        lock.stripe.unlock(lock.offset)
+                        lock.stripe.unlock(lock.unlock_arg)
             finally:
                 lock.thread_lock.release()
         finally:
