@@ -130,7 +130,10 @@ def main() -> None:
     try:
         rows = []
         for name, run in (
-            ("flock, one file per key (+ a sync file)", lambda d: flock_per_file(d, keys, 512)),
+            (
+                "flock, one file per key (+ a sync file)",
+                lambda d: flock_per_file(d, keys, min(512, len(keys))),
+            ),
             (
                 f"OFD byte range, {args.stripes} striped files",
                 lambda d: ofd_striped(d, keys, args.stripes),
