@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import hashlib
 import json
 import os
 import signal
@@ -48,12 +47,12 @@ def _arm_fdatasync_eio() -> None:
 
 def watermark(store: str, key: str) -> int:
     """The key's durable watermark, read from its shared state."""
-    name = hashlib.sha1(key.encode()).hexdigest() + ".lock"
-    fd = os.open(os.path.join(store, "locks", name), os.O_RDONLY)
+    ino = os.stat(os.path.join(store, "data", key + ".jsonl")).st_ino
+    table = keystate.Table(os.path.join(store, "locks"), read_only=True)
     try:
-        sync = keystate.load_sync(fd)
+        sync = keystate.load_sync(table, ino)
     finally:
-        os.close(fd)
+        table.close()
     assert sync is not None
     return sync.wm
 

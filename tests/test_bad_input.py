@@ -216,15 +216,18 @@ def test_refuses_world_writable_store(tmp_path: Path) -> None:
 
 
 def test_lock_timeout_is_typed(tmp_path: Path) -> None:
-    from filelock import FileLock
+    from fencedstate.file import locking
 
     store = fs.FileStore(tmp_path / "s", lock_timeout=0.2)
     store.put("k", 1, expected_version=0)
-    import hashlib
-
-    lock = FileLock(tmp_path / "s" / "locks" / (hashlib.sha1(b"k").hexdigest() + ".lock"))
-    with lock, pytest.raises(fs.LockTimeoutError) as err:
-        store.put("k", 2, expected_version=1)
+    name, key_offset, _ = locking.slot("k")
+    fd = os.open(tmp_path / "s" / "locks" / name, os.O_RDWR)  # another holder of the key
+    try:
+        locking.ofd_lock(fd, key_offset)
+        with pytest.raises(fs.LockTimeoutError) as err:
+            store.put("k", 2, expected_version=1)
+    finally:
+        os.close(fd)
     assert err.value.retryable
     assert store.put("k", 2, expected_version=1).version == 2
 

@@ -3,7 +3,6 @@ and format 1 stores from the previous release. Real processes throughout."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -19,7 +18,7 @@ import pytest
 from _support.procs import finish, is_stopped, read_json, spawn, wait_for
 
 import fencedstate as fs
-from fencedstate.file import keylog, keystate
+from fencedstate.file import keylog, keystate, locking
 from fencedstate.records import encode_state
 
 HERE = Path(__file__).resolve().parent
@@ -88,7 +87,11 @@ def test_a_reader_never_returns_a_line_past_the_watermark(tmp_path: Path) -> Non
     ends = _ends(store_dir, "hot")
     pairs = [p for o in outs for p in json.loads(o.read_text())]
     assert (
-        len(pairs) == 800 and ends[max(ends)] == keystate.load_sync(store._locks.state_fd("hot")).wm
+        len(pairs) == 800
+        and ends[max(ends)]
+        == keystate.load_sync(
+            store._locks.state_fd("hot"), (store_dir / "data" / "hot.jsonl").stat().st_ino
+        ).wm
     )  # type: ignore[union-attr]
     past = [(v, wm) for v, wm in pairs if ends[v] > wm]
     assert not past, f"reads returned lines past the watermark: {past[:5]}"
@@ -176,7 +179,7 @@ def test_a_format1_store_opens_reads_commits_and_compacts(tmp_path: Path) -> Non
         assert (None if snap is None else {"value": snap.value, "version": snap.version}) == want
     for key, want in expected["history"].items():
         assert [[e.op, e.version] for e in store.history(key, limit=None)] == want
-    assert json.loads((root / "fencedstate.json").read_text())["format"] == 2
+    assert json.loads((root / "fencedstate.json").read_text())["format"] == 3
     claim = store.claim("claimed", owner="new", ttl=30)
     claim.commit({"by": "new"})
     claim.release()
@@ -195,13 +198,19 @@ def test_a_format1_marker_is_still_read_by_check(tmp_path: Path) -> None:
     assert json.loads((root / "fencedstate.json").read_text())["format"] == 1  # check is read-only
 
 
-def test_lock_files_hold_the_shared_state(tmp_path: Path) -> None:
+def test_the_state_table_holds_the_shared_state(tmp_path: Path) -> None:
     store = fs.FileStore(tmp_path / "s")
     store.put("a/b", {"x": 1}, expected_version=0)
-    name = hashlib.sha1(b"a/b").hexdigest()
-    assert (tmp_path / "s" / "locks" / f"{name}.lock").stat().st_size >= keystate.SIZE
-    assert (tmp_path / "s" / "locks" / f"{name}.sync").exists()
     log = tmp_path / "s" / "data" / "a" / "b.jsonl"
+    ino = log.stat().st_ino
+    table = tmp_path / "s" / "locks" / f"state-{ino // keystate.PER_FILE:x}.tbl"
+    assert table.stat().st_size >= (ino % keystate.PER_FILE + 1) * keystate.SIZE
+    # No file per key under locks/: the lock files are a fixed set, shared by every key.
+    for i in range(20):
+        store.put(f"more/{i}", i, expected_version=0)
+    names = sorted(p.name for p in (tmp_path / "s" / "locks").iterdir())
+    assert all(n.startswith(("stripe-", "state-")) for n in names), names
+    assert len(names) <= locking.STRIPES + 2  # 21 logs' inodes span at most two table files
     fd = os.open(log, os.O_RDONLY)
     try:
         st = os.fstat(fd)

@@ -372,7 +372,7 @@ def salvage(path: str | os.PathLike[str], key: str) -> Salvage:
             _replace(log, kept)  # fsynced, renamed, directory fsynced
             with locks.hold_sync(key):
                 st = os.stat(log)
-                gen = keystate.last_gen(state_fd)
+                gen = keystate.last_gen(state_fd, st.st_ino)
                 end = len(kept)
                 keystate.write_both(
                     state_fd, keystate.KeyState(st.st_ino, end, gen + 1, end, end, False, end)

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from hardening_support import PY, check_store_files, fs, run
 
+from fencedstate.file import keystate
+
 KEYS = ["disk/a", "disk/b", "c"]
 
 
@@ -104,7 +106,10 @@ print(json.dumps({"acked": acked, "refused": refused}))
 def test_file_size_limit_is_a_full_disk(tmp_path: Path) -> None:
     root = str(tmp_path / "store")
     here = str(Path(__file__).resolve().parent)
-    proc = run([PY, "-c", _RLIMIT_CHILD, root, str(48 * 1024), here], timeout=240)
+    # Above the state table's files (128 KiB each, written at the log's inode's slot), so that
+    # the logs are what fills up.
+    limit = keystate.PER_FILE * keystate.SIZE + 32 * 1024
+    proc = run([PY, "-c", _RLIMIT_CHILD, root, str(limit), here], timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["refused"] >= 20 and out["acked"]

@@ -3,7 +3,6 @@ read-only store, and log files edited by hand between a read and a commit."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -15,6 +14,7 @@ import pytest
 from hardening_support import PY, run
 
 import fencedstate as fs
+from fencedstate.file import keystate, locking
 
 SECRET = b"outside the store: must never be touched\n"
 
@@ -58,10 +58,23 @@ def test_symlink_at_a_directory_on_the_keys_path(tmp_path: Path, outside: Path) 
 
 def test_symlink_at_the_lock_file(tmp_path: Path, outside: Path) -> None:
     store = fs.open_store(tmp_path / "s")
-    lock = tmp_path / "s" / "locks" / (hashlib.sha1(b"k").hexdigest() + ".lock")
-    os.symlink(outside / "victim", lock)
+    os.symlink(outside / "victim", tmp_path / "s" / "locks" / locking.slot("k")[0])
     with pytest.raises(fs.StorageError):
         store.put("k", {"x": 1}, expected_version=0)
+    assert_untouched(outside)
+
+
+def test_symlink_at_the_state_table(tmp_path: Path, outside: Path) -> None:
+    store = fs.open_store(tmp_path / "s")
+    store.put("k", {"x": 1}, expected_version=0)
+    store.close()
+    ino = (tmp_path / "s" / "data" / "k.jsonl").stat().st_ino
+    table = tmp_path / "s" / "locks" / f"state-{ino // keystate.PER_FILE:x}.tbl"
+    table.unlink()
+    os.symlink(outside / "victim", table)
+    store = fs.open_store(tmp_path / "s")
+    with pytest.raises(fs.StorageError):
+        store.put("k", {"x": 2}, expected_version=1)
     assert_untouched(outside)
 
 

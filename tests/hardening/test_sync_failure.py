@@ -7,8 +7,8 @@ and every waiter must get ``StorageError``; none is acknowledged, readers never 
 lines, and the next writer cuts the log back to the watermark before its own line.
 
 The test lets the sync lock go only once every writer sleeps waiting for it (each has an
-inotify watch on the sync lock file), and without the touch a syncer makes on release, as the
-kernel does for a syncer killed with ``kill -9``. The writers' lock timeout is 600 s: they
+inotify watch on the key's stripe lock file), and without the touch a syncer makes on release,
+as the kernel does for a syncer killed with ``kill -9``. The writers' lock timeout is 600 s: they
 must notice the free lock by themselves (``locking._RECHECK``), not after the timeout. Before
 that re-check they slept the whole timeout (with the default 10 s, a slow start under load
 also timed the first waiter out: ``OutcomeUnknownError``).
@@ -17,7 +17,6 @@ also timed the first waiter out: ``OutcomeUnknownError``).
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import subprocess
@@ -25,6 +24,8 @@ import time
 from pathlib import Path
 
 from hardening_support import PY, REPO, check_store_files, child_env, fs, require_tool
+
+from fencedstate.file import locking
 
 WORKER = str(REPO / "tests" / "group_commit_worker.py")
 WAITERS = 5
@@ -53,11 +54,11 @@ def test_a_failed_sync_fails_every_waiter_and_nothing_visible_is_lost(tmp_path: 
     store = fs.FileStore(root)
     store.put("k", "durable", expected_version=0)
     log = root / "data" / "k.jsonl"
-    sync_lock = root / "locks" / (hashlib.sha1(b"k").hexdigest() + ".sync")
-    fd = os.open(sync_lock, os.O_RDWR)
+    name, _, sync_offset = locking.slot("k")
+    fd = os.open(root / "locks" / name, os.O_RDWR)
     procs: list[subprocess.Popen[str]] = []
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # no waiter can sync until every line is written
+        locking.ofd_lock(fd, sync_offset)  # no waiter can sync until every line is written
         env = {**child_env(), "FAIL_FDATASYNC": "1", "LOCK_TIMEOUT": "600"}
         outs = [tmp_path / f"w{i}.json" for i in range(WAITERS)]
         procs = [
@@ -85,7 +86,7 @@ def test_a_failed_sync_fails_every_waiter_and_nothing_visible_is_lost(tmp_path: 
                 assert p.poll() is None, p.communicate()[0]
             time.sleep(0.01)
     finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+        locking.ofd_lock(fd, sync_offset, fcntl.F_UNLCK)
         os.close(fd)
     for p in procs:
         out, _ = p.communicate(timeout=120)
@@ -105,25 +106,29 @@ def test_a_failed_sync_fails_every_waiter_and_nothing_visible_is_lost(tmp_path: 
 
 
 HOLDER = """
-import fcntl, os, sys, time
+import os, sys, time
+from fencedstate.file import locking
 fd = os.open(sys.argv[1], os.O_RDWR)
-fcntl.flock(fd, fcntl.LOCK_EX)
+locking.ofd_lock(fd, int(sys.argv[3]))
 open(sys.argv[2], "w").close()
 time.sleep(600)
 """
 
 
 def test_waiters_behind_a_syncer_killed_with_sigkill_go_on(tmp_path: Path) -> None:
-    """A process holding the sync lock is killed (the kernel drops its flock and touches
+    """A process holding the sync lock is killed (the kernel drops its OFD lock and touches
     nothing): the writers waiting to sync notice by themselves and commit, long before their
     600 s lock timeout."""
     root = tmp_path / "s"
     store = fs.FileStore(root)
     store.put("k", "first", expected_version=0)
     log = root / "data" / "k.jsonl"
-    sync_lock = root / "locks" / (hashlib.sha1(b"k").hexdigest() + ".sync")
+    name, _, sync_offset = locking.slot("k")
+    sync_lock = root / "locks" / name
     ready = tmp_path / "holding"
-    holder = subprocess.Popen([PY, "-c", HOLDER, str(sync_lock), str(ready)])
+    holder = subprocess.Popen(
+        [PY, "-c", HOLDER, str(sync_lock), str(ready), str(sync_offset)], env=child_env()
+    )
     writers: list[subprocess.Popen[str]] = []
     try:
         deadline = time.monotonic() + 120

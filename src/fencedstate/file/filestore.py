@@ -24,7 +24,7 @@ from ..errors import InsecureStoreError, InvalidArgumentError, LockTimeoutError,
 from ..records import State, encode_state
 from ..store import DEFAULT_MAX_VALUE_BYTES, Store
 from ..watch import WatchFeed
-from . import keylog, keystate
+from . import keylog, keystate, listing
 from .intents import Intents
 from .layout import FORMAT_VERSION, MARKER, READABLE_FORMATS, check_marker, prepare
 from .locking import KeyLocks
@@ -147,17 +147,14 @@ class FileStore(Store):
                 log.close()
 
     def _read_only_wm(self, key: str, fd: int, st: os.stat_result, path: str) -> int:
-        """The watermark for a reader that cannot open the lock file for writing: its shared
-        state if readable and current, else the end of the last complete line (nobody can
-        write a store on a read-only filesystem; a writer with more rights keeps the state)."""
+        """The watermark for a reader that cannot write the store: its shared state if
+        readable and current, else the end of the last complete line (nobody can write a
+        store on a read-only filesystem; a writer with more rights keeps the state)."""
+        table = keystate.Table(self._locks.table.directory, read_only=True)
         try:
-            state_fd = os.open(self._locks.state_path(key), os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            return keylog.find_end(fd, path)[0]
-        try:
-            ks = keystate.load(state_fd, st.st_ino, st.st_size)
+            ks = keystate.load(table, st.st_ino, st.st_size)
         finally:
-            os.close(state_fd)
+            table.close()
         return keylog.find_end(fd, path)[0] if ks is None else ks.wm
 
     # -- the commit path (``openlog.OpenLog``: one method per GroupCommit action) -------------
@@ -259,25 +256,10 @@ class FileStore(Store):
                 log.close()
 
     def read_keys(self, prefix: str) -> list[str]:
-        start = self._data
-        if "/" in prefix:
-            start = os.path.join(self._data, prefix.rsplit("/", 1)[0])
-        found: list[str] = []
-        for dirpath, dirnames, filenames in os.walk(start):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-            rel_dir = os.path.relpath(dirpath, self._data)
-            for name in filenames:
-                rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-                key = relpath_to_key(rel)
-                if key is None or not key.startswith(prefix):
-                    continue
-                state = self.read_state(key)
-                if state is not None and state.exists:
-                    found.append(key)
-        return sorted(found)
+        return listing.live_keys(self, prefix)
 
     def watch_feed(self, prefix: str, exact: bool, since: str | None) -> WatchFeed:
-        """Watching: inotify on the keys' lock files, woken when the watermark moves."""
+        """Watching: inotify on the state table, woken when a watermark moves."""
         return FileFeed(self, prefix, exact, since)
 
     # -- maintenance --------------------------------------------------------------------------
@@ -304,7 +286,7 @@ class FileStore(Store):
     def load_key(self, key: str, history: list[State]) -> None:
         path = self._log_path(key)
         data = b"".join(encode_state(s) for s in history)
-        with self._locks.hold(key):
+        with self._locks.hold(key) as table:
             if os.path.lexists(path):
                 raise InvalidArgumentError(f"copy destination already has key {key!r}")
             directory = os.path.dirname(path)
@@ -316,6 +298,7 @@ class FileStore(Store):
                     os.write(fd, data)
                     if self._durable:
                         os.fdatasync(fd)
+                    keystate.clear(table, os.fstat(fd).st_ino)  # what a dead log left there
                 finally:
                     os.close(fd)
                 os.link(tmp, path)  # never replaces: a concurrent creator makes this fail

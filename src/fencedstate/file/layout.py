@@ -1,11 +1,11 @@
 """The store directory: its layout, its marker and the checks made when it is opened.
 
-Layout (format 2; format 1, the same without the shared state, still opens)::
+Layout (format 3; formats 1 and 2, with a lock file per key, still open and are moved on)::
 
     DIR/fencedstate.json      store marker with the format version
     DIR/data/<key>.jsonl      one append-only JSON-lines log per key (see ``keylog``)
-    DIR/locks/<sha1>.lock     the key's lock and its shared state (``locking``, ``keystate``)
-    DIR/locks/<sha1>.sync     the key's sync lock (group commit)
+    DIR/locks/stripe-NN.lock  64 lock files; a key's locks are two bytes of one (``locking``)
+    DIR/locks/state-N.tbl     the shared state of every log, by inode (``keystate``)
     DIR/txn/<id>.json         intents of multi-key commits in flight (normally empty)
 """
 
@@ -15,13 +15,14 @@ import json
 import os
 import stat
 import uuid
+from contextlib import suppress
 
 from ..errors import CorruptStateError, InsecureStoreError, StorageError
 from . import keylog
 from .openlog import storage_error
 
-FORMAT_VERSION = 2
-READABLE_FORMATS = (1, 2)  # format 1 logs are format 2 logs without padding
+FORMAT_VERSION = 3
+READABLE_FORMATS = (1, 2, 3)  # the logs of every format are the same; only locks/ changed
 MARKER = "fencedstate.json"
 
 
@@ -56,9 +57,11 @@ def prepare(root: str, durable: bool, trust_owner: bool) -> None:
     marker = os.path.join(root, MARKER)
     try:
         if check_marker(root) < FORMAT_VERSION:
-            # Format 1 logs are read as they are; the marker moves on so that a release
-            # without the shared state (which would bypass the watermark) refuses the store.
+            # The logs of formats 1 and 2 are read as they are (their shared state, if any, is
+            # derived again from the logs); the marker moves on so that an older release, which
+            # would lock other files, refuses the store, and their lock files go.
             _write_marker(root, marker, durable)
+            _drop_old_lock_files(os.path.join(root, "locks"))
     except FileNotFoundError:
         # Only our own names may be there (other processes may be creating it right now).
         if any(
@@ -80,6 +83,19 @@ def prepare(root: str, durable: bool, trust_owner: bool) -> None:
                 raise storage_error(None, f"creating {path}", exc) from None
         if os.path.islink(path) or not os.path.isdir(path):
             raise InsecureStoreError(None, f"{path} must be a real directory, not a symlink")
+
+
+def _drop_old_lock_files(locks: str) -> None:
+    """Remove the per-key lock files of formats 1 and 2 (``<sha1>.lock``, ``<sha1>.sync``)."""
+    try:
+        names = os.listdir(locks)
+    except FileNotFoundError:
+        return
+    for name in names:
+        stem, dot, ext = name.partition(".")
+        if dot and ext in ("lock", "sync") and len(stem) == 40:
+            with suppress(OSError):
+                os.unlink(os.path.join(locks, name))
 
 
 def _write_marker(root: str, marker: str, durable: bool) -> None:

@@ -1,31 +1,36 @@
 """Per-key mutual exclusion across threads and processes.
 
 A key's commit holds two locks, taken in this order: an in-process ``threading.Lock`` (so the
-threads of one process queue without touching the file lock) and an exclusive ``flock`` on
-``locks/<sha1 of key>.lock``, which the kernel drops when its holder dies, so a process killed
-with ``kill -9`` never leaves a lock that blocks others. Several keys are always locked in
-sorted order, so multi-key commits cannot deadlock. The lock file also holds the key's shared
-state (``keystate``). A second lock per key, the sync lock (``flock`` on ``<sha1>.sync``),
-elects the process that runs the key's ``fdatasync`` (group commit); it is taken after the key
-lock or with no key lock, never the other way round.
+threads of one process queue without touching the file lock) and an exclusive open-file-
+description byte-range lock (``fcntl F_OFD_SETLK``) on one byte of a shared lock file, which
+the kernel drops when the last descriptor of its holder closes, so a process killed with
+``kill -9`` never leaves a lock that blocks others (as with ``flock``). A key's byte is chosen by
+a 60-bit hash of the key (``slot``): ``STRIPES`` lock files, ``locks/stripe-NN.lock``, each an
+empty file (a lock on a byte past the end of a file costs no storage), hold every key's locks,
+so a key costs no lock file. Several keys are always locked in sorted order, so multi-key
+commits cannot deadlock. A second lock per key, the sync lock (the byte after the key's, with a
+gap so that the kernel never merges the two), elects the process that runs the key's
+``fdatasync`` (group commit); it is taken after the key lock or with no key lock, never the
+other way round. Two keys with one hash would share their locks: safe (they would queue on each
+other), and at 2**-60 per pair, never seen.
 
-Why not ``filelock``: it is the same ``flock``, but measured on this project's commit path it
-cost 170-600 us per acquire/release (it reopens the lock file and polls each time) against
-6-16 us for the flock below, which keeps each lock file open.
+Why not ``filelock``: it is ``flock`` on a file per key, and measured on this project's commit
+path it cost 170-600 us per acquire/release (it reopens the lock file and polls each time).
+``bench/lock_table.py`` has flock on a kept-open file per key and the OFD lock at the same
+cost (~10 us with the wake-up touch), and the OFD lock cheaper for a key whose file is not
+open (no ``open``/``close``), with 64 files instead of two per key.
 
-Waiting without polling: a waiter watches the lock file with inotify and sleeps in ``select``
-until the file's attributes change or its timeout passes; every release touches the file's
-times after unlocking (``_FileLock.unlock``: ``futimens``, which needs only write access, and
-which the shared-state writes to the same file do not trigger), and that wakes the waiters.
-A released lock is picked up within a context switch, and a stalled holder still turns into
-``LockTimeoutError`` after ``timeout`` seconds. A release nobody announces (a holder killed
-with ``kill -9``, whose flock the kernel drops, or a process outside the store holding the
-lock) is noticed by a waiter's re-check every ``_RECHECK`` seconds, not after the lock
-timeout: before, such waiters slept the whole timeout (the sync-failure test, whose own hold
-of the sync lock ends without a touch, hung for the 300 s timeout it was given). (A blocking
-``flock`` in a helper thread was measured first: the thread hand-off cost 80-130 us per wait,
-a tenth of the contended commit rate.) Where inotify is not available, waiters poll every
-0.5 ms instead.
+Waiting without polling: a waiter watches its key's stripe file with inotify and sleeps in
+``select`` until the file's attributes change or its timeout passes; every release touches the
+file's times after unlocking (``_Stripe.unlock``: ``futimens``, which needs only write access),
+and that wakes the waiters of every key of the stripe (a waiter woken for another key tries its
+lock again and sleeps again: a spurious wake-up, never a missed one). A released lock is picked
+up within a context switch, and a stalled holder still turns into ``LockTimeoutError`` after
+``timeout`` seconds. A release nobody announces (a holder killed with ``kill -9``, whose locks
+the kernel drops, or a process outside the store holding the lock) is noticed by a waiter's
+re-check every ``_RECHECK`` seconds, not after the lock timeout. (A blocking lock in a helper
+thread was measured first: the thread hand-off cost 80-130 us per wait, a tenth of the
+contended commit rate.) Where inotify is not available, waiters poll every 0.5 ms instead.
 """
 
 from __future__ import annotations
@@ -35,70 +40,127 @@ import fcntl
 import hashlib
 import os
 import select
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 
 from ..errors import LockTimeoutError
-from . import inotify
+from . import inotify, keystate
 
 _OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 _BUSY = (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES)
-_MAX_OPEN = 512  # lock files kept open per store object; least recently made ones are closed
+_FLOCK = struct.Struct("hhqqi4x")  # struct flock: l_type, l_whence, l_start, l_len, l_pid (0)
+_MAX_OPEN = 4096  # per-key thread locks kept per store object; unused ones are dropped
 _POLL = 0.0005  # only where inotify is not available
 _SPINS = 8  # tries (with sched_yield between) before sleeping on inotify
 _RECHECK = 0.05  # a sleeping waiter checks again this often, woken or not (see above)
+STRIPES = 64
 
 
-class _FileLock:
-    """One flock'd file, kept open, and the thread lock that queues this process's threads."""
+def slot(key: str) -> tuple[str, int, int]:
+    """The key's lock file name (under ``locks/``), and the offsets of its key lock and its
+    sync lock in it."""
+    h = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little") >> 4
+    return f"stripe-{h % STRIPES:02x}.lock", 4 * h, 4 * h + 2
 
-    __slots__ = ("fd", "path", "pid", "thread_lock")
+
+def ofd_lock(fd: int, offset: int, kind: int = fcntl.F_WRLCK, wait: bool = False) -> None:
+    """``F_OFD_SETLK`` (``F_OFD_SETLKW`` if ``wait``) on the byte at ``offset``; ``kind`` is
+    ``F_WRLCK`` or ``F_UNLCK``. Raises ``OSError`` (EAGAIN) if another holder has it."""
+    cmd = fcntl.F_OFD_SETLKW if wait else fcntl.F_OFD_SETLK
+    fcntl.fcntl(fd, cmd, _FLOCK.pack(kind, os.SEEK_SET, offset, 1, 0))
+
+
+def _ofd_free(fd: int, offset: int) -> bool:
+    """True if no other open file description holds the byte (``F_OFD_GETLK``)."""
+    raw = fcntl.fcntl(fd, fcntl.F_OFD_GETLK, _FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, offset, 1, 0))
+    return bool(_FLOCK.unpack(raw)[0] == fcntl.F_UNLCK)
+
+
+class _Stripe:
+    """One shared lock file, kept open (reopened after fork: an inherited descriptor would
+    share its locks), and a second descriptor to probe locks this process holds."""
+
+    __slots__ = ("fd", "opening", "path", "pid", "probe")
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.thread_lock = threading.Lock()
-        self.fd = -1
+        self.fd = self.probe = -1
         self.pid = 0
+        self.opening = threading.Lock()  # one descriptor per process: a lock and its unlock
+        # must go through the same one
 
     def file(self) -> int:
-        """The file's fd, reopened after fork: an inherited fd would share the lock."""
-        pid = os.getpid()
-        if self.fd < 0 or self.pid != pid:
-            self.fd = os.open(self.path, _OPEN_FLAGS, 0o600)
-            self.pid = pid
+        if self.fd < 0 or self.pid != keystate.pid():
+            with self.opening:
+                pid = keystate.pid()
+                if self.fd < 0 or self.pid != pid:
+                    fd = os.open(self.path, _OPEN_FLAGS, 0o600)
+                    self.probe, self.pid, self.fd = -1, pid, fd
         return self.fd
 
-    def close(self) -> None:
-        if self.fd >= 0 and self.pid == os.getpid():
-            os.close(self.fd)
-        self.fd = -1
+    def probe_fd(self) -> int:
+        self.file()
+        if self.probe < 0:
+            with self.opening:
+                if self.probe < 0:
+                    self.probe = os.open(self.path, _OPEN_FLAGS, 0o600)
+        return self.probe
 
-    def try_lock(self) -> bool:
-        """Take the flock if it is free (the caller holds ``thread_lock``)."""
+    def try_lock(self, arg: bytes) -> bool:
+        """``F_OFD_SETLK`` with ``arg`` (a packed ``struct flock``); False if busy."""
         fd = self.file()  # an error opening it is not "busy"
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.fcntl(fd, fcntl.F_OFD_SETLK, arg)
             return True
         except OSError as exc:
             if exc.errno not in _BUSY:
                 raise
             return False
 
-    def unlock(self) -> None:
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
+    def unlock(self, arg: bytes) -> None:
+        fcntl.fcntl(self.fd, fcntl.F_OFD_SETLK, arg)
         try:  # noqa: SIM105 - on every release: a plain try is cheaper than suppress()
             os.utime(self.fd)  # wakes the waiters (best effort: they also time out)
         except OSError:
             pass
 
+    def close(self) -> None:
+        if self.pid == os.getpid():
+            for fd in (self.fd, self.probe):
+                if fd >= 0:
+                    os.close(fd)
+        self.fd = self.probe = -1
+
+    def __del__(self) -> None:  # a store dropped without close() must not leak its fds
+        self.close()
+
+
+class _Lock:
+    """One of a key's two locks: the byte in its stripe, and the thread lock that queues this
+    process's threads (the byte's owner is the open file description, shared by them)."""
+
+    __slots__ = ("lock_arg", "offset", "stripe", "thread_lock", "unlock_arg")
+
+    def __init__(self, stripe: _Stripe, offset: int) -> None:
+        self.stripe = stripe
+        self.offset = offset
+        self.thread_lock = threading.Lock()
+        # packed once: the lock is taken and let go once or twice per commit
+        self.lock_arg = _FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, offset, 1, 0)
+        self.unlock_arg = _FLOCK.pack(fcntl.F_UNLCK, os.SEEK_SET, offset, 1, 0)
+
+    def try_lock(self) -> bool:
+        return self.stripe.try_lock(self.lock_arg)
+
     def acquire(self, key: str, timeout: float) -> None:
-        """Take the thread lock, then the flock; ``LockTimeoutError`` after ``timeout``."""
+        """Take the thread lock, then the byte; ``LockTimeoutError`` after ``timeout``."""
         if not self.thread_lock.acquire(timeout=timeout):
             raise LockTimeoutError(key, f"in-process lock not acquired in {timeout}s")
         try:
-            if not wait_change(self.path, self.try_lock, timeout):
+            if not wait_change(self.stripe.path, self.try_lock, timeout):
                 raise LockTimeoutError(
                     key, f"file lock not acquired in {timeout}s (is a holder stalled?)"
                 )
@@ -107,9 +169,9 @@ class _FileLock:
             raise
 
     def release(self) -> None:
-        """Let the flock go (waking its waiters), then the thread lock."""
+        """Let the byte go (waking the stripe's waiters), then the thread lock."""
         try:
-            self.unlock()
+            self.stripe.unlock(self.unlock_arg)
         finally:
             self.thread_lock.release()
 
@@ -121,131 +183,143 @@ class _FileLock:
         finally:
             self.release()
 
-    def __del__(self) -> None:  # a store dropped without close() must not leak its lock fds
-        self.close()
-
 
 class _KeyLock:
-    __slots__ = ("key_lock", "sync_lock")
+    __slots__ = ("key_lock", "sync_lock", "users")
 
-    def __init__(self, base: str) -> None:
-        self.key_lock = _FileLock(base + ".lock")
-        self.sync_lock = _FileLock(base + ".sync")
-
-    def close(self) -> None:
-        self.key_lock.close()
-        self.sync_lock.close()
+    def __init__(self, stripe: _Stripe, key_offset: int, sync_offset: int) -> None:
+        self.key_lock = _Lock(stripe, key_offset)
+        self.sync_lock = _Lock(stripe, sync_offset)
+        self.users = 0  # threads between _ref and _unref: the entry must not be dropped
 
 
 class KeyLocks:
-    """The lock table of one store object, shared by every thread of the process."""
+    """The lock table of one store object, shared by every thread of the process; it also
+    holds the store's shared-state table (``keystate.Table``).
+
+    A key's thread locks must be one object per process while anyone uses them (two would let
+    two threads hold the key through the one descriptor), so entries are counted in use
+    (``_ref``/``_unref``) and only unused ones are dropped when the table is full.
+    """
 
     def __init__(self, lock_dir: str, timeout: float) -> None:
         self._dir = lock_dir
         self._timeout = timeout
         self._guard = threading.Lock()
+        self._stripes: dict[str, _Stripe] = {}
         self._locks: dict[str, _KeyLock] = {}
+        self.table = keystate.Table(lock_dir)
+        self._writable = False
 
-    def _get(self, key: str) -> _KeyLock:
-        lock = self._locks.get(key)
-        if lock is None:
-            with self._guard:
-                lock = self._locks.get(key)
-                if lock is None:
-                    if len(self._locks) >= _MAX_OPEN:
-                        self._evict()
-                    name = hashlib.sha1(key.encode()).hexdigest()
-                    lock = _KeyLock(os.path.join(self._dir, name))
-                    self._locks[key] = lock
-        return lock
+    def _ref(self, key: str) -> _KeyLock:
+        with self._guard:
+            lock = self._locks.get(key)
+            if lock is None:
+                if len(self._locks) >= _MAX_OPEN:
+                    for k in [k for k, v in self._locks.items() if not v.users]:
+                        del self._locks[k]
+                name, key_offset, sync_offset = slot(key)
+                stripe = self._stripes.get(name)
+                if stripe is None:
+                    stripe = self._stripes[name] = _Stripe(os.path.join(self._dir, name))
+                lock = self._locks[key] = _KeyLock(stripe, key_offset, sync_offset)
+            lock.users += 1
+            return lock
 
-    def _evict(self) -> None:
-        for key in list(self._locks)[: _MAX_OPEN // 2]:
-            lock = self._locks[key]
-            if lock.key_lock.thread_lock.acquire(blocking=False):  # skip locks in use
-                try:
-                    if lock.sync_lock.thread_lock.acquire(blocking=False):
-                        try:
-                            lock.close()
-                            del self._locks[key]
-                        finally:
-                            lock.sync_lock.thread_lock.release()
-                finally:
-                    lock.key_lock.thread_lock.release()
+    def _unref(self, lock: _KeyLock) -> None:
+        with self._guard:
+            lock.users -= 1
 
-    def state_path(self, key: str) -> str:
-        """Where the key's lock file (and shared state) is."""
-        return self._get(key).key_lock.path
+    def lock_path(self, key: str) -> str:
+        """The key's lock file (shared with other keys)."""
+        return os.path.join(self._dir, slot(key)[0])
 
-    def state_fd(self, key: str) -> int:
-        """The key's lock file, open for reading and writing its shared state (no lock taken)."""
-        return self._get(key).key_lock.file()
+    def state_fd(self, key: str) -> keystate.Table:
+        """The shared-state table, for reading and writing any key's state (no lock taken;
+        a key's slot is found by its log's inode)."""
+        if not self._writable:
+            if not os.access(self._dir, os.W_OK):  # EROFS, EACCES: this process only reads
+                raise PermissionError(errno.EACCES, "store not writable", self._dir)
+            self._writable = True
+        return self.table
 
     def acquire(self, key: str) -> None:
         """Take ``key`` exclusively (``release`` must follow); ``LockTimeoutError`` after the
         store's lock timeout."""
-        self._get(key).key_lock.acquire(key, self._timeout)
+        lock = self._ref(key)
+        try:
+            lock.key_lock.acquire(key, self._timeout)
+        except BaseException:
+            self._unref(lock)
+            raise
 
     def release(self, key: str) -> None:
         """Let ``key`` go (it must be held by this thread)."""
-        self._get(key).key_lock.release()
+        lock = self._locks[key]  # in use (counted by acquire): never dropped while held
+        try:
+            lock.key_lock.release()
+        finally:
+            self._unref(lock)
 
     @contextmanager
-    def hold(self, key: str) -> Iterator[int]:
+    def hold(self, key: str) -> Iterator[keystate.Table]:
         """Hold ``key`` exclusively; yields ``state_fd(key)``; ``LockTimeoutError`` after the
         store's lock timeout."""
-        lock = self._get(key).key_lock
-        with lock.held(key, self._timeout):
-            yield lock.file()
+        lock = self._ref(key)
+        try:
+            with lock.key_lock.held(key, self._timeout):
+                yield self.state_fd(key)
+        finally:
+            self._unref(lock)
 
     @contextmanager
     def hold_sync(self, key: str) -> Iterator[None]:
         """Hold the key's sync lock (see the module docstring)."""
-        with self._get(key).sync_lock.held(key, self._timeout):
-            yield
+        lock = self._ref(key)
+        try:
+            with lock.sync_lock.held(key, self._timeout):
+                yield
+        finally:
+            self._unref(lock)
 
     @contextmanager
     def try_sync(self, key: str) -> Iterator[bool]:
         """Hold the key's sync lock if nobody does (yields True), else yield False at once."""
-        lock = self._get(key).sync_lock
-        if not lock.thread_lock.acquire(blocking=False):
-            yield False
-            return
+        entry = self._ref(key)
+        lock = entry.sync_lock
         try:
-            got = lock.try_lock()
+            if not lock.thread_lock.acquire(blocking=False):
+                yield False
+                return
             try:
-                yield got
+                got = lock.try_lock()
+                try:
+                    yield got
+                finally:
+                    if got:
+                        lock.stripe.unlock(lock.unlock_arg)
             finally:
-                if got:
-                    lock.unlock()
+                lock.thread_lock.release()
         finally:
-            lock.thread_lock.release()
+            self._unref(entry)
 
     def wait_sync(self, key: str, done: Callable[[], bool]) -> bool:
         """Sleep until ``done()`` or the key's sync lock is free; False after the timeout.
 
-        The sync lock is probed through a fd of its own (this process's syncer thread holds
-        the lock through the cached one, which would not see it as taken).
+        The sync lock is probed through a second descriptor of the stripe (this process's
+        syncer thread holds the lock through the first, which would not see it as taken).
         """
-        path = self._get(key).sync_lock.path
-        probe = os.open(path, _OPEN_FLAGS, 0o600)
-        try:
+        name, _, offset = slot(key)
+        with self._guard:
+            stripe = self._stripes.get(name)
+            if stripe is None:
+                stripe = self._stripes[name] = _Stripe(os.path.join(self._dir, name))
+        probe = stripe.probe_fd()
 
-            def ready() -> bool:
-                if done():
-                    return True
-                try:
-                    fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError as exc:
-                    if exc.errno not in _BUSY:
-                        raise
-                    return False
-                fcntl.flock(probe, fcntl.LOCK_UN)
-                return True
+        def ready() -> bool:
+            return done() or _ofd_free(probe, offset)
 
-            return wait_change(path, ready, self._timeout)
-        finally:
-            os.close(probe)
+        return wait_change(stripe.path, ready, self._timeout)
 
     @contextmanager
     def hold_many(self, keys: Iterable[str]) -> Iterator[None]:
@@ -256,11 +330,13 @@ class KeyLocks:
             yield
 
     def close(self) -> None:
-        """Close every cached lock file (locks must not be held)."""
+        """Close the lock files and the state table (locks must not be held)."""
         with self._guard:
-            for lock in self._locks.values():
-                lock.close()
+            for stripe in self._stripes.values():
+                stripe.close()
+            self._stripes.clear()
             self._locks.clear()
+            self.table.close()
 
 
 class _Watcher:

@@ -64,7 +64,7 @@ class OpenLog:
         self.key = key
         self.path = path
         self.fd, self.created = keylog.open_rw(path)
-        self.state_fd = locks.state_fd(key)  # the key's lock file: its shared state
+        self.state_fd = locks.state_fd(key)  # the state table (the log's slot: by its inode)
         self.state: KeyState | None = None  # the shared state as this commit last left it
         self.size = 0  # the file's size (past the log's end if a killed writer left bytes)
         self.appended = False
@@ -117,7 +117,7 @@ class OpenLog:
             if self._durable:
                 os.fdatasync(self.fd)
                 sync_dir_chain(os.path.dirname(self.path), self._root)
-            gen = keystate.last_gen(self.state_fd)
+            gen = keystate.last_gen(self.state_fd, ino)
             ks = KeyState(ino, size, gen + 1, valid_end, valid_end, False, valid_end)
             keystate.write_both(self.state_fd, ks)
         return ks
@@ -200,7 +200,7 @@ class OpenLog:
             return
 
         def done() -> bool:
-            return self.covered(keystate.load_sync(self.state_fd))
+            return self.covered(keystate.load_sync(self.state_fd, ks.ino))
 
         while not done():
             with self._locks.try_sync(self.key) as syncer:
@@ -218,7 +218,7 @@ class OpenLog:
         first. Returns ``covered`` of the slot it leaves."""
         ks = self._require_state()
         # The sync slot changes only under the sync lock: what is read here holds.
-        found = keystate.load_for_sync(self.state_fd)
+        found = keystate.load_for_sync(self.state_fd, ks.ino)
         if found is None:
             return self.covered(None)
         sync, upto = found

@@ -1,11 +1,15 @@
-"""Watching a ``FileStore``: inotify on the keys' lock files, woken when the durable watermark
+"""Watching a ``FileStore``: inotify on the store's state table, woken when a durable watermark
 moves (docs/watch.md).
 
-A key's durable watermark (``keystate``) lives in its lock file, and every move of it is a
-``pwrite`` there: the syncer's ``write_sync`` (or ``write_both`` with ``durability="none"`` and
-after a compaction). A watcher adds an ``IN_MODIFY`` watch on the lock file and, woken, reads the
-key's log up to the watermark from where it stopped: nothing is reported before it is durable,
-and the commit path does nothing it did not do before (no extra syscall, no wake-up write). A
+A key's durable watermark (``keystate``) lives in the state table under ``locks/``, and every
+move of it is a ``pwrite`` there: the syncer's ``write_sync`` (or ``write_both`` with
+``durability="none"`` and after a compaction). A watcher adds an ``IN_MODIFY`` watch on the
+``locks/`` directory (which reports writes to the table files in it; the lock files only see
+their times touched) and, woken, reads each key it watches up to the watermark from where it
+stopped: nothing is reported before it is durable, and the commit path does nothing it did not
+do before (no extra syscall, no wake-up write). The table is shared by every key, so a wake-up
+may be for another key: the watch then finds nothing new (a spurious wake-up, never a missed
+one). A
 prefix watch also watches the data directories that can hold keys under the prefix
 (``IN_CREATE``, ``IN_MOVED_TO``) to learn of new keys and directories.
 
@@ -37,7 +41,7 @@ from ..errors import InvalidArgumentError, StorageError
 from ..records import State, decode_line
 from ..watch import Change
 from ..watch.positions import KeyedFeed, decode_cursor, encode_cursor
-from . import inotify
+from . import inotify, keystate
 
 if TYPE_CHECKING:
     from .filestore import FileStore
@@ -133,9 +137,10 @@ class FileFeed(KeyedFeed[_Pos | None]):
         self.events: list[tuple[int, str]] = []  # (wd, name), appended under the hub's lock
         self.overflow = False
         self._key_wd: dict[str, int] = {}
-        self._wd_key: dict[int, str] = {}
+        self._table_wd: int | None = None
         self._dir_wd: dict[int, str] = {}  # wd -> directory relative to data/ ("" = data/)
         super().__init__(prefix, exact)  # positions: None, nothing reported yet (from start)
+        self._seen: dict[str, tuple[int, bytes]] = {}  # key -> (log inode, its slot) when read
         try:
             self._start(since)
         except OSError as exc:
@@ -211,17 +216,12 @@ class FileFeed(KeyedFeed[_Pos | None]):
             self._scan_dir(child)
 
     def _track(self, key: str) -> None:
-        """Watch the key's lock file (created if missing, as a commit would)."""
+        """Watch the key: the state table's directory, watched once per feed."""
         if key in self._key_wd:
             return
-        path = self._store._locks.state_path(key)
-        try:
-            wd = self._hub.add(self, path, _KEY_MASK)
-        except FileNotFoundError:
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
-            wd = self._hub.add(self, path, _KEY_MASK)
-        self._key_wd[key] = wd
-        self._wd_key[wd] = key
+        if self._table_wd is None:
+            self._table_wd = self._hub.add(self, self._store._locks.table.directory, _KEY_MASK)
+        self._key_wd[key] = self._table_wd
         self._pos.setdefault(key, None)
 
     def _read_position(self, key: str) -> _Pos | None:
@@ -272,14 +272,34 @@ class FileFeed(KeyedFeed[_Pos | None]):
                 for rel in list(self._dir_wd.values()):
                     self._rescan(rel)
         for wd, name in events:
-            if wd in self._wd_key:
-                self._dirty.add(self._wd_key[wd])
+            if wd == self._table_wd:
+                self._dirty.update(k for k in self._key_wd if self._moved(k))
             elif wd in self._dir_wd and name:
                 self._dir_entry(self._dir_wd[wd], name)
+
+    def _slot(self, key: str) -> tuple[int, bytes] | None:
+        """The key's log inode and its raw slot in the state table (None: no log)."""
+        try:
+            ino = os.stat(os.path.join(self._store._data, key + ".jsonl")).st_ino
+        except FileNotFoundError:
+            return None
+        return ino, self._store._locks.table.read(ino, keystate.SIZE)
+
+    def _moved(self, key: str) -> bool:
+        """Whether the table's change may be this key's: its slot (or its log's inode, after a
+        compaction) differs from when it was last read. Two syscalls instead of a read."""
+        seen = self._seen.get(key)
+        return seen is None or self._slot(key) != seen
 
     def _read_key(self, key: str) -> list[Change]:
         pos = self._pos.get(key)
         path = self._store._log_path(key)
+        # Taken before the read: a change after it shows as a difference at the next wake-up.
+        slot = self._slot(key)
+        if slot is None:
+            self._seen.pop(key, None)
+        else:
+            self._seen[key] = slot
         try:
             found = self._store._durable_view(key, path, lambda fd, wm: _after(fd, wm, pos, path))
         except OSError as exc:
@@ -290,9 +310,9 @@ class FileFeed(KeyedFeed[_Pos | None]):
         return self._report(key, lines, lines[0][1] if gapped and lines else None)
 
     def _release(self) -> None:
-        for wd in list(self._wd_key) + list(self._dir_wd):
+        for wd in ([] if self._table_wd is None else [self._table_wd]) + list(self._dir_wd):
             self._hub.remove(self, wd)
-        self._wd_key.clear()
+        self._table_wd = None
         self._key_wd.clear()
         self._dir_wd.clear()
         os.close(self._efd)
