@@ -47,3 +47,14 @@ def test_layout_names_every_module() -> None:
 def test_layout_names_no_module_that_is_gone() -> None:
     gone = sorted(n for n in _named(_layout()) if not (PKG / n).is_file())
     assert not gone, f"docs/design.md's layout names modules that do not exist: {gone}"
+
+
+def test_the_example_log_line_is_what_the_store_writes() -> None:
+    from fencedstate.records import decode_line, encode_state
+
+    text = (ROOT / "docs" / "design.md").read_text()
+    section = text[text.index("Each line of a key's log") :]
+    line = section.split("```\n", 2)[1].strip().encode()
+    state = decode_line(line, "docs/design.md")
+    assert state.key == "plans/alpha" and state.holder == "w1"
+    assert encode_state(state) == line + b"\n"
