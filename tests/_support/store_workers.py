@@ -4,6 +4,8 @@ under ``spawn``, and the block that runs a set of them."""
 from __future__ import annotations
 
 import multiprocessing as mp
+import queue
+import time
 from typing import Any
 
 import fencedstate as fs
@@ -42,7 +44,7 @@ def run_children(target: Any, argv: list[tuple[Any, ...]], timeout: float) -> li
     try:
         for p in children:
             p.start()
-        results = [out.get(timeout=timeout) for _ in children]
+        results = _reports(out, children, timeout)
         for p in children:
             p.join(timeout)
     finally:
@@ -50,6 +52,24 @@ def run_children(target: Any, argv: list[tuple[Any, ...]], timeout: float) -> li
             if p.is_alive():
                 p.kill()
                 p.join(10)
+    return results
+
+
+def _reports(out: Any, children: list[Any], timeout: float) -> list[Any]:
+    """One report per child; a child that died before reporting fails at once, not at the
+    timeout (its exit code says why: an import error in a spawned child prints, then exits 1)."""
+    deadline = time.monotonic() + timeout
+    results: list[Any] = []
+    while len(results) < len(children):
+        try:
+            results.append(out.get(timeout=1.0))  # a liveness check, not a pause
+        except queue.Empty:
+            crashed = any(p.exitcode not in (None, 0) for p in children)
+            if crashed or time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{len(results)} of {len(children)} children reported; exit codes of "
+                    f"the others: {[p.exitcode for p in children]}"
+                ) from None
     return results
 
 
