@@ -190,7 +190,7 @@ def _quarantine(root: str, key: str, path: str, data: bytes) -> str:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     locks = KeyLocks(os.path.join(root, "locks"), 30.0)
     try:
-        with locks.hold(key):
+        with locks.hold(key) as state_fd:
             with open(path, "rb") as f:
                 if f.read() != data:
                     raise CorruptStateError(path, "log changed while being quarantined")
@@ -211,6 +211,7 @@ def _quarantine(root: str, key: str, path: str, data: bytes) -> str:
                 f"'check --reset KEY {digest}'\n"
             )
             _replace(path, mark.encode())
+            keystate.forget(state_fd)  # a store that kept the old log open opens it again
     finally:
         locks.close()
     return aside
@@ -253,9 +254,10 @@ def restore(path: str | os.PathLike[str], source: str, key: str) -> None:
     log = os.path.join(root, "data", key_to_relpath(key))
     locks = KeyLocks(os.path.join(root, "locks"), 30.0)
     try:
-        with locks.hold(key):
+        with locks.hold(key) as state_fd:
             _require_damaged(log, key)
             _replace(log, data)
+            keystate.forget(state_fd)
     finally:
         locks.close()
 
@@ -272,7 +274,7 @@ def reset(path: str | os.PathLike[str], key: str, sha256: str) -> str:
     log = os.path.join(root, "data", key_to_relpath(key))
     locks = KeyLocks(os.path.join(root, "locks"), 30.0)
     try:
-        with locks.hold(key):
+        with locks.hold(key) as state_fd:
             current = _require_damaged(log, key)
             if current.startswith(QUARANTINE_MARK):
                 aside = _aside_of(current)
@@ -290,6 +292,7 @@ def reset(path: str | os.PathLike[str], key: str, sha256: str) -> str:
                 os.link(log, aside)
             os.unlink(log)
             keylog.fsync_dir(os.path.dirname(log))
+            keystate.forget(state_fd)
     finally:
         locks.close()
     return aside

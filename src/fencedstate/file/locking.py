@@ -49,6 +49,8 @@ _MAX_OPEN = 512  # lock files kept open per store object; least recently made on
 _POLL = 0.0005  # only where inotify is not available
 _SPINS = 8  # tries (with sched_yield between) before sleeping on inotify
 _RECHECK = 0.05  # a sleeping waiter checks again this often, woken or not (see above)
+_PID = [os.getpid()]  # this process's id, kept current across fork (os.getpid is a syscall)
+os.register_at_fork(after_in_child=lambda: _PID.__setitem__(0, os.getpid()))
 
 
 class _FileLock:
@@ -64,14 +66,14 @@ class _FileLock:
 
     def file(self) -> int:
         """The file's fd, reopened after fork: an inherited fd would share the lock."""
-        pid = os.getpid()
+        pid = _PID[0]
         if self.fd < 0 or self.pid != pid:
             self.fd = os.open(self.path, _OPEN_FLAGS, 0o600)
             self.pid = pid
         return self.fd
 
     def close(self) -> None:
-        if self.fd >= 0 and self.pid == os.getpid():
+        if self.fd >= 0 and self.pid == _PID[0]:
             os.close(self.fd)
         self.fd = -1
 
@@ -125,16 +127,39 @@ class _FileLock:
         self.close()
 
 
+class LogFile:
+    """A key's log kept open across commits: its fd, its path (checked when it was opened) and
+    the process that opened it. Closed when the last reference goes (a commit waiting for its
+    sync may still use the fd after the key's next commit replaced the kept one)."""
+
+    __slots__ = ("fd", "path", "pid")
+
+    def __init__(self, fd: int, path: str) -> None:
+        self.fd = fd
+        self.path = path
+        self.pid = _PID[0]
+
+    def close(self) -> None:
+        if self.fd >= 0 and self.pid == _PID[0]:
+            os.close(self.fd)
+        self.fd = -1
+
+    def __del__(self) -> None:
+        self.close()
+
+
 class _KeyLock:
-    __slots__ = ("key_lock", "sync_lock")
+    __slots__ = ("key_lock", "log", "sync_lock")
 
     def __init__(self, base: str) -> None:
         self.key_lock = _FileLock(base + ".lock")
         self.sync_lock = _FileLock(base + ".sync")
+        self.log: LogFile | None = None
 
     def close(self) -> None:
         self.key_lock.close()
         self.sync_lock.close()
+        self.log = None  # closed by its last user
 
 
 class KeyLocks:
@@ -180,6 +205,17 @@ class KeyLocks:
     def state_fd(self, key: str) -> int:
         """The key's lock file, open for reading and writing its shared state (no lock taken)."""
         return self._get(key).key_lock.file()
+
+    def kept_log(self, key: str) -> LogFile | None:
+        """The key's log as a commit of this process left it open (the caller holds the key
+        lock), or None."""
+        log = self._get(key).log
+        return log if log is not None and log.pid == _PID[0] else None
+
+    def keep_log(self, key: str, log: LogFile | None) -> None:
+        """Keep ``log`` open for the key's next commit (None: forget the one kept); the caller
+        holds the key lock."""
+        self._get(key).log = log
 
     def acquire(self, key: str) -> None:
         """Take ``key`` exclusively (``release`` must follow); ``LockTimeoutError`` after the
@@ -294,7 +330,7 @@ _THREAD = threading.local()
 
 def _watcher() -> _Watcher | None:
     w: _Watcher | None = getattr(_THREAD, "watcher", None)
-    if w is None or w.pid != os.getpid():  # a forked child makes its own
+    if w is None or w.pid != _PID[0]:  # a forked child makes its own
         w = _THREAD.watcher = _Watcher()
     return w if w.fd >= 0 else None
 
