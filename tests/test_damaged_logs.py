@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import fencedstate as fs
+from fencedstate import fsck
 from fencedstate.records import decode_line, encode_state
 
 KEY = "job"
@@ -246,3 +247,23 @@ def test_old_copy_put_back_is_not_detectable_by_the_log_alone(tmp_path: Path) ->
     assert snap is not None and snap.version == 2
     with pytest.raises(fs.ConflictError):
         store.put(KEY, {"n": "fourth"}, expected_version=3)
+
+
+def test_a_store_that_kept_the_log_open_sees_it_quarantined(tmp_path: Path) -> None:
+    """A running store keeps each key's log open across commits. ``fencedstate check
+    --quarantine`` links a damaged log aside and puts its marker at the path: the running
+    store's next commit must be refused there, not land in the file set aside."""
+    store = fs.FileStore(tmp_path)
+    for v in range(3):
+        store.put("k", v, expected_version=v)
+    log = tmp_path / "data" / "k.jsonl"
+    data = bytearray(log.read_bytes())
+    data[data.index(b'"value":0') + 8] = ord("7")  # the first line's CRC fails; same size
+    with open(log, "r+b") as f:  # in place: the inode and size the store knows stay
+        f.write(bytes(data))
+    report = fsck.check(tmp_path, quarantine=True)
+    assert [d.key for d in report.damaged] == ["k"]
+    with pytest.raises(fs.CorruptStateError, match="quarantined"):
+        store.put("k", "lost?", expected_version=3)
+    [aside] = [p for p in log.parent.iterdir() if ".damaged-" in p.name]
+    assert aside.read_bytes() == bytes(data)  # nothing written to the file set aside

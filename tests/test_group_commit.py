@@ -218,3 +218,29 @@ def test_the_state_table_holds_the_shared_state(tmp_path: Path) -> None:
     finally:
         os.close(fd)
     assert ks is not None and ks.wm == ks.end == st.st_size and not ks.broken
+
+
+def test_a_kept_log_fd_follows_the_file_at_the_path(tmp_path: Path) -> None:
+    """A store keeps each key's log open across commits; when the path names another file
+    (compacted by another store object, or replaced by hand with a rename), its next commit
+    lands in the file at the path, not in the unlinked one."""
+    root = tmp_path / "s"
+    kept = fs.FileStore(root, compact_bytes=4096)
+    other = fs.FileStore(root, compact_bytes=4096, history_limit=5)
+    log = root / "data" / "k.jsonl"
+    kept.put("k", 0, expected_version=0)
+    ino = log.stat().st_ino
+    for v in range(1, 40):  # the other object's commits pass compact_bytes: it compacts
+        other.put("k", v, expected_version=v)
+    assert log.stat().st_ino != ino
+    assert kept.put("k", "after compaction", expected_version=40).version == 41
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes(log.read_bytes())
+    copy.chmod(0o600)
+    os.replace(copy, log)  # by hand: same bytes, another inode
+    assert kept.put("k", "after replace", expected_version=41).version == 42
+    fresh = fs.FileStore(root)
+    assert fresh.get("k").value == "after replace"  # type: ignore[union-attr]
+    versions = [e.version for e in fresh.history("k", limit=None)]
+    assert versions == list(range(versions[0], 43))
+    assert fs.check(root).clean

@@ -200,7 +200,7 @@ def _quarantine(root: str, key: str, path: str, data: bytes) -> str:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     locks = KeyLocks(os.path.join(root, "locks"), 30.0)
     try:
-        with locks.hold(key):
+        with locks.hold(key) as state_fd:
             with open(path, "rb") as f:
                 if f.read() != data:
                     raise CorruptStateError(path, "log changed while being quarantined")
@@ -212,6 +212,7 @@ def _quarantine(root: str, key: str, path: str, data: bytes) -> str:
                     break
                 except FileExistsError:
                     n += 1
+            old_ino = os.stat(path).st_ino
             digest = hashlib.sha256(data).hexdigest()
             mark = (
                 f"{QUARANTINE_MARK.decode()} by fencedstate check: the damaged log is at "
@@ -221,6 +222,9 @@ def _quarantine(root: str, key: str, path: str, data: bytes) -> str:
                 f"'check --reset KEY {digest}'\n"
             )
             _replace(path, mark.encode())
+            # the old log lives on as the aside link: a store that kept it open must not take
+            # its slot for the key's (its next commit sees no state, and opens the path again)
+            keystate.clear(state_fd, old_ino)
     finally:
         locks.close()
     return aside
@@ -265,9 +269,11 @@ def restore(path: str | os.PathLike[str], source: str, key: str) -> None:
     log = os.path.join(root, "data", key_to_relpath(key))
     locks = KeyLocks(os.path.join(root, "locks"), 30.0)
     try:
-        with locks.hold(key):
+        with locks.hold(key) as state_fd:
             _require_damaged(log, key)
+            old_ino = os.stat(log).st_ino
             _replace(log, data)
+            keystate.clear(state_fd, old_ino)
     finally:
         locks.close()
 
@@ -284,7 +290,7 @@ def reset(path: str | os.PathLike[str], key: str, sha256: str) -> str:
     log = os.path.join(root, "data", key_to_relpath(key))
     locks = KeyLocks(os.path.join(root, "locks"), 30.0)
     try:
-        with locks.hold(key):
+        with locks.hold(key) as state_fd:
             current = _require_damaged(log, key)
             if current.startswith(QUARANTINE_MARK):
                 aside = _aside_of(current)
@@ -300,8 +306,10 @@ def reset(path: str | os.PathLike[str], key: str, sha256: str) -> str:
             if not aside:
                 aside = f"{log}{_QUARANTINE_INFIX}{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
                 os.link(log, aside)
+            old_ino = os.stat(log).st_ino
             os.unlink(log)
             keylog.fsync_dir(os.path.dirname(log))
+            keystate.clear(state_fd, old_ino)
     finally:
         locks.close()
     return aside

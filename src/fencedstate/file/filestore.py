@@ -142,7 +142,8 @@ class FileStore(Store):
                 return None
             log = self._open_log(key)
             try:
-                return read(log.fd, log.load_state().wm)
+                wm = log.load_state().wm  # first: it may open a replaced log again
+                return read(log.fd, wm)
             finally:
                 log.close()
 
@@ -161,14 +162,14 @@ class FileStore(Store):
 
     def transition(self, key: str, step: Step) -> State:
         while True:
-            if self._intents.pending():
-                self._intents.recover(self._open_log, self.read_history)
             with storage_errors(key):
                 decision = self._attempt(key, step)
             if decision is not None:
                 if decision.refusal is not None:
                     raise decision.refusal
                 return decision.state
+            # An intent to recover (checked under the key lock), or a refusal to try again.
+            self._intents.recover(self._open_log, self.read_history)
 
     def _attempt(self, key: str, step: Step) -> Decision | None:
         """One try at a one-key commit; None if it must be tried again (an intent to recover
@@ -224,11 +225,11 @@ class FileStore(Store):
 
     def _lock_log(self, key: str) -> OpenLog:
         """Action Lock: the key's lock taken and its log open (``OpenLog.close`` follows)."""
-        return OpenLog.lock(self._locks, key, self._log_path(key), self._data, self._durable)
+        return OpenLog.lock(self._locks, key, self._log_path, self._data, self._durable)
 
     def _open_log(self, key: str) -> OpenLog:
         """The key's log, opened under a lock the caller holds."""
-        return OpenLog(self._locks, key, self._log_path(key), self._data, self._durable)
+        return OpenLog(self._locks, key, self._log_path, self._data, self._durable)
 
     def _compact(self, key: str) -> None:
         """Rewrite a log that grew too big, once all of it is durable (best effort: the commit
@@ -249,6 +250,7 @@ class FileStore(Store):
                         self._durable,
                     )
                     if size is not None:
+                        self._locks.keep_log(key, None)  # the kept fd is the old file's
                         ino = os.stat(log.path).st_ino
                         new = keystate.KeyState(ino, size, ks.gen + 1, size, size, False, ks.end)
                         keystate.write_both(log.state_fd, new)

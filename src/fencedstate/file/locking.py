@@ -184,13 +184,35 @@ class _Lock:
             self.release()
 
 
+class LogFile:
+    """A key's log kept open across commits: its fd, its path (checked when it was opened) and
+    the process that opened it. Closed when the last reference goes (a commit waiting for its
+    sync may still use the fd after the key's next commit replaced the kept one)."""
+
+    __slots__ = ("fd", "path", "pid")
+
+    def __init__(self, fd: int, path: str) -> None:
+        self.fd = fd
+        self.path = path
+        self.pid = keystate.pid()
+
+    def close(self) -> None:
+        if self.fd >= 0 and self.pid == keystate.pid():
+            os.close(self.fd)
+        self.fd = -1
+
+    def __del__(self) -> None:
+        self.close()
+
+
 class _KeyLock:
-    __slots__ = ("key_lock", "sync_lock", "users")
+    __slots__ = ("key_lock", "log", "sync_lock", "users")
 
     def __init__(self, stripe: _Stripe, key_offset: int, sync_offset: int) -> None:
         self.key_lock = _Lock(stripe, key_offset)
         self.sync_lock = _Lock(stripe, sync_offset)
         self.users = 0  # threads between _ref and _unref: the entry must not be dropped
+        self.log: LogFile | None = None  # the key's log as this process's last commit left it
 
 
 class KeyLocks:
@@ -242,6 +264,20 @@ class KeyLocks:
                 raise PermissionError(errno.EACCES, "store not writable", self._dir)
             self._writable = True
         return self.table
+
+    def kept_log(self, key: str) -> LogFile | None:
+        """The key's log as a commit of this process left it open (the caller holds the key
+        lock), or None."""
+        lock = self._locks.get(key)  # there while the caller holds the key lock
+        log = None if lock is None else lock.log
+        return log if log is not None and log.pid == keystate.pid() else None
+
+    def keep_log(self, key: str, log: LogFile | None) -> None:
+        """Keep ``log`` open for the key's next commit (None: forget the one kept); the caller
+        holds the key lock."""
+        lock = self._locks.get(key)
+        if lock is not None:
+            lock.log = log
 
     def acquire(self, key: str) -> None:
         """Take ``key`` exclusively (``release`` must follow); ``LockTimeoutError`` after the
@@ -370,7 +406,7 @@ _THREAD = threading.local()
 
 def _watcher() -> _Watcher | None:
     w: _Watcher | None = getattr(_THREAD, "watcher", None)
-    if w is None or w.pid != os.getpid():  # a forked child makes its own
+    if w is None or w.pid != keystate.pid():  # a forked child makes its own
         w = _THREAD.watcher = _Watcher()
     return w if w.fd >= 0 else None
 

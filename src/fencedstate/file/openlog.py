@@ -5,17 +5,20 @@ failed) -> ``check`` (Check) -> ``write`` (Write) -> ``unlock`` (Unlock, before 
 ``wait_durable`` (WaitDurable; the elected syncer runs ``sync``: SyncStart, SyncDone or
 SyncFail) -> ``close``. specs/GroupCommit.tla models it; specs/README.md maps each action here.
 
-The object owns the log's descriptor. What it knows of the key's shared state (``keystate``)
-is a frozen ``KeyState`` that each action replaces, never changes in place.
+The log's descriptor is kept open across commits (``locking.LogFile`` in the lock table:
+no open, close or path check per commit) and opened again once the path names another inode
+(a compaction, ``fencedstate check`` or a hand replaced the file). What the object knows of
+the key's shared state (``keystate``) is an immutable ``KeyState`` that each action replaces,
+never changes in place.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from ..core.backend import Step
 from ..core.clock import Clock
@@ -23,11 +26,12 @@ from ..errors import FencedStateError, OutcomeUnknownError, StorageError
 from ..records import State, empty_state, encode_state
 from . import keylog, keystate
 from .keystate import KeyState, SyncSlot
-from .locking import KeyLocks
+from .locking import KeyLocks, LogFile
+
+PathOf = Callable[[str], str]  # a key's log path (checked: ``FileStore._log_path``)
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """What Check decided: the state to answer with, whether it is a new one to write, and
     the refusal (``ConflictError``, ``FencedError``, ...) to raise once what it saw is durable."""
 
@@ -42,8 +46,11 @@ class OpenLog:
 
     __slots__ = (
         "_durable",
+        "_file",
+        "_kept",
         "_locked",
         "_locks",
+        "_path_of",
         "_root",
         "appended",
         "created",
@@ -55,26 +62,42 @@ class OpenLog:
         "state_fd",
     )
 
-    def __init__(self, locks: KeyLocks, key: str, path: str, root: str, durable: bool) -> None:
-        """Open (or create) the log; the caller holds the key lock (see ``lock``)."""
+    def __init__(
+        self, locks: KeyLocks, key: str, path_of: PathOf, root: str, durable: bool
+    ) -> None:
+        """Open (or create) the log; the caller holds the key lock (see ``lock``). The fd a
+        commit of this process left open is used again (``KeyLocks.kept_log``; checked in
+        ``load_state``), else ``path_of(key)`` is opened and kept."""
         self._locks = locks
+        self._path_of = path_of
         self._durable = durable
         self._root = root  # the data directory: where the directory chain to sync ends
         self._locked = False  # whether this object took the key lock (and lets it go)
         self.key = key
-        self.path = path
-        self.fd, self.created = keylog.open_rw(path)
         self.state_fd = locks.state_fd(key)  # the state table (the log's slot: by its inode)
         self.state: KeyState | None = None  # the shared state as this commit last left it
         self.size = 0  # the file's size (past the log's end if a killed writer left bytes)
         self.appended = False
+        kept = locks.kept_log(key)
+        self._kept = kept is not None  # opened by an earlier commit: may have been replaced
+        if kept is None:
+            self._open(path_of(key))
+        else:
+            self._file: LogFile | None = kept
+            self.fd, self.path, self.created = kept.fd, kept.path, False
+
+    def _open(self, path: str) -> None:
+        fd, self.created = keylog.open_rw(path)
+        self._file = LogFile(fd, path)
+        self.fd, self.path = fd, path
+        self._locks.keep_log(self.key, self._file)
 
     @classmethod
-    def lock(cls, locks: KeyLocks, key: str, path: str, root: str, durable: bool) -> OpenLog:
+    def lock(cls, locks: KeyLocks, key: str, path_of: PathOf, root: str, durable: bool) -> OpenLog:
         """Action Lock: take the key lock, then open the log."""
         locks.acquire(key)
         try:
-            log = cls(locks, key, path, root, durable)
+            log = cls(locks, key, path_of, root, durable)
         except BaseException:
             locks.release(key)
             raise
@@ -93,14 +116,26 @@ class OpenLog:
     def load_state(self) -> KeyState:
         """The key's shared state: loaded, derived again from the bytes, or repaired."""
         st = os.fstat(self.fd)
-        self.size = st.st_size
         ks = keystate.load(self.state_fd, st.st_ino, st.st_size)
+        if (ks is None or st.st_nlink == 0) and self._kept and self._replaced(st):
+            self._kept = False  # compacted, or replaced by fsck or by hand: open it again
+            self._open(self._path_of(self.key))  # checked again: no symlink on the way
+            st = os.fstat(self.fd)
+            ks = keystate.load(self.state_fd, st.st_ino, st.st_size)
+        self.size = st.st_size
         if ks is None:
             ks = self._derive_state(st.st_ino, st.st_size)
         elif ks.broken:
             ks = self._recover_tail(ks)
         self.state = ks
         return ks
+
+    def _replaced(self, st: os.stat_result) -> bool:
+        """True if the path no longer names the kept fd's file."""
+        try:
+            return st.st_nlink == 0 or os.stat(self.path).st_ino != st.st_ino
+        except FileNotFoundError:
+            return True
 
     def _derive_state(self, ino: int, size: int) -> KeyState:
         """The shared state from the log's bytes: a new key, a format 1 store, a log replaced
@@ -163,9 +198,9 @@ class OpenLog:
         self.size = end
         # With nothing to sync the line is visible at once (no process of this store syncs).
         written = (
-            replace(ks, end=end, size=end)
+            ks._replace(end=end, size=end)
             if self._durable
-            else replace(ks, end=end, size=end, wm=end)
+            else ks._replace(end=end, size=end, wm=end)
         )
         try:
             if self._durable:
@@ -202,7 +237,7 @@ class OpenLog:
         def done() -> bool:
             return self.covered(keystate.load_sync(self.state_fd, ks.ino))
 
-        while not done():
+        while True:  # no check first: the sync lock is free unless others commit at once
             with self._locks.try_sync(self.key) as syncer:
                 if syncer and self.sync():
                     return
@@ -211,6 +246,8 @@ class OpenLog:
                     self.key,
                     "the key's syncer did not finish in the lock timeout: read to confirm",
                 )
+            if done():
+                return
 
     def sync(self) -> bool:
         """Actions SyncStart, SyncDone, SyncFail (the caller holds the sync lock): one
@@ -229,10 +266,10 @@ class OpenLog:
                 os.fdatasync(self.fd)
             except OSError as exc:  # SyncFail: never retried (PostgreSQL's lesson)
                 with suppress(OSError):
-                    keystate.write_sync(self.state_fd, replace(sync, broken=True))
+                    keystate.write_sync(self.state_fd, sync._replace(broken=True))
                 what = "sync (the commit did not happen)"
                 raise storage_error(self.key, what, exc) from None
-        synced = replace(sync, wm=max(upto, ks.end))  # SyncDone
+        synced = sync._replace(wm=max(upto, ks.end))  # SyncDone
         try:
             keystate.write_sync(self.state_fd, synced)
         except OSError as exc:
@@ -271,12 +308,15 @@ class OpenLog:
         self._close_fd()
 
     def _close_fd(self) -> None:
+        """Let the fd go (closed with its last user, ``LogFile``); a new log nothing was
+        written to is removed (under the key lock: ``unlock``, or the caller's)."""
         if self.fd < 0:
             return
-        os.close(self.fd)
         self.fd = -1
-        if self.created and not self.appended:  # a new log nothing was written to
+        if self.created and not self.appended:
+            self._locks.keep_log(self.key, None)
             unlink_quietly(self.path)
+        self._file = None
 
     def _require_state(self) -> KeyState:
         if self.state is None:
