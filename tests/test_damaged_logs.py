@@ -267,3 +267,32 @@ def test_a_store_that_kept_the_log_open_sees_it_quarantined(tmp_path: Path) -> N
         store.put("k", "lost?", expected_version=3)
     [aside] = [p for p in log.parent.iterdir() if ".damaged-" in p.name]
     assert aside.read_bytes() == bytes(data)  # nothing written to the file set aside
+
+
+@pytest.mark.parametrize("repair", ["salvage", "reset"])
+def test_a_store_that_kept_the_log_open_follows_a_salvage_or_reset(
+    tmp_path: Path, repair: str
+) -> None:
+    """Salvage and reset link the damaged log aside and put a new log (or none) at the path:
+    a running store that kept the old log open must commit to the path, never to the file set
+    aside (the old inode's state slot is cleared, so its next commit opens the path again)."""
+    store = fs.FileStore(tmp_path)
+    for v in range(3):
+        store.put("k", v, expected_version=v)
+    log = tmp_path / "data" / "k.jsonl"
+    data = bytearray(log.read_bytes())
+    data[data.rindex(b'"value":2') + 8] = ord("7")  # the last line's CRC fails; same size
+    with open(log, "r+b") as f:  # in place: the inode and size the store knows stay
+        f.write(bytes(data))
+    if repair == "salvage":
+        fsck.salvage(tmp_path, "k")
+        version = store.get("k")
+        assert version is not None
+        store.put("k", "after", expected_version=version.version)
+    else:
+        fsck.reset(tmp_path, "k", hashlib.sha256(bytes(data)).hexdigest())
+        store.put("k", "after", expected_version=0)
+    [aside] = [p for p in log.parent.iterdir() if ".damaged-" in p.name]
+    assert aside.read_bytes() == bytes(data)  # nothing written to the file set aside
+    snap = fs.FileStore(tmp_path).get("k")
+    assert snap is not None and snap.value == "after"

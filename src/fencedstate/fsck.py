@@ -18,7 +18,8 @@ import re
 import stat
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from typing import NamedTuple
 
@@ -197,21 +198,14 @@ def _aside_of(marker: bytes) -> str:
 
 def _quarantine(root: str, key: str, path: str, data: bytes) -> str:
     """Link the damaged log aside (never overwriting), then put the marker in its place."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    stamp = _stamp()
     locks = KeyLocks(os.path.join(root, "locks"), 30.0)
     try:
         with locks.hold(key) as state_fd:
             with open(path, "rb") as f:
                 if f.read() != data:
                     raise CorruptStateError(path, "log changed while being quarantined")
-            n = 0
-            while True:
-                aside = f"{path}{_QUARANTINE_INFIX}{stamp}" + (f".{n}" if n else "")
-                try:
-                    os.link(path, aside)
-                    break
-                except FileExistsError:
-                    n += 1
+            aside = _link_aside(path, stamp)
             old_ino = os.stat(path).st_ino
             digest = hashlib.sha256(data).hexdigest()
             mark = (
@@ -284,34 +278,17 @@ def reset(path: str | os.PathLike[str], key: str, sha256: str) -> str:
     The damaged bytes are kept (moved aside, or already in the quarantine file); returns
     where they are.
     """
-    root = os.path.realpath(os.fspath(path))
-    _check_marker(root)
-    key = validate_key(key)
-    log = os.path.join(root, "data", key_to_relpath(key))
-    locks = KeyLocks(os.path.join(root, "locks"), 30.0)
-    try:
-        with locks.hold(key) as state_fd:
-            current = _require_damaged(log, key)
-            if current.startswith(QUARANTINE_MARK):
-                aside = _aside_of(current)
-                with open(aside, "rb") as f:
-                    damaged = f.read()
-            else:
-                damaged, aside = current, ""
-            if hashlib.sha256(damaged).hexdigest() != sha256.lower():
-                raise InvalidArgumentError(
-                    f"sha256 {sha256} does not match the damaged bytes of {key!r}: "
-                    "run 'fencedstate check' again and read them first"
-                )
-            if not aside:
-                aside = f"{log}{_QUARANTINE_INFIX}{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
-                os.link(log, aside)
-            old_ino = os.stat(log).st_ino
-            os.unlink(log)
-            keylog.fsync_dir(os.path.dirname(log))
-            keystate.clear(state_fd, old_ino)
-    finally:
-        locks.close()
+    with _damaged_key(path, key) as bad:
+        if hashlib.sha256(bad.data).hexdigest() != sha256.lower():
+            raise InvalidArgumentError(
+                f"sha256 {sha256} does not match the damaged bytes of {key!r}: "
+                "run 'fencedstate check' again and read them first"
+            )
+        aside = bad.aside or _link_aside(bad.log, _stamp())
+        old_ino = os.stat(bad.log).st_ino
+        os.unlink(bad.log)
+        keylog.fsync_dir(os.path.dirname(bad.log))
+        keystate.clear(bad.table, old_ino)  # a store that kept the log open must not use it
     return aside
 
 
@@ -344,49 +321,27 @@ def salvage(path: str | os.PathLike[str], key: str) -> Salvage:
     ``InvalidArgumentError`` if the key is not damaged or not even its first line is valid
     (then only ``reset`` can help).
     """
-    root = os.path.realpath(os.fspath(path))
-    _check_marker(root)
-    key = validate_key(key)
-    log = os.path.join(root, "data", key_to_relpath(key))
-    locks = KeyLocks(os.path.join(root, "locks"), 30.0)
-    try:
-        with locks.hold(key) as state_fd:
-            current = _require_damaged(log, key)
-            if current.startswith(QUARANTINE_MARK):
-                aside = _aside_of(current)
-                with open(aside, "rb") as f:
-                    damaged = f.read()
-            else:
-                damaged, aside = current, ""
-            found = keylog.scan_log(damaged, log, key)
-            if found.reason is None or not found.states or not found.bad_offset:
-                raise InvalidArgumentError(
-                    f"key {key!r} has no valid line before its damage: nothing to salvage "
-                    "(use --reset KEY SHA256 to make it absent)"
-                )
-            if not aside:
-                stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-                aside = f"{log}{_QUARANTINE_INFIX}{stamp}"
-                n = 0
-                while True:
-                    try:
-                        os.link(log, aside + (f".{n}" if n else ""))
-                        aside += f".{n}" if n else ""
-                        break
-                    except FileExistsError:
-                        n += 1
-            moved = _moved_past(found.states[-1], damaged[found.bad_offset :])
-            kept = damaged[: found.bad_offset] + encode_state(moved)
-            _replace(log, kept)  # fsynced, renamed, directory fsynced
-            with locks.hold_sync(key):
-                st = os.stat(log)
-                gen = keystate.last_gen(state_fd, st.st_ino)
-                end = len(kept)
-                keystate.write_both(
-                    state_fd, keystate.KeyState(st.st_ino, end, gen + 1, end, end, False, end)
-                )
-    finally:
-        locks.close()
+    with _damaged_key(path, key) as bad:
+        log, damaged, state_fd = bad.log, bad.data, bad.table
+        found = keylog.scan_log(damaged, log, key)
+        if found.reason is None or not found.states or not found.bad_offset:
+            raise InvalidArgumentError(
+                f"key {key!r} has no valid line before its damage: nothing to salvage "
+                "(use --reset KEY SHA256 to make it absent)"
+            )
+        aside = bad.aside or _link_aside(log, _stamp())
+        moved = _moved_past(found.states[-1], damaged[found.bad_offset :])
+        kept = damaged[: found.bad_offset] + encode_state(moved)
+        old_ino = os.stat(log).st_ino
+        _replace(log, kept)  # fsynced, renamed, directory fsynced
+        with bad.locks.hold_sync(key):
+            keystate.clear(state_fd, old_ino)  # a store that kept the old log open reopens
+            st = os.stat(log)
+            gen = keystate.last_gen(state_fd, st.st_ino)
+            end = len(kept)
+            keystate.write_both(
+                state_fd, keystate.KeyState(st.st_ino, end, gen + 1, end, end, False, end)
+            )
     return Salvage(
         key,
         moved.version,
@@ -422,6 +377,52 @@ def _moved_past(last: State, lost: bytes) -> State:
         idem=None,
         txn=None,
     )
+
+
+class _Damaged(NamedTuple):
+    log: str  # the key's log path
+    locks: KeyLocks  # holding the key lock
+    table: keystate.Table  # the shared state table
+    data: bytes  # the damaged bytes
+    aside: str  # where they already lie aside ("" if not yet)
+
+
+@contextmanager
+def _damaged_key(path: str | os.PathLike[str], key: str) -> Iterator[_Damaged]:
+    """Hold ``key``'s lock over its damaged (or quarantined) log."""
+    root = os.path.realpath(os.fspath(path))
+    _check_marker(root)
+    key = validate_key(key)
+    log = os.path.join(root, "data", key_to_relpath(key))
+    locks = KeyLocks(os.path.join(root, "locks"), 30.0)
+    try:
+        with locks.hold(key) as state_fd:
+            current = _require_damaged(log, key)
+            if current.startswith(QUARANTINE_MARK):
+                aside = _aside_of(current)
+                with open(aside, "rb") as f:
+                    data = f.read()
+                yield _Damaged(log, locks, state_fd, data, aside)
+            else:
+                yield _Damaged(log, locks, state_fd, current, "")
+    finally:
+        locks.close()
+
+
+def _stamp() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+
+
+def _link_aside(log: str, stamp: str) -> str:
+    """Hard-link the damaged log beside itself (never overwriting another); the link's path."""
+    n = 0
+    while True:
+        aside = f"{log}{_QUARANTINE_INFIX}{stamp}" + (f".{n}" if n else "")
+        try:
+            os.link(log, aside)
+            return aside
+        except FileExistsError:
+            n += 1
 
 
 def _require_damaged(log: str, key: str) -> bytes:
