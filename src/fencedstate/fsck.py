@@ -14,29 +14,33 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import stat
 import sys
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
-from .core.keys import key_to_relpath, relpath_to_key, validate_key
-from .errors import (
-    CorruptStateError,
-    FencedStateError,
-    InvalidArgumentError,
-    NotAStoreError,
-    StorageError,
-)
-from .file import keylog, keystate
-from .file.filestore import MARKER, check_marker
-from .file.locking import KeyLocks
-from .records import QUARANTINE_MARK, State, encode_state
+from .core.keys import relpath_to_key
+from .errors import FencedStateError
+from .file import keylog
+from .file.filestore import MARKER
+from .file.repair import Salvage, aside_of, check_store_marker, reset, restore, salvage
+from .file.repair import quarantine as quarantine_log
+from .records import QUARANTINE_MARK
 
-_QUARANTINE_INFIX = ".damaged-"
+__all__ = [
+    "CheckReport",
+    "Damage",
+    "LogScan",
+    "Salvage",
+    "check",
+    "main",
+    "render",
+    "reset",
+    "restore",
+    "salvage",
+    "scan",
+]
 
 
 @dataclass
@@ -80,7 +84,7 @@ class CheckReport:
 def check(path: str | os.PathLike[str], *, quarantine: bool = False) -> CheckReport:
     """Check the file store at ``path``; ``StorageError``/``CorruptStateError`` if it cannot."""
     root = os.path.realpath(os.fspath(path))
-    _check_marker(root)
+    check_store_marker(root)
     report = CheckReport(root)
     uid = os.geteuid()
     _perm(report, root, True, uid)
@@ -122,15 +126,6 @@ def check(path: str | os.PathLike[str], *, quarantine: bool = False) -> CheckRep
     return report
 
 
-def _check_marker(root: str) -> None:
-    try:
-        check_marker(root)
-    except (FileNotFoundError, NotADirectoryError):
-        raise NotAStoreError(root) from None
-    except OSError as exc:
-        raise StorageError(None, f"cannot read the store marker in {root}: {exc}") from None
-
-
 def _perm(report: CheckReport, path: str, is_dir: bool, uid: int) -> None:
     try:
         st = os.lstat(path)
@@ -162,7 +157,7 @@ def _check_log(report: CheckReport, key: str, path: str, quarantine: bool) -> No
         report.damaged.append(Damage(key, path, 0, f"cannot read: {exc.strerror}", ""))
         return
     if data.startswith(QUARANTINE_MARK):
-        report.quarantined_keys.append((key, _aside_of(data)))
+        report.quarantined_keys.append((key, aside_of(data)))
         return
     found = scan(data, key, path)
     report.lines += found.lines
@@ -172,7 +167,7 @@ def _check_log(report: CheckReport, key: str, path: str, quarantine: bool) -> No
         return
     damage = Damage(key, path, found.offset, found.reason, hashlib.sha256(data).hexdigest())
     if quarantine:
-        damage.quarantined_to = _quarantine(report.root, key, path, data)
+        damage.quarantined_to = quarantine_log(report.root, key, path, data)
     report.damaged.append(damage)
 
 
@@ -189,253 +184,6 @@ def scan(data: bytes, key: str, where: str) -> LogScan:
     """Read one log's bytes: where it goes bad and why, its good lines and torn tail."""
     result = keylog.scan_log(data, where, key)
     return LogScan(result.bad_offset or 0, result.reason, len(result.states), result.torn_bytes)
-
-
-def _aside_of(marker: bytes) -> str:
-    text = marker.decode(errors="replace").strip()
-    return text.split(" at ", 1)[1].split(";", 1)[0] if " at " in text else "?"
-
-
-def _quarantine(root: str, key: str, path: str, data: bytes) -> str:
-    """Link the damaged log aside (never overwriting), then put the marker in its place."""
-    stamp = _stamp()
-    locks = KeyLocks(os.path.join(root, "locks"), 30.0)
-    try:
-        with locks.hold(key) as state_fd:
-            with open(path, "rb") as f:
-                if f.read() != data:
-                    raise CorruptStateError(path, "log changed while being quarantined")
-            aside = _link_aside(path, stamp)
-            old_ino = os.stat(path).st_ino
-            digest = hashlib.sha256(data).hexdigest()
-            mark = (
-                f"{QUARANTINE_MARK.decode()} by fencedstate check: the damaged log is at "
-                f"{aside}; sha256 {digest}; put a good copy back with "
-                f"'check --restore-from FILE KEY', keep its valid history with "
-                f"'check --salvage KEY', or reset the key with "
-                f"'check --reset KEY {digest}'\n"
-            )
-            _replace(path, mark.encode())
-            # the old log lives on as the aside link: a store that kept it open must not take
-            # its slot for the key's (its next commit sees no state, and opens the path again)
-            keystate.clear(state_fd, old_ino)
-    finally:
-        locks.close()
-    return aside
-
-
-def _replace(path: str, data: bytes) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        try:
-            keylog.write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    keylog.fsync_dir(os.path.dirname(path))
-
-
-def restore(path: str | os.PathLike[str], source: str, key: str) -> None:
-    """Put ``source`` (a whole, valid log of ``key``) in place of the key's damaged log.
-
-    Refused unless the key's current log is damaged or quarantined: a healthy key is changed
-    only through the store's own commits.
-    """
-    root = os.path.realpath(os.fspath(path))
-    _check_marker(root)
-    key = validate_key(key)
-    try:
-        with open(source, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        raise StorageError(key, f"cannot read {source}: {exc.strerror}") from None
-    found = scan(data, key, source)
-    if found.reason is not None or found.lines == 0:
-        raise InvalidArgumentError(
-            f"{source} is not a valid log of {key!r}: {found.reason or 'empty'}"
-        )
-    log = os.path.join(root, "data", key_to_relpath(key))
-    locks = KeyLocks(os.path.join(root, "locks"), 30.0)
-    try:
-        with locks.hold(key) as state_fd:
-            _require_damaged(log, key)
-            old_ino = os.stat(log).st_ino
-            _replace(log, data)
-            keystate.clear(state_fd, old_ino)
-    finally:
-        locks.close()
-
-
-def reset(path: str | os.PathLike[str], key: str, sha256: str) -> str:
-    """Make a damaged or quarantined key absent, if ``sha256`` names its damaged bytes.
-
-    The damaged bytes are kept (moved aside, or already in the quarantine file); returns
-    where they are.
-    """
-    with _damaged_key(path, key) as bad:
-        if hashlib.sha256(bad.data).hexdigest() != sha256.lower():
-            raise InvalidArgumentError(
-                f"sha256 {sha256} does not match the damaged bytes of {key!r}: "
-                "run 'fencedstate check' again and read them first"
-            )
-        aside = bad.aside or _link_aside(bad.log, _stamp())
-        old_ino = os.stat(bad.log).st_ino
-        os.unlink(bad.log)
-        keylog.fsync_dir(os.path.dirname(bad.log))
-        keystate.clear(bad.table, old_ino)  # a store that kept the log open must not use it
-    return aside
-
-
-@dataclass
-class Salvage:
-    """What ``salvage`` did: the key's version and epoch now (above every one it had), the valid
-    lines kept, the damaged bytes dropped from the log, and where the whole damaged log was
-    moved (nothing is deleted)."""
-
-    key: str
-    version: int
-    epoch: int
-    lines: int
-    dropped_bytes: int
-    aside: str
-
-
-def salvage(path: str | os.PathLike[str], key: str) -> Salvage:
-    """Keep the valid prefix of a damaged (or quarantined) key's log, with its versions and
-    epochs; the whole damaged log is kept aside.
-
-    One line is appended after the prefix (op ``reclaim``, actor ``fencedstate check``): the last
-    good value at a version and an epoch above every one the prefix or the damaged part shows.
-    A writer still holding a version or a claim from the lost part gets ``ConflictError`` or
-    ``FencedError`` instead of matching a reused number (no ABA).
-
-    Runs under the key's lock (and its sync lock for the shared state), so concurrent writers
-    wait; the key's shared state (end, watermark) is derived again from the new log, as a
-    compaction does. The key continues from its last good version: it never goes back to 1.
-    ``InvalidArgumentError`` if the key is not damaged or not even its first line is valid
-    (then only ``reset`` can help).
-    """
-    with _damaged_key(path, key) as bad:
-        log, damaged, state_fd = bad.log, bad.data, bad.table
-        found = keylog.scan_log(damaged, log, key)
-        if found.reason is None or not found.states or not found.bad_offset:
-            raise InvalidArgumentError(
-                f"key {key!r} has no valid line before its damage: nothing to salvage "
-                "(use --reset KEY SHA256 to make it absent)"
-            )
-        aside = bad.aside or _link_aside(log, _stamp())
-        moved = _moved_past(found.states[-1], damaged[found.bad_offset :])
-        kept = damaged[: found.bad_offset] + encode_state(moved)
-        old_ino = os.stat(log).st_ino
-        _replace(log, kept)  # fsynced, renamed, directory fsynced
-        with bad.locks.hold_sync(key):
-            keystate.clear(state_fd, old_ino)  # a store that kept the old log open reopens
-            st = os.stat(log)
-            gen = keystate.last_gen(state_fd, st.st_ino)
-            end = len(kept)
-            keystate.write_both(
-                state_fd, keystate.KeyState(st.st_ino, end, gen + 1, end, end, False, end)
-            )
-    return Salvage(
-        key,
-        moved.version,
-        moved.epoch,
-        len(found.states),
-        len(damaged) - found.bad_offset,
-        aside,
-    )
-
-
-_NUMBERS = re.compile(rb'"(version|epoch)":(\d{1,19})\b')
-
-
-def _moved_past(last: State, lost: bytes) -> State:
-    """``last`` as a reclaim at a version and epoch above any number in ``last`` or ``lost``
-    (the damaged bytes: read leniently, every ``"version":N`` and ``"epoch":N`` counts)."""
-    version, epoch = last.version, last.epoch
-    for name, number in _NUMBERS.findall(lost):
-        if name == b"version":
-            version = max(version, int(number))
-        else:
-            epoch = max(epoch, int(number))
-    now = time.time()
-    return replace(
-        last,
-        op="reclaim",
-        version=version + 1,
-        epoch=epoch + 1,
-        holder=None,
-        lease=None,
-        actor="fencedstate check",
-        at=now,
-        idem=None,
-        txn=None,
-    )
-
-
-class _Damaged(NamedTuple):
-    log: str  # the key's log path
-    locks: KeyLocks  # holding the key lock
-    table: keystate.Table  # the shared state table
-    data: bytes  # the damaged bytes
-    aside: str  # where they already lie aside ("" if not yet)
-
-
-@contextmanager
-def _damaged_key(path: str | os.PathLike[str], key: str) -> Iterator[_Damaged]:
-    """Hold ``key``'s lock over its damaged (or quarantined) log."""
-    root = os.path.realpath(os.fspath(path))
-    _check_marker(root)
-    key = validate_key(key)
-    log = os.path.join(root, "data", key_to_relpath(key))
-    locks = KeyLocks(os.path.join(root, "locks"), 30.0)
-    try:
-        with locks.hold(key) as state_fd:
-            current = _require_damaged(log, key)
-            if current.startswith(QUARANTINE_MARK):
-                aside = _aside_of(current)
-                with open(aside, "rb") as f:
-                    data = f.read()
-                yield _Damaged(log, locks, state_fd, data, aside)
-            else:
-                yield _Damaged(log, locks, state_fd, current, "")
-    finally:
-        locks.close()
-
-
-def _stamp() -> str:
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-
-
-def _link_aside(log: str, stamp: str) -> str:
-    """Hard-link the damaged log beside itself (never overwriting another); the link's path."""
-    n = 0
-    while True:
-        aside = f"{log}{_QUARANTINE_INFIX}{stamp}" + (f".{n}" if n else "")
-        try:
-            os.link(log, aside)
-            return aside
-        except FileExistsError:
-            n += 1
-
-
-def _require_damaged(log: str, key: str) -> bytes:
-    try:
-        with open(log, "rb") as f:
-            current = f.read()
-    except FileNotFoundError:
-        raise InvalidArgumentError(f"key {key!r} has no log: nothing to restore") from None
-    if current.startswith(QUARANTINE_MARK):
-        return current
-    if scan(current, key, log).reason is None:
-        raise InvalidArgumentError(f"key {key!r} is not damaged: refusing to replace its log")
-    return current
 
 
 def render(report: CheckReport) -> str:
