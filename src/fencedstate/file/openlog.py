@@ -50,6 +50,7 @@ class OpenLog:
         "_kept",
         "_locked",
         "_locks",
+        "_others_pending",
         "_path_of",
         "_root",
         "appended",
@@ -78,6 +79,7 @@ class OpenLog:
         self.state: KeyState | None = None  # the shared state as this commit last left it
         self.size = 0  # the file's size (past the log's end if a killed writer left bytes)
         self.appended = False
+        self._others_pending = True  # what a commit that wrote nothing waits on is not known
         kept = locks.kept_log(key)
         self._kept = kept is not None  # opened by an earlier commit: may have been replaced
         if kept is None:
@@ -193,6 +195,9 @@ class OpenLog:
         """Write ``line`` at the log's end (cutting off what a killed writer left past it),
         then the new end in the shared state; on failure neither is left behind."""
         ks = self._require_state()
+        # Lines of other commits not yet durable: a syncer may be covering this one already.
+        # Otherwise (the uncontended case) WaitDurable goes straight to the sync lock.
+        self._others_pending = ks.wm < ks.end
         keylog.write_line(self.fd, line, ks.end, self.size)
         end = ks.end + len(line)
         self.size = end
@@ -237,7 +242,9 @@ class OpenLog:
         def done() -> bool:
             return self.covered(keystate.load_sync(self.state_fd, ks.ino))
 
-        while True:  # no check first: the sync lock is free unless others commit at once
+        if self._others_pending and done():  # others' lines were waiting: maybe synced
+            return
+        while True:
             with self._locks.try_sync(self.key) as syncer:
                 if syncer and self.sync():
                     return
