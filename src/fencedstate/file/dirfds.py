@@ -75,8 +75,8 @@ class DirFds:
                 except FileNotFoundError:
                     os.close(fd)
                     return None
-                except OSError as exc:
-                    if exc.errno == errno.ELOOP:
+                except OSError as exc:  # a symlink: ENOTDIR (O_DIRECTORY first) or ELOOP
+                    if exc.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(path):
                         raise InsecureStoreError(
                             key, f"{path} is a symlink, not a directory"
                         ) from None
