@@ -19,14 +19,26 @@ _RESERVED_SUFFIXES = (".jsonl", ".lock", ".tmp")
 _KEY = re.compile(r"(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,127})(?:/[A-Za-z0-9_-][A-Za-z0-9._-]{0,127})*")
 
 
+_VALID: dict[str, None] = {}  # keys checked lately (a get of a hot key skips the regex)
+_VALID_LIMIT = 4096
+
+
 def validate_key(key: object) -> str:
     """Return ``key`` if it follows the grammar, else raise ``InvalidKeyError``."""
-    if type(key) is str and len(key) <= MAX_KEY_LENGTH and _KEY.fullmatch(key):
-        if not key.endswith(_RESERVED_SUFFIXES) and "/" not in key:
-            return key
-        if not any(seg.endswith(_RESERVED_SUFFIXES) for seg in key.split("/")):
-            return key
+    if type(key) is str and (key in _VALID or _follows_grammar(key)):
+        if len(_VALID) >= _VALID_LIMIT:
+            _VALID.clear()
+        _VALID[key] = None
+        return key
     raise InvalidKeyError(key, _explain(key))
+
+
+def _follows_grammar(key: str) -> bool:
+    if len(key) > MAX_KEY_LENGTH or not _KEY.fullmatch(key):
+        return False
+    if "/" not in key:
+        return not key.endswith(_RESERVED_SUFFIXES)
+    return not any(seg.endswith(_RESERVED_SUFFIXES) for seg in key.split("/"))
 
 
 def validate_prefix(prefix: object) -> str:

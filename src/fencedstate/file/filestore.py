@@ -25,6 +25,7 @@ from ..records import State, encode_state
 from ..store import DEFAULT_MAX_VALUE_BYTES, Store
 from ..watch import WatchFeed
 from . import keylog, keystate, listing
+from .dirfds import DirFds
 from .intents import Intents
 from .layout import FORMAT_VERSION, MARKER, READABLE_FORMATS, check_marker, prepare
 from .locking import KeyLocks
@@ -76,6 +77,7 @@ class FileStore(Store):
         self._data = os.path.join(self.path, "data")
         prepare(self.path, self._durable, trust_owner)
         self._locks = KeyLocks(os.path.join(self.path, "locks"), lock_timeout)
+        self._dirs = DirFds(self._data)
         self._intents = Intents(self.path, self._durable, self._locks)
         if self._intents.pending():
             self._intents.recover(self._open_log, self.read_history)
@@ -84,8 +86,9 @@ class FileStore(Store):
         return f"FileStore({self.path!r}, durability={self.durability!r})"
 
     def close(self) -> None:
-        """Close the cached lock files (safe to call more than once)."""
+        """Close the cached lock files and directories (safe to call more than once)."""
         self._locks.close()
+        self._dirs.close()
 
     def _log_path(self, key: str) -> str:
         if "/" in key:  # a symlink planted on the path must not lead out of the store
@@ -101,15 +104,33 @@ class FileStore(Store):
     def read_state(self, key: str) -> State | None:
         if self._intents.pending():
             self._intents.recover(self._open_log, self.read_history)
-        path = self._log_path(key)
+        path = f"{self._data}/{key_to_relpath(key)}"  # for messages
         try:
-            state = self._durable_view(key, path, lambda fd, wm: keylog.tail_at(fd, wm, path))
+            # The common case inline (``_durable_view``'s first try); the rest goes there.
+            try:
+                table: keystate.Table | None = self._locks.state_fd(key)
+            except OSError:  # a store this process may read, not write (EROFS, EACCES)
+                table = None
+            wm = state = None
+            if table is not None:
+                fd = self._dirs.open_log(key)  # a symlink on the path is refused
+                if fd is None:
+                    return None
+                try:
+                    st = os.fstat(fd)
+                    wm = keystate.load_wm(table, st.st_ino, st.st_size)
+                    if wm is not None:
+                        state = keylog.tail_at(fd, wm, path)
+                finally:
+                    os.close(fd)
+            if wm is None:
+                state = self._durable_view(key, path, lambda fd, wm: keylog.tail_at(fd, wm, path))
             return keylog.check_key(state, key, path)
         except OSError as exc:
             raise storage_error(key, "read", exc) from None
 
     def read_history(self, key: str) -> list[State]:
-        path = self._log_path(key)
+        path = os.path.join(self._data, key_to_relpath(key))  # for messages
         try:
             states = self._durable_view(key, path, lambda fd, wm: keylog.read_states(fd, wm, path))
         except OSError as exc:
@@ -123,7 +144,7 @@ class FileStore(Store):
         between the two): a few tries, then the key lock, under which it is derived again.
         """
         for _ in range(3):
-            fd = keylog.open_read(path)
+            fd = self._dirs.open_log(key)  # a symlink on the path is refused
             if fd is None:
                 return None
             try:
@@ -138,7 +159,7 @@ class FileStore(Store):
             finally:
                 os.close(fd)
         with storage_errors(key), self._locks.hold(key):
-            if not os.path.exists(path):
+            if not os.path.exists(self._log_path(key)):
                 return None
             log = self._open_log(key)
             try:
