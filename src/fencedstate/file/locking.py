@@ -47,6 +47,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 
 from ..errors import LockTimeoutError
+from ..records import State
 from . import inotify, keystate
 
 _OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -187,14 +188,19 @@ class _Lock:
 class LogFile:
     """A key's log kept open across commits: its fd, its path (checked when it was opened) and
     the process that opened it. Closed when the last reference goes (a commit waiting for its
-    sync may still use the fd after the key's next commit replaced the kept one)."""
+    sync may still use the fd after the key's next commit replaced the kept one). ``tail`` is
+    ``(gen, end, lines, last, state)``: the last line this process wrote to it ends at ``end``
+    in generation ``gen``, ``lines`` are the bytes of that line and the one before it, the
+    last ``last`` of them that line, and ``state`` what it holds (``OpenLog.read_tail`` uses it
+    once the bytes there are found unchanged)."""
 
-    __slots__ = ("fd", "path", "pid")
+    __slots__ = ("fd", "path", "pid", "tail")
 
     def __init__(self, fd: int, path: str) -> None:
         self.fd = fd
         self.path = path
         self.pid = keystate.pid()
+        self.tail: tuple[int, int, bytes, int, State] | None = None
 
     def close(self) -> None:
         if self.fd >= 0 and self.pid == keystate.pid():
