@@ -260,10 +260,8 @@ class OpenLog:
         end = ks.end + len(line)
         self.size = end
         # With nothing to sync the line is visible at once (no process of this store syncs).
-        written = (
-            ks._replace(end=end, size=end)
-            if self._durable
-            else ks._replace(end=end, size=end, wm=end)
+        written = KeyState(  # not ``_replace``: measured 3 x slower
+            ks.ino, end, ks.gen, end, ks.wm if self._durable else end, ks.broken, ks.prev_wm
         )
         try:
             if self._durable:
