@@ -19,14 +19,29 @@ _RESERVED_SUFFIXES = (".jsonl", ".lock", ".tmp")
 _KEY = re.compile(r"(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,127})(?:/[A-Za-z0-9_-][A-Za-z0-9._-]{0,127})*")
 
 
+_VALID: set[str] = set()  # keys that passed recently (a key repeats: one lookup, no regex)
+_MAX_VALID = 4096
+
+
 def validate_key(key: object) -> str:
     """Return ``key`` if it follows the grammar, else raise ``InvalidKeyError``."""
-    if type(key) is str and len(key) <= MAX_KEY_LENGTH and _KEY.fullmatch(key):
-        if not key.endswith(_RESERVED_SUFFIXES) and "/" not in key:
+    if type(key) is str:
+        if key in _VALID:
             return key
-        if not any(seg.endswith(_RESERVED_SUFFIXES) for seg in key.split("/")):
+        if _grammatical(key):
+            if len(_VALID) >= _MAX_VALID:
+                _VALID.clear()
+            _VALID.add(key)
             return key
     raise InvalidKeyError(key, _explain(key))
+
+
+def _grammatical(key: str) -> bool:
+    if len(key) > MAX_KEY_LENGTH or not _KEY.fullmatch(key):
+        return False
+    if "/" not in key:
+        return not key.endswith(_RESERVED_SUFFIXES)
+    return not any(seg.endswith(_RESERVED_SUFFIXES) for seg in key.split("/"))
 
 
 def validate_prefix(prefix: object) -> str:
