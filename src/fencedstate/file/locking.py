@@ -221,6 +221,43 @@ class _KeyLock:
         self.log: LogFile | None = None  # the key's log as this process's last commit left it
 
 
+class _TrySync:
+    """``KeyLocks.try_sync``: a class, not a generator (run once per durable commit; measured
+    1.7 against 0.5 us)."""
+
+    __slots__ = ("entry", "got", "locks", "queued")
+
+    def __init__(self, locks: KeyLocks, entry: _KeyLock) -> None:
+        self.locks = locks
+        self.entry = entry  # counted in use by the caller (``_ref``) until ``__exit__``
+        self.queued = self.got = False
+
+    def __enter__(self) -> bool:
+        lock = self.entry.sync_lock
+        try:
+            self.queued = lock.thread_lock.acquire(blocking=False)
+            if self.queued:
+                self.got = lock.try_lock()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self.got
+
+    def __exit__(self, *exc: object) -> None:
+        lock = self.entry.sync_lock
+        try:
+            if self.got:
+                self.got = False
+                lock.stripe.unlock(lock.unlock_arg)
+        finally:
+            try:
+                if self.queued:
+                    self.queued = False
+                    lock.thread_lock.release()
+            finally:
+                self.locks._unref(self.entry)
+
+
 class KeyLocks:
     """The lock table of one store object, shared by every thread of the process; it also
     holds the store's shared-state table (``keystate.Table``).
@@ -324,26 +361,10 @@ class KeyLocks:
         finally:
             self._unref(lock)
 
-    @contextmanager
-    def try_sync(self, key: str) -> Iterator[bool]:
-        """Hold the key's sync lock if nobody does (yields True), else yield False at once."""
-        entry = self._ref(key)
-        lock = entry.sync_lock
-        try:
-            if not lock.thread_lock.acquire(blocking=False):
-                yield False
-                return
-            try:
-                got = lock.try_lock()
-                try:
-                    yield got
-                finally:
-                    if got:
-                        lock.stripe.unlock(lock.unlock_arg)
-            finally:
-                lock.thread_lock.release()
-        finally:
-            self._unref(entry)
+    def try_sync(self, key: str) -> _TrySync:
+        """Hold the key's sync lock if nobody does (``with`` yields True), else yield False at
+        once."""
+        return _TrySync(self, self._ref(key))
 
     def wait_sync(self, key: str, done: Callable[[], bool]) -> bool:
         """Sleep until ``done()`` or the key's sync lock is free; False after the timeout.
