@@ -135,10 +135,8 @@ class OpenLog:
         if os.pread(self.fd, len(lines), end - len(lines)) != lines:
             return None
         self._last_line = lines[-last:]
-        value, text = state.value, state.value_json
-        if type(value) is dict or type(value) is list:
-            if text is None:  # never kept so (``write``)
-                return None
+        text = state.value_json
+        if state.value is None and text is not None and text != "null":  # kept without it
             return State(
                 state.op,
                 state.key,
@@ -243,11 +241,14 @@ class OpenLog:
         self.write_line(line)
         file, prev, ks = self._file, self._last_line, self.state
         if file is not None and prev is not None and ks is not None:
-            value = state.value
-            if state.value_json is not None or (
-                type(value) is not dict and type(value) is not list
-            ):
-                file.tail = (ks.gen, ks.end, prev + line, len(line), state)
+            value, text = state.value, state.value_json
+            if type(value) is dict or type(value) is list:
+                if text is None:
+                    return
+                # Kept without the decoded value (``_written_tail`` decodes its text again):
+                # a big value kept alive between commits made the garbage collector slower.
+                state = _without_value(state)
+            file.tail = (ks.gen, ks.end, prev + line, len(line), state)
 
     def write_line(self, line: bytes) -> None:
         """Write ``line`` at the log's end (cutting off what a killed writer left past it),
@@ -385,6 +386,27 @@ class OpenLog:
         if self.state is None:
             raise AssertionError("the key's state is read before it is used (read_tail)")
         return self.state
+
+
+def _without_value(state: State) -> State:
+    """``state`` with ``value`` None (its text ``value_json`` kept)."""
+    return State(
+        state.op,
+        state.key,
+        state.version,
+        state.epoch,
+        state.exists,
+        None,
+        state.value_json,
+        state.writer,
+        state.committed_at,
+        state.holder,
+        state.lease,
+        state.actor,
+        state.at,
+        state.idem,
+        state.txn,
+    )
 
 
 def sync_dir_chain(directory: str, root: str) -> None:
