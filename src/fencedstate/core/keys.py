@@ -19,21 +19,24 @@ _RESERVED_SUFFIXES = (".jsonl", ".lock", ".tmp")
 _KEY = re.compile(r"(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,127})(?:/[A-Za-z0-9_-][A-Za-z0-9._-]{0,127})*")
 
 
-_VALID: dict[str, None] = {}  # keys checked lately (a get of a hot key skips the regex)
-_VALID_LIMIT = 4096
+_VALID: set[str] = set()  # keys that passed recently (a key repeats: one lookup, no regex)
+_MAX_VALID = 4096
 
 
 def validate_key(key: object) -> str:
     """Return ``key`` if it follows the grammar, else raise ``InvalidKeyError``."""
-    if type(key) is str and (key in _VALID or _follows_grammar(key)):
-        if len(_VALID) >= _VALID_LIMIT:
-            _VALID.clear()
-        _VALID[key] = None
-        return key
+    if type(key) is str:
+        if key in _VALID:
+            return key
+        if _grammatical(key):
+            if len(_VALID) >= _MAX_VALID:
+                _VALID.clear()
+            _VALID.add(key)
+            return key
     raise InvalidKeyError(key, _explain(key))
 
 
-def _follows_grammar(key: str) -> bool:
+def _grammatical(key: str) -> bool:
     if len(key) > MAX_KEY_LENGTH or not _KEY.fullmatch(key):
         return False
     if "/" not in key:

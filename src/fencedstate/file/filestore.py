@@ -20,7 +20,13 @@ from typing import Literal, TypeVar
 from ..core.backend import Step, StepMany
 from ..core.clock import Clock
 from ..core.keys import key_to_relpath, relpath_to_key
-from ..errors import InsecureStoreError, InvalidArgumentError, LockTimeoutError, StorageError
+from ..errors import (
+    FencedStateError,
+    InsecureStoreError,
+    InvalidArgumentError,
+    LockTimeoutError,
+    StorageError,
+)
 from ..records import State, encode_state
 from ..store import DEFAULT_MAX_VALUE_BYTES, Store
 from ..watch import WatchFeed
@@ -183,8 +189,12 @@ class FileStore(Store):
 
     def transition(self, key: str, step: Step) -> State:
         while True:
-            with storage_errors(key):
+            try:  # ``storage_errors`` inline: a context manager costs ~3 us per commit
                 decision = self._attempt(key, step)
+            except FencedStateError:
+                raise
+            except OSError as exc:
+                raise storage_error(key, "commit", exc) from None
             if decision is not None:
                 if decision.refusal is not None:
                     raise decision.refusal

@@ -36,6 +36,10 @@ from typing import NamedTuple
 _END = struct.Struct("<4s16sQQQQ")  # magic, boot id, inode, size, generation, end
 _SYNC = struct.Struct("<4sQQQQ")  # magic, generation, wm, broken, prev_wm
 _CRC = struct.Struct("<I")
+_CRC_PAD = {  # a slot's CRC and the zeros that fill it to SLOT bytes, by its layout's size
+    _END.size: struct.Struct(f"<I{64 - _END.size - 4}x"),
+    _SYNC.size: struct.Struct(f"<I{64 - _SYNC.size - 4}x"),
+}
 _BOTH = struct.Struct("<4s16sQQQQI8x4sQQQQI24x")  # both slots with their CRCs: one unpack
 _END_MAGIC = b"FSE1"
 _SYNC_MAGIC = b"FSS1"
@@ -168,26 +172,42 @@ def _slot(raw: bytes, layout: struct.Struct, magic: bytes) -> tuple[int | bytes,
 
 def _pack(layout: struct.Struct, *fields: object) -> bytes:
     body = layout.pack(*fields)
-    return (body + _CRC.pack(zlib.crc32(body))).ljust(SLOT, b"\0")
+    return body + _CRC_PAD[layout.size].pack(zlib.crc32(body))
 
 
 def load(table: Table, ino: int, size: int) -> KeyState | None:
     """Both slots if they are this boot's and describe the log (inode ``ino``, ``size`` bytes
-    long), else None."""
+    long), else None (one unpack of both slots, as ``load_wm``)."""
     for _ in range(_TRIES):
         raw = table.read(ino, SIZE)
-        end = _slot(raw, _END, _END_MAGIC)
-        sync = _slot(raw[SLOT:], _SYNC, _SYNC_MAGIC)
-        if end is not None and sync is not None:
-            _, boot, e_ino, e_size, e_gen, e_end = end
-            _, s_gen, wm, broken, prev_wm = sync
+        if len(raw) < SIZE:
+            return None  # never written whole (a new key, or a store from an older format)
+        (
+            magic,
+            boot,
+            e_ino,
+            e_size,
+            e_gen,
+            e_end,
+            crc,
+            s_magic,
+            s_gen,
+            wm,
+            broken,
+            prev_wm,
+            s_crc,
+        ) = _BOTH.unpack(raw)
+        if (
+            magic == _END_MAGIC
+            and s_magic == _SYNC_MAGIC
+            and zlib.crc32(raw[: _END.size]) == crc
+            and zlib.crc32(raw[SLOT : SLOT + _SYNC.size]) == s_crc
+        ):
             if boot != BOOT_ID or e_ino != ino or e_size != size:
                 return None
             if e_gen == s_gen:
-                return KeyState(
-                    ino, size, int(e_gen), int(e_end), int(wm), bool(broken), int(prev_wm)
-                )
-        elif len(raw) < SIZE or not raw.strip(b"\0"):
+                return KeyState(ino, size, e_gen, e_end, wm, bool(broken), prev_wm)
+        elif not raw.strip(b"\0"):
             return None  # never written (a new key, or a store from an older format)
     return None
 

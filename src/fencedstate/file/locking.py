@@ -47,6 +47,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 
 from ..errors import LockTimeoutError
+from ..records import State
 from . import inotify, keystate
 
 _OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -187,14 +188,19 @@ class _Lock:
 class LogFile:
     """A key's log kept open across commits: its fd, its path (checked when it was opened) and
     the process that opened it. Closed when the last reference goes (a commit waiting for its
-    sync may still use the fd after the key's next commit replaced the kept one)."""
+    sync may still use the fd after the key's next commit replaced the kept one). ``tail`` is
+    ``(gen, end, lines, last, state)``: the last line this process wrote to it ends at ``end``
+    in generation ``gen``, ``lines`` are the bytes of that line and the one before it, the
+    last ``last`` of them that line, and ``state`` what it holds (``OpenLog.read_tail`` uses it
+    once the bytes there are found unchanged)."""
 
-    __slots__ = ("fd", "path", "pid")
+    __slots__ = ("fd", "path", "pid", "tail")
 
     def __init__(self, fd: int, path: str) -> None:
         self.fd = fd
         self.path = path
         self.pid = keystate.pid()
+        self.tail: tuple[int, int, bytes, int, State] | None = None
 
     def close(self) -> None:
         if self.fd >= 0 and self.pid == keystate.pid():
@@ -213,6 +219,43 @@ class _KeyLock:
         self.sync_lock = _Lock(stripe, sync_offset)
         self.users = 0  # threads between _ref and _unref: the entry must not be dropped
         self.log: LogFile | None = None  # the key's log as this process's last commit left it
+
+
+class _TrySync:
+    """``KeyLocks.try_sync``: a class, not a generator (run once per durable commit; measured
+    1.7 against 0.5 us)."""
+
+    __slots__ = ("entry", "got", "locks", "queued")
+
+    def __init__(self, locks: KeyLocks, entry: _KeyLock) -> None:
+        self.locks = locks
+        self.entry = entry  # counted in use by the caller (``_ref``) until ``__exit__``
+        self.queued = self.got = False
+
+    def __enter__(self) -> bool:
+        lock = self.entry.sync_lock
+        try:
+            self.queued = lock.thread_lock.acquire(blocking=False)
+            if self.queued:
+                self.got = lock.try_lock()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self.got
+
+    def __exit__(self, *exc: object) -> None:
+        lock = self.entry.sync_lock
+        try:
+            if self.got:
+                self.got = False
+                lock.stripe.unlock(lock.unlock_arg)
+        finally:
+            try:
+                if self.queued:
+                    self.queued = False
+                    lock.thread_lock.release()
+            finally:
+                self.locks._unref(self.entry)
 
 
 class KeyLocks:
@@ -318,26 +361,10 @@ class KeyLocks:
         finally:
             self._unref(lock)
 
-    @contextmanager
-    def try_sync(self, key: str) -> Iterator[bool]:
-        """Hold the key's sync lock if nobody does (yields True), else yield False at once."""
-        entry = self._ref(key)
-        lock = entry.sync_lock
-        try:
-            if not lock.thread_lock.acquire(blocking=False):
-                yield False
-                return
-            try:
-                got = lock.try_lock()
-                try:
-                    yield got
-                finally:
-                    if got:
-                        lock.stripe.unlock(lock.unlock_arg)
-            finally:
-                lock.thread_lock.release()
-        finally:
-            self._unref(entry)
+    def try_sync(self, key: str) -> _TrySync:
+        """Hold the key's sync lock if nobody does (``with`` yields True), else yield False at
+        once."""
+        return _TrySync(self, self._ref(key))
 
     def wait_sync(self, key: str, done: Callable[[], bool]) -> bool:
         """Sleep until ``done()`` or the key's sync lock is free; False after the timeout.
