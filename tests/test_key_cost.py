@@ -158,3 +158,22 @@ def test_a_format2_store_is_moved_on(tmp_path: Path) -> None:
     assert reopened.put("k0", 1, expected_version=1).version == 2
     assert reopened.keys() == [f"k{i}" for i in range(5)]
     assert fs.check(root).clean
+
+
+def test_a_process_writing_many_keys_keeps_a_bounded_number_of_files_open(tmp_path: Path) -> None:
+    """Logs are kept open across commits, but not all of them: 1,000 keys written by one store
+    object must not take 1,000 descriptors (a default limit of 1,024 would run out)."""
+
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    store = fs.FileStore(tmp_path / "s")
+    try:
+        before = open_fds()
+        for i in range(1000):
+            store.put(f"k{i}", i, expected_version=0)
+        grown = open_fds() - before
+        assert grown < 500, f"{grown} descriptors left open by 1,000 puts"
+        assert [store.get(f"k{i}").value for i in (0, 500, 999)] == [0, 500, 999]  # type: ignore[union-attr]
+    finally:
+        store.close()

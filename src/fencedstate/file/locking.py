@@ -21,7 +21,7 @@ cost (~10 us with the wake-up touch), and the OFD lock cheaper for a key whose f
 open (no ``open``/``close``), with 64 files instead of two per key.
 
 Waiting without polling: a waiter watches its key's stripe file with inotify and sleeps in
-``select`` until the file's attributes change or its timeout passes; every release touches the
+``poll`` until the file's attributes change or its timeout passes; every release touches the
 file's times after unlocking (``_Stripe.unlock``: ``futimens``, which needs only write access),
 and that wakes the waiters of every key of the stripe (a waiter woken for another key tries its
 lock again and sleeps again: a spurious wake-up, never a missed one). A released lock is picked
@@ -54,6 +54,7 @@ _OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 _BUSY = (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES)
 _FLOCK = struct.Struct("hhqqi4x")  # struct flock: l_type, l_whence, l_start, l_len, l_pid (0)
 _MAX_OPEN = 4096  # per-key thread locks kept per store object; unused ones are dropped
+_MAX_KEPT = 256  # logs kept open across commits per store object, the least recent closed
 _POLL = 0.0005  # only where inotify is not available
 _SPINS = 8  # tries (with sched_yield between) before sleeping on inotify
 _RECHECK = 0.05  # a sleeping waiter checks again this often, woken or not (see above)
@@ -273,6 +274,7 @@ class KeyLocks:
         self._guard = threading.Lock()
         self._stripes: dict[str, _Stripe] = {}
         self._locks: dict[str, _KeyLock] = {}
+        self._kept: dict[str, None] = {}  # keys whose log is kept open, least recent first
         self.table = keystate.Table(lock_dir)
         self._writable = False
 
@@ -317,10 +319,22 @@ class KeyLocks:
 
     def keep_log(self, key: str, log: LogFile | None) -> None:
         """Keep ``log`` open for the key's next commit (None: forget the one kept); the caller
-        holds the key lock."""
+        holds the key lock. At most ``_MAX_KEPT`` logs stay open: a process that writes many
+        keys must not run out of descriptors (a commit in flight keeps its own reference)."""
         lock = self._locks.get(key)
         if lock is not None:
             lock.log = log
+        with self._guard:
+            self._kept.pop(key, None)
+            if log is None:
+                return
+            self._kept[key] = None
+            while len(self._kept) > _MAX_KEPT:
+                oldest = next(iter(self._kept))
+                del self._kept[oldest]
+                other = self._locks.get(oldest)
+                if other is not None:
+                    other.log = None
 
     def acquire(self, key: str) -> None:
         """Take ``key`` exclusively (``release`` must follow); ``LockTimeoutError`` after the
@@ -410,6 +424,9 @@ class _Watcher:
         self.pid = os.getpid()
         self.fd = inotify.init()
         self.watched: set[str] = set()
+        self.poller = select.poll()  # not select(): a busy process may have fds past 1024
+        if self.fd >= 0:
+            self.poller.register(self.fd, select.POLLIN)
 
     def watch(self, path: str) -> None:
         if path not in self.watched:
@@ -460,6 +477,6 @@ def wait_change(path: str, ready: Callable[[], bool], timeout: float) -> bool:
         left = deadline - time.monotonic()
         if left <= 0:
             return False
-        if select.select([w.fd], [], [], min(left, _RECHECK))[0]:
+        if w.poller.poll(min(left, _RECHECK) * 1000):
             w.drain()
     return True
