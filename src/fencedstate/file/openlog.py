@@ -23,7 +23,7 @@ from typing import NamedTuple
 from ..core.backend import Step
 from ..core.clock import Clock
 from ..errors import FencedStateError, OutcomeUnknownError, StorageError
-from ..records import State, empty_state, encode_state, loads_json
+from ..records import State, empty_state, encode_state, loads_json, with_value
 from . import keylog, keystate
 from .keystate import KeyState, SyncSlot
 from .locking import KeyLocks, LogFile
@@ -137,23 +137,7 @@ class OpenLog:
         self._last_line = lines[-last:]
         text = state.value_json
         if state.value is None and text is not None and text != "null":  # kept without it
-            return State(
-                state.op,
-                state.key,
-                state.version,
-                state.epoch,
-                state.exists,
-                loads_json(text),
-                text,
-                state.writer,
-                state.committed_at,
-                state.holder,
-                state.lease,
-                state.actor,
-                state.at,
-                state.idem,
-                state.txn,
-            )
+            return with_value(state, loads_json(text))
         return state
 
     def load_state(self) -> KeyState:
@@ -390,23 +374,7 @@ class OpenLog:
 
 def _without_value(state: State) -> State:
     """``state`` with ``value`` None (its text ``value_json`` kept)."""
-    return State(
-        state.op,
-        state.key,
-        state.version,
-        state.epoch,
-        state.exists,
-        None,
-        state.value_json,
-        state.writer,
-        state.committed_at,
-        state.holder,
-        state.lease,
-        state.actor,
-        state.at,
-        state.idem,
-        state.txn,
-    )
+    return with_value(state, None)
 
 
 def sync_dir_chain(directory: str, root: str) -> None:
