@@ -19,18 +19,11 @@ import shutil
 import statistics
 import tempfile
 import time
+from pathlib import Path
+
+from peers.costkey import disk_usage  # bench/ is sys.path[0] when run as a script
 
 import fencedstate as fs
-
-
-def _disk(root: str) -> tuple[int, int]:
-    files = blocks = 0
-    for dirpath, _, names in os.walk(root):
-        blocks += os.lstat(dirpath).st_blocks
-        for n in names:
-            files += 1
-            blocks += os.lstat(os.path.join(dirpath, n)).st_blocks
-    return files, blocks * 512
 
 
 def _key(i: int) -> str:
@@ -77,7 +70,7 @@ def main() -> None:
         for i in range(args.keys):
             big.put(_key(i), {"n": i, "pad": "x" * 80}, expected_version=0)
         build = time.perf_counter() - t0
-        files, disk = _disk(big_dir)
+        files, disk = disk_usage(Path(big_dir))
         n = args.keys
         listed = len(big.keys())
         assert listed == n, listed

@@ -21,6 +21,9 @@ import statistics
 import struct
 import tempfile
 import time
+from pathlib import Path
+
+from peers.costkey import disk_usage  # bench/ is sys.path[0] when run as a script
 
 _FLOCK = struct.Struct("hhqqi4x")  # struct flock: l_type, l_whence, l_start, l_len, l_pid
 _FLAGS = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
@@ -32,16 +35,6 @@ def _ofd(fd: int, kind: int, start: int, cmd: int = fcntl.F_OFD_SETLK) -> None:
 
 def _h(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little") >> 2
-
-
-def _disk(root: str) -> tuple[int, int]:
-    files = blocks = 0
-    for dirpath, _, names in os.walk(root):
-        blocks += os.lstat(dirpath).st_blocks
-        for n in names:
-            files += 1
-            blocks += os.lstat(os.path.join(dirpath, n)).st_blocks
-    return files, blocks * 512
 
 
 def _per_op(fn: object, n: int) -> float:
@@ -78,7 +71,7 @@ def flock_per_file(root: str, keys: list[str], held: int) -> dict[str, float]:
     out = {"warm_us": _per_op(warm, 20000), "cold_us": _per_op(cold, min(len(paths), 20000))}
     for fd in fds:
         os.close(fd)
-    files, disk = _disk(root)
+    files, disk = disk_usage(Path(root))
     out["files"], out["disk"] = files, disk
     return out
 
@@ -114,7 +107,7 @@ def ofd_striped(root: str, keys: list[str], stripes: int) -> dict[str, float]:
         os.close(other)
     for fd in fds:
         os.close(fd)
-    files, disk = _disk(root)
+    files, disk = disk_usage(Path(root))
     out["files"], out["disk"] = files, disk
     return out
 

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from child_store import PRELUDE  # bench/ is sys.path[0] when run as a script
 from typing import Any
 
 BENCH = Path(__file__).resolve().parent
@@ -28,20 +29,10 @@ REPO = BENCH.parent
 SYNC_CALLS = ("fdatasync", "fsync")  # waiting for the disk, not Python CPU
 
 # argv: src, store dir, durability, warm-up puts, profiled puts, top frames; prints JSON
-CHILD = """
-import json, os, sys, time
-src = os.path.realpath(sys.argv[1])
-sys.path.insert(0, src)
-import fencedstate as fs
+CHILD = PRELUDE + """
 from pyinstrument import Profiler
-if not os.path.realpath(fs.__file__).startswith(src + os.sep):
-    raise SystemExit(f"imported fencedstate from {fs.__file__}, not from {src}")
-root, durability = sys.argv[2], sys.argv[3]
+
 warm, n, top = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
-store = fs.open_store(root) if durability == "default" else fs.open_store(
-    root, durability=durability
-)
-v = store.put("bench/own", {"n": 0}, expected_version=0).version
 for i in range(warm):
     v = store.put("bench/own", {"n": i}, expected_version=v).version
 prof = Profiler(interval=0.0001)

@@ -20,24 +20,15 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from child_store import PRELUDE  # bench/ is sys.path[0] when run as a script
+
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 
 # argv: src, store dir, durability ("default" or "none"), warm-up puts, puts, gets
-CHILD = """
-import os, sys
-src = os.path.realpath(sys.argv[1])
-sys.path.insert(0, src)
-import fencedstate as fs
-if not os.path.realpath(fs.__file__).startswith(src + os.sep):
-    raise SystemExit(f"imported fencedstate from {fs.__file__}, not from {src}")
-root, durability = sys.argv[2], sys.argv[3]
+CHILD = PRELUDE + """
 warm, puts, gets = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
-store = fs.open_store(root) if durability == "default" else fs.open_store(
-    root, durability=durability
-)
-v = store.put("bench/own", {"n": 0}, expected_version=0).version
 for i in range(warm):
     v = store.put("bench/own", {"n": i}, expected_version=v).version
     store.get("bench/own")
