@@ -21,15 +21,18 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from child_store import PRELUDE  # bench/ is sys.path[0] when run as a script
 from typing import Any
+
+from child_store import PRELUDE  # bench/ is sys.path[0] when run as a script
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 SYNC_CALLS = ("fdatasync", "fsync")  # waiting for the disk, not Python CPU
 
 # argv: src, store dir, durability, warm-up puts, profiled puts, top frames; prints JSON
-CHILD = PRELUDE + """
+CHILD = (
+    PRELUDE
+    + """
 from pyinstrument import Profiler
 
 warm, n, top = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
@@ -66,6 +69,7 @@ print(json.dumps({
     "tree": prof.output_text(unicode=False, color=False, show_all=False),
 }))
 """
+)
 
 
 def profile_tree(src: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:

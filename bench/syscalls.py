@@ -20,14 +20,16 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from child_store import PRELUDE  # bench/ is sys.path[0] when run as a script
 
+from child_store import PRELUDE  # bench/ is sys.path[0] when run as a script
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 
 # argv: src, store dir, durability ("default" or "none"), warm-up puts, puts, gets
-CHILD = PRELUDE + """
+CHILD = (
+    PRELUDE
+    + """
 warm, puts, gets = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 for i in range(warm):
     v = store.put("bench/own", {"n": i}, expected_version=v).version
@@ -40,6 +42,7 @@ close = getattr(store, "close", None)
 if close is not None:
     close()
 """
+)
 
 Counts = dict[str, int]
 
