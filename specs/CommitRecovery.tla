@@ -3,9 +3,13 @@
 (* The on-disk commit protocol of FileStore for ONE key (docs/design.md,   *)
 (* "On-disk format"): the key's append-only log data/<key>.jsonl, each     *)
 (* line the key's full state; a commit takes the key lock, reads the last  *)
-(* complete line, drops a torn tail, writes the new line with one write    *)
-(* and fdatasyncs it (and fsyncs the directory unless this process has     *)
-(* itself seen the log's entry synced), then acknowledges.  Compaction     *)
+(* complete line, writes the new line after it with one write that also   *)
+(* blanks whatever torn bytes lie past it (format 4: the file is grown in  *)
+(* steps of blank padding, which no line ever is, so a write overwrites    *)
+(* written blocks), fdatasyncs it (and fsyncs the directory unless this    *)
+(* process has itself seen the log's entry synced), then acknowledges.     *)
+(* Padding is not modelled: it reads as nothing, as the space past a file's *)
+(* end does.  Compaction                                                   *)
 (* keeps the newest Keep lines: temp file, fsync, rename over the log,     *)
 (* fsync the directory, all under the lock.                                *)
 (*                                                                         *)
@@ -100,8 +104,14 @@ Base == IF ino = 0 THEN <<>> ELSE SubSeq(cache[ino], 1, validLen)   \* up to the
 Glue(f, l) == IF f # <<>> /\ f[Len(f)].k = "torn"
                 THEN Append(SubSeq(f, 1, Len(f) - 1), [v |-> l.v, k |-> "mixed"])
                 ELSE Append(f, l)
-\* GUARD: the write goes after the last complete line, dropping a torn
-\* tail (ftruncate, then pwrite at that offset).
+\* What writing the new line over a torn tail without blanking the rest of it
+\* would make: the new line, then (if the torn bytes were the longer) their
+\* remainder, bytes after the last complete line that are no torn record.
+Remnants(f, l) == IF f # <<>> /\ f[Len(f)].k = "torn"
+                    THEN {Append(Base, l), Append(Append(Base, l), [v |-> l.v, k |-> "mixed"])}
+                    ELSE {Append(Base, l)}
+\* GUARD: the write goes after the last complete line, over a torn tail, and
+\* blanks what is left of it (one pwrite of the line and padding).
 WriteAfterTail(l) == cache' = [cache EXCEPT ![ino] = Append(Base, l)]
 WriteLine(l) ==
     IF ino = 0
