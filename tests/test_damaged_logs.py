@@ -37,7 +37,13 @@ def _make(root: Path, puts: int = 3) -> fs.FileStore:
 
 
 def _lines(root: Path) -> list[bytes]:
-    return _log(root).read_bytes().splitlines(keepends=True)
+    """The log's lines (the blank padding after them left out: ``_rewrite`` puts it back)."""
+    return _log(root).read_bytes().rstrip(b" ").splitlines(keepends=True)
+
+
+def _rewrite(root: Path, lines: list[bytes]) -> None:
+    data = _log(root).read_bytes()
+    _log(root).write_bytes(b"".join(lines) + b" " * (len(data) - len(data.rstrip(b" "))))
 
 
 def _replace_whole(root: Path) -> None:
@@ -68,20 +74,20 @@ def _cut_inside_earlier_line(root: Path) -> None:
     """Bytes lost in the middle of the second-to-last line: it runs into the last one."""
     lines = _lines(root)
     lines[-2] = lines[-2][: len(lines[-2]) // 2]
-    _log(root).write_bytes(b"".join(lines))
+    _rewrite(root, lines)
 
 
 def _cut_inside_first_line(root: Path) -> None:
     lines = _lines(root)
     lines[0] = lines[0][: len(lines[0]) // 2]
-    _log(root).write_bytes(b"".join(lines))
+    _rewrite(root, lines)
 
 
 def _version_goes_back(root: Path) -> None:
     """Two valid lines (CRCs right) in the wrong order: the version goes back."""
     lines = _lines(root)
     lines[-1], lines[-2] = lines[-2], lines[-1]
-    _log(root).write_bytes(b"".join(lines))
+    _rewrite(root, lines)
 
 
 def _epoch_goes_back(root: Path) -> None:
@@ -177,16 +183,20 @@ def test_cut_inside_an_older_line_is_refused_by_history(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("tail", [b'{"op":"put","key":"job","vers', b'{"o', b"\x00" * 4096])
 def test_a_real_torn_tail_is_ignored_and_recovered(tmp_path: Path, tail: bytes) -> None:
-    """What a writer killed mid-append can leave still reads as the previous state."""
+    """What a writer killed mid-write can leave (over the padding, where its line went)
+    still reads as the previous state, and the next write blanks what it does not cover."""
     _make(tmp_path).close()
-    with _log(tmp_path).open("ab") as f:
+    end = len(b"".join(_lines(tmp_path)))
+    with _log(tmp_path).open("r+b") as f:
+        f.seek(end)
         f.write(tail)
     store = fs.FileStore(tmp_path)
     snap = store.get(KEY)
     assert snap is not None and snap.value == {"n": 2}
     assert [e.version for e in store.history(KEY)] == [1, 2, 3]
     assert store.put(KEY, {"n": 3}, expected_version=3).version == 4
-    assert not _log(tmp_path).read_bytes().endswith(tail)
+    rest = _log(tmp_path).read_bytes()[len(b"".join(_lines(tmp_path))) :]
+    assert rest == b" " * len(rest)
 
 
 def test_zero_length_log_is_a_creator_killed_before_its_first_append(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -65,14 +66,16 @@ def test_append_then_tail_and_history(tmp_path: Path) -> None:
     path = tmp_path / "k"
     fd = _fd(path)
     try:
-        end, ends = 0, []
+        end, ends, size = 0, [], 0
         for state in _states(3):
             tail = _tail(fd, str(path))
             assert tail[1] == tail[2] == end
             line = encode_state(state)
-            keylog.write_line(fd, line, tail[1], tail[2])
+            size = keylog.write_line(fd, line, tail[1], size, tail[2])
             end += len(line)
             ends.append(end)
+            assert size == os.fstat(fd).st_size == 4096  # grown once, by blank padding
+        assert path.read_bytes()[end:] == keylog.PAD * (4096 - end)
         tail = _tail(fd, str(path))
         assert tail[0] is not None and tail[0].version == 3 and tail[1] == end
         at = keylog.tail_at(fd, ends[1], str(path))
@@ -95,11 +98,77 @@ def test_torn_tail_is_ignored_and_overwritten(tmp_path: Path) -> None:
         tail = _tail(fd, str(path))
         assert tail[0] is not None and tail[0].version == 1
         assert tail[1:] == (len(one), len(one) + 17)
-        keylog.check_dirty(fd, tail[1], len(one) + 17, str(path))
-        keylog.write_line(fd, two, tail[1], len(one) + 17)
+        size = len(one) + 17
+        assert keylog.leftover_end(fd, tail[1], size, b"{", str(path)) == size
+        assert keylog.write_line(fd, two, tail[1], size, size) == 4096
     finally:
         os.close(fd)
-    assert path.read_bytes() == one + two
+    assert path.read_bytes() == one + two + keylog.PAD * (4096 - len(one + two))
+
+
+def test_a_longer_torn_line_is_blanked_by_a_shorter_write(tmp_path: Path) -> None:
+    """CommitRecovery's WriteAfterTail (mutant NoBlankLeftover): a line written over a torn
+    one that was longer blanks the rest of it, so no bytes follow it but padding."""
+    path = tmp_path / "k"
+    one, two = (encode_state(s) for s in _states(2))
+    torn = two.replace(b'"value":{"i":1}', b'"value":{"i":1,"long":"' + b"y" * 300 + b'"}')
+    path.write_bytes(one + torn[:-40] + keylog.PAD * 4096)  # a killed writer's longer line
+    fd = _fd(path)
+    try:
+        size = path.stat().st_size
+        tail, after = keylog.tail_and_next(fd, len(one), 1, str(path))
+        assert tail is not None and tail.version == 1 and after == b"{"
+        leftover = keylog.leftover_end(fd, len(one), size, after, str(path))
+        assert leftover == len(one) + len(torn) - 40
+        assert keylog.write_line(fd, two, len(one), size, leftover) == size  # no growth
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == one + two + keylog.PAD * (size - len(one + two))
+    assert [s.version for s in keylog.iter_states(str(path))] == [1, 2]
+
+
+def test_a_damaged_last_line_before_padding_is_damage_not_a_torn_tail(tmp_path: Path) -> None:
+    """Padding is spaces, never a newline: a complete last line that fails its CRC is still
+    told apart from a torn one (an acknowledged commit is never dropped as torn)."""
+    path = tmp_path / "k"
+    one, two = (encode_state(s) for s in _states(2))
+    bad = bytearray(two)
+    bad[12] ^= 0x01
+    path.write_bytes(one + bytes(bad) + keylog.PAD * 1000)
+    fd = _fd(path)
+    try:
+        with pytest.raises(fs.CorruptStateError):
+            _tail(fd, str(path))
+    finally:
+        os.close(fd)
+    with pytest.raises(fs.CorruptStateError):
+        list(keylog.iter_states(str(path)))
+
+
+def test_a_padded_log_reads_with_a_line_reader(tmp_path: Path) -> None:
+    """What ``cat``, ``jq`` and a line reader see: the lines, then one blank line."""
+    path = tmp_path / "k"
+    fd = _fd(path)
+    try:
+        end, size = 0, 0
+        for state in _states(3):
+            line = encode_state(state)
+            size = keylog.write_line(fd, line, end, size, end)
+            end += len(line)
+    finally:
+        os.close(fd)
+    lines = path.read_text().splitlines()
+    assert [json.loads(x)["version"] for x in lines if x.strip()] == [1, 2, 3]
+    assert len(lines) == 4 and not lines[-1].strip()
+
+
+def test_grown_size_doubles_from_one_block_in_bounded_steps() -> None:
+    sizes = [0]
+    while sizes[-1] < 2 << 20:
+        sizes.append(keylog.grown_size(sizes[-1] + 1, sizes[-1]))
+    assert sizes[1:8] == [4096 << i for i in range(7)]
+    assert all(b - a <= 256 * 1024 and b % 4096 == 0 for a, b in zip(sizes, sizes[1:]))
+    assert keylog.grown_size(100_000, 0) == 102_400  # a big first line fits at once
 
 
 def test_corrupt_complete_line_is_an_error(tmp_path: Path) -> None:
@@ -144,7 +213,7 @@ def test_failed_append_cuts_back(tmp_path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)  # pwrite on a read-only fd fails with EBADF
     try:
         with pytest.raises(OSError):
-            keylog.write_line(fd, b"garbage\n", len(one), len(one))
+            keylog.write_line(fd, b"garbage\n", len(one), len(one), len(one))
     finally:
         os.close(fd)
     assert path.read_bytes() == one
@@ -183,11 +252,13 @@ def test_bytes_a_killed_writer_left_are_checked(tmp_path: Path) -> None:
     path.write_bytes(one + two + b'{"op":"put"')  # complete and torn lines past the end
     fd = _fd(path)
     try:
-        keylog.check_dirty(fd, len(one), path.stat().st_size, str(path))
+        size = path.stat().st_size
+        assert keylog.leftover_end(fd, len(one), size, b"{", str(path)) == size
+        assert keylog.leftover_end(fd, len(one), size, keylog.PAD, str(path)) == len(one)
         with open(path, "ab") as f:
             f.write(b"\x01junk")
         with pytest.raises(fs.CorruptStateError):
-            keylog.check_dirty(fd, len(one), path.stat().st_size, str(path))
+            keylog.leftover_end(fd, len(one), path.stat().st_size, b"{", str(path))
     finally:
         os.close(fd)
 

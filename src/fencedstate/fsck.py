@@ -163,7 +163,7 @@ def _check_log(report: CheckReport, key: str, path: str, quarantine: bool) -> No
     report.lines += found.lines
     if found.reason is None:
         if found.torn:
-            report.torn_tails.append((key, len(data) - found.torn, found.torn))
+            report.torn_tails.append((key, data.rfind(b"\n") + 1, found.torn))
         return
     damage = Damage(key, path, found.offset, found.reason, hashlib.sha256(data).hexdigest())
     if quarantine:

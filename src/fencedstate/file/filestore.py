@@ -124,7 +124,7 @@ class FileStore(Store):
                     return None
                 try:
                     st = os.fstat(fd)
-                    wm = keystate.load_wm(table, st.st_ino, st.st_size)
+                    wm = keystate.load_wm(table, st)
                     if wm is not None:
                         state = keylog.tail_at(fd, wm, path)
                 finally:
@@ -159,7 +159,7 @@ class FileStore(Store):
                     state_fd = self._locks.state_fd(key)
                 except OSError:  # a store this process may read, not write (EROFS, EACCES)
                     return read(fd, self._read_only_wm(key, fd, st, path))
-                wm = keystate.load_wm(state_fd, st.st_ino, st.st_size)
+                wm = keystate.load_wm(state_fd, st)
                 if wm is not None:
                     return read(fd, wm)
             finally:
@@ -180,7 +180,7 @@ class FileStore(Store):
         store on a read-only filesystem; a writer with more rights keeps the state)."""
         table = keystate.Table(self._locks.table.directory, read_only=True)
         try:
-            ks = keystate.load(table, st.st_ino, st.st_size)
+            ks = keystate.load(table, st)
         finally:
             table.close()
         return keylog.find_end(fd, path)[0] if ks is None else ks.wm
@@ -282,8 +282,10 @@ class FileStore(Store):
                     )
                     if size is not None:
                         self._locks.keep_log(key, None)  # the kept fd is the old file's
-                        ino = os.stat(log.path).st_ino
-                        new = keystate.KeyState(ino, size, ks.gen + 1, size, size, False, ks.end)
+                        st = os.stat(log.path)
+                        new = keystate.KeyState(
+                            st.st_ino, size, ks.gen + 1, size, size, False, ks.end, st.st_mtime_ns
+                        )
                         keystate.write_both(log.state_fd, new)
             finally:
                 log.close()

@@ -1,9 +1,14 @@
 """One key's append-only log file: read the tail, write a line, find the end, compact.
 
-A log is JSON lines (``records``), readable with ``cat``. Where it ends is kept in the key's
-shared state (``keystate``); ``find_end`` derives it from the bytes when that state is gone.
-The functions take the caller's lock for granted, except the readers, which read below the
-durable watermark (bytes nobody rewrites).
+A log is JSON lines (``records``), readable with ``cat``, ``jq`` and a line reader, followed
+by blank padding (format 4): spaces, which no line holds at its start or end, so they read as
+one blank last line. The file grows in steps of padding (``grown_size``) and a line is written
+over it, so that the ``fdatasync`` of a commit writes the blocks of the line and no size
+change (measured: 165 against 250-300 us per overwrite + fdatasync against append +
+fdatasync, ext4 on virtio). Where the lines end is kept in the key's shared state
+(``keystate``); ``find_end`` derives it from the bytes when that state is gone. The functions
+take the caller's lock for granted, except the readers, which read below the durable watermark
+(bytes nobody rewrites).
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ _CHUNK = 64 * 1024
 _TAIL_CHUNK = 4096  # first read of a tail: most lines are shorter (measured: 64 KiB cost 5+ us)
 _OPEN_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_RW = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
+PAD = b" "  # the padding byte
+_BLANK = b" \0"  # what a reader skips past the last line: padding, and NULs a crash left
+_GROW_MIN = 4096  # the first size: one block (100,000 small keys take 4 KiB each)
+_GROW_MAX = 256 * 1024  # the largest step: one growth's fdatasync writes at most 64 pages
 
 
 def open_read(path: str) -> int | None:
@@ -50,12 +59,20 @@ def tail_at(fd: int, end: int, where: str) -> State | None:
     The line before it is checked too (``check_previous``); ``CorruptStateError`` if no line
     ends at ``end`` or either line does not parse.
     """
+    return tail_and_next(fd, end, 0, where)[0]
+
+
+def tail_and_next(fd: int, end: int, peek: int, where: str) -> tuple[State | None, bytes]:
+    """``tail_at``, and the ``peek`` bytes from ``end`` on (fewer at the file's end), read
+    with it (one ``pread``: see ``leftover_end``)."""
     if end == 0:
-        return None
+        return None, os.pread(fd, peek, 0) if peek else b""
     chunk = min(end, _TAIL_CHUNK)
     while True:
         start = end - chunk
-        data = os.pread(fd, chunk, start)
+        data = os.pread(fd, chunk + peek, start)
+        after = data[chunk:]
+        data = data[:chunk]
         if len(data) < chunk or not data.endswith(b"\n"):
             raise CorruptStateError(where, f"no complete line ends at offset {end}")
         begin = data.rfind(b"\n", 0, chunk - 1) + 1
@@ -67,7 +84,7 @@ def tail_at(fd: int, end: int, where: str) -> State | None:
         # The line before must lead to this one (checked when it starts in the last 64 KiB).
         if begin > 0 and (prev_begin > 0 or start == 0):
             check_previous(data[prev_begin : begin - 1], state, start + prev_begin, where)
-        return state
+        return state, after
 
 
 def find_end(fd: int, where: str) -> tuple[int, int]:
@@ -77,9 +94,9 @@ def find_end(fd: int, where: str) -> tuple[int, int]:
     """
     pos = os.fstat(fd).st_size
     dirty_end = 0
-    while pos > 0:  # skip the NUL padding
+    while pos > 0:  # skip the padding (and NULs)
         n = min(pos, _CHUNK)
-        kept = os.pread(fd, n, pos - n).rstrip(b"\0")
+        kept = os.pread(fd, n, pos - n).rstrip(_BLANK)
         if kept:
             dirty_end = pos - n + len(kept)
             break
@@ -99,15 +116,19 @@ def find_end(fd: int, where: str) -> tuple[int, int]:
     return valid_end, dirty_end
 
 
-def check_dirty(fd: int, end: int, size: int, where: str) -> None:
-    """Check the bytes a writer killed mid-commit left between ``end`` and ``size``.
+def leftover_end(fd: int, end: int, size: int, after: bytes, where: str) -> int:
+    """Where the bytes a writer killed mid-commit (or a crash) left past ``end`` stop: ``end``
+    if ``after`` (the byte at ``end``, read with the tail) is padding or the file's end.
 
     Only lines (or a line's prefix) as ``records.encode_state`` writes them may be there: they
-    were never acknowledged nor visible, and the next write cuts them off.
+    were never acknowledged nor visible, and the next write blanks them (``write_line``).
     """
-    if size > end:
-        for part in os.pread(fd, size - end, end).split(b"\n"):
-            check_torn_tail(part, end, where)
+    if size <= end or after[:1] == PAD:
+        return end
+    left = os.pread(fd, size - end, end).rstrip(_BLANK)
+    for part in left.split(b"\n"):
+        check_torn_tail(part, end, where)
+    return end + len(left)
 
 
 # The fixed head and the checksum field of a line as ``records.encode_state`` writes it. A key is
@@ -143,9 +164,9 @@ def check_torn_tail(tail: bytes, offset: int, where: str) -> None:
     That is a byte prefix of a line as ``records.encode_state`` writes it (it opens with
     ``{"op":"`` and, being JSON without newlines, holds no control bytes), or a run of NUL
     bytes (the file grew but the data never reached the disk: ext4 and XFS can leave that), or
-    such a prefix followed by NULs.
+    such a prefix followed by NULs or padding.
     """
-    tail = tail.rstrip(b"\0")
+    tail = tail.rstrip(_BLANK)
     if not tail:
         return
     n = min(len(tail), len(_RECORD_OPENING))
@@ -191,20 +212,31 @@ def read_last(path: str) -> State | None:
         os.close(fd)
 
 
-def write_line(fd: int, line: bytes, offset: int, size: int) -> None:
-    """Write ``line`` at ``offset``, cutting off whatever lies past it first (``size`` is the
-    file's size); on failure the file is cut back to ``offset``, so a failed write never
-    leaves a complete line behind."""
+def write_line(fd: int, line: bytes, offset: int, size: int, leftover: int) -> int:
+    """Write ``line`` at ``offset`` over the padding, blanking what lies between it and
+    ``leftover`` (``leftover_end``), in one ``pwrite``; past ``size`` (the file's size) the
+    file grows by padding (``grown_size``). Returns the file's size. On failure the file is
+    cut back to ``offset``, so a failed write never leaves a complete line behind."""
+    end = offset + len(line)
+    new_size = size if end <= size else grown_size(end, size)
+    fill = max(leftover, new_size if new_size > size else 0) - end
+    data = line + PAD * fill if fill > 0 else line
     try:
-        if size != offset:
-            os.ftruncate(fd, offset)  # RecoverTail
-        written = os.pwrite(fd, line, offset)
-        while written < len(line):
-            written += os.pwrite(fd, line[written:], offset + written)
+        written = os.pwrite(fd, data, offset)
+        while written < len(data):
+            written += os.pwrite(fd, data[written:], offset + written)
     except BaseException:
         with contextlib.suppress(OSError):
             os.ftruncate(fd, offset)
         raise
+    return new_size
+
+
+def grown_size(needed: int, size: int) -> int:
+    """The size a log grows to so that ``needed`` bytes fit: doubled (4 KiB at first, a
+    small key takes one block), at most 256 KiB more at a time, in whole 4 KiB blocks."""
+    target = max(needed, size + min(size, _GROW_MAX), _GROW_MIN)
+    return -(-target // _GROW_MIN) * _GROW_MIN
 
 
 def read_states(fd: int, end: int, where: str) -> list[State]:
@@ -234,7 +266,7 @@ class LogScan(NamedTuple):
     states: list[State]
     bad_offset: int | None  # where the first unexplained byte is; None if the log is sound
     reason: str | None
-    torn_bytes: int  # a torn tail a dying writer left (harmless)
+    torn_bytes: int  # a torn tail a dying writer left, padding not counted (harmless)
 
 
 def scan_log(data: bytes, where: str, key: str | None = None) -> LogScan:
@@ -258,7 +290,7 @@ def scan_log(data: bytes, where: str, key: str | None = None) -> LogScan:
         check_torn_tail(data[end:], end, where)
     except CorruptStateError as exc:
         return LogScan(states, end, exc.detail, 0)
-    return LogScan(states, None, None, len(data) - end)
+    return LogScan(states, None, None, len(data[end:].rstrip(PAD)))
 
 
 def check_log(data: bytes, where: str) -> list[State]:

@@ -1,6 +1,7 @@
 """The store directory: its layout, its marker and the checks made when it is opened.
 
-Layout (format 3; formats 1 and 2, with a lock file per key, still open and are moved on)::
+Layout (format 4; formats 1 to 3 still open and are moved on: 1 and 2 had a lock file per
+key, 3 logs without padding, which format 4 reads as they are)::
 
     DIR/fencedstate.json      store marker with the format version
     DIR/data/<key>.jsonl      one append-only JSON-lines log per key (see ``keylog``)
@@ -21,8 +22,8 @@ from ..errors import CorruptStateError, InsecureStoreError, StorageError
 from . import keylog
 from .openlog import storage_error
 
-FORMAT_VERSION = 3
-READABLE_FORMATS = (1, 2, 3)  # the logs of every format are the same; only locks/ changed
+FORMAT_VERSION = 4
+READABLE_FORMATS = (1, 2, 3, 4)  # every format's lines are the same; 4 pads logs (``keylog``)
 MARKER = "fencedstate.json"
 
 
@@ -57,9 +58,10 @@ def prepare(root: str, durable: bool, trust_owner: bool) -> None:
     marker = os.path.join(root, MARKER)
     try:
         if check_marker(root) < FORMAT_VERSION:
-            # The logs of formats 1 and 2 are read as they are (their shared state, if any, is
+            # The logs of formats 1 to 3 are read as they are (the shared state of 1 and 2 is
             # derived again from the logs); the marker moves on so that an older release, which
-            # would lock other files, refuses the store, and their lock files go.
+            # would lock other files (1, 2) or take padding for damage (3), refuses the store,
+            # and the lock files of 1 and 2 go.
             _write_marker(root, marker, durable)
             _drop_old_lock_files(os.path.join(root, "locks"))
     except FileNotFoundError:

@@ -84,7 +84,7 @@ def _exists(store: FileStore, table: keystate.Table | None, dfd: int, name: str,
         if fd >= 0:
             try:
                 st = os.fstat(fd)
-                wm = keystate.load_wm(table, st.st_ino, st.st_size)
+                wm = keystate.load_wm(table, st)
                 if wm is not None:
                     path = os.path.join(store._data, key + _SUFFIX)
                     state = keylog.check_key(keylog.tail_at(fd, wm, path), key, path)

@@ -58,6 +58,7 @@ class OpenLog:
         "created",
         "fd",
         "key",
+        "leftover",
         "path",
         "size",
         "state",
@@ -78,7 +79,8 @@ class OpenLog:
         self.key = key
         self.state_fd = locks.state_fd(key)  # the state table (the log's slot: by its inode)
         self.state: KeyState | None = None  # the shared state as this commit last left it
-        self.size = 0  # the file's size (past the log's end if a killed writer left bytes)
+        self.size = 0  # the file's size (the log's end, then padding: ``keylog``)
+        self.leftover = 0  # where what a killed writer left past the end stops (``read_tail``)
         self.appended = False
         self._others_pending = True  # what a commit that wrote nothing waits on is not known
         self._last_line: bytes | None = None  # the log's last line, when known (``read_tail``)
@@ -114,44 +116,48 @@ class OpenLog:
         """Action ReadTail: the key's true current state (durable or not)."""
         ks = self.load_state()
         self._last_line = b"" if ks.end == 0 else None
-        tail = self._written_tail(ks)
+        peek = 1 if ks.end < self.size else 0  # the byte at the end: padding, or leftovers?
+        tail, after = self._written_tail(ks, peek)
         if tail is None:
-            tail = keylog.check_key(keylog.tail_at(self.fd, ks.end, self.path), self.key, self.path)
-        keylog.check_dirty(self.fd, ks.end, self.size, self.path)
+            tail, after = keylog.tail_and_next(self.fd, ks.end, peek, self.path)
+            keylog.check_key(tail, self.key, self.path)
+        self.leftover = keylog.leftover_end(self.fd, ks.end, self.size, after, self.path)
         return tail if tail is not None else empty_state(self.key)
 
-    def _written_tail(self, ks: KeyState) -> State | None:
+    def _written_tail(self, ks: KeyState, peek: int) -> tuple[State | None, bytes]:
         """The state of the line this process last wrote, if it is still the log's last: same
         file, generation and end (ends only grow within a generation; RecoverTail, a derived
         state and a compaction start a new one or a new file), and that line and the one
         before it unchanged on disk (one ``pread``, compared: a hand edit falls back to
         ``keylog.tail_at``, which decodes and reports it). Else None. A mutable value is
-        decoded again from its text: the caller of the commit that wrote it holds the first."""
+        decoded again from its text: the caller of the commit that wrote it holds the first.
+        With it, the ``peek`` bytes past the end, read in the same ``pread``."""
         file = self._file
         cached = file.tail if file is not None else None
         if cached is None or cached[0] != ks.gen or cached[1] != ks.end:
-            return None
+            return None, b""
         _, end, lines, last, state = cached
-        if os.pread(self.fd, len(lines), end - len(lines)) != lines:
-            return None
+        data = os.pread(self.fd, len(lines) + peek, end - len(lines))
+        if data[: len(lines)] != lines:
+            return None, b""
         self._last_line = lines[-last:]
         text = state.value_json
         if state.value is None and text is not None and text != "null":  # kept without it
-            return with_value(state, loads_json(text))
-        return state
+            state = with_value(state, loads_json(text))
+        return state, data[len(lines) :]
 
     def load_state(self) -> KeyState:
         """The key's shared state: loaded, derived again from the bytes, or repaired."""
         st = os.fstat(self.fd)
-        ks = keystate.load(self.state_fd, st.st_ino, st.st_size)
+        ks = keystate.load(self.state_fd, st)
         if (ks is None or st.st_nlink == 0) and self._kept and self._replaced(st):
             self._kept = False  # compacted, or replaced by fsck or by hand: open it again
             self._open(self._path_of(self.key))  # checked again: no symlink on the way
             st = os.fstat(self.fd)
-            ks = keystate.load(self.state_fd, st.st_ino, st.st_size)
+            ks = keystate.load(self.state_fd, st)
         self.size = st.st_size
         if ks is None:
-            ks = self._derive_state(st.st_ino, st.st_size)
+            ks = self._derive_state(st)
         elif ks.broken:
             ks = self._recover_tail(ks)
         self.state = ks
@@ -164,7 +170,7 @@ class OpenLog:
         except FileNotFoundError:
             return True
 
-    def _derive_state(self, ino: int, size: int) -> KeyState:
+    def _derive_state(self, st: os.stat_result) -> KeyState:
         """The shared state from the log's bytes: a new key, a format 1 store, a log replaced
         or changed by anything but the store, or a reboot (the state lives in the page cache
         only). ``keylog.find_end`` checks the bytes past the last line.
@@ -174,14 +180,15 @@ class OpenLog:
         """
         self._forget_tail()
         with self._locks.hold_sync(self.key):
-            # A torn line or NULs past the last line stay until the next write cuts them off
+            # A torn line or NULs past the last line stay until the next write blanks them
             # (a commit that fails changes nothing).
             valid_end, _ = keylog.find_end(self.fd, self.path)
             if self._durable:
                 os.fdatasync(self.fd)
                 sync_dir_chain(os.path.dirname(self.path), self._root)
+            ino, size, mtime = st.st_ino, st.st_size, st.st_mtime_ns
             gen = keystate.last_gen(self.state_fd, ino)
-            ks = KeyState(ino, size, gen + 1, valid_end, valid_end, False, valid_end)
+            ks = KeyState(ino, size, gen + 1, valid_end, valid_end, False, valid_end, mtime)
             keystate.write_both(self.state_fd, ks)
         return ks
 
@@ -195,13 +202,14 @@ class OpenLog:
         cut them off and sync that before anything else (a failed fdatasync is never retried)."""
         self._forget_tail()
         with self._locks.hold_sync(self.key):
-            ks = keystate.load(self.state_fd, ks.ino, ks.size) or ks
+            ks = keystate.load(self.state_fd, os.fstat(self.fd)) or ks
             if not ks.broken:
                 return ks
             os.ftruncate(self.fd, ks.wm)
             if self._durable:
                 os.fdatasync(self.fd)
-            ks = KeyState(ks.ino, ks.wm, ks.gen + 1, ks.wm, ks.wm, False, ks.wm)
+            self.size, mtime = ks.wm, os.fstat(self.fd).st_mtime_ns
+            ks = KeyState(ks.ino, ks.wm, ks.gen + 1, ks.wm, ks.wm, False, ks.wm, mtime)
             keystate.write_both(self.state_fd, ks)
         return ks
 
@@ -235,20 +243,27 @@ class OpenLog:
             file.tail = (ks.gen, ks.end, prev + line, len(line), state)
 
     def write_line(self, line: bytes) -> None:
-        """Write ``line`` at the log's end (cutting off what a killed writer left past it),
+        """Write ``line`` at the log's end (blanking what a killed writer left past it),
         then the new end in the shared state; on failure neither is left behind."""
         ks = self._require_state()
         # Lines of other commits not yet durable: a syncer may be covering this one already.
         # Otherwise (the uncontended case) WaitDurable goes straight to the sync lock.
         self._others_pending = ks.wm < ks.end
-        keylog.write_line(self.fd, line, ks.end, self.size)
+        self.size = keylog.write_line(self.fd, line, ks.end, self.size, self.leftover)
         end = ks.end + len(line)
-        self.size = end
-        # With nothing to sync the line is visible at once (no process of this store syncs).
-        written = KeyState(  # not ``_replace``: measured 3 x slower
-            ks.ino, end, ks.gen, end, ks.wm if self._durable else end, ks.broken, ks.prev_wm
-        )
         try:
+            mtime = os.fstat(self.fd).st_mtime_ns  # the write moved it: readers compare it
+            # With nothing to sync the line is visible at once (no process of this store syncs).
+            written = KeyState(  # not ``_replace``: measured 3 x slower
+                ks.ino,
+                self.size,
+                ks.gen,
+                end,
+                ks.wm if self._durable else end,
+                ks.broken,
+                ks.prev_wm,
+                mtime,
+            )
             if self._durable:
                 keystate.write_end(self.state_fd, written)
             else:
