@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
 import threading
 import zlib
+from collections.abc import Callable
 from typing import NamedTuple
 
 _END = struct.Struct("<4s16sQQQQQ")  # magic, boot id, inode, size, mtime, generation, end
@@ -131,8 +133,9 @@ class Table:
                     os.close(fd)
             self._fds = {}
 
-    def __del__(self) -> None:  # a store dropped without close() must not leak descriptors
-        self.close()
+    def __del__(self, _exiting: Callable[[], bool] = sys.is_finalizing) -> None:
+        if not _exiting():  # a store dropped without close() must not leak descriptors
+            self.close()
 
 
 class KeyState(NamedTuple):

@@ -41,6 +41,7 @@ import hashlib
 import os
 import select
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -136,8 +137,9 @@ class _Stripe:
                     os.close(fd)
         self.fd = self.probe = -1
 
-    def __del__(self) -> None:  # a store dropped without close() must not leak its fds
-        self.close()
+    def __del__(self, _exiting: Callable[[], bool] = sys.is_finalizing) -> None:
+        if not _exiting():  # a store dropped without close() must not leak its fds
+            self.close()
 
 
 class _Lock:
@@ -208,8 +210,9 @@ class LogFile:
             os.close(self.fd)
         self.fd = -1
 
-    def __del__(self) -> None:
-        self.close()
+    def __del__(self, _exiting: Callable[[], bool] = sys.is_finalizing) -> None:
+        if not _exiting():  # at exit the kernel closes it (and the modules may be gone)
+            self.close()
 
 
 class _KeyLock:
@@ -440,8 +443,8 @@ class _Watcher:
         except BlockingIOError:
             pass
 
-    def __del__(self) -> None:
-        if self.fd >= 0 and self.pid == os.getpid():
+    def __del__(self, _exiting: Callable[[], bool] = sys.is_finalizing) -> None:
+        if not _exiting() and self.fd >= 0 and self.pid == os.getpid():
             os.close(self.fd)
 
 
