@@ -43,8 +43,9 @@ def run(cmd: list[str], timeout: float = 300, **kw: object) -> subprocess.Comple
 
 
 def check_store_files(root: str) -> dict[str, int]:
-    """Every log under ``root`` parses line by line, ends on a newline, and no temp file or
-    unfinished intent is left. Returns {key: number of lines}."""
+    """Every log under ``root`` parses line by line, its last line ends on a newline (blank
+    padding may follow), and no temp file or unfinished intent is left. Returns {key: number
+    of lines}."""
     data = os.path.join(root, "data")
     lines: dict[str, int] = {}
     for dirpath, _, names in os.walk(data):
@@ -54,7 +55,8 @@ def check_store_files(root: str) -> dict[str, int]:
             assert name.endswith(".jsonl"), f"stray file in data/: {path}"
             with open(path, "rb") as f:
                 raw = f.read()
-            assert raw == b"" or raw.endswith(b"\n"), f"torn tail left in {path}"
+            body = raw.rstrip(b" ")  # the lines, then nothing but blank padding
+            assert body == b"" or body.endswith(b"\n"), f"torn tail left in {path}"
             states = list(keylog.iter_states(path))
             lines[os.path.relpath(path, data)[: -len(".jsonl")]] = len(states)
     txn = os.path.join(root, "txn")

@@ -14,6 +14,7 @@ take the caller's lock for granted, except the readers, which read below the dur
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 from collections.abc import Iterator
@@ -215,12 +216,29 @@ def read_last(path: str) -> State | None:
 def write_line(fd: int, line: bytes, offset: int, size: int, leftover: int) -> int:
     """Write ``line`` at ``offset`` over the padding, blanking what lies between it and
     ``leftover`` (``leftover_end``), in one ``pwrite``; past ``size`` (the file's size) the
-    file grows by padding (``grown_size``). Returns the file's size. On failure the file is
-    cut back to ``offset``, so a failed write never leaves a complete line behind."""
+    file grows by padding (``grown_size``), or by the line alone on a full disk. Returns the
+    file's size. On failure the file is cut back to ``offset``, so a failed write never
+    leaves a complete line behind."""
     end = offset + len(line)
-    new_size = size if end <= size else grown_size(end, size)
-    fill = max(leftover, new_size if new_size > size else 0) - end
-    data = line + PAD * fill if fill > 0 else line
+    if end <= size:  # the fast path: over written blocks, no size change
+        fill = leftover - end
+        _write_at(fd, line + PAD * fill if fill > 0 else line, offset)
+        return size
+    new_size = grown_size(end, size)
+    try:
+        _write_at(fd, line + PAD * (new_size - end), offset)
+        return new_size
+    except OSError as exc:
+        if exc.errno not in _FULL:
+            raise
+    _write_at(fd, line, offset)  # a full disk may still hold the line (cut back to offset)
+    return end
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _write_at(fd: int, data: bytes, offset: int) -> None:
     try:
         written = os.pwrite(fd, data, offset)
         while written < len(data):
@@ -229,7 +247,6 @@ def write_line(fd: int, line: bytes, offset: int, size: int, leftover: int) -> i
         with contextlib.suppress(OSError):
             os.ftruncate(fd, offset)
         raise
-    return new_size
 
 
 def grown_size(needed: int, size: int) -> int:
