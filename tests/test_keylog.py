@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from pathlib import Path
@@ -167,7 +168,7 @@ def test_grown_size_doubles_from_one_block_in_bounded_steps() -> None:
     while sizes[-1] < 2 << 20:
         sizes.append(keylog.grown_size(sizes[-1] + 1, sizes[-1]))
     assert sizes[1:8] == [4096 << i for i in range(7)]
-    assert all(b - a <= 256 * 1024 and b % 4096 == 0 for a, b in zip(sizes, sizes[1:]))
+    assert all(b - a <= 256 * 1024 and b % 4096 == 0 for a, b in itertools.pairwise(sizes))
     assert keylog.grown_size(100_000, 0) == 102_400  # a big first line fits at once
 
 
