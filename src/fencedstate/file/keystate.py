@@ -280,9 +280,7 @@ def last_gen(table: Table, ino: int) -> int:
 
 def write_end(table: Table, st: KeyState) -> None:
     """Write the end slot (the caller holds the key lock)."""
-    table.write(
-        st.ino, _pack(_END, _END_MAGIC, BOOT_ID, st.ino, st.size, st.mtime, st.gen, st.end)
-    )
+    table.write(st.ino, _pack(_END, _END_MAGIC, BOOT_ID, st.ino, st.size, st.mtime, st.gen, st.end))
 
 
 def write_sync(table: Table, st: KeyState | SyncSlot) -> None:
