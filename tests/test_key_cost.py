@@ -130,7 +130,7 @@ def test_threads_of_one_process_exclude_each_other_on_a_key(tmp_path: Path) -> N
 
 def test_a_format2_store_is_moved_on(tmp_path: Path) -> None:
     """A format 2 store (per-key lock and sync files) opens: its logs are read as they are, the
-    marker moves to 3 and the old lock files go."""
+    marker moves on and the old lock files go."""
     root = tmp_path / "s"
     store = fs.FileStore(root)
     for i in range(5):
@@ -146,7 +146,7 @@ def test_a_format2_store_is_moved_on(tmp_path: Path) -> None:
         (root / "locks" / f"{name}.lock").write_bytes(os.urandom(keystate.SIZE))  # stale
         (root / "locks" / f"{name}.sync").touch()
     reopened = fs.FileStore(root)
-    assert json.loads((root / "fencedstate.json").read_text())["format"] == 3
+    assert json.loads((root / "fencedstate.json").read_text())["format"] == 4
     assert not [
         p
         for p in (root / "locks").iterdir()
