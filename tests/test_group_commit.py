@@ -184,9 +184,9 @@ def test_a_format3_store_opens_and_its_logs_grow_padding(tmp_path: Path) -> None
     for key, want in expected["get"].items():
         snap = store.get(key)
         assert (None if snap is None else {"value": snap.value, "version": snap.version}) == want
-        assert [[e.op, e.version] for e in store.history(key, limit=None)] == expected[
-            "history"
-        ][key]
+        assert [[e.op, e.version] for e in store.history(key, limit=None)] == expected["history"][
+            key
+        ]
     assert json.loads((root / "fencedstate.json").read_text())["format"] == 4
     for key, want in expected["get"].items():
         version = 0 if want is None else want["version"]
