@@ -61,7 +61,7 @@ def test_a_resurrected_intent_does_not_brick_the_store(tmp_path: Path) -> None:
     store = fs.open_store(root)
     store.put_many({"a": (1, 0), "b": (1, 0)})
     lines = {
-        k: (root / "data" / f"{k}.jsonl").read_text().rstrip("\0").splitlines()[-1] for k in "ab"
+        k: (root / "data" / f"{k}.jsonl").read_text().rstrip(" \0").splitlines()[-1] for k in "ab"
     }
     txn_id = json.loads(lines["a"])["txn"]
     intent = {

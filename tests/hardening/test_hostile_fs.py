@@ -191,10 +191,9 @@ print("ok")
 
 def _edit_last_line(path: Path, old: bytes, new: bytes) -> None:
     raw = path.read_bytes()
-    head, last = (
-        raw[: raw.rstrip(b"\n").rfind(b"\n") + 1],
-        raw[raw.rstrip(b"\n").rfind(b"\n") + 1 :],
-    )
+    body = raw.rstrip(b" ")  # the lines, without the blank padding after them
+    cut = body.rstrip(b"\n").rfind(b"\n") + 1
+    head, last = raw[:cut], raw[cut:]
     assert old in last
     path.write_bytes(head + last.replace(old, new, 1))
 
