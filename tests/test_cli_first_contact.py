@@ -147,7 +147,7 @@ def test_salvage_keeps_versions_and_epochs_and_the_key_goes_on(tmp_path: Path) -
     # The key's shared state was derived again: it describes the new log, all of it durable.
     locks = KeyLocks(str(tmp_path / "locks"), 5.0)
     st = log.stat()
-    ks = keystate.load(locks.state_fd("k"), st)
+    ks = keystate.load(locks.state_fd("k"), st.st_ino, st.st_size)
     end = len(log.read_bytes().rstrip(b" "))
     assert ks is not None and ks.end == ks.wm == end and ks.size == st.st_size and not ks.broken
     locks.close()

@@ -247,7 +247,7 @@ def test_the_state_table_holds_the_shared_state(tmp_path: Path) -> None:
     fd = os.open(log, os.O_RDONLY)
     try:
         st = os.fstat(fd)
-        ks = keystate.load(store._locks.state_fd("a/b"), st)
+        ks = keystate.load(store._locks.state_fd("a/b"), st.st_ino, st.st_size)
     finally:
         os.close(fd)
     end = len(log.read_bytes().rstrip(b" "))  # the lines end; padding follows to the size

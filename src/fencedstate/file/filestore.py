@@ -21,6 +21,7 @@ from ..core.backend import Step, StepMany
 from ..core.clock import Clock
 from ..core.keys import key_to_relpath, relpath_to_key
 from ..errors import (
+    CorruptStateError,
     FencedStateError,
     InsecureStoreError,
     InvalidArgumentError,
@@ -30,7 +31,7 @@ from ..errors import (
 from ..records import State, encode_state
 from ..store import DEFAULT_MAX_VALUE_BYTES, Store
 from ..watch import WatchFeed
-from . import keylog, keystate, listing
+from . import keylog, keystate, listing, statx
 from .dirfds import DirFds
 from .intents import Intents
 from .layout import FORMAT_VERSION, MARKER, READABLE_FORMATS, check_marker, prepare
@@ -123,10 +124,12 @@ class FileStore(Store):
                 if fd is None:
                     return None
                 try:
-                    st = os.fstat(fd)
-                    wm = keystate.load_wm(table, st)
+                    st = statx.ino_size(fd)  # not fstat: see ``statx``
+                    wm = keystate.load_wm(table, st.ino, st.size)
                     if wm is not None:
                         state = keylog.tail_at(fd, wm, path)
+                except CorruptStateError:  # or a state the bytes no longer match: the lock
+                    wm = None
                 finally:
                     os.close(fd)
             if wm is None:
@@ -147,21 +150,25 @@ class FileStore(Store):
         """``read(fd, wm)`` on the key's log, None if it has none.
 
         The shared state read must describe the log opened (a compaction may replace the log
-        between the two): a few tries, then the key lock, under which it is derived again.
+        between the two): a few tries, then the key lock, under which the tail is checked
+        against the state (``OpenLog.read_tail``: derived again if the bytes changed).
         """
         for _ in range(3):
             fd = self._dirs.open_log(key)  # a symlink on the path is refused
             if fd is None:
                 return None
             try:
-                st = os.fstat(fd)
+                st = statx.ino_size(fd)
                 try:
                     state_fd = self._locks.state_fd(key)
                 except OSError:  # a store this process may read, not write (EROFS, EACCES)
                     return read(fd, self._read_only_wm(key, fd, st, path))
-                wm = keystate.load_wm(state_fd, st)
+                wm = keystate.load_wm(state_fd, st.ino, st.size)
                 if wm is not None:
-                    return read(fd, wm)
+                    try:
+                        return read(fd, wm)
+                    except CorruptStateError:
+                        break  # damage, or a state the bytes no longer match: the lock tells
             finally:
                 os.close(fd)
         with storage_errors(key), self._locks.hold(key):
@@ -169,18 +176,18 @@ class FileStore(Store):
                 return None
             log = self._open_log(key)
             try:
-                wm = log.load_state().wm  # first: it may open a replaced log again
-                return read(log.fd, wm)
+                log.read_tail()  # first: it may open a replaced log again, or derive the state
+                return read(log.fd, log.state.wm if log.state is not None else 0)
             finally:
                 log.close()
 
-    def _read_only_wm(self, key: str, fd: int, st: os.stat_result, path: str) -> int:
+    def _read_only_wm(self, key: str, fd: int, st: statx.FileId, path: str) -> int:
         """The watermark for a reader that cannot write the store: its shared state if
         readable and current, else the end of the last complete line (nobody can write a
         store on a read-only filesystem; a writer with more rights keeps the state)."""
         table = keystate.Table(self._locks.table.directory, read_only=True)
         try:
-            ks = keystate.load(table, st)
+            ks = keystate.load(table, st.ino, st.size)
         finally:
             table.close()
         return keylog.find_end(fd, path)[0] if ks is None else ks.wm
@@ -282,10 +289,8 @@ class FileStore(Store):
                     )
                     if size is not None:
                         self._locks.keep_log(key, None)  # the kept fd is the old file's
-                        st = os.stat(log.path)
-                        new = keystate.KeyState(
-                            st.st_ino, size, ks.gen + 1, size, size, False, ks.end, st.st_mtime_ns
-                        )
+                        ino = os.stat(log.path).st_ino
+                        new = keystate.KeyState(ino, size, ks.gen + 1, size, size, False, ks.end)
                         keystate.write_both(log.state_fd, new)
             finally:
                 log.close()

@@ -8,6 +8,7 @@ import os
 import struct
 from typing import NamedTuple
 
+IN_ACCESS = 0x1
 IN_MODIFY = 0x2
 IN_ATTRIB = 0x4
 IN_MOVED_TO = 0x80

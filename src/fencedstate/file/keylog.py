@@ -127,9 +127,21 @@ def leftover_end(fd: int, end: int, size: int, after: bytes, where: str) -> int:
     if size <= end or after[:1] == PAD:
         return end
     left = os.pread(fd, size - end, end).rstrip(_BLANK)
+    if left.count(b"\n") > 1:  # a writer writes one line (and padding) at ``end``
+        raise CorruptStateError(where, f"more than one line past offset {end}")
     for part in left.split(b"\n"):
         check_torn_tail(part, end, where)
     return end + len(left)
+
+
+def sound_alone(fd: int, key: str, where: str) -> bool:
+    """True if the log's bytes alone are a sound log of ``key``: its last line (and the one
+    before) parse and follow, and only a torn tail and padding come after them."""
+    try:
+        check_key(tail_at(fd, find_end(fd, where)[0], where), key, where)
+    except CorruptStateError:
+        return False
+    return True
 
 
 # The fixed head and the checksum field of a line as ``records.encode_state`` writes it. A key is

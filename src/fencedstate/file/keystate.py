@@ -12,9 +12,10 @@ Two slots, each written by one kind of holder and each with its own CRC (a reade
 writer sees a bad CRC and reads again):
 
 - the end slot (offset 0), written under the key lock: the boot the state belongs to, the
-  log's inode, size and modification time (a log changed by anything but the store is derived
-  again, and so checked: format 4 preallocates, so the size alone rarely moves), the
-  generation, and ``end``, where the last written line ends (synced or not);
+  log's inode and size (a log changed by anything but the store is derived again, and so
+  checked; format 4 preallocates, so the size seldom moves: ``OpenLog.read_tail`` also derives
+  the state again when the bytes at ``end`` do not match it), the generation, and ``end``,
+  where the last written line ends (synced or not);
 - the sync slot (offset 64), written under the sync lock: the generation, ``wm`` (the durable
   watermark: every line ending at or below it is on disk), ``broken`` (a sync failed: the
   lines past ``wm`` are lost), and ``prev_wm`` (where the previous generation was durable).
@@ -36,15 +37,15 @@ import zlib
 from collections.abc import Callable
 from typing import NamedTuple
 
-_END = struct.Struct("<4s16sQQQQQ")  # magic, boot id, inode, size, mtime, generation, end
+_END = struct.Struct("<4s16sQQQQ")  # magic, boot id, inode, size, generation, end
 _SYNC = struct.Struct("<4sQQQQ")  # magic, generation, wm, broken, prev_wm
 _CRC = struct.Struct("<I")
 _CRC_PAD = {  # a slot's CRC and the zeros that fill it to SLOT bytes, by its layout's size
     _END.size: struct.Struct(f"<I{64 - _END.size - 4}x"),
     _SYNC.size: struct.Struct(f"<I{64 - _SYNC.size - 4}x"),
 }
-_BOTH = struct.Struct("<4s16sQQQQQI4sQQQQI24x")  # both slots with their CRCs: one unpack
-_END_MAGIC = b"FSE2"  # format 4 (FSE1, without the mtime, is format 3's: derived again)
+_BOTH = struct.Struct("<4s16sQQQQI8x4sQQQQI24x")  # both slots with their CRCs: one unpack
+_END_MAGIC = b"FSE2"  # format 4 (size counts the padding); FSE1, format 3's, is derived again
 _SYNC_MAGIC = b"FSS1"
 SLOT = 64
 SIZE = 2 * SLOT
@@ -152,7 +153,6 @@ class KeyState(NamedTuple):
     wm: int
     broken: bool
     prev_wm: int
-    mtime: int  # the log's st_mtime_ns when its writer left it
 
 
 class SyncSlot(NamedTuple):
@@ -180,10 +180,9 @@ def _pack(layout: struct.Struct, *fields: object) -> bytes:
     return body + _CRC_PAD[layout.size].pack(zlib.crc32(body))
 
 
-def load(table: Table, st: os.stat_result) -> KeyState | None:
-    """Both slots if they are this boot's and describe the log (``st``: its inode, size and
-    mtime), else None (one unpack of both slots, as ``load_wm``)."""
-    ino = st.st_ino
+def load(table: Table, ino: int, size: int) -> KeyState | None:
+    """Both slots if they are this boot's and describe the log (inode ``ino``, ``size`` bytes
+    long), else None (one unpack of both slots, as ``load_wm``)."""
     for _ in range(_TRIES):
         raw = table.read(ino, SIZE)
         if len(raw) < SIZE:
@@ -193,7 +192,6 @@ def load(table: Table, st: os.stat_result) -> KeyState | None:
             boot,
             e_ino,
             e_size,
-            e_mtime,
             e_gen,
             e_end,
             crc,
@@ -210,26 +208,23 @@ def load(table: Table, st: os.stat_result) -> KeyState | None:
             and zlib.crc32(raw[: _END.size]) == crc
             and zlib.crc32(raw[SLOT : SLOT + _SYNC.size]) == s_crc
         ):
-            if boot != BOOT_ID or e_ino != ino or e_size != st.st_size:
-                return None
-            if e_mtime != st.st_mtime_ns:
+            if boot != BOOT_ID or e_ino != ino or e_size != size:
                 return None
             if e_gen == s_gen:
-                return KeyState(ino, e_size, e_gen, e_end, wm, bool(broken), prev_wm, e_mtime)
+                return KeyState(ino, size, e_gen, e_end, wm, bool(broken), prev_wm)
         elif not raw.strip(b"\0"):
             return None  # never written (a new key, or a store from an older format)
     return None
 
 
-def load_wm(table: Table, st: os.stat_result) -> int | None:
+def load_wm(table: Table, ino: int, size: int) -> int | None:
     """``load(...).wm`` for the read path (one unpack; measured 2 us less per ``get``)."""
-    ino = st.st_ino
     for _ in range(_TRIES):
         raw = table.read(ino, SIZE)
         if len(raw) < SIZE:
             return None
-        magic, boot, e_ino, e_size, e_mtime, e_gen, _, crc, s_magic, s_gen, wm, _, _, s_crc = (
-            _BOTH.unpack(raw)
+        magic, boot, e_ino, e_size, e_gen, _, crc, s_magic, s_gen, wm, _, _, s_crc = _BOTH.unpack(
+            raw
         )
         if (
             magic == _END_MAGIC
@@ -237,13 +232,7 @@ def load_wm(table: Table, st: os.stat_result) -> int | None:
             and zlib.crc32(raw[: _END.size]) == crc
             and zlib.crc32(raw[SLOT : SLOT + _SYNC.size]) == s_crc
         ):
-            ok = (
-                boot == BOOT_ID
-                and e_ino == ino
-                and e_size == st.st_size
-                and e_mtime == st.st_mtime_ns
-                and e_gen == s_gen
-            )
+            ok = boot == BOOT_ID and e_ino == ino and e_size == size and e_gen == s_gen
             return int(wm) if ok else None
         if not raw.strip(b"\0"):
             return None
@@ -268,7 +257,7 @@ def load_for_sync(table: Table, ino: int) -> tuple[SyncSlot, int] | None:
         sync = _slot(raw[SLOT:], _SYNC, _SYNC_MAGIC)
         if end is not None and sync is not None:
             _, gen, wm, broken, prev_wm = sync
-            return SyncSlot(int(gen), int(wm), bool(broken), int(prev_wm), ino), int(end[6])
+            return SyncSlot(int(gen), int(wm), bool(broken), int(prev_wm), ino), int(end[5])
     return None
 
 
@@ -280,7 +269,7 @@ def last_gen(table: Table, ino: int) -> int:
 
 def write_end(table: Table, st: KeyState) -> None:
     """Write the end slot (the caller holds the key lock)."""
-    table.write(st.ino, _pack(_END, _END_MAGIC, BOOT_ID, st.ino, st.size, st.mtime, st.gen, st.end))
+    table.write(st.ino, _pack(_END, _END_MAGIC, BOOT_ID, st.ino, st.size, st.gen, st.end))
 
 
 def write_sync(table: Table, st: KeyState | SyncSlot) -> None:
@@ -291,7 +280,7 @@ def write_sync(table: Table, st: KeyState | SyncSlot) -> None:
 
 def write_both(table: Table, st: KeyState) -> None:
     """Write both slots (the caller holds the key lock and the sync lock)."""
-    data = _pack(_END, _END_MAGIC, BOOT_ID, st.ino, st.size, st.mtime, st.gen, st.end) + _pack(
+    data = _pack(_END, _END_MAGIC, BOOT_ID, st.ino, st.size, st.gen, st.end) + _pack(
         _SYNC, _SYNC_MAGIC, st.gen, st.wm, int(st.broken), st.prev_wm
     )
     table.write(st.ino, data)

@@ -16,7 +16,7 @@ import os
 from typing import TYPE_CHECKING
 
 from ..core.keys import relpath_to_key
-from . import keylog, keystate
+from . import keylog, keystate, statx
 
 if TYPE_CHECKING:
     from .filestore import FileStore
@@ -83,8 +83,8 @@ def _exists(store: FileStore, table: keystate.Table | None, dfd: int, name: str,
             fd = -1  # a symlink, ...: the slow path says what it is
         if fd >= 0:
             try:
-                st = os.fstat(fd)
-                wm = keystate.load_wm(table, st)
+                st = statx.ino_size(fd)  # not fstat: see ``statx``
+                wm = keystate.load_wm(table, st.ino, st.size)
                 if wm is not None:
                     path = os.path.join(store._data, key + _SUFFIX)
                     state = keylog.check_key(keylog.tail_at(fd, wm, path), key, path)

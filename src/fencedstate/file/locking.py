@@ -5,8 +5,8 @@ threads of one process queue without touching the file lock) and an exclusive op
 description byte-range lock (``fcntl F_OFD_SETLK``) on one byte of a shared lock file, which
 the kernel drops when the last descriptor of its holder closes, so a process killed with
 ``kill -9`` never leaves a lock that blocks others (as with ``flock``). A key's byte is chosen by
-a 60-bit hash of the key (``slot``): ``STRIPES`` lock files, ``locks/stripe-NN.lock``, each an
-empty file (a lock on a byte past the end of a file costs no storage), hold every key's locks,
+a 60-bit hash of the key (``slot``): ``STRIPES`` lock files, ``locks/stripe-NN.lock``, each a
+one-byte file (a lock on a byte past the end of a file costs no storage), hold every key's locks,
 so a key costs no lock file. Several keys are always locked in sorted order, so multi-key
 commits cannot deadlock. A second lock per key, the sync lock (the byte after the key's, with a
 gap so that the kernel never merges the two), elects the process that runs the key's
@@ -21,10 +21,14 @@ cost (~10 us with the wake-up touch), and the OFD lock cheaper for a key whose f
 open (no ``open``/``close``), with 64 files instead of two per key.
 
 Waiting without polling: a waiter watches its key's stripe file with inotify and sleeps in
-``poll`` until the file's attributes change or its timeout passes; every release touches the
-file's times after unlocking (``_Stripe.unlock``: ``futimens``, which needs only write access),
-and that wakes the waiters of every key of the stripe (a waiter woken for another key tries its
-lock again and sleeps again: a spurious wake-up, never a missed one). A released lock is picked
+``poll`` until the file is read or its timeout passes; every release reads the file's one byte
+after unlocking (``_Stripe.unlock``: a ``pread``, which inotify reports as ``IN_ACCESS``), and
+that wakes the waiters of every key of the stripe (a waiter woken for another key tries its
+lock again and sleeps again: a spurious wake-up, never a missed one). A read changes no inode
+(under ``relatime`` the file's atime moves at most once a day, as it is never written); format
+3 touched the file's times instead (``futimens``), a journalled inode change on every release,
+and with it the ``fdatasync`` of every durable commit took 230 instead of 158 us (p50, one
+process, ext4 on this VM: docs/benchmarks.md). A released lock is picked
 up within a context switch, and a stalled holder still turns into ``LockTimeoutError`` after
 ``timeout`` seconds. A release nobody announces (a holder killed with ``kill -9``, whose locks
 the kernel drops, or a process outside the store holding the lock) is noticed by a waiter's
@@ -101,6 +105,8 @@ class _Stripe:
                 pid = keystate.pid()
                 if self.fd < 0 or self.pid != pid:
                     fd = os.open(self.path, _OPEN_FLAGS, 0o600)
+                    if os.lseek(fd, 0, os.SEEK_END) == 0:  # new, or format 3's empty file
+                        os.pwrite(fd, b"\n", 0)  # the byte ``unlock`` reads
                     self.probe, self.pid, self.fd = -1, pid, fd
         return self.fd
 
@@ -126,7 +132,7 @@ class _Stripe:
     def unlock(self, arg: bytes) -> None:
         fcntl.fcntl(self.fd, fcntl.F_OFD_SETLK, arg)
         try:  # noqa: SIM105 - on every release: a plain try is cheaper than suppress()
-            os.utime(self.fd)  # wakes the waiters (best effort: they also time out)
+            os.pread(self.fd, 1, 0)  # wakes the waiters (IN_ACCESS; they also re-check)
         except OSError:
             pass
 
@@ -433,7 +439,7 @@ class _Watcher:
 
     def watch(self, path: str) -> None:
         if path not in self.watched:
-            inotify.add_watch(self.fd, path, inotify.IN_ATTRIB)
+            inotify.add_watch(self.fd, path, inotify.IN_ACCESS)
             self.watched.add(path)
 
     def drain(self) -> None:
@@ -459,9 +465,9 @@ def _watcher() -> _Watcher | None:
 
 
 def wait_change(path: str, ready: Callable[[], bool], timeout: float) -> bool:
-    """Call ``ready()`` until it returns True, sleeping until ``path``'s attributes change
-    (inotify) or ``_RECHECK`` seconds pass between calls; False once ``timeout`` seconds have
-    passed."""
+    """Call ``ready()`` until it returns True, sleeping until ``path`` is read (a release:
+    inotify ``IN_ACCESS``) or ``_RECHECK`` seconds pass between calls; False once ``timeout``
+    seconds have passed."""
     for _ in range(_SPINS):  # a holder that is about to let go: yield to it, do not sleep
         if ready():
             return True

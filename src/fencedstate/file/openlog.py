@@ -22,9 +22,9 @@ from typing import NamedTuple
 
 from ..core.backend import Step
 from ..core.clock import Clock
-from ..errors import FencedStateError, OutcomeUnknownError, StorageError
+from ..errors import CorruptStateError, FencedStateError, OutcomeUnknownError, StorageError
 from ..records import State, empty_state, encode_state, loads_json, with_value
-from . import keylog, keystate
+from . import keylog, keystate, statx
 from .keystate import KeyState, SyncSlot
 from .locking import KeyLocks, LogFile
 
@@ -113,8 +113,23 @@ class OpenLog:
     # -- ReadTail ----------------------------------------------------------------------------
 
     def read_tail(self) -> State:
-        """Action ReadTail: the key's true current state (durable or not)."""
+        """Action ReadTail: the key's true current state (durable or not).
+
+        If the bytes do not match the shared state (no line ends at ``end``, or what follows
+        it is not what a killed writer leaves) but are a sound log on their own, the log was
+        changed by something other than the store without changing its size (format 4's
+        size seldom moves): the state is derived again from the bytes, as for a size change.
+        """
         ks = self.load_state()
+        try:
+            return self._tail_at_end(ks)
+        except CorruptStateError:
+            if not keylog.sound_alone(self.fd, self.key, self.path):
+                raise
+        self.state = self._derive_state(statx.ino_size(self.fd))
+        return self._tail_at_end(self.state)
+
+    def _tail_at_end(self, ks: KeyState) -> State:
         self._last_line = b"" if ks.end == 0 else None
         peek = 1 if ks.end < self.size else 0  # the byte at the end: padding, or leftovers?
         tail, after = self._written_tail(ks, peek)
@@ -148,14 +163,14 @@ class OpenLog:
 
     def load_state(self) -> KeyState:
         """The key's shared state: loaded, derived again from the bytes, or repaired."""
-        st = os.fstat(self.fd)
-        ks = keystate.load(self.state_fd, st)
-        if (ks is None or st.st_nlink == 0) and self._kept and self._replaced(st):
+        st = statx.ino_size(self.fd)  # not fstat: see ``statx``
+        ks = keystate.load(self.state_fd, st.ino, st.size)
+        if (ks is None or st.nlink == 0) and self._kept and self._replaced(st):
             self._kept = False  # compacted, or replaced by fsck or by hand: open it again
             self._open(self._path_of(self.key))  # checked again: no symlink on the way
-            st = os.fstat(self.fd)
-            ks = keystate.load(self.state_fd, st)
-        self.size = st.st_size
+            st = statx.ino_size(self.fd)
+            ks = keystate.load(self.state_fd, st.ino, st.size)
+        self.size = st.size
         if ks is None:
             ks = self._derive_state(st)
         elif ks.broken:
@@ -163,14 +178,14 @@ class OpenLog:
         self.state = ks
         return ks
 
-    def _replaced(self, st: os.stat_result) -> bool:
+    def _replaced(self, st: statx.FileId) -> bool:
         """True if the path no longer names the kept fd's file."""
         try:
-            return st.st_nlink == 0 or os.stat(self.path).st_ino != st.st_ino
+            return st.nlink == 0 or os.stat(self.path).st_ino != st.ino
         except FileNotFoundError:
             return True
 
-    def _derive_state(self, st: os.stat_result) -> KeyState:
+    def _derive_state(self, st: statx.FileId) -> KeyState:
         """The shared state from the log's bytes: a new key, a format 1 store, a log replaced
         or changed by anything but the store, or a reboot (the state lives in the page cache
         only). ``keylog.find_end`` checks the bytes past the last line.
@@ -186,9 +201,8 @@ class OpenLog:
             if self._durable:
                 os.fdatasync(self.fd)
                 sync_dir_chain(os.path.dirname(self.path), self._root)
-            ino, size, mtime = st.st_ino, st.st_size, st.st_mtime_ns
-            gen = keystate.last_gen(self.state_fd, ino)
-            ks = KeyState(ino, size, gen + 1, valid_end, valid_end, False, valid_end, mtime)
+            gen = keystate.last_gen(self.state_fd, st.ino)
+            ks = KeyState(st.ino, st.size, gen + 1, valid_end, valid_end, False, valid_end)
             keystate.write_both(self.state_fd, ks)
         return ks
 
@@ -202,14 +216,14 @@ class OpenLog:
         cut them off and sync that before anything else (a failed fdatasync is never retried)."""
         self._forget_tail()
         with self._locks.hold_sync(self.key):
-            ks = keystate.load(self.state_fd, os.fstat(self.fd)) or ks
+            ks = keystate.load(self.state_fd, ks.ino, ks.size) or ks
             if not ks.broken:
                 return ks
             os.ftruncate(self.fd, ks.wm)
             if self._durable:
                 os.fdatasync(self.fd)
-            self.size, mtime = ks.wm, os.fstat(self.fd).st_mtime_ns
-            ks = KeyState(ks.ino, ks.wm, ks.gen + 1, ks.wm, ks.wm, False, ks.wm, mtime)
+            self.size = ks.wm
+            ks = KeyState(ks.ino, ks.wm, ks.gen + 1, ks.wm, ks.wm, False, ks.wm)
             keystate.write_both(self.state_fd, ks)
         return ks
 
@@ -251,19 +265,11 @@ class OpenLog:
         self._others_pending = ks.wm < ks.end
         self.size = keylog.write_line(self.fd, line, ks.end, self.size, self.leftover)
         end = ks.end + len(line)
+        # With nothing to sync the line is visible at once (no process of this store syncs).
+        written = KeyState(  # not ``_replace``: measured 3 x slower
+            ks.ino, self.size, ks.gen, end, ks.wm if self._durable else end, ks.broken, ks.prev_wm
+        )
         try:
-            mtime = os.fstat(self.fd).st_mtime_ns  # the write moved it: readers compare it
-            # With nothing to sync the line is visible at once (no process of this store syncs).
-            written = KeyState(  # not ``_replace``: measured 3 x slower
-                ks.ino,
-                self.size,
-                ks.gen,
-                end,
-                ks.wm if self._durable else end,
-                ks.broken,
-                ks.prev_wm,
-                mtime,
-            )
             if self._durable:
                 keystate.write_end(self.state_fd, written)
             else:

@@ -188,8 +188,7 @@ def salvage(path: str | os.PathLike[str], key: str) -> Salvage:
             gen = keystate.last_gen(state_fd, st.st_ino)
             end = len(kept)
             keystate.write_both(
-                state_fd,
-                keystate.KeyState(st.st_ino, end, gen + 1, end, end, False, end, st.st_mtime_ns),
+                state_fd, keystate.KeyState(st.st_ino, end, gen + 1, end, end, False, end)
             )
     return Salvage(
         key,
