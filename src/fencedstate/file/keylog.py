@@ -227,34 +227,42 @@ def read_last(path: str) -> State | None:
 
 def write_line(fd: int, line: bytes, offset: int, size: int, leftover: int) -> int:
     """Write ``line`` at ``offset`` over the padding, blanking what lies between it and
-    ``leftover`` (``leftover_end``), in one ``pwrite``; past ``size`` (the file's size) the
-    file grows by padding (``grown_size``), or by the line alone on a full disk. Returns the
+    ``leftover`` (``leftover_end``), in one call; past ``size`` (the file's size) the file
+    grows by padding (``grown_size``), or by the line alone on a full disk. Returns the
     file's size. On failure the file is cut back to ``offset``, so a failed write never
     leaves a complete line behind."""
     end = offset + len(line)
     if end <= size:  # the fast path: over written blocks, no size change
-        fill = leftover - end
-        _write_at(fd, line + PAD * fill if fill > 0 else line, offset)
+        _write_at(fd, line, max(leftover - end, 0), offset)
         return size
     new_size = grown_size(end, size)
     try:
-        _write_at(fd, line + PAD * (new_size - end), offset)
+        _write_at(fd, line, new_size - end, offset)
         return new_size
     except OSError as exc:
         if exc.errno not in _FULL:
             raise
-    _write_at(fd, line, offset)  # a full disk may still hold the line (cut back to offset)
+    _write_at(fd, line, 0, offset)  # a full disk may still hold the line (cut back to offset)
     return end
 
 
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_SPACES = memoryview(PAD * _GROW_MAX)  # padding written from here: no copy per growth
 
 
-def _write_at(fd: int, data: bytes, offset: int) -> None:
+def _write_at(fd: int, line: bytes, fill: int, offset: int) -> None:
+    """``line`` then ``fill`` bytes of padding at ``offset`` (a short write is continued)."""
     try:
-        written = os.pwrite(fd, data, offset)
-        while written < len(data):
-            written += os.pwrite(fd, data[written:], offset + written)
+        if fill:
+            pad = _SPACES[:fill] if fill <= len(_SPACES) else memoryview(PAD * fill)
+            written = os.pwritev(fd, [line, pad], offset)
+            rest = b"" if written == len(line) + fill else (line + bytes(pad))[written:]
+        else:
+            written = os.pwrite(fd, line, offset)
+            rest = line[written:]
+        while rest:
+            n = os.pwrite(fd, rest, offset + written)
+            written, rest = written + n, rest[n:]
     except BaseException:
         with contextlib.suppress(OSError):
             os.ftruncate(fd, offset)

@@ -23,7 +23,7 @@ _MASK = 0x4 | 0x100 | 0x200  # STATX_NLINK | STATX_INO | STATX_SIZE: no timestam
 
 
 class _Statx(ctypes.Structure):
-    _fields_ = [  # noqa: RUF012 - ctypes reads the class attribute
+    _fields_ = [
         ("mask", ctypes.c_uint32),
         ("blksize", ctypes.c_uint32),
         ("attributes", ctypes.c_uint64),
