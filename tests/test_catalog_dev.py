@@ -8,25 +8,23 @@ from pathlib import Path
 import pytest
 
 from fencedstate import catalog
-from fencedstate.catalog import learn, ranking
+from fencedstate.catalog import ranking
 
 DEV = json.loads((Path(__file__).parent / "catalog_dev.json").read_text())["questions"]
 HELDOUT = json.loads((Path(__file__).parent / "catalog_heldout.json").read_text())["questions"]
 IDS = {e.id for e in catalog.load_entries()}
-#: Measured (docs/catalog.md): with the learned re-rank (`ranking.WEIGHTS`, fitted on this whole
-#: set, so in-sample) top-1 152/189 (a 54/65, b 11/17, c 6/10, d 81/97), top-3 177/189. Before it
-#: (bm25 + the hand-weighted re-rank): top-1 141/189, top-3 170/189.
-TOP1_FLOOR = 0.80
-TOP3_FLOOR = 0.93
-#: Cross-validated top-1 floor (5-fold; measured below, see the test's docstring).
-CV_TOP1_FLOOR = 0.75
+#: Measured (docs/catalog.md): bm25 alone top-1 139/209, top-3 178/209; with the second-stage
+#: re-rank (`ranking`) top-1 158/209 (split a 48/65, b 12/17, c 5/10, d 76/97, e 17/20), top-3
+#: 188/209. Splits d and e were collected after the re-rank was chosen.
+TOP1_FLOOR = 0.70
+TOP3_FLOOR = 0.89
 
 
 def test_dev_set_is_large_sourced_and_disjoint_from_heldout() -> None:
     assert len(DEV) >= 40
     for x in DEV:
         assert x["expected"] in IDS, x
-        assert x["split"] in {"a", "b", "c", "d"}, x
+        assert x["split"] in {"a", "b", "c", "d", "e"}, x
         assert x["source"].startswith("https://github.com/"), x
     assert len({x["q"] for x in DEV}) == len(DEV)
     assert not {x["source"] for x in DEV} & {x["source"] for x in HELDOUT}
@@ -36,7 +34,7 @@ def test_dev_set_is_large_sourced_and_disjoint_from_heldout() -> None:
 def test_dev_top1_and_top3_meet_the_measured_floor(capsys: pytest.CaptureFixture[str]) -> None:
     top1 = top3 = 0
     misses = []
-    by_split: dict[str, list[int]] = {k: [0, 0, 0] for k in "abcd"}
+    by_split: dict[str, list[int]] = {k: [0, 0, 0] for k in "abcde"}
     for x in DEV:
         ids = [h.id for h in catalog.search(x["q"], limit=3)]
         hit1, hit3 = ids[:1] == [x["expected"]], x["expected"] in ids
@@ -61,32 +59,33 @@ def test_dev_top1_and_top3_meet_the_measured_floor(capsys: pytest.CaptureFixture
     assert top3 / n >= TOP3_FLOOR, misses
 
 
-@pytest.fixture(scope="module")
-def dev_rows() -> list[learn.Row]:
-    return learn.dev_rows()
+#: The re-rank's weight grid for the nested cross-validation: (line, cover, pairs); (0, 0, 0)
+#: is bm25's own order.
+GRID = [(line, x, x) for line in (0.0, 1.0, 2.0, 3.0) for x in (0.0, 0.5, 1.0)]
 
 
-@pytest.mark.timeout(300)
-def test_shipped_weights_are_the_fit_on_the_dev_set(dev_rows: list[learn.Row]) -> None:
-    """`ranking.WEIGHTS` are what `learn.fit` gives on this set: refit after changing it."""
-    refit = learn.fit(dev_rows)
-    assert len(refit) == len(ranking.WEIGHTS) == len(ranking.FEATURES)
-    assert all(abs(a - b) <= 2e-4 for a, b in zip(refit, ranking.WEIGHTS, strict=True)), refit
-
-
-@pytest.mark.timeout(900)
-def test_the_learned_rerank_beats_bm25_under_cross_validation(
-    dev_rows: list[learn.Row], capsys: pytest.CaptureFixture[str]
+@pytest.mark.timeout(600)
+def test_the_rerank_helps_under_nested_cross_validation(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """5 folds: weights fitted on four folds rank the fifth (measured 148/189 against bm25
-    alone 124/189; docs/catalog.md has the nested figures)."""
-    top1, top3 = learn.cross_validate(dev_rows, folds=5)
-    bm25 = sum(learn.rank_of(r, [1.0] + [0.0] * (len(ranking.FEATURES) - 1)) == 1 for r in dev_rows)
-    n = len(dev_rows)
+    """5 folds: the re-rank's weights are chosen on four folds and measured on the fifth; the
+    re-rank stays because this beats bm25 alone (measured on 209 questions: see docs/catalog.md)."""
+    hits: dict[tuple[float, float, float], list[bool]] = {}
+    for g in GRID:
+        monkeypatch.setattr(ranking, "W_LINE", g[0])
+        monkeypatch.setattr(ranking, "W_COVER", g[1])
+        monkeypatch.setattr(ranking, "W_PAIRS", g[2])
+        hits[g] = [[h.id for h in catalog.search(x["q"], limit=1)] == [x["expected"]] for x in DEV]
+    n = len(DEV)
+    nested = 0
+    for fold in range(5):
+        train = [i for i in range(n) if i % 5 != fold]
+        best = max(GRID, key=lambda g: (sum(hits[g][i] for i in train), -GRID.index(g)))
+        nested += sum(hits[best][i] for i in range(n) if i % 5 == fold)
+    bm25 = sum(hits[(0.0, 0.0, 0.0)])
     with capsys.disabled():
         print(
-            f"\ncatalog dev, learned re-rank 5-fold: top-1 {top1}/{n}, top-3 {top3}/{n}; "
+            f"\ncatalog dev, re-rank weights chosen per fold (5-fold): top-1 {nested}/{n}; "
             f"bm25 alone {bm25}/{n}"
         )
-    assert top1 >= bm25 + 15
-    assert top1 / n >= CV_TOP1_FLOOR
+    assert nested > bm25

@@ -150,6 +150,10 @@ def show(entry_id: str) -> Entry:
     raise EntryNotFoundError(entry_id, difflib.get_close_matches(entry_id, ids, n=3, cutoff=0.4))
 
 
+# column weights for bm25: id, name, aliases, symptoms, category, summary, body, mitigations
+_WEIGHTS = (2.0, 6.0, 6.0, 4.0, 1.0, 3.0, 1.0, 0.5)
+
+
 def _fts(entries: list[Entry]) -> sqlite3.Connection:
     con = sqlite3.connect(":memory:")
     con.execute(
@@ -157,7 +161,20 @@ def _fts(entries: list[Entry]) -> sqlite3.Connection:
         " mitigations,"
         " tokenize='porter unicode61')"
     )
-    rows = [(n, *ranking.field_texts(e)) for n, e in enumerate(entries, start=1)]
+    rows = [
+        (
+            n,
+            e.id.replace("-", " "),
+            e.name,
+            " ; ".join(e.aliases),
+            " ; ".join(e.symptoms),
+            e.category,
+            e.summary,
+            "\n".join((e.reproduction, e.impact, e.detection)),
+            "\n".join(f"{m.name}. {m.description}" for m in e.mitigations),
+        )
+        for n, e in enumerate(entries, start=1)
+    ]
     con.executemany(
         "INSERT INTO e(rowid, id, name, aliases, symptoms, category, summary, body,"
         " mitigations) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -166,32 +183,26 @@ def _fts(entries: list[Entry]) -> sqlite3.Connection:
     return con
 
 
-def candidates(entries: list[Entry], words: list[str]) -> list[tuple[int, float]]:
-    """Stage one: every entry sharing a word with the query (FTS5, porter stemming), as (entry
-    index, bm25 score), best first."""
-    query = " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
-    con = _fts(entries)
-    try:
-        weights = ",".join(str(w) for w in ranking.FIELD_WEIGHTS)
-        rows = con.execute(
-            f"SELECT rowid, bm25(e, {weights}) AS s FROM e WHERE e MATCH ? ORDER BY s, rowid",
-            (query,),
-        ).fetchall()
-    finally:
-        con.close()
-    return [(rowid - 1, float(s)) for rowid, s in rows]
-
-
 def search(text: str, limit: int = 5) -> list[SearchHit]:
-    """Ranked search over all entries: the entries bm25 matches (FTS5, porter stemming, any-word
-    match) ranked by a learned linear combination of field-level match features (`ranking`)."""
+    """Ranked search over all entries: bm25 candidates (FTS5, porter stemming, any-word match)
+    re-ranked by how well an entry's name, aliases and symptom lines match (`ranking`)."""
     if limit < 1:
         raise ValueError("limit must be >= 1")
     words = ranking.content_words(text)
     if not words:
         return []
+    query = " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
     entries = load_entries()
-    ranked = ranking.rerank(entries, words, candidates(entries, words))
+    con = _fts(entries)
+    try:
+        weights = ",".join(str(w) for w in _WEIGHTS)
+        rows = con.execute(
+            f"SELECT rowid, bm25(e, {weights}) AS s FROM e WHERE e MATCH ? ORDER BY s LIMIT ?",
+            (query, max(limit, ranking.CANDIDATES)),
+        ).fetchall()
+    finally:
+        con.close()
+    ranked = ranking.rerank(entries, words, [(rowid - 1, float(s)) for rowid, s in rows])
     return [
         SearchHit(
             rank=n,
