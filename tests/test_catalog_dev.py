@@ -13,8 +13,9 @@ from fencedstate.catalog import ranking
 DEV = json.loads((Path(__file__).parent / "catalog_dev.json").read_text())["questions"]
 HELDOUT = json.loads((Path(__file__).parent / "catalog_heldout.json").read_text())["questions"]
 IDS = {e.id for e in catalog.load_entries()}
-#: Measured (docs/catalog.md): bm25 alone top-1 58/92, top-3 76/92; with the second-stage re-rank
-#: (`ranking`) top-1 65/92 (split a 48/65, b 12/17, c 5/10), top-3 82/92 (59/65, 16/17, 7/10).
+#: Measured (docs/catalog.md): bm25 alone top-1 139/209, top-3 178/209; with the second-stage
+#: re-rank (`ranking`) top-1 158/209 (split a 48/65, b 12/17, c 5/10, d 76/97, e 17/20), top-3
+#: 188/209. Splits d and e were collected after the re-rank was chosen.
 TOP1_FLOOR = 0.70
 TOP3_FLOOR = 0.89
 
@@ -23,7 +24,7 @@ def test_dev_set_is_large_sourced_and_disjoint_from_heldout() -> None:
     assert len(DEV) >= 40
     for x in DEV:
         assert x["expected"] in IDS, x
-        assert x["split"] in {"a", "b", "c"}, x
+        assert x["split"] in {"a", "b", "c", "d", "e"}, x
         assert x["source"].startswith("https://github.com/"), x
     assert len({x["q"] for x in DEV}) == len(DEV)
     assert not {x["source"] for x in DEV} & {x["source"] for x in HELDOUT}
@@ -33,7 +34,7 @@ def test_dev_set_is_large_sourced_and_disjoint_from_heldout() -> None:
 def test_dev_top1_and_top3_meet_the_measured_floor(capsys: pytest.CaptureFixture[str]) -> None:
     top1 = top3 = 0
     misses = []
-    by_split: dict[str, list[int]] = {"a": [0, 0, 0], "b": [0, 0, 0], "c": [0, 0, 0]}
+    by_split: dict[str, list[int]] = {k: [0, 0, 0] for k in "abcde"}
     for x in DEV:
         ids = [h.id for h in catalog.search(x["q"], limit=3)]
         hit1, hit3 = ids[:1] == [x["expected"]], x["expected"] in ids
@@ -68,7 +69,7 @@ def test_the_rerank_helps_under_nested_cross_validation(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """5 folds: the re-rank's weights are chosen on four folds and measured on the fifth; the
-    re-rank stays because this beats bm25 alone (measured 62/92 against 57/92)."""
+    re-rank stays because this beats bm25 alone (measured on 209 questions: see docs/catalog.md)."""
     hits: dict[tuple[float, float, float], list[bool]] = {}
     for g in GRID:
         monkeypatch.setattr(ranking, "W_LINE", g[0])

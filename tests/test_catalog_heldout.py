@@ -22,7 +22,9 @@ IDS = {e.id for e in catalog.load_entries()}
 #: tests/catalog_dev.json, checked here once at the end): top-1 74 (84 %), top-3 80 (91 %). The
 #: target (90 %) is not met; see docs/catalog.md for what was tried and measured. A vote of the
 #: nearest labelled dev questions (commit 828ba54, chosen by cross-validation on the dev set)
-#: measured top-1 71 (81 %), top-3 81 here and was reverted.
+#: measured top-1 71 (81 %), top-3 81 here and was reverted. A learned linear re-rank (commit
+#: 933cef9, chosen by cross-validation on a dev set grown to 189, then 209 questions) measured
+#: top-1 71, top-3 83 here and was reverted too; the shipped ranking measured 74 / 80 again after.
 TOP1_FLOOR = 0.84
 TOP3_FLOOR = 0.90
 
