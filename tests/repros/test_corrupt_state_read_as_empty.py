@@ -30,7 +30,8 @@ def test_repro(tmp_path: Path) -> None:
     store.put("memory/all", {f"fact{i}": i for i in range(50)}, expected_version=0)
     log = tmp_path / "store" / "data" / "memory" / "all.jsonl"
     raw = log.read_bytes()
-    damaged = raw[:-20] + b"\x00garbage" + raw[-12:]  # still newline-terminated
+    body = raw.rstrip(b" ")  # the line; blank padding follows it
+    damaged = body[:-20] + b"\x00garbage" + body[-12:] + raw[len(body) :]  # still a whole line
     log.write_bytes(damaged)
     with pytest.raises(fs.CorruptStateError):
         store.get("memory/all")
