@@ -4,8 +4,8 @@ A log is JSON lines (``records``), readable with ``cat``, ``jq`` and a line read
 by blank padding (format 4): spaces, which no line holds at its start or end, so they read as
 one blank last line. The file grows in steps of padding (``grown_size``) and a line is written
 over it, so that the ``fdatasync`` of a commit writes the blocks of the line and no size
-change (measured: 165 against 250-300 us per overwrite + fdatasync against append +
-fdatasync, ext4 on virtio). Where the lines end is kept in the key's shared state
+change (measured in the store: 262 against 184 us at p50, docs/benchmarks.md). Where the
+lines end is kept in the key's shared state
 (``keystate``); ``find_end`` derives it from the bytes when that state is gone. The functions
 take the caller's lock for granted, except the readers, which read below the durable watermark
 (bytes nobody rewrites).
@@ -93,7 +93,7 @@ def find_end(fd: int, where: str) -> tuple[int, int]:
 
     What lies between the two must be a torn line (``check_torn_tail``).
     """
-    pos = os.fstat(fd).st_size
+    pos = os.lseek(fd, 0, os.SEEK_END)  # not fstat: see ``statx``
     dirty_end = 0
     while pos > 0:  # skip the padding (and NULs)
         n = min(pos, _CHUNK)
