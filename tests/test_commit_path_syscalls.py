@@ -38,13 +38,16 @@ def test_warm_commits_and_reads_never_stat_a_file(
         store.get(key)
     calls: list[str] = []
     real_fstat, real_stat = os.fstat, os.stat
+    me = threading.get_ident()  # other tests' threads may still stat their own files
 
     def fstat(fd: int) -> os.stat_result:
-        calls.append(f"fstat {fd}")
+        if threading.get_ident() == me:
+            calls.append(f"fstat {fd}")
         return real_fstat(fd)
 
     def stat(path: str, *args: object, **kwargs: object) -> os.stat_result:
-        calls.append(f"stat {path}")
+        if threading.get_ident() == me:
+            calls.append(f"stat {path}")
         return real_stat(path, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(os, "fstat", fstat)
