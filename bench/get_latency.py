@@ -3,9 +3,9 @@ alternating the trees round by round so that a loaded machine weighs on both ali
 
     python bench/get_latency.py src /path/to/other/checkout/src --keys 10,100000
 
-Each store is filled once (by the first tree, keys shaped as bench/peers' read test) and read
-by every tree. Prints p50 and p90 in microseconds per tree, size and round. Not a substitute
-for bench/peers (no peers); a quick check of the read path.
+Each tree fills its own store once (keys shaped as bench/peers' read test: a store of another
+format is refused) and reads it. Prints p50 and p90 in microseconds per tree, size and round.
+Not a substitute for bench/peers (no peers); a quick check of the read path.
 """
 
 from __future__ import annotations
@@ -57,12 +57,14 @@ def main() -> None:
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="get-latency-")
     for nkeys in (int(x) for x in args.keys.split(",")):
-        root = f"{work}/s{nkeys}"
-        subprocess.run([sys.executable, "-c", BUILD, args.trees[0], root, str(nkeys)], check=True)
+        roots = {tree: f"{work}/s{nkeys}-{i}" for i, tree in enumerate(args.trees)}
+        for tree, root in roots.items():  # one store per tree: releases of other formats
+            cmd = [sys.executable, "-c", BUILD, tree, root, str(nkeys)]  # refuse each other's
+            subprocess.run(cmd, check=True)
         p50s: dict[str, list[float]] = {t: [] for t in args.trees}
         for r in range(args.rounds):
             for tree in args.trees:
-                cmd = [sys.executable, "-c", READ, tree, root, str(nkeys), str(args.gets)]
+                cmd = [sys.executable, "-c", READ, tree, roots[tree], str(nkeys), str(args.gets)]
                 out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
                 p50, p90 = (float(x) for x in out.split())
                 p50s[tree].append(p50)
