@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -94,7 +95,11 @@ def test_a_waiter_takes_the_lock_once_it_is_released(tmp_path: Path) -> None:
     writer = threading.Thread(target=commit)
     writer.start()
     try:
-        assert not done.wait(0.3)  # still waiting: the lock is held
+        deadline = time.monotonic() + 120
+        while not _waiting(store, "k"):  # its thread lock taken: it waits for the file lock
+            assert time.monotonic() < deadline and writer.is_alive()
+            time.sleep(0.001)
+        assert not done.is_set()  # the other store object still holds the key
     finally:
         other._locks.release("k")
     assert done.wait(120)
@@ -102,3 +107,8 @@ def test_a_waiter_takes_the_lock_once_it_is_released(tmp_path: Path) -> None:
     assert store.get("k").version == 2  # type: ignore[union-attr]
     store.close()
     other.close()
+
+
+def _waiting(store: fs.FileStore, key: str) -> bool:
+    lock = store._locks._locks.get(key)
+    return lock is not None and lock.key_lock.thread_lock.locked()

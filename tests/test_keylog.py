@@ -45,6 +45,15 @@ def _tail(fd: int, where: str) -> tuple[State | None, int, int]:
     return keylog.tail_at(fd, valid_end, where), valid_end, dirty_end
 
 
+def _tail_of(path: Path) -> tuple[State | None, int, int]:
+    """``_tail`` of the log at ``path`` (opened and closed here)."""
+    fd = _fd(path)
+    try:
+        return _tail(fd, str(path))
+    finally:
+        os.close(fd)
+
+
 def test_open_rw_creates_once(tmp_path: Path) -> None:
     path = str(tmp_path / "sub" / "k.jsonl")
     fd, created = keylog.open_rw(path)
@@ -136,12 +145,8 @@ def test_a_damaged_last_line_before_padding_is_damage_not_a_torn_tail(tmp_path: 
     bad = bytearray(two)
     bad[12] ^= 0x01
     path.write_bytes(one + bytes(bad) + keylog.PAD * 1000)
-    fd = _fd(path)
-    try:
-        with pytest.raises(fs.CorruptStateError):
-            _tail(fd, str(path))
-    finally:
-        os.close(fd)
+    with pytest.raises(fs.CorruptStateError):
+        _tail_of(path)
     with pytest.raises(fs.CorruptStateError):
         list(keylog.iter_states(str(path)))
 
@@ -177,12 +182,8 @@ def test_corrupt_complete_line_is_an_error(tmp_path: Path) -> None:
     line = bytearray(encode_state(_states(1)[0]))
     line[10] ^= 0x01  # flip a bit inside the line: the CRC no longer matches
     path.write_bytes(bytes(line))
-    fd = _fd(path)
-    try:
-        with pytest.raises(fs.CorruptStateError):
-            _tail(fd, str(path))
-    finally:
-        os.close(fd)
+    with pytest.raises(fs.CorruptStateError):
+        _tail_of(path)
 
 
 def test_long_last_line_spanning_chunks(tmp_path: Path) -> None:
@@ -198,11 +199,7 @@ def test_long_last_line_spanning_chunks(tmp_path: Path) -> None:
         clock=clock,
     )
     path.write_bytes(encode_state(_states(1)[0]) + encode_state(big))
-    fd = _fd(path)
-    try:
-        tail = _tail(fd, str(path))
-    finally:
-        os.close(fd)
+    tail = _tail_of(path)
     assert tail[0] is not None and tail[0].value == "x" * 200_000
     assert tail[1] == tail[2] == path.stat().st_size
 
@@ -239,12 +236,8 @@ def test_line_before_the_last_with_non_utf8_bytes_is_corrupt(tmp_path: Path) -> 
     path = tmp_path / "k"
     first, last = (encode_state(s) for s in _states(2))
     path.write_bytes(first.replace(b'"key":"k"', b'"key":"\xb7k"') + last)
-    fd = _fd(path)
-    try:
-        with pytest.raises(fs.CorruptStateError):
-            _tail(fd, str(path))
-    finally:
-        os.close(fd)
+    with pytest.raises(fs.CorruptStateError):
+        _tail_of(path)
 
 
 def test_bytes_a_killed_writer_left_are_checked(tmp_path: Path) -> None:

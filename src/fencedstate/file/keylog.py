@@ -138,7 +138,7 @@ def sound_alone(fd: int, key: str, where: str) -> bool:
     """True if the log's bytes alone are a sound log of ``key``: its last line (and the one
     before) parse and follow, and only a torn tail and padding come after them."""
     try:
-        check_key(tail_at(fd, find_end(fd, where)[0], where), key, where)
+        check_key(last_state(fd, where), key, where)
     except CorruptStateError:
         return False
     return True
@@ -213,14 +213,19 @@ def check_key(state: State | None, key: str, where: str) -> State | None:
     return state
 
 
+def last_state(fd: int, where: str) -> State | None:
+    """The log's last complete state, derived from its bytes alone (``find_end``, then
+    ``tail_at``), as a store derives a key's state it has no record of."""
+    return tail_at(fd, find_end(fd, where)[0], where)
+
+
 def read_last(path: str) -> State | None:
-    """The key's last complete state, derived from the log's bytes alone (offline tools:
-    ``bench/peers/readscale.py``), as a store derives a key's state it has no record of."""
+    """``last_state`` of the log at ``path`` (offline tools: ``bench/peers/readscale.py``)."""
     fd = open_read(path)
     if fd is None:
         return None
     try:
-        return tail_at(fd, find_end(fd, path)[0], path)
+        return last_state(fd, path)
     finally:
         os.close(fd)
 
