@@ -5,6 +5,7 @@ its time"):
     python bench/put_breakdown.py                                  # this checkout's src/
     python bench/put_breakdown.py --baseline /work/main/src        # also the put of SRC
     python bench/put_breakdown.py --only put,put-spin --rounds 9   # some variants
+    python bench/put_breakdown.py --child put --n 1500             # one run, in this process
 
 Each variant runs in a fresh child process: W warm-up iterations, then N timed ones, each timed
 with ``perf_counter_ns``; a run reports the p50 of its iterations, the table the median of the
@@ -207,7 +208,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--n", type=int, default=1500)
     parser.add_argument("--workdir", help="directory on the disk under test (default: a temp dir)")
+    parser.add_argument(
+        "--child", metavar="VARIANT", help="run one variant in this process (to trace it)"
+    )
     args = parser.parse_args()
+    if args.child:
+        work = tempfile.mkdtemp(prefix="put-breakdown-", dir=args.workdir)
+        sys.argv = ["-c", args.child, str(args.n), args.src, work]
+        exec(compile(CHILD, "<put_breakdown child>", "exec"), {"__name__": "__main__"})
+        return
     names = args.only.split(",") if args.only else list(VARIANTS)
     for name in names:
         if name.split("@")[0] not in VARIANTS:
