@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -215,7 +216,10 @@ def main() -> None:
     if args.child:
         work = tempfile.mkdtemp(prefix="put-breakdown-", dir=args.workdir)
         sys.argv = ["-c", args.child, str(args.n), args.src, work]
-        exec(compile(CHILD, "<put_breakdown child>", "exec"), {"__name__": "__main__"})
+        try:
+            exec(compile(CHILD, "<put_breakdown child>", "exec"), {"__name__": "__main__"})
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
         return
     names = args.only.split(",") if args.only else list(VARIANTS)
     for name in names:
@@ -226,11 +230,14 @@ def main() -> None:
         plan += [(f"{name}@base", args.baseline) for name in names if name.startswith("put")]
     work = tempfile.mkdtemp(prefix="put-breakdown-", dir=args.workdir)
     results: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for r in range(args.rounds):
-        k = r % len(plan)
-        for label, src in plan[k:] + plan[:k]:  # each round starts one variant later
-            for field, value in run(label.split("@")[0], args.n, src, work).items():
-                results[label][field].append(value)
+    try:
+        for r in range(args.rounds):
+            k = r % len(plan)
+            for label, src in plan[k:] + plan[:k]:  # each round starts one variant later
+                for field, value in run(label.split("@")[0], args.n, src, work).items():
+                    results[label][field].append(value)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # the logs, tables and databases of the runs
     print(f"p50 us per iteration, median of {args.rounds} rounds x {args.n} iterations")
     print("| variant | " + " | ".join(FIELDS) + " |")
     print("|---|" + "---:|" * len(FIELDS))

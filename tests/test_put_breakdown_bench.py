@@ -33,6 +33,7 @@ def test_put_breakdown_reports_each_variant(tmp_path: Path) -> None:
         it, sync, pre, post, _cpu = (float(c) for c in rows[name])
         assert it > 0 and sync > 0 and pre > 0 and post > 0, out  # each part was timed
     assert rows["sqlite"][1] == "", out  # SQLite's sync is inside the library: not split
+    assert list(tmp_path.iterdir()) == []  # the runs' files are removed
 
 
 def test_put_breakdown_rejects_an_unknown_variant() -> None:
