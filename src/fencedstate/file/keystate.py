@@ -272,10 +272,15 @@ def write_end(table: Table, st: KeyState) -> None:
     table.write(st.ino, _pack(_END, _END_MAGIC, BOOT_ID, st.ino, st.size, st.gen, st.end))
 
 
-def write_sync(table: Table, st: KeyState | SyncSlot) -> None:
-    """Write the sync slot (the caller holds the sync lock)."""
-    data = _pack(_SYNC, _SYNC_MAGIC, st.gen, st.wm, int(st.broken), st.prev_wm)
-    table.write(st.ino, data, SLOT)
+def write_sync(table: Table, st: KeyState | SyncSlot, packed: bytes | None = None) -> None:
+    """Write the sync slot (the caller holds the sync lock); ``packed``: ``pack_sync(st)``,
+    if the caller made it already."""
+    table.write(st.ino, pack_sync(st) if packed is None else packed, SLOT)
+
+
+def pack_sync(st: KeyState | SyncSlot) -> bytes:
+    """The bytes of ``st``'s sync slot, as ``write_sync`` writes them."""
+    return _pack(_SYNC, _SYNC_MAGIC, st.gen, st.wm, int(st.broken), st.prev_wm)
 
 
 def write_both(table: Table, st: KeyState) -> None:
