@@ -80,6 +80,15 @@ def test_read_only_commands_never_create_a_store(tmp_path: Path) -> None:
     assert out.returncode == 2 and not missing.exists()
 
 
+def test_copy_from_a_path_that_is_not_a_store_creates_nothing(tmp_path: Path) -> None:
+    missing, dst = tmp_path / "nosuchdir", tmp_path / "dst"
+    out = run("copy", str(missing), str(dst))
+    assert out.returncode == 2, out
+    [line] = out.stderr.strip().splitlines()
+    assert "is not a fencedstate store" in line
+    assert not missing.exists() and not dst.exists()
+
+
 def test_inspect_lists_a_damaged_key_and_goes_on(tmp_path: Path) -> None:
     _store(tmp_path)
     _damage(tmp_path)

@@ -93,7 +93,8 @@ def _history(args: argparse.Namespace) -> int:
 def _copy(args: argparse.Namespace) -> int:
     from ..copy import copy_store
 
-    src, dst = open_store(args.src), open_store(args.dst)
+    src = open_existing(args.src)  # a mistyped source is an error, never a new empty store
+    dst = open_store(args.dst)
     tty = sys.stderr.isatty()
 
     def progress(done: int, total: int) -> None:
@@ -195,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=50)
     p.set_defaults(func=_history)
     p = sub.add_parser("copy", help=COMMANDS["copy"], parents=[common])
-    p.add_argument("src", help="the source store (directory or URL)")
+    p.add_argument("src", help="the source store (directory or URL; never created)")
     p.add_argument("dst", help="the destination store (must not hold any of the keys)")
     p.add_argument(
         "--wait",
