@@ -66,8 +66,8 @@ class Store(Backend):
     def __init__(
         self, *, max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES, clock: Clock | None = None
     ) -> None:
-        if max_value_bytes <= 0:
-            raise InvalidArgumentError("max_value_bytes must be positive")
+        if type(max_value_bytes) is not int or max_value_bytes <= 0:
+            raise InvalidArgumentError("max_value_bytes must be a positive int")
         self.max_value_bytes = max_value_bytes
         self.clock = clock if clock is not None else Clock()
         self.stats = Stats(backend=type(self).__name__)
