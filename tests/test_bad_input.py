@@ -294,3 +294,21 @@ def test_catalog_errors_are_fencedstate_errors() -> None:
         raise catalog_errors.EntryNotFoundError("nope", [])
     assert issubclass(catalog_errors.CatalogFormatError, ValueError)
     assert issubclass(catalog_errors.CatalogNotFoundError, fs.FencedStateError)
+
+
+@pytest.mark.parametrize(
+    ("writes", "match"),
+    [
+        ({"a": 1}, r"the entry for 'a' is not a pair \(int\)"),
+        ({"a": (1, 0, 2)}, r"the entry for 'a' is not a pair \(3 items\)"),
+        ({"a": None}, r"the entry for 'a' is not a pair \(NoneType\)"),
+        ([("a", 1, 0)], r"put_many takes a dict \{key: \(value, expected_version\)\}"),
+    ],
+)
+def test_put_many_of_the_wrong_shape_is_refused_and_writes_nothing(
+    store: fs.Store, writes: object, match: str
+) -> None:
+    with pytest.raises(fs.InvalidArgumentError, match=match) as err:
+        store.put_many({"b": (1, 0), **writes} if isinstance(writes, dict) else writes)  # type: ignore[arg-type]
+    assert err.value.advice
+    assert store.get("b") is None

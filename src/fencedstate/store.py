@@ -326,9 +326,12 @@ class Store(Backend):
         the first key that moved and nothing is written (guards against write skew).
         """
         writer = args.optional_name("writer", writer)
+        if not isinstance(writes, Mapping):
+            raise InvalidArgumentError("put_many takes a dict {key: (value, expected_version)}")
         prepared: dict[str, tuple[Any, str, int | None]] = {}
-        for key, (value, expected) in writes.items():
+        for key, entry in writes.items():
             k = validate_key(key)
+            value, expected = args.write_pair(k, entry)
             prepared[k] = (*self._encode(k, value), args.optional_expected_version(expected))
         if not prepared:
             return {}
