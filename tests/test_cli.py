@@ -61,6 +61,9 @@ def test_inspect_and_history(tmp_path: Path) -> None:
     assert out.returncode == 0
     ops = [line.split()[2] for line in out.stdout.splitlines()[2:]]
     assert ops == ["put", "claim"]
+    store.put("notes/x", {"done": True, "by": None}, expected_version=1)
+    out = run("history", str(tmp_path / "s"), "notes/x")
+    assert out.stdout.splitlines()[-1].endswith('{"done": true, "by": null}')  # JSON, not repr
 
 
 def test_errors_are_one_clear_line(tmp_path: Path) -> None:

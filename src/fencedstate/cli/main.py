@@ -84,7 +84,7 @@ def _history(args: argparse.Namespace) -> int:
         return 0
     rows = []
     for e in events:
-        value = "-" if not e.exists else _short(repr(e.value), 40)
+        value = "-" if not e.exists else _short(json.dumps(e.value, ensure_ascii=False), 40)
         rows.append([_when(e.at), e.op, e.version, e.epoch, e.actor or "-", e.holder or "-", value])
     print(render(["at", "op", "version", "epoch", "by", "holder", "value"], rows, indent=""))
     return 0
