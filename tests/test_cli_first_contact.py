@@ -58,7 +58,17 @@ def test_help_lists_every_command_on_one_line_each() -> None:
     for name in commands:
         [line] = [x for x in lines if re.match(rf"^    {name}\s", x)]
         assert len(line.split(maxsplit=1)) == 2, f"{name} has no one-line help: {line!r}"
-    assert "exit codes" in out.stdout
+    text = " ".join(out.stdout.split())
+    assert "exit codes: 0 ok, 1 damage found (check, inspect), 2 error" in text
+
+
+def test_check_help_speaks_cli_not_python() -> None:
+    out = run("check", "--help")
+    assert out.returncode == 0
+    text = " ".join(out.stdout.split())
+    assert "``" not in text and "quarantine=True" not in text  # not the module's docstring
+    assert "--quarantine moves each damaged log aside" in text
+    assert "exit codes: 0 clean, 1 damage found, 2 could not run" in text
 
 
 def test_read_only_commands_never_create_a_store(tmp_path: Path) -> None:

@@ -221,8 +221,17 @@ def render(report: CheckReport) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``fencedstate check``: exit 0 clean, 1 damage found, 2 could not run."""
-    parser = argparse.ArgumentParser(prog="fencedstate check", description=__doc__)
-    parser.add_argument("dir")
+    parser = argparse.ArgumentParser(
+        prog="fencedstate check",
+        description=(
+            "Read every log, intent and lock file of a file store, without taking a lock, and "
+            "report what is damaged. Nothing is written unless an option says so: --quarantine "
+            "moves each damaged log aside (never deleted) so the key reads as damaged, never as "
+            "missing; then --salvage, --restore-from or --reset settles one key."
+        ),
+        epilog="exit codes: 0 clean, 1 damage found, 2 could not run. Details: docs/cli.md.",
+    )
+    parser.add_argument("dir", help="a file store directory (never created)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(
         "--quarantine",

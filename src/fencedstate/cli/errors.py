@@ -27,6 +27,9 @@ EXIT_CODES_HELP = (
     "re-read and retry)"
 )
 
+EXIT_CODES_ALL_HELP = EXIT_CODES_HELP.replace("0 ok, ", "0 ok, 1 damage found (check, inspect), ")
+"""Every exit code of the ``fencedstate`` command (``EXIT_CODES_HELP``: the claim commands')."""
+
 
 def exit_code(exc: FencedStateError) -> int:
     """The exit code for ``exc``: 3 held, 4 fenced, 5 conflict, 2 anything else."""

@@ -16,7 +16,7 @@ from ..file.filestore import MARKER
 from ..locations import is_url
 from ..store import Store
 from . import claims
-from .errors import EXIT_CODES_HELP, EXIT_DAMAGE, report
+from .errors import EXIT_CODES_ALL_HELP, EXIT_DAMAGE, report
 from .table import render
 
 
@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fencedstate",
         description=__doc__,
-        epilog=EXIT_CODES_HELP + ". Details: docs/cli.md.",
+        epilog=EXIT_CODES_ALL_HELP + ". Details: docs/cli.md.",
         formatter_class=_wide,
     )
     parser.add_argument("--version", action="version", version=f"fencedstate {__version__}")
