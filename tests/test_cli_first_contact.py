@@ -281,3 +281,23 @@ def test_demo_frameworks_in_a_core_only_install_prints_install_lines() -> None:
     assert "Traceback" not in out.stdout + out.stderr
     for _, _, extra, _ in frameworks.EXAMPLES:
         assert f"not installed: pip install -e '.[{extra}]'" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "args", [("catalog", "list"), ("catalog", "show", "phantom-acceptance"), ("inspect", "STORE")]
+)
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path: Path, args: tuple[str, ...]) -> None:
+    _store(tmp_path)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first write: `... | head -0`
+    proc = subprocess.run(
+        [*CLI, *(str(tmp_path) if a == "STORE" else a for a in args)],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    os.close(write_end)
+    assert proc.returncode == 141, proc.stderr
+    assert proc.stderr == ""  # no BrokenPipeError traceback, no "Exception ignored"

@@ -20,6 +20,9 @@ EXIT_FENCED = 4
 """``FencedError``: the claim (key, owner, epoch) is no longer the key's grant."""
 EXIT_CONFLICT = 5
 """``ConflictError``: the key is not at the expected version."""
+EXIT_BROKEN_PIPE = 141
+"""The reader of stdout went away (``| head``): 128 + SIGPIPE, as the shell reports a tool
+killed by it."""
 
 EXIT_CODES_HELP = (
     "exit codes: 0 ok, 2 error (bad input, not a store, storage), 3 held by another owner "

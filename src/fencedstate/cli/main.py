@@ -16,7 +16,7 @@ from ..file.filestore import MARKER
 from ..locations import is_url
 from ..store import Store
 from . import claims
-from .errors import EXIT_CODES_ALL_HELP, EXIT_DAMAGE, report
+from .errors import EXIT_BROKEN_PIPE, EXIT_CODES_ALL_HELP, EXIT_DAMAGE, report
 from .table import render
 
 
@@ -212,7 +212,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``fencedstate`` console script."""
+    """Entry point of the ``fencedstate`` console script.
+
+    A reader that goes away early (``fencedstate catalog list | head``) ends the command
+    quietly with 141, as SIGPIPE ends a Unix tool (SIGPIPE itself stays ignored: the MCP
+    server writes to sockets).
+    """
+    try:
+        code = _main(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush goes nowhere
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["check"]:
         from ..fsck import main as check_main
