@@ -301,3 +301,16 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path: Path, args: tuple[str,
     os.close(write_end)
     assert proc.returncode == 141, proc.stderr
     assert proc.stderr == ""  # no BrokenPipeError traceback, no "Exception ignored"
+
+
+def test_mcp_stdio_server_ends_cleanly_when_its_client_closes(tmp_path: Path) -> None:
+    fs.open_store(tmp_path / "s").close()
+    proc = subprocess.run(
+        [*CLI, "mcp", str(tmp_path / "s")],
+        stdin=subprocess.DEVNULL,  # the client is gone at once: the server's stdio ends
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr

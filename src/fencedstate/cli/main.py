@@ -220,7 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     try:
         code = _main(argv)
-        sys.stdout.flush()
+        if not sys.stdout.closed:  # the MCP stdio server closes it on the way out
+            sys.stdout.flush()
     except BrokenPipeError:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush goes nowhere
