@@ -34,6 +34,32 @@ def test_demo_shows_both_failures_and_both_fixes() -> None:
     assert "lost updates naive=9 fenced=0; conflicts retried=9; zombie commits rejected=1" in text
 
 
+def test_demo_refuses_what_it_cannot_show_in_one_line(tmp_path: Path) -> None:
+    a_file = tmp_path / "f"
+    a_file.write_text("mine")
+    for args, says in [
+        (["--workers", "1"], "--workers must be 2 to 64"),
+        (["--rounds", "0"], "--rounds must be at least 1"),
+        (["--dir", str(a_file)], "is a file"),
+    ]:
+        out = run("demo", *args)
+        assert out.returncode == 2 and out.stdout == "", (args, out)
+        [line] = out.stderr.splitlines()
+        assert says in line and "Traceback" not in line
+    assert a_file.read_text() == "mine"
+
+
+def test_demo_dir_keeps_the_store_and_a_second_run_is_refused(tmp_path: Path) -> None:
+    kept = tmp_path / "demo"
+    out = run("demo", "--workers", "2", "--rounds", "1", "--dir", str(kept))
+    assert out.returncode == 0, out.stderr
+    assert f"store in {kept / 'store'}" in out.stdout  # the path inspect takes
+    assert run("inspect", str(kept / "store")).returncode == 0
+    again = run("demo", "--workers", "2", "--rounds", "1", "--dir", str(kept))
+    assert again.returncode == 2 and "holds a previous run" in again.stderr, again.stderr
+    assert "Traceback" not in again.stderr
+
+
 def test_inspect_and_history(tmp_path: Path) -> None:
     store = fs.open_store(tmp_path / "s")
     store.put("plans/alpha", {"goal": "ship"}, expected_version=0, writer="planner")
