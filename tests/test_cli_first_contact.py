@@ -314,3 +314,16 @@ def test_mcp_stdio_server_ends_cleanly_when_its_client_closes(tmp_path: Path) ->
         check=False,
     )
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+
+
+def test_check_takes_a_file_url_and_refuses_a_server_url(tmp_path: Path) -> None:
+    _store(tmp_path)
+    out = run("check", f"file://{tmp_path}")
+    assert out.returncode == 0 and "clean" in out.stdout, out
+    out = run("check", "postgresql://agent@127.0.0.1:1/fleet")
+    assert out.returncode == 2
+    [line] = out.stderr.splitlines()
+    assert "postgresql:// stores are checked by their server" in line
+    assert not Path("postgresql:").exists()
+    out = run("check", str(tmp_path), "--salvage", "no/such")
+    assert out.returncode == 2 and "has no log: nothing to repair" in out.stderr

@@ -19,13 +19,15 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
+from urllib.parse import unquote, urlsplit
 
 from .core.keys import relpath_to_key
-from .errors import FencedStateError
+from .errors import FencedStateError, InvalidArgumentError
 from .file import keylog
 from .file.filestore import MARKER
 from .file.repair import Salvage, aside_of, check_store_marker, reset, restore, salvage
 from .file.repair import quarantine as quarantine_log
+from .locations import is_url
 from .records import QUARANTINE_MARK
 
 __all__ = [
@@ -219,6 +221,20 @@ def render(report: CheckReport) -> str:
     return "\n".join(out)
 
 
+def _local_dir(target: str) -> str:
+    """The directory ``check`` reads: a path, or a ``file://`` URL's path; a server URL is an
+    ``InvalidArgumentError`` (each server checks its own data)."""
+    if not is_url(target):
+        return target
+    parts = urlsplit(target)
+    if parts.scheme.lower() == "file":
+        return unquote(parts.path)
+    raise InvalidArgumentError(
+        f"check reads a file store directory; {target.split('://')[0]}:// stores are checked by "
+        f"their server, not by fencedstate check (copy one to a directory to check it)"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``fencedstate check``: exit 0 clean, 1 damage found, 2 could not run."""
     parser = argparse.ArgumentParser(
@@ -257,6 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
+        args.dir = _local_dir(args.dir)
         if args.restore_from:
             restore(args.dir, args.restore_from[0], args.restore_from[1])
             print(f"restored {args.restore_from[1]!r} from {args.restore_from[0]}")
