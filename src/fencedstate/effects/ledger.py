@@ -26,7 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 from fencedstate.core import args, rules
 from fencedstate.core.keys import validate_key
-from fencedstate.errors import ConflictError, InvalidArgumentError, InvalidValueError
+from fencedstate.errors import (
+    ConflictError,
+    InvalidArgumentError,
+    InvalidKeyError,
+    InvalidValueError,
+)
 
 from .calls import T, decorator, on_loop
 from .errors import EffectInDoubtError, EffectNotApplied, EffectPendingError
@@ -67,7 +72,10 @@ class EffectLedger:
     def __init__(self, store: Store, prefix: str = "effects/", *, owner: str | None = None) -> None:
         if not isinstance(prefix, str) or not prefix.endswith("/"):
             raise InvalidArgumentError("prefix must be a str ending with '/'")
-        validate_key(prefix + "x")
+        try:
+            validate_key(prefix + "x")  # every effect id appended to it makes a valid key
+        except InvalidKeyError as exc:
+            raise InvalidKeyError(prefix, f"the ledger's prefix: {exc.reason}") from None
         self.store = store
         self.prefix = prefix
         self.owner = args.name("owner", owner if owner is not None else default_owner())
