@@ -312,3 +312,25 @@ def test_put_many_of_the_wrong_shape_is_refused_and_writes_nothing(
         store.put_many({"b": (1, 0), **writes} if isinstance(writes, dict) else writes)  # type: ignore[arg-type]
     assert err.value.advice
     assert store.get("b") is None
+
+
+@pytest.mark.parametrize("target", [None, 5, "", b"state"])
+def test_a_location_that_is_no_path_or_url_is_refused(target: object) -> None:
+    with pytest.raises(fs.InvalidArgumentError, match="is not a directory path or URL; supported"):
+        fs.open_store(target)  # type: ignore[arg-type]
+
+
+def test_a_file_or_a_project_folder_is_not_a_store_and_is_left_alone(tmp_path: Path) -> None:
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    for target, why in [
+        (a_file, "(a file, not a directory)"),
+        (a_file / "s", "(a parent of it is a file, not a directory)"),
+        (tmp_path, "not empty, and no fencedstate.json: a store is made in a new or empty"),
+    ]:
+        with pytest.raises(fs.NotAStoreError) as err:
+            fs.open_store(target)
+        assert why in str(err.value) and "Check the path" in err.value.advice
+        assert isinstance(err.value, fs.StorageError)  # as before: a subclass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    assert a_file.read_text() == "mine"
