@@ -81,3 +81,17 @@ def test_exit_codes_held_fenced_conflict(tmp_path: Path) -> None:
     store.close()
     assert run("renew", str(tmp_path / "none"), "k", "--owner", "a", "--epoch", "1").returncode == 2
     assert not (tmp_path / "none").exists()
+
+
+def test_a_bad_command_line_with_json_is_a_json_error(tmp_path: Path) -> None:
+    fs.open_store(tmp_path / "s").close()
+    args = ["commit", str(tmp_path / "s"), "k", "--owner", "o", "--epoch", "", "--value", "1"]
+    out = run(*args, "--json")  # e.g. an epoch from a jq that failed
+    assert out.returncode == 2 and out.stderr == ""
+    error = json.loads(out.stdout)
+    assert error["error"] == "InvalidArgumentError" and "--epoch" in error["message"]
+    assert error["advice"]
+    plain = run(*args)  # without --json: argparse's usage and one error line, as before
+    assert plain.returncode == 2 and plain.stdout == ""
+    assert plain.stderr.startswith("usage: fencedstate commit")
+    assert plain.stderr.splitlines()[-1].startswith("fencedstate commit: error: argument --epoch")
