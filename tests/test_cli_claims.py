@@ -95,3 +95,17 @@ def test_a_bad_command_line_with_json_is_a_json_error(tmp_path: Path) -> None:
     assert plain.returncode == 2 and plain.stdout == ""
     assert plain.stderr.startswith("usage: fencedstate commit")
     assert plain.stderr.splitlines()[-1].startswith("fencedstate commit: error: argument --epoch")
+
+
+def test_a_mistyped_owner_is_named_not_called_reclaimed(tmp_path: Path) -> None:
+    d = str(tmp_path / "s")
+    grant = ok("claim", d, "k", "--owner", "agent-7", "--ttl", "120")
+    for command in (["renew"], ["release"], ["commit", "--value", "1"]):
+        out = run(
+            command[0], d, "k", "--owner", "agent-1", "--epoch", str(grant["epoch"]), *command[1:]
+        )
+        assert out.returncode == 2, out
+        [line] = out.stderr.splitlines()
+        assert "epoch 1 of 'k' is held by 'agent-7', not 'agent-1'" in line
+        assert "reclaimed" not in line
+    assert ok("release", d, "k", "--owner", "agent-7", "--epoch", "1")["released"] is True
