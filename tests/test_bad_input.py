@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import math
 import os
@@ -334,3 +335,28 @@ def test_a_file_or_a_project_folder_is_not_a_store_and_is_left_alone(tmp_path: P
         assert isinstance(err.value, fs.StorageError)  # as before: a subclass
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
     assert a_file.read_text() == "mine"
+
+
+async def _double(doc: object) -> int:
+    return 2
+
+
+@pytest.mark.parametrize(
+    ("fn", "max_retries", "match"),
+    [
+        (5, 20, "fn must be a function of the old value"),
+        (lambda doc: 1, -1, "max_retries must be an int >= 0"),
+        (lambda doc: 1, "3", "max_retries must be an int >= 0"),
+        (_double, -1, "max_retries must be an int >= 0"),
+    ],
+)
+def test_update_with_a_bad_fn_or_max_retries_is_refused(
+    store: fs.Store, fn: object, max_retries: object, match: str
+) -> None:
+    for call in (
+        lambda: store.update("k", fn, max_retries=max_retries),  # type: ignore[arg-type]
+        lambda: asyncio.run(store.aupdate("k", fn, max_retries=max_retries)),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(fs.InvalidArgumentError, match=match):
+            call()
+    assert store.get("k") is None

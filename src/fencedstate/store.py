@@ -223,6 +223,8 @@ class Store(Backend):
         """
         key = validate_key(key)
         writer = args.optional_name("writer", writer)
+        args.function("fn", fn)
+        args.max_retries(max_retries)
         last_conflict = self._contended.get(key)
         if (
             max_retries > 0
@@ -460,6 +462,8 @@ class Store(Backend):
     ) -> Snapshot:
         """Awaitable ``update``. A coroutine ``fn`` cannot run while the key is held, so it is
         retried optimistically (jittered backoff, at most ``max_retries`` retries)."""
+        args.function("fn", fn)
+        args.max_retries(max_retries)
         if not inspect.iscoroutinefunction(fn):
             return await asyncio.to_thread(
                 lambda: self.update(key, fn, writer=writer, max_retries=max_retries)

@@ -81,3 +81,18 @@ def write_pair(key: str, entry: object) -> tuple[object, object]:
             f"a pair ({shape})"
         )
     return entry[0], entry[1]
+
+
+def max_retries(value: object) -> int:
+    """How many times ``update`` may retry after a conflict: an int >= 0."""
+    if type(value) is not int or value < 0:
+        raise InvalidArgumentError("max_retries must be an int >= 0")
+    return value
+
+
+def function(what: str, value: object) -> None:
+    """``value`` must be callable (``update``'s ``fn``)."""
+    if not callable(value):
+        raise InvalidArgumentError(
+            f"{what} must be a function of the old value (or None), not {type(value).__name__}"
+        )
