@@ -344,7 +344,7 @@ async def _double(doc: object) -> int:
 @pytest.mark.parametrize(
     ("fn", "max_retries", "match"),
     [
-        (5, 20, "fn must be a function of the old value"),
+        (5, 20, r"fn must be a function of the old value \(or None\), not int"),
         (lambda doc: 1, -1, "max_retries must be an int >= 0"),
         (lambda doc: 1, "3", "max_retries must be an int >= 0"),
         (_double, -1, "max_retries must be an int >= 0"),

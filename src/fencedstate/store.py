@@ -223,7 +223,7 @@ class Store(Backend):
         """
         key = validate_key(key)
         writer = args.optional_name("writer", writer)
-        args.function("fn", fn)
+        args.function("fn", fn, "the old value (or None)")
         args.max_retries(max_retries)
         last_conflict = self._contended.get(key)
         if (
@@ -462,7 +462,7 @@ class Store(Backend):
     ) -> Snapshot:
         """Awaitable ``update``. A coroutine ``fn`` cannot run while the key is held, so it is
         retried optimistically (jittered backoff, at most ``max_retries`` retries)."""
-        args.function("fn", fn)
+        args.function("fn", fn, "the old value (or None)")
         args.max_retries(max_retries)
         if not inspect.iscoroutinefunction(fn):
             return await asyncio.to_thread(

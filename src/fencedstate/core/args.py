@@ -90,9 +90,7 @@ def max_retries(value: object) -> int:
     return value
 
 
-def function(what: str, value: object) -> None:
-    """``value`` must be callable (``update``'s ``fn``)."""
+def function(what: str, value: object, of: str) -> None:
+    """``value`` must be callable (``update``'s ``fn``, an effect's ``fn`` and ``probe``)."""
     if not callable(value):
-        raise InvalidArgumentError(
-            f"{what} must be a function of the old value (or None), not {type(value).__name__}"
-        )
+        raise InvalidArgumentError(f"{what} must be a function of {of}, not {type(value).__name__}")

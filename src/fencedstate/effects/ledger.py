@@ -66,6 +66,12 @@ def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _check_functions(fn: object, probe: object) -> None:
+    args.function("fn", fn, "the effect's token")
+    if probe is not None:
+        args.function("probe", probe, "the effect's token")
+
+
 class EffectLedger:
     """Fenced, replayable side effects, one record per effect id in ``store``."""
 
@@ -132,6 +138,7 @@ class EffectLedger:
         """
         key = self.key(effect_id)
         ttl = args.ttl(ttl)
+        _check_functions(fn, probe)  # before an attempt is recorded: a bad fn puts nothing in doubt
         outcome = self._begin(key, effect_id, claim, probe, ttl, wait, description)
         if isinstance(outcome, _Replay):
             return outcome.result
@@ -155,6 +162,8 @@ class EffectLedger:
         perform the effect, then call ``finish`` with that token. Raises what ``run`` raises.
         """
         key = self.key(effect_id)
+        if probe is not None:
+            args.function("probe", probe, "the effect's token")
         outcome = self._begin(key, effect_id, claim, probe, args.ttl(ttl), wait, description)
         if isinstance(outcome, _Replay):
             return Begun(None, outcome.result)
@@ -440,6 +449,7 @@ class EffectLedger:
         ledger's reads, writes and waits run off the loop. A cancelled ``fn`` is in doubt."""
         key = self.key(effect_id)
         ttl = args.ttl(ttl)
+        _check_functions(fn, probe)
         loop = asyncio.get_running_loop()
         outcome = await asyncio.to_thread(
             self._begin,
