@@ -90,6 +90,12 @@ def test_inspect_and_history(tmp_path: Path) -> None:
     store.put("notes/x", {"done": True, "by": None}, expected_version=1)
     out = run("history", str(tmp_path / "s"), "notes/x")
     assert out.stdout.splitlines()[-1].endswith('{"done": true, "by": null}')  # JSON, not repr
+    for i in range(2, 60):
+        store.put("notes/x", i, expected_version=i)
+    shown = run("history", str(tmp_path / "s"), "notes/x").stdout.splitlines()[2:]
+    assert len(shown) == 50 and shown[-1].split()[3] == "60"  # the newest 50
+    every = run("history", str(tmp_path / "s"), "notes/x", "--limit", "0").stdout.splitlines()
+    assert len(every[2:]) == 60 and every[2].split()[3] == "1"  # 0: every event kept
 
 
 def test_errors_are_one_clear_line(tmp_path: Path) -> None:

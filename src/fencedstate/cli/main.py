@@ -79,7 +79,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 def _history(args: argparse.Namespace) -> int:
     store = open_existing(args.dir)
-    events = store.history(args.key, limit=args.limit)
+    events = store.history(args.key, limit=args.limit or None)  # 0: every event kept
     if not events:
         print(f"no history for {args.key!r}")
         return 0
@@ -193,8 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("demo", help=COMMANDS["demo"], parents=[common])
-    p.add_argument("--workers", type=int, default=6)
-    p.add_argument("--rounds", type=int, default=20)
+    p.add_argument("--workers", type=int, default=6, help="worker processes, 2 to 64 (default 6)")
+    p.add_argument("--rounds", type=int, default=20, help="rounds per worker (default 20)")
     p.add_argument("--dir", help="keep the demo's files here instead of a temp dir")
     p.add_argument(
         "--frameworks",
@@ -204,12 +204,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_demo)
     p = sub.add_parser("inspect", help=COMMANDS["inspect"], parents=[common])
     p.add_argument("dir", help="a store directory or URL (never created)")
-    p.add_argument("--prefix", default="")
+    p.add_argument("--prefix", default="", help="only keys that start with this")
     p.set_defaults(func=_inspect)
     p = sub.add_parser("history", help=COMMANDS["history"], parents=[common])
     p.add_argument("dir", help="a store directory or URL (never created)")
     p.add_argument("key")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument(
+        "--limit", type=int, default=50, help="the newest N events (default 50; 0: all kept)"
+    )
     p.set_defaults(func=_history)
     p = sub.add_parser("copy", help=COMMANDS["copy"], parents=[common])
     p.add_argument("src", help="the source store (directory or URL; never created)")
