@@ -91,6 +91,9 @@ def test_a_bad_command_line_with_json_is_a_json_error(tmp_path: Path) -> None:
     error = json.loads(out.stdout)
     assert error["error"] == "InvalidArgumentError" and "--epoch" in error["message"]
     assert error["advice"]
+    for other in (["effects", str(tmp_path / "s"), "--state", "gone"], ["check", "--salvage"]):
+        body = json.loads(run(*other, "--json").stdout)  # the commands with their own parsers
+        assert body["error"] == "InvalidArgumentError" and other[0] in body["message"]
     plain = run(*args)  # without --json: argparse's usage and one error line, as before
     assert plain.returncode == 2 and plain.stdout == ""
     assert plain.stderr.startswith("usage: fencedstate commit")

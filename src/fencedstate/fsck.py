@@ -10,7 +10,6 @@ back a good copy (``restore``), keeps the valid prefix of the log with its versi
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -237,7 +236,9 @@ def _local_dir(target: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``fencedstate check``: exit 0 clean, 1 damage found, 2 could not run."""
-    parser = argparse.ArgumentParser(
+    from .cli.errors import Parser, parse
+
+    parser = Parser(
         prog="fencedstate check",
         description=(
             "Read every log, intent and lock file of a file store, without taking a lock, and "
@@ -271,7 +272,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar=("KEY", "SHA256"),
         help="make a damaged KEY absent; SHA256 names its damaged bytes",
     )
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
+    if isinstance(args, int):
+        return args
     try:
         args.dir = _local_dir(args.dir)
         if args.restore_from:

@@ -3,11 +3,19 @@ error's ``to_dict()`` as JSON with ``--json``), and an exit code a shell script 
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
-from typing import TextIO
+from collections.abc import Sequence
+from typing import NoReturn, TextIO
 
-from ..errors import ClaimHeldError, ConflictError, FencedError, FencedStateError
+from ..errors import (
+    ClaimHeldError,
+    ConflictError,
+    FencedError,
+    FencedStateError,
+    InvalidArgumentError,
+)
 
 EXIT_OK = 0
 EXIT_DAMAGE = 1
@@ -65,3 +73,33 @@ def usage_error(message: str, prog: str = "fencedstate") -> int:
     """A plain one-line error (not a ``FencedStateError``); exit 2."""
     print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
     return EXIT_ERROR
+
+
+class _UsageError(Exception):
+    """argparse refused the command line (raised instead of exiting, to report it as JSON)."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser, self.message = parser, message
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors ``parse`` reports (as JSON with ``--json``)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(self, message)
+
+
+def parse(parser: Parser, argv: Sequence[str] | None) -> argparse.Namespace | int:
+    """``parser.parse_args(argv)``, or the exit code of a refused command line: argparse's
+    usage and error line on stderr, or with ``--json`` an ``InvalidArgumentError`` on stdout
+    (a script that asked for JSON gets JSON, also for ``--epoch ''``)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return parser.parse_args(args)
+    except _UsageError as exc:
+        if "--json" in args:
+            return report(InvalidArgumentError(f"{exc.parser.prog}: {exc.message}"), as_json=True)
+        exc.parser.print_usage(sys.stderr)
+        print(f"{exc.parser.prog}: error: {exc.message}", file=sys.stderr, flush=True)
+        return EXIT_ERROR

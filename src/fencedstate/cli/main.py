@@ -8,16 +8,15 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import NoReturn
 from urllib.parse import unquote, urlsplit
 
 from .. import __version__, open_store
-from ..errors import CorruptStateError, FencedStateError, InvalidArgumentError, NotAStoreError
+from ..errors import CorruptStateError, FencedStateError, NotAStoreError
 from ..file.filestore import MARKER
 from ..locations import is_url
 from ..store import Store
 from . import claims
-from .errors import EXIT_BROKEN_PIPE, EXIT_CODES_ALL_HELP, EXIT_DAMAGE, EXIT_ERROR, report
+from .errors import EXIT_BROKEN_PIPE, EXIT_CODES_ALL_HELP, EXIT_DAMAGE, Parser, parse, report
 from .table import render
 
 
@@ -158,36 +157,21 @@ COMMANDS = {
 }
 
 
-class _UsageError(Exception):
-    """argparse refused the command line (raised instead of exiting, to report it as JSON)."""
-
-    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
-        super().__init__(message)
-        self.parser, self.message = parser, message
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose usage errors ``_main`` reports (as JSON with ``--json``)."""
-
-    def error(self, message: str) -> NoReturn:
-        raise _UsageError(self, message)
-
-
 def _wide(prog: str) -> argparse.HelpFormatter:
     """Help wide enough that every command's summary stays on one line."""
     return argparse.HelpFormatter(prog, width=110, max_help_position=14)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> Parser:
     """The ``fencedstate`` argument parser (every command, one help line each)."""
-    parser = _Parser(
+    parser = Parser(
         prog="fencedstate",
         description=__doc__,
         epilog=EXIT_CODES_ALL_HELP + ". Details: docs/cli.md.",
         formatter_class=_wide,
     )
     parser.add_argument("--version", action="version", version=f"fencedstate {__version__}")
-    common = _Parser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument(
         "--json", action="store_true", help="print errors as JSON (type, message, advice, fields)"
     )
@@ -266,14 +250,9 @@ def _main(argv: Sequence[str] | None) -> int:
         from ..catalog.cli import main as catalog_main
 
         return catalog_main(args_list[1:])
-    try:
-        args = build_parser().parse_args(args_list)
-    except _UsageError as exc:
-        if "--json" in args_list:  # a script asked for JSON: a bad --epoch is no exception
-            return report(InvalidArgumentError(f"{exc.parser.prog}: {exc.message}"), as_json=True)
-        exc.parser.print_usage(sys.stderr)
-        print(f"{exc.parser.prog}: error: {exc.message}", file=sys.stderr)
-        return EXIT_ERROR
+    args = parse(build_parser(), args_list)
+    if isinstance(args, int):
+        return args
     if hasattr(args, "creates"):
         args.claim_func, args.func = args.func, _claim_command
     try:
