@@ -327,3 +327,12 @@ def test_check_takes_a_file_url_and_refuses_a_server_url(tmp_path: Path) -> None
     assert not Path("postgresql:").exists()
     out = run("check", str(tmp_path), "--salvage", "no/such")
     assert out.returncode == 2 and "has no log: nothing to repair" in out.stderr
+
+
+def test_an_unreachable_server_is_one_line_that_says_so() -> None:
+    out = run("inspect", "redis://127.0.0.1:1/0")  # nothing listens on port 1
+    assert out.returncode == 2
+    [line] = out.stderr.splitlines()
+    assert line.startswith("fencedstate: error: storage error: cannot reach redis server")
+    assert "a server that cannot be reached" in line
+    assert ".." not in line and "?." not in line

@@ -222,8 +222,8 @@ class StorageError(FencedStateError):
     """The storage layer failed (I/O error, full disk, permissions). Nothing was acknowledged."""
 
     advice: ClassVar[str] = (
-        "Fix the storage problem (disk full, permissions, I/O error) and retry; nothing was "
-        "acknowledged."
+        "Fix the storage problem (disk full, permissions, I/O error, a server that cannot be "
+        "reached) and retry; nothing was acknowledged."
     )
 
     key: str | None

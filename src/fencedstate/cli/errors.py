@@ -56,7 +56,8 @@ def exit_code(exc: FencedStateError) -> int:
 def one_line(exc: FencedStateError, prog: str = "fencedstate") -> str:
     """``prog: error: <message>. <advice>`` on one line."""
     message = " ".join(str(exc).split())
-    return f"{prog}: error: {message}. {exc.advice}"
+    end = "" if message.endswith((".", "?", "!")) else "."  # a driver's text may end a sentence
+    return f"{prog}: error: {message}{end} {exc.advice}"
 
 
 def report(exc: FencedStateError, *, as_json: bool, prog: str = "fencedstate") -> int:
