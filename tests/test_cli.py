@@ -81,7 +81,13 @@ def test_inspect_and_history(tmp_path: Path) -> None:
     ]
     alpha = next(line for line in lines if line.startswith("plans/alpha"))
     assert alpha.split()[1:4] == ["1", "1", "worker-3"]
+    store.claim("notes/claimed-only", owner="w", ttl=300)  # a claim, never a value
+    store.put("notes/gone", 1, expected_version=0)
+    store.delete("notes/gone", expected_version=1)
     out = run("inspect", str(tmp_path / "s"), "--prefix", "notes/")
+    rows = {line.split()[0]: line.split()[1:3] for line in out.stdout.splitlines()[2:]}
+    assert rows["notes/claimed-only"] == ["0", "1"]  # version 0: never written, not "deleted"
+    assert rows["notes/gone"] == ["deleted", "0"]
     assert "notes/x" in out.stdout and "plans/alpha" not in out.stdout
     out = run("history", str(tmp_path / "s"), "plans/alpha")
     assert out.returncode == 0

@@ -49,7 +49,7 @@ def _inspect(args: argparse.Namespace) -> int:
         rows.append(
             [
                 key,
-                state.visible_version if state.exists else "deleted",
+                "deleted" if state.version and not state.exists else state.visible_version,
                 state.epoch,
                 state.holder if live else "-",
                 expires,
