@@ -5,6 +5,10 @@ its node (SIGSTOP); recovery marks the node 'created' again; process B resumes a
 the run; A wakes (SIGCONT) and tries to record its result.
 
     python examples/pydantic_graph_resume.py
+
+pydantic-graph 1.x only, so not in the co-installed .venv (pydantic-ai 2.x there needs
+pydantic-graph 2.x): run it with ``.envs/pydantic-graph/bin/python`` (made by ``make test-envs
+ENVS=pydantic-graph``) or in any environment with ``pip install -e '.[pydantic-graph]'``.
 """
 
 from __future__ import annotations
@@ -24,7 +28,10 @@ from typing import Any
 
 warnings.simplefilter("ignore")
 
-from fencedstate_pydantic_graph import FencedStatePersistence  # noqa: E402
+try:
+    from fencedstate_pydantic_graph import FencedStatePersistence
+except ImportError as exc:  # pydantic-graph 2.x (or none): one line saying what to install
+    sys.exit(f"examples/pydantic_graph_resume.py: {exc}")
 from pydantic_graph import BaseNode, End, Graph, GraphRunContext  # noqa: E402
 from pydantic_graph.persistence import NodeSnapshot  # noqa: E402
 from pydantic_graph.persistence.file import FileStatePersistence  # noqa: E402

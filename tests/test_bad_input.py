@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import math
 import os
@@ -294,3 +295,68 @@ def test_catalog_errors_are_fencedstate_errors() -> None:
         raise catalog_errors.EntryNotFoundError("nope", [])
     assert issubclass(catalog_errors.CatalogFormatError, ValueError)
     assert issubclass(catalog_errors.CatalogNotFoundError, fs.FencedStateError)
+
+
+@pytest.mark.parametrize(
+    ("writes", "match"),
+    [
+        ({"a": 1}, r"the entry for 'a' is not a pair \(int\)"),
+        ({"a": (1, 0, 2)}, r"the entry for 'a' is not a pair \(3 items\)"),
+        ({"a": None}, r"the entry for 'a' is not a pair \(NoneType\)"),
+        ([("a", 1, 0)], r"put_many takes a dict \{key: \(value, expected_version\)\}"),
+    ],
+)
+def test_put_many_of_the_wrong_shape_is_refused_and_writes_nothing(
+    store: fs.Store, writes: object, match: str
+) -> None:
+    with pytest.raises(fs.InvalidArgumentError, match=match) as err:
+        store.put_many({"b": (1, 0), **writes} if isinstance(writes, dict) else writes)  # type: ignore[arg-type]
+    assert err.value.advice
+    assert store.get("b") is None
+
+
+@pytest.mark.parametrize("target", [None, 5, "", b"state"])
+def test_a_location_that_is_no_path_or_url_is_refused(target: object) -> None:
+    with pytest.raises(fs.InvalidArgumentError, match="is not a directory path or URL; supported"):
+        fs.open_store(target)  # type: ignore[arg-type]
+
+
+def test_a_file_or_a_project_folder_is_not_a_store_and_is_left_alone(tmp_path: Path) -> None:
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    for target, why in [
+        (a_file, "(a file, not a directory)"),
+        (a_file / "s", "(a parent of it is a file, not a directory)"),
+        (tmp_path, "not empty, and no fencedstate.json: a store is made in a new or empty"),
+    ]:
+        with pytest.raises(fs.NotAStoreError) as err:
+            fs.open_store(target)
+        assert why in str(err.value) and "Check the path" in err.value.advice
+        assert isinstance(err.value, fs.StorageError)  # as before: a subclass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    assert a_file.read_text() == "mine"
+
+
+async def _double(doc: object) -> int:
+    return 2
+
+
+@pytest.mark.parametrize(
+    ("fn", "max_retries", "match"),
+    [
+        (5, 20, r"fn must be a function of the old value \(or None\), not int"),
+        (lambda doc: 1, -1, "max_retries must be an int >= 0"),
+        (lambda doc: 1, "3", "max_retries must be an int >= 0"),
+        (_double, -1, "max_retries must be an int >= 0"),
+    ],
+)
+def test_update_with_a_bad_fn_or_max_retries_is_refused(
+    store: fs.Store, fn: object, max_retries: object, match: str
+) -> None:
+    for call in (
+        lambda: store.update("k", fn, max_retries=max_retries),  # type: ignore[arg-type]
+        lambda: asyncio.run(store.aupdate("k", fn, max_retries=max_retries)),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(fs.InvalidArgumentError, match=match):
+            call()
+    assert store.get("k") is None

@@ -242,7 +242,9 @@ def test_cli(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["show", "zombie-writer"]) == 0
     assert "fencedstate.claim.Claim.commit" in capsys.readouterr().out
     assert cli.main(["show", "nope"]) == 2
-    assert "error: no catalog entry 'nope'" in capsys.readouterr().err
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("fencedstate catalog: error: no catalog entry 'nope'")
+    assert line.endswith("`fencedstate catalog list`, or `fencedstate catalog search TEXT`")
     assert cli.main(["check"]) == 0
     assert cli.main(["bogus"]) == 2
 

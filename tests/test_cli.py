@@ -34,6 +34,32 @@ def test_demo_shows_both_failures_and_both_fixes() -> None:
     assert "lost updates naive=9 fenced=0; conflicts retried=9; zombie commits rejected=1" in text
 
 
+def test_demo_refuses_what_it_cannot_show_in_one_line(tmp_path: Path) -> None:
+    a_file = tmp_path / "f"
+    a_file.write_text("mine")
+    for args, says in [
+        (["--workers", "1"], "--workers must be 2 to 64"),
+        (["--rounds", "0"], "--rounds must be at least 1"),
+        (["--dir", str(a_file)], "is a file"),
+    ]:
+        out = run("demo", *args)
+        assert out.returncode == 2 and out.stdout == "", (args, out)
+        [line] = out.stderr.splitlines()
+        assert says in line and "Traceback" not in line
+    assert a_file.read_text() == "mine"
+
+
+def test_demo_dir_keeps_the_store_and_a_second_run_is_refused(tmp_path: Path) -> None:
+    kept = tmp_path / "demo"
+    out = run("demo", "--workers", "2", "--rounds", "1", "--dir", str(kept))
+    assert out.returncode == 0, out.stderr
+    assert f"store in {kept / 'store'}" in out.stdout  # the path inspect takes
+    assert run("inspect", str(kept / "store")).returncode == 0
+    again = run("demo", "--workers", "2", "--rounds", "1", "--dir", str(kept))
+    assert again.returncode == 2 and "holds a previous run" in again.stderr, again.stderr
+    assert "Traceback" not in again.stderr
+
+
 def test_inspect_and_history(tmp_path: Path) -> None:
     store = fs.open_store(tmp_path / "s")
     store.put("plans/alpha", {"goal": "ship"}, expected_version=0, writer="planner")
@@ -55,12 +81,27 @@ def test_inspect_and_history(tmp_path: Path) -> None:
     ]
     alpha = next(line for line in lines if line.startswith("plans/alpha"))
     assert alpha.split()[1:4] == ["1", "1", "worker-3"]
+    store.claim("notes/claimed-only", owner="w", ttl=300)  # a claim, never a value
+    store.put("notes/gone", 1, expected_version=0)
+    store.delete("notes/gone", expected_version=1)
     out = run("inspect", str(tmp_path / "s"), "--prefix", "notes/")
+    rows = {line.split()[0]: line.split()[1:3] for line in out.stdout.splitlines()[2:]}
+    assert rows["notes/claimed-only"] == ["0", "1"]  # version 0: never written, not "deleted"
+    assert rows["notes/gone"] == ["deleted", "0"]
     assert "notes/x" in out.stdout and "plans/alpha" not in out.stdout
     out = run("history", str(tmp_path / "s"), "plans/alpha")
     assert out.returncode == 0
     ops = [line.split()[2] for line in out.stdout.splitlines()[2:]]
     assert ops == ["put", "claim"]
+    store.put("notes/x", {"done": True, "by": None}, expected_version=1)
+    out = run("history", str(tmp_path / "s"), "notes/x")
+    assert out.stdout.splitlines()[-1].endswith('{"done": true, "by": null}')  # JSON, not repr
+    for i in range(2, 60):
+        store.put("notes/x", i, expected_version=i)
+    shown = run("history", str(tmp_path / "s"), "notes/x").stdout.splitlines()[2:]
+    assert len(shown) == 50 and shown[-1].split()[3] == "60"  # the newest 50
+    every = run("history", str(tmp_path / "s"), "notes/x", "--limit", "0").stdout.splitlines()
+    assert len(every[2:]) == 60 and every[2].split()[3] == "1"  # 0: every event kept
 
 
 def test_errors_are_one_clear_line(tmp_path: Path) -> None:

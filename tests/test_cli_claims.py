@@ -81,3 +81,34 @@ def test_exit_codes_held_fenced_conflict(tmp_path: Path) -> None:
     store.close()
     assert run("renew", str(tmp_path / "none"), "k", "--owner", "a", "--epoch", "1").returncode == 2
     assert not (tmp_path / "none").exists()
+
+
+def test_a_bad_command_line_with_json_is_a_json_error(tmp_path: Path) -> None:
+    fs.open_store(tmp_path / "s").close()
+    args = ["commit", str(tmp_path / "s"), "k", "--owner", "o", "--epoch", "", "--value", "1"]
+    out = run(*args, "--json")  # e.g. an epoch from a jq that failed
+    assert out.returncode == 2 and out.stderr == ""
+    error = json.loads(out.stdout)
+    assert error["error"] == "InvalidArgumentError" and "--epoch" in error["message"]
+    assert error["advice"]
+    for other in (["effects", str(tmp_path / "s"), "--state", "gone"], ["check", "--salvage"]):
+        body = json.loads(run(*other, "--json").stdout)  # the commands with their own parsers
+        assert body["error"] == "InvalidArgumentError" and other[0] in body["message"]
+    plain = run(*args)  # without --json: argparse's usage and one error line, as before
+    assert plain.returncode == 2 and plain.stdout == ""
+    assert plain.stderr.startswith("usage: fencedstate commit")
+    assert plain.stderr.splitlines()[-1].startswith("fencedstate commit: error: argument --epoch")
+
+
+def test_a_mistyped_owner_is_named_not_called_reclaimed(tmp_path: Path) -> None:
+    d = str(tmp_path / "s")
+    grant = ok("claim", d, "k", "--owner", "agent-7", "--ttl", "120")
+    for command in (["renew"], ["release"], ["commit", "--value", "1"]):
+        out = run(
+            command[0], d, "k", "--owner", "agent-1", "--epoch", str(grant["epoch"]), *command[1:]
+        )
+        assert out.returncode == 2, out
+        [line] = out.stderr.splitlines()
+        assert "epoch 1 of 'k' is held by 'agent-7', not 'agent-1'" in line
+        assert "reclaimed" not in line
+    assert ok("release", d, "k", "--owner", "agent-7", "--epoch", "1")["released"] is True

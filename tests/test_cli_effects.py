@@ -71,6 +71,9 @@ def test_empty_and_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "no effects under 'effects/'" in capsys.readouterr().out
     assert main(["effects", str(tmp_path / "s"), "--prefix", "nope"]) == 2
     assert capsys.readouterr().err.startswith("fencedstate: error: prefix must be")
+    assert main(["effects", str(tmp_path / "s"), "--prefix", "../"]) == 2
+    err = capsys.readouterr().err  # names the prefix as typed, not the probe key '../x'
+    assert err.startswith("fencedstate: error: invalid key '../': the ledger's prefix: segment")
     # read-only: a path that is not a store is an error, and nothing is created there
     assert main(["effects", str(tmp_path / "typo"), "--json"]) == 2
     assert json.loads(capsys.readouterr().out)["error"] == "NotAStoreError"

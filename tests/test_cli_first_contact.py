@@ -58,7 +58,17 @@ def test_help_lists_every_command_on_one_line_each() -> None:
     for name in commands:
         [line] = [x for x in lines if re.match(rf"^    {name}\s", x)]
         assert len(line.split(maxsplit=1)) == 2, f"{name} has no one-line help: {line!r}"
-    assert "exit codes" in out.stdout
+    text = " ".join(out.stdout.split())
+    assert "exit codes: 0 ok, 1 damage found (check, inspect), 2 error" in text
+
+
+def test_check_help_speaks_cli_not_python() -> None:
+    out = run("check", "--help")
+    assert out.returncode == 0
+    text = " ".join(out.stdout.split())
+    assert "``" not in text and "quarantine=True" not in text  # not the module's docstring
+    assert "--quarantine moves each damaged log aside" in text
+    assert "exit codes: 0 clean, 1 damage found, 2 could not run" in text
 
 
 def test_read_only_commands_never_create_a_store(tmp_path: Path) -> None:
@@ -78,6 +88,15 @@ def test_read_only_commands_never_create_a_store(tmp_path: Path) -> None:
         assert sorted(p.name for p in plain.iterdir()) == ["notes.txt"]
     out = run("inspect", f"file://{missing}")
     assert out.returncode == 2 and not missing.exists()
+
+
+def test_copy_from_a_path_that_is_not_a_store_creates_nothing(tmp_path: Path) -> None:
+    missing, dst = tmp_path / "nosuchdir", tmp_path / "dst"
+    out = run("copy", str(missing), str(dst))
+    assert out.returncode == 2, out
+    [line] = out.stderr.strip().splitlines()
+    assert "is not a fencedstate store" in line
+    assert not missing.exists() and not dst.exists()
 
 
 def test_inspect_lists_a_damaged_key_and_goes_on(tmp_path: Path) -> None:
@@ -262,3 +281,58 @@ def test_demo_frameworks_in_a_core_only_install_prints_install_lines() -> None:
     assert "Traceback" not in out.stdout + out.stderr
     for _, _, extra, _ in frameworks.EXAMPLES:
         assert f"not installed: pip install -e '.[{extra}]'" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "args", [("catalog", "list"), ("catalog", "show", "phantom-acceptance"), ("inspect", "STORE")]
+)
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path: Path, args: tuple[str, ...]) -> None:
+    _store(tmp_path)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first write: `... | head -0`
+    proc = subprocess.run(
+        [*CLI, *(str(tmp_path) if a == "STORE" else a for a in args)],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    os.close(write_end)
+    assert proc.returncode == 141, proc.stderr
+    assert proc.stderr == ""  # no BrokenPipeError traceback, no "Exception ignored"
+
+
+def test_mcp_stdio_server_ends_cleanly_when_its_client_closes(tmp_path: Path) -> None:
+    fs.open_store(tmp_path / "s").close()
+    proc = subprocess.run(
+        [*CLI, "mcp", str(tmp_path / "s")],
+        stdin=subprocess.DEVNULL,  # the client is gone at once: the server's stdio ends
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+
+
+def test_check_takes_a_file_url_and_refuses_a_server_url(tmp_path: Path) -> None:
+    _store(tmp_path)
+    out = run("check", f"file://{tmp_path}")
+    assert out.returncode == 0 and "clean" in out.stdout, out
+    out = run("check", "postgresql://agent@127.0.0.1:1/fleet")
+    assert out.returncode == 2
+    [line] = out.stderr.splitlines()
+    assert "postgresql:// stores are checked by their server" in line
+    assert not Path("postgresql:").exists()
+    out = run("check", str(tmp_path), "--salvage", "no/such")
+    assert out.returncode == 2 and "has no log: nothing to repair" in out.stderr
+
+
+def test_an_unreachable_server_is_one_line_that_says_so() -> None:
+    out = run("inspect", "redis://127.0.0.1:1/0")  # nothing listens on port 1
+    assert out.returncode == 2
+    [line] = out.stderr.splitlines()
+    assert line.startswith("fencedstate: error: storage error: cannot reach redis server")
+    assert "a server that cannot be reached" in line
+    assert ".." not in line and "?." not in line

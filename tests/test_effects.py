@@ -188,7 +188,17 @@ def test_bad_input_is_a_typed_error_and_writes_nothing(store: fs.Store) -> None:
     claim = store.claim("effects/ok", owner="a", ttl=30)
     with pytest.raises(fs.InvalidArgumentError):
         ledger.run("ok", lambda t: 1, claim=claim)
+    # not a function: refused before an attempt is recorded, so the id is not left in doubt
+    with pytest.raises(fs.InvalidArgumentError, match="fn must be a function of the effect's"):
+        ledger.run("mail", "send")  # type: ignore[arg-type]
+    with pytest.raises(fs.InvalidArgumentError, match="probe must be a function"):
+        ledger.run("mail", lambda t: 1, probe=True)  # type: ignore[arg-type]
+    with pytest.raises(fs.InvalidArgumentError, match="fn must be a function"):
+        asyncio.run(ledger.arun("mail", None))  # type: ignore[arg-type]
+    with pytest.raises(fs.InvalidArgumentError, match="probe must be a function"):
+        ledger.begin("mail", probe=1)  # type: ignore[arg-type]
     assert store.keys("effects/") == []
+    assert ledger.run("mail", lambda t: "sent") == "sent"
     # a result that cannot be stored: the effect happened, so it is left in doubt
     with pytest.raises(fs.InvalidValueError):
         ledger.run("obj", lambda t: object())

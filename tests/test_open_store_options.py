@@ -53,3 +53,26 @@ def test_a_typo_names_the_nearest_and_the_valid_options(tmp_path: Path) -> None:
         fs.open_store("etcd://127.0.0.1:1/x", durability="none")
     with pytest.raises(fs.InvalidArgumentError, match="did you mean 'max_connections'"):
         fs.open_store("postgresql://u@127.0.0.1:1/db", max_conections=3)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("lock_timeout", "10"),  # e.g. read from an environment variable, never converted
+        ("lock_timeout", -1),
+        ("lock_timeout", float("nan")),
+        ("max_value_bytes", "8M"),
+        ("max_value_bytes", 0),
+        ("history_limit", 2.5),
+        ("compact_bytes", "8M"),
+        ("compact_bytes", 100),
+        ("trust_owner", "yes"),
+    ],
+)
+def test_a_file_store_option_of_the_wrong_type_or_range_is_refused(
+    tmp_path: Path, option: str, value: object
+) -> None:
+    with pytest.raises(fs.InvalidArgumentError, match=option) as info:
+        fs.open_store(tmp_path / "s", **{option: value})  # type: ignore[arg-type]
+    assert info.value.advice
+    assert not (tmp_path / "s").exists()  # refused before anything was created

@@ -43,3 +43,38 @@ def test_colliding_keys_are_refused(store: fs.Store) -> None:
 def test_exact_values_still_pass(store: fs.Store) -> None:
     value = {"a": [1, 1.0, -0.0, 10**30, True, None, "s"], "b": {"c": {"d": []}}}
     assert store.put("k", value, expected_version=0).value == value
+
+
+def _cycle() -> list[object]:
+    loop: list[object] = []
+    loop.append({"next": loop})
+    return loop
+
+
+@pytest.mark.parametrize(
+    ("value", "where"),
+    [
+        ({"a": [1, float("nan")]}, "$.a[1]: nan is not a JSON number"),
+        ({"limit": float("inf")}, "$.limit: inf is not a JSON number"),
+        ({"tags": {"x"}}, "$.tags: a set"),
+        ({"blob": [b"\x00"]}, "$.blob[0]: bytes"),
+        ({"items": [0, "\ud800"]}, "$.items[1]: '\\ud800' holds a lone surrogate"),
+        ({"n": 10**5000}, "$.n: an int too long"),
+        ({"at": {(1, 2): "x"}}, "$.at: dict key (1, 2) is not a string"),
+        ({"o": object()}, "$.o: 'object' is not JSON"),
+        (_cycle(), "$[0].next: a cycle"),
+        ({True: 1}, 'JSON reads it back as "true"'),
+    ],
+)
+def test_values_json_cannot_encode_are_refused_with_their_path(
+    store: fs.Store, value: object, where: str
+) -> None:
+    with pytest.raises(fs.InvalidValueError) as err:
+        store.put("k", value, expected_version=0)
+    assert where in str(err.value), str(err.value)
+    assert err.value.advice and store.get("k") is None
+
+
+def test_a_value_shared_twice_is_no_cycle(store: fs.Store) -> None:
+    shared = {"x": [1]}
+    assert store.put("k", [shared, shared], expected_version=0).value == [shared, shared]

@@ -222,8 +222,8 @@ class StorageError(FencedStateError):
     """The storage layer failed (I/O error, full disk, permissions). Nothing was acknowledged."""
 
     advice: ClassVar[str] = (
-        "Fix the storage problem (disk full, permissions, I/O error) and retry; nothing was "
-        "acknowledged."
+        "Fix the storage problem (disk full, permissions, I/O error, a server that cannot be "
+        "reached) and retry; nothing was acknowledged."
     )
 
     key: str | None
@@ -238,16 +238,16 @@ class NotAStoreError(StorageError):
     """The path is not a fencedstate store (no store marker); nothing was created there."""
 
     advice: ClassVar[str] = (
-        "Check the path; a store is created by open_store(path) or the first write, never by "
-        "a read-only command."
+        "Check the path; a store is created by open_store(path) or the first write, in a new or "
+        "empty directory, never by a read-only command."
     )
 
     path: str
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, why: str = "no fencedstate.json") -> None:
         FencedStateError.__init__(
             self,
-            f"{path} is not a fencedstate store (no fencedstate.json)",
+            f"{path} is not a fencedstate store ({why})",
             key=None,
             detail="no store marker",
             path=path,

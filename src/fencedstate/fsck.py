@@ -10,7 +10,6 @@ back a good copy (``restore``), keeps the valid prefix of the log with its versi
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -19,13 +18,15 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
+from urllib.parse import unquote, urlsplit
 
 from .core.keys import relpath_to_key
-from .errors import FencedStateError
+from .errors import FencedStateError, InvalidArgumentError
 from .file import keylog
 from .file.filestore import MARKER
 from .file.repair import Salvage, aside_of, check_store_marker, reset, restore, salvage
 from .file.repair import quarantine as quarantine_log
+from .locations import is_url
 from .records import QUARANTINE_MARK
 
 __all__ = [
@@ -219,10 +220,35 @@ def render(report: CheckReport) -> str:
     return "\n".join(out)
 
 
+def _local_dir(target: str) -> str:
+    """The directory ``check`` reads: a path, or a ``file://`` URL's path; a server URL is an
+    ``InvalidArgumentError`` (each server checks its own data)."""
+    if not is_url(target):
+        return target
+    parts = urlsplit(target)
+    if parts.scheme.lower() == "file":
+        return unquote(parts.path)
+    raise InvalidArgumentError(
+        f"check reads a file store directory; {target.split('://')[0]}:// stores are checked by "
+        f"their server, not by fencedstate check (copy one to a directory to check it)"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``fencedstate check``: exit 0 clean, 1 damage found, 2 could not run."""
-    parser = argparse.ArgumentParser(prog="fencedstate check", description=__doc__)
-    parser.add_argument("dir")
+    from .cli.errors import Parser, parse
+
+    parser = Parser(
+        prog="fencedstate check",
+        description=(
+            "Read every log, intent and lock file of a file store, without taking a lock, and "
+            "report what is damaged. Nothing is written unless an option says so: --quarantine "
+            "moves each damaged log aside (never deleted) so the key reads as damaged, never as "
+            "missing; then --salvage, --restore-from or --reset settles one key."
+        ),
+        epilog="exit codes: 0 clean, 1 damage found, 2 could not run. Details: docs/cli.md.",
+    )
+    parser.add_argument("dir", help="a file store directory (never created)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(
         "--quarantine",
@@ -246,8 +272,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar=("KEY", "SHA256"),
         help="make a damaged KEY absent; SHA256 names its damaged bytes",
     )
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
+    if isinstance(args, int):
+        return args
     try:
+        args.dir = _local_dir(args.dir)
         if args.restore_from:
             restore(args.dir, args.restore_from[0], args.restore_from[1])
             print(f"restored {args.restore_from[1]!r} from {args.restore_from[0]}")

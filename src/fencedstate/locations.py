@@ -109,7 +109,12 @@ def open_store(
         "clock": clock,
     }
     options = {k: v for k, v in given.items() if v is not None} | other
-    text = os.fspath(target)
+    text = os.fspath(target) if isinstance(target, (str, os.PathLike)) else None
+    if not isinstance(text, str) or not text:
+        raise InvalidArgumentError(
+            f"store location {target!r} is not a directory path or URL; supported: "
+            f"{supported_locations()}"
+        )
     match = _URL.match(text)
     if match is None:
         return FileStore(text, **_check_options(FileStore, "the file store", options))

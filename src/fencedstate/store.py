@@ -66,8 +66,8 @@ class Store(Backend):
     def __init__(
         self, *, max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES, clock: Clock | None = None
     ) -> None:
-        if max_value_bytes <= 0:
-            raise InvalidArgumentError("max_value_bytes must be positive")
+        if type(max_value_bytes) is not int or max_value_bytes <= 0:
+            raise InvalidArgumentError("max_value_bytes must be a positive int")
         self.max_value_bytes = max_value_bytes
         self.clock = clock if clock is not None else Clock()
         self.stats = Stats(backend=type(self).__name__)
@@ -223,6 +223,8 @@ class Store(Backend):
         """
         key = validate_key(key)
         writer = args.optional_name("writer", writer)
+        args.function("fn", fn, "the old value (or None)")
+        args.max_retries(max_retries)
         last_conflict = self._contended.get(key)
         if (
             max_retries > 0
@@ -326,9 +328,12 @@ class Store(Backend):
         the first key that moved and nothing is written (guards against write skew).
         """
         writer = args.optional_name("writer", writer)
+        if not isinstance(writes, Mapping):
+            raise InvalidArgumentError("put_many takes a dict {key: (value, expected_version)}")
         prepared: dict[str, tuple[Any, str, int | None]] = {}
-        for key, (value, expected) in writes.items():
+        for key, entry in writes.items():
             k = validate_key(key)
+            value, expected = args.write_pair(k, entry)
             prepared[k] = (*self._encode(k, value), args.optional_expected_version(expected))
         if not prepared:
             return {}
@@ -457,6 +462,8 @@ class Store(Backend):
     ) -> Snapshot:
         """Awaitable ``update``. A coroutine ``fn`` cannot run while the key is held, so it is
         retried optimistically (jittered backoff, at most ``max_retries`` retries)."""
+        args.function("fn", fn, "the old value (or None)")
+        args.max_retries(max_retries)
         if not inspect.iscoroutinefunction(fn):
             return await asyncio.to_thread(
                 lambda: self.update(key, fn, writer=writer, max_retries=max_retries)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TextIO, get_args
 
 from fencedstate.catalog.api import build, catalog_dir, check, list_entries, search, show
-from fencedstate.catalog.errors import CatalogError
+from fencedstate.catalog.errors import CatalogError, EntryNotFoundError
 from fencedstate.catalog.model import Category, Entry
 
 
@@ -161,6 +161,9 @@ def main(argv: list[str]) -> int:
                 f"ok: {len(list_entries())} entries in {d}, all links and generated files valid\n"
             )
     except (CatalogError, ValueError, RuntimeError) as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        hint = ""
+        if isinstance(exc, EntryNotFoundError):
+            hint = "; ids: `fencedstate catalog list`, or `fencedstate catalog search TEXT`"
+        sys.stderr.write(f"fencedstate catalog: error: {exc}{hint}\n")
         return 2
     return 0

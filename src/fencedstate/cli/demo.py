@@ -176,10 +176,25 @@ def run(workers: int = 6, rounds: int = 20, workdir: str | None = None) -> int:
     """Run the whole demo and print its tables; 0 if every fencedstate outcome is correct."""
     if workdir is not None and is_url(workdir):
         raise InvalidArgumentError(f"demo --dir takes a local directory, not a URL: {workdir!r}")
+    if not 2 <= workers <= 64:
+        raise InvalidArgumentError(
+            f"demo --workers must be 2 to 64 (a lost update takes two), not {workers}"
+        )
+    if rounds < 1:
+        raise InvalidArgumentError(f"demo --rounds must be at least 1, not {rounds}")
+    if workdir is not None and os.path.exists(workdir):
+        if not os.path.isdir(workdir):
+            raise InvalidArgumentError(f"demo --dir must be a directory: {workdir!r} is a file")
+        previous = [n for n in ("store", "naive-counter.json") if os.path.lexists(f"{workdir}/{n}")]
+        if previous:
+            raise InvalidArgumentError(
+                f"demo --dir {workdir!r} holds a previous run ({', '.join(previous)}): "
+                "remove it or pass a new directory"
+            )
     with tempfile.TemporaryDirectory(prefix="fencedstate-demo-") as tmp:
         base = workdir or tmp
         os.makedirs(base, exist_ok=True)
-        print(f"fencedstate demo: real processes, store in {base}\n")
+        print(f"fencedstate demo: real processes, store in {os.path.join(base, 'store')}\n")
         print(
             f"1. Concurrent lost update: {workers} worker processes each add 1 to one shared "
             f"counter, {rounds} rounds"

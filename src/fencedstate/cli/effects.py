@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from collections.abc import Sequence
@@ -10,7 +9,7 @@ from collections.abc import Sequence
 from ..effects import EffectLedger
 from ..effects.listing import ORDER, rows
 from ..errors import FencedStateError
-from .errors import report
+from .errors import Parser, parse, report
 from .table import render
 
 
@@ -27,16 +26,16 @@ def _short(value: object, width: int = 40) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``fencedstate effects``."""
-    parser = argparse.ArgumentParser(
-        prog="fencedstate effects", description="List a store's effect ledger."
-    )
+    parser = Parser(prog="fencedstate effects", description="List a store's effect ledger.")
     parser.add_argument("dir", help="a store directory or URL (never created)")
     parser.add_argument("--prefix", default="effects/", help="the ledger's prefix")
     parser.add_argument("--state", choices=sorted(ORDER), help="only effects in this state")
     parser.add_argument(
         "--json", action="store_true", help="print JSON instead of a table (errors too)"
     )
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
+    if isinstance(args, int):
+        return args
     from .main import open_existing  # read-only: never creates a store
 
     try:

@@ -3,11 +3,19 @@ error's ``to_dict()`` as JSON with ``--json``), and an exit code a shell script 
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
-from typing import TextIO
+from collections.abc import Sequence
+from typing import NoReturn, TextIO
 
-from ..errors import ClaimHeldError, ConflictError, FencedError, FencedStateError
+from ..errors import (
+    ClaimHeldError,
+    ConflictError,
+    FencedError,
+    FencedStateError,
+    InvalidArgumentError,
+)
 
 EXIT_OK = 0
 EXIT_DAMAGE = 1
@@ -20,12 +28,18 @@ EXIT_FENCED = 4
 """``FencedError``: the claim (key, owner, epoch) is no longer the key's grant."""
 EXIT_CONFLICT = 5
 """``ConflictError``: the key is not at the expected version."""
+EXIT_BROKEN_PIPE = 141
+"""The reader of stdout went away (``| head``): 128 + SIGPIPE, as the shell reports a tool
+killed by it."""
 
 EXIT_CODES_HELP = (
     "exit codes: 0 ok, 2 error (bad input, not a store, storage), 3 held by another owner "
     "(ClaimHeldError), 4 fenced (FencedError: take a new claim), 5 conflict (ConflictError: "
     "re-read and retry)"
 )
+
+EXIT_CODES_ALL_HELP = EXIT_CODES_HELP.replace("0 ok, ", "0 ok, 1 damage found (check, inspect), ")
+"""Every exit code of the ``fencedstate`` command (``EXIT_CODES_HELP``: the claim commands')."""
 
 
 def exit_code(exc: FencedStateError) -> int:
@@ -42,7 +56,8 @@ def exit_code(exc: FencedStateError) -> int:
 def one_line(exc: FencedStateError, prog: str = "fencedstate") -> str:
     """``prog: error: <message>. <advice>`` on one line."""
     message = " ".join(str(exc).split())
-    return f"{prog}: error: {message}. {exc.advice}"
+    end = "" if message.endswith((".", "?", "!")) else "."  # a driver's text may end a sentence
+    return f"{prog}: error: {message}{end} {exc.advice}"
 
 
 def report(exc: FencedStateError, *, as_json: bool, prog: str = "fencedstate") -> int:
@@ -59,3 +74,33 @@ def usage_error(message: str, prog: str = "fencedstate") -> int:
     """A plain one-line error (not a ``FencedStateError``); exit 2."""
     print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
     return EXIT_ERROR
+
+
+class _UsageError(Exception):
+    """argparse refused the command line (raised instead of exiting, to report it as JSON)."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser, self.message = parser, message
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors ``parse`` reports (as JSON with ``--json``)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(self, message)
+
+
+def parse(parser: Parser, argv: Sequence[str] | None) -> argparse.Namespace | int:
+    """``parser.parse_args(argv)``, or the exit code of a refused command line: argparse's
+    usage and error line on stderr, or with ``--json`` an ``InvalidArgumentError`` on stdout
+    (a script that asked for JSON gets JSON, also for ``--epoch ''``)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return parser.parse_args(args)
+    except _UsageError as exc:
+        if "--json" in args:
+            return report(InvalidArgumentError(f"{exc.parser.prog}: {exc.message}"), as_json=True)
+        exc.parser.print_usage(sys.stderr)
+        print(f"{exc.parser.prog}: error: {exc.message}", file=sys.stderr, flush=True)
+        return EXIT_ERROR

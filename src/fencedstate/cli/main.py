@@ -16,7 +16,7 @@ from ..file.filestore import MARKER
 from ..locations import is_url
 from ..store import Store
 from . import claims
-from .errors import EXIT_CODES_HELP, EXIT_DAMAGE, report
+from .errors import EXIT_BROKEN_PIPE, EXIT_CODES_ALL_HELP, EXIT_DAMAGE, Parser, parse, report
 from .table import render
 
 
@@ -49,7 +49,7 @@ def _inspect(args: argparse.Namespace) -> int:
         rows.append(
             [
                 key,
-                state.visible_version if state.exists else "deleted",
+                "deleted" if state.version and not state.exists else state.visible_version,
                 state.epoch,
                 state.holder if live else "-",
                 expires,
@@ -78,13 +78,13 @@ def _inspect(args: argparse.Namespace) -> int:
 
 def _history(args: argparse.Namespace) -> int:
     store = open_existing(args.dir)
-    events = store.history(args.key, limit=args.limit)
+    events = store.history(args.key, limit=args.limit or None)  # 0: every event kept
     if not events:
         print(f"no history for {args.key!r}")
         return 0
     rows = []
     for e in events:
-        value = "-" if not e.exists else _short(repr(e.value), 40)
+        value = "-" if not e.exists else _short(json.dumps(e.value, ensure_ascii=False), 40)
         rows.append([_when(e.at), e.op, e.version, e.epoch, e.actor or "-", e.holder or "-", value])
     print(render(["at", "op", "version", "epoch", "by", "holder", "value"], rows, indent=""))
     return 0
@@ -93,7 +93,8 @@ def _history(args: argparse.Namespace) -> int:
 def _copy(args: argparse.Namespace) -> int:
     from ..copy import copy_store
 
-    src, dst = open_store(args.src), open_store(args.dst)
+    src = open_existing(args.src)  # a mistyped source is an error, never a new empty store
+    dst = open_store(args.dst)
     tty = sys.stderr.isatty()
 
     def progress(done: int, total: int) -> None:
@@ -161,23 +162,23 @@ def _wide(prog: str) -> argparse.HelpFormatter:
     return argparse.HelpFormatter(prog, width=110, max_help_position=14)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> Parser:
     """The ``fencedstate`` argument parser (every command, one help line each)."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="fencedstate",
         description=__doc__,
-        epilog=EXIT_CODES_HELP + ". Details: docs/cli.md.",
+        epilog=EXIT_CODES_ALL_HELP + ". Details: docs/cli.md.",
         formatter_class=_wide,
     )
     parser.add_argument("--version", action="version", version=f"fencedstate {__version__}")
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument(
         "--json", action="store_true", help="print errors as JSON (type, message, advice, fields)"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("demo", help=COMMANDS["demo"], parents=[common])
-    p.add_argument("--workers", type=int, default=6)
-    p.add_argument("--rounds", type=int, default=20)
+    p.add_argument("--workers", type=int, default=6, help="worker processes, 2 to 64 (default 6)")
+    p.add_argument("--rounds", type=int, default=20, help="rounds per worker (default 20)")
     p.add_argument("--dir", help="keep the demo's files here instead of a temp dir")
     p.add_argument(
         "--frameworks",
@@ -187,15 +188,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_demo)
     p = sub.add_parser("inspect", help=COMMANDS["inspect"], parents=[common])
     p.add_argument("dir", help="a store directory or URL (never created)")
-    p.add_argument("--prefix", default="")
+    p.add_argument("--prefix", default="", help="only keys that start with this")
     p.set_defaults(func=_inspect)
     p = sub.add_parser("history", help=COMMANDS["history"], parents=[common])
     p.add_argument("dir", help="a store directory or URL (never created)")
     p.add_argument("key")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument(
+        "--limit", type=int, default=50, help="the newest N events (default 50; 0: all kept)"
+    )
     p.set_defaults(func=_history)
     p = sub.add_parser("copy", help=COMMANDS["copy"], parents=[common])
-    p.add_argument("src", help="the source store (directory or URL)")
+    p.add_argument("src", help="the source store (directory or URL; never created)")
     p.add_argument("dst", help="the destination store (must not hold any of the keys)")
     p.add_argument(
         "--wait",
@@ -211,7 +214,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``fencedstate`` console script."""
+    """Entry point of the ``fencedstate`` console script.
+
+    A reader that goes away early (``fencedstate catalog list | head``) ends the command
+    quietly with 141, as SIGPIPE ends a Unix tool (SIGPIPE itself stays ignored: the MCP
+    server writes to sockets).
+    """
+    try:
+        code = _main(argv)
+        if not sys.stdout.closed:  # the MCP stdio server closes it on the way out
+            sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush goes nowhere
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["check"]:
         from ..fsck import main as check_main
@@ -229,7 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ..catalog.cli import main as catalog_main
 
         return catalog_main(args_list[1:])
-    args = build_parser().parse_args(args_list)
+    args = parse(build_parser(), args_list)
+    if isinstance(args, int):
+        return args
     if hasattr(args, "creates"):
         args.claim_func, args.func = args.func, _claim_command
     try:

@@ -70,3 +70,27 @@ def history_limit(value: object) -> int:
     if type(value) is not int or value < 1:
         raise InvalidArgumentError("history_limit must be an int >= 1")
     return value
+
+
+def write_pair(key: str, entry: object) -> tuple[object, object]:
+    """One ``put_many`` entry: a ``(value, expected_version)`` pair."""
+    if not isinstance(entry, (tuple, list)) or len(entry) != 2:
+        shape = f"{len(entry)} items" if isinstance(entry, (tuple, list)) else type(entry).__name__
+        raise InvalidArgumentError(
+            f"put_many takes {{key: (value, expected_version)}}; the entry for {key!r} is not "
+            f"a pair ({shape})"
+        )
+    return entry[0], entry[1]
+
+
+def max_retries(value: object) -> int:
+    """How many times ``update`` may retry after a conflict: an int >= 0."""
+    if type(value) is not int or value < 0:
+        raise InvalidArgumentError("max_retries must be an int >= 0")
+    return value
+
+
+def function(what: str, value: object, of: str) -> None:
+    """``value`` must be callable (``update``'s ``fn``, an effect's ``fn`` and ``probe``)."""
+    if not callable(value):
+        raise InvalidArgumentError(f"{what} must be a function of {of}, not {type(value).__name__}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from ..errors import InvalidValueError, ValueTooLargeError
@@ -22,7 +23,7 @@ def encode(key: str, value: Any, max_bytes: int) -> tuple[Any, str]:
     try:
         text = encode_value(value)
     except (TypeError, ValueError, RecursionError) as exc:
-        raise InvalidValueError(key, f"not JSON-serialisable: {exc}") from None
+        raise InvalidValueError(key, _unencodable(value, exc)) from None
     size = len(text.encode()) if len(text) * 4 > max_bytes else len(text)
     if size > max_bytes:
         raise ValueTooLargeError(key, len(text.encode()), max_bytes)
@@ -75,7 +76,7 @@ def _inexact(value: Any, decoded: Any) -> str:
                 if not isinstance(k, str):
                     return (
                         f"{path}: dict key {k!r} is not a string (JSON reads it back as "
-                        f"{json.dumps(str(k))}): use string keys"
+                        f"{json.dumps({k: None})[1:-7]}): use string keys"
                     )
             if not isinstance(back, dict) or len(back) != len(item):
                 return f"{path}: dict keys collide once written as JSON"
@@ -90,6 +91,62 @@ def _inexact(value: Any, decoded: Any) -> str:
         elif item != back:
             return f"{path}: {type(item).__name__} {item!r} reads back as {back!r}"
     return "$: the value does not read back the same from JSON"
+
+
+def _unencodable(value: Any, exc: BaseException) -> str:
+    """Where and why JSON cannot encode ``value`` (``$.a[1]: nan is not a JSON number``)."""
+    stack: list[tuple[Any, str, bool]] = [(value, "$", False)]
+    on_path: set[int] = set()  # the containers being walked: one met again is a cycle
+    while stack:
+        item, path, leaving = stack.pop()
+        if leaving:
+            on_path.discard(id(item))
+            continue
+        if isinstance(item, (dict, list, tuple)):
+            if id(item) in on_path:
+                return f"{path}: a cycle (the value contains itself)"
+            on_path.add(id(item))
+            stack.append((item, path, True))
+            if isinstance(item, dict):
+                for k in item:
+                    if not isinstance(k, (str, int, float, bool)) and k is not None:
+                        return f"{path}: dict key {k!r} is not a string: use string keys"
+                    if problem := _scalar(k):
+                        return f"{path}: dict key {problem}"
+                children = [(v, _child(path, str(k))) for k, v in item.items()]
+            else:
+                children = [(v, f"{path}[{i}]") for i, v in enumerate(item)]
+            stack.extend((v, p, False) for v, p in reversed(children))
+        elif problem := _scalar(item):
+            return f"{path}: {problem}"
+    if isinstance(exc, RecursionError):
+        return f"nested deeper than {MAX_VALUE_DEPTH} levels"
+    return f"not JSON-serialisable: {exc}"
+
+
+def _scalar(item: Any) -> str | None:
+    """Why JSON cannot hold the scalar ``item``, or None if it can."""
+    if item is None or isinstance(item, bool):
+        return None
+    if isinstance(item, str):
+        try:
+            item.encode()
+        except UnicodeEncodeError:
+            return f"{item[:40]!r} holds a lone surrogate (not UTF-8): store valid text"
+        return None
+    if isinstance(item, int):
+        try:
+            int.__repr__(item)
+        except ValueError:
+            return "an int too long to write as decimal digits: store it as a str"
+        return None
+    if isinstance(item, float):
+        return None if math.isfinite(item) else f"{item!r} is not a JSON number"
+    if isinstance(item, (set, frozenset)):
+        return f"a {type(item).__name__} (JSON has no sets): store a list"
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        return f"{type(item).__name__} (JSON has no bytes): store a str, e.g. base64"
+    return f"{type(item).__name__!r} is not JSON: store dicts, lists, str, numbers, bool or None"
 
 
 def _child(path: str, key: str) -> str:

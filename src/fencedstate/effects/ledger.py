@@ -26,7 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 from fencedstate.core import args, rules
 from fencedstate.core.keys import validate_key
-from fencedstate.errors import ConflictError, InvalidArgumentError, InvalidValueError
+from fencedstate.errors import (
+    ConflictError,
+    InvalidArgumentError,
+    InvalidKeyError,
+    InvalidValueError,
+)
 
 from .calls import T, decorator, on_loop
 from .errors import EffectInDoubtError, EffectNotApplied, EffectPendingError
@@ -61,13 +66,22 @@ def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _check_functions(fn: object, probe: object) -> None:
+    args.function("fn", fn, "the effect's token")
+    if probe is not None:
+        args.function("probe", probe, "the effect's token")
+
+
 class EffectLedger:
     """Fenced, replayable side effects, one record per effect id in ``store``."""
 
     def __init__(self, store: Store, prefix: str = "effects/", *, owner: str | None = None) -> None:
         if not isinstance(prefix, str) or not prefix.endswith("/"):
             raise InvalidArgumentError("prefix must be a str ending with '/'")
-        validate_key(prefix + "x")
+        try:
+            validate_key(prefix + "x")  # every effect id appended to it makes a valid key
+        except InvalidKeyError as exc:
+            raise InvalidKeyError(prefix, f"the ledger's prefix: {exc.reason}") from None
         self.store = store
         self.prefix = prefix
         self.owner = args.name("owner", owner if owner is not None else default_owner())
@@ -124,6 +138,7 @@ class EffectLedger:
         """
         key = self.key(effect_id)
         ttl = args.ttl(ttl)
+        _check_functions(fn, probe)  # before an attempt is recorded: a bad fn puts nothing in doubt
         outcome = self._begin(key, effect_id, claim, probe, ttl, wait, description)
         if isinstance(outcome, _Replay):
             return outcome.result
@@ -147,6 +162,8 @@ class EffectLedger:
         perform the effect, then call ``finish`` with that token. Raises what ``run`` raises.
         """
         key = self.key(effect_id)
+        if probe is not None:
+            args.function("probe", probe, "the effect's token")
         outcome = self._begin(key, effect_id, claim, probe, args.ttl(ttl), wait, description)
         if isinstance(outcome, _Replay):
             return Begun(None, outcome.result)
@@ -432,6 +449,7 @@ class EffectLedger:
         ledger's reads, writes and waits run off the loop. A cancelled ``fn`` is in doubt."""
         key = self.key(effect_id)
         ttl = args.ttl(ttl)
+        _check_functions(fn, probe)
         loop = asyncio.get_running_loop()
         outcome = await asyncio.to_thread(
             self._begin,

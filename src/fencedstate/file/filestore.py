@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import suppress
 from typing import Literal, TypeVar
 
+from ..core import args
 from ..core.backend import Step, StepMany
 from ..core.clock import Clock
 from ..core.keys import key_to_relpath, relpath_to_key
@@ -74,8 +75,12 @@ class FileStore(Store):
         super().__init__(max_value_bytes=max_value_bytes, clock=clock)
         if durability not in ("fsync", "none"):
             raise InvalidArgumentError('durability must be "fsync" or "none"')
-        if history_limit < 1 or compact_bytes < 4096:
-            raise InvalidArgumentError("history_limit must be >= 1 and compact_bytes >= 4096")
+        lock_timeout = args.seconds("lock_timeout", lock_timeout)
+        args.history_limit(history_limit)
+        if type(compact_bytes) is not int or compact_bytes < 4096:
+            raise InvalidArgumentError("compact_bytes must be an int >= 4096")
+        if not isinstance(trust_owner, bool):
+            raise InvalidArgumentError("trust_owner must be True or False")
         self.path = os.path.realpath(os.fspath(path))
         self.durability: Durability = durability
         self._durable = durability == "fsync"

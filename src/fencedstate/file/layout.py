@@ -18,7 +18,7 @@ import stat
 import uuid
 from contextlib import suppress
 
-from ..errors import CorruptStateError, InsecureStoreError, StorageError
+from ..errors import CorruptStateError, InsecureStoreError, NotAStoreError
 from . import keylog
 from .openlog import storage_error
 
@@ -45,6 +45,10 @@ def prepare(root: str, durable: bool, trust_owner: bool) -> None:
     try:
         os.makedirs(root, mode=0o700, exist_ok=True)
         st = os.stat(root)
+    except FileExistsError:
+        raise NotAStoreError(root, "a file, not a directory") from None
+    except NotADirectoryError:
+        raise NotAStoreError(root, "a parent of it is a file, not a directory") from None
     except OSError as exc:
         raise storage_error(None, f"opening store {root}", exc) from None
     if st.st_mode & stat.S_IWOTH and not st.st_mode & stat.S_ISVTX:
@@ -69,7 +73,10 @@ def prepare(root: str, durable: bool, trust_owner: bool) -> None:
         if any(
             n not in ("data", "locks", "txn") and not n.startswith(MARKER) for n in os.listdir(root)
         ):
-            raise StorageError(None, f"{root} is not empty and not a fencedstate store") from None
+            raise NotAStoreError(
+                root,
+                "not empty, and no fencedstate.json: a store is made in a new or empty directory",
+            ) from None
         _write_marker(root, marker, durable)
     txn = os.path.join(root, "txn")  # created on demand by multi-key commits
     if os.path.islink(txn):

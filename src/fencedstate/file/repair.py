@@ -278,7 +278,7 @@ def _require_damaged(log: str, key: str) -> bytes:
         with open(log, "rb") as f:
             current = f.read()
     except FileNotFoundError:
-        raise InvalidArgumentError(f"key {key!r} has no log: nothing to restore") from None
+        raise InvalidArgumentError(f"key {key!r} has no log: nothing to repair") from None
     if current.startswith(QUARANTINE_MARK):
         return current
     if keylog.scan_log(current, log, key).reason is None:
