@@ -128,6 +128,44 @@ async def test_every_error_is_parseable_json_with_its_own_advice(tmp_path: Path)
     assert notours[0] and "holds no claim" in notours[1]["message"]
 
 
+async def test_an_unknown_argument_is_refused_naming_the_nearest(tmp_path: Path) -> None:
+    """A misspelt optional argument is refused, not dropped for its default (a 'ttl_s' of 600
+    would have been a 30 s claim)."""
+    async with session(str(tmp_path / "s")) as s:
+        typo = outcome(await s.call_tool("claim", {"key": "k", "owner": "agent-7", "ttl_s": 600}))
+        extra = outcome(await s.call_tool("get", {"key": "k", "verbose": True}))
+        state = outcome(await s.call_tool("claim", {"key": "k", "owner": "agent-8"}))
+    assert typo[0] and typo[1]["error"] == "InvalidArgumentError" and typo[1]["tool"] == "claim"
+    assert typo[1]["advice"] == fs.InvalidArgumentError.advice
+    assert typo[1]["problems"] == [
+        {"argument": "ttl_s", "problem": "unknown argument (did you mean 'ttl'?)"}
+    ]
+    assert "it takes key, owner, ttl" in typo[1]["message"]
+    assert extra[0] and extra[1]["problems"][0]["argument"] == "verbose"
+    assert state[0] is False and state[1]["epoch"] == 1  # the refused claim took nothing
+
+
+async def test_an_owner_that_does_not_hold_the_epoch_is_named(tmp_path: Path) -> None:
+    async with session(str(tmp_path / "s")) as s:
+        _, grant = outcome(await s.call_tool("claim", {"key": "k", "owner": "agent-7"}))
+        wrong = [
+            outcome(await s.call_tool(tool, {"key": "k", "owner": "agent-1", "epoch": 1} | more))
+            for tool, more in (
+                ("renew", {}),
+                ("release", {}),
+                ("commit", {"value": 1, "expected_version": 0}),
+            )
+        ]
+        released = outcome(
+            await s.call_tool("release", {"key": "k", "owner": "agent-7", "epoch": grant["epoch"]})
+        )
+    assert grant["epoch"] == 1
+    for is_error, body in wrong:
+        assert is_error and body["error"] == "InvalidArgumentError"
+        assert "epoch 1 of 'k' is held by 'agent-7', not 'agent-1'" in body["message"]
+    assert released == (False, {"key": "k", "released": True})
+
+
 async def test_same_tools_and_resources_on_this_sdk_major(tmp_path: Path) -> None:
     async with session(str(tmp_path / "s")) as s:
         tools = {t.name: t for t in (await s.list_tools()).tools}
