@@ -166,6 +166,29 @@ async def test_an_owner_that_does_not_hold_the_epoch_is_named(tmp_path: Path) ->
     assert released == (False, {"key": "k", "released": True})
 
 
+async def test_a_list_result_is_one_json_array_as_text(tmp_path: Path) -> None:
+    """keys/history/effects: the text is the whole list as JSON ('[]' when empty), as for
+    every other result, not one text block per item (a client reading the text saw one key)."""
+    async with session(str(tmp_path / "s")) as s:
+        empty = await s.call_tool("keys", {})
+        no_effects = await s.call_tool("effects", {})
+        for key in ("b", "a"):
+            await s.call_tool("put", {"key": key, "value": {"n": 1}, "expected_version": 0})
+        await s.call_tool("put", {"key": "a", "value": 2, "expected_version": 1})
+        listed = await s.call_tool("keys", {})
+        events = await s.call_tool("history", {"key": "a"})
+    for res in (empty, no_effects):
+        assert [json.loads(c.text) for c in res.content] == [[]]
+    assert [json.loads(c.text) for c in listed.content] == [["a", "b"]]
+    [text] = [json.loads(c.text) for c in events.content]
+    assert text == outcome(events)[1]
+    assert [(e["op"], e["version"], e["value"]) for e in text] == [
+        ("put", 1, {"n": 1}),
+        ("put", 2, 2),
+    ]
+    assert all(isinstance(e["at"], float) and e["at"] > 1e9 for e in text)
+
+
 async def test_same_tools_and_resources_on_this_sdk_major(tmp_path: Path) -> None:
     async with session(str(tmp_path / "s")) as s:
         tools = {t.name: t for t in (await s.list_tools()).tools}

@@ -58,7 +58,7 @@ class _Wrapped:
             unknown = unknown_arguments(name, arguments, self._fs_params.get(name, ()))
             if unknown is not None and name in self._fs_params:
                 return sdk.error_result(unknown)
-            return await cast(Any, super()).call_tool(name, arguments, *rest, **kw)
+            return sdk.one_text(await cast(Any, super()).call_tool(name, arguments, *rest, **kw))
         except Exception as exc:
             body = error_body(exc, tool=name)
             if body is None and not isinstance(exc, sdk.tool_error_types()):

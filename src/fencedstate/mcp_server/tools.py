@@ -122,7 +122,7 @@ class StateTools:
         """The key's journal events, oldest first."""
         names = ("op", "version", "epoch", "actor", "holder", "exists", "value")
         events = self.store.history(key, limit=limit)
-        return [{n: getattr(ev, n) for n in names} | {"at": str(ev.at)} for ev in events]
+        return [{n: getattr(ev, n) for n in names} | {"at": ev.at} for ev in events]
 
     async def watch_once(
         self, key: str, after_version: int, timeout: float = 30.0
