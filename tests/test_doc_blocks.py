@@ -1,6 +1,6 @@
-"""docs/watch.md and docs/effects.md run as written: each ```python block, as a script of its
-own in a fresh directory, prints what its comments say (they used undefined names, or mixed
-top-level ``await`` into a sync script)."""
+"""docs/watch.md, effects.md and the adapter pages listed below run as written: each
+```python block, as a script of its own in a fresh directory, prints what its comments say
+(they used undefined names, or mixed top-level ``await`` into a sync script)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ def _blocks(doc: str) -> list[str]:
     [
         ("watch.md", ["2 {'step': 2}", "results/r1 1 put", "results/r2 put 2"]),
         ("effects.md", ["{'message_id': 'm-1'} True 1"]),
+        ("autogen.md", ["1"]),
     ],
 )
 def test_the_docs_python_blocks_run_as_written(
