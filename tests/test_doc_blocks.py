@@ -1,5 +1,5 @@
-"""docs/watch.md, effects.md and the adapter pages listed below run as written: each
-```python block, as a script of its own in a fresh directory, prints what its comments say
+"""docs/watch.md, effects.md and the adapter pages listed below run as written: a page's
+```python blocks, in order, as one script in a fresh directory, print what their comments say
 (they used undefined names, or mixed top-level ``await`` into a sync script)."""
 
 from __future__ import annotations
@@ -25,14 +25,22 @@ def _blocks(doc: str) -> list[str]:
         ("watch.md", ["2 {'step': 2}", "results/r1 1 put", "results/r2 put 2"]),
         ("effects.md", ["{'message_id': 'm-1'} True 1"]),
         ("autogen.md", ["1"]),
+        (
+            "langgraph.md",
+            [
+                "{'topic': 'Q3'}",
+                "{'sections': {'revenue': '...'}}",
+                "[('m1', 'prefers window seats')]",
+                "{'step': 1}",
+            ],
+        ),
     ],
 )
 def test_the_docs_python_blocks_run_as_written(
     doc: str, printed: list[str], tmp_path: Path
 ) -> None:
-    [code] = _blocks(doc)
-    script = tmp_path / "block.py"
-    script.write_text(code)
+    script = tmp_path / "blocks.py"
+    script.write_text("\n".join(_blocks(doc)))
     run = subprocess.run(
         [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
