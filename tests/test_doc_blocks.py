@@ -37,6 +37,7 @@ def _blocks(doc: str) -> list[str]:
         ),
         ("crewai.md", ["['crewai/flows/research-1']", "['read_state', 'commit_state']"]),
         ("pydantic_ai.md", ["1 ['ModelRequest', 'ModelResponse']"]),
+        ("agent_framework.md", ["done: next step", "['HI']", "4"]),
     ],
 )
 def test_the_docs_python_blocks_run_as_written(
