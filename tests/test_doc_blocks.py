@@ -40,6 +40,7 @@ def _blocks(doc: str) -> list[str]:
         ("pydantic_ai.md", ["1 ['ModelRequest', 'ModelResponse']"]),
         ("agent_framework.md", ["done: next step", "['HI']", "4"]),
         ("openai_agents.md", ["hi! 2"]),
+        ("adk.md", ["planner done", "4"]),
     ],
 )
 def test_the_docs_python_blocks_run_as_written(
