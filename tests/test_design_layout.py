@@ -58,3 +58,24 @@ def test_the_example_log_line_is_what_the_store_writes() -> None:
     state = decode_line(line, "docs/design.md")
     assert state.key == "plans/alpha" and state.holder == "w1"
     assert encode_state(state) == line + b"\n"
+
+
+def test_lock_files_are_made_as_keys_need_them_as_the_docs_say() -> None:
+    """README's "On disk" and design.md say up to STRIPES lock files, made as keys lock them
+    (a store with two keys has at most two), not a fixed set of 64."""
+    import tempfile
+
+    import fencedstate as fs
+    from fencedstate.file.locking import STRIPES
+
+    with tempfile.TemporaryDirectory() as d, fs.open_store(d) as store:
+        assert list(Path(d, "locks").glob("stripe-*.lock")) == []
+        store.put("a", 1, expected_version=0)
+        store.put("b", 1, expected_version=0)
+        assert 1 <= len(list(Path(d, "locks").glob("stripe-*.lock"))) <= 2
+    said = f"up to {STRIPES} lock files shared by all keys, each made when a key first locks it"
+    assert said in (ROOT / "README.md").read_text()
+    assert (
+        f"up to {STRIPES} one-byte lock files, each made when a key first locks it"
+        in (ROOT / "docs" / "design.md").read_text()
+    )

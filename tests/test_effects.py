@@ -209,6 +209,31 @@ def test_bad_input_is_a_typed_error_and_writes_nothing(store: fs.Store) -> None:
         ledger.run("junk", lambda t: 1)
 
 
+def test_a_wrong_claim_store_or_id_template_is_refused_up_front(store: fs.Store) -> None:
+    """claim='x' was an AttributeError, EffectLedger('state/') was accepted, and an id naming
+    no argument was a bare KeyError at every call; now each is InvalidArgumentError at once."""
+    ledger = fs.EffectLedger(store)
+    with pytest.raises(fs.InvalidArgumentError, match="claim= must be a Claim"):
+        ledger.run("mail", lambda t: 1, claim="tasks/7")  # type: ignore[arg-type]
+    with pytest.raises(fs.InvalidArgumentError, match="store must be a Store"):
+        fs.EffectLedger("state/")  # type: ignore[arg-type]
+
+    def send(to: str, subject: str) -> None: ...
+
+    with pytest.raises(fs.InvalidArgumentError, match=r"names \{too\}.*it takes to, subject"):
+        ledger.effect(id="mail-{too}-{subject}")(send)
+    with pytest.raises(fs.InvalidArgumentError, match="not a format string"):
+        ledger.effect(id="mail-{to")(send)
+    assert store.keys("effects/") == []  # nothing was started
+
+    @ledger.effect(id="mail-{to}-{opts[kind]}")  # an item or attribute of an argument is fine
+    def notify(to: str, opts: dict[str, str]) -> str:
+        return "sent"
+
+    assert notify("ann", {"kind": "ping"}) == "sent"
+    assert store.keys("effects/") == ["effects/mail-ann-ping"]
+
+
 def test_decorator_keys_each_call_and_exposes_the_token(store: fs.Store) -> None:
     ledger, sent = fs.EffectLedger(store), []
 

@@ -128,6 +128,67 @@ async def test_every_error_is_parseable_json_with_its_own_advice(tmp_path: Path)
     assert notours[0] and "holds no claim" in notours[1]["message"]
 
 
+async def test_an_unknown_argument_is_refused_naming_the_nearest(tmp_path: Path) -> None:
+    """A misspelt optional argument is refused, not dropped for its default (a 'ttl_s' of 600
+    would have been a 30 s claim)."""
+    async with session(str(tmp_path / "s")) as s:
+        typo = outcome(await s.call_tool("claim", {"key": "k", "owner": "agent-7", "ttl_s": 600}))
+        extra = outcome(await s.call_tool("get", {"key": "k", "verbose": True}))
+        state = outcome(await s.call_tool("claim", {"key": "k", "owner": "agent-8"}))
+    assert typo[0] and typo[1]["error"] == "InvalidArgumentError" and typo[1]["tool"] == "claim"
+    assert typo[1]["advice"] == fs.InvalidArgumentError.advice
+    assert typo[1]["problems"] == [
+        {"argument": "ttl_s", "problem": "unknown argument (did you mean 'ttl'?)"}
+    ]
+    assert "it takes key, owner, ttl" in typo[1]["message"]
+    assert extra[0] and extra[1]["problems"][0]["argument"] == "verbose"
+    assert state[0] is False and state[1]["epoch"] == 1  # the refused claim took nothing
+
+
+async def test_an_owner_that_does_not_hold_the_epoch_is_named(tmp_path: Path) -> None:
+    async with session(str(tmp_path / "s")) as s:
+        _, grant = outcome(await s.call_tool("claim", {"key": "k", "owner": "agent-7"}))
+        wrong = [
+            outcome(await s.call_tool(tool, {"key": "k", "owner": "agent-1", "epoch": 1} | more))
+            for tool, more in (
+                ("renew", {}),
+                ("release", {}),
+                ("commit", {"value": 1, "expected_version": 0}),
+            )
+        ]
+        released = outcome(
+            await s.call_tool("release", {"key": "k", "owner": "agent-7", "epoch": grant["epoch"]})
+        )
+    assert grant["epoch"] == 1
+    for is_error, body in wrong:
+        assert is_error and body["error"] == "InvalidArgumentError"
+        assert "epoch 1 of 'k' is held by 'agent-7', not 'agent-1'" in body["message"]
+    assert released == (False, {"key": "k", "released": True})
+
+
+async def test_a_list_result_is_one_json_array_as_text(tmp_path: Path) -> None:
+    """keys/history/effects: the text is the whole list as JSON ('[]' when empty), as for
+    every other result, not one text block per item (a client reading the text saw one key)."""
+    async with session(str(tmp_path / "s")) as s:
+        empty = await s.call_tool("keys", {})
+        no_effects = await s.call_tool("effects", {})
+        for key in ("b", "a"):
+            await s.call_tool("put", {"key": key, "value": {"n": 1}, "expected_version": 0})
+        await s.call_tool("put", {"key": "a", "value": 2, "expected_version": 1})
+        listed = await s.call_tool("keys", {})
+        events = await s.call_tool("history", {"key": "a"})
+    for res in (empty, no_effects):
+        assert [json.loads(c.text) for c in res.content] == [[]]
+    assert [json.loads(c.text) for c in listed.content] == [["a", "b"]]
+    [text] = [json.loads(c.text) for c in events.content]
+    assert text == outcome(events)[1]
+    assert [(e["op"], e["version"], e["value"]) for e in text] == [
+        ("put", 1, {"n": 1}),
+        ("put", 2, 2),
+    ]
+    assert all(isinstance(e["at"], float) and e["at"] > 1e9 for e in text)
+
+
 async def test_same_tools_and_resources_on_this_sdk_major(tmp_path: Path) -> None:
     async with session(str(tmp_path / "s")) as s:
         tools = {t.name: t for t in (await s.list_tools()).tools}

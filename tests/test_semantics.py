@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import pickle
 import threading
 import time
 
@@ -166,6 +167,23 @@ def test_claimless_put_on_live_claim_gets_claim_held(store: fs.Store) -> None:
         store.delete("k", expected_version=1)
     claim.release()
     assert store.put("k", 2, expected_version=1).version == 2
+
+
+def test_a_claim_by_the_holder_itself_says_it_holds_it(store: fs.Store) -> None:
+    """Same error type, but not 'wait for the holder' when the holder is the one asking."""
+    store.claim("k", owner="a", ttl=30)
+    with pytest.raises(fs.ClaimHeldError) as mine:
+        store.claim("k", owner="a", ttl=30)
+    with pytest.raises(fs.ClaimHeldError) as theirs:
+        store.claim("k", owner="b", ttl=30)
+    assert "already claimed by 'a', the owner asking" in str(mine.value)
+    assert mine.value.advice == fs.ClaimHeldError.advice_yours != fs.ClaimHeldError.advice
+    assert mine.value.to_dict()["advice"] == fs.ClaimHeldError.advice_yours
+    assert mine.value.to_dict()["yours"] is True and "yours" not in theirs.value.to_dict()
+    again = pickle.loads(pickle.dumps(mine.value))  # across a process boundary, intact
+    assert again.advice == fs.ClaimHeldError.advice_yours and str(again) == str(mine.value)
+    assert theirs.value.advice == fs.ClaimHeldError.advice
+    assert "already" not in str(theirs.value)
 
 
 def test_claim_granted_only_without_live_claim(store: fs.Store) -> None:

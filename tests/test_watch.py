@@ -154,6 +154,43 @@ def test_bad_watch_arguments_get_typed_errors(store: fs.Store) -> None:
     store.watch("a/b", since=cursor).close()  # a narrower prefix is fine
 
 
+def test_a_watch_whose_store_was_closed_is_never_silent(store_factory: Any) -> None:
+    """After its store's close(), a watch goes on (file, etcd: the watch holds what it needs)
+    or raises StorageError (PostgreSQL, Redis): it never waits on a dead connection (Redis's
+    was reconnected without its XREAD, so nothing ever arrived)."""
+    store, other = store_factory(), store_factory()
+    store.put("a", 1, expected_version=0)
+    w = store.watch("")
+    store.close()
+    other.put("a", 2, expected_version=1)
+    try:
+        change = w.next(60)
+    except fs.StorageError as exc:
+        assert "closed" in str(exc)
+    else:
+        assert change is not None and (change.key, change.version) == ("a", 2)
+    finally:
+        w.close()
+
+
+def test_a_bad_next_timeout_is_a_typed_error(store: fs.Store) -> None:
+    """Watch.next / AsyncWatch.next take the timeout watch_once takes (was a TypeError from
+    adding a str to a float, and -1 was read as 'now')."""
+    with store.watch("a/") as w:
+        for bad in ("1", -1, float("nan"), True):
+            with pytest.raises(fs.InvalidArgumentError):
+                w.next(bad)  # type: ignore[arg-type]
+        assert w.next(0) is None  # still usable
+
+    async def main() -> None:
+        async with store.awatch("a/") as aw:
+            with pytest.raises(fs.InvalidArgumentError):
+                await aw.next("1")  # type: ignore[arg-type]
+            assert await aw.next(0) is None
+
+    asyncio.run(main())
+
+
 # -- watch -------------------------------------------------------------------------------------
 
 

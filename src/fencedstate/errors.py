@@ -129,18 +129,40 @@ class ClaimHeldError(FencedStateError):
         "key if its holder is dead."
     )
 
+    #: The advice when the owner asking is the holder itself (the error then has ``yours``).
+    advice_yours: ClassVar[str] = (
+        "This owner already holds the claim: use the grant it returned (its epoch) and renew "
+        "it; if that grant is lost (a restart), wait for the lease (expires_in) or reclaim."
+    )
+
     retryable: ClassVar[bool] = True
     key: str
     holder: str
     expires_in: float
 
-    def __init__(self, key: str, holder: str, expires_in: float) -> None:
+    def __init__(
+        self, key: str, holder: str, expires_in: float, *, owner: str | None = None
+    ) -> None:
+        if owner is not None and owner == holder:
+            super().__init__(
+                f"{key!r} is already claimed by {holder!r}, the owner asking, for another "
+                f"{expires_in:.3f}s",
+                key=key,
+                holder=holder,
+                expires_in=expires_in,
+                yours=True,
+            )
+            vars(self)["advice"] = self.advice_yours
+            return
         super().__init__(
             f"{key!r} is claimed by {holder!r} for another {expires_in:.3f}s",
             key=key,
             holder=holder,
             expires_in=expires_in,
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (*super().__reduce__(), dict(vars(self)))  # keeps the holder's own advice
 
 
 class InvalidKeyError(FencedStateError, ValueError):

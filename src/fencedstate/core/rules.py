@@ -29,10 +29,11 @@ def check_fence(cur: State, claim: ClaimRef, clock: Clock) -> None:
         raise FencedError(cur.key, epoch, cur.epoch, "expired")
 
 
-def check_no_live_claim(cur: State, clock: Clock) -> None:
-    """Raise ``ClaimHeldError`` if someone holds a live claim (for claimless writes)."""
+def check_no_live_claim(cur: State, clock: Clock, owner: str | None = None) -> None:
+    """Raise ``ClaimHeldError`` if someone holds a live claim (for claimless writes and for
+    a claim by ``owner``, which the error tells apart when it is the holder itself)."""
     if cur.holder is not None and cur.lease is not None and cur.lease.live(clock):
-        raise ClaimHeldError(cur.key, cur.holder, cur.lease.remaining(clock))
+        raise ClaimHeldError(cur.key, cur.holder, cur.lease.remaining(clock), owner=owner)
 
 
 def check_version(cur: State, expected_version: int | None) -> None:
@@ -114,7 +115,7 @@ def delete(
 
 def grant(cur: State, *, owner: str, ttl: float, clock: Clock) -> State:
     """Action ``Claim``: granted only if no live claim exists; the epoch grows by one."""
-    check_no_live_claim(cur, clock)
+    check_no_live_claim(cur, clock, owner)
     lease = Lease(clock.boot_id, clock.now() + ttl, ttl)
     return _event(cur, "claim", owner, clock, epoch=cur.epoch + 1, holder=owner, lease=lease)
 

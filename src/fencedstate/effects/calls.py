@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import re
+import string
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -30,6 +32,8 @@ def decorator(
 
     def decorate(func: Callable[..., T]) -> Callable[..., T]:
         sig = inspect.signature(func)
+        if isinstance(id, str):
+            _check_fields(id, func, sig)
 
         def effect_id(*a: Any, **kw: Any) -> str:
             if callable(id):
@@ -93,3 +97,24 @@ def on_loop(
         return asyncio.run_coroutine_threadsafe(with_token(), loop).result()
 
     return call
+
+
+def _check_fields(id: str, func: Callable[..., Any], sig: inspect.Signature) -> None:
+    """Refuse, at decoration, an ``id`` format string naming no argument of ``func`` (it
+    would fail at every call with a bare ``KeyError``)."""
+    from fencedstate.errors import InvalidArgumentError
+
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(id) if f is not None]
+    except ValueError as exc:
+        raise InvalidArgumentError(f"id {id!r} is not a format string: {exc}") from None
+    takes = list(sig.parameters)
+    for field in fields:
+        name = re.split(r"[.\[]", field, maxsplit=1)[0]
+        if name not in takes:
+            shown = f"{{{field}}}" if field else "{} (a positional field)"
+            name_of = getattr(func, "__name__", "the function")
+            raise InvalidArgumentError(
+                f"id {id!r} names {shown}, which is not an argument of {name_of} "
+                f"(it takes {', '.join(takes) or 'none'})"
+            )

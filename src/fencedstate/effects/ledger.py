@@ -76,6 +76,12 @@ class EffectLedger:
     """Fenced, replayable side effects, one record per effect id in ``store``."""
 
     def __init__(self, store: Store, prefix: str = "effects/", *, owner: str | None = None) -> None:
+        from fencedstate.store import Store as _Store  # at run time (imports would cycle)
+
+        if not isinstance(store, _Store):
+            raise InvalidArgumentError(
+                f"store must be a Store (fs.open_store(...)), not {type(store).__name__}"
+            )
         if not isinstance(prefix, str) or not prefix.endswith("/"):
             raise InvalidArgumentError("prefix must be a str ending with '/'")
         try:
@@ -205,6 +211,12 @@ class EffectLedger:
     ) -> _Replay | tuple[EffectRecord, float]:
         """Read until the effect is replayable (``_Replay``) or a new attempt is started
         (its record and the lease clock reading before the start); raise the rest."""
+        from fencedstate.claim import Claim as _Claim  # at run time (imports would cycle)
+
+        if claim is not None and not isinstance(claim, _Claim):
+            raise InvalidArgumentError(
+                "claim= must be a Claim from store.claim(...) on the work key, or None"
+            )
         if claim is not None and claim.key == key:
             raise InvalidArgumentError("claim= is the work key's claim, not the effect key's")
         give_up = None if wait is None else time.monotonic() + args.wait(wait)

@@ -109,11 +109,16 @@ class EtcdStore(RemoteStore["_EtcdRead"]):
                 "url must be an etcd:// or etcds://[user[:password]@]host:port[,host:port...]"
                 "[/namespace] URL"
             )
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:  # e.g. an unclosed '[' of an IPv6 address
+            raise InvalidArgumentError(f"malformed etcd URL: {exc}") from None
         userinfo, _, netloc = parts.netloc.rpartition("@")
         hosts = [h.strip() for h in netloc.split(",") if h.strip()]
         if not hosts:
             raise InvalidArgumentError("the etcd URL names no endpoint")
+        for host in hosts:
+            _check_endpoint(host)
         if userinfo:
             url_user, has_pw, url_pw = userinfo.partition(":")
             username = username if username is not None else unquote(url_user)
@@ -426,3 +431,18 @@ def _slot_is(res: dict[str, Any], key: str, commit_id: str) -> bool:
 def _decode(key: str, blob: bytes) -> tuple[State, int, str]:
     """(state, seq, commit_id) of a stored record."""
     return decode_tagged(blob, key, f"etcd:{key}")
+
+
+def _check_endpoint(host: str) -> None:
+    """``InvalidArgumentError`` for an endpoint whose host or port cannot be a TCP address."""
+    try:
+        parts = urlsplit(f"http://{host}")
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidArgumentError(
+            f"malformed etcd endpoint {host!r} ({exc}): write host:port, e.g. 127.0.0.1:2379"
+        ) from None
+    if not parts.hostname or (port is None and host.endswith(":")):
+        raise InvalidArgumentError(
+            f"malformed etcd endpoint {host!r}: write host:port, e.g. 127.0.0.1:2379"
+        )

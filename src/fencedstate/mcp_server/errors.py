@@ -60,6 +60,26 @@ def _bad_arguments(tool: str, exc: Any) -> dict[str, Any]:
     return body
 
 
+def unknown_arguments(tool: str, sent: Any, takes: tuple[str, ...]) -> dict[str, Any] | None:
+    """The error body for arguments ``tool`` does not take (a misspelt ``ttl`` would otherwise
+    be dropped and its default used), naming the nearest valid one; None if all are known."""
+    from difflib import get_close_matches
+
+    problems = []
+    for name in sorted(set(sent) - set(takes)) if isinstance(sent, dict) else ():
+        near = get_close_matches(name, takes, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        problems.append({"argument": name, "problem": f"unknown argument{hint}"})
+    if not problems:
+        return None
+    said = "; ".join(f"{p['argument']}: {p['problem']}" for p in problems)
+    message = f"bad arguments to {tool}: {said}; it takes {', '.join(takes)}"
+    body = fs.InvalidArgumentError(message).to_dict()
+    body["tool"] = tool
+    body["problems"] = problems
+    return body
+
+
 def error_body(exc: BaseException, *, tool: str) -> dict[str, Any] | None:
     """The JSON body for ``exc`` raised by (or around) ``tool``; None if it is not ours to shape."""
     from pydantic import ValidationError

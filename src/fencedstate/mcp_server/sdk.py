@@ -47,6 +47,31 @@ def error_result(body: dict[str, Any]) -> Any:
     )
 
 
+def one_text(result: Any) -> Any:
+    """A tool's list result with its text as one JSON array: the SDK sends one text block per
+    item (an empty list: no content at all), unlike every other result; others as they are."""
+    import json
+
+    if isinstance(result, tuple) and len(result) == 2:  # 1.x: (content, structured)
+        structured = result[1]
+    else:
+        structured = getattr(
+            result, "structured_content", getattr(result, "structuredContent", None)
+        )
+    if not (isinstance(structured, dict) and list(structured) == ["result"]):
+        return result
+    if not isinstance(structured["result"], list):
+        return result
+    types = importlib.import_module("mcp.types")
+    return types.CallToolResult.model_validate(
+        {
+            "content": [{"type": "text", "text": json.dumps(structured["result"])}],
+            "structuredContent": structured,
+            "isError": False,
+        }
+    )
+
+
 def protocol_error(body: dict[str, Any]) -> Exception:
     """A JSON-RPC error (invalid params) whose message is ``body`` as JSON and data is ``body``."""
     import json

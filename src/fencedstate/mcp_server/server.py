@@ -7,6 +7,7 @@ catch anything themselves.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, cast
 from urllib.parse import unquote
 
@@ -14,7 +15,7 @@ import fencedstate as fs
 
 from . import sdk
 from .auth import READ_TOOLS, TokenTable, TokenVerifier, current_grant
-from .errors import error_body
+from .errors import error_body, unknown_arguments
 from .subscriptions import ListenWatches, Subscriptions
 from .tools import StateTools
 
@@ -44,6 +45,7 @@ class _Wrapped:
     """Mixed in before the SDK's server class: checks access, shapes errors, for every call."""
 
     _fs_tokens: TokenTable | None
+    _fs_params: dict[str, tuple[str, ...]]
 
     async def call_tool(self, name: str, arguments: dict[str, Any], *rest: Any, **kw: Any) -> Any:
         try:
@@ -53,7 +55,10 @@ class _Wrapped:
             prefix = arguments.get("prefix", "effects/" if name == "effects" else "")
             if name in ("keys", "effects") and isinstance(prefix, str):
                 arguments = arguments | {"prefix": grant.check_prefix(name, prefix)}
-            return await cast(Any, super()).call_tool(name, arguments, *rest, **kw)
+            unknown = unknown_arguments(name, arguments, self._fs_params.get(name, ()))
+            if unknown is not None and name in self._fs_params:
+                return sdk.error_result(unknown)
+            return sdk.one_text(await cast(Any, super()).call_tool(name, arguments, *rest, **kw))
         except Exception as exc:
             body = error_body(exc, tool=name)
             if body is None and not isinstance(exc, sdk.tool_error_types()):
@@ -98,6 +103,9 @@ def create_server(
     )
     server._fs_tokens = tokens
     tools = StateTools(store)
+    server._fs_params = {
+        n: tuple(inspect.signature(getattr(tools, n)).parameters) for n in StateTools.NAMES
+    }
     for name in StateTools.NAMES:
         server.tool(name=name, annotations=_annotations(name))(getattr(tools, name))
     server.resource(RESOURCE_SCHEME + "{key}", name="key")(tools.resource)

@@ -56,6 +56,12 @@ class StateTools:
 
     def _held(self, key: str, owner: str, epoch: int) -> fs.Claim:
         c = self.claims.get((key, owner, epoch))
+        state = self.store.state(key) if c is None else None
+        if state is not None and state.epoch == epoch and state.holder not in (None, owner):
+            raise fs.InvalidArgumentError(  # an epoch is granted to one owner: owner is mistyped
+                f"epoch {epoch} of {key!r} is held by {state.holder!r}, not {owner!r}: pass the "
+                "owner that took the claim"
+            )
         if c is None:
             raise fs.InvalidArgumentError(
                 f"this server holds no claim on {key!r} for owner {owner!r} at epoch {epoch}"
@@ -116,7 +122,7 @@ class StateTools:
         """The key's journal events, oldest first."""
         names = ("op", "version", "epoch", "actor", "holder", "exists", "value")
         events = self.store.history(key, limit=limit)
-        return [{n: getattr(ev, n) for n in names} | {"at": str(ev.at)} for ev in events]
+        return [{n: getattr(ev, n) for n in names} | {"at": ev.at} for ev in events]
 
     async def watch_once(
         self, key: str, after_version: int, timeout: float = 30.0

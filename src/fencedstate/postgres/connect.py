@@ -12,7 +12,13 @@ from psycopg import errors as pg_errors
 
 from ..core.clock import Clock
 from ..core.remote import NotCommitted
-from ..errors import AccessDeniedError, FencedStateError, LockTimeoutError, StorageError
+from ..errors import (
+    AccessDeniedError,
+    FencedStateError,
+    InvalidArgumentError,
+    LockTimeoutError,
+    StorageError,
+)
 
 __all__ = ["ServerClock"]
 
@@ -86,6 +92,21 @@ _REFUSALS: tuple[tuple[str, str], ...] = (
     ("certificate required", "the server demands a client certificate: sslcert= and sslkey="),
     ("permission denied", "the role lacks a privilege the store needs"),
 )
+
+
+def check_url(url: str) -> None:
+    """Refuse a URL libpq cannot parse, or a port that is not a number, before connecting:
+    ``InvalidArgumentError`` without the URL's text (libpq's message quotes it, password too)."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.Error as exc:
+        reason = str(exc).strip().replace(url, "<the URL>")
+        raise InvalidArgumentError(f"malformed PostgreSQL URL: {reason}") from None
+    for port in str(info.get("port", "")).split(","):
+        if port and not (port.isdigit() and 1 <= int(port) <= 65535):
+            raise InvalidArgumentError(
+                f"malformed PostgreSQL URL: port {port!r} is not a number in 1..65535"
+            )
 
 
 def _connect_error(url: str, exc: psycopg.Error) -> Exception:

@@ -62,6 +62,7 @@ from .connect import (
     _redact,
     _rollback,
     _translate,
+    check_url,
 )
 from .schema import SCHEMA_VERSION, apply_migrations, schema_version
 from .watch import PgFeed, channel_of, lock_id_of
@@ -166,6 +167,7 @@ class PostgresStore(RemoteStore["_PgRead"]):
     ) -> None:
         if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
             raise InvalidArgumentError("url must be a postgresql:// connection URL")
+        check_url(url)
         if not 1 <= min_connections <= max_connections:
             raise InvalidArgumentError("need 1 <= min_connections <= max_connections")
         for name, value in (

@@ -50,6 +50,8 @@ class RedisFeed(SeqFeed):
 
     def _listen(self) -> None:
         store = self._store
+        if store._closed:  # not a broken connection to open again: the watch ends here
+            raise StorageError(None, "the store is closed")
         conn = store._pool.make_connection()  # type: ignore[no-untyped-call]
         try:
             conn.connect()
@@ -82,6 +84,11 @@ class RedisFeed(SeqFeed):
         return {k: int(s) for k, s in zip(names, seqs, strict=True) if s is not None}
 
     def _drain(self) -> None:
+        if self._conn._sock is None:  # disconnected under us (store.close() disconnects the
+            # pool's connections): can_read would silently connect a socket with no XREAD on it
+            if self._store._closed:
+                raise StorageError(None, "the store is closed")
+            raise redis.ConnectionError("the watch's connection was closed")
         got, before = False, self._last_id
         while self._conn.can_read(timeout=0):
             reply = self._conn.read_response()

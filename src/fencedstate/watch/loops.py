@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import InvalidArgumentError
 from .feed import WatchFeed
-from .values import Change, WatchTimeoutError, deadline_of, snapshot_of
+from .values import Change, WatchTimeoutError, check_timeout, deadline_of, snapshot_of
 
 if TYPE_CHECKING:
     from ..records import Snapshot, State
@@ -126,7 +126,7 @@ class Watch(_Buffered, Iterator[Change]):
             feed = self._feed
             if feed is None:
                 raise StopIteration
-            self._buffer.extend(feed.changes(deadline_of(timeout)))
+            self._buffer.extend(feed.changes(deadline_of(check_timeout(timeout))))
             if not self._buffer:
                 if self._feed is None:  # closed while it waited
                     raise StopIteration
@@ -194,7 +194,7 @@ class AsyncWatch(_Buffered, AsyncIterator[Change]):
             feed = self._feed
             if feed is None or self._closed:
                 raise StopAsyncIteration
-            self._buffer.extend(await feed.achanges(deadline_of(timeout)))
+            self._buffer.extend(await feed.achanges(deadline_of(check_timeout(timeout))))
             if not self._buffer:
                 if self._closed:  # closed while it waited
                     raise StopAsyncIteration
