@@ -27,3 +27,27 @@ def test_a_malformed_server_url_is_an_invalid_argument(url: str, said: str) -> N
     assert said in str(err.value)
     assert "s3cret-pw" not in str(err.value)
     assert err.value.advice == fs.InvalidArgumentError.advice
+
+
+def test_an_etcd_endpoint_without_a_port_is_etcds_client_port() -> None:
+    """``etcd://host`` talks to host:2379, as etcdctl does (it went to port 80), and the watch
+    stream already did."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.2", 2379))
+    accepted = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        accepted.set()
+        conn.close()  # no answer: the open fails, after connecting here
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        with pytest.raises(fs.StorageError):
+            fs.open_store("etcd://127.0.0.2/ns", timeout=30)
+        assert accepted.is_set()
+    finally:
+        listener.close()

@@ -117,8 +117,7 @@ class EtcdStore(RemoteStore["_EtcdRead"]):
         hosts = [h.strip() for h in netloc.split(",") if h.strip()]
         if not hosts:
             raise InvalidArgumentError("the etcd URL names no endpoint")
-        for host in hosts:
-            _check_endpoint(host)
+        hosts = [_endpoint(host) for host in hosts]
         if userinfo:
             url_user, has_pw, url_pw = userinfo.partition(":")
             username = username if username is not None else unquote(url_user)
@@ -433,8 +432,13 @@ def _decode(key: str, blob: bytes) -> tuple[State, int, str]:
     return decode_tagged(blob, key, f"etcd:{key}")
 
 
-def _check_endpoint(host: str) -> None:
-    """``InvalidArgumentError`` for an endpoint whose host or port cannot be a TCP address."""
+#: etcd's client port, for an endpoint that names none (as etcdctl assumes).
+DEFAULT_PORT = 2379
+
+
+def _endpoint(host: str) -> str:
+    """``host`` as ``host:port`` (etcd's 2379 if it names no port); ``InvalidArgumentError``
+    for an endpoint whose host or port cannot be a TCP address."""
     try:
         parts = urlsplit(f"http://{host}")
         port = parts.port
@@ -446,3 +450,4 @@ def _check_endpoint(host: str) -> None:
         raise InvalidArgumentError(
             f"malformed etcd endpoint {host!r}: write host:port, e.g. 127.0.0.1:2379"
         )
+    return host if port is not None else f"{host}:{DEFAULT_PORT}"
