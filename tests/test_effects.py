@@ -356,3 +356,19 @@ def test_errors_are_typed_with_advice_and_cross_processes() -> None:
         assert type(back) is type(err) and back.to_dict() == err.to_dict()
     assert errors[0].to_dict()["started_at"] == 1.5 and not errors[0].retryable
     assert errors[1].retryable and errors[2].retryable
+
+
+def test_finish_with_something_that_is_not_a_token_is_refused_and_changes_nothing(
+    store: fs.Store,
+) -> None:
+    """``finish("mail", 1)`` was an AttributeError; now InvalidArgumentError, the attempt intact."""
+    ledger = fs.EffectLedger(store)
+    begun = ledger.begin("mail")
+    assert begun.token is not None
+    before = store.get("effects/mail")
+    with pytest.raises(fs.InvalidArgumentError, match=r"the token begin\(\) returned"):
+        ledger.finish("mail", 1)  # type: ignore[arg-type]
+    with pytest.raises(fs.InvalidArgumentError, match="error must be an exception"):
+        ledger.finish("mail", begun.token, error="timeout")  # type: ignore[arg-type]
+    assert store.get("effects/mail") == before
+    assert ledger.finish("mail", begun.token, result="sent") == "sent"

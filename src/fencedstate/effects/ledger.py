@@ -189,6 +189,13 @@ class EffectLedger:
         ``EffectNotApplied`` error records not applied; any other error leaves it in doubt.
         """
         key = self.key(effect_id)
+        if not isinstance(token, EffectToken):
+            raise InvalidArgumentError(
+                f"finish takes the token begin() returned (Begun.token), not "
+                f"{type(token).__name__}"
+            )
+        if error is not None and not isinstance(error, BaseException):
+            raise InvalidArgumentError(f"error must be an exception, not {type(error).__name__}")
         if token.id != effect_id:
             raise InvalidArgumentError(f"token is for {token.id!r}, not {effect_id!r}")
         if isinstance(error, EffectNotApplied):
