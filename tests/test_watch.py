@@ -727,3 +727,12 @@ def test_an_etcd_watch_over_tls_and_auth(tmp_path_factory: pytest.TempPathFactor
         store.close()
     finally:
         next(fixture, None)
+
+
+def test_a_closed_watch_ends_as_docs_watch_says(store: fs.Store) -> None:
+    store.put("end/a", 1, expected_version=0)
+    watch = store.watch("end/")
+    watch.close()
+    with pytest.raises(StopIteration):
+        watch.next(0)
+    assert list(watch) == []
