@@ -46,7 +46,7 @@ class Telemetry:
         """Add ``n`` to the counter behind ``Stats`` field ``field``."""
         counter = self.counters.get(field)
         if counter is not None:
-            counter.add(n, {"fencedstate.core.backend": backend})
+            counter.add(n, {"fencedstate.backend": backend})
 
     @contextmanager
     def commit(self, op: str, key: str, backend: str) -> Iterator[dict[str, Any]]:
@@ -55,7 +55,7 @@ class Telemetry:
         attrs: dict[str, Any] = {
             "fencedstate.op": op,
             "fencedstate.key": key,
-            "fencedstate.core.backend": backend,
+            "fencedstate.backend": backend,
         }
         result: dict[str, Any] = {}
         start = time.perf_counter()
@@ -88,7 +88,7 @@ class Telemetry:
                 self.latency.record(
                     time.perf_counter() - start,
                     {"fencedstate.op": op, "fencedstate.outcome": outcome,
-                     "fencedstate.core.backend": backend},
+                     "fencedstate.backend": backend},
                 )  # fmt: skip
 
 
