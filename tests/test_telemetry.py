@@ -161,3 +161,35 @@ def test_a_no_op_without_the_api() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["ok", "1"]
+
+
+def test_units_and_buckets_follow_the_semantic_conventions(
+    otel: tuple[InMemorySpanExporter, Any], tmp_path: Path
+) -> None:
+    """Counts carry a curly-brace annotation, not the unity "1"; the latency histogram (in
+    seconds) has buckets from a fraction of a millisecond to seconds, not the SDK's default
+    0/5/10/.../10000 (made for milliseconds: every commit would land in the first bucket)."""
+    _, reader = otel
+    store = fs.open_store(tmp_path)
+    store.put("k", 1, expected_version=0)
+    with pytest.raises(fs.ConflictError):
+        store.put("k", 2, expected_version=0)
+    store.claim("k", owner="w").release()
+    store.close()
+    units: dict[str, str] = {}
+    bounds: set[tuple[float, ...]] = set()
+    for rm in reader.get_metrics_data().resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                units[metric.name] = metric.unit
+                if metric.name == "fencedstate.commit.duration":
+                    bounds |= {tuple(p.explicit_bounds) for p in metric.data.data_points}
+    assert units == {
+        "fencedstate.commits": "{commit}",
+        "fencedstate.conflicts": "{conflict}",
+        "fencedstate.claim.grants": "{grant}",
+        "fencedstate.commit.duration": "s",
+    }
+    [got] = bounds
+    assert got == telemetry.DURATION_BUCKETS_S
+    assert got[0] <= 0.001 and got[-1] >= 5 and list(got) == sorted(got)

@@ -20,13 +20,20 @@ from .errors import ClaimHeldError, ConflictError, FencedError, FencedStateError
 INSTRUMENTATION = "fencedstate"
 
 _COUNTERS = {
-    # Stats field -> (instrument name, description)
-    "commits": ("fencedstate.commits", "accepted commits (puts, claim commits, deletes)"),
-    "conflicts": ("fencedstate.conflicts", "commits refused with ConflictError"),
-    "fenced": ("fencedstate.fences", "commits refused with FencedError (a stale claim)"),
-    "claims": ("fencedstate.claim.grants", "claims granted"),
-    "retries": ("fencedstate.retries", "update() attempts retried after a conflict"),
-}
+    # Stats field -> (instrument name, unit, description); a count's unit is a curly-brace
+    # annotation (OpenTelemetry semantic conventions), not the unity "1".
+    "commits": ("fencedstate.commits", "{commit}", "accepted puts, claim commits and deletes"),
+    "conflicts": ("fencedstate.conflicts", "{conflict}", "commits refused with ConflictError"),
+    "fenced": ("fencedstate.fences", "{fence}", "commits refused with FencedError (a stale claim)"),
+    "claims": ("fencedstate.claim.grants", "{grant}", "claims granted"),
+    "retries": ("fencedstate.retries", "{retry}", "update() attempts retried after a conflict"),
+}  # fmt: skip
+
+DURATION_BUCKETS_S = (
+    0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
+)  # fmt: skip
+"""Bucket bounds of ``fencedstate.commit.duration`` in seconds (an advisory the SDK applies
+unless a view overrides it; its default bounds 0, 5, 10 ... 10000 are made for milliseconds)."""
 
 
 class Telemetry:
@@ -35,11 +42,14 @@ class Telemetry:
     def __init__(self, tracer: Any, meter: Any) -> None:
         self.tracer = tracer
         self.counters = {
-            field: meter.create_counter(name, unit="1", description=desc)
-            for field, (name, desc) in _COUNTERS.items()
+            field: meter.create_counter(name, unit=unit, description=desc)
+            for field, (name, unit, desc) in _COUNTERS.items()
         }
         self.latency = meter.create_histogram(
-            "fencedstate.commit.duration", unit="s", description="commit latency, acknowledged"
+            "fencedstate.commit.duration",
+            unit="s",
+            description="commit latency, acknowledged",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS_S,
         )
 
     def count(self, field: str, n: int, backend: str) -> None:
