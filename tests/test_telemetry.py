@@ -193,3 +193,33 @@ def test_units_and_buckets_follow_the_semantic_conventions(
     [got] = bounds
     assert got == telemetry.DURATION_BUCKETS_S
     assert got[0] <= 0.001 and got[-1] >= 5 and list(got) == sorted(got)
+
+
+def test_failures_carry_error_type_on_span_and_histogram(
+    otel: tuple[InMemorySpanExporter, Any], tmp_path: Path
+) -> None:
+    """``error.type`` (semantic conventions, recording errors) on a failed commit's span and
+    its latency sample, the same value on both, and absent when the commit succeeds."""
+    spans, reader = otel
+    store = fs.open_store(tmp_path)
+    store.put("k", 1, expected_version=0)
+    with pytest.raises(fs.ConflictError):
+        store.put("k", 2, expected_version=0)
+    store.claim("k", owner="w1", ttl=60)
+    with pytest.raises(fs.ClaimHeldError):
+        store.put("k", 3, expected_version=1)
+    store.close()
+    got = [
+        (s.attributes["fencedstate.outcome"], s.attributes.get("error.type"))
+        for s in spans.get_finished_spans()
+    ]
+    assert got == [
+        ("ok", None),
+        ("conflict", "fencedstate.errors.ConflictError"),
+        ("held", "fencedstate.errors.ClaimHeldError"),
+    ]
+    points = {
+        p.attributes["fencedstate.outcome"]: p.attributes.get("error.type")
+        for p in _metrics(reader)["fencedstate.commit.duration"]
+    }
+    assert points == dict(got)

@@ -3,8 +3,8 @@ histogram of commit latency, and a span around each commit with its key, version
 
 Off until ``enable()`` is called (or ``FENCEDSTATE_OTEL=1`` is set when fencedstate is imported),
 and a no-op when ``opentelemetry-api`` is not installed (extra ``otel``). While off, the store's
-only cost is one attribute test per commit. Metrics carry the operation only (never the key,
-whose cardinality is unbounded); spans carry the key.
+only cost is a test of ``ACTIVE`` or two per commit. Metrics carry the operation, outcome,
+backend and ``error.type`` (never the key, whose cardinality is unbounded); spans carry the key.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .errors import ClaimHeldError, ConflictError, FencedError, FencedStateError
+from .errors import ClaimHeldError, ConflictError, FencedError
 
 INSTRUMENTATION = "fencedstate"
 
@@ -73,33 +73,42 @@ class Telemetry:
             f"fencedstate.{op}", attributes=attrs, record_exception=False
         ) as span:
             outcome = "ok"
+            error: str | None = None
             try:
                 yield result
-            except ConflictError:
-                outcome = "conflict"
-                raise
-            except FencedError:
-                outcome = "fenced"
-                raise
-            except ClaimHeldError:
-                outcome = "held"
-                raise
-            except FencedStateError as exc:
-                outcome = "error"
-                span.set_attribute("fencedstate.error", type(exc).__name__)
-                raise
-            except BaseException:
-                outcome = "error"
+            except BaseException as exc:
+                outcome = _outcome(exc)
+                error = _error_type(exc)
+                span.set_attribute("error.type", error)
                 raise
             finally:
                 span.set_attribute("fencedstate.outcome", outcome)
                 if "version" in result:
                     span.set_attribute("fencedstate.version", result["version"])
-                self.latency.record(
-                    time.perf_counter() - start,
-                    {"fencedstate.op": op, "fencedstate.outcome": outcome,
-                     "fencedstate.backend": backend},
-                )  # fmt: skip
+                sample = {"fencedstate.op": op, "fencedstate.outcome": outcome,
+                          "fencedstate.backend": backend}  # fmt: skip
+                if error is not None:
+                    sample["error.type"] = error
+                self.latency.record(time.perf_counter() - start, sample)
+
+
+def _outcome(exc: BaseException) -> str:
+    if isinstance(exc, ConflictError):
+        return "conflict"
+    if isinstance(exc, FencedError):
+        return "fenced"
+    if isinstance(exc, ClaimHeldError):
+        return "held"
+    return "error"
+
+
+def _error_type(exc: BaseException) -> str:
+    """The exception's class as ``error.type`` wants it: qualified by its module, bare for a
+    builtin (``fencedstate.errors.ConflictError``, ``OSError``)."""
+    cls = type(exc)
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 ACTIVE: Telemetry | None = None
