@@ -255,3 +255,14 @@ def test_the_readme_file_table_lists_every_spec() -> None:
     readme = (SPECS / "README.md").read_text()
     rows = {m.group(1) for m in re.finditer(r"^\| `(\w+)\.tla/\.cfg` \|", readme, re.MULTILINE)}
     assert rows == {p.stem for p in SPECS.glob("*.tla")} == set(MODELS)
+
+
+def test_an_unknown_only_name_is_an_error_not_a_green_run(tmp_path: Path) -> None:
+    """``--only ZombieFencng`` (a typo) once ran nothing, or only the other names, and exited 0."""
+    done = _run([str(CHECK), "--only", "LostUpdate", "ZombieFencng"], cwd=tmp_path, timeout=120)
+    assert done.returncode == 2, done.stdout
+    assert done.stdout == ""  # no TLC run started
+    assert done.stderr.splitlines() == [
+        "check.py: unknown model ZombieFencng (did you mean ZombieFencing?); the names are the"
+        " specs (" + ", ".join(MODELS) + ") and the mutants in specs/mutants/MUTANTS.json"
+    ]
