@@ -364,3 +364,26 @@ def test_syscalls_and_profile_reject_bad_arguments(tmp_path: Path) -> None:
                 cwd=REPO,
             )
             assert proc.returncode == 2 and why in proc.stderr, (script, proc.stderr)
+
+
+def test_the_bench_extra_installs_every_required_peer() -> None:
+    """bench/README.md's set-up is ``pip install -e '.[bench]'``: every peer the harness needs,
+    but the optional agent-coherence, comes from that extra (filelock once came only from dev,
+    so the filelock+JSON+rename rows were skipped)."""
+    import importlib.metadata
+    import re
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    bench = {re.split(r"[<>=\[ ]", r, maxsplit=1)[0].lower() for r in extras["bench"]}
+    source = (REPO / "bench" / "peers" / "approaches.py").read_text()
+    needs = set(re.findall(r'needs="([\w.]+)"', source))
+    assert {"filelock", "langgraph.store.sqlite"} <= needs
+    provides = importlib.metadata.packages_distributions()
+    for module in needs:
+        top = module.split(".")[0]
+        if top == "fencedstate":
+            continue
+        dists = {d.lower() for d in provides.get(top, [])}
+        assert dists & bench, f"{module} ({sorted(dists)}) is not in the bench extra"
