@@ -266,3 +266,16 @@ def test_an_unknown_only_name_is_an_error_not_a_green_run(tmp_path: Path) -> Non
         "check.py: unknown model ZombieFencng (did you mean ZombieFencing?); the names are the"
         " specs (" + ", ".join(MODELS) + ") and the mutants in specs/mutants/MUTANTS.json"
     ]
+
+
+def test_docs_specs_measured_table_has_every_model() -> None:
+    """docs/specs.md's "Measured" table has one row per model check.py runs, and its count line
+    says how many (it once listed 22 of 31 and a stale proposal claimed 27)."""
+    text = (ROOT / "docs" / "specs.md").read_text()
+    measured = text.split("## Measured", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (\w+) \| (spec|mutant) \|", measured, re.MULTILINE)
+    models = [*MODELS, *(m["mutant"] for m in _mutants())]
+    assert sorted(name for name, _ in rows) == sorted(models)
+    assert f"{len(models)} models, 0 surprises" in measured
+    for claim in re.findall(r"(\d+) models", text):
+        assert int(claim) == len(models), f"docs/specs.md says {claim} models"
