@@ -413,3 +413,21 @@ def test_files_per_key_leaves_out_the_shared_lock_stripes() -> None:
     assert row["files"] - row["lock_stripes"] >= 300  # a log per key (and a state table per
     # 1,024 inodes, how many depends on where the filesystem put them)
     assert row["files_per_key"] == (row["files"] - row["lock_stripes"]) / 300
+
+
+def test_syscalls_table_never_shows_minus_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A count a hair below the warm-up run's (-0.0005 per call) reads 0.00, not -0.00."""
+    import argparse
+    import importlib.util
+
+    monkeypatch.syspath_prepend(str(REPO / "bench"))  # the script imports its neighbours
+
+    spec = importlib.util.spec_from_file_location("syscalls_bench", REPO / "bench" / "syscalls.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    found = [{"put": {"pwrite64": 3.0, "read": -0.0005}, "get": {"read": 0.0}}]
+    args = argparse.Namespace(n=2000, warmup=200, durability="default")
+    md = mod.render([("this tree", str(REPO / "src"))], found, args, "python bench/syscalls.py")
+    assert "| read | 0.00 | 0.00 |" in md
+    assert "-0.00" not in md
