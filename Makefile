@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml $(CORE)
 	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[all,dev,bench]'
 	touch $(STAMP)
 
-# System packages the tests need (Java, PostgreSQL, etcd, libfiu, faketime): installed as root
+# System packages the tests need (listed in scripts/setup-system.sh): installed as root
 # with apt (the .ci/deps.d snippets), else named with the command that installs them, before pytest.
 .PHONY: system-deps
 system-deps:

@@ -105,6 +105,12 @@ def _git(src: str) -> str:
     return proc.stdout.strip() + (" (+ uncommitted changes)" if dirty.stdout.strip() else "")
 
 
+def _cell(x: float) -> str:
+    """A count per call to two decimals; a hair below zero (warm-up noise) reads 0.00."""
+    text = f"{x:.2f}"
+    return "0.00" if text == "-0.00" else text
+
+
 def render(
     trees: list[tuple[str, str]],
     found: list[dict[str, dict[str, float]]],
@@ -132,9 +138,9 @@ def render(
         "|---|" + "---:|" * len(cols),
     ]
     for name in names:
-        cells = [f"{by_tree[lb][op].get(name, 0.0):.2f}" for lb, op in cols]
+        cells = [_cell(by_tree[lb][op].get(name, 0.0)) for lb, op in cols]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    totals = [f"**{sum(by_tree[lb][op].values()):.2f}**" for lb, op in cols]
+    totals = [f"**{_cell(sum(by_tree[lb][op].values()))}**" for lb, op in cols]
     lines.append("| **total** | " + " | ".join(totals) + " |")
     where = [f"- {label}: `{src}` (git {_git(src)})" for label, src in trees]
     return "\n".join([*head, *where, "", *lines]) + "\n"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make test` runs this before pytest: the system packages the suite needs (Java for TLC,
-# PostgreSQL server binaries, etcd, libfiu's fiu-run, faketime, redis-server) are installed when this runs as
-# root with apt-get (by the same idempotent snippets CI uses, .ci/deps.d/*.sh), or named in one
-# line with the command that installs them, exit 1, before any test runs.
+# PostgreSQL server binaries, etcd, libfiu's fiu-run, faketime, redis-server and redis-cli,
+# openssl, strace) are installed when this runs as root with apt-get (by the same idempotent
+# snippets CI uses, .ci/deps.d/*.sh), or named in one line with the command that installs them,
+# exit 1, before any test runs.
 # FENCEDSTATE_SETUP_NO_INSTALL=1 only checks (never installs).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +37,12 @@ check() {
         need "libfiu" "libfiu0"
     fi
     command -v faketime >/dev/null 2>&1 || need "faketime" "faketime"
-    command -v redis-server >/dev/null 2>&1 || need "redis-server" "redis-server redis-tools"
+    if [ -z "${FENCEDSTATE_REDIS_BIN:-}" ] && ! command -v redis-server >/dev/null 2>&1; then
+        need "redis-server" "redis-server"
+    fi
+    command -v redis-cli >/dev/null 2>&1 || need "redis-cli" "redis-tools"
+    command -v openssl >/dev/null 2>&1 || need "openssl" "openssl"
+    command -v strace >/dev/null 2>&1 || need "strace" "strace"
 }
 
 check
@@ -60,9 +66,10 @@ fi
 names="$(printf '%s, ' "${missing_names[@]}")"
 names="${names%, }"
 if command -v apt-get >/dev/null 2>&1; then
-    how="sudo apt-get install -y --no-install-recommends ${missing_pkgs[*]} (or run make test as root)"
+    how="install with: sudo apt-get install -y --no-install-recommends ${missing_pkgs[*]}"
+    how="${how} (or run make test as root)"
 else
-    how="install the equivalents of the Debian packages ${missing_pkgs[*]}"
+    how="install the equivalent of the Debian package(s): ${missing_pkgs[*]}"
 fi
-echo "make test: missing ${names}; install with: ${how}" >&2
+echo "make test: missing ${names}; ${how}" >&2
 exit 1

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import importlib.util
 import json
 import os
@@ -365,6 +366,17 @@ def main(argv: list[str] | None = None) -> int:
     for p in problems:
         print(f"check.py: {p}", file=sys.stderr)
     wanted = set(args.only) if args.only is not None else None
+    known = [*SPECS, *(str(e["mutant"]) for e in entries)]
+    for name in args.only or []:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            print(
+                f"check.py: unknown model {name}{hint}; the names are the specs "
+                f"({', '.join(SPECS)}) and the mutants in specs/mutants/MUTANTS.json",
+                file=sys.stderr,
+            )
+            return 2
     specs = [s for s in SPECS if wanted is None or s in wanted]
     chosen = [e for e in entries if wanted is None or e["mutant"] in wanted or e["spec"] in wanted]
     names = [*specs, *(str(e["mutant"]) for e in chosen)]

@@ -76,6 +76,37 @@ def test_lock_files_are_made_as_keys_need_them_as_the_docs_say() -> None:
     said = f"up to {STRIPES} lock files shared by all keys, each made when a key first locks it"
     assert said in (ROOT / "README.md").read_text()
     assert (
-        f"up to {STRIPES} one-byte lock files, each made when a key first locks it"
+        f"up to {STRIPES} one-byte lock files (NN: hex), each made when a key first locks"
         in (ROOT / "docs" / "design.md").read_text()
     )
+
+
+def test_the_on_disk_block_says_what_the_store_writes(tmp_path: Path) -> None:
+    """The on-disk format block: its constants are the code's, and every file a store makes
+    matches one of its lines (it once put the state table at ``(inode % 2**32) * 128``)."""
+    import fencedstate as fs
+    from fencedstate.file import keystate, layout, locking
+
+    text = (ROOT / "docs" / "design.md").read_text()
+    block = text.split("## On-disk format", 1)[1].split("```", 2)[1]
+    assert f'{{"format": {layout.FORMAT_VERSION}, ...}}' in block
+    assert f"{locking.STRIPES} one-byte lock files" in block
+    per = keystate.PER_FILE
+    assert (
+        f"{keystate.SIZE} bytes at (inode % {per}) * {keystate.SIZE} of state-<inode // {per}"
+        in (" ".join(block.split()))
+    )
+    store = fs.open_store(tmp_path)
+    store.put("plans/alpha", {"step": 1}, expected_version=0)
+    store.claim("plans/alpha", "w1").commit({"step": 2})
+    store.close()
+    patterns = [
+        r"fencedstate\.json",
+        r"data/plans/alpha\.jsonl",
+        r"locks/stripe-[0-9a-f]{2}\.lock",
+        r"locks/state-[0-9a-f]+\.tbl",
+    ]
+    made = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert made and all(any(re.fullmatch(p, f) for p in patterns) for f in made), made
+    ino = (tmp_path / "data" / "plans" / "alpha.jsonl").stat().st_ino
+    assert (tmp_path / "locks" / f"state-{ino // per:x}.tbl").exists()

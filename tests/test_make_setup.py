@@ -59,3 +59,54 @@ def test_make_test_stops_before_pytest_naming_what_is_missing(tmp_path: Path) ->
     [line] = [x for x in done.stderr.splitlines() if x.startswith("make test:")]
     assert line.startswith("make test: missing etcd, faketime; install with: ")
     assert "apt-get install -y --no-install-recommends etcd-server etcd-client faketime" in line
+
+
+def test_every_tool_the_suite_runs_is_checked(tmp_path: Path) -> None:
+    """strace (bench/syscalls.py), redis-cli (the Redis cluster test) and openssl (the Redis TLS
+    test) are checked too: without them the suite started and failed in the middle."""
+    path = _path_without({"strace", "redis-cli", "openssl"}, tmp_path / "bin")
+    done = subprocess.run(
+        ["bash", "scripts/setup-system.sh"],
+        cwd=ROOT,
+        env=_env(PATH=path, FENCEDSTATE_SETUP_NO_INSTALL="1"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    [line] = done.stderr.splitlines()
+    assert line.startswith("make test: missing redis-cli, openssl, strace; install with: "), line
+    assert "apt-get install -y --no-install-recommends redis-tools openssl strace " in line
+
+
+def test_without_apt_the_line_names_the_debian_packages(tmp_path: Path) -> None:
+    path = _path_without({"faketime", "apt-get"}, tmp_path / "bin")
+    done = subprocess.run(
+        ["bash", "scripts/setup-system.sh"],
+        cwd=ROOT,
+        env=_env(PATH=path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "make test: missing faketime; install the equivalent of the Debian package(s): faketime"
+    ]
+
+
+def test_redis_server_from_the_environment_counts(tmp_path: Path) -> None:
+    """$FENCEDSTATE_REDIS_BIN is what tests/redis_server.py runs, as $FENCEDSTATE_ETCD_BIN is
+    for etcd: a redis-server off PATH named there is not missing."""
+    real = shutil.which("redis-server")
+    assert real is not None
+    path = _path_without({"redis-server"}, tmp_path / "bin")
+    done = subprocess.run(
+        ["bash", "scripts/setup-system.sh"],
+        cwd=ROOT,
+        env=_env(PATH=path, FENCEDSTATE_SETUP_NO_INSTALL="1", FENCEDSTATE_REDIS_BIN=real),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr

@@ -248,3 +248,34 @@ def test_group_commit_scenarios_are_reachable(tmp_path: Path) -> None:
         (tmp_path / "Witness.cfg").write_text(f"{consts}SPECIFICATION Spec\nINVARIANT {name}\n")
         rc, out, _ = check.run_tlc(jar, java, tmp_path, "Witness", 1, deadlock=False)
         assert rc == 12 and f"Invariant {name} is violated" in out, f"{name} unreachable:\n{out}"
+
+
+def test_the_readme_file_table_lists_every_spec() -> None:
+    """specs/README.md's table of files has a row for each spec (it once missed EffectLedger)."""
+    readme = (SPECS / "README.md").read_text()
+    rows = {m.group(1) for m in re.finditer(r"^\| `(\w+)\.tla/\.cfg` \|", readme, re.MULTILINE)}
+    assert rows == {p.stem for p in SPECS.glob("*.tla")} == set(MODELS)
+
+
+def test_an_unknown_only_name_is_an_error_not_a_green_run(tmp_path: Path) -> None:
+    """``--only ZombieFencng`` (a typo) once ran nothing, or only the other names, and exited 0."""
+    done = _run([str(CHECK), "--only", "LostUpdate", "ZombieFencng"], cwd=tmp_path, timeout=120)
+    assert done.returncode == 2, done.stdout
+    assert done.stdout == ""  # no TLC run started
+    assert done.stderr.splitlines() == [
+        "check.py: unknown model ZombieFencng (did you mean ZombieFencing?); the names are the"
+        " specs (" + ", ".join(MODELS) + ") and the mutants in specs/mutants/MUTANTS.json"
+    ]
+
+
+def test_docs_specs_measured_table_has_every_model() -> None:
+    """docs/specs.md's "Measured" table has one row per model check.py runs, and its count line
+    says how many (it once listed 22 of 31 and a stale proposal claimed 27)."""
+    text = (ROOT / "docs" / "specs.md").read_text()
+    measured = text.split("## Measured", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (\w+) \| (spec|mutant) \|", measured, re.MULTILINE)
+    models = [*MODELS, *(m["mutant"] for m in _mutants())]
+    assert sorted(name for name, _ in rows) == sorted(models)
+    assert f"{len(models)} models, 0 surprises" in " ".join(measured.split())
+    for claim in re.findall(r"(\d+) models", text):
+        assert int(claim) == len(models), f"docs/specs.md says {claim} models"

@@ -83,7 +83,10 @@ def test_counters_histogram_and_spans(
         if p.attributes["fencedstate.op"] == "put" and p.attributes["fencedstate.outcome"] == "ok"
     ]
     assert point.count == 1 and point.sum > 0
-    assert {p.attributes["fencedstate.core.backend"] for p in metrics["fencedstate.commits"]} == {
+    # "fencedstate.backend" on every signal (a module move once made it "fencedstate.core.backend")
+    for name in ("fencedstate.commits", "fencedstate.commit.duration"):
+        assert {p.attributes.get("fencedstate.backend") for p in metrics[name]} == {"FileStore"}
+    assert {s.attributes.get("fencedstate.backend") for s in spans.get_finished_spans()} == {
         "FileStore"
     }
     got = [
@@ -158,3 +161,65 @@ def test_a_no_op_without_the_api() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["ok", "1"]
+
+
+def test_units_and_buckets_follow_the_semantic_conventions(
+    otel: tuple[InMemorySpanExporter, Any], tmp_path: Path
+) -> None:
+    """Counts carry a curly-brace annotation, not the unity "1"; the latency histogram (in
+    seconds) has buckets from a fraction of a millisecond to seconds, not the SDK's default
+    0/5/10/.../10000 (made for milliseconds: every commit would land in the first bucket)."""
+    _, reader = otel
+    store = fs.open_store(tmp_path)
+    store.put("k", 1, expected_version=0)
+    with pytest.raises(fs.ConflictError):
+        store.put("k", 2, expected_version=0)
+    store.claim("k", owner="w").release()
+    store.close()
+    units: dict[str, str] = {}
+    bounds: set[tuple[float, ...]] = set()
+    for rm in reader.get_metrics_data().resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                units[metric.name] = metric.unit
+                if metric.name == "fencedstate.commit.duration":
+                    bounds |= {tuple(p.explicit_bounds) for p in metric.data.data_points}
+    assert units == {
+        "fencedstate.commits": "{commit}",
+        "fencedstate.conflicts": "{conflict}",
+        "fencedstate.claim.grants": "{grant}",
+        "fencedstate.commit.duration": "s",
+    }
+    [got] = bounds
+    assert got == telemetry.DURATION_BUCKETS_S
+    assert got[0] <= 0.001 and got[-1] >= 5 and list(got) == sorted(got)
+
+
+def test_failures_carry_error_type_on_span_and_histogram(
+    otel: tuple[InMemorySpanExporter, Any], tmp_path: Path
+) -> None:
+    """``error.type`` (semantic conventions, recording errors) on a failed commit's span and
+    its latency sample, the same value on both, and absent when the commit succeeds."""
+    spans, reader = otel
+    store = fs.open_store(tmp_path)
+    store.put("k", 1, expected_version=0)
+    with pytest.raises(fs.ConflictError):
+        store.put("k", 2, expected_version=0)
+    store.claim("k", owner="w1", ttl=60)
+    with pytest.raises(fs.ClaimHeldError):
+        store.put("k", 3, expected_version=1)
+    store.close()
+    got = [
+        (s.attributes["fencedstate.outcome"], s.attributes.get("error.type"))
+        for s in spans.get_finished_spans()
+    ]
+    assert got == [
+        ("ok", None),
+        ("conflict", "fencedstate.errors.ConflictError"),
+        ("held", "fencedstate.errors.ClaimHeldError"),
+    ]
+    points = {
+        p.attributes["fencedstate.outcome"]: p.attributes.get("error.type")
+        for p in _metrics(reader)["fencedstate.commit.duration"]
+    }
+    assert points == dict(got)

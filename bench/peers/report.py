@@ -139,9 +139,9 @@ def _cost(info: dict[str, str], cost: list[dict[str, Any]]) -> list[str]:
     return _section(
         info,
         "Cost per key: N keys of 100-byte values (du-style disk use, 1 process)",
-        "| store | keys | files (per key) | disk bytes per key | fs block B | disk per key / "
-        "block | keys() ms | keys(prefix 1 %) ms | prefix / all | put/s while creating "
-        "(not durable) | how |",
+        "| store | keys | files (per key) | disk bytes per key "
+        "| fs block B | disk per key / block | keys() ms | keys(prefix 1 %) ms | prefix / all "
+        "| put/s while creating (not durable) | how |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         rows,
     )

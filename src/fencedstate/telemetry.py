@@ -3,8 +3,8 @@ histogram of commit latency, and a span around each commit with its key, version
 
 Off until ``enable()`` is called (or ``FENCEDSTATE_OTEL=1`` is set when fencedstate is imported),
 and a no-op when ``opentelemetry-api`` is not installed (extra ``otel``). While off, the store's
-only cost is one attribute test per commit. Metrics carry the operation only (never the key,
-whose cardinality is unbounded); spans carry the key.
+only cost is a test of ``ACTIVE`` or two per commit. Metrics carry the operation, outcome,
+backend and ``error.type`` (never the key, whose cardinality is unbounded); spans carry the key.
 """
 
 from __future__ import annotations
@@ -15,18 +15,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .errors import ClaimHeldError, ConflictError, FencedError, FencedStateError
+from .errors import ClaimHeldError, ConflictError, FencedError
 
 INSTRUMENTATION = "fencedstate"
 
 _COUNTERS = {
-    # Stats field -> (instrument name, description)
-    "commits": ("fencedstate.commits", "accepted commits (puts, claim commits, deletes)"),
-    "conflicts": ("fencedstate.conflicts", "commits refused with ConflictError"),
-    "fenced": ("fencedstate.fences", "commits refused with FencedError (a stale claim)"),
-    "claims": ("fencedstate.claim.grants", "claims granted"),
-    "retries": ("fencedstate.retries", "update() attempts retried after a conflict"),
-}
+    # Stats field -> (instrument name, unit, description); a count's unit is a curly-brace
+    # annotation (OpenTelemetry semantic conventions), not the unity "1".
+    "commits": ("fencedstate.commits", "{commit}", "accepted puts, claim commits and deletes"),
+    "conflicts": ("fencedstate.conflicts", "{conflict}", "commits refused with ConflictError"),
+    "fenced": ("fencedstate.fences", "{fence}", "commits refused with FencedError (a stale claim)"),
+    "claims": ("fencedstate.claim.grants", "{grant}", "claims granted"),
+    "retries": ("fencedstate.retries", "{retry}", "update() attempts retried after a conflict"),
+}  # fmt: skip
+
+DURATION_BUCKETS_S = (
+    0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
+)  # fmt: skip
+"""Bucket bounds of ``fencedstate.commit.duration`` in seconds (an advisory the SDK applies
+unless a view overrides it; its default bounds 0, 5, 10 ... 10000 are made for milliseconds)."""
 
 
 class Telemetry:
@@ -35,18 +42,21 @@ class Telemetry:
     def __init__(self, tracer: Any, meter: Any) -> None:
         self.tracer = tracer
         self.counters = {
-            field: meter.create_counter(name, unit="1", description=desc)
-            for field, (name, desc) in _COUNTERS.items()
+            field: meter.create_counter(name, unit=unit, description=desc)
+            for field, (name, unit, desc) in _COUNTERS.items()
         }
         self.latency = meter.create_histogram(
-            "fencedstate.commit.duration", unit="s", description="commit latency, acknowledged"
+            "fencedstate.commit.duration",
+            unit="s",
+            description="commit latency, acknowledged",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS_S,
         )
 
     def count(self, field: str, n: int, backend: str) -> None:
         """Add ``n`` to the counter behind ``Stats`` field ``field``."""
         counter = self.counters.get(field)
         if counter is not None:
-            counter.add(n, {"fencedstate.core.backend": backend})
+            counter.add(n, {"fencedstate.backend": backend})
 
     @contextmanager
     def commit(self, op: str, key: str, backend: str) -> Iterator[dict[str, Any]]:
@@ -55,7 +65,7 @@ class Telemetry:
         attrs: dict[str, Any] = {
             "fencedstate.op": op,
             "fencedstate.key": key,
-            "fencedstate.core.backend": backend,
+            "fencedstate.backend": backend,
         }
         result: dict[str, Any] = {}
         start = time.perf_counter()
@@ -63,33 +73,42 @@ class Telemetry:
             f"fencedstate.{op}", attributes=attrs, record_exception=False
         ) as span:
             outcome = "ok"
+            error: str | None = None
             try:
                 yield result
-            except ConflictError:
-                outcome = "conflict"
-                raise
-            except FencedError:
-                outcome = "fenced"
-                raise
-            except ClaimHeldError:
-                outcome = "held"
-                raise
-            except FencedStateError as exc:
-                outcome = "error"
-                span.set_attribute("fencedstate.error", type(exc).__name__)
-                raise
-            except BaseException:
-                outcome = "error"
+            except BaseException as exc:
+                outcome = _outcome(exc)
+                error = _error_type(exc)
+                span.set_attribute("error.type", error)
                 raise
             finally:
                 span.set_attribute("fencedstate.outcome", outcome)
                 if "version" in result:
                     span.set_attribute("fencedstate.version", result["version"])
-                self.latency.record(
-                    time.perf_counter() - start,
-                    {"fencedstate.op": op, "fencedstate.outcome": outcome,
-                     "fencedstate.core.backend": backend},
-                )  # fmt: skip
+                sample = {"fencedstate.op": op, "fencedstate.outcome": outcome,
+                          "fencedstate.backend": backend}  # fmt: skip
+                if error is not None:
+                    sample["error.type"] = error
+                self.latency.record(time.perf_counter() - start, sample)
+
+
+def _outcome(exc: BaseException) -> str:
+    if isinstance(exc, ConflictError):
+        return "conflict"
+    if isinstance(exc, FencedError):
+        return "fenced"
+    if isinstance(exc, ClaimHeldError):
+        return "held"
+    return "error"
+
+
+def _error_type(exc: BaseException) -> str:
+    """The exception's class as ``error.type`` wants it: qualified by its module, bare for a
+    builtin (``fencedstate.errors.ConflictError``, ``OSError``)."""
+    cls = type(exc)
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 ACTIVE: Telemetry | None = None
