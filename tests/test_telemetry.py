@@ -123,9 +123,19 @@ def test_retries_are_counted(otel: tuple[InMemorySpanExporter, Any], tmp_path: P
     assert _total(metrics["fencedstate.retries"]) == 1
     assert _total(metrics["fencedstate.conflicts"]) == 1
     ops = {p.attributes["fencedstate.op"] for p in metrics["fencedstate.commit.duration"]}
-    assert ops == {"put", "update"}
+    assert ops == {"put", "update"}  # other's put; both of the update's attempts
     store.close()
     other.close()
+
+
+def test_an_update_is_an_update_span_from_its_first_attempt(
+    otel: tuple[InMemorySpanExporter, Any], tmp_path: Path
+) -> None:
+    """The optimistic attempt was recorded as a put."""
+    spans, _ = otel
+    with fs.open_store(tmp_path) as store:
+        store.update("u", lambda v: (v or 0) + 1)
+    assert [s.name for s in spans.get_finished_spans()] == ["fencedstate.update"]
 
 
 def test_off_by_default(tmp_path: Path) -> None:

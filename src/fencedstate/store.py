@@ -152,11 +152,12 @@ class Store(Backend):
         writer: str | None,
         claim: rules.ClaimRef | None,
         idem: str | None = None,
+        op: str = "put",
     ) -> Snapshot:
         tel = telemetry.ACTIVE
         if tel is None:
             return self._commit_now(key, value, expected_version, writer, claim, idem)
-        with tel.commit("put" if claim is None else "commit", key, self.stats.backend) as out:
+        with tel.commit(op if claim is None else "commit", key, self.stats.backend) as out:
             snap = self._commit_now(key, value, expected_version, writer, claim, idem)
             out["version"] = snap.version
             return snap
@@ -240,6 +241,7 @@ class Store(Backend):
                 0 if snap is None else snap.version,
                 writer,
                 None,
+                op="update",  # the optimistic attempt is the update's, in telemetry too
             )
         except ConflictError:
             if max_retries <= 0:

@@ -191,8 +191,7 @@ class EffectLedger:
         key = self.key(effect_id)
         if not isinstance(token, EffectToken):
             raise InvalidArgumentError(
-                f"finish takes the token begin() returned (Begun.token), not "
-                f"{type(token).__name__}"
+                f"finish takes the token begin() returned (Begun.token), not {type(token).__name__}"
             )
         if error is not None and not isinstance(error, BaseException):
             raise InvalidArgumentError(f"error must be an exception, not {type(error).__name__}")
