@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml $(CORE)
 # with apt (the .ci/deps.d snippets), else named with the command that installs them, before pytest.
 .PHONY: system-deps
 system-deps:
-	@bash scripts/setup-system.sh
+	@PY=$(PY) bash scripts/setup-system.sh
 test: system-deps
 
 demo: $(CORE)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make test` runs this before pytest: the system packages the suite needs (Java for TLC,
+# `make test` runs this before pytest: the system packages the suite needs (Python's venv for
+# .venv, Java for TLC,
 # PostgreSQL server binaries, etcd, libfiu's fiu-run, faketime, redis-server and redis-cli,
 # openssl, strace) are installed when this runs as root with apt-get (by the same idempotent
 # snippets CI uses, .ci/deps.d/*.sh), or named in one line with the command that installs them,
@@ -19,6 +20,8 @@ need() {  # need NAME "DEBIAN PACKAGES" -- called for each missing tool
 check() {
     missing_names=()
     missing_pkgs=()
+    # Debian splits venv's ensurepip out of python3: without it `python3 -m venv` fails
+    "${PY:-python3}" -c 'import ensurepip, venv' >/dev/null 2>&1 || need "Python venv" "python3-venv"
     command -v java >/dev/null 2>&1 || need "java" "default-jre-headless"
     local pg=""
     for d in "${FENCEDSTATE_PG_BIN:-}" /usr/lib/postgresql/*/bin /usr/local/pgsql/bin; do

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,3 +111,26 @@ def test_redis_server_from_the_environment_counts(tmp_path: Path) -> None:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_a_python_without_venv_is_named(tmp_path: Path) -> None:
+    """Debian's python3 without python3-venv cannot make .venv: named before anything runs."""
+    fake = tmp_path / "python3"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *ensurepip*) echo "No module named ensurepip" >&2; exit 1;; esac\n'
+        f'exec {sys.executable} "$@"\n'
+    )
+    fake.chmod(0o755)
+    done = subprocess.run(
+        ["bash", "scripts/setup-system.sh"],
+        cwd=ROOT,
+        env=_env(PY=str(fake), FENCEDSTATE_SETUP_NO_INSTALL="1"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    [line] = done.stderr.splitlines()
+    assert line.startswith("make test: missing Python venv; install with: "), line
+    assert "apt-get install -y --no-install-recommends python3-venv " in line
