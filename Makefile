@@ -30,14 +30,13 @@ $(STAMP): pyproject.toml $(CORE)
 .PHONY: system-deps
 system-deps:
 	@PY=$(PY) bash scripts/setup-system.sh
-test: system-deps
 
 demo: $(CORE)
 	@$(BIN)/fencedstate demo
 
 # The co-installed suite, then each adapter alone in its own environment (envs/matrix.toml):
 # both always run; the first failure's status is the result.
-test: $(STAMP)
+test: system-deps $(STAMP)  # system packages first: they include Python's venv
 	@status=0; \
 	$(BIN)/python -m pytest $$($(BIN)/python envs/run.py --coinstalled-ignores) || status=$$?; \
 	$(BIN)/python envs/run.py || { rc=$$?; [ $$status -ne 0 ] || status=$$rc; }; \

@@ -134,3 +134,20 @@ def test_a_python_without_venv_is_named(tmp_path: Path) -> None:
     [line] = done.stderr.splitlines()
     assert line.startswith("make test: missing Python venv; install with: "), line
     assert "apt-get install -y --no-install-recommends python3-venv " in line
+
+
+def test_make_test_checks_the_system_before_it_makes_the_venv() -> None:
+    """The check runs first (a rule's own prerequisites come before those other lines add, so
+    `test: system-deps` on a line of its own ran after the venv and its install)."""
+    done = subprocess.run(
+        ["make", "-n", "-W", "pyproject.toml", "test"],  # dry run, as if the venv were stale
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "setup-system.sh" in out and "-m venv" in out
+    assert out.index("setup-system.sh") < out.index("-m venv")
