@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from ..claim import Claim
+from ..core import rules
 from ..core.clock import Lease
 from ..errors import InvalidArgumentError
 from ..store import Store
@@ -40,11 +41,7 @@ def resume(store: Store, key: str, owner: str, epoch: int) -> Claim:
     if type(epoch) is not int or epoch < 1:
         raise InvalidArgumentError("epoch must be an int >= 1 (the one `claim` printed)")
     state = store.state(key)
-    if state is not None and state.epoch == epoch and state.holder not in (None, owner):
-        raise InvalidArgumentError(  # an epoch is granted to one owner: --owner is mistyped
-            f"epoch {epoch} of {key!r} is held by {state.holder!r}, not {owner!r}: pass the "
-            "--owner that took the claim"
-        )
+    rules.check_owner_of_epoch(state, owner, epoch, "--owner")
     lease = None
     if state is not None and state.holder == owner and state.epoch == epoch:
         lease = state.lease

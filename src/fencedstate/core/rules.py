@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from ..errors import ClaimHeldError, ConflictError, FencedError
+from ..errors import ClaimHeldError, ConflictError, FencedError, InvalidArgumentError
 from ..records import State
 from .clock import Clock, Lease
 
@@ -34,6 +34,16 @@ def check_no_live_claim(cur: State, clock: Clock, owner: str | None = None) -> N
     a claim by ``owner``, which the error tells apart when it is the holder itself)."""
     if cur.holder is not None and cur.lease is not None and cur.lease.live(clock):
         raise ClaimHeldError(cur.key, cur.holder, cur.lease.remaining(clock), owner=owner)
+
+
+def check_owner_of_epoch(cur: State | None, owner: str, epoch: int, flag: str = "owner") -> None:
+    """``InvalidArgumentError`` if the key's current ``epoch`` was granted to another owner: an
+    epoch has one owner, so ``owner`` is mistyped (``flag``: how the caller passes it)."""
+    if cur is not None and cur.epoch == epoch and cur.holder not in (None, owner):
+        raise InvalidArgumentError(
+            f"epoch {epoch} of {cur.key!r} is held by {cur.holder!r}, not {owner!r}: pass the "
+            f"{flag} that took the claim"
+        )
 
 
 def check_version(cur: State, expected_version: int | None) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import fencedstate as fs
+from fencedstate.core import rules
 from fencedstate.effects.listing import ORDER, rows
 
 
@@ -56,13 +57,8 @@ class StateTools:
 
     def _held(self, key: str, owner: str, epoch: int) -> fs.Claim:
         c = self.claims.get((key, owner, epoch))
-        state = self.store.state(key) if c is None else None
-        if state is not None and state.epoch == epoch and state.holder not in (None, owner):
-            raise fs.InvalidArgumentError(  # an epoch is granted to one owner: owner is mistyped
-                f"epoch {epoch} of {key!r} is held by {state.holder!r}, not {owner!r}: pass the "
-                "owner that took the claim"
-            )
         if c is None:
+            rules.check_owner_of_epoch(self.store.state(key), owner, epoch)
             raise fs.InvalidArgumentError(
                 f"this server holds no claim on {key!r} for owner {owner!r} at epoch {epoch}"
             )
