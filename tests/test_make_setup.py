@@ -35,6 +35,21 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _refused(**env: str) -> str:
+    """The one line the check-only set-up prints when it stops (exit 1) under ``env``."""
+    done = subprocess.run(
+        ["bash", "scripts/setup-system.sh"],
+        cwd=ROOT,
+        env=_env(**env, FENCEDSTATE_SETUP_NO_INSTALL="1"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    [line] = done.stderr.splitlines()
+    return line
+
+
 def test_setup_passes_when_everything_is_there() -> None:
     done = subprocess.run(
         ["bash", "scripts/setup-system.sh"], cwd=ROOT, env=_env(), capture_output=True, text=True
@@ -66,16 +81,7 @@ def test_every_tool_the_suite_runs_is_checked(tmp_path: Path) -> None:
     """strace (bench/syscalls.py), redis-cli (the Redis cluster test) and openssl (the Redis TLS
     test) are checked too: without them the suite started and failed in the middle."""
     path = _path_without({"strace", "redis-cli", "openssl"}, tmp_path / "bin")
-    done = subprocess.run(
-        ["bash", "scripts/setup-system.sh"],
-        cwd=ROOT,
-        env=_env(PATH=path, FENCEDSTATE_SETUP_NO_INSTALL="1"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 1
-    [line] = done.stderr.splitlines()
+    line = _refused(PATH=path)
     assert line.startswith("make test: missing redis-cli, openssl, strace; install with: "), line
     assert "apt-get install -y --no-install-recommends redis-tools openssl strace " in line
 
@@ -122,16 +128,7 @@ def test_a_python_without_venv_is_named(tmp_path: Path) -> None:
         f'exec {sys.executable} "$@"\n'
     )
     fake.chmod(0o755)
-    done = subprocess.run(
-        ["bash", "scripts/setup-system.sh"],
-        cwd=ROOT,
-        env=_env(PY=str(fake), FENCEDSTATE_SETUP_NO_INSTALL="1"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 1
-    [line] = done.stderr.splitlines()
+    line = _refused(PY=str(fake))
     assert line.startswith("make test: missing Python venv; install with: "), line
     assert "apt-get install -y --no-install-recommends python3-venv " in line
 
