@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from fencedstate.catalog import ranking
+from fencedstate.catalog import semantic as _semantic
 from fencedstate.catalog.errors import (
     CatalogError,
     CatalogNotFoundError,
@@ -120,15 +121,31 @@ def index_path(directory: Path) -> Path:
     return directory / "index.json"
 
 
+def vectors_path(directory: Path) -> Path | None:
+    """Where the meaning vectors of ``directory``'s entries are stored: the packaged file for
+    the repository's catalog; None for any other directory (embedded when first searched)."""
+    if directory.resolve() == REPO_CATALOG.resolve():
+        return Path(__file__).resolve().parent / _semantic.PACKAGED_VECTORS
+    return None
+
+
 def build(directory: Path | None = None) -> list[Path]:
-    """Write the index (see `index_path`) and `schema.json`; return the paths."""
+    """Write the index (see `index_path`), `schema.json` and, for the repository's catalog, the
+    meaning vectors (needs the ``catalog`` extra); return the paths."""
     d = directory or catalog_dir()
     if d is None:
         raise CatalogNotFoundError("build needs the markdown entries (a source checkout)")
+    vectors = vectors_path(d)
+    if vectors is not None and not _semantic.available():
+        raise _semantic.SemanticSearchUnavailable()
+    entries = load_dir(d)
     written = [index_path(d), d / "schema.json"]
     written[0].parent.mkdir(parents=True, exist_ok=True)
-    written[0].write_text(index_json(load_dir(d)), encoding="utf-8")
+    written[0].write_text(index_json(entries), encoding="utf-8")
     written[1].write_text(schema_json(), encoding="utf-8")
+    if vectors is not None:
+        _semantic.write_vectors(entries, vectors)
+        written.append(vectors)
     return written
 
 
@@ -183,14 +200,19 @@ def _fts(entries: list[Entry]) -> sqlite3.Connection:
     return con
 
 
-def search(text: str, limit: int = 5) -> list[SearchHit]:
+def search(text: str, limit: int = 5, *, semantic: bool | None = None) -> list[SearchHit]:
     """Ranked search over all entries: bm25 candidates (FTS5, porter stemming, any-word match)
-    re-ranked by how well an entry's name, aliases and symptom lines match (`ranking`)."""
+    re-ranked by how well an entry's name, aliases and symptom lines match (`ranking`), then
+    fused with a ranking by meaning (`semantic`).
+
+    ``semantic``: None uses meaning when the ``catalog`` extra is installed; True requires it
+    (`SemanticSearchUnavailable` otherwise); False ranks by words alone."""
     if limit < 1:
         raise ValueError("limit must be >= 1")
     words = ranking.content_words(text)
     if not words:
         return []
+    by_meaning = _semantic.available() if semantic is None else semantic
     query = " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
     entries = load_entries()
     con = _fts(entries)
@@ -198,11 +220,13 @@ def search(text: str, limit: int = 5) -> list[SearchHit]:
         weights = ",".join(str(w) for w in _WEIGHTS)
         rows = con.execute(
             f"SELECT rowid, bm25(e, {weights}) AS s FROM e WHERE e MATCH ? ORDER BY s LIMIT ?",
-            (query, max(limit, ranking.CANDIDATES)),
+            (query, len(entries) if by_meaning else max(limit, ranking.CANDIDATES)),
         ).fetchall()
     finally:
         con.close()
     ranked = ranking.rerank(entries, words, [(rowid - 1, float(s)) for rowid, s in rows])
+    if by_meaning:
+        ranked = _semantic.fuse(entries, text, ranked)
     return [
         SearchHit(
             rank=n,
@@ -342,7 +366,13 @@ def check(directory: Path | None = None, root: Path | None = None) -> list[str]:
                 problems.append(f"{e.id}: mitigation {m.name!r} has code but no repro")
         if not e.references and not e.incidents_note:
             problems.append(f"{e.id}: no references and no incidents_note saying none were found")
+    stale = "stale or missing; run `python -m fencedstate.catalog build`"
     for p, expected in ((index_path(d), index_json(entries)), (d / "schema.json", schema_json())):
         if not p.is_file() or p.read_text(encoding="utf-8") != expected:
-            problems.append(f"{p}: stale or missing; run `python -m fencedstate.catalog build`")
+            problems.append(f"{p}: {stale}")
+    vectors = vectors_path(d)
+    if vectors is not None:
+        want = {_semantic.key(t) for t in _semantic.texts(entries)}
+        if _semantic.stored_keys(vectors) != want:
+            problems.append(f"{vectors}: {stale}")
     return problems
