@@ -39,7 +39,6 @@ PACKAGED_VECTORS = "_data/vectors.npz"
 EXTRA = "catalog"
 
 
-
 class SemanticSearchUnavailable(CatalogError, ImportError):
     """Meaning-based search was asked for, but the model is not installed."""
 
