@@ -145,6 +145,33 @@ async def test_an_unknown_argument_is_refused_naming_the_nearest(tmp_path: Path)
     assert state[0] is False and state[1]["epoch"] == 1  # the refused claim took nothing
 
 
+async def test_numbers_are_json_numbers_not_strings_or_booleans(tmp_path: Path) -> None:
+    """A version is exact: "1", true and 1.0 are refused, not read as 1 (pydantic's lax mode
+    would have taken them); ttl and timeout take any JSON number but not a string."""
+    async with session(str(tmp_path / "s")) as s:
+        refused = [
+            outcome(await s.call_tool(tool, args))
+            for tool, args in (
+                ("put", {"key": "k", "value": 1, "expected_version": "0"}),
+                ("put", {"key": "k", "value": 1, "expected_version": False}),
+                ("put", {"key": "k", "value": 1, "expected_version": 0.0}),
+                ("claim", {"key": "c", "owner": "a", "ttl": "60"}),
+                ("history", {"key": "k", "limit": True}),
+                ("watch_once", {"key": "k", "after_version": "0", "timeout": 1}),
+            )
+        ]
+        unchanged = outcome(await s.call_tool("get", {"key": "k"}))
+        free = outcome(await s.call_tool("claim", {"key": "c", "owner": "b", "ttl": 60}))
+        put = outcome(await s.call_tool("put", {"key": "k", "value": 1, "expected_version": 0}))
+    wrong = ["expected_version"] * 3 + ["ttl", "limit", "after_version"]
+    for (is_error, body), argument in zip(refused, wrong, strict=True):
+        assert is_error and body["error"] == "InvalidArgumentError", body
+        assert [p["argument"] for p in body["problems"]] == [argument]
+    assert unchanged == (False, None)  # nothing was written
+    assert free[0] is False and free[1]["owner"] == "b"  # the refused claim took nothing
+    assert put[0] is False and put[1]["version"] == 1
+
+
 async def test_an_owner_that_does_not_hold_the_epoch_is_named(tmp_path: Path) -> None:
     async with session(str(tmp_path / "s")) as s:
         _, grant = outcome(await s.call_tool("claim", {"key": "k", "owner": "agent-7"}))

@@ -7,12 +7,20 @@ A fencedstate error raised by a tool travels up to the server's single ``call_to
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import unquote
+
+from pydantic import Strict
 
 import fencedstate as fs
 from fencedstate.core import rules
 from fencedstate.effects.listing import ORDER, rows
+
+#: A JSON integer and nothing else: ``"1"``, ``true`` and ``1.0`` are refused, not read as 1
+#: (a version or an epoch names one exact state).
+Int = Annotated[int, Strict()]
+#: A JSON number (an integer too); ``"30"`` and ``true`` are refused.
+Seconds = Annotated[float, Strict()]
 
 
 def snapshot(s: fs.Snapshot | None) -> dict[str, Any] | None:
@@ -69,37 +77,37 @@ class StateTools:
         return snapshot(self.store.get(key))
 
     def put(
-        self, key: str, value: Any, expected_version: int, writer: str | None = None
+        self, key: str, value: Any, expected_version: Int, writer: str | None = None
     ) -> dict[str, Any]:
         """Compare-and-set write: succeeds only if the key is at expected_version (0 = create)."""
         snap = self.store.put(key, value, expected_version=expected_version, writer=writer)
         return snapshot(snap) or {}
 
-    def delete(self, key: str, expected_version: int, writer: str | None = None) -> dict[str, Any]:
+    def delete(self, key: str, expected_version: Int, writer: str | None = None) -> dict[str, Any]:
         """Compare-and-set delete; returns the tombstone version."""
         version = self.store.delete(key, expected_version=expected_version, writer=writer)
         return {"key": key, "version": version}
 
-    def claim(self, key: str, owner: str, ttl: float = 30.0) -> dict[str, Any]:
+    def claim(self, key: str, owner: str, ttl: Seconds = 30.0) -> dict[str, Any]:
         """Take a fenced write grant on key; returns owner, epoch and lease (seconds)."""
         c = self.store.claim(key, owner=owner, ttl=ttl)
         self.claims[(key, owner, int(c.epoch))] = c
         return {"key": key, "owner": owner, "epoch": int(c.epoch), "lease": float(c.expires_in)}
 
     def commit(
-        self, key: str, owner: str, epoch: int, value: Any, expected_version: int
+        self, key: str, owner: str, epoch: Int, value: Any, expected_version: Int
     ) -> dict[str, Any]:
         """Write under a claim: version and epoch checked atomically (reclaimed = fenced)."""
         c = self._held(key, owner, epoch)
         return snapshot(c.commit(value, expected_version=expected_version)) or {}
 
-    def renew(self, key: str, owner: str, epoch: int) -> dict[str, Any]:
+    def renew(self, key: str, owner: str, epoch: Int) -> dict[str, Any]:
         """Extend a claim's lease."""
         c = self._held(key, owner, epoch)
         c.renew()
         return {"key": key, "owner": owner, "epoch": epoch, "lease": float(c.expires_in)}
 
-    def release(self, key: str, owner: str, epoch: int) -> dict[str, Any]:
+    def release(self, key: str, owner: str, epoch: Int) -> dict[str, Any]:
         """Give up a claim."""
         c = self._held(key, owner, epoch)
         self.claims.pop((key, owner, epoch), None)
@@ -114,14 +122,14 @@ class StateTools:
         """Keys starting with prefix, sorted."""
         return self.store.keys(prefix=prefix)
 
-    def history(self, key: str, limit: int = 50) -> list[dict[str, Any]]:
+    def history(self, key: str, limit: Int = 50) -> list[dict[str, Any]]:
         """The key's journal events, oldest first."""
         names = ("op", "version", "epoch", "actor", "holder", "exists", "value")
         events = self.store.history(key, limit=limit)
         return [{n: getattr(ev, n) for n in names} | {"at": ev.at} for ev in events]
 
     async def watch_once(
-        self, key: str, after_version: int, timeout: float = 30.0
+        self, key: str, after_version: Int, timeout: Seconds = 30.0
     ) -> dict[str, Any]:
         """Wait until key's durable version is past after_version (at most timeout seconds,
         300 at most); its snapshot, with deleted: true if the change was a delete."""
