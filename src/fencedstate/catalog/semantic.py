@@ -65,12 +65,7 @@ def model_name() -> str:
 
 def lines(entry: Entry) -> list[str]:
     """The short texts an entry is matched by, one vector each."""
-    return [
-        entry.name,
-        entry.summary,
-        *entry.aliases,
-        *entry.symptoms,
-    ]
+    return [entry.name, entry.summary, *entry.aliases, *entry.symptoms]
 
 
 def whole(entry: Entry) -> str:
@@ -161,10 +156,13 @@ def write_vectors(entries: Sequence[Entry], path: Path) -> None:
 
 
 def stored_keys(path: Path) -> set[str] | None:
-    """The passage keys stored at ``path`` (None: no file). Reading needs numpy only."""
+    """The passage keys stored at ``path`` (None: no file). Needs numpy, not the model."""
     if not path.is_file():
         return None
-    import numpy as np
+    try:
+        import numpy as np
+    except ImportError as exc:
+        raise SemanticSearchUnavailable() from exc
 
     with path.open("rb") as f, np.load(f, allow_pickle=False) as data:
         return {str(k) for k in data["keys"]}
