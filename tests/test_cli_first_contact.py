@@ -316,6 +316,24 @@ def test_mcp_stdio_server_ends_cleanly_when_its_client_closes(tmp_path: Path) ->
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
 
 
+def test_mcp_on_a_path_with_no_store_says_it_made_a_new_empty_one(tmp_path: Path) -> None:
+    """A mistyped DIR would otherwise serve an empty store to every agent without a word."""
+    typo = tmp_path / "stat"
+    proc = subprocess.run(
+        [*CLI, "mcp", str(typo)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"fencedstate mcp: no store was at {typo}: created a new, empty one at {typo}"
+    ]
+    assert (typo / "fencedstate.json").is_file()
+
+
 def test_check_takes_a_file_url_and_refuses_a_server_url(tmp_path: Path) -> None:
     _store(tmp_path)
     out = run("check", f"file://{tmp_path}")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import sys
 
 import fencedstate as fs
+from fencedstate.locations import is_url
 
 from . import sdk
 from .auth import ENV_VAR, TokenTable
@@ -57,9 +59,16 @@ def main(argv: list[str] | None = None) -> int:
                 f"refusing to serve {a.host} without authentication: give --tokens FILE or "
                 f"${ENV_VAR} (or listen on 127.0.0.1)"
             )
+        new = not is_url(a.target) and not os.path.exists(a.target)
         server = create_server(fs.open_store(a.target), host=a.host, port=a.port, tokens=tokens)
     except fs.FencedStateError as e:
         print(f"fencedstate mcp: {e}", file=sys.stderr)
         return 2
+    if new:  # a mistyped path would otherwise serve an empty store without a word
+        print(
+            f"fencedstate mcp: no store was at {a.target}: created a new, empty one at "
+            f"{os.path.abspath(a.target)}",
+            file=sys.stderr,
+        )
     sdk.run(server, "streamable-http" if a.http else "stdio", host=a.host, port=a.port)
     return 0
