@@ -3,6 +3,7 @@ vectors, lines with no stored vector, the fallback without the model, threads.""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -115,3 +116,16 @@ def test_check_without_numpy_says_what_to_install() -> None:
     assert r.returncode == 0, r.stderr
     assert "vectors.npz: not checked: catalog search by meaning needs" in r.stdout
     assert "pip install 'fencedstate[catalog]'" in r.stdout
+
+
+def test_cli_search_words_ranks_by_words_alone(capsys: pytest.CaptureFixture[str]) -> None:
+    from fencedstate.catalog import cli
+
+    q = "the retry sent the email a second time"
+    runs = {}
+    for flag in ([], ["--words"]):
+        assert cli.main(["search", q, "--limit", "5", "--json", *flag]) == 0
+        runs[tuple(flag)] = json.loads(capsys.readouterr().out)
+    assert runs[()] == [h.model_dump() for h in catalog.search(q, 5, semantic=True)]
+    assert runs[("--words",)] == [h.model_dump() for h in catalog.search(q, 5, semantic=False)]
+    assert runs[()] != runs[("--words",)]  # fused scores are reciprocal ranks, not bm25's

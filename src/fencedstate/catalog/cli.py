@@ -78,12 +78,20 @@ def _parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("show", help="show one entry")
     sp.add_argument("id")
     sp.add_argument("--json", action="store_true")
-    qp = sub.add_parser("search", help="ranked full-text search")
+    qp = sub.add_parser(
+        "search", help="ranked search: by words, and by meaning with the catalog extra"
+    )
     qp.add_argument("text")
     qp.add_argument("--limit", type=int, default=5)
+    qp.add_argument(
+        "--words", action="store_true", help="rank by words alone, even with the catalog extra"
+    )
     qp.add_argument("--json", action="store_true")
     sub.add_parser("serve", help="run the MCP server on stdio (tools: search, show)")
-    sub.add_parser("build", help="regenerate the index and catalog/schema.json from catalog/*.md")
+    sub.add_parser(
+        "build",
+        help="regenerate the index, its meaning vectors and catalog/schema.json from catalog/*.md",
+    )
     sub.add_parser("check", help="check links (code, repro, related) and generated files")
     return p
 
@@ -130,7 +138,7 @@ def main(argv: list[str]) -> int:
         elif args.cmd == "search":
             if args.limit < 1:
                 raise ValueError("--limit must be >= 1")
-            hits = search(args.text, limit=args.limit)
+            hits = search(args.text, limit=args.limit, semantic=False if args.words else None)
             if args.json:
                 json.dump([h.model_dump() for h in hits], out, indent=2)
                 out.write("\n")
