@@ -35,25 +35,28 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _refused(**env: str) -> str:
-    """The one line the check-only set-up prints when it stops (exit 1) under ``env``."""
-    done = subprocess.run(
+def _setup(**env: str) -> subprocess.CompletedProcess[str]:
+    """scripts/setup-system.sh run as `make test` runs it, under ``_env(**env)``."""
+    return subprocess.run(
         ["bash", "scripts/setup-system.sh"],
         cwd=ROOT,
-        env=_env(**env, FENCEDSTATE_SETUP_NO_INSTALL="1"),
+        env=_env(**env),
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def _refused(**env: str) -> str:
+    """The one line the check-only set-up prints when it stops (exit 1) under ``env``."""
+    done = _setup(**env, FENCEDSTATE_SETUP_NO_INSTALL="1")
     assert done.returncode == 1, done.stderr
     [line] = done.stderr.splitlines()
     return line
 
 
 def test_setup_passes_when_everything_is_there() -> None:
-    done = subprocess.run(
-        ["bash", "scripts/setup-system.sh"], cwd=ROOT, env=_env(), capture_output=True, text=True
-    )
+    done = _setup()
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
 
@@ -88,14 +91,7 @@ def test_every_tool_the_suite_runs_is_checked(tmp_path: Path) -> None:
 
 def test_without_apt_the_line_names_the_debian_packages(tmp_path: Path) -> None:
     path = _path_without({"faketime", "apt-get"}, tmp_path / "bin")
-    done = subprocess.run(
-        ["bash", "scripts/setup-system.sh"],
-        cwd=ROOT,
-        env=_env(PATH=path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _setup(PATH=path)
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
         "make test: missing faketime; install the equivalent of the Debian package(s): faketime"
@@ -108,14 +104,7 @@ def test_redis_server_from_the_environment_counts(tmp_path: Path) -> None:
     real = shutil.which("redis-server")
     assert real is not None
     path = _path_without({"redis-server"}, tmp_path / "bin")
-    done = subprocess.run(
-        ["bash", "scripts/setup-system.sh"],
-        cwd=ROOT,
-        env=_env(PATH=path, FENCEDSTATE_SETUP_NO_INSTALL="1", FENCEDSTATE_REDIS_BIN=real),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _setup(PATH=path, FENCEDSTATE_SETUP_NO_INSTALL="1", FENCEDSTATE_REDIS_BIN=real)
     assert done.returncode == 0, done.stderr
 
 
