@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # `make test` runs this before pytest: the system packages the suite needs (Python's venv for
-# .venv, Java for TLC,
-# PostgreSQL server binaries, etcd, libfiu's fiu-run, faketime, redis-server and redis-cli,
-# openssl, strace) are installed when this runs as root with apt-get (by the same idempotent
-# snippets CI uses, .ci/deps.d/*.sh), or named in one line with the command that installs them,
-# exit 1, before any test runs.
+# .venv, Java for TLC, PostgreSQL server binaries, etcd, libfiu's fiu-run, faketime,
+# redis-server and redis-cli, openssl, strace) are installed when this runs as root with apt-get
+# (by the same idempotent snippets CI uses, .ci/deps.d/*.sh), or named in one line with the
+# command that installs them, exit 1, before any test runs.
 # FENCEDSTATE_SETUP_NO_INSTALL=1 only checks (never installs).
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -11,6 +11,8 @@ import string
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from fencedstate.errors import InvalidArgumentError
+
 from .record import _CURRENT, EffectToken
 
 if TYPE_CHECKING:
@@ -102,8 +104,6 @@ def on_loop(
 def _check_fields(id: str, func: Callable[..., Any], sig: inspect.Signature) -> None:
     """Refuse, at decoration, an ``id`` format string naming no argument of ``func`` (it
     would fail at every call with a bare ``KeyError``)."""
-    from fencedstate.errors import InvalidArgumentError
-
     try:
         fields = [f for _, f, _, _ in string.Formatter().parse(id) if f is not None]
     except ValueError as exc:
