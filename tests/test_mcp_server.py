@@ -128,6 +128,24 @@ async def test_every_error_is_parseable_json_with_its_own_advice(tmp_path: Path)
     assert notours[0] and "holds no claim" in notours[1]["message"]
 
 
+async def test_a_damaged_key_is_named_by_its_file_in_the_store_not_the_server_path(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "s"
+    with fs.open_store(root) as store:
+        store.put("k", 1, expected_version=0)
+    log = root / "data" / "k.jsonl"
+    log.write_bytes(log.read_bytes() + b"garbage\n")
+    async with session(str(root)) as s:
+        got = [outcome(await s.call_tool(t, {"key": "k"})) for t in ("get", "history")]
+    for is_error, body in got:
+        assert is_error and body["error"] == "CorruptStateError", body
+        assert body["path"] == "data/k.jsonl" and "data/k.jsonl" in body["message"]
+        assert str(tmp_path) not in json.dumps(body)  # where the server keeps its files
+        assert body["advice"] == fs.CorruptStateError.advice
+    assert log.read_bytes().endswith(b"garbage\n")  # reported, never repaired
+
+
 async def test_an_unknown_argument_is_refused_naming_the_nearest(tmp_path: Path) -> None:
     """A misspelt optional argument is refused, not dropped for its default (a 'ttl_s' of 600
     would have been a 30 s claim)."""

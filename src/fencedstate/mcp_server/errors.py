@@ -7,6 +7,7 @@ the result text as JSON as it is, on mcp 1.x and 2.x alike.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -80,13 +81,28 @@ def unknown_arguments(tool: str, sent: Any, takes: tuple[str, ...]) -> dict[str,
     return body
 
 
-def error_body(exc: BaseException, *, tool: str) -> dict[str, Any] | None:
-    """The JSON body for ``exc`` raised by (or around) ``tool``; None if it is not ours to shape."""
+def _within(value: Any, root: str) -> Any:
+    """``value`` with the store directory's own path cut from its strings."""
+    if isinstance(value, str):
+        return value.replace(root + os.sep, "")
+    if isinstance(value, dict):
+        return {k: _within(v, root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_within(v, root) for v in value]
+    return value
+
+
+def error_body(exc: BaseException, *, tool: str, root: str | None = None) -> dict[str, Any] | None:
+    """The JSON body for ``exc`` raised by (or around) ``tool``; None if it is not ours to shape.
+
+    ``root``: the served store's directory. Paths inside it are shown relative to it (a damaged
+    log as ``data/k.jsonl``): a client learns which file, not where the server keeps it."""
     from pydantic import ValidationError
 
     for e in _chain(exc):
         if isinstance(e, fs.FencedStateError):
-            return e.to_dict()
+            body = e.to_dict()
+            return _within(body, root) if root else body
         if isinstance(e, ValidationError):
             return _bad_arguments(tool, e)
     text = str(exc)

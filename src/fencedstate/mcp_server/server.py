@@ -46,6 +46,7 @@ class _Wrapped:
 
     _fs_tokens: TokenTable | None
     _fs_params: dict[str, tuple[str, ...]]
+    _fs_root: str | None  # the served directory, hidden from error bodies
 
     async def call_tool(self, name: str, arguments: dict[str, Any], *rest: Any, **kw: Any) -> Any:
         try:
@@ -60,7 +61,7 @@ class _Wrapped:
                 return sdk.error_result(unknown)
             return sdk.one_text(await cast(Any, super()).call_tool(name, arguments, *rest, **kw))
         except Exception as exc:
-            body = error_body(exc, tool=name)
+            body = error_body(exc, tool=name, root=self._fs_root)
             if body is None and not isinstance(exc, sdk.tool_error_types()):
                 raise  # a protocol error (the SDK's own), passed through as it is
             return sdk.error_result(body or _internal(exc))
@@ -73,7 +74,7 @@ class _Wrapped:
                 grant.check("get", unquote(text[len(RESOURCE_SCHEME) :]))
             return await cast(Any, super()).read_resource(uri, *rest, **kw)
         except Exception as exc:
-            body = error_body(exc, tool="resource")
+            body = error_body(exc, tool="resource", root=self._fs_root)
             if body is None:
                 raise
             raise sdk.protocol_error(body) from None
@@ -102,6 +103,7 @@ def create_server(
         **sdk.server_kwargs(instructions=INSTRUCTIONS, host=host, port=port, auth=auth, bus=bus),
     )
     server._fs_tokens = tokens
+    server._fs_root = store.path if isinstance(store, fs.FileStore) else None
     tools = StateTools(store)
     server._fs_params = {
         n: tuple(inspect.signature(getattr(tools, n)).parameters) for n in StateTools.NAMES
