@@ -112,3 +112,33 @@ def test_a_mistyped_owner_is_named_not_called_reclaimed(tmp_path: Path) -> None:
         assert "epoch 1 of 'k' is held by 'agent-7', not 'agent-1'" in line
         assert "reclaimed" not in line
     assert ok("release", d, "k", "--owner", "agent-7", "--epoch", "1")["released"] is True
+
+
+def test_an_epoch_never_granted_is_named_not_called_reclaimed(tmp_path: Path) -> None:
+    """A mistyped --epoch past the key's, or any epoch on a key never claimed: exit 2, one
+    line that names it, nothing written (was exit 4, "claim epoch 7 is reclaimed")."""
+    d = str(tmp_path / "s")
+    ok("claim", d, "k", "--owner", "hook-1", "--ttl", "120")
+    for key, epoch, current in (("k", "7", 1), ("never-claimed", "1", 0)):
+        for command in (["renew"], ["release"], ["commit", "--value", "1"]):
+            out = run(command[0], d, key, "--owner", "hook-1", "--epoch", epoch, *command[1:])
+            assert out.returncode == 2, out
+            [line] = out.stderr.splitlines()
+            assert (
+                f"epoch {epoch} of {key!r} was never granted (the key is at epoch {current})"
+                in line
+            )
+            assert "reclaimed" not in line
+    store = fs.open_store(d)
+    assert store.state("never-claimed") is None and store.get("k") is None
+    store.close()
+
+
+def test_a_second_claim_by_the_holder_names_its_epoch(tmp_path: Path) -> None:
+    """The README's hook run twice within the lease: the error carries the grant's epoch."""
+    d = str(tmp_path / "s")
+    grant = ok("claim", d, "k", "--owner", "hook-1", "--ttl", "120")
+    again = run("claim", d, "k", "--owner", "hook-1", "--json")
+    assert again.returncode == 3
+    body = json.loads(again.stdout)
+    assert body["yours"] is True and body["epoch"] == grant["epoch"] == 1

@@ -111,8 +111,14 @@ async def test_every_error_is_parseable_json_with_its_own_advice(tmp_path: Path)
         )
         badkey = outcome(await s.call_tool("get", {"key": "../etc"}))
         unknown = outcome(await s.call_tool("nosuchtool", {}))
+        with fs.open_store(tmp_path / "s") as other:  # a claim taken outside this server
+            other.claim("k2", owner="z", ttl=60)
         notours = outcome(
-            await s.call_tool("commit", {"key": "k", "owner": "z", "epoch": 9, "value": 1,
+            await s.call_tool("commit", {"key": "k2", "owner": "z", "epoch": 1, "value": 1,
+                                         "expected_version": 0})
+        )  # fmt: skip
+        never = outcome(
+            await s.call_tool("commit", {"key": "k", "owner": "a", "epoch": 9, "value": 1,
                                          "expected_version": 0})
         )  # fmt: skip
     assert held[0] and held[1]["error"] == "ClaimHeldError"
@@ -125,7 +131,8 @@ async def test_every_error_is_parseable_json_with_its_own_advice(tmp_path: Path)
     assert "'one'" not in typed[1]["message"]  # the rejected value is not echoed back
     assert badkey[0] and badkey[1]["error"] == "InvalidKeyError" and badkey[1]["key"] == "../etc"
     assert unknown[0] and unknown[1]["error"] == "InvalidArgumentError"
-    assert notours[0] and "holds no claim" in notours[1]["message"]
+    assert notours[0] and "holds no claim on 'k2' for owner 'z'" in notours[1]["message"]
+    assert never[0] and "epoch 9 of 'k' was never granted" in never[1]["message"]
 
 
 async def test_a_damaged_key_is_named_by_its_file_in_the_store_not_the_server_path(

@@ -171,12 +171,13 @@ def test_claimless_put_on_live_claim_gets_claim_held(store: fs.Store) -> None:
 
 def test_a_claim_by_the_holder_itself_says_it_holds_it(store: fs.Store) -> None:
     """Same error type, but not 'wait for the holder' when the holder is the one asking."""
-    store.claim("k", owner="a", ttl=30)
+    grant = store.claim("k", owner="a", ttl=30)
     with pytest.raises(fs.ClaimHeldError) as mine:
         store.claim("k", owner="a", ttl=30)
     with pytest.raises(fs.ClaimHeldError) as theirs:
         store.claim("k", owner="b", ttl=30)
-    assert "already claimed by 'a', the owner asking" in str(mine.value)
+    assert f"already claimed by 'a', the owner asking, at epoch {grant.epoch}" in str(mine.value)
+    assert mine.value.to_dict()["epoch"] == grant.epoch and "epoch" not in theirs.value.to_dict()
     assert mine.value.advice == fs.ClaimHeldError.advice_yours != fs.ClaimHeldError.advice
     assert mine.value.to_dict()["advice"] == fs.ClaimHeldError.advice_yours
     assert mine.value.to_dict()["yours"] is True and "yours" not in theirs.value.to_dict()

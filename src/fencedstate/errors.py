@@ -131,8 +131,9 @@ class ClaimHeldError(FencedStateError):
 
     #: The advice when the owner asking is the holder itself (the error then has ``yours``).
     advice_yours: ClassVar[str] = (
-        "This owner already holds the claim: use the grant it returned (its epoch) and renew "
-        "it; if that grant is lost (a restart), wait for the lease (expires_in) or reclaim."
+        "This owner already holds the claim: use its grant (epoch) and renew it; if that "
+        "grant is not this process's (a restart, a second worker with the same owner), wait "
+        "for the lease (expires_in) or reclaim."
     )
 
     retryable: ClassVar[bool] = True
@@ -141,16 +142,23 @@ class ClaimHeldError(FencedStateError):
     expires_in: float
 
     def __init__(
-        self, key: str, holder: str, expires_in: float, *, owner: str | None = None
+        self,
+        key: str,
+        holder: str,
+        expires_in: float,
+        *,
+        owner: str | None = None,
+        epoch: int | None = None,
     ) -> None:
         if owner is not None and owner == holder:
             super().__init__(
-                f"{key!r} is already claimed by {holder!r}, the owner asking, for another "
-                f"{expires_in:.3f}s",
+                f"{key!r} is already claimed by {holder!r}, the owner asking, at epoch {epoch} "
+                f"for another {expires_in:.3f}s",
                 key=key,
                 holder=holder,
                 expires_in=expires_in,
                 yours=True,
+                epoch=epoch,
             )
             vars(self)["advice"] = self.advice_yours
             return

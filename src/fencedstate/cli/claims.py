@@ -41,7 +41,7 @@ def resume(store: Store, key: str, owner: str, epoch: int) -> Claim:
     if type(epoch) is not int or epoch < 1:
         raise InvalidArgumentError("epoch must be an int >= 1 (the one `claim` printed)")
     state = store.state(key)
-    rules.check_owner_of_epoch(state, owner, epoch, "--owner")
+    rules.check_owner_of_epoch(state, key, owner, epoch, "--owner")
     lease = None
     if state is not None and state.holder == owner and state.epoch == epoch:
         lease = state.lease

@@ -33,12 +33,23 @@ def check_no_live_claim(cur: State, clock: Clock, owner: str | None = None) -> N
     """Raise ``ClaimHeldError`` if someone holds a live claim (for claimless writes and for
     a claim by ``owner``, which the error tells apart when it is the holder itself)."""
     if cur.holder is not None and cur.lease is not None and cur.lease.live(clock):
-        raise ClaimHeldError(cur.key, cur.holder, cur.lease.remaining(clock), owner=owner)
+        raise ClaimHeldError(
+            cur.key, cur.holder, cur.lease.remaining(clock), owner=owner, epoch=cur.epoch
+        )
 
 
-def check_owner_of_epoch(cur: State | None, owner: str, epoch: int, flag: str = "owner") -> None:
-    """``InvalidArgumentError`` if the key's current ``epoch`` was granted to another owner: an
-    epoch has one owner, so ``owner`` is mistyped (``flag``: how the caller passes it)."""
+def check_owner_of_epoch(
+    cur: State | None, key: str, owner: str, epoch: int, flag: str = "owner"
+) -> None:
+    """``InvalidArgumentError`` if (``owner``, ``epoch``) was never a grant of ``key``: the
+    epoch is past the key's (mistyped), or it was granted to another owner (an epoch has one
+    owner, so ``owner`` is mistyped). ``flag``: how the caller passes the owner."""
+    current = 0 if cur is None else cur.epoch
+    if epoch > current:
+        raise InvalidArgumentError(
+            f"epoch {epoch} of {key!r} was never granted (the key is at epoch {current}): pass "
+            "the epoch that claim returned"
+        )
     if cur is not None and cur.epoch == epoch and cur.holder not in (None, owner):
         raise InvalidArgumentError(
             f"epoch {epoch} of {cur.key!r} is held by {cur.holder!r}, not {owner!r}: pass the "

@@ -66,7 +66,7 @@ class StateTools:
     def _held(self, key: str, owner: str, epoch: int) -> fs.Claim:
         c = self.claims.get((key, owner, epoch))
         if c is None:
-            rules.check_owner_of_epoch(self.store.state(key), owner, epoch)
+            rules.check_owner_of_epoch(self.store.state(key), key, owner, epoch)
             raise fs.InvalidArgumentError(
                 f"this server holds no claim on {key!r} for owner {owner!r} at epoch {epoch}"
             )
