@@ -142,3 +142,19 @@ def test_a_second_claim_by_the_holder_names_its_epoch(tmp_path: Path) -> None:
     assert again.returncode == 3
     body = json.loads(again.stdout)
     assert body["yours"] is True and body["epoch"] == grant["epoch"] == 1
+
+
+def test_a_value_nested_past_any_limit_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """100,000 levels (past Python's own recursion limit) and 300 (past the store's 256) get
+    the same one-line refusal, exit 2; nothing is written."""
+    d = str(tmp_path / "s")
+    ok("claim", d, "k", "--owner", "hook-1", "--ttl", "120")
+    for depth in (300, 100_000):
+        deep = "[" * depth + "]" * depth
+        out = run("commit", d, "k", "--owner", "hook-1", "--epoch", "1", "--value", "-", stdin=deep)
+        assert out.returncode == 2, out.stderr[-500:]
+        [line] = out.stderr.splitlines()
+        assert "nested deeper than 256 levels" in line and "Traceback" not in out.stderr
+    store = fs.open_store(d)
+    assert store.get("k") is None
+    store.close()

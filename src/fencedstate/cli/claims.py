@@ -16,7 +16,8 @@ from typing import Any
 from ..claim import Claim
 from ..core import rules
 from ..core.clock import Lease
-from ..errors import InvalidArgumentError
+from ..core.values import MAX_VALUE_DEPTH
+from ..errors import InvalidArgumentError, InvalidValueError
 from ..store import Store
 
 
@@ -82,6 +83,8 @@ def commit(store: Store, args: argparse.Namespace) -> dict[str, Any]:
         raise InvalidArgumentError(
             f"--value must be JSON (or - to read it from stdin): {exc}"
         ) from None
+    except RecursionError:  # deeper than Python's own limit: the store's refusal, said early
+        raise InvalidValueError(args.key, f"nested deeper than {MAX_VALUE_DEPTH} levels") from None
     held = resume(store, args.key, args.owner, args.epoch)
     snap = held.commit(value, expected_version=args.expected_version)
     return {
