@@ -5,7 +5,11 @@ provides)."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +70,41 @@ def test_every_python_block_runs_as_written(
     for opened in namespace.get("_opened", []):
         opened.close()
     store.close()
+
+
+def test_the_shell_hook_runs_as_written_and_a_rerun_stops_at_the_held_claim(
+    tmp_path: Path,
+) -> None:
+    """The README's ```bash hook, run twice in one lease: the first commits; the second stops
+    with exit 3 at `claim` (the hook itself holds it) and never commits with an empty epoch."""
+    [hook] = re.findall(
+        r"^```bash\n(\w+=\$\(fencedstate claim.*?)^```", README.read_text(), re.S | re.M
+    )
+    tools = tmp_path / "bin"  # `fencedstate` of this interpreter; `jq .epoch`, which may be absent
+    tools.mkdir()
+    (tools / "fencedstate").write_text(
+        f'#!/bin/sh\nexec {sys.executable} -m fencedstate.cli "$@"\n'
+    )
+    (tools / "jq").write_text(
+        f"#!{sys.executable}\nimport json, sys\nprint(json.load(sys.stdin)[sys.argv[1][1:]])\n"
+    )
+    for tool in tools.iterdir():
+        tool.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tools}{os.pathsep}{os.environ['PATH']}"}
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-c", hook], cwd=tmp_path, env=env, capture_output=True, text=True,
+            timeout=300, check=False,
+        )  # fmt: skip
+
+    first = run()
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["version"] == 1  # the commit's own line
+    second = run()
+    assert second.returncode == 3, second.stderr
+    assert "already claimed by 'hook-1', the owner asking, at epoch 1" in second.stderr
+    assert "--epoch" not in second.stderr  # the commit never ran
+    with fs.open_store(tmp_path / "state") as store:
+        snap = store.get("plans/alpha")
+        assert snap is not None and (snap.value, snap.version, snap.epoch) == ({"step": 3}, 1, 1)
