@@ -6,15 +6,15 @@ from collections.abc import Sequence
 
 
 def render(headers: Sequence[str], rows: Sequence[Sequence[object]], indent: str = "  ") -> str:
-    """Columns padded to their widest cell; numbers right-aligned, text left-aligned."""
+    """Columns padded to their widest cell; a column of numbers (and blanks, ``-``) is
+    right-aligned, any other left-aligned."""
     cells = [[str(c) for c in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in cells:
         for i, c in enumerate(row):
             widths[i] = max(widths[i], len(c))
-    numeric = [
-        all(_is_number(row[i]) for row in cells) and bool(cells) for i in range(len(headers))
-    ]
+    columns = [[row[i] for row in cells if row[i] not in _BLANK] for i in range(len(headers))]
+    numeric = [bool(col) and all(map(_is_number, col)) for col in columns]
 
     def line(values: Sequence[str]) -> str:
         parts = [
@@ -27,9 +27,12 @@ def render(headers: Sequence[str], rows: Sequence[Sequence[object]], indent: str
     return "\n".join(out)
 
 
+_BLANK = ("-", "")
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text.replace(",", "").rstrip("%x"))
     except ValueError:
-        return text in ("-", "")
+        return False
     return True
