@@ -124,3 +124,53 @@ def test_demo_frameworks_runs_installed_examples(
     out = capfd.readouterr().out
     assert "== LangGraph" in out and "InMemoryStore" in out
     assert "not installed: pip install -e '.[nowhere]'" in out
+
+
+def test_get_inspect_and_history_print_their_data_as_json(tmp_path: Path) -> None:
+    """What a shell script re-reads before it retries: `get` prints the snapshot (null when
+    absent or deleted); `inspect --json` and `history --json` print their rows, not tables."""
+    import json
+
+    d = tmp_path / "s"
+    with fs.open_store(d) as store:
+        store.put("a", {"x": 1, "note": "é" * 50}, expected_version=0)
+        store.put("b", 1, expected_version=0)
+        store.delete("b", expected_version=1)
+        store.claim("c", owner="w1", ttl=120).commit([1, 2])
+
+    def data(*args: str) -> object:
+        out = run(*args)
+        assert out.returncode == 0 and out.stderr == "", out.stderr
+        return json.loads(out.stdout)
+
+    assert data("get", str(d), "a") == {
+        "key": "a", "value": {"x": 1, "note": "é" * 50}, "version": 1, "epoch": 0, "writer": None
+    }  # fmt: skip
+    assert data("get", str(d), "b") is None and data("get", str(d), "nothing") is None
+    rows = data("inspect", str(d), "--json")
+    assert isinstance(rows, list)
+    assert [(r["key"], r["version"], r["deleted"], r["holder"]) for r in rows] == [
+        ("a", 1, False, None), ("b", 0, True, None), ("c", 1, False, "w1")
+    ]  # fmt: skip
+    assert 0 < rows[2]["expires_in"] <= 120
+    [event] = data("history", str(d), "a", "--json")  # type: ignore[misc]
+    assert (event["op"], event["version"], event["value"]) == ("put", 1, {"x": 1, "note": "é" * 50})
+    assert data("history", str(d), "nothing", "--json") == []
+    missing = run("get", str(tmp_path / "nostore"), "a")
+    assert missing.returncode == 2 and "is not a fencedstate store" in missing.stderr
+    assert not (tmp_path / "nostore").exists()
+
+
+def test_inspect_json_names_a_damaged_key_and_exits_1(tmp_path: Path) -> None:
+    import json
+
+    d = tmp_path / "s"
+    with fs.open_store(d) as store:
+        store.put("a", 1, expected_version=0)
+        store.put("b", 1, expected_version=0)
+    log = d / "data" / "b.jsonl"
+    log.write_bytes(log.read_bytes() + b"garbage\n")
+    out = run("inspect", str(d), "--json")
+    assert out.returncode == 1
+    rows = json.loads(out.stdout)
+    assert rows[0]["key"] == "a" and rows[1]["key"] == "b" and "checksum" in rows[1]["damaged"]

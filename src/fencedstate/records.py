@@ -44,6 +44,16 @@ class Snapshot:
     writer: str | None
     committed_at: float
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: key, value, version, epoch, writer (as the CLI and MCP ``get`` print)."""
+        return {
+            "key": self.key,
+            "value": self.value,
+            "version": self.version,
+            "epoch": self.epoch,
+            "writer": self.writer,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Event:
@@ -59,6 +69,20 @@ class Event:
     value: Any
     holder: str | None
     idempotency_key: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: op, version, epoch, actor, holder, exists, value, at (as the CLI and MCP
+        ``history`` print)."""
+        return {
+            "op": self.op,
+            "version": self.version,
+            "epoch": self.epoch,
+            "actor": self.actor,
+            "holder": self.holder,
+            "exists": self.exists,
+            "value": self.value,
+            "at": self.at,
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,40 +33,37 @@ def open_existing(target: str) -> Store:
 
 def _inspect(args: argparse.Namespace) -> int:
     store = open_existing(args.dir)
-    rows: list[list[object]] = []
-    damaged = 0
+    found: list[dict[str, object]] = []
     for key in (k for k in store.read_all_keys() if k.startswith(args.prefix)):
         try:
             state = store.state(key)
         except CorruptStateError as exc:
-            damaged += 1
-            rows.append([key, "damaged", "-", "-", "-", "-", _short(exc.detail, 60)])
+            found.append({"key": key, "damaged": exc.detail})
             continue
         if state is None:
             continue
         live = state.lease is not None and state.lease.live(store.clock)
-        expires = f"{state.lease.remaining(store.clock):.1f}s" if state.lease and live else "-"
-        rows.append(
-            [
-                key,
-                "deleted" if state.version and not state.exists else state.visible_version,
-                state.epoch,
-                state.holder if live else "-",
-                expires,
-                state.writer or "-",
-                _when(state.committed_at),
-            ]
+        found.append(
+            {
+                "key": key,
+                "version": state.visible_version,
+                "deleted": bool(state.version) and not state.exists,
+                "epoch": state.epoch,
+                "holder": state.holder if live else None,
+                "expires_in": round(state.lease.remaining(store.clock), 3)
+                if state.lease and live
+                else None,
+                "writer": state.writer,
+                "committed_at": state.committed_at or None,
+            }
         )
-    if not rows:
+    damaged = sum("damaged" in k for k in found)
+    if args.json:
+        print(json.dumps(found, indent=2, ensure_ascii=False))
+    elif not found:
         print(f"no keys in {args.dir}" + (f" under {args.prefix!r}" if args.prefix else ""))
-        return 0
-    print(
-        render(
-            ["key", "version", "epoch", "holder", "expires in", "last writer", "committed"],
-            rows,
-            indent="",
-        )
-    )
+    else:
+        print(render(_INSPECT_HEADERS, [_inspect_row(k) for k in found], indent=""))
     if damaged:
         print(
             f"fencedstate: {damaged} damaged key(s): run `fencedstate check {args.dir}`",
@@ -76,9 +73,36 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+_INSPECT_HEADERS = ["key", "version", "epoch", "holder", "expires in", "last writer", "committed"]
+
+
+def _inspect_row(k: dict[str, object]) -> list[object]:
+    if "damaged" in k:
+        return [k["key"], "damaged", "-", "-", "-", "-", _short(str(k["damaged"]), 60)]
+    left, at = k["expires_in"], k["committed_at"]
+    return [
+        k["key"],
+        "deleted" if k["deleted"] else k["version"],
+        k["epoch"],
+        k["holder"] or "-",
+        f"{left:.1f}s" if isinstance(left, float) else "-",
+        k["writer"] or "-",
+        _when(at) if isinstance(at, float) else "-",
+    ]
+
+
+def _get(args: argparse.Namespace) -> int:
+    snap = open_existing(args.dir).get(args.key)
+    print(json.dumps(None if snap is None else snap.to_dict(), ensure_ascii=False))
+    return 0
+
+
 def _history(args: argparse.Namespace) -> int:
     store = open_existing(args.dir)
     events = store.history(args.key, limit=args.limit or None)  # 0: every event kept
+    if args.json:
+        print(json.dumps([e.to_dict() for e in events], indent=2, ensure_ascii=False))
+        return 0
     if not events:
         print(f"no history for {args.key!r}")
         return 0
@@ -148,6 +172,7 @@ def _claim_command(args: argparse.Namespace) -> int:
 COMMANDS = {
     "demo": "show the lost update and the zombie writer, then the fix (real processes)",
     "inspect": "list keys with version, epoch, holder, expiry (read-only)",
+    "get": "print a key's value, version, epoch and writer as JSON, null if absent (read-only)",
     "history": "print a key's journal (read-only)",
     "copy": "copy a whole store to another backend, then verify it",
     "check": "fsck a file store: find, quarantine, salvage, restore or reset damaged keys",
@@ -173,7 +198,9 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"fencedstate {__version__}")
     common = Parser(add_help=False)
     common.add_argument(
-        "--json", action="store_true", help="print errors as JSON (type, message, advice, fields)"
+        "--json",
+        action="store_true",
+        help="print the result and any error as JSON (an error: type, message, advice, fields)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("demo", help=COMMANDS["demo"], parents=[common])
@@ -190,6 +217,10 @@ def build_parser() -> Parser:
     p.add_argument("dir", help="a store directory or URL (never created)")
     p.add_argument("--prefix", default="", help="only keys that start with this")
     p.set_defaults(func=_inspect)
+    p = sub.add_parser("get", help=COMMANDS["get"], parents=[common])
+    p.add_argument("dir", help="a store directory or URL (never created)")
+    p.add_argument("key")
+    p.set_defaults(func=_get)
     p = sub.add_parser("history", help=COMMANDS["history"], parents=[common])
     p.add_argument("dir", help="a store directory or URL (never created)")
     p.add_argument("key")
