@@ -78,3 +78,28 @@ def test_empty_and_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["effects", str(tmp_path / "typo"), "--json"]) == 2
     assert json.loads(capsys.readouterr().out)["error"] == "NotAStoreError"
     assert not (tmp_path / "typo").exists()
+
+
+def test_a_value_the_ledger_did_not_write_is_listed_as_foreign_not_fatal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One stray put under the prefix used to fail the whole listing with CorruptStateError and
+    the advice to run `check` (which finds nothing): now it is a row, and the rest is listed."""
+    _ledger(tmp_path / "s")
+    with fs.open_store(tmp_path / "s") as store:
+        store.put("effects/notes", 1, expected_version=0)
+        ledger = fs.EffectLedger(store)
+        with pytest.raises(fs.ForeignValueError) as err:
+            ledger.run("notes", lambda t: "never runs")
+    assert isinstance(err.value, fs.CorruptStateError)  # what callers caught before
+    assert "effects/notes holds a value that is not an effect record" in str(err.value)
+    assert "fencedstate check" not in err.value.advice and "prefix" in err.value.advice
+    assert main(["effects", str(tmp_path / "s")]) == 0
+    out = capsys.readouterr().out
+    rows = {ln.split()[0]: ln.split()[1] for ln in out.splitlines()[2:] if ln.strip()[:1].isalpha()}
+    assert rows["notes"] == "foreign" and rows["mail/ann-hi"] == "completed"
+    assert "1 foreign: a value under 'effects/' that the ledger did not write" in out
+    assert main(["effects", str(tmp_path / "s"), "--json", "--state", "foreign"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["effect_id"] == "notes" and row["attempt"] is None
+    assert row["reason"].startswith("not an effect record")

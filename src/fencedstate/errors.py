@@ -248,6 +248,21 @@ class CorruptStateError(FencedStateError):
         super().__init__(f"corrupt state in {path}: {detail}", path=path, detail=detail)
 
 
+class ForeignValueError(CorruptStateError):
+    """A key under an effect ledger's prefix holds a value the ledger did not write. Its bytes
+    are sound (``fencedstate check`` finds nothing): something else wrote there."""
+
+    advice: ClassVar[str] = (
+        "Something other than the ledger wrote that key: move it out of the ledger's prefix, or "
+        "give the ledger a prefix of its own; nothing was changed."
+    )
+
+    def __init__(self, path: str, detail: str) -> None:
+        FencedStateError.__init__(
+            self, f"{path} holds a value that is not {detail}", path=path, detail=detail
+        )
+
+
 class StorageError(FencedStateError):
     """The storage layer failed (I/O error, full disk, permissions). Nothing was acknowledged."""
 

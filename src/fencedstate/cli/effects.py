@@ -53,11 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         [
             r["effect_id"],
             r["shown_state"],
-            r["attempt"],
-            r["owner"],
+            _short(r["attempt"]),
+            _short(r["owner"]),
             _when(r["started_at"]),
             f"{r['lease_left']:.1f}s" if r["lease_left"] > 0 else "-",
-            r["probes"],
+            _short(r["probes"]),
             _short(r["result"] if r["shown_state"] == "completed" else r["reason"]),
         ]
         for r in data
@@ -69,5 +69,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"\n{doubt} in doubt: they may have happened; settle each with a probe "
             "(ledger.run(..., probe=...)), never by running them again blindly."
+        )
+    foreign = sum(r["shown_state"] == "foreign" for r in data)
+    if foreign:
+        print(
+            f"\n{foreign} foreign: a value under {args.prefix!r} that the ledger did not write; "
+            "move it out of the prefix or give the ledger its own."
         )
     return 0

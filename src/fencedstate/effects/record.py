@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from fencedstate.core.clock import Clock
-from fencedstate.errors import CorruptStateError
+from fencedstate.errors import ForeignValueError
 
 
 class EffectState(StrEnum):
@@ -79,13 +79,13 @@ class EffectRecord:
 
     @classmethod
     def from_value(cls, key: str, value: Any) -> EffectRecord:
-        """Parse a stored value; ``CorruptStateError`` if it is not an effect record."""
+        """Parse a stored value; ``ForeignValueError`` if it is not an effect record."""
         try:
             fields = dict(value)
             fields["state"] = EffectState(fields["state"])
             return cls(**fields)
         except (TypeError, ValueError, KeyError) as exc:
-            raise CorruptStateError(key, f"not an effect record: {exc}") from None
+            raise ForeignValueError(key, f"an effect record ({exc})") from None
 
     def lease_left(self, clock: Clock) -> float:
         """Seconds left on a started attempt's lease (0.0 when expired or without one)."""
