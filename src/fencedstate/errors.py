@@ -71,7 +71,8 @@ class ConflictError(FencedStateError):
     """The key's version is not the one the writer expected: read fresh, recompute, commit again."""
 
     advice: ClassVar[str] = (
-        "Re-read the key and retry with its current version (store.update does this for you)."
+        "Re-read the key and retry with the version you read (in Python, store.update does "
+        "this for you; from the shell, `fencedstate get`)."
     )
 
     retryable: ClassVar[bool] = True
