@@ -32,6 +32,7 @@ def test_demo_shows_both_failures_and_both_fixes() -> None:
     assert "ACCEPTED" in text and "NO: stale write landed" in text  # the plain version check
     assert "REJECTED" in text and "FencedError(reclaimed)" in text
     assert "lost updates naive=9 fenced=0; conflicts retried=9; zombie commits rejected=1" in text
+    assert "a temporary store, removed at exit (--dir DIR keeps it)" in text  # no dead path
 
 
 def test_demo_refuses_what_it_cannot_show_in_one_line(tmp_path: Path) -> None:

@@ -194,7 +194,12 @@ def run(workers: int = 6, rounds: int = 20, workdir: str | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="fencedstate-demo-") as tmp:
         base = workdir or tmp
         os.makedirs(base, exist_ok=True)
-        print(f"fencedstate demo: real processes, store in {os.path.join(base, 'store')}\n")
+        where = (
+            f"store in {os.path.join(base, 'store')}"
+            if workdir
+            else "a temporary store, removed at exit (--dir DIR keeps it)"
+        )
+        print(f"fencedstate demo: real processes, {where}\n")
         print(
             f"1. Concurrent lost update: {workers} worker processes each add 1 to one shared "
             f"counter, {rounds} rounds"
