@@ -66,7 +66,7 @@ def run() -> int:
     if where is None:
         print(
             "fencedstate: error: the framework examples live in the source checkout's "
-            "examples/ folder",
+            "examples/ folder: run this from a clone of the repository (`make demo` there)",
             file=sys.stderr,
         )
         return 2

@@ -210,7 +210,8 @@ def build_parser() -> Parser:
     p.add_argument(
         "--frameworks",
         action="store_true",
-        help="run each installed framework's example: its default vs fencedstate",
+        help="run each installed framework's example: its default vs fencedstate "
+        "(examples/ of a source checkout)",
     )
     p.set_defaults(func=_demo)
     p = sub.add_parser("inspect", help=COMMANDS["inspect"], parents=[common])
