@@ -43,7 +43,7 @@ def check_marker(root: str) -> int:
 def prepare(root: str, durable: bool, trust_owner: bool) -> None:
     """Create or check the store directory and its marker."""
     try:
-        os.makedirs(root, mode=0o700, exist_ok=True)
+        keylog.make_dirs(root)
         st = os.stat(root)
     except FileExistsError:
         raise NotAStoreError(root, "a file, not a directory") from None
