@@ -180,3 +180,28 @@ def test_nested_keys_make_only_0700_directories_and_check_passes(tmp_path: Path)
             check=False,
         )
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_restore_from_a_missing_file_is_an_argument_error_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    _store(tmp_path)
+    _, bad, _ = _damage(tmp_path)
+    before = {p: p.read_bytes() for p in (tmp_path / "data").rglob("*") if p.is_file()}
+    missing = tmp_path.parent / f"{tmp_path.name}-nofile.jsonl"
+    args = ["check", str(tmp_path), "--restore-from", str(missing), "b"]
+    done = subprocess.run(
+        [sys.executable, "-m", "fencedstate.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert line.startswith("fencedstate check: error: cannot read ") and str(missing) in line
+    assert "pass the path of a good copy of the log of 'b'" in line and "storage" not in line
+    with pytest.raises(fs.InvalidArgumentError, match="good copy"):
+        fsck.restore(tmp_path, str(tmp_path), "b")  # a directory
+    assert {p: p.read_bytes() for p in (tmp_path / "data").rglob("*") if p.is_file()} == before
+    assert before[tmp_path / "data" / "b.jsonl"] == bad
