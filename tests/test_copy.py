@@ -111,3 +111,32 @@ def test_copy_waits_for_a_claim_to_end(written: Path, tmp_path: Path) -> None:
     assert report.keys == len(src.read_all_keys())
     with pytest.raises(fs.FencedError):  # the lease ran out while the copy waited
         claim.commit(0)
+
+
+def test_a_failed_copy_leaves_no_destination_it_created(tmp_path: Path) -> None:
+    src = fs.open_store(tmp_path / "src")
+    src.put("team/a", 1, expected_version=0)
+    new_dst = tmp_path / "new" / "dst"  # neither directory exists yet
+    empty_dst = tmp_path / "empty"
+    empty_dst.mkdir(mode=0o700)
+
+    def copy(dst: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*CLI, "copy", str(tmp_path / "src"), str(dst)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    with src.claim("team/a", owner="busy", ttl=60):
+        failed = copy(new_dst)
+        assert failed.returncode == 3, failed.stderr
+        [line] = failed.stderr.splitlines()
+        assert "--wait" in line and "reclaim" in line.lower()
+        assert not (tmp_path / "new").exists()  # what the copy created is gone
+        assert copy(empty_dst).returncode == 3
+        assert empty_dst.is_dir() and list(empty_dst.iterdir()) == []  # kept, as it was
+    done = copy(new_dst)  # the retry works
+    assert done.returncode == 0, done.stderr
+    assert fs.open_store(new_dst).get("team/a").value == 1  # type: ignore[union-attr]

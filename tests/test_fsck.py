@@ -147,3 +147,61 @@ def test_cannot_run_exits_2(tmp_path: Path) -> None:
     (tmp_path / "fencedstate.json").write_text('{"format": 7}')
     done = _cli(str(tmp_path))
     assert done.returncode == 2 and "unsupported store format" in done.stderr
+
+
+def test_nested_keys_make_only_0700_directories_and_check_passes(tmp_path: Path) -> None:
+    src, dst = tmp_path / "new" / "src", tmp_path / "out" / "dst"  # parents created too
+    old = os.umask(0o022)  # os.makedirs gave the parents of a key's directory this mode
+    try:
+        store = fs.FileStore(src)
+        store.put("x/y/z", 1, expected_version=0)
+        store.put_many({"m/n/o/p": (2, 0), "q/r/s": (3, 0)})
+        fs.EffectLedger(store).run("mail/to/ann/1", lambda token: "sent")
+        store.close()
+        copied = subprocess.run(  # the copy loads each key (``FileStore.load_key``)
+            [sys.executable, "-m", "fencedstate.cli", "copy", str(src), str(dst)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.umask(old)
+    assert copied.returncode == 0, copied.stderr
+    for root in (src, dst):
+        dirs = [root.parent] + [Path(d) for d, _, _ in os.walk(root / "data")]
+        assert root / "data" / "effects" / "mail" / "to" / "ann" in dirs
+        assert {oct(d.stat().st_mode & 0o777) for d in dirs} == {"0o700"}
+        done = subprocess.run(
+            [sys.executable, "-m", "fencedstate.cli", "check", str(root)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_restore_from_a_missing_file_is_an_argument_error_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    _store(tmp_path)
+    _, bad, _ = _damage(tmp_path)
+    before = {p: p.read_bytes() for p in (tmp_path / "data").rglob("*") if p.is_file()}
+    missing = tmp_path.parent / f"{tmp_path.name}-nofile.jsonl"
+    args = ["check", str(tmp_path), "--restore-from", str(missing), "b"]
+    done = subprocess.run(
+        [sys.executable, "-m", "fencedstate.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert line.startswith("fencedstate check: error: cannot read ") and str(missing) in line
+    assert "pass the path of a good copy of the log of 'b'" in line and "storage" not in line
+    with pytest.raises(fs.InvalidArgumentError, match="good copy"):
+        fsck.restore(tmp_path, str(tmp_path), "b")  # a directory
+    assert {p: p.read_bytes() for p in (tmp_path / "data").rglob("*") if p.is_file()} == before
+    assert before[tmp_path / "data" / "b.jsonl"] == bad

@@ -89,3 +89,33 @@ def test_a_store_dropped_without_close_releases_its_files(tmp_path: Path) -> Non
         store.put(f"k{i % 7}", i, expected_version=None)
         del store
     assert len(os.listdir("/proc/self/fd")) <= before + 2
+
+
+def test_every_directory_a_new_nested_key_or_store_creates_is_synced_into_its_parent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Acknowledged means durable: each new directory's entry is fsynced in its parent before
+    # the first commit returns (for the store's own path, data/ and a key's directory chain).
+    synced: list[tuple[str, set[str]]] = []  # (directory, the names in it when it was synced)
+    real = keylog.fsync_dir
+
+    def spy(directory: str) -> None:
+        synced.append((os.path.abspath(directory), set(os.listdir(directory))))
+        real(directory)
+
+    monkeypatch.setattr(keylog, "fsync_dir", spy)
+    root = tmp_path / "new" / "s"
+    store = fs.open_store(root)
+    store.put("x/y/z", 1, expected_version=0)
+    store.put_many({"m/n/o/p": (1, 0)})
+
+    def entry_synced(parent: Path, name: str) -> bool:
+        return any(d == str(parent) and name in names for d, names in synced)
+
+    data = root / "data"
+    for parent, name in [(tmp_path, "new"), (tmp_path / "new", "s"), (root, "data")]:
+        assert entry_synced(parent, name), (parent, name, synced)
+    for parent, name in [(data, "x"), (data / "x", "y"), (data / "x" / "y", "z.jsonl")]:
+        assert entry_synced(parent, name), (parent, name, synced)
+    for parent, name in [(data, "m"), (data / "m", "n"), (data / "m" / "n" / "o", "p.jsonl")]:
+        assert entry_synced(parent, name), (parent, name, synced)

@@ -49,6 +49,13 @@ def key_checksum(history: list[State]) -> str:
     return digest.hexdigest()
 
 
+_BUSY_ADVICE = (
+    "Nothing was copied: copy again once the claim is released or its lease (expires_in) "
+    "ends ('fencedstate copy --wait SECONDS', copy_store's wait=, waits that long for it), "
+    "or reclaim the key if its holder is dead."
+)
+
+
 def _quiescent(src: Store, keys: list[str]) -> None:
     """Raise unless no claim is live and no multi-key commit is pending in ``src``."""
     if src.in_flight():
@@ -75,8 +82,10 @@ def copy_store(
         try:
             _quiescent(src, keys)
             break
-        except (ClaimHeldError, StorageError):
+        except (ClaimHeldError, StorageError) as exc:
             if time.monotonic() >= deadline:
+                if isinstance(exc, ClaimHeldError):
+                    vars(exc)["advice"] = _BUSY_ADVICE
                 raise
             time.sleep(0.05)
     clash = set(keys) & set(dst.read_all_keys())

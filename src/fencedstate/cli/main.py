@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import suppress
 from urllib.parse import unquote, urlsplit
 
 from .. import __version__, open_store
@@ -20,15 +22,48 @@ from .errors import EXIT_BROKEN_PIPE, EXIT_CODES_ALL_HELP, EXIT_DAMAGE, Parser, 
 from .table import render
 
 
-def open_existing(target: str) -> Store:
-    """Open the store at ``target`` without ever creating one (``NotAStoreError``)."""
-    local: str | None = target
+def _local_path(target: str) -> str | None:
+    """The directory of a file store named by ``target`` (a path or file URL), else None."""
     if is_url(target):
         parts = urlsplit(target)
-        local = unquote(parts.path) if parts.scheme.lower() == "file" else None
+        return unquote(parts.path) if parts.scheme.lower() == "file" else None
+    return target
+
+
+def open_existing(target: str) -> Store:
+    """Open the store at ``target`` without ever creating one (``NotAStoreError``)."""
+    local = _local_path(target)
     if local is not None and not os.path.isfile(os.path.join(local, MARKER)):
         raise NotAStoreError(local)
     return open_store(target)
+
+
+def _not_there_yet(target: str) -> list[str]:
+    """What opening the file store ``target`` may create: its outermost missing directory, or
+    the store's own entries in an existing directory that holds no store (nothing for a
+    store, or a server's URL)."""
+    local = _local_path(target)
+    if local is None:
+        return []
+    path = os.path.abspath(local)
+    if not os.path.lexists(path):
+        while not os.path.lexists(os.path.dirname(path)):
+            path = os.path.dirname(path)
+        return [path]
+    if not os.path.isdir(path) or os.path.lexists(os.path.join(path, MARKER)):
+        return []
+    names = (MARKER, "data", "locks", "txn")
+    return [p for p in (os.path.join(path, n) for n in names) if not os.path.lexists(p)]
+
+
+def _remove(paths: list[str]) -> None:
+    """Remove each of ``paths`` (a directory with what it holds) that exists."""
+    for path in paths:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with suppress(FileNotFoundError):
+                os.unlink(path)
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -118,14 +153,22 @@ def _copy(args: argparse.Namespace) -> int:
     from ..copy import copy_store
 
     src = open_existing(args.src)  # a mistyped source is an error, never a new empty store
-    dst = open_store(args.dst)
     tty = sys.stderr.isatty()
 
     def progress(done: int, total: int) -> None:
         if tty and (done == total or done % 100 == 0):
             print(f"\rcopying: {done:,}/{total:,} keys", end="", file=sys.stderr, flush=True)
 
-    report = copy_store(src, dst, wait=args.wait, progress=progress)
+    new = _not_there_yet(args.dst)  # removed again if the copy fails: a retry starts afresh
+    dst: Store | None = None
+    try:
+        dst = open_store(args.dst)
+        report = copy_store(src, dst, wait=args.wait, progress=progress)
+    except BaseException:
+        if dst is not None:
+            dst.close()
+        _remove(new)
+        raise
     if tty:
         print(file=sys.stderr)
     print(

@@ -335,7 +335,7 @@ class FileStore(Store):
             if os.path.lexists(path):
                 raise InvalidArgumentError(f"copy destination already has key {key!r}")
             directory = os.path.dirname(path)
-            os.makedirs(directory, mode=0o700, exist_ok=True)
+            keylog.make_dirs(directory)
             tmp = f"{path}.{uuid.uuid4().hex}.tmp"
             try:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)

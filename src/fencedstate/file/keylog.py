@@ -47,7 +47,7 @@ def open_rw(path: str) -> tuple[int, bool]:
         return os.open(path, _OPEN_RW), False
     except FileNotFoundError:
         pass
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    make_dirs(os.path.dirname(path))
     try:
         return os.open(path, _OPEN_RW | os.O_CREAT | os.O_EXCL, 0o600), True
     except FileExistsError:
@@ -413,6 +413,32 @@ def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def make_dirs(path: str) -> list[str]:
+    """Create directory ``path`` and each missing parent, all 0700 (``os.makedirs`` gives the
+    parents the umask's mode); returns those it created, outermost first.
+
+    ``FileExistsError`` if ``path`` is not a directory, ``NotADirectoryError`` if a parent is
+    not. A directory another process creates meanwhile is taken as it is.
+    """
+    missing: list[str] = []
+    head = path
+    while head and not os.path.exists(head):
+        missing.append(head)
+        head = os.path.dirname(head)
+    created: list[str] = []
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            if not os.path.isdir(directory):
+                raise
+            continue
+        created.append(directory)
+    if not os.path.isdir(path):
+        raise FileExistsError(errno.EEXIST, "not a directory", path)
+    return created
 
 
 def fsync_dir(directory: str) -> None:

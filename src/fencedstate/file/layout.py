@@ -43,7 +43,10 @@ def check_marker(root: str) -> int:
 def prepare(root: str, durable: bool, trust_owner: bool) -> None:
     """Create or check the store directory and its marker."""
     try:
-        os.makedirs(root, mode=0o700, exist_ok=True)
+        created = keylog.make_dirs(root)
+        if durable:  # a commit acknowledged in a new store must not lose the store's entry
+            for directory in created:
+                keylog.fsync_dir(os.path.dirname(directory) or ".")
         st = os.stat(root)
     except FileExistsError:
         raise NotAStoreError(root, "a file, not a directory") from None
@@ -81,10 +84,12 @@ def prepare(root: str, durable: bool, trust_owner: bool) -> None:
     txn = os.path.join(root, "txn")  # created on demand by multi-key commits
     if os.path.islink(txn):
         raise InsecureStoreError(None, f"{txn} must be a real directory, not a symlink")
+    made = False
     for sub in ("data", "locks"):
         path = os.path.join(root, sub)
         try:
             os.mkdir(path, 0o700)
+            made = True
         except FileExistsError:
             pass
         except OSError as exc:
@@ -92,6 +97,11 @@ def prepare(root: str, durable: bool, trust_owner: bool) -> None:
                 raise storage_error(None, f"creating {path}", exc) from None
         if os.path.islink(path) or not os.path.isdir(path):
             raise InsecureStoreError(None, f"{path} must be a real directory, not a symlink")
+    if made and durable:  # a new log's directory chain is synced up to data/ only (``openlog``)
+        try:
+            keylog.fsync_dir(root)
+        except OSError as exc:
+            raise storage_error(None, f"syncing {root}", exc) from None
 
 
 def _drop_old_lock_files(locks: str) -> None:

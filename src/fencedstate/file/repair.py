@@ -101,6 +101,11 @@ def restore(path: str | os.PathLike[str], source: str, key: str) -> None:
     try:
         with open(source, "rb") as f:
             data = f.read()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+        raise InvalidArgumentError(
+            f"cannot read {source} ({exc.strerror}): pass the path of a good copy of the log "
+            f"of {key!r} (e.g. a backup's data/{key_to_relpath(key)})"
+        ) from None
     except OSError as exc:
         raise StorageError(key, f"cannot read {source}: {exc.strerror}") from None
     found = keylog.scan_log(data, source, key)
