@@ -211,6 +211,19 @@ async def test_an_owner_that_does_not_hold_the_epoch_is_named(tmp_path: Path) ->
     assert released == (False, {"key": "k", "released": True})
 
 
+async def test_release_of_a_reclaimed_claim_says_it_was_not_released(tmp_path: Path) -> None:
+    """As the CLI's release does: a claim reclaimed before its release was no longer held."""
+    async with session(str(tmp_path / "s")) as s:
+        _, grant = outcome(await s.call_tool("claim", {"key": "k", "owner": "a", "ttl": 60}))
+        await s.call_tool("reclaim", {"key": "k"})
+        args = {"key": "k", "owner": "a", "epoch": grant["epoch"]}
+        released = outcome(await s.call_tool("release", args))
+        again = outcome(await s.call_tool("release", args))
+    assert grant["epoch"] == 1
+    assert released == (False, {"key": "k", "released": False})
+    assert again[0] and "holds no claim" in again[1]["message"]  # gone from the table too
+
+
 async def test_a_list_result_is_one_json_array_as_text(tmp_path: Path) -> None:
     """keys/history/effects: the text is the whole list as JSON ('[]' when empty), as for
     every other result, not one text block per item (a client reading the text saw one key)."""
