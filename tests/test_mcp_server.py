@@ -247,6 +247,15 @@ async def test_a_list_result_is_one_json_array_as_text(tmp_path: Path) -> None:
     assert all(isinstance(e["at"], float) and e["at"] > 1e9 for e in text)
 
 
+async def test_a_missing_key_is_null_as_text_not_an_empty_content(tmp_path: Path) -> None:
+    """A client that passes only the text to the model sees "null", not nothing."""
+    async with session(str(tmp_path / "s")) as s:
+        res = await s.call_tool("get", {"key": "nope"})
+    assert not getattr(res, "is_error", getattr(res, "isError", None))
+    assert [(c.type, c.text) for c in res.content] == [("text", "null")]
+    assert outcome(res) == (False, None)
+
+
 async def test_same_tools_and_resources_on_this_sdk_major(tmp_path: Path) -> None:
     async with session(str(tmp_path / "s")) as s:
         tools = {t.name: t for t in (await s.list_tools()).tools}

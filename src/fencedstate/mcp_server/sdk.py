@@ -48,8 +48,9 @@ def error_result(body: dict[str, Any]) -> Any:
 
 
 def one_text(result: Any) -> Any:
-    """A tool's list result with its text as one JSON array: the SDK sends one text block per
-    item (an empty list: no content at all), unlike every other result; others as they are."""
+    """A tool's list or null result with its text as one JSON block: both majors send one text
+    block per list item and no content at all for an empty list or None (a client passing only
+    text to the model would see nothing for a missing key); others as they are."""
     import json
 
     if isinstance(result, tuple) and len(result) == 2:  # 1.x: (content, structured)
@@ -60,7 +61,7 @@ def one_text(result: Any) -> Any:
         )
     if not (isinstance(structured, dict) and list(structured) == ["result"]):
         return result
-    if not isinstance(structured["result"], list):
+    if structured["result"] is not None and not isinstance(structured["result"], list):
         return result
     types = importlib.import_module("mcp.types")
     return types.CallToolResult.model_validate(
