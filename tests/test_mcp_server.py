@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import time
@@ -302,6 +303,8 @@ def test_docs_tools_table_matches_the_server() -> None:
     documented = {r[1].strip().strip("`"): r[4].strip() == "yes" for r in rows}
     assert sorted(documented) == sorted(StateTools.NAMES)
     assert {n for n, ro in documented.items() if ro} == READ_TOOLS
+    [access] = re.findall(r"^- `access`: .*?\)\.$", doc, re.M | re.S)  # what a read token may do
+    assert set(re.findall(r"`(\w+)`", access.split("`read`")[1])) == READ_TOOLS
 
 
 async def test_catalog_server_runs_on_this_sdk_major() -> None:
