@@ -14,6 +14,9 @@ from . import sdk
 from .auth import ENV_VAR, TokenTable
 from .server import create_server
 
+HOST = "127.0.0.1"
+PORT = 8000
+
 
 def is_loopback(host: str) -> bool:
     """True for localhost, 127.0.0.0/8 and ::1 (only this machine can connect)."""
@@ -40,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("target", help="store directory or URL")
     ap.add_argument("--http", action="store_true", help="streamable HTTP on HOST:PORT/mcp")
-    ap.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
-    ap.add_argument("--port", type=int, default=8000)
+    ap.add_argument("--host", help=f"address to listen on with --http (default {HOST}, loopback)")
+    ap.add_argument("--port", type=int, help=f"port to listen on with --http (default {PORT})")
     ap.add_argument(
         "--tokens",
         metavar="FILE",
@@ -53,6 +56,13 @@ def main(argv: list[str] | None = None) -> int:
             raise fs.InvalidArgumentError(
                 "--tokens applies to --http only (stdio trusts the process that spawned it)"
             )
+        for flag in ("host", "port"):
+            if getattr(a, flag) is not None and not a.http:
+                raise fs.InvalidArgumentError(
+                    f"--{flag} applies to --http only (stdio listens on no address)"
+                )
+        a.host = HOST if a.host is None else a.host
+        a.port = PORT if a.port is None else a.port
         tokens = load_tokens(a.tokens) if a.http else None
         if a.http and tokens is None and not is_loopback(a.host):
             raise fs.InvalidArgumentError(
