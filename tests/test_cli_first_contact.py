@@ -316,9 +316,15 @@ def test_mcp_stdio_server_ends_cleanly_when_its_client_closes(tmp_path: Path) ->
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
 
 
-def test_mcp_on_a_path_with_no_store_says_it_made_a_new_empty_one(tmp_path: Path) -> None:
-    """A mistyped DIR would otherwise serve an empty store to every agent without a word."""
+@pytest.mark.parametrize("made", [False, True], ids=["missing", "empty-dir"])
+def test_mcp_on_a_path_with_no_store_says_it_made_a_new_empty_one(
+    tmp_path: Path, made: bool
+) -> None:
+    """A mistyped DIR would otherwise serve an empty store to every agent without a word; an
+    existing empty directory has no store in it either (a store is known by its marker)."""
     typo = tmp_path / "stat"
+    if made:
+        typo.mkdir()
     proc = subprocess.run(
         [*CLI, "mcp", str(typo)],
         stdin=subprocess.DEVNULL,

@@ -8,12 +8,11 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from urllib.parse import unquote, urlsplit
 
 from .. import __version__, open_store
 from ..errors import CorruptStateError, FencedStateError, NotAStoreError
 from ..file.filestore import MARKER
-from ..locations import is_url
+from ..locations import local_dir
 from ..store import Store
 from . import claims
 from .errors import EXIT_BROKEN_PIPE, EXIT_CODES_ALL_HELP, EXIT_DAMAGE, Parser, parse, report
@@ -22,10 +21,7 @@ from .table import render
 
 def open_existing(target: str) -> Store:
     """Open the store at ``target`` without ever creating one (``NotAStoreError``)."""
-    local: str | None = target
-    if is_url(target):
-        parts = urlsplit(target)
-        local = unquote(parts.path) if parts.scheme.lower() == "file" else None
+    local = local_dir(target)
     if local is not None and not os.path.isfile(os.path.join(local, MARKER)):
         raise NotAStoreError(local)
     return open_store(target)

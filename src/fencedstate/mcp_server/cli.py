@@ -8,7 +8,8 @@ import os
 import sys
 
 import fencedstate as fs
-from fencedstate.locations import is_url
+from fencedstate.file.layout import MARKER
+from fencedstate.locations import local_dir
 
 from . import sdk
 from .auth import ENV_VAR, TokenTable
@@ -69,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"refusing to serve {a.host} without authentication: give --tokens FILE or "
                 f"${ENV_VAR} (or listen on 127.0.0.1)"
             )
-        new = not is_url(a.target) and not os.path.exists(a.target)
+        local = local_dir(a.target)  # a store is known by its marker: an empty DIR has none
+        new = local is not None and not os.path.isfile(os.path.join(local, MARKER))
         server = create_server(fs.open_store(a.target), host=a.host, port=a.port, tokens=tokens)
     except fs.FencedStateError as e:
         print(f"fencedstate mcp: {e}", file=sys.stderr)
@@ -77,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if new:  # a mistyped path would otherwise serve an empty store without a word
         print(
             f"fencedstate mcp: no store was at {a.target}: created a new, empty one at "
-            f"{os.path.abspath(a.target)}",
+            f"{os.path.abspath(local or a.target)}",
             file=sys.stderr,
         )
     sdk.run(server, "streamable-http" if a.http else "stdio", host=a.host, port=a.port)
