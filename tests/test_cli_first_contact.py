@@ -340,6 +340,40 @@ def test_mcp_on_a_path_with_no_store_says_it_made_a_new_empty_one(
     assert (typo / "fencedstate.json").is_file()
 
 
+WITHOUT_MCP = """
+import importlib.metadata as md, sys
+sys.modules["mcp"] = None  # the extra is not installed: neither the module ...
+found = md.version
+def version(name):  # ... nor its metadata
+    if name == "mcp":
+        raise md.PackageNotFoundError(name)
+    return found(name)
+md.version = version
+from fencedstate.cli.main import main as fencedstate
+from fencedstate.mcp_server import main as fencedstate_mcp
+script, argv = sys.argv[1], sys.argv[2:]
+sys.exit(fencedstate(argv) if script == "fencedstate" else fencedstate_mcp(argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("script", ["fencedstate", "fencedstate-mcp"])
+def test_mcp_without_the_extra_names_it_and_creates_nothing(tmp_path: Path, script: str) -> None:
+    target = tmp_path / "state"
+    proc = subprocess.run(
+        [sys.executable, "-c", WITHOUT_MCP, script, "mcp", str(target)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "fencedstate mcp: the MCP server needs the 'mcp' extra: pip install 'fencedstate[mcp]'"
+    ]
+    assert not target.exists()
+
+
 def test_check_takes_a_file_url_and_refuses_a_server_url(tmp_path: Path) -> None:
     _store(tmp_path)
     out = run("check", f"file://{tmp_path}")

@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise fs.InvalidArgumentError(
                     f"--{flag} applies to --http only (stdio listens on no address)"
                 )
+        sdk.require()  # before a store is opened (or created) for a server that cannot run
         a.host = HOST if a.host is None else a.host
         a.port = PORT if a.port is None else a.port
         tokens = load_tokens(a.tokens) if a.http else None

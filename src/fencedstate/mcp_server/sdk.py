@@ -9,13 +9,38 @@ core never needs the ``mcp`` extra.
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import version
-from typing import Any
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, ClassVar
+
+from fencedstate.errors import FencedStateError
+
+EXTRA = "pip install 'fencedstate[mcp]'"
+
+
+class MCPUnavailableError(FencedStateError, ImportError):
+    """The MCP SDK (the ``mcp`` extra) is not installed."""
+
+    advice: ClassVar[str] = f"Install the MCP extra: {EXTRA}."
+
+    def __init__(self) -> None:
+        super().__init__(f"the MCP server needs the 'mcp' extra: {EXTRA}")
 
 
 def major() -> int:
-    """The installed SDK's major version (1 or 2)."""
-    return int(version("mcp").split(".")[0])
+    """The installed SDK's major version (1 or 2); :class:`MCPUnavailableError` without it."""
+    try:
+        return int(version("mcp").split(".")[0])
+    except PackageNotFoundError:
+        raise MCPUnavailableError() from None
+
+
+def require() -> None:
+    """Raise :class:`MCPUnavailableError` unless the SDK is installed and importable."""
+    major()
+    try:
+        importlib.import_module("mcp")
+    except ImportError:
+        raise MCPUnavailableError() from None
 
 
 def server_base() -> type[Any]:
