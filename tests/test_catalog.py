@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -261,8 +262,8 @@ async def test_mcp_server_answers_a_real_client_over_stdio() -> None:
     from mcp import ClientSession, StdioServerParameters
     from mcp.client.stdio import stdio_client
 
-    params = StdioServerParameters(
-        command=sys.executable, args=["-m", "fencedstate.catalog", "serve"]
+    params = StdioServerParameters(  # the whole environment: PYTHONPATH picks the code tested
+        command=sys.executable, args=["-m", "fencedstate.catalog", "serve"], env=dict(os.environ)
     )
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
@@ -282,6 +283,17 @@ async def test_mcp_server_answers_a_real_client_over_stdio() -> None:
         assert body["id"] == "zombie-writer" and body["mitigations"][0]["code"]
         res = await session.call_tool("show", {"id": "nope"})
         assert res.isError
+        unknown = await session.call_tool("show", {"id": "zombie-writr"})
+        too_many = await session.call_tool("search", {"query": "zombie", "limit": 0})
+    # a failed call's text is the error's JSON, as on the state server (and mcp 2.x keeps it)
+    for err in (unknown, too_many):
+        assert err.isError and len(err.content) == 1
+    body = json.loads(unknown.content[0].text)  # type: ignore[union-attr]
+    assert body["error"] == "EntryNotFoundError" and body["entry_id"] == "zombie-writr"
+    assert "did you mean: zombie-writer" in body["message"]
+    assert body["advice"] == EntryNotFoundError.advice and "search" in body["advice"]
+    body = json.loads(too_many.content[0].text)  # type: ignore[union-attr]
+    assert body["error"] == "InvalidArgumentError" and "limit" in body["message"]
 
 
 def test_module_entry_point_runs() -> None:

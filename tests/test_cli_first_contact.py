@@ -316,9 +316,15 @@ def test_mcp_stdio_server_ends_cleanly_when_its_client_closes(tmp_path: Path) ->
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
 
 
-def test_mcp_on_a_path_with_no_store_says_it_made_a_new_empty_one(tmp_path: Path) -> None:
-    """A mistyped DIR would otherwise serve an empty store to every agent without a word."""
+@pytest.mark.parametrize("made", [False, True], ids=["missing", "empty-dir"])
+def test_mcp_on_a_path_with_no_store_says_it_made_a_new_empty_one(
+    tmp_path: Path, made: bool
+) -> None:
+    """A mistyped DIR would otherwise serve an empty store to every agent without a word; an
+    existing empty directory has no store in it either (a store is known by its marker)."""
     typo = tmp_path / "stat"
+    if made:
+        typo.mkdir()
     proc = subprocess.run(
         [*CLI, "mcp", str(typo)],
         stdin=subprocess.DEVNULL,
@@ -332,6 +338,40 @@ def test_mcp_on_a_path_with_no_store_says_it_made_a_new_empty_one(tmp_path: Path
         f"fencedstate mcp: no store was at {typo}: created a new, empty one at {typo}"
     ]
     assert (typo / "fencedstate.json").is_file()
+
+
+WITHOUT_MCP = """
+import importlib.metadata as md, sys
+sys.modules["mcp"] = None  # the extra is not installed: neither the module ...
+found = md.version
+def version(name):  # ... nor its metadata
+    if name == "mcp":
+        raise md.PackageNotFoundError(name)
+    return found(name)
+md.version = version
+from fencedstate.cli.main import main as fencedstate
+from fencedstate.mcp_server import main as fencedstate_mcp
+script, argv = sys.argv[1], sys.argv[2:]
+sys.exit(fencedstate(argv) if script == "fencedstate" else fencedstate_mcp(argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("script", ["fencedstate", "fencedstate-mcp"])
+def test_mcp_without_the_extra_names_it_and_creates_nothing(tmp_path: Path, script: str) -> None:
+    target = tmp_path / "state"
+    proc = subprocess.run(
+        [sys.executable, "-c", WITHOUT_MCP, script, "mcp", str(target)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "fencedstate mcp: the MCP server needs the 'mcp' extra: pip install 'fencedstate[mcp]'"
+    ]
+    assert not target.exists()
 
 
 def test_check_takes_a_file_url_and_refuses_a_server_url(tmp_path: Path) -> None:

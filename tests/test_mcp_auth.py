@@ -174,6 +174,24 @@ def test_tokens_without_http_is_a_usage_error(tmp_path: Path) -> None:
     assert r.returncode == 2 and "--tokens applies to --http" in r.stderr
 
 
+@pytest.mark.parametrize(("flag", "value"), [("--port", "8799"), ("--host", "0.0.0.0")])
+def test_an_address_without_http_is_a_usage_error(tmp_path: Path, flag: str, value: str) -> None:
+    """Not a stdio server that silently ignores where it was told to listen."""
+    cmd = [sys.executable, "-m", "fencedstate.mcp_server", str(tmp_path / "s"), flag, value]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.splitlines() == [f"fencedstate mcp: {flag} applies to --http only (stdio "
+                                     "listens on no address)"]  # fmt: skip
+    assert not (tmp_path / "s").exists()
+
+
+def test_help_shows_the_http_address_defaults() -> None:
+    cmd = [sys.executable, "-m", "fencedstate.mcp_server", "--help"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True)
+    said = " ".join(r.stdout.split())  # argparse wraps at the terminal's width
+    assert "(default 127.0.0.1, loopback)" in said and "(default 8000)" in said
+
+
 def test_bad_tokens_files_are_refused_without_showing_a_token(tmp_path: Path) -> None:
     path = _tokens_file(tmp_path)
     path.chmod(0o644)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import time
@@ -218,6 +219,19 @@ async def test_an_owner_that_does_not_hold_the_epoch_is_named(tmp_path: Path) ->
     assert released == (False, {"key": "k", "released": True})
 
 
+async def test_release_of_a_reclaimed_claim_says_it_was_not_released(tmp_path: Path) -> None:
+    """As the CLI's release does: a claim reclaimed before its release was no longer held."""
+    async with session(str(tmp_path / "s")) as s:
+        _, grant = outcome(await s.call_tool("claim", {"key": "k", "owner": "a", "ttl": 60}))
+        await s.call_tool("reclaim", {"key": "k"})
+        args = {"key": "k", "owner": "a", "epoch": grant["epoch"]}
+        released = outcome(await s.call_tool("release", args))
+        again = outcome(await s.call_tool("release", args))
+    assert grant["epoch"] == 1
+    assert released == (False, {"key": "k", "released": False})
+    assert again[0] and "holds no claim" in again[1]["message"]  # gone from the table too
+
+
 async def test_a_list_result_is_one_json_array_as_text(tmp_path: Path) -> None:
     """keys/history/effects: the text is the whole list as JSON ('[]' when empty), as for
     every other result, not one text block per item (a client reading the text saw one key)."""
@@ -239,6 +253,15 @@ async def test_a_list_result_is_one_json_array_as_text(tmp_path: Path) -> None:
         ("put", 2, 2),
     ]
     assert all(isinstance(e["at"], float) and e["at"] > 1e9 for e in text)
+
+
+async def test_a_missing_key_is_null_as_text_not_an_empty_content(tmp_path: Path) -> None:
+    """A client that passes only the text to the model sees "null", not nothing."""
+    async with session(str(tmp_path / "s")) as s:
+        res = await s.call_tool("get", {"key": "nope"})
+    assert not getattr(res, "is_error", getattr(res, "isError", None))
+    assert [(c.type, c.text) for c in res.content] == [("text", "null")]
+    assert outcome(res) == (False, None)
 
 
 async def test_same_tools_and_resources_on_this_sdk_major(tmp_path: Path) -> None:
@@ -287,6 +310,8 @@ def test_docs_tools_table_matches_the_server() -> None:
     documented = {r[1].strip().strip("`"): r[4].strip() == "yes" for r in rows}
     assert sorted(documented) == sorted(StateTools.NAMES)
     assert {n for n, ro in documented.items() if ro} == READ_TOOLS
+    [access] = re.findall(r"^- `access`: .*?\)\.$", doc, re.M | re.S)  # what a read token may do
+    assert set(re.findall(r"`(\w+)`", access.split("`read`")[1])) == READ_TOOLS
 
 
 async def test_catalog_server_runs_on_this_sdk_major() -> None:

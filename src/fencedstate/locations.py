@@ -8,6 +8,7 @@ import inspect
 import os
 import re
 from typing import Any, Literal, cast
+from urllib.parse import unquote, urlsplit
 
 from .core.clock import Clock
 from .errors import InvalidArgumentError
@@ -166,6 +167,14 @@ def _check_options(store_cls: type[Store], what: str, options: dict[str, Any]) -
 def is_url(text: str) -> bool:
     """True if ``text`` starts with ``scheme://`` (and so is never a directory name)."""
     return _URL.match(text) is not None
+
+
+def local_dir(target: str) -> str | None:
+    """The directory a path or ``file://`` URL names; None for a server's URL."""
+    if not is_url(target):
+        return target
+    parts = urlsplit(target)
+    return unquote(parts.path) if parts.scheme.lower() == "file" else None
 
 
 def supported_locations() -> str:

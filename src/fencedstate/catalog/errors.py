@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ..errors import FencedStateError
 
 
@@ -16,11 +18,15 @@ class CatalogFormatError(CatalogError, ValueError):
 class EntryNotFoundError(CatalogError, KeyError):
     """No entry has the requested id."""
 
+    advice: ClassVar[str] = (
+        "Use an id from the message's suggestions, or search the catalog by symptom "
+        "(the `search` tool, `fencedstate catalog search TEXT`) and use an id it returns."
+    )
+
     def __init__(self, entry_id: str, suggestions: list[str]) -> None:
-        self.entry_id = entry_id
         self.suggestions = suggestions
         hint = f" (did you mean: {', '.join(suggestions)})" if suggestions else ""
-        super().__init__(f"no catalog entry {entry_id!r}{hint}")
+        super().__init__(f"no catalog entry {entry_id!r}{hint}", entry_id=entry_id)
 
     def __str__(self) -> str:
         return str(self.args[0])

@@ -1,12 +1,31 @@
-"""MCP server (official `mcp` SDK, stdio transport) exposing the catalog's `search` and `show`."""
+"""MCP server (official `mcp` SDK, stdio transport) exposing the catalog's `search` and `show`.
+
+A failed call is a tool error whose text is exactly the error's JSON (``to_dict()``: type,
+message, advice), shaped as the state server shapes its own (:mod:`fencedstate.mcp_server`).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from fencedstate.catalog.api import search as _search
 from fencedstate.catalog.api import show as _show
-from fencedstate.catalog.errors import EntryNotFoundError
+from fencedstate.errors import InvalidArgumentError
+
+
+class _JSONErrors:
+    """Mixed in before the SDK's server class: a failed call's text is its error's JSON."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], *rest: Any, **kw: Any) -> Any:
+        from fencedstate.mcp_server.errors import tool_error
+
+        try:
+            return await cast(Any, super()).call_tool(name, arguments, *rest, **kw)
+        except Exception as exc:
+            result = tool_error(exc, tool=name)
+            if result is None:
+                raise  # a protocol error (the SDK's own), passed through as it is
+            return result
 
 
 def create_server() -> Any:
@@ -14,13 +33,13 @@ def create_server() -> Any:
     try:
         from fencedstate.mcp_server.sdk import server_base
 
-        server_cls = server_base()  # FastMCP on mcp 1.x, MCPServer on 2.x
+        base = server_base()  # FastMCP on mcp 1.x, MCPServer on 2.x
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
         raise RuntimeError(
             "the MCP server needs the 'mcp' extra: pip install 'fencedstate[mcp]'"
         ) from exc
 
-    server = server_cls(
+    server = type("CatalogMCPServer", (_JSONErrors, base), {})(
         "fencedstate-catalog",
         instructions=(
             "Catalog of coordination failure modes in multi-agent systems (lost updates, zombie "
@@ -32,15 +51,12 @@ def create_server() -> Any:
     def search(query: str, limit: int = 5) -> list[dict[str, Any]]:
         """Rank catalog entries by relevance to a free-text description of a failure or design."""
         if not 1 <= limit <= 50:
-            raise ValueError("limit must be between 1 and 50")
+            raise InvalidArgumentError("limit must be between 1 and 50")
         return [h.model_dump() for h in _search(query, limit=limit)]
 
     def show(id: str) -> dict[str, Any]:
         """Return one catalog entry in full: reproduction, impact, detection, mitigations, refs."""
-        try:
-            return _show(id).model_dump(mode="json")
-        except EntryNotFoundError as exc:
-            raise ValueError(str(exc)) from exc
+        return _show(id).model_dump(mode="json")
 
     server.tool()(search)
     server.tool()(show)

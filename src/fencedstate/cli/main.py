@@ -10,29 +10,20 @@ import sys
 import time
 from collections.abc import Sequence
 from contextlib import suppress
-from urllib.parse import unquote, urlsplit
 
 from .. import __version__, open_store
 from ..errors import CorruptStateError, FencedStateError, NotAStoreError
 from ..file.filestore import MARKER
-from ..locations import is_url
+from ..locations import local_dir
 from ..store import Store
 from . import claims
 from .errors import EXIT_BROKEN_PIPE, EXIT_CODES_ALL_HELP, EXIT_DAMAGE, Parser, parse, report
 from .table import render
 
 
-def _local_path(target: str) -> str | None:
-    """The directory of a file store named by ``target`` (a path or file URL), else None."""
-    if is_url(target):
-        parts = urlsplit(target)
-        return unquote(parts.path) if parts.scheme.lower() == "file" else None
-    return target
-
-
 def open_existing(target: str) -> Store:
     """Open the store at ``target`` without ever creating one (``NotAStoreError``)."""
-    local = _local_path(target)
+    local = local_dir(target)
     if local is not None and not os.path.isfile(os.path.join(local, MARKER)):
         raise NotAStoreError(local)
     return open_store(target)
@@ -42,7 +33,7 @@ def _not_there_yet(target: str) -> list[str]:
     """What opening the file store ``target`` may create: its outermost missing directory, or
     the store's own entries in an existing directory that holds no store (nothing for a
     store, or a server's URL)."""
-    local = _local_path(target)
+    local = local_dir(target)
     if local is None:
         return []
     path = os.path.abspath(local)

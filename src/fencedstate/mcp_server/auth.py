@@ -9,8 +9,9 @@ Tokens come from a JSON tokens file (``--tokens FILE``, mode 0600) or the enviro
       {"name": "agent-a", "token": "…", "access": "full", "prefix": "plans/a/"}
     ]}
 
-``access`` is ``full`` (every tool) or ``read`` (get, keys, history, resources); ``prefix``
-limits every key the token touches to keys starting with it (end it with ``/`` for a subtree).
+``access`` is ``full`` (every tool) or ``read`` (:data:`READ_TOOLS`: get, keys, history,
+watch_once, effects; resources); ``prefix`` limits every key the token touches to keys starting
+with it (end it with ``/`` for a subtree).
 Only SHA-256 digests are kept in memory, compared in constant time; a :class:`Grant` holds the
 token's name and rights, never the secret, so no error, log line or ``repr`` can show one.
 """

@@ -8,11 +8,15 @@ import os
 import sys
 
 import fencedstate as fs
-from fencedstate.locations import is_url
+from fencedstate.file.layout import MARKER
+from fencedstate.locations import local_dir
 
 from . import sdk
 from .auth import ENV_VAR, TokenTable
 from .server import create_server
+
+HOST = "127.0.0.1"
+PORT = 8000
 
 
 def is_loopback(host: str) -> bool:
@@ -40,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("target", help="store directory or URL")
     ap.add_argument("--http", action="store_true", help="streamable HTTP on HOST:PORT/mcp")
-    ap.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
-    ap.add_argument("--port", type=int, default=8000)
+    ap.add_argument("--host", help=f"address to listen on with --http (default {HOST}, loopback)")
+    ap.add_argument("--port", type=int, help=f"port to listen on with --http (default {PORT})")
     ap.add_argument(
         "--tokens",
         metavar="FILE",
@@ -53,13 +57,22 @@ def main(argv: list[str] | None = None) -> int:
             raise fs.InvalidArgumentError(
                 "--tokens applies to --http only (stdio trusts the process that spawned it)"
             )
+        for flag in ("host", "port"):
+            if getattr(a, flag) is not None and not a.http:
+                raise fs.InvalidArgumentError(
+                    f"--{flag} applies to --http only (stdio listens on no address)"
+                )
+        sdk.require()  # before a store is opened (or created) for a server that cannot run
+        a.host = HOST if a.host is None else a.host
+        a.port = PORT if a.port is None else a.port
         tokens = load_tokens(a.tokens) if a.http else None
         if a.http and tokens is None and not is_loopback(a.host):
             raise fs.InvalidArgumentError(
                 f"refusing to serve {a.host} without authentication: give --tokens FILE or "
                 f"${ENV_VAR} (or listen on 127.0.0.1)"
             )
-        new = not is_url(a.target) and not os.path.exists(a.target)
+        local = local_dir(a.target)  # a store is known by its marker: an empty DIR has none
+        new = local is not None and not os.path.isfile(os.path.join(local, MARKER))
         server = create_server(fs.open_store(a.target), host=a.host, port=a.port, tokens=tokens)
     except fs.FencedStateError as e:
         print(f"fencedstate mcp: {e}", file=sys.stderr)
@@ -67,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     if new:  # a mistyped path would otherwise serve an empty store without a word
         print(
             f"fencedstate mcp: no store was at {a.target}: created a new, empty one at "
-            f"{os.path.abspath(a.target)}",
+            f"{os.path.abspath(local or a.target)}",
             file=sys.stderr,
         )
     sdk.run(server, "streamable-http" if a.http else "stdio", host=a.host, port=a.port)

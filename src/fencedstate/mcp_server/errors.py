@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 
 import fencedstate as fs
 
+from . import sdk
+
 
 class NotPermittedError(fs.FencedStateError):
     """The bearer token may not do this: read-only, or the key is outside the token's prefix."""
@@ -109,3 +111,26 @@ def error_body(exc: BaseException, *, tool: str, root: str | None = None) -> dic
     if "Unknown tool" in text:
         return fs.InvalidArgumentError(f"unknown tool {tool!r}").to_dict()
     return None
+
+
+def internal_body(exc: BaseException) -> dict[str, Any]:
+    """The body for an exception that is not a fencedstate error (a bug): its root cause."""
+    root = exc
+    while root.__cause__ is not None:
+        root = root.__cause__
+    return {
+        "error": type(root).__name__,
+        "message": str(root),
+        "retryable": False,
+        "advice": "An unexpected server error: nothing is known to have been written; "
+        "read the key before retrying, and report the message.",
+    }
+
+
+def tool_error(exc: Exception, *, tool: str, root: str | None = None) -> Any:
+    """The ``isError`` result for ``exc`` raised by a call of ``tool``, its text the error's
+    JSON; None for a protocol error (the SDK's own), which the caller raises as it is."""
+    body = error_body(exc, tool=tool, root=root)
+    if body is None and not isinstance(exc, sdk.tool_error_types()):
+        return None
+    return sdk.error_result(body or internal_body(exc))

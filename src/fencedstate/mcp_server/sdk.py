@@ -9,13 +9,38 @@ core never needs the ``mcp`` extra.
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import version
-from typing import Any
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, ClassVar
+
+from fencedstate.errors import FencedStateError
+
+EXTRA = "pip install 'fencedstate[mcp]'"
+
+
+class MCPUnavailableError(FencedStateError, ImportError):
+    """The MCP SDK (the ``mcp`` extra) is not installed."""
+
+    advice: ClassVar[str] = f"Install the MCP extra: {EXTRA}."
+
+    def __init__(self) -> None:
+        super().__init__(f"the MCP server needs the 'mcp' extra: {EXTRA}")
 
 
 def major() -> int:
-    """The installed SDK's major version (1 or 2)."""
-    return int(version("mcp").split(".")[0])
+    """The installed SDK's major version (1 or 2); :class:`MCPUnavailableError` without it."""
+    try:
+        return int(version("mcp").split(".")[0])
+    except PackageNotFoundError:
+        raise MCPUnavailableError() from None
+
+
+def require() -> None:
+    """Raise :class:`MCPUnavailableError` unless the SDK is installed and importable."""
+    major()
+    try:
+        importlib.import_module("mcp")
+    except ImportError:
+        raise MCPUnavailableError() from None
 
 
 def server_base() -> type[Any]:
@@ -48,8 +73,9 @@ def error_result(body: dict[str, Any]) -> Any:
 
 
 def one_text(result: Any) -> Any:
-    """A tool's list result with its text as one JSON array: the SDK sends one text block per
-    item (an empty list: no content at all), unlike every other result; others as they are."""
+    """A tool's list or null result with its text as one JSON block: both majors send one text
+    block per list item and no content at all for an empty list or None (a client passing only
+    text to the model would see nothing for a missing key); others as they are."""
     import json
 
     if isinstance(result, tuple) and len(result) == 2:  # 1.x: (content, structured)
@@ -60,7 +86,7 @@ def one_text(result: Any) -> Any:
         )
     if not (isinstance(structured, dict) and list(structured) == ["result"]):
         return result
-    if not isinstance(structured["result"], list):
+    if structured["result"] is not None and not isinstance(structured["result"], list):
         return result
     types = importlib.import_module("mcp.types")
     return types.CallToolResult.model_validate(

@@ -15,7 +15,7 @@ import fencedstate as fs
 
 from . import sdk
 from .auth import READ_TOOLS, TokenTable, TokenVerifier, current_grant
-from .errors import error_body, unknown_arguments
+from .errors import error_body, tool_error, unknown_arguments
 from .subscriptions import ListenWatches, Subscriptions
 from .tools import StateTools
 
@@ -26,19 +26,6 @@ INSTRUCTIONS = (
     "a new claim; ClaimHeldError, wait or reclaim)."
 )
 RESOURCE_SCHEME = "fencedstate://"
-
-
-def _internal(exc: BaseException) -> dict[str, Any]:
-    root = exc
-    while root.__cause__ is not None:
-        root = root.__cause__
-    return {
-        "error": type(root).__name__,
-        "message": str(root),
-        "retryable": False,
-        "advice": "An unexpected server error: nothing is known to have been written; "
-        "read the key before retrying, and report the message.",
-    }
 
 
 class _Wrapped:
@@ -61,10 +48,10 @@ class _Wrapped:
                 return sdk.error_result(unknown)
             return sdk.one_text(await cast(Any, super()).call_tool(name, arguments, *rest, **kw))
         except Exception as exc:
-            body = error_body(exc, tool=name, root=self._fs_root)
-            if body is None and not isinstance(exc, sdk.tool_error_types()):
+            result = tool_error(exc, tool=name, root=self._fs_root)
+            if result is None:
                 raise  # a protocol error (the SDK's own), passed through as it is
-            return sdk.error_result(body or _internal(exc))
+            return result
 
     async def read_resource(self, uri: Any, *rest: Any, **kw: Any) -> Any:
         try:

@@ -108,11 +108,10 @@ class StateTools:
         return {"key": key, "owner": owner, "epoch": epoch, "lease": float(c.expires_in)}
 
     def release(self, key: str, owner: str, epoch: Int) -> dict[str, Any]:
-        """Give up a claim."""
+        """Give up a claim; released is false if it was no longer held (expired, reclaimed)."""
         c = self._held(key, owner, epoch)
         self.claims.pop((key, owner, epoch), None)
-        c.release()
-        return {"key": key, "released": True}
+        return {"key": key, "released": c.release()}
 
     def reclaim(self, key: str, by: str = "recovery") -> dict[str, Any]:
         """Revoke any holder of key and bump its epoch; returns the new epoch."""
