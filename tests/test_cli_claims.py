@@ -158,3 +158,16 @@ def test_a_value_nested_past_any_limit_is_one_line_not_a_traceback(tmp_path: Pat
     store = fs.open_store(d)
     assert store.get("k") is None
     store.close()
+
+
+def test_a_claim_that_creates_the_store_says_so_once(tmp_path: Path) -> None:
+    """`claim` makes the store on a hook's first run; a mistyped DIR would otherwise start a
+    second store without a word. A store that is there already gets no line."""
+    typo = tmp_path / "stat3"
+    first = run("claim", str(typo), "k", "--owner", "o")
+    assert first.returncode == 0 and json.loads(first.stdout)["epoch"] == 1
+    assert first.stderr.splitlines() == [
+        f"fencedstate claim: no store was at {typo}: created a new, empty one at {typo}"
+    ]
+    again = run("claim", str(typo), "k2", "--owner", "o")
+    assert again.returncode == 0 and again.stderr == ""

@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 from .core.clock import Clock
 from .errors import InvalidArgumentError
 from .file import FileStore
+from .file.layout import MARKER
 from .store import Store
 
 __all__ = ["is_url", "open_store", "options_of", "supported_locations"]
@@ -175,6 +176,15 @@ def local_dir(target: str) -> str | None:
         return target
     parts = urlsplit(target)
     return unquote(parts.path) if parts.scheme.lower() == "file" else None
+
+
+def no_store_at(target: str) -> str | None:
+    """The absolute directory of ``target`` if it is a file store's location with no store in
+    it yet (opening it creates one); None for a store, or a server's URL."""
+    local = local_dir(target)
+    if local is None or os.path.isfile(os.path.join(local, MARKER)):
+        return None
+    return os.path.abspath(local)
 
 
 def supported_locations() -> str:

@@ -14,7 +14,7 @@ from contextlib import suppress
 from .. import __version__, open_store
 from ..errors import CorruptStateError, FencedStateError, NotAStoreError
 from ..file.filestore import MARKER
-from ..locations import local_dir
+from ..locations import local_dir, no_store_at
 from ..store import Store
 from . import claims
 from .errors import EXIT_BROKEN_PIPE, EXIT_CODES_ALL_HELP, EXIT_DAMAGE, Parser, parse, report
@@ -198,7 +198,14 @@ def _short(text: str, width: int) -> str:
 
 
 def _claim_command(args: argparse.Namespace) -> int:
+    new = no_store_at(args.dir) if args.creates else None
     store = open_store(args.dir) if args.creates else open_existing(args.dir)
+    if new:  # a mistyped path would otherwise start a store without a word
+        print(
+            f"fencedstate {args.command}: no store was at {args.dir}: created a new, empty one "
+            f"at {new}",
+            file=sys.stderr,
+        )
     print(json.dumps(args.claim_func(store, args)))
     return 0
 

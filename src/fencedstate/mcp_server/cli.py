@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import os
 import sys
 
 import fencedstate as fs
-from fencedstate.file.layout import MARKER
-from fencedstate.locations import local_dir
+from fencedstate.locations import no_store_at
 
 from . import sdk
 from .auth import ENV_VAR, TokenTable
@@ -71,16 +69,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"refusing to serve {a.host} without authentication: give --tokens FILE or "
                 f"${ENV_VAR} (or listen on 127.0.0.1)"
             )
-        local = local_dir(a.target)  # a store is known by its marker: an empty DIR has none
-        new = local is not None and not os.path.isfile(os.path.join(local, MARKER))
+        new = no_store_at(a.target)  # a store is known by its marker: an empty DIR has none
         server = create_server(fs.open_store(a.target), host=a.host, port=a.port, tokens=tokens)
     except fs.FencedStateError as e:
         print(f"fencedstate mcp: {e}", file=sys.stderr)
         return 2
     if new:  # a mistyped path would otherwise serve an empty store without a word
         print(
-            f"fencedstate mcp: no store was at {a.target}: created a new, empty one at "
-            f"{os.path.abspath(local or a.target)}",
+            f"fencedstate mcp: no store was at {a.target}: created a new, empty one at {new}",
             file=sys.stderr,
         )
     sdk.run(server, "streamable-http" if a.http else "stdio", host=a.host, port=a.port)
