@@ -171,3 +171,20 @@ def test_a_claim_that_creates_the_store_says_so_once(tmp_path: Path) -> None:
     ]
     again = run("claim", str(typo), "k2", "--owner", "o")
     assert again.returncode == 0 and again.stderr == ""
+
+
+def test_a_bad_option_is_refused_by_name_before_any_store_is_created(tmp_path: Path) -> None:
+    """The store's own checks run on the command line: a bad --wait no longer creates the store
+    first and fails after, and the message names the flag."""
+    new = tmp_path / "new"
+    for args, says in (
+        (["claim", str(new), "k", "--owner", "o", "--wait", "-1"], "argument --wait: wait must"),
+        (["claim", str(new), "k", "--owner", "o", "--ttl", "nan"], "argument --ttl: ttl must"),
+        (["claim", str(new), "k", "--owner", ""], "argument --owner: owner must"),
+        (["reclaim", str(new), "k", "--by", ""], "argument --by: by must"),
+        (["history", str(new), "k", "--limit", "-1"], "argument --limit: limit must be >= 0"),
+    ):
+        out = run(*args)
+        assert out.returncode == 2 and out.stdout == "", args
+        assert says in out.stderr.splitlines()[-1], out.stderr
+        assert not new.exists(), args

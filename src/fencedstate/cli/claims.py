@@ -11,14 +11,19 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
 
 from ..claim import Claim
+from ..core import args as core_args
 from ..core import rules
 from ..core.clock import Lease
 from ..core.values import MAX_VALUE_DEPTH
 from ..errors import InvalidArgumentError, InvalidValueError
 from ..store import Store
+
+T = TypeVar("T")
 
 
 def _grant(claim: Claim) -> dict[str, Any]:
@@ -95,6 +100,28 @@ def commit(store: Store, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def checked(parse: Callable[[str], T], check: Callable[[T], object]) -> Callable[[str], T]:
+    """An argparse ``type``: ``parse`` the text, then the store's own ``check`` (from
+    ``core.args``), so a bad option is refused with the store's words before any store is
+    opened or created."""
+
+    def convert(text: str) -> T:
+        value = parse(text)  # a ValueError here: argparse's own "invalid float value"
+        try:
+            check(value)
+        except InvalidArgumentError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
+
+    convert.__name__ = parse.__name__
+    return convert
+
+
+TTL = checked(float, core_args.ttl)
+WAIT = checked(float, core_args.wait)
+OWNER = checked(str, partial(core_args.name, "owner"))
+
+
 def add_parsers(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     """Register the five claim commands on the ``fencedstate`` subparsers."""
     from .errors import EXIT_CODES_HELP
@@ -109,20 +136,22 @@ def add_parsers(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         return p
 
     p = add("claim", "take a key's write grant; prints its epoch and expiry", claim, creates=True)
-    p.add_argument("--owner", required=True)
-    p.add_argument("--ttl", type=float, default=30.0, help="lease seconds (default 30)")
-    p.add_argument("--wait", type=float, default=0.0, help="seconds to wait for a live holder")
+    p.add_argument("--owner", type=OWNER, required=True)
+    p.add_argument("--ttl", type=TTL, default=30.0, help="lease seconds (default 30)")
+    p.add_argument("--wait", type=WAIT, default=0.0, help="seconds to wait for a live holder")
     p = add("renew", "extend the lease of (key, owner, epoch)", renew)
-    p.add_argument("--owner", required=True)
+    p.add_argument("--owner", type=OWNER, required=True)
     p.add_argument("--epoch", type=int, required=True)
-    p.add_argument("--ttl", type=float, default=None, help="new lease seconds (default: as before)")
+    p.add_argument("--ttl", type=TTL, default=None, help="new lease seconds (default: as before)")
     p = add("release", "give up the claim (key, owner, epoch)", release)
-    p.add_argument("--owner", required=True)
+    p.add_argument("--owner", type=OWNER, required=True)
     p.add_argument("--epoch", type=int, required=True)
     p = add("reclaim", "revoke any holder of a key and bump its epoch", reclaim)
-    p.add_argument("--by", default="recovery")
+    p.add_argument("--by", type=checked(str, partial(core_args.name, "by")), default="recovery")
     p = add("commit", "commit a JSON value under the claim (key, owner, epoch)", commit)
-    p.add_argument("--owner", required=True)
+    p.add_argument("--owner", type=OWNER, required=True)
     p.add_argument("--epoch", type=int, required=True)
     p.add_argument("--value", required=True, help="the value as JSON, or - to read stdin")
-    p.add_argument("--expected-version", type=int, default=None)
+    p.add_argument(
+        "--expected-version", type=checked(int, core_args.expected_version), default=None
+    )

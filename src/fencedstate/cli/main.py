@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from contextlib import suppress
 
 from .. import __version__, open_store
-from ..errors import CorruptStateError, FencedStateError, NotAStoreError
+from ..errors import CorruptStateError, FencedStateError, InvalidArgumentError, NotAStoreError
 from ..file.filestore import MARKER
 from ..locations import local_dir, no_store_at
 from ..store import Store
@@ -121,6 +121,11 @@ def _get(args: argparse.Namespace) -> int:
     snap = open_existing(args.dir).get(args.key)
     print(json.dumps(None if snap is None else snap.to_dict(), ensure_ascii=False))
     return 0
+
+
+def _limit(value: int) -> None:
+    if value < 0:
+        raise InvalidArgumentError("limit must be >= 0 (0: every event kept)")
 
 
 def _history(args: argparse.Namespace) -> int:
@@ -267,7 +272,10 @@ def build_parser() -> Parser:
     p.add_argument("dir", help="a store directory or URL (never created)")
     p.add_argument("key")
     p.add_argument(
-        "--limit", type=int, default=50, help="the newest N events (default 50; 0: all kept)"
+        "--limit",
+        type=claims.checked(int, _limit),
+        default=50,
+        help="the newest N events (default 50; 0: all kept)",
     )
     p.set_defaults(func=_history)
     p = sub.add_parser("copy", help=COMMANDS["copy"], parents=[common])
