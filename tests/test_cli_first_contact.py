@@ -192,12 +192,38 @@ def test_salvage_moves_past_versions_and_claims_only_the_damaged_part_held(
     kept = json.loads(out.stdout)
     assert (kept["lines"], kept["version"], kept["epoch"]) == (2, 6, 2)
     snap = store.get("k")
-    assert snap is not None and (snap.value, snap.version) == (1, 6)  # the last good value
+    # the newest intact line's value (the claim's, at version 5), not the prefix's: reads
+    # returned it before the damage was found, and a repair does not roll it back
+    assert snap is not None and (snap.value, snap.version) == (4, 6)
     with pytest.raises(fs.ConflictError):  # version 5 is never matched again
         store.put("k", "from v5", expected_version=read_at_5.version)
     with pytest.raises(fs.FencedError):  # the claim from the lost part is fenced
         late.commit("late")
     assert store.put("k", "fresh", expected_version=6).version == 7
+    store.close()
+
+
+def test_salvage_after_quarantine_keeps_the_value_reads_returned(tmp_path: Path) -> None:
+    """A bad line further back: reads still return version 5; `check`, `--quarantine`, then
+    `--salvage` (the advised repair) must not roll the key back to the prefix's value."""
+    store = fs.FileStore(tmp_path)
+    v = 0
+    for i in range(5):
+        v = store.put("k/a", {"i": i}, expected_version=v).version
+    log = tmp_path / "data" / "k" / "a.jsonl"
+    lines = log.read_bytes().splitlines(keepends=True)
+    lines[3] = lines[3].replace(b'"i":3', b'"i":7')  # line 4 of 5 fails its checksum
+    log.write_bytes(b"".join(lines))
+    snap = store.get("k/a")
+    assert snap is not None and (snap.value, snap.version) == ({"i": 4}, 5)
+    assert run("check", str(tmp_path)).returncode == 1
+    assert run("check", str(tmp_path), "--quarantine").returncode == 1
+    out = run("check", str(tmp_path), "--salvage", "k/a")
+    assert out.returncode == 0, out.stderr
+    snap = store.get("k/a")
+    assert snap is not None and (snap.value, snap.version) == ({"i": 4}, 6)
+    assert [e.version for e in store.history("k/a", limit=None)] == [1, 2, 3, 6]
+    assert fs.check(tmp_path).clean
     store.close()
 
 

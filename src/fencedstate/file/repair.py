@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 from ..core.keys import key_to_relpath, validate_key
 from ..errors import CorruptStateError, InvalidArgumentError, NotAStoreError, StorageError
-from ..records import QUARANTINE_MARK, State, encode_state
+from ..records import QUARANTINE_MARK, State, decode_line, encode_state
 from . import keylog, keystate
 from .layout import check_marker
 from .locking import KeyLocks
@@ -165,6 +165,8 @@ def salvage(path: str | os.PathLike[str], key: str) -> Salvage:
 
     One line is appended after the prefix (op ``reclaim``, actor ``fencedstate check``): the last
     good value at a version and an epoch above every one the prefix or the damaged part shows.
+    The last good value is the newest intact line's: when the damage is a line further back,
+    the lines after it still hold the value reads returned, and it is carried forward.
     A writer still holding a version or a claim from the lost part gets ``ConflictError`` or
     ``FencedError`` instead of matching a reused number (no ABA).
 
@@ -183,7 +185,8 @@ def salvage(path: str | os.PathLike[str], key: str) -> Salvage:
                 "(use --reset KEY SHA256 to make it absent)"
             )
         aside = bad.aside or _link_aside(log, _stamp())
-        moved = _moved_past(found.states[-1], damaged[found.bad_offset :])
+        lost = damaged[found.bad_offset :]
+        moved = _moved_past(_newest_intact(found.states[-1], lost, log, key), lost)
         kept = damaged[: found.bad_offset] + encode_state(moved)
         old_ino = os.stat(log).st_ino
         _replace(log, kept)  # fsynced, renamed, directory fsynced
@@ -206,6 +209,21 @@ def salvage(path: str | os.PathLike[str], key: str) -> Salvage:
 
 
 _NUMBERS = re.compile(rb'"(version|epoch)":(\d{1,19})\b')
+
+
+def _newest_intact(last: State, lost: bytes, where: str, key: str) -> State:
+    """The newest state: ``last`` (the prefix's), or a later intact line of ``key`` among the
+    ``lost`` bytes (each line checked alone: its checksum and its key) with a higher version."""
+    newest = last
+    for line in lost.split(b"\n"):
+        try:
+            state = decode_line(line.strip(keylog.PAD), where)
+            keylog.check_key(state, key, where)
+        except CorruptStateError:
+            continue
+        if state.version > newest.version:
+            newest = state
+    return newest
 
 
 def _moved_past(last: State, lost: bytes) -> State:
