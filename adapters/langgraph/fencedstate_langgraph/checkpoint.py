@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import random
 import threading
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -49,13 +50,24 @@ from ._thread_errors import CheckpointForkError, ThreadClaimedError
 __all__ = ["CheckpointForkError", "FencedCheckpointSaver", "ThreadClaimedError"]
 
 
+def _release_all(claims: dict[str, fs.Claim], lock: threading.RLock) -> None:
+    """Release every claim in ``claims`` (a grant already lost is skipped)."""
+    with lock:
+        held = list(claims.values())
+        claims.clear()
+    for claim in held:
+        with contextlib.suppress(FencedStateError):
+            claim.release()
+
+
 class FencedCheckpointSaver(CheckpointReads, BaseCheckpointSaver[str]):
     """A ``BaseCheckpointSaver`` over a fencedstate store with one claimed writer per thread.
 
     ``FencedCheckpointSaver(fs.open_store("state/"))`` is a drop-in for ``InMemorySaver()``.
     The first write to a thread claims it for ``ttl`` seconds (renewed as the run goes on);
     ``claim_wait`` seconds are spent waiting for another runner's claim before
-    ``ThreadClaimedError``. Release with ``release(thread_id)``, ``close()`` or ``with``.
+    ``ThreadClaimedError``. Release with ``release(thread_id)``, ``close()`` or ``with``; a saver
+    that is dropped, or a process that exits normally, releases its claims too.
     """
 
     def __init__(
@@ -83,6 +95,10 @@ class FencedCheckpointSaver(CheckpointReads, BaseCheckpointSaver[str]):
         self._claims: dict[str, fs.Claim] = {}
         self._lock = threading.RLock()
         self._head_locks = KeyedLocks()  # this saver's own callers move a head one at a time
+        # A saver dropped, or a process that ends normally, gives its threads back at once (a
+        # second run, or a resume after an interrupt, need not wait out the lease); a killed
+        # one leaves the lease to lapse, as fencing needs.
+        weakref.finalize(self, _release_all, self._claims, self._lock)
 
     def head_key(self, thread_id: str) -> str:
         """The fencedstate key a runner claims for ``thread_id``."""
@@ -127,11 +143,8 @@ class FencedCheckpointSaver(CheckpointReads, BaseCheckpointSaver[str]):
         return False
 
     def close(self) -> None:
-        """Release every claim this saver holds."""
-        with self._lock:
-            tids = list(self._claims)
-        for tid in tids:
-            self.release(tid)
+        """Release every claim this saver holds (also done when it is dropped, or at exit)."""
+        _release_all(self._claims, self._lock)
 
     def __enter__(self) -> FencedCheckpointSaver:
         return self
