@@ -7,7 +7,9 @@ id, each a compare-and-set against the history version this session object last 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +21,7 @@ from agents.memory.session_settings import (
 )
 
 from fencedstate.claim import Claim
-from fencedstate.errors import ConflictError, FencedError, InvalidValueError
+from fencedstate.errors import ConflictError, FencedError, FencedStateError, InvalidValueError
 from fencedstate.integrations import ObjectLock, default_owner, encode_segment, resolve_store
 from fencedstate.store import Store
 
@@ -37,6 +39,18 @@ def _items(value: Any, key: str) -> list[Any]:
     if not isinstance(value, dict) or not isinstance(value.get("items"), list):
         raise ValueError(f"{key!r} does not hold a FencedSession document ({{'items': [...]}})")
     return list(value["items"])
+
+
+def _seconds(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
+
+
+def _release_slot(slot: list[Claim | None]) -> None:
+    """Release the claim in ``slot`` (a grant already lost is skipped)."""
+    claim, slot[0] = slot[0], None
+    if claim is not None:
+        with contextlib.suppress(FencedStateError):
+            claim.release()
 
 
 class FencedSession(SessionABC):
@@ -58,8 +72,9 @@ class FencedSession(SessionABC):
       ``pop_item`` never removes an item this object has not seen (another writer's newest item).
     - The claim is taken at the first write (waiting up to ``claim_wait`` seconds while another
       owner's live claim exists, then ``ClaimHeldError``) and, with ``hold_claim=True`` (the
-      default), kept until ``release()`` / ``close()`` / leaving ``async with``: one owner per
-      conversation, so two runs on one session id cannot interleave. Each operation renews the
+      default), kept until ``release()`` / ``close()`` / leaving ``async with`` (or the object
+      is dropped, or its process exits normally): one owner per conversation, so two runs on
+      one session id cannot interleave. Each operation renews the
       lease (``ttl`` seconds). With ``hold_claim=False`` each write claims and releases.
     - If the claim was reclaimed (``store.reclaim``), released, or its lease expired, the write
       raises ``FencedError`` and changes nothing; the next write takes a new claim, and will
@@ -80,10 +95,10 @@ class FencedSession(SessionABC):
     ) -> None:
         if not isinstance(session_id, str) or not session_id:
             raise ValueError(f"session_id must be a non-empty str, got {session_id!r}")
-        if ttl <= 0:
-            raise ValueError(f"ttl must be > 0, got {ttl!r}")
-        if claim_wait < 0:
-            raise ValueError(f"claim_wait must be >= 0, got {claim_wait!r}")
+        if not _seconds(ttl) or ttl <= 0:
+            raise ValueError(f"ttl must be a number of seconds > 0, got {ttl!r}")
+        if not _seconds(claim_wait) or claim_wait < 0:
+            raise ValueError(f"claim_wait must be a number of seconds >= 0, got {claim_wait!r}")
         self.session_id = session_id
         self.session_settings = (
             coerce_session_settings(session_settings)
@@ -97,7 +112,10 @@ class FencedSession(SessionABC):
         self._ttl = ttl
         self._claim_wait = claim_wait
         self._hold_claim = hold_claim
-        self._claim: Claim | None = None
+        self._slot: list[Claim | None] = [None]  # the held claim, reachable without self:
+        # a session dropped (one per request, as with SQLiteSession), or a process that exits
+        # normally, gives the conversation back at once; a killed one leaves the lease to lapse.
+        weakref.finalize(self, _release_slot, self._slot)
         self._seen = 0
         store.get(self.key)  # InvalidKeyError now rather than at the first write
 
@@ -110,6 +128,14 @@ class FencedSession(SessionABC):
     def claim(self) -> Claim | None:
         """The claim this session currently holds, if any."""
         return self._claim
+
+    @property
+    def _claim(self) -> Claim | None:
+        return self._slot[0]
+
+    @_claim.setter
+    def _claim(self, claim: Claim | None) -> None:
+        self._slot[0] = claim
 
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
         """Return the history (latest ``limit`` items, oldest first); remember its version."""

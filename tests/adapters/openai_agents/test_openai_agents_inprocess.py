@@ -126,6 +126,23 @@ async def test_expired_and_reclaimed_claims_are_fenced(store: fs.Store) -> None:
     await s.close()
 
 
+async def test_a_session_per_request_gives_the_conversation_back(store: fs.Store) -> None:
+    """SQLiteSession's usual pattern, a new session object per request: the dropped one's claim
+    is released, so the next turn is not refused for the rest of its lease."""
+
+    async def turn(text: str, reply: str) -> str:
+        session = FencedSession("conv-1", store=store)  # default owner: one per object
+        model = support.ScriptedModel([[support.message(reply)]])
+        return str(
+            (await Runner.run(Agent(name="a", model=model), text, session=session)).final_output
+        )
+
+    assert await turn("first", "one") == "one"
+    assert await turn("second", "two") == "two"
+    state = store.state("sessions/conv-1")
+    assert state is not None and state.holder is None and state.version == 4
+
+
 async def test_bad_input(store: fs.Store) -> None:
     with pytest.raises(ValueError):
         FencedSession("", store=store)
@@ -137,6 +154,9 @@ async def test_bad_input(store: fs.Store) -> None:
         FencedSession("ok", store=store, ttl=0)
     with pytest.raises(ValueError):
         FencedSession("ok", store=store, claim_wait=-1)
+    for bad in ("30", True, float("nan")):  # was a bare TypeError from comparing "30" <= 0
+        with pytest.raises(ValueError, match="ttl must be a number of seconds"):
+            FencedSession("ok", store=store, ttl=bad)  # type: ignore[arg-type]
     s = FencedSession("ok", store=store)
     with pytest.raises(TypeError):
         await s.add_items("not a list")  # type: ignore[arg-type]
