@@ -53,6 +53,27 @@ def test_open_store_reaches_etcd_and_bad_urls_are_typed(etcd_cluster: EtcdCluste
         EtcdStore("etcd://127.0.0.1:1/x", timeout=1.0)
 
 
+def test_a_namespace_inside_another_stores_keys_or_a_query_is_refused(
+    etcd_cluster: EtcdCluster,
+) -> None:
+    """`col/k` would be the records of the store `col` (its store id was `col`'s record of the
+    key `meta`, and its first put broke `col`): refused at open, as are a query nobody reads and
+    a namespace no key grammar allows. A role's prefix (`app/...`) stays usable."""
+    ns = _ns()
+    with fs.open_store(etcd_cluster.url(ns)) as outer:
+        outer.put("meta", {"hello": 1}, expected_version=0)
+        for bad in (f"{ns}/k", f"{ns}/j/x", f"{ns}/meta", "a/b c", "a//b"):
+            with pytest.raises(fs.InvalidArgumentError, match="etcd namespace"):
+                fs.open_store(etcd_cluster.url(bad))
+        with pytest.raises(fs.InvalidArgumentError, match="no query parameters"):
+            fs.open_store(etcd_cluster.url(ns) + "?serializable=true")
+        with fs.open_store(etcd_cluster.url(f"{ns}/app")) as inner:  # nests, but not as a key
+            inner.put("x", 1, expected_version=0)
+        assert outer.keys() == ["meta"]
+        snap = outer.get("meta")
+        assert snap is not None and snap.value == {"hello": 1}
+
+
 def test_each_commit_is_one_txn_with_record_and_journal(etcd_cluster: EtcdCluster) -> None:
     ns = _ns()
     store = EtcdStore(etcd_cluster.url(ns))

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import email.utils
 import os
+import re
 import ssl
 import threading
 import time
@@ -74,6 +75,25 @@ from .gateway import (
 from .watch import EtcdFeed
 
 __all__ = ["EtcdClock", "EtcdStore"]
+
+
+_SEGMENT = re.compile(r"[A-Za-z0-9._-]{1,128}")
+_LAYOUT = frozenset({"k", "j", "meta"})  # a store's own names under its namespace
+
+
+def _namespace(path: str) -> str:
+    """The namespace of a URL's path: '/'-separated segments (a role's prefix may be the
+    first), none after the first named as a store's layout, so no namespace nests inside
+    another store's keys (``col/k`` would be the records of the store ``col``)."""
+    namespace = path.strip("/") or "fencedstate"
+    segments = namespace.split("/")
+    if not all(map(_SEGMENT.fullmatch, segments)) or _LAYOUT.intersection(segments[1:]):
+        raise InvalidArgumentError(
+            f"etcd namespace {namespace!r}: use '/'-separated segments of [A-Za-z0-9._-] (128 "
+            "at most each), none after the first named k, j or meta (those are a store's own "
+            "keys: such a namespace would share them with the store above it)"
+        )
+    return namespace
 
 
 class EtcdStore(RemoteStore["_EtcdRead"]):
@@ -133,7 +153,12 @@ class EtcdStore(RemoteStore["_EtcdRead"]):
         args.seconds("timeout", timeout)
         args.seconds("commit_deadline", commit_deadline)
         args.history_limit(history_limit)
-        namespace = parts.path.strip("/") or "fencedstate"
+        if parts.query or parts.fragment:
+            raise InvalidArgumentError(
+                f"etcd URLs take no query parameters ({parts.query or parts.fragment!r}): pass "
+                "options as keyword arguments of open_store"
+            )
+        namespace = _namespace(parts.path)
         shown_user = f"{username}@" if username else ""
         # Only the redacted form is kept where it can be printed: never the password.
         self.url = f"{parts.scheme}://{shown_user}{','.join(hosts)}/{namespace}"
