@@ -21,6 +21,7 @@ from pg_server import PgServer, find_pg_bin
 from tls_certs import Pki, make_pki
 
 import fencedstate as fs
+from fencedstate.integrations import store_location
 
 PASSWORD = "pg-9b2c41-never-print-me"
 
@@ -71,6 +72,11 @@ def test_verify_full_works_with_fenced_semantics(tls_pg: tuple[PgServer, Pki]) -
         with pytest.raises(fs.FencedError):
             claim.commit({"step": 2}, expected_version=1)
         assert PASSWORD not in repr(store)
+        # store.url too (it held the password in clear), and it is still a URL; the location
+        # a component's saved config reopens keeps it (integrations.store_location)
+        assert PASSWORD not in store.url and store.url.startswith("postgresql://app:***@")
+        assert "sslmode=verify-full" in store.url
+        assert store_location(store) == _url(server, sslmode="verify-full", sslrootcert=pki.ca)
         with psycopg.connect(server.url(), autocommit=True) as conn:
             rows = conn.execute(
                 "SELECT ssl FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) "

@@ -35,10 +35,11 @@ def resolve_store(store: object, *, what: str = "store") -> Store:
 def store_location(store: Store) -> str:
     """The path or URL ``open_store`` reopens ``store`` from (for a component's saved config).
 
-    A PostgreSQL or etcd URL is returned as given, credentials included: keep passwords in
-    ``PGPASSWORD`` / ``.pgpass`` rather than in the URL when configs are written out.
+    A PostgreSQL URL is returned as given, credentials included: keep passwords in
+    ``PGPASSWORD`` / ``.pgpass`` rather than in the URL when configs are written out. An etcd or
+    Redis store keeps no password where it can be read back: its URL comes without one.
     """
-    for attr in ("url", "path"):
+    for attr in ("_dsn", "url", "path"):  # a PostgreSQL store's url hides its password
         value = getattr(store, attr, None)
         if isinstance(value, str) and value:
             return value

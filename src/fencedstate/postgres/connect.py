@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import time
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -119,7 +120,20 @@ def _connect_error(url: str, exc: psycopg.Error) -> Exception:
 
 
 def _redact(url: str) -> str:
-    """``url`` without its password."""
+    """``url`` without its password (a URL stays a URL; a keyword DSN stays one)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return "postgresql://?"
+        user, at, host = parts.netloc.rpartition("@")
+        if at and ":" in user:
+            user = user.split(":", 1)[0] + ":***"
+        query = "&".join(
+            f"{name}=***" if name == "password" else f"{name}={value}" if sep else name
+            for name, sep, value in (q.partition("=") for q in parts.query.split("&") if q)
+        )
+        return urlunsplit(parts._replace(netloc=f"{user}{at}{host}", query=query))
     try:
         info = psycopg.conninfo.conninfo_to_dict(url)
     except psycopg.Error:

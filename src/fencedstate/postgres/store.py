@@ -183,7 +183,9 @@ class PostgresStore(RemoteStore["_PgRead"]):
             raise InvalidArgumentError(
                 "schema must be a non-empty identifier of at most 63 characters"
             )
-        self.url = url
+        #: The URL without its password (for messages and ``repr``): the whole one is private.
+        self.url = _redact(url)
+        self._dsn = url
         self.schema = schema
         self._min = min_connections
         self._max = max_connections
@@ -205,7 +207,7 @@ class PostgresStore(RemoteStore["_PgRead"]):
         self._observe_clock()
 
     def __repr__(self) -> str:
-        return f"PostgresStore({_redact(self.url)!r}, schema={self.schema!r})"
+        return f"PostgresStore({self.url!r}, schema={self.schema!r})"
 
     # -- connections --------------------------------------------------------------------------
 
@@ -220,10 +222,10 @@ class PostgresStore(RemoteStore["_PgRead"]):
         """A fresh connection outside the pool (bootstrap, outcome resolution)."""
         try:
             conn = psycopg.connect(
-                self.url, autocommit=True, connect_timeout=max(1, int(self._connect_timeout))
+                self._dsn, autocommit=True, connect_timeout=max(1, int(self._connect_timeout))
             )
         except psycopg.Error as exc:
-            raise _connect_error(self.url, exc) from None
+            raise _connect_error(self._dsn, exc) from None
         try:
             self._configure(conn)
         except BaseException:
@@ -240,7 +242,7 @@ class PostgresStore(RemoteStore["_PgRead"]):
                 # After a fork the parent's pool belongs to the parent: never share sockets.
                 self._pid = pid
                 pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
-                    self.url,
+                    self._dsn,
                     min_size=self._min,
                     max_size=self._max,
                     kwargs={
@@ -258,7 +260,7 @@ class PostgresStore(RemoteStore["_PgRead"]):
                     pool.close()
                     raise StorageError(
                         None,
-                        f"cannot connect to {_redact(self.url)} within {self._connect_timeout:g}s",
+                        f"cannot connect to {self.url} within {self._connect_timeout:g}s",
                     ) from None
                 self._pool = pool
             return self._pool

@@ -60,7 +60,7 @@ class PgFeed(SeqFeed):
     def _listen(self) -> None:
         store = self._store
         conn = psycopg.connect(
-            store.url,
+            store._dsn,
             autocommit=True,
             connect_timeout=max(1, int(store._connect_timeout)),
             keepalives=1,
