@@ -74,6 +74,7 @@ def test_open_store_and_bad_urls_are_typed(redis_server: RedisServer) -> None:
         f"redis://127.0.0.1:port/0?namespace={_ns()}",  # not a port number
         f"redis://[::1/0?namespace={_ns()}",  # an unclosed IPv6 bracket
         redis_server.url(_ns(), no_such_option="1"),  # redis-py does not know it
+        redis_server.url(_ns()).replace("/0?", "/99?"),  # no such database: SELECT refused
     ):
         with pytest.raises(fs.InvalidArgumentError):
             fs.open_store(bad)
@@ -817,3 +818,30 @@ def _slots(node: RedisServer, port: int) -> list[tuple[int, int]]:
         if int(master[1]) == port:
             out.append((int(lo), int(hi)))
     return out
+
+
+def test_a_server_that_is_not_redis_is_a_storage_error(tmp_path: Path) -> None:
+    """Something on the port answers, not in Redis's protocol (an HTTP server): a typed
+    StorageError, not redis-py's InvalidResponse."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def answer() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(4096)
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        with pytest.raises(fs.StorageError, match="does not answer as a Redis server"):
+            fs.open_store(f"redis://127.0.0.1:{port}/0?namespace=x", timeout=5.0)
+    finally:
+        listener.close()

@@ -38,6 +38,7 @@ try:
         AskError,
         AuthenticationError,
         AuthorizationError,
+        InvalidResponse,
         NoPermissionError,
         NoScriptError,
         ResponseError,
@@ -205,6 +206,13 @@ class RedisStore(RemoteStore["_RedisRead"]):
             raise _NotSent(f"cannot reach {self._where}: {exc}") from None
         except TypeError as exc:  # an unknown URL query parameter reached the connection
             raise InvalidArgumentError(f"unsupported Redis URL parameter: {exc}") from None
+        except ResponseError as exc:  # the connection's set-up (SELECT db, CLIENT ...) refused
+            raise InvalidArgumentError(
+                f"{self._where} refused the connection's set-up: {exc} (check the URL's "
+                "database number and parameters)"
+            ) from None
+        except InvalidResponse as exc:  # something answered, not in Redis's protocol
+            raise _NotSent(f"{self._where} does not answer as a Redis server: {exc}") from None
         try:
             conn.send_packed_command(conn.pack_commands(commands), check_health=False)
             replies: list[_Reply] = []
