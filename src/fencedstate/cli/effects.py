@@ -27,7 +27,7 @@ def _short(value: object, width: int = 40) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``fencedstate effects``."""
     parser = Parser(prog="fencedstate effects", description="List a store's effect ledger.")
-    parser.add_argument("dir", help="a store directory or URL (never created)")
+    parser.add_argument("dir", help="a store directory (never created) or URL")
     parser.add_argument("--prefix", default="effects/", help="the ledger's prefix")
     parser.add_argument("--state", choices=sorted(ORDER), help="only effects in this state")
     parser.add_argument(

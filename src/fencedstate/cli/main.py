@@ -261,15 +261,15 @@ def build_parser() -> Parser:
     )
     p.set_defaults(func=_demo)
     p = sub.add_parser("inspect", help=COMMANDS["inspect"], parents=[common])
-    p.add_argument("dir", help="a store directory or URL (never created)")
+    p.add_argument("dir", help="a store directory (never created) or URL")
     p.add_argument("--prefix", default="", help="only keys that start with this")
     p.set_defaults(func=_inspect)
     p = sub.add_parser("get", help=COMMANDS["get"], parents=[common])
-    p.add_argument("dir", help="a store directory or URL (never created)")
+    p.add_argument("dir", help="a store directory (never created) or URL")
     p.add_argument("key")
     p.set_defaults(func=_get)
     p = sub.add_parser("history", help=COMMANDS["history"], parents=[common])
-    p.add_argument("dir", help="a store directory or URL (never created)")
+    p.add_argument("dir", help="a store directory (never created) or URL")
     p.add_argument("key")
     p.add_argument(
         "--limit",
@@ -279,7 +279,7 @@ def build_parser() -> Parser:
     )
     p.set_defaults(func=_history)
     p = sub.add_parser("copy", help=COMMANDS["copy"], parents=[common])
-    p.add_argument("src", help="the source store (directory or URL; never created)")
+    p.add_argument("src", help="the source store (a directory, never created, or URL)")
     p.add_argument("dst", help="the destination store (must not hold any of the keys)")
     p.add_argument(
         "--wait",
