@@ -301,7 +301,12 @@ class FencedCheckpointSaver(CheckpointReads, BaseCheckpointSaver[str]):
                     with contextlib.suppress(FencedStateError):
                         claim.release()
             else:
-                self._store.delete(head, expected_version=None, writer=self.owner)
+                try:
+                    self._store.delete(head, expected_version=None, writer=self.owner)
+                except fs.ClaimHeldError as err:  # a runner is on it: as update_state says
+                    raise ThreadClaimedError(
+                        head, err.holder, err.expires_in, thread_id=tid
+                    ) from err
         elif claim is not None:
             with contextlib.suppress(FencedStateError):
                 claim.release()

@@ -93,3 +93,28 @@ def test_a_dropped_saver_gives_its_threads_back(tmp_path: Path) -> None:
         second = FencedCheckpointSaver(store)
         assert builder.compile(checkpointer=second).invoke({"topic": "b"}, cfg) == {"topic": "B"}
         second.close()
+
+
+def test_delete_thread_while_another_saver_runs_it_is_thread_claimed(tmp_path: Path) -> None:
+    """The same error `update_state` and `put` give for a busy thread (was a plain
+    ClaimHeldError); nothing is deleted."""
+    from fencedstate_langgraph import ThreadClaimedError
+
+    builder = StateGraph(_T)
+    builder.add_node("plan", lambda t: {"topic": t["topic"].upper()})
+    builder.add_edge(START, "plan")
+    cfg: Any = {"configurable": {"thread_id": "t-1"}}
+    with fs.open_store(tmp_path / "state") as store:
+        runner = FencedCheckpointSaver(store)
+        builder.compile(checkpointer=runner).invoke({"topic": "a"}, cfg)  # holds the thread
+        other = FencedCheckpointSaver(store)
+        try:
+            other.delete_thread("t-1")
+        except ThreadClaimedError as err:
+            assert err.holder == runner.owner
+        else:
+            raise AssertionError("delete_thread went through a live claim")
+        assert other.get_tuple(cfg) is not None
+        runner.close()
+        other.delete_thread("t-1")
+        assert other.get_tuple(cfg) is None
