@@ -71,7 +71,7 @@ class FencedFlowPersistence(FlowPersistence):
     id must therefore follow fencedstate's key grammar (UUIDs do).
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")  # a typo is refused
 
     persistence_type: str = Field(default="FencedFlowPersistence")
     store: Any = Field(description="fencedstate store (or its directory path)")

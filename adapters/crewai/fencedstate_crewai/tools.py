@@ -39,7 +39,7 @@ def never_cache(_args: Any = None, _result: Any = None) -> bool:
 
 
 class _StoreTool(BaseTool):
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")  # a typo is refused
 
     # CrewAI caches tool results per (tool, input) by default; a cached read would hand the model
     # a stale version forever, so the fenced tools opt out.

@@ -117,6 +117,11 @@ def test_bad_flow_ids_and_stores_are_rejected(store: fs.FileStore, tmp_path: Pat
         FencedFlowPersistence(store, ttl=0)
     with pytest.raises(ValidationError):
         FencedFlowPersistence(store, key_prefix="../x")
+    # a misspelt option is refused, not dropped for its default (CrewAI's ValidationError)
+    with pytest.raises(ValidationError, match="claimtimeout"):
+        FencedFlowPersistence(store, claimtimeout=5)
+    with pytest.raises(ValidationError, match="writr"):
+        FencedCommitTool(store=store, writr="r")
 
 
 def test_serializes_to_its_store_path(store: fs.FileStore) -> None:
