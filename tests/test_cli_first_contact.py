@@ -331,14 +331,7 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path: Path, args: tuple[str,
 
 def test_mcp_stdio_server_ends_cleanly_when_its_client_closes(tmp_path: Path) -> None:
     fs.open_store(tmp_path / "s").close()
-    proc = subprocess.run(
-        [*CLI, "mcp", str(tmp_path / "s")],
-        stdin=subprocess.DEVNULL,  # the client is gone at once: the server's stdio ends
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    proc = run("mcp", str(tmp_path / "s"), stdin="")  # the client is gone at once: stdio ends
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
 
 
@@ -351,14 +344,7 @@ def test_mcp_on_a_path_with_no_store_says_it_made_a_new_empty_one(
     typo = tmp_path / "stat"
     if made:
         typo.mkdir()
-    proc = subprocess.run(
-        [*CLI, "mcp", str(typo)],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    proc = run("mcp", str(typo), stdin="")
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.splitlines() == [
         f"fencedstate mcp: no store was at {typo}: created a new, empty one at {typo}"
