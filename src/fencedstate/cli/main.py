@@ -23,9 +23,8 @@ from .table import render
 
 def open_existing(target: str) -> Store:
     """Open the store at ``target`` without ever creating one (``NotAStoreError``)."""
-    local = local_dir(target)
-    if local is not None and not os.path.isfile(os.path.join(local, MARKER)):
-        raise NotAStoreError(local)
+    if no_store_at(target) is not None:
+        raise NotAStoreError(local_dir(target) or target)
     return open_store(target)
 
 
