@@ -845,3 +845,15 @@ def test_a_server_that_is_not_redis_is_a_storage_error(tmp_path: Path) -> None:
             fs.open_store(f"redis://127.0.0.1:{port}/0?namespace=x", timeout=5.0)
     finally:
         listener.close()
+
+
+def test_tls_mistakes_are_named(redis_server: RedisServer, tmp_path: Path) -> None:
+    """A CA file that is not there is named at open (it was "Error 2 connecting ... No such
+    file or directory"); rediss:// to a server without TLS says the scheme may be the cause (it
+    was a bare connect timeout)."""
+    plain = redis_server.url(_ns())
+    missing = tmp_path / "ca.pem"
+    with pytest.raises(fs.InvalidArgumentError, match=f"ssl_ca_certs={missing}: no such file"):
+        fs.open_store(plain.replace("redis://", "rediss://", 1) + f"&ssl_ca_certs={missing}")
+    with pytest.raises(fs.StorageError, match="never answers a rediss:// handshake"):
+        fs.open_store(plain.replace("redis://", "rediss://", 1), timeout=2.0)

@@ -23,6 +23,7 @@ server cannot be reached to settle it, ``OutcomeUnknownError``.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -147,6 +148,10 @@ class RedisStore(RemoteStore["_RedisRead"]):
         except ValueError:
             raise InvalidArgumentError(f"malformed Redis URL {_redact(url)!r}") from None
         kwargs.pop("db", None)
+        for name in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile"):  # named now, not as ENOENT
+            if kwargs.get(name) and not os.path.isfile(kwargs[name]):
+                raise InvalidArgumentError(f"?{name}={kwargs[name]}: no such file")
+        self._tls = kwargs.get("connection_class") is redis.SSLConnection
         # RESP2 unless the URL asks otherwise: plain reply shapes, no push messages in between.
         kwargs.setdefault("protocol", 2)
         self._pool = redis.BlockingConnectionPool(  # type: ignore[no-untyped-call]
@@ -203,7 +208,12 @@ class RedisStore(RemoteStore["_RedisRead"]):
                     f"the server's TLS certificate is not trusted: give ?ssl_ca_certs= the CA "
                     f"bundle that signed it ({self._where}: {exc})",
                 ) from None
-            raise _NotSent(f"cannot reach {self._where}: {exc}") from None
+            hint = ""
+            if self._tls and isinstance(exc, redis.TimeoutError):
+                hint = (
+                    " (a server without TLS never answers a rediss:// handshake: check the scheme)"
+                )
+            raise _NotSent(f"cannot reach {self._where}: {exc}{hint}") from None
         except TypeError as exc:  # an unknown URL query parameter reached the connection
             raise InvalidArgumentError(f"unsupported Redis URL parameter: {exc}") from None
         except ResponseError as exc:  # the connection's set-up (SELECT db, CLIENT ...) refused
