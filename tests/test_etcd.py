@@ -209,3 +209,12 @@ def test_sigstop_minority_then_majority_then_converge(own_cluster: EtcdCluster) 
         for pid in stopped:
             os.kill(pid, signal.SIGCONT)
         store.close()
+
+
+def test_credentials_for_a_cluster_without_auth_are_refused_as_such(
+    etcd_cluster: EtcdCluster,
+) -> None:
+    """They would never be checked; it was StorageError "cannot reach etcd ... HTTP 412"."""
+    url = etcd_cluster.url(_ns()).replace("etcd://", "etcd://root:pw@", 1)
+    with pytest.raises(fs.InvalidArgumentError, match="has authentication disabled"):
+        fs.open_store(url)

@@ -205,6 +205,12 @@ class EtcdStore(RemoteStore["_EtcdRead"]):
             try:
                 out = self._post("/v3/auth/authenticate", {"name": name, "password": password})
             except _Unreachable as exc:
+                if "authentication is not enabled" in str(exc):  # the server answered
+                    raise InvalidArgumentError(
+                        f"etcd at {self.url} has authentication disabled, so the user name and "
+                        "password given would never be checked: enable it (etcdctl auth "
+                        "enable) or open the store without them"
+                    ) from None
                 raise StorageError(None, f"cannot reach etcd at {self.url}: {exc}") from None
             token = out.get("token")
             # A cluster without auth enabled answers with no token: requests need none there.
