@@ -122,6 +122,43 @@ def test_explicit_schema_option(pg_url: str, admin: psycopg.Connection[Any]) -> 
         admin.execute("DROP SCHEMA fs_explicit CASCADE")
 
 
+def test_the_schema_option_as_a_url_parameter_reaches_the_same_store(
+    pg_url: str, admin: psycopg.Connection[Any]
+) -> None:
+    """`?schema=` (libpq does not know it) is the `schema=` keyword, so the command line and
+    the MCP server reach a store opened with one; `store.url` keeps it, and the two disagreeing
+    is refused."""
+    import json
+    import subprocess
+    import sys
+
+    from fencedstate.integrations import store_location
+
+    plain = (
+        pg_url.split("?")[0]
+        + "?"
+        + "&".join(p for p in pg_url.split("?")[1].split("&") if not p.startswith("options="))
+    )
+    try:
+        with fs.open_store(plain, schema="fs_url") as store:
+            store.put("k", {"n": 1}, expected_version=0)
+        with fs.open_store(plain + "&schema=fs_url") as again:
+            snap = again.get("k")
+            assert snap is not None and snap.value == {"n": 1} and again.schema == "fs_url"
+            assert "schema=fs_url" in again.url
+            assert store_location(again) == plain + "&schema=fs_url"
+        got = subprocess.run(
+            [sys.executable, "-m", "fencedstate.cli", "get", plain + "&schema=fs_url", "k"],
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert got.returncode == 0, got.stderr
+        assert json.loads(got.stdout)["value"] == {"n": 1}
+        with pytest.raises(fs.InvalidArgumentError, match="schema is given twice"):
+            fs.open_store(plain + "&schema=fs_url", schema="other")
+    finally:
+        admin.execute("DROP SCHEMA IF EXISTS fs_url CASCADE")
+
+
 def test_bad_options_are_typed(pg_url: str) -> None:
     with pytest.raises(fs.InvalidArgumentError):
         PostgresStore("not-a-url")

@@ -39,7 +39,7 @@ def store_location(store: Store) -> str:
     ``PGPASSWORD`` / ``.pgpass`` rather than in the URL when configs are written out. An etcd or
     Redis store keeps no password where it can be read back: its URL comes without one.
     """
-    for attr in ("_dsn", "url", "path"):  # a PostgreSQL store's url hides its password
+    for attr in ("_location", "url", "path"):  # a PostgreSQL store's url hides its password
         value = getattr(store, attr, None)
         if isinstance(value, str) and value:
             return value

@@ -31,6 +31,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 try:
     import psycopg
@@ -135,6 +136,23 @@ _SQL_FIND_COMMIT = "SELECT seq FROM fencedstate_journal WHERE key = %s AND commi
 # -- the store ---------------------------------------------------------------------------------
 
 
+def _schema_param(url: str, schema: str | None) -> tuple[str, str | None]:
+    """``url`` without its ``?schema=`` (libpq does not know it) and the schema to use: the
+    keyword's or the URL's (``InvalidArgumentError`` if both are given and differ), so the
+    command line and the MCP server reach a store opened with ``schema=``."""
+    base, sep, query = url.partition("?")
+    params = [p for p in query.split("&") if p] if sep else []
+    named = [unquote(p.partition("=")[2]) for p in params if p.partition("=")[0] == "schema"]
+    if not named:
+        return url, schema
+    if len(named) > 1 or (schema is not None and schema != named[0]):
+        raise InvalidArgumentError(
+            f"the schema is given twice ({', '.join(map(repr, [*named, schema]))}): give it once"
+        )
+    rest = "&".join(p for p in params if p.partition("=")[0] != "schema")
+    return base + ("?" + rest if rest else ""), named[0]
+
+
 class PostgresStore(RemoteStore["_PgRead"]):
     """A fenced store in a PostgreSQL database (``fencedstate.open_store("postgresql://...")``).
 
@@ -167,6 +185,8 @@ class PostgresStore(RemoteStore["_PgRead"]):
     ) -> None:
         if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
             raise InvalidArgumentError("url must be a postgresql:// connection URL")
+        location = url  # reopens this store (integrations.store_location), password and all
+        url, schema = _schema_param(url, schema)
         check_url(url)
         if not 1 <= min_connections <= max_connections:
             raise InvalidArgumentError("need 1 <= min_connections <= max_connections")
@@ -184,8 +204,9 @@ class PostgresStore(RemoteStore["_PgRead"]):
                 "schema must be a non-empty identifier of at most 63 characters"
             )
         #: The URL without its password (for messages and ``repr``): the whole one is private.
-        self.url = _redact(url)
-        self._dsn = url
+        self.url = _redact(location)
+        self._dsn = url  # what libpq is given: the URL without ?schema=
+        self._location = location
         self.schema = schema
         self._min = min_connections
         self._max = max_connections
