@@ -24,16 +24,8 @@ Seconds = Annotated[float, Strict()]
 
 
 def snapshot(s: fs.Snapshot | None) -> dict[str, Any] | None:
-    """A snapshot as JSON-ready data (None stays None)."""
-    if s is None:
-        return None
-    return {
-        "key": s.key,
-        "value": s.value,
-        "version": s.version,
-        "epoch": s.epoch,
-        "writer": s.writer,
-    }
+    """A snapshot as JSON-ready data (None stays None): what ``fencedstate get`` prints."""
+    return None if s is None else s.to_dict()
 
 
 class StateTools:
@@ -123,9 +115,7 @@ class StateTools:
 
     def history(self, key: str, limit: Int = 50) -> list[dict[str, Any]]:
         """The key's journal events, oldest first."""
-        names = ("op", "version", "epoch", "actor", "holder", "exists", "value")
-        events = self.store.history(key, limit=limit)
-        return [{n: getattr(ev, n) for n in names} | {"at": ev.at} for ev in events]
+        return [ev.to_dict() for ev in self.store.history(key, limit=limit)]
 
     async def watch_once(
         self, key: str, after_version: Int, timeout: Seconds = 30.0
