@@ -32,15 +32,14 @@ def _not_there_yet(target: str) -> list[str]:
     """What opening the file store ``target`` may create: its outermost missing directory, or
     the store's own entries in an existing directory that holds no store (nothing for a
     store, or a server's URL)."""
-    local = local_dir(target)
-    if local is None:
+    path = no_store_at(target)
+    if path is None:
         return []
-    path = os.path.abspath(local)
     if not os.path.lexists(path):
         while not os.path.lexists(os.path.dirname(path)):
             path = os.path.dirname(path)
         return [path]
-    if not os.path.isdir(path) or os.path.lexists(os.path.join(path, MARKER)):
+    if not os.path.isdir(path):
         return []
     names = (MARKER, "data", "locks", "txn")
     return [p for p in (os.path.join(path, n) for n in names) if not os.path.lexists(p)]
