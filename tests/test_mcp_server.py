@@ -216,7 +216,34 @@ async def test_an_owner_that_does_not_hold_the_epoch_is_named(tmp_path: Path) ->
     for is_error, body in wrong:
         assert is_error and body["error"] == "InvalidArgumentError"
         assert "epoch 1 of 'k' is held by 'agent-7', not 'agent-1'" in body["message"]
-    assert released == (False, {"key": "k", "released": True})
+    assert released == (False, {"key": "k", "owner": "agent-7", "epoch": 1, "released": True})
+
+
+async def test_claim_and_renew_give_the_grant_the_cli_prints(tmp_path: Path) -> None:
+    """One grant shape on both surfaces (was ``lease`` here, ``expires_in`` in the CLI)."""
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fencedstate.cli",
+            "claim",
+            str(tmp_path / "s"),
+            "j",
+            "--owner",
+            "a",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    async with session(str(tmp_path / "s")) as s:
+        _, grant = outcome(await s.call_tool("claim", {"key": "k", "owner": "a", "ttl": 60}))
+        args = {"key": "k", "owner": "a", "epoch": grant["epoch"]}
+        _, renewed = outcome(await s.call_tool("renew", args))
+    assert set(grant) == set(renewed) == set(json.loads(cli.stdout))
+    assert (grant["key"], grant["owner"], grant["epoch"]) == ("k", "a", 1)
+    assert 0 < grant["expires_in"] <= 60 < grant["expires_at"]
+    assert renewed["epoch"] == 1 and renewed["expires_at"] >= grant["expires_at"]
 
 
 async def test_release_of_a_reclaimed_claim_says_it_was_not_released(tmp_path: Path) -> None:
@@ -228,7 +255,7 @@ async def test_release_of_a_reclaimed_claim_says_it_was_not_released(tmp_path: P
         released = outcome(await s.call_tool("release", args))
         again = outcome(await s.call_tool("release", args))
     assert grant["epoch"] == 1
-    assert released == (False, {"key": "k", "released": False})
+    assert released == (False, {"key": "k", "owner": "a", "epoch": 1, "released": False})
     assert again[0] and "holds no claim" in again[1]["message"]  # gone from the table too
 
 

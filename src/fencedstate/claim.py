@@ -11,6 +11,7 @@ value checks, statistics, telemetry), with its (epoch, owner) as the fence.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,18 @@ class Claim:
     def expires_in(self) -> float:
         """Seconds left on the lease as last granted or renewed (0.0 once expired)."""
         return self._lease.remaining(self._store.clock)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready grant: key, owner, epoch, expires_in (seconds) and expires_at (Unix time),
+        as the CLI's ``claim``/``renew`` and MCP's ``claim``/``renew`` print."""
+        left = self.expires_in
+        return {
+            "key": self.key,
+            "owner": self.owner,
+            "epoch": self.epoch,
+            "expires_in": round(left, 3),
+            "expires_at": round(time.time() + left, 3),
+        }
 
     @property
     def _ref(self) -> rules.ClaimRef:

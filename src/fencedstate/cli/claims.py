@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
@@ -24,17 +23,6 @@ from ..errors import InvalidArgumentError, InvalidValueError
 from ..store import Store
 
 T = TypeVar("T")
-
-
-def _grant(claim: Claim) -> dict[str, Any]:
-    left = claim.expires_in
-    return {
-        "key": claim.key,
-        "owner": claim.owner,
-        "epoch": claim.epoch,
-        "expires_in": round(left, 3),
-        "expires_at": round(time.time() + left, 3),
-    }
 
 
 def resume(store: Store, key: str, owner: str, epoch: int) -> Claim:
@@ -58,14 +46,14 @@ def resume(store: Store, key: str, owner: str, epoch: int) -> Claim:
 
 def claim(store: Store, args: argparse.Namespace) -> dict[str, Any]:
     """Take the key's write grant; the grant as JSON."""
-    return _grant(store.claim(args.key, args.owner, args.ttl, wait=args.wait))
+    return store.claim(args.key, args.owner, args.ttl, wait=args.wait).to_dict()
 
 
 def renew(store: Store, args: argparse.Namespace) -> dict[str, Any]:
     """Extend the lease of (key, owner, epoch)."""
     held = resume(store, args.key, args.owner, args.epoch)
     held.renew(args.ttl)
-    return _grant(held)
+    return held.to_dict()
 
 
 def release(store: Store, args: argparse.Namespace) -> dict[str, Any]:

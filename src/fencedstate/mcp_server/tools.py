@@ -81,10 +81,11 @@ class StateTools:
         return {"key": key, "version": version}
 
     def claim(self, key: str, owner: str, ttl: Seconds = 30.0) -> dict[str, Any]:
-        """Take a fenced write grant on key; returns owner, epoch and lease (seconds)."""
+        """Take a fenced write grant on key; returns owner, epoch, expires_in (seconds) and
+        expires_at (Unix time), as the CLI's claim prints."""
         c = self.store.claim(key, owner=owner, ttl=ttl)
         self.claims[(key, owner, int(c.epoch))] = c
-        return {"key": key, "owner": owner, "epoch": int(c.epoch), "lease": float(c.expires_in)}
+        return c.to_dict()
 
     def commit(
         self, key: str, owner: str, epoch: Int, value: Any, expected_version: Int
@@ -97,13 +98,13 @@ class StateTools:
         """Extend a claim's lease."""
         c = self._held(key, owner, epoch)
         c.renew()
-        return {"key": key, "owner": owner, "epoch": epoch, "lease": float(c.expires_in)}
+        return c.to_dict()
 
     def release(self, key: str, owner: str, epoch: Int) -> dict[str, Any]:
         """Give up a claim; released is false if it was no longer held (expired, reclaimed)."""
         c = self._held(key, owner, epoch)
         self.claims.pop((key, owner, epoch), None)
-        return {"key": key, "released": c.release()}
+        return {"key": key, "owner": owner, "epoch": epoch, "released": c.release()}
 
     def reclaim(self, key: str, by: str = "recovery") -> dict[str, Any]:
         """Revoke any holder of key and bump its epoch; returns the new epoch."""
