@@ -349,6 +349,8 @@ class FencedSessionService(BaseSessionService):
                 raise fs.InvalidArgumentError(
                     f"session {key!r} was not loaded by a FencedSessionService (get_session first)"
                 )
+            if claim is not None:
+                claim.renew()  # the fence first: FencedError if reclaimed, nothing written
             if snap.version != expected:
                 raise StaleSessionError(key, expected, snap.version)
             rec = dict(snap.value)
@@ -384,7 +386,6 @@ class FencedSessionService(BaseSessionService):
                     )
                     version = done[key].version
                 else:
-                    claim.renew()  # FencedError here if reclaimed: nothing written
                     if writes:
                         done = self.store.put_many(writes, writer=self.writer)
                     version = claim.commit(rec, expected_version=snap.version).version

@@ -136,13 +136,13 @@ class FencedHistoryProvider(ClaimsMixin, HistoryProvider):
         if expected_version is None and key not in self._claims:
             return self.store.update(key, add, writer=self.writer).version  # CAS-append
         snap = self._read(key)
-        actual = 0 if snap is None else snap.version
-        if expected_version is not None and actual != expected_version:
-            raise StaleHistoryError(key, expected_version, actual)
-        try:
-            return self._commit(key, add(None if snap is None else snap.value), actual).version
-        except ConflictError as exc:  # moved between the read and the commit
-            raise StaleHistoryError(key, actual, exc.actual_version) from exc
+        expected = (
+            (0 if snap is None else snap.version) if expected_version is None else expected_version
+        )
+        try:  # the store checks the claim's epoch before the version: a zombie is fenced
+            return self._commit(key, add(None if snap is None else snap.value), expected).version
+        except ConflictError as exc:  # not at the version loaded (or moved since the read)
+            raise StaleHistoryError(key, expected, exc.actual_version) from exc
 
     async def save_messages(
         self,

@@ -215,6 +215,28 @@ async def test_claim_excludes_other_runners_and_reclaim_fences_holder(tmp_path: 
     assert got is not None and len(got.events) == 1 and "user:z" not in got.state
 
 
+async def test_a_reclaimed_holder_is_fenced_even_after_the_new_owner_wrote(tmp_path: Path) -> None:
+    """The fence is checked before the version: a zombie whose session moved on is told it was
+    reclaimed (take a new claim), not StaleSessionError (reload and retry, which reran its turn)."""
+    holder = FencedSessionService(str(tmp_path))
+    other = FencedSessionService(str(tmp_path))
+    await holder.create_session(app_name="a", user_id="u", session_id="s")
+    with holder.claim_session(app_name="a", user_id="u", session_id="s", owner="r1") as c:
+        mine = await holder.get_session(app_name="a", user_id="u", session_id="s")
+        assert mine is not None
+        holder.store.reclaim(c.key, by="recovery")
+        with other.claim_session(app_name="a", user_id="u", session_id="s", owner="r2"):
+            theirs = await other.get_session(app_name="a", user_id="u", session_id="s")
+            assert theirs is not None
+            await other.append_event(theirs, _ev(text="new owner"))
+        with pytest.raises(fs.FencedError) as info:
+            await holder.append_event(mine, _ev(text="zombie", **{"user:z": 1}))
+        assert info.value.reason == "reclaimed"
+    got = await other.get_session(app_name="a", user_id="u", session_id="s")
+    assert got is not None and [e.content.parts[0].text for e in got.events] == ["new owner"]
+    assert "user:z" not in got.state
+
+
 async def test_bad_input_gets_typed_errors(service: FencedSessionService) -> None:
     with pytest.raises(fs.InvalidKeyError):
         await service.create_session(app_name="", user_id="u")

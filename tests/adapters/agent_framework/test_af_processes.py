@@ -103,8 +103,10 @@ def test_sigstopped_zombie_runner_is_fenced_after_reclaim(dirs: tuple[Path, Path
             assert time.monotonic() < deadline
             time.sleep(0.01)
         key = provider.session_key("s")
-        before = fs.open_store(str(store)).get(key)
         fs.open_store(str(store)).reclaim(key, by="recovery")
+        with provider.claim_session("s", owner="runner-2", ttl=60):  # the new owner moves on
+            provider.append("s", [sup.Message(role="user", contents=["after the reclaim"])])
+        before = fs.open_store(str(store)).get(key)
         (sync / "go").write_text("")
         os.kill(proc.pid, signal.SIGCONT)
         proc.join(JOIN_TIMEOUT)
@@ -118,7 +120,8 @@ def test_sigstopped_zombie_runner_is_fenced_after_reclaim(dirs: tuple[Path, Path
     after = fs.open_store(str(store)).get(key)
     assert before is not None and after is not None
     assert (after.version, after.value) == (before.version, before.value)
-    assert sup.texts(provider.load_history("s")[0]) == ["before"]
+    # fenced, not StaleHistoryError: that one says "reload and retry", and a retry reran the turn
+    assert sup.texts(provider.load_history("s")[0]) == ["before", "after the reclaim"]
 
 
 def test_saves_without_a_view_from_four_processes_all_land_contiguous(
