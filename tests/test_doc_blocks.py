@@ -15,6 +15,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+#: Pages whose blocks create their keys at version 0 to show versions in comments: run once.
+ONE_SHOT = {"watch.md"}
+
+
 def _blocks(doc: str) -> list[str]:
     from test_readme import python_blocks
 
@@ -48,14 +52,18 @@ def test_the_docs_python_blocks_run_as_written(
 ) -> None:
     script = tmp_path / "blocks.py"
     script.write_text("\n".join(_blocks(doc)))
-    run = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "OPENAI_AGENTS_DISABLE_TRACING": "1"},  # no trace upload attempts
-    )
-    assert run.returncode == 0, run.stderr
-    lines = run.stdout.splitlines()
+    runs = [
+        subprocess.run(
+            [sys.executable, str(script)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "OPENAI_AGENTS_DISABLE_TRACING": "1"},  # no trace upload attempts
+        )
+        for _ in range(1 if doc in ONE_SHOT else 2)
+    ]
+    for run in runs:  # a user runs a quickstart again on the store it left (adk.md's stopped)
+        assert run.returncode == 0, run.stderr
+    lines = runs[0].stdout.splitlines()
     assert lines[-len(printed) :] == printed  # (a CrewAI flow draws its own panels first)
