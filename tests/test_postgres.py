@@ -94,6 +94,52 @@ def test_concurrent_opens_migrate_once(pg_url: str, admin: psycopg.Connection[An
             s.close()
 
 
+def test_concurrent_opens_of_a_new_schema_all_succeed(
+    pg_url: str, admin: psycopg.Connection[Any]
+) -> None:
+    """A fleet started at once on a fresh `schema=`: every open succeeds (two concurrent
+    CREATE SCHEMA IF NOT EXISTS collided on pg_namespace's unique index: StorageError)."""
+    plain = (
+        pg_url.split("?")[0]
+        + "?"
+        + "&".join(p for p in pg_url.split("?")[1].split("&") if not p.startswith("options="))
+    )
+    names = [f"fs_fleet_{n}" for n in range(6)]
+    try:
+        for name in names:
+            stores, errors = _open_at_once(4, plain, schema=name)
+            try:
+                assert not errors, errors
+                assert len({s.store_id for s in stores}) == 1  # type: ignore[attr-defined]
+            finally:
+                for st in stores:
+                    st.close()
+    finally:
+        for name in names:
+            admin.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+
+
+def _open_at_once(n: int, url: str, **options: Any) -> tuple[list[fs.Store], list[BaseException]]:
+    """``n`` threads released together by a barrier, each opening the store once."""
+    gate = threading.Barrier(n)
+    stores: list[fs.Store] = []
+    errors: list[BaseException] = []
+
+    def open_one() -> None:
+        try:
+            gate.wait(WAIT)
+            stores.append(fs.open_store(url, **options))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(WAIT)
+    return stores, errors
+
+
 def test_newer_schema_is_refused(
     pg: PostgresStore, pg_url: str, admin: psycopg.Connection[Any]
 ) -> None:

@@ -301,16 +301,20 @@ class PostgresStore(RemoteStore["_PgRead"]):
         try:
             try:
                 with conn.transaction():
+                    # One migrator per schema at a time; others wait here, then see its work.
+                    # Taken before CREATE SCHEMA: two of those at once collide on a unique
+                    # index. The key is the one current_schema() gives once the schema exists.
+                    conn.execute(
+                        "SELECT pg_advisory_xact_lock("
+                        "hashtext(coalesce(%s::text, current_schema())), 1718513507)",
+                        (self.schema,),
+                    )
                     if self.schema is not None and migrate:
                         conn.execute(
                             sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
                                 sql.Identifier(self.schema)
                             )
                         )
-                    # One migrator per schema at a time; others wait here, then see its work.
-                    conn.execute(
-                        "SELECT pg_advisory_xact_lock(hashtext(current_schema()), 1718513507)"
-                    )
                     current = schema_version(conn)
                     if current > SCHEMA_VERSION:
                         raise StorageError(
