@@ -70,20 +70,7 @@ def test_schema_created_with_version_table(
 
 
 def test_concurrent_opens_migrate_once(pg_url: str, admin: psycopg.Connection[Any]) -> None:
-    stores: list[fs.Store] = []
-    errors: list[BaseException] = []
-
-    def open_one() -> None:
-        try:
-            stores.append(fs.open_store(pg_url))
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=open_one) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(WAIT)
+    stores, errors = _open_at_once(4, pg_url)
     try:
         assert not errors
         assert len({s.store_id for s in stores}) == 1  # type: ignore[attr-defined]
