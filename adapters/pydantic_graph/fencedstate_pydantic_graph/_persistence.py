@@ -16,7 +16,7 @@ from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from time import perf_counter
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio.to_thread
 import pydantic
@@ -38,10 +38,23 @@ Snapshots = list[Snapshot[Any, Any]]
 
 
 class RunClaimedError(fs.ClaimHeldError, exceptions.GraphRuntimeError):
-    """Another live owner holds this graph run (``holder``, ``expires_in``); do not advance it.
+    """Another live owner holds this graph run (``holder``, ``expires_in``); nothing was written.
 
-    Also a pydantic-graph ``GraphRuntimeError``, the error a graph run raises when it cannot go on.
+    Raised by every call that would advance or write the run while another owner's claim on it
+    is live (``load_next``, ``record_run``, and the unclaimed snapshot writes of
+    ``graph.initialize``). Also a pydantic-graph ``GraphRuntimeError``, the error a graph run
+    raises when it cannot go on.
     """
+
+    advice: ClassVar[str] = (
+        "Another process is running this graph run: let it finish, wait for its lease "
+        "(expires_in), or call recover() if its holder is dead or stalled."
+    )
+
+
+def _run_claimed(e: fs.ClaimHeldError) -> RunClaimedError:
+    """``e`` as the adapter's ``RunClaimedError`` (same key, holder and lease)."""
+    return RunClaimedError(e.key, e.holder, e.expires_in)
 
 
 def _now_utc() -> datetime:
@@ -108,7 +121,7 @@ class FencedStatePersistence(BaseStatePersistence[StateT, RunEndT]):
             try:
                 self._claim = self.store.claim(self.key, owner=self.owner, ttl=self.ttl)
             except fs.ClaimHeldError as e:
-                raise RunClaimedError(e.key, e.holder, e.expires_in) from e
+                raise _run_claimed(e) from e
 
     def _renew_sync(self) -> None:
         with self._lock:
@@ -156,8 +169,11 @@ class FencedStatePersistence(BaseStatePersistence[StateT, RunEndT]):
             value = self._ta().dump_python(snapshots, mode="json")
             if self._claim is not None:
                 self._claim.commit(value, expected_version=version)
-            else:
+                return result
+            try:
                 self.store.put(self.key, value, expected_version=version, writer=self.owner)
+            except fs.ClaimHeldError as e:  # another owner is running it (e.g. initialize)
+                raise _run_claimed(e) from e
             return result
 
     async def _mutate(self, fn: Callable[[Snapshots], Any]) -> Any:

@@ -78,6 +78,26 @@ def test_two_resumers_one_advances_other_gets_typed_error(tmp_path: Path) -> Non
     assert run("resume", str(store), "r1", "-")["outcome"] == "GraphRuntimeError"
 
 
+def test_initialize_while_another_process_runs_the_run_gets_run_claimed_error(
+    tmp_path: Path,
+) -> None:
+    """The quickstart twice at once: the second ``graph.initialize`` (an unclaimed
+    ``snapshot_node``) meets the first's live claim and gets the documented error."""
+    store, sig = tmp_path / "store", tmp_path / "sig"
+    sig.mkdir()
+    assert run("init", str(store), "r3")["outcome"] == "ok"
+    a = start("resume", str(store), "r3", str(sig))
+    try:
+        wait_for(lambda: any(sig.glob("ready-*")), "runner A inside the node (claim held)")
+        before = stored(store, "r3")
+        b = run("init", str(store), "r3")
+        assert b["outcome"] == "RunClaimedError", b
+        assert stored(store, "r3") == before  # nothing written
+    finally:
+        (sig / "go").write_text("go")
+    assert outcome(a) == {"outcome": "ok", "result": 1}
+
+
 def test_sigstopped_zombie_is_fenced_after_recovery(tmp_path: Path) -> None:
     store, sig_a, sig_b = tmp_path / "store", tmp_path / "sa", tmp_path / "sb"
     sig_a.mkdir()
