@@ -32,7 +32,13 @@ from pydantic_graph.persistence import (
 )
 
 import fencedstate as fs
-from fencedstate.integrations import default_owner, encode_segment, resolve_store
+from fencedstate.core import args
+from fencedstate.integrations import (
+    default_owner,
+    encode_segment,
+    resolve_prefix,
+    resolve_store,
+)
 
 Snapshots = list[Snapshot[Any, Any]]
 
@@ -76,17 +82,17 @@ class FencedStatePersistence(BaseStatePersistence[StateT, RunEndT]):
         """Persist run ``run_id`` in ``store`` (a Store, or a directory/URL for ``fs.open_store``).
 
         ``owner`` names this process in claims (default: a fresh unique name); ``ttl`` is the
-        claim lease in seconds, renewed on each recorded node run.
+        claim lease in seconds, renewed on each recorded node run; ``prefix`` is a key prefix
+        ending in ``/``. A bad argument raises ``fs.InvalidArgumentError`` naming it, before
+        anything is opened or written.
         """
-        if not run_id:
-            raise fs.InvalidArgumentError("run_id must be a non-empty string")
-        if ttl <= 0:
-            raise fs.InvalidArgumentError("ttl must be positive")
-        self.store: fs.Store = resolve_store(store)
+        if not isinstance(run_id, str) or not run_id:
+            raise fs.InvalidArgumentError(f"run_id must be a non-empty str, got {run_id!r}")
+        self.ttl = args.ttl(ttl)
+        self.owner = args.optional_name("owner", owner) or default_owner("pydantic-graph")
+        self.key = f"{resolve_prefix(prefix)}{encode_segment(run_id)}"
         self.run_id = run_id
-        self.key = f"{prefix}{encode_segment(run_id)}"
-        self.owner = owner or default_owner("pydantic-graph")
-        self.ttl = ttl
+        self.store: fs.Store = resolve_store(store)
         self._claim: Any = None
         # one object shared by threads and tasks: its callers take turns (claim and read-commit)
         self._lock = threading.RLock()

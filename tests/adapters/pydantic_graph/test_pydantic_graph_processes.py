@@ -129,3 +129,43 @@ def test_bad_arguments_are_typed_errors(tmp_path: Path) -> None:
         FencedStatePersistence(tmp_path / "s", "")
     with pytest.raises(fs.InvalidArgumentError):
         FencedStatePersistence(tmp_path / "s", "r", ttl=0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"prefix": "runs"}, "prefix"),  # no trailing '/': would make key 'runsr'
+        ({"prefix": 5}, "prefix"),
+        ({"prefix": "/"}, "prefix"),
+        ({"ttl": "30"}, "ttl"),
+        ({"ttl": 1e9}, "ttl"),  # over the store's longest lease: only resume would fail
+        ({"ttl": float("nan")}, "ttl"),
+        ({"owner": 5}, "owner"),
+        ({"owner": ""}, "owner"),
+        ({"run_id": 42}, "run_id"),
+        ({"run_id": None}, "run_id"),
+    ],
+)
+def test_bad_constructor_arguments_are_refused_naming_the_argument(
+    tmp_path: Path, kwargs: dict[str, object], named: str
+) -> None:
+    from fencedstate_pydantic_graph import FencedStatePersistence
+
+    store_dir = tmp_path / "s"
+    given: dict[str, object] = {"store": store_dir, "run_id": "r", **kwargs}
+    with pytest.raises(fs.InvalidArgumentError, match=named):
+        FencedStatePersistence(**given)  # type: ignore[arg-type]
+    assert not store_dir.exists()  # refused before the store was opened
+
+
+def test_good_constructor_arguments_make_the_documented_key(tmp_path: Path) -> None:
+    from fencedstate_pydantic_graph import FencedStatePersistence
+
+    p: FencedStatePersistence[None, int] = FencedStatePersistence(
+        tmp_path / "s", "r_1", prefix="runs/", ttl=5, owner="w"
+    )
+    assert p.key == "runs/r__1" and p.ttl == 5.0 and p.owner == "w"
+    default: FencedStatePersistence[None, int] = FencedStatePersistence(tmp_path / "s", "r")
+    assert default.key == KEY + "r" and default.owner.startswith("pydantic-graph@")
+    with pytest.raises(fs.InvalidKeyError, match="bad key"):  # the prefix's body is a key
+        FencedStatePersistence(tmp_path / "s", "r", prefix="bad key/")
