@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -17,7 +18,7 @@ from typing import Any, Protocol
 from pydantic_core import to_jsonable_python
 
 from fencedstate.claim import Claim
-from fencedstate.integrations import ObjectLock
+from fencedstate.integrations import ObjectLock, resolve_store
 from fencedstate.records import Snapshot
 from fencedstate.store import Store
 
@@ -81,8 +82,16 @@ def _decode_state(value: Any, key: str) -> Mapping[str, Any]:
     return state
 
 
+def _store_for(store: object, claim: AgentStateClaim | None) -> Store:
+    """The Store ``store`` names (``resolve_store``, as ``FencedMemory``); with a hold and a
+    path or URL, the hold's own store (no second connection to the same store)."""
+    if claim is not None and isinstance(store, (str, os.PathLike)) and os.fspath(store):
+        return claim.store
+    return resolve_store(store)
+
+
 async def load_agent_state(
-    store: Store,
+    store: Store | str | os.PathLike[str],
     key: str,
     agent: StatefulAgent,
     *,
@@ -92,22 +101,24 @@ async def load_agent_state(
 ) -> AgentStateClaim:
     """Claim ``key`` for ``owner``, load its stored state (if any) into ``agent``, return the hold.
 
+    ``store`` is a Store or a path/URL for ``fencedstate.open_store`` (as for ``FencedMemory``).
     Waits up to ``wait`` seconds while someone else holds a live claim, then raises
     ``ClaimHeldError``. On a load failure the claim is released again.
     """
-    claim = await store.aclaim(key, owner, ttl, wait=wait)
+    resolved = resolve_store(store)
+    claim = await resolved.aclaim(key, owner, ttl, wait=wait)
     try:
         snap = await asyncio.to_thread(claim.read)
         if snap is not None:
             await agent.load_state(_decode_state(snap.value, key))
-        return AgentStateClaim(store, key, claim, 0 if snap is None else snap.version)
+        return AgentStateClaim(resolved, key, claim, 0 if snap is None else snap.version)
     except BaseException:
         await asyncio.to_thread(claim.release)
         raise
 
 
 async def save_agent_state(
-    store: Store,
+    store: Store | str | os.PathLike[str],
     key: str,
     agent: StatefulAgent,
     *,
@@ -122,8 +133,10 @@ async def save_agent_state(
     expired, ``ConflictError`` if the key moved on. Without ``claim``, ``owner`` must be given
     and the key must not exist yet (first save): a short claim is taken, the state committed with
     ``expected_version=0`` and the claim released; an existing key raises ``ConflictError``
-    (load it first, so nobody's state is overwritten blindly).
+    (load it first, so nobody's state is overwritten blindly). ``store`` is a Store or a
+    path/URL, as for :func:`load_agent_state`.
     """
+    resolved = _store_for(store, claim)
     state = _encode_state(await agent.save_state(), agent)
     if claim is not None:
         if claim.key != key:
@@ -139,7 +152,7 @@ async def save_agent_state(
             return snap
     if not owner:
         raise ValueError("save_agent_state needs claim= (from load_agent_state) or owner=")
-    short = await store.aclaim(key, owner, ttl, wait=0.0)
+    short = await resolved.aclaim(key, owner, ttl, wait=0.0)
     try:
         return await asyncio.to_thread(short.commit, state, expected_version=0)
     finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 from collections.abc import Callable
 from typing import Any, Self
 
@@ -23,6 +24,7 @@ from autogen_core.model_context import ChatCompletionContext
 from autogen_core.models import SystemMessage
 from pydantic import BaseModel
 
+from fencedstate.core import args
 from fencedstate.integrations import resolve_store, store_location
 from fencedstate.records import Snapshot
 from fencedstate.store import Store
@@ -116,22 +118,25 @@ class FencedMemory(Memory, Component[FencedMemoryConfig]):
 
     def __init__(
         self,
-        store: Store | str,
+        store: Store | str | os.PathLike[str],
         key: str,
         *,
         name: str | None = None,
         writer: str | None = None,
         max_retries: int = 50,
     ) -> None:
+        """Keep entries under ``key`` in ``store`` (a Store, or a path/URL for ``open_store``).
+
+        A bad ``name``, ``writer`` or ``max_retries`` raises ``fencedstate.InvalidArgumentError``
+        naming it, a bad key ``InvalidKeyError`` (``TypeError`` for a non-str), before any write.
+        """
         if not isinstance(key, str):
             raise TypeError(f"key must be a str, got {type(key).__name__}")
-        if max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {max_retries!r}")
+        self._max_retries = args.max_retries(max_retries)
+        self._name = args.optional_name("name", name) or f"fenced_memory:{key}"
+        self._writer = args.optional_name("writer", writer) or self._name
         self._store = store = resolve_store(store)
         self._key = key
-        self._name = name or f"fenced_memory:{key}"
-        self._writer = writer or self._name
-        self._max_retries = max_retries
         # Fail fast on a bad key (InvalidKeyError) rather than at the first add.
         store.get(key)
 

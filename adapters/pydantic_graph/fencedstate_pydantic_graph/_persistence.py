@@ -16,7 +16,7 @@ from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from time import perf_counter
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio.to_thread
 import pydantic
@@ -32,16 +32,35 @@ from pydantic_graph.persistence import (
 )
 
 import fencedstate as fs
-from fencedstate.integrations import default_owner, encode_segment, resolve_store
+from fencedstate.core import args
+from fencedstate.integrations import (
+    default_owner,
+    encode_segment,
+    resolve_prefix,
+    resolve_store,
+)
 
 Snapshots = list[Snapshot[Any, Any]]
 
 
 class RunClaimedError(fs.ClaimHeldError, exceptions.GraphRuntimeError):
-    """Another live owner holds this graph run (``holder``, ``expires_in``); do not advance it.
+    """Another live owner holds this graph run (``holder``, ``expires_in``); nothing was written.
 
-    Also a pydantic-graph ``GraphRuntimeError``, the error a graph run raises when it cannot go on.
+    Raised by every call that would advance or write the run while another owner's claim on it
+    is live (``load_next``, ``record_run``, and the unclaimed snapshot writes of
+    ``graph.initialize``). Also a pydantic-graph ``GraphRuntimeError``, the error a graph run
+    raises when it cannot go on.
     """
+
+    advice: ClassVar[str] = (
+        "Another process is running this graph run: let it finish, wait for its lease "
+        "(expires_in), or call recover() if its holder is dead or stalled."
+    )
+
+
+def _run_claimed(e: fs.ClaimHeldError) -> RunClaimedError:
+    """``e`` as the adapter's ``RunClaimedError`` (same key, holder and lease)."""
+    return RunClaimedError(e.key, e.holder, e.expires_in)
 
 
 def _now_utc() -> datetime:
@@ -63,17 +82,17 @@ class FencedStatePersistence(BaseStatePersistence[StateT, RunEndT]):
         """Persist run ``run_id`` in ``store`` (a Store, or a directory/URL for ``fs.open_store``).
 
         ``owner`` names this process in claims (default: a fresh unique name); ``ttl`` is the
-        claim lease in seconds, renewed on each recorded node run.
+        claim lease in seconds, renewed on each recorded node run; ``prefix`` is a key prefix
+        ending in ``/``. A bad argument raises ``fs.InvalidArgumentError`` naming it, before
+        anything is opened or written.
         """
-        if not run_id:
-            raise fs.InvalidArgumentError("run_id must be a non-empty string")
-        if ttl <= 0:
-            raise fs.InvalidArgumentError("ttl must be positive")
-        self.store: fs.Store = resolve_store(store)
+        if not isinstance(run_id, str) or not run_id:
+            raise fs.InvalidArgumentError(f"run_id must be a non-empty str, got {run_id!r}")
+        self.ttl = args.ttl(ttl)
+        self.owner = args.optional_name("owner", owner) or default_owner("pydantic-graph")
+        self.key = f"{resolve_prefix(prefix)}{encode_segment(run_id)}"
         self.run_id = run_id
-        self.key = f"{prefix}{encode_segment(run_id)}"
-        self.owner = owner or default_owner("pydantic-graph")
-        self.ttl = ttl
+        self.store: fs.Store = resolve_store(store)
         self._claim: Any = None
         # one object shared by threads and tasks: its callers take turns (claim and read-commit)
         self._lock = threading.RLock()
@@ -108,7 +127,7 @@ class FencedStatePersistence(BaseStatePersistence[StateT, RunEndT]):
             try:
                 self._claim = self.store.claim(self.key, owner=self.owner, ttl=self.ttl)
             except fs.ClaimHeldError as e:
-                raise RunClaimedError(e.key, e.holder, e.expires_in) from e
+                raise _run_claimed(e) from e
 
     def _renew_sync(self) -> None:
         with self._lock:
@@ -156,8 +175,11 @@ class FencedStatePersistence(BaseStatePersistence[StateT, RunEndT]):
             value = self._ta().dump_python(snapshots, mode="json")
             if self._claim is not None:
                 self._claim.commit(value, expected_version=version)
-            else:
+                return result
+            try:
                 self.store.put(self.key, value, expected_version=version, writer=self.owner)
+            except fs.ClaimHeldError as e:  # another owner is running it (e.g. initialize)
+                raise _run_claimed(e) from e
             return result
 
     async def _mutate(self, fn: Callable[[Snapshots], Any]) -> Any:

@@ -111,6 +111,26 @@ async def test_memory_bad_input(store: fs.Store) -> None:
         await FencedMemory(store, key="memory/other").query()
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"max_retries": "3"}, "max_retries"),
+        ({"max_retries": 2.5}, "max_retries"),
+        ({"max_retries": -1}, "max_retries"),
+        ({"max_retries": True}, "max_retries"),
+        ({"name": 5}, "name"),
+        ({"name": ""}, "name"),
+        ({"writer": 5}, "writer"),
+    ],
+)
+def test_memory_bad_options_are_refused_at_construction(
+    tmp_path: Path, kwargs: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(fs.InvalidArgumentError, match=named):
+        FencedMemory(tmp_path / "s", key="memory/m", **kwargs)
+    assert not (tmp_path / "s").exists()  # refused before the store was opened
+
+
 async def test_memory_respects_a_live_claim(store: fs.Store) -> None:
     memory = FencedMemory(store, key="memory/held")
     with store.claim("memory/held", owner="someone-else"), pytest.raises(fs.ClaimHeldError):

@@ -1,6 +1,7 @@
 """Issue 21 for AutoGen: ``FencedMemory`` component config round-trips (dump_component /
-load_component, also through JSON and AutoGen's generic loader), and one agent-state hold
-shared by tasks serialises its saves."""
+load_component, also through JSON and AutoGen's generic loader), one agent-state hold shared
+by tasks serialises its saves, and every entry point takes a store path as FencedMemory does
+and refuses bad options when called, not at the first tool call."""
 
 from __future__ import annotations
 
@@ -10,13 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from autogen_core import ComponentModel
+from autogen_core import CancellationToken, ComponentModel
 from autogen_core.memory import Memory, MemoryContent, MemoryMimeType
 from fencedstate_autogen import (
     FencedMemory,
     FencedMemoryConfig,
+    commit_state_tool,
     load_agent_state,
+    read_state_tool,
     save_agent_state,
+    state_tools,
 )
 
 import fencedstate as fs
@@ -82,3 +86,60 @@ async def test_one_hold_shared_by_tasks_saves_every_time(tmp_path: Path) -> None
         )
     assert sorted(s.version for s in snaps) == list(range(1, 21))
     assert hold.version == 20
+
+
+async def test_agent_state_helpers_take_a_path_as_memory_does(tmp_path: Path) -> None:
+    where = str(tmp_path / "s")
+    first = _Agent()
+    first.n = 1
+    snap = await save_agent_state(where, "agents/a", first, owner="o1")  # first save, by path
+    assert snap.version == 1
+    second = _Agent()
+    async with await load_agent_state(tmp_path / "s", "agents/a", second, owner="o") as hold:
+        assert second.n == 1 and hold.version == 1
+        second.n = 2
+        assert (await save_agent_state(where, "agents/a", second, claim=hold)).version == 2
+    got = fs.open_store(where).get("agents/a")
+    assert got is not None and got.value["state"] == {"n": 2}
+    for bad in (None, 5, ""):
+        with pytest.raises(fs.InvalidArgumentError, match="store"):
+            await load_agent_state(bad, "agents/a", _Agent(), owner="o")  # type: ignore[arg-type]
+        with pytest.raises(fs.InvalidArgumentError, match="store"):
+            await save_agent_state(bad, "agents/b", _Agent(), owner="o")  # type: ignore[arg-type]
+
+
+async def test_state_tools_take_a_path_as_memory_does(tmp_path: Path) -> None:
+    read, commit = state_tools(str(tmp_path / "s"), writer="a", key_prefix="plans/")
+    out = await commit.run_json(
+        {"key": "plans/p", "value_json": '{"v": 1}', "expected_version": 0}, CancellationToken()
+    )
+    assert json.loads(out)["ok"] is True
+    got = json.loads(await read.run_json({"key": "plans/p"}, CancellationToken()))
+    assert got["value"] == {"v": 1} and got["writer"] == "a"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"key_prefix": "no-slash"}, "key_prefix"),  # every call would be 'outside the prefix'
+        ({"key_prefix": None}, "key_prefix"),
+        ({"writer": None}, "writer"),  # would commit writer null
+        ({"writer": ""}, "writer"),
+        ({"writer": 5}, "writer"),
+        ({"raise_on_conflict": "no"}, "raise_on_conflict"),  # truthy: would raise
+        ({"raise_on_conflict": 1}, "raise_on_conflict"),
+        ({"store": 5}, "store"),
+        ({"store": None}, "store"),
+    ],
+)
+def test_tool_builders_refuse_bad_options_when_built(
+    tmp_path: Path, kwargs: dict[str, Any], named: str
+) -> None:
+    given: dict[str, Any] = {"store": str(tmp_path / "s"), "writer": "w", **kwargs}
+    store = given.pop("store")
+    builds: list[tuple[Any, dict[str, Any]]] = [(state_tools, given), (commit_state_tool, given)]
+    if named in ("key_prefix", "store"):  # the options read_state_tool takes
+        builds.append((read_state_tool, {k: v for k, v in given.items() if k == "key_prefix"}))
+    for build, options in builds:
+        with pytest.raises(fs.InvalidArgumentError, match=named):
+            build(store, **options)

@@ -55,14 +55,14 @@ async def main(argv: list[str]) -> dict[str, object]:
     mode, store_dir, run_id = argv[:3]
     ttl = float(argv[4]) if len(argv) > 4 else 30.0
     p: FencedStatePersistence[Counter, int] = FencedStatePersistence(store_dir, run_id, ttl=ttl)
-    if mode == "init":
-        await graph.initialize(Work(), p, state=Counter())
-        return {"outcome": "ok"}
     if mode == "recover":
         p.set_graph_types(graph)
         return {"outcome": "ok", "epoch": p.recover()}
     SIGNAL_DIR = Path(argv[3]) if len(argv) > 3 and argv[3] != "-" else None
     try:
+        if mode == "init":
+            await graph.initialize(Work(), p, state=Counter())
+            return {"outcome": "ok"}
         async with graph.iter_from_persistence(p) as run:
             async for _ in run:
                 pass

@@ -78,6 +78,26 @@ def test_two_resumers_one_advances_other_gets_typed_error(tmp_path: Path) -> Non
     assert run("resume", str(store), "r1", "-")["outcome"] == "GraphRuntimeError"
 
 
+def test_initialize_while_another_process_runs_the_run_gets_run_claimed_error(
+    tmp_path: Path,
+) -> None:
+    """The quickstart twice at once: the second ``graph.initialize`` (an unclaimed
+    ``snapshot_node``) meets the first's live claim and gets the documented error."""
+    store, sig = tmp_path / "store", tmp_path / "sig"
+    sig.mkdir()
+    assert run("init", str(store), "r3")["outcome"] == "ok"
+    a = start("resume", str(store), "r3", str(sig))
+    try:
+        wait_for(lambda: any(sig.glob("ready-*")), "runner A inside the node (claim held)")
+        before = stored(store, "r3")
+        b = run("init", str(store), "r3")
+        assert b["outcome"] == "RunClaimedError", b
+        assert stored(store, "r3") == before  # nothing written
+    finally:
+        (sig / "go").write_text("go")
+    assert outcome(a) == {"outcome": "ok", "result": 1}
+
+
 def test_sigstopped_zombie_is_fenced_after_recovery(tmp_path: Path) -> None:
     store, sig_a, sig_b = tmp_path / "store", tmp_path / "sa", tmp_path / "sb"
     sig_a.mkdir()
@@ -109,3 +129,43 @@ def test_bad_arguments_are_typed_errors(tmp_path: Path) -> None:
         FencedStatePersistence(tmp_path / "s", "")
     with pytest.raises(fs.InvalidArgumentError):
         FencedStatePersistence(tmp_path / "s", "r", ttl=0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"prefix": "runs"}, "prefix"),  # no trailing '/': would make key 'runsr'
+        ({"prefix": 5}, "prefix"),
+        ({"prefix": "/"}, "prefix"),
+        ({"ttl": "30"}, "ttl"),
+        ({"ttl": 1e9}, "ttl"),  # over the store's longest lease: only resume would fail
+        ({"ttl": float("nan")}, "ttl"),
+        ({"owner": 5}, "owner"),
+        ({"owner": ""}, "owner"),
+        ({"run_id": 42}, "run_id"),
+        ({"run_id": None}, "run_id"),
+    ],
+)
+def test_bad_constructor_arguments_are_refused_naming_the_argument(
+    tmp_path: Path, kwargs: dict[str, object], named: str
+) -> None:
+    from fencedstate_pydantic_graph import FencedStatePersistence
+
+    store_dir = tmp_path / "s"
+    given: dict[str, object] = {"store": store_dir, "run_id": "r", **kwargs}
+    with pytest.raises(fs.InvalidArgumentError, match=named):
+        FencedStatePersistence(**given)  # type: ignore[arg-type]
+    assert not store_dir.exists()  # refused before the store was opened
+
+
+def test_good_constructor_arguments_make_the_documented_key(tmp_path: Path) -> None:
+    from fencedstate_pydantic_graph import FencedStatePersistence
+
+    p: FencedStatePersistence[None, int] = FencedStatePersistence(
+        tmp_path / "s", "r_1", prefix="runs/", ttl=5, owner="w"
+    )
+    assert p.key == "runs/r__1" and p.ttl == 5.0 and p.owner == "w"
+    default: FencedStatePersistence[None, int] = FencedStatePersistence(tmp_path / "s", "r")
+    assert default.key == KEY + "r" and default.owner.startswith("pydantic-graph@")
+    with pytest.raises(fs.InvalidKeyError, match="bad key"):  # the prefix's body is a key
+        FencedStatePersistence(tmp_path / "s", "r", prefix="bad key/")

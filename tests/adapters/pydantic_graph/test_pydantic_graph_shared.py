@@ -71,3 +71,22 @@ async def test_a_claimed_run_is_a_graph_runtime_error_too(tmp_path: Path) -> Non
         assert e.holder == "a" and e.message
     else:
         raise AssertionError("b advanced a run that a holds")
+
+
+async def test_initialize_on_a_run_another_owner_holds_is_run_claimed_error(
+    tmp_path: Path,
+) -> None:
+    store = fs.open_store(tmp_path / "s", durability="none")
+    p: FencedStatePersistence[None, int] = FencedStatePersistence(store, "r", owner="b")
+    with store.claim(p.key, owner="a", ttl=60):
+        try:
+            await graph.initialize(Step(1), p)
+        except RunClaimedError as e:
+            assert isinstance(e, GraphRuntimeError) and isinstance(e, fs.ClaimHeldError)
+            assert e.holder == "a" and e.key == p.key and e.expires_in > 0
+            assert "recover()" in e.advice
+        else:
+            raise AssertionError("initialize wrote into a run another owner holds")
+    assert store.get(p.key) is None  # nothing was written
+    await graph.initialize(Step(1), p)  # once the holder is gone, it goes through
+    assert len(await p.load_all()) == 1
