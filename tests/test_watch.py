@@ -485,6 +485,33 @@ def test_async_twins(store: fs.Store) -> None:
     assert [(c.key, c.version) for c in got] == [("a/x", 1), ("a/x", 2)]
 
 
+def test_aclose_from_another_task_ends_a_waiting_consumer(store: fs.Store) -> None:
+    """As close() from another thread does (docs/watch.md): on PostgreSQL and Redis the
+    consumer waited on forever, on a socket the loop had stopped watching without a word."""
+    from fencedstate.watch import feed
+
+    async def scenario() -> list[Change]:
+        watch = store.awatch("p/")
+        await watch.start()
+        seen: list[Change] = []
+
+        async def consume() -> None:
+            async for change in watch:
+                seen.append(change)
+
+        task = asyncio.create_task(consume())
+        loop, fds = asyncio.get_running_loop(), watch._feed.filenos()  # type: ignore[union-attr]
+        deadline = time.monotonic() + WAIT
+        while not any(fd in feed._READERS.get(loop, {}) for fd in fds):
+            assert time.monotonic() < deadline and not task.done()
+            await asyncio.sleep(0.01)  # until the consumer waits on the feed
+        await watch.aclose()
+        await asyncio.wait_for(task, WAIT)
+        return seen
+
+    assert asyncio.run(scenario()) == []
+
+
 def test_a_cancelled_async_waiter_releases_its_watch(store: fs.Store) -> None:
     async def scenario() -> None:
         task = asyncio.create_task(store.awatch_once("c", after_version=0))

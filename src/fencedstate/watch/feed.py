@@ -116,6 +116,17 @@ def _wake_all(waiters: set[asyncio.Future[None]]) -> None:
             fut.set_result(None)
 
 
+def wake_readers(fds: tuple[int, ...]) -> None:
+    """Wake every waiter on ``fds`` in the running event loop and drop the loop's readers of
+    them, before the fds close (the loop stops watching a closed fd without a word)."""
+    table = _READERS.get(asyncio.get_running_loop(), {})
+    for fd in fds:
+        waiters = table.pop(fd, None)
+        if waiters is not None:
+            asyncio.get_running_loop().remove_reader(fd)
+            _wake_all(waiters)
+
+
 async def await_readable(fds: tuple[int, ...], timeout: float | None) -> bool:
     """``wait_readable`` on the running event loop (no thread)."""
     loop = asyncio.get_running_loop()

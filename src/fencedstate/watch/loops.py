@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING
 
-from ..errors import InvalidArgumentError
-from .feed import WatchFeed
+from ..errors import InvalidArgumentError, StorageError
+from .feed import WatchFeed, wake_readers
 from .values import Change, WatchTimeoutError, check_timeout, deadline_of, snapshot_of
 
 if TYPE_CHECKING:
@@ -202,8 +203,13 @@ class AsyncWatch(_Buffered, AsyncIterator[Change]):
         return self._take()
 
     async def aclose(self) -> None:
-        """Stop watching and release everything the watch holds."""
+        """Stop watching and release everything the watch holds; a ``next`` waiting in
+        another task ends (``StopAsyncIteration``)."""
         self._closed = True
+        feed = self._feed
+        if feed is not None:
+            with contextlib.suppress(StorageError):  # its connection is already gone
+                wake_readers(feed.filenos())
         self._drop()
 
     async def __aenter__(self) -> AsyncWatch:
