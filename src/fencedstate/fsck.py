@@ -21,7 +21,7 @@ from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
 from .core.keys import relpath_to_key
-from .errors import FencedStateError, InvalidArgumentError
+from .errors import CorruptStateError, FencedStateError, InvalidArgumentError
 from .file import keylog
 from .file.filestore import MARKER
 from .file.repair import Salvage, aside_of, check_store_marker, reset, restore, salvage
@@ -119,9 +119,6 @@ def check(path: str | os.PathLike[str], *, quarantine: bool = False) -> CheckRep
             if key is None:
                 continue
             report.keys += 1
-            if os.path.isdir(full):
-                report.damaged.append(Damage(key, full, 0, "a directory, not a log file", ""))
-                continue
             _check_log(report, key, full, quarantine)
         dirnames[:] = [d for d in dirnames if not d.endswith(".jsonl")]
     return report
@@ -152,8 +149,10 @@ def _walk_perms(report: CheckReport, top: str, uid: int) -> None:
 
 def _check_log(report: CheckReport, key: str, path: str, quarantine: bool) -> None:
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = keylog.read_regular(path)  # never follows a symlink, never waits on a FIFO
+    except CorruptStateError as exc:  # a symlink, a FIFO, a directory, ...: nothing read
+        report.damaged.append(Damage(key, path, 0, exc.detail, ""))
+        return
     except OSError as exc:
         report.damaged.append(Damage(key, path, 0, f"cannot read: {exc.strerror}", ""))
         return

@@ -12,6 +12,7 @@ to the watermark, so nothing a reader returns can be lost to a crash. Multi-key 
 from __future__ import annotations
 
 import os
+import stat
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import suppress
@@ -130,7 +131,8 @@ class FileStore(Store):
                     return None
                 try:
                     st = statx.ino_size(fd)  # not fstat: see ``statx``
-                    wm = keystate.load_wm(table, st.ino, st.size)
+                    if stat.S_ISREG(st.mode):  # else ``_durable_view`` says what it is
+                        wm = keystate.load_wm(table, st.ino, st.size)
                     if wm is not None:
                         state = keylog.tail_at(fd, wm, path)
                 except CorruptStateError:  # or a state the bytes no longer match: the lock
@@ -164,6 +166,7 @@ class FileStore(Store):
                 return None
             try:
                 st = statx.ino_size(fd)
+                keylog.require_regular(st.mode, path)  # a FIFO, a directory: never read
                 try:
                     state_fd = self._locks.state_fd(key)
                 except OSError:  # a store this process may read, not write (EROFS, EACCES)
