@@ -46,13 +46,14 @@ __all__ = [
 
 @dataclass
 class Damage:
-    """One damaged log: its key, file, the byte offset of the first bad byte, and why."""
+    """One damaged log: its key, file, the byte offset of the first bad byte, why, and the
+    SHA-256 of its bytes (None when nothing could be read: a FIFO, a symlink, ...)."""
 
     key: str
     path: str
     offset: int
     reason: str
-    sha256: str
+    sha256: str | None
     quarantined_to: str | None = None
 
 
@@ -151,10 +152,10 @@ def _check_log(report: CheckReport, key: str, path: str, quarantine: bool) -> No
     try:
         data = keylog.read_regular(path)  # never follows a symlink, never waits on a FIFO
     except CorruptStateError as exc:  # a symlink, a FIFO, a directory, ...: nothing read
-        report.damaged.append(Damage(key, path, 0, exc.detail, ""))
+        report.damaged.append(Damage(key, path, 0, exc.detail, None))
         return
     except OSError as exc:
-        report.damaged.append(Damage(key, path, 0, f"cannot read: {exc.strerror}", ""))
+        report.damaged.append(Damage(key, path, 0, f"cannot read: {exc.strerror}", None))
         return
     if data.startswith(QUARANTINE_MARK):
         report.quarantined_keys.append((key, aside_of(data)))
@@ -191,7 +192,8 @@ def render(report: CheckReport) -> str:
     rows: list[tuple[str, str, str, str]] = []
     for d in report.damaged:
         what = f"damaged; moved to {d.quarantined_to}" if d.quarantined_to else "damaged"
-        rows.append((what, d.key, str(d.offset), f"{d.reason} (sha256 {d.sha256})"))
+        hashed = f" (sha256 {d.sha256})" if d.sha256 else ""  # nothing read, nothing hashed
+        rows.append((what, d.key, str(d.offset), d.reason + hashed))
     for key, aside in report.quarantined_keys:
         rows.append(("quarantined", key, "-", f"damaged bytes at {aside}"))
     for p, why in report.permission_problems:

@@ -45,7 +45,7 @@ class DirFds:
 
     def open_log(self, key: str) -> int | None:
         """An fd for reading the key's log, or None if it has none; ``InsecureStoreError`` if
-        a directory on its path is a symlink, ``OSError`` (``ELOOP``) if the log is one."""
+        the log or a directory on its path is a symlink."""
         directory, _, name = key_to_relpath(key).rpartition("/")
         with self._guard:
             for fresh in (False, True):
@@ -60,6 +60,13 @@ class DirFds:
                 except FileNotFoundError:
                     if fresh or os.fstat(fd).st_nlink > 0:
                         return None
+                except OSError as exc:  # O_NOFOLLOW on the name alone: ELOOP is a symlink
+                    if exc.errno != errno.ELOOP:
+                        raise
+                    path = os.path.join(self._data, directory, name)
+                    raise InsecureStoreError(
+                        key, f"{path} is a symlink, not a log file: move it out of data/"
+                    ) from None
                 # The directory was removed since it was opened: open its path again.
                 del self._fds[directory]
                 os.close(fd)

@@ -313,13 +313,16 @@ class FileStore(Store):
     # -- maintenance --------------------------------------------------------------------------
 
     def iter_logs(self) -> Iterator[str]:
-        """Every key that has a log (including deleted and claim-only keys), unsorted."""
-        for dirpath, _, filenames in os.walk(self._data):
+        """Every key that has a log (including deleted and claim-only keys), unsorted; also a
+        key whose log path holds something else (a directory, a symlink: no key's directory
+        ends in ``.jsonl``), which reads as damaged."""
+        for dirpath, dirnames, filenames in os.walk(self._data):
             rel_dir = os.path.relpath(dirpath, self._data)
-            for name in filenames:
+            for name in filenames + [d for d in dirnames if d.endswith(".jsonl")]:
                 key = relpath_to_key(name if rel_dir == "." else f"{rel_dir}/{name}")
                 if key is not None:
                     yield key
+            dirnames[:] = [d for d in dirnames if not d.endswith(".jsonl")]
 
     def in_flight(self) -> bool:
         if self._intents.pending():
