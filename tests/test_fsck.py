@@ -263,3 +263,28 @@ def test_a_directory_at_a_log_path_reads_as_damaged(tmp_path: Path) -> None:
         store.put("zz", 1, expected_version=None)
     assert store.get("a") is not None
     store.close()
+
+
+@pytest.mark.parametrize("marker", ['{"format": 4', "", "[]", '{"format": "4"}'])
+def test_a_damaged_store_marker_gets_advice_that_restores_it(tmp_path: Path, marker: str) -> None:
+    _store(tmp_path)
+    (tmp_path / "fencedstate.json").write_text(marker)
+    done = _cli(str(tmp_path))
+    assert done.returncode == 2 and done.stdout == ""
+    assert "the store marker is damaged" in done.stderr
+    assert "only names the store's format" in done.stderr and "from a backup" in done.stderr
+    assert "--salvage" not in done.stderr  # key-log advice would send the user in a circle
+    error = json.loads(_cli(str(tmp_path), "--json").stdout)
+    assert error["error"] == "CorruptStateError" and "open_store(" in error["advice"]
+    (tmp_path / "fencedstate.json").unlink()  # the advice, followed
+    fs.open_store(str(tmp_path)).close()
+    assert _cli(str(tmp_path)).returncode == 0
+    assert fs.FileStore(tmp_path).get("team/c").value == 2  # type: ignore[union-attr]
+
+
+def test_a_marker_from_a_newer_release_says_so(tmp_path: Path) -> None:
+    _store(tmp_path)
+    (tmp_path / "fencedstate.json").write_text('{"format": 99}')
+    done = _cli(str(tmp_path))
+    assert done.returncode == 2 and "written by a newer fencedstate" in done.stderr
+    assert "--salvage" not in done.stderr and "remove it" not in done.stderr
