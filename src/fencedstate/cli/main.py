@@ -287,7 +287,7 @@ def build_parser() -> Parser:
     p.add_argument("dst", help="the destination store (must not hold any of the keys)")
     p.add_argument(
         "--wait",
-        type=float,
+        type=claims.WAIT,  # refused before any store is opened, as claim's
         default=0.0,
         help="seconds to wait for live claims / pending commits to end",
     )
