@@ -107,7 +107,7 @@ def checked(parse: Callable[[str], T], check: Callable[[T], object]) -> Callable
 
 TTL = checked(float, core_args.ttl)
 WAIT = checked(float, core_args.wait)
-OWNER = checked(str, partial(core_args.name, "owner"))
+OWNER = checked(str, partial(core_args.actor, "owner"))
 
 
 def add_parsers(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -135,7 +135,7 @@ def add_parsers(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--owner", type=OWNER, required=True)
     p.add_argument("--epoch", type=int, required=True)
     p = add("reclaim", "revoke any holder of a key and bump its epoch", reclaim)
-    p.add_argument("--by", type=checked(str, partial(core_args.name, "by")), default="recovery")
+    p.add_argument("--by", type=checked(str, partial(core_args.actor, "by")), default="recovery")
     p = add("commit", "commit a JSON value under the claim (key, owner, epoch)", commit)
     p.add_argument("--owner", type=OWNER, required=True)
     p.add_argument("--epoch", type=int, required=True)
