@@ -7,11 +7,14 @@ import dataclasses
 import math
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import fencedstate as fs
+from fencedstate import records
 
 BAD_KEYS = [
     "",
@@ -360,3 +363,43 @@ def test_update_with_a_bad_fn_or_max_retries_is_refused(
         with pytest.raises(fs.InvalidArgumentError, match=match):
             call()
     assert store.get("k") is None
+
+
+CLAIM = [sys.executable, "-m", "fencedstate.cli", "claim"]
+
+
+@pytest.mark.parametrize("bad", ["a\nb", "a\tb", "a\x1bb", "a\x7fb", "a\x85b", "a\x9bb"])
+def test_owner_and_writer_names_refuse_control_characters(tmp_path: Path, bad: str) -> None:
+    store = fs.FileStore(tmp_path / "s")
+    with pytest.raises(fs.InvalidArgumentError, match="owner must not contain control"):
+        store.claim("z", owner=bad)
+    with pytest.raises(fs.InvalidArgumentError, match="writer must not contain control"):
+        store.put("z", 1, expected_version=0, writer=bad)
+    with pytest.raises(fs.InvalidArgumentError, match="by must not contain control"):
+        store.reclaim("z", by=bad)
+    assert store.get("z") is None and store.history("z") == []  # nothing was written
+    store.put("z", 1, expected_version=0, writer="ann b-é")  # printable, spaces, non-ASCII: fine
+    done = subprocess.run(
+        [*CLAIM, str(tmp_path / "s"), "z", "--owner", bad],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2 and "owner must not contain control" in done.stderr
+
+
+def test_a_stored_name_with_a_control_character_still_reads(tmp_path: Path) -> None:
+    """A store written before names were checked keeps reading (and listing) as it was."""
+    store = fs.FileStore(tmp_path / "s")
+    store.put("z", 1, expected_version=0, writer="old-writer")
+    log = tmp_path / "s" / "data" / "z.jsonl"
+    lines = log.read_bytes().rstrip(b" ").splitlines()
+    record = records.decode_line(lines[0], str(log))
+    old = dataclasses.replace(record, writer="a\nb", actor="a\nb")
+    log.write_bytes(records.encode_state(old))
+    store.close()
+    store = fs.FileStore(tmp_path / "s")
+    snap = store.get("z")
+    assert snap is not None and snap.writer == "a\nb" and snap.value == 1
+    assert store.history("z")[-1].actor == "a\nb"

@@ -175,3 +175,29 @@ def test_inspect_json_names_a_damaged_key_and_exits_1(tmp_path: Path) -> None:
     assert out.returncode == 1
     rows = json.loads(out.stdout)
     assert rows[0]["key"] == "a" and rows[1]["key"] == "b" and "checksum" in rows[1]["damaged"]
+
+
+def test_inspect_and_check_agree_on_odd_entries_in_data(tmp_path: Path) -> None:
+    import json
+    import os
+
+    d = tmp_path / "s"
+    with fs.open_store(d) as store:
+        for key in ("a", "m", "z"):
+            store.put(key, 1, expected_version=0)
+    (d / "data" / "dir.jsonl").mkdir(0o700)
+    os.symlink(d / "data" / "a.jsonl", d / "data" / "link.jsonl")
+    out = run("inspect", str(d), "--json")
+    assert out.returncode == 1, out.stderr
+    rows = {r["key"]: r for r in json.loads(out.stdout)}
+    assert sorted(rows) == ["a", "dir", "link", "m", "z"]  # the listing goes on past them
+    assert "a directory, not a log file" in str(rows["dir"]["damaged"])
+    assert "is a symlink, not a log file" in str(rows["link"]["damaged"])
+    assert rows["z"]["version"] == 1
+    checked = run("check", str(d))
+    assert checked.returncode == 1
+    damaged = [line for line in checked.stdout.splitlines() if line.startswith("damaged")]
+    assert [line.split()[1] for line in damaged] == ["dir", "link"]
+    assert "sha256" not in checked.stdout  # nothing was read: no (empty) digest
+    report = json.loads(run("check", str(d), "--json").stdout)
+    assert [x["sha256"] for x in report["damaged"]] == [None, None]

@@ -188,3 +188,20 @@ def test_a_bad_option_is_refused_by_name_before_any_store_is_created(tmp_path: P
         assert out.returncode == 2 and out.stdout == "", args
         assert says in out.stderr.splitlines()[-1], out.stderr
         assert not new.exists(), args
+
+
+def test_a_value_with_a_duplicate_object_key_is_refused_naming_it(tmp_path: Path) -> None:
+    d = str(tmp_path / "s")
+    ok("claim", d, "k", "--owner", "o", "--ttl", "120")
+    commit = ("commit", d, "k", "--owner", "o", "--epoch", "1")
+    out = run(*commit, "--value", '{"a":1,"a":2}')
+    assert out.returncode == 2, out.stderr
+    [line] = out.stderr.splitlines()
+    assert "InvalidArgument" not in line and "'a' more than once" in line
+    nested = '{"x": [{"b": 1, "c": 2, "b": 1}]}'  # the same value twice too: still refused
+    err = json.loads(run(*commit, "--value", "-", "--json", stdin=nested).stdout)
+    assert err["error"] == "InvalidArgumentError" and "'b' more than once" in err["message"]
+    store = fs.open_store(d)
+    assert store.get("k") is None  # nothing was written
+    store.close()
+    ok(*commit, "--value", '{"a": {"a": 1}, "b": [{"a": 2}]}')  # one key per object: fine

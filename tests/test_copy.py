@@ -140,3 +140,21 @@ def test_a_failed_copy_leaves_no_destination_it_created(tmp_path: Path) -> None:
     done = copy(new_dst)  # the retry works
     assert done.returncode == 0, done.stderr
     assert fs.open_store(new_dst).get("team/a").value == 1  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("wait", ["-1", "nan", "inf"])
+def test_copy_refuses_a_bad_wait_before_opening_anything(tmp_path: Path, wait: str) -> None:
+    src = fs.open_store(tmp_path / "src")
+    src.put("a", 1, expected_version=0)
+    done = subprocess.run(
+        [*CLI, "copy", str(tmp_path / "src"), str(tmp_path / "dst"), "--wait", wait],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "wait must be a finite number of seconds >= 0" in done.stderr
+    assert not (tmp_path / "dst").exists()  # refused at parse time: nothing created
+    with pytest.raises(fs.InvalidArgumentError, match="wait must be"):  # the library too
+        copy_store(src, fs.open_store(tmp_path / "dst2"), wait=float(wait))

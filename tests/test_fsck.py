@@ -205,3 +205,86 @@ def test_restore_from_a_missing_file_is_an_argument_error_and_changes_nothing(
         fsck.restore(tmp_path, str(tmp_path), "b")  # a directory
     assert {p: p.read_bytes() for p in (tmp_path / "data").rglob("*") if p.is_file()} == before
     assert before[tmp_path / "data" / "b.jsonl"] == bad
+
+
+def _bounded(*args: str) -> subprocess.CompletedProcess[str]:
+    """``fencedstate *args`` with 1 GiB of address space and 60 s: a read of /dev/zero or a
+    wait on a FIFO fails the test instead of eating the machine or hanging CI."""
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    return subprocess.run(
+        [sys.executable, "-m", "fencedstate.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        preexec_fn=limit,
+    )
+
+
+def test_special_files_in_data_are_damaged_and_never_read(tmp_path: Path) -> None:
+    _store(tmp_path)
+    os.mkfifo(tmp_path / "data" / "f.jsonl", 0o600)
+    os.symlink("/dev/zero", tmp_path / "data" / "z.jsonl")
+    done = _bounded("check", str(tmp_path), "--json")
+    assert done.returncode == 1, done.stderr
+    damaged = {d["key"]: d for d in json.loads(done.stdout)["damaged"]}
+    assert damaged["f"]["reason"].startswith("a FIFO, not a log file (nothing was read)")
+    assert damaged["z"]["reason"].startswith("a symlink, not a log file (nothing was read)")
+    assert sorted(damaged) == ["f", "z"]
+    for key in ("f", "z"):  # quarantine leaves them alone; a repair refuses them, never waits
+        assert _bounded("check", str(tmp_path), "--reset", key, "0" * 64).returncode == 2
+    assert _bounded("check", str(tmp_path), "--quarantine").returncode == 1
+    assert (tmp_path / "data" / "f.jsonl").is_fifo()
+    (tmp_path / "data" / "z.jsonl").unlink()  # (inspect and a symlinked log: the next test)
+    got = _bounded("get", str(tmp_path), "f", "--json")  # the read path: O_NONBLOCK, refused
+    assert got.returncode == 2, got.stderr
+    error = json.loads(got.stdout)
+    assert error["error"] == "CorruptStateError" and error["path"].endswith("f.jsonl")
+    assert "a FIFO, not a log file" in error["detail"]
+    listed = _bounded("inspect", str(tmp_path), "--json")
+    assert listed.returncode == 1, listed.stderr
+    rows = {r["key"]: r for r in json.loads(listed.stdout)}
+    assert "a FIFO" in rows["f"]["damaged"] and rows["a"]["version"] == 3
+    claimed = _bounded("claim", str(tmp_path), "f", "--owner", "o", "--json")  # a writer too
+    assert claimed.returncode == 2 and json.loads(claimed.stdout)["error"] == "CorruptStateError"
+
+
+def test_a_directory_at_a_log_path_reads_as_damaged(tmp_path: Path) -> None:
+    _store(tmp_path)
+    (tmp_path / "data" / "zz.jsonl").mkdir(0o700)
+    store = fs.FileStore(tmp_path)
+    with pytest.raises(fs.CorruptStateError, match="a directory, not a log file"):
+        store.get("zz")
+    with pytest.raises(fs.CorruptStateError, match="a directory, not a log file"):
+        store.put("zz", 1, expected_version=None)
+    assert store.get("a") is not None
+    store.close()
+
+
+@pytest.mark.parametrize("marker", ['{"format": 4', "", "[]", '{"format": "4"}'])
+def test_a_damaged_store_marker_gets_advice_that_restores_it(tmp_path: Path, marker: str) -> None:
+    _store(tmp_path)
+    (tmp_path / "fencedstate.json").write_text(marker)
+    done = _cli(str(tmp_path))
+    assert done.returncode == 2 and done.stdout == ""
+    assert "the store marker is damaged" in done.stderr
+    assert "only names the store's format" in done.stderr and "from a backup" in done.stderr
+    assert "--salvage" not in done.stderr  # key-log advice would send the user in a circle
+    error = json.loads(_cli(str(tmp_path), "--json").stdout)
+    assert error["error"] == "CorruptStateError" and "open_store(" in error["advice"]
+    (tmp_path / "fencedstate.json").unlink()  # the advice, followed
+    fs.open_store(str(tmp_path)).close()
+    assert _cli(str(tmp_path)).returncode == 0
+    assert fs.FileStore(tmp_path).get("team/c").value == 2  # type: ignore[union-attr]
+
+
+def test_a_marker_from_a_newer_release_says_so(tmp_path: Path) -> None:
+    _store(tmp_path)
+    (tmp_path / "fencedstate.json").write_text('{"format": 99}')
+    done = _cli(str(tmp_path))
+    assert done.returncode == 2 and "written by a newer fencedstate" in done.stderr
+    assert "--salvage" not in done.stderr and "remove it" not in done.stderr

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .core import args
 from .errors import ClaimHeldError, InvalidArgumentError, StorageError
 from .records import State, to_record
 from .store import Store
@@ -75,6 +76,7 @@ def copy_store(
     ``InvalidArgumentError`` if ``dst`` already holds a key or the copy does not verify.
     Writers must not use ``src`` while it is copied (the check above runs at the start).
     """
+    wait = args.wait(wait)  # a NaN deadline would never pass
     started = time.monotonic()
     keys = src.read_all_keys()
     deadline = started + wait

@@ -21,7 +21,7 @@ from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
 from .core.keys import relpath_to_key
-from .errors import FencedStateError, InvalidArgumentError
+from .errors import CorruptStateError, FencedStateError, InvalidArgumentError
 from .file import keylog
 from .file.filestore import MARKER
 from .file.repair import Salvage, aside_of, check_store_marker, reset, restore, salvage
@@ -46,13 +46,14 @@ __all__ = [
 
 @dataclass
 class Damage:
-    """One damaged log: its key, file, the byte offset of the first bad byte, and why."""
+    """One damaged log: its key, file, the byte offset of the first bad byte, why, and the
+    SHA-256 of its bytes (None when nothing could be read: a FIFO, a symlink, ...)."""
 
     key: str
     path: str
     offset: int
     reason: str
-    sha256: str
+    sha256: str | None
     quarantined_to: str | None = None
 
 
@@ -119,9 +120,6 @@ def check(path: str | os.PathLike[str], *, quarantine: bool = False) -> CheckRep
             if key is None:
                 continue
             report.keys += 1
-            if os.path.isdir(full):
-                report.damaged.append(Damage(key, full, 0, "a directory, not a log file", ""))
-                continue
             _check_log(report, key, full, quarantine)
         dirnames[:] = [d for d in dirnames if not d.endswith(".jsonl")]
     return report
@@ -152,10 +150,12 @@ def _walk_perms(report: CheckReport, top: str, uid: int) -> None:
 
 def _check_log(report: CheckReport, key: str, path: str, quarantine: bool) -> None:
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = keylog.read_regular(path)  # never follows a symlink, never waits on a FIFO
+    except CorruptStateError as exc:  # a symlink, a FIFO, a directory, ...: nothing read
+        report.damaged.append(Damage(key, path, 0, exc.detail, None))
+        return
     except OSError as exc:
-        report.damaged.append(Damage(key, path, 0, f"cannot read: {exc.strerror}", ""))
+        report.damaged.append(Damage(key, path, 0, f"cannot read: {exc.strerror}", None))
         return
     if data.startswith(QUARANTINE_MARK):
         report.quarantined_keys.append((key, aside_of(data)))
@@ -192,7 +192,8 @@ def render(report: CheckReport) -> str:
     rows: list[tuple[str, str, str, str]] = []
     for d in report.damaged:
         what = f"damaged; moved to {d.quarantined_to}" if d.quarantined_to else "damaged"
-        rows.append((what, d.key, str(d.offset), f"{d.reason} (sha256 {d.sha256})"))
+        hashed = f" (sha256 {d.sha256})" if d.sha256 else ""  # nothing read, nothing hashed
+        rows.append((what, d.key, str(d.offset), d.reason + hashed))
     for key, aside in report.quarantined_keys:
         rows.append(("quarantined", key, "-", f"damaged bytes at {aside}"))
     for p, why in report.permission_problems:

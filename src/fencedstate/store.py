@@ -171,7 +171,7 @@ class Store(Backend):
         claim: rules.ClaimRef | None,
         idem: str | None = None,
     ) -> Snapshot:
-        writer = args.optional_name("writer", writer)
+        writer = args.optional_actor("writer", writer)
         decoded, text = self._encode(key, value)
 
         def step(cur: State, clock: Clock) -> State | None:
@@ -223,7 +223,7 @@ class Store(Backend):
         first ``ConflictError`` is raised.
         """
         key = validate_key(key)
-        writer = args.optional_name("writer", writer)
+        writer = args.optional_actor("writer", writer)
         args.function("fn", fn, "the old value (or None)")
         args.max_retries(max_retries)
         last_conflict = self._contended.get(key)
@@ -294,7 +294,7 @@ class Store(Backend):
         writer: str | None,
         claim: rules.ClaimRef | None,
     ) -> int:
-        writer = args.optional_name("writer", writer)
+        writer = args.optional_actor("writer", writer)
 
         def step(cur: State, clock: Clock) -> State:
             return rules.delete(
@@ -329,7 +329,7 @@ class Store(Backend):
         Either every key is at its expected version and all commit, or ``ConflictError`` names
         the first key that moved and nothing is written (guards against write skew).
         """
-        writer = args.optional_name("writer", writer)
+        writer = args.optional_actor("writer", writer)
         if not isinstance(writes, Mapping):
             raise InvalidArgumentError("put_many takes a dict {key: (value, expected_version)}")
         prepared: dict[str, tuple[Any, str, int | None]] = {}
@@ -384,7 +384,7 @@ class Store(Backend):
         then raise ``ClaimHeldError``.
         """
         key = validate_key(key)
-        owner_ = args.name("owner", owner)
+        owner_ = args.actor("owner", owner)
         ttl = args.ttl(ttl)
         wait = args.wait(wait)
         deadline = time.monotonic() + wait
@@ -409,7 +409,7 @@ class Store(Backend):
     def reclaim(self, key: str, by: str = "recovery") -> int:
         """Revoke any holder and bump the key's epoch, fencing older claims; returns it."""
         key = validate_key(key)
-        by_ = args.name("by", by)
+        by_ = args.actor("by", by)
         return self.transition(
             key, lambda cur, clock: rules.reclaim(cur, by=by_, clock=clock)
         ).epoch

@@ -71,7 +71,9 @@ def commit(store: Store, args: argparse.Namespace) -> dict[str, Any]:
     """Commit a JSON value under (key, owner, epoch)."""
     text = sys.stdin.read() if args.value == "-" else args.value
     try:
-        value = json.loads(text)
+        value = json.loads(text, object_pairs_hook=_unique_keys)
+    except InvalidArgumentError:
+        raise
     except ValueError as exc:
         raise InvalidArgumentError(
             f"--value must be JSON (or - to read it from stdin): {exc}"
@@ -86,6 +88,22 @@ def commit(store: Store, args: argparse.Namespace) -> dict[str, Any]:
         "epoch": snap.epoch,
         "writer": snap.writer,
     }
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """One JSON object of ``--value``; ``InvalidArgumentError`` naming a key given twice
+    (``json`` keeps the last silently, and a value must read back exactly as written)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise InvalidArgumentError(
+                    f"--value has the object key {key!r} more than once; each key of an object "
+                    f"may appear once (the value is stored as written): remove the duplicate"
+                )
+            seen.add(key)
+    return obj
 
 
 def checked(parse: Callable[[str], T], check: Callable[[T], object]) -> Callable[[str], T]:
@@ -107,7 +125,7 @@ def checked(parse: Callable[[str], T], check: Callable[[T], object]) -> Callable
 
 TTL = checked(float, core_args.ttl)
 WAIT = checked(float, core_args.wait)
-OWNER = checked(str, partial(core_args.name, "owner"))
+OWNER = checked(str, partial(core_args.actor, "owner"))
 
 
 def add_parsers(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -135,7 +153,7 @@ def add_parsers(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--owner", type=OWNER, required=True)
     p.add_argument("--epoch", type=int, required=True)
     p = add("reclaim", "revoke any holder of a key and bump its epoch", reclaim)
-    p.add_argument("--by", type=checked(str, partial(core_args.name, "by")), default="recovery")
+    p.add_argument("--by", type=checked(str, partial(core_args.actor, "by")), default="recovery")
     p = add("commit", "commit a JSON value under the claim (key, owner, epoch)", commit)
     p.add_argument("--owner", type=OWNER, required=True)
     p.add_argument("--epoch", type=int, required=True)

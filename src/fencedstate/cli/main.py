@@ -12,7 +12,13 @@ from collections.abc import Sequence
 from contextlib import suppress
 
 from .. import __version__, open_store
-from ..errors import CorruptStateError, FencedStateError, InvalidArgumentError, NotAStoreError
+from ..errors import (
+    CorruptStateError,
+    FencedStateError,
+    InsecureStoreError,
+    InvalidArgumentError,
+    NotAStoreError,
+)
 from ..file.filestore import MARKER
 from ..locations import local_dir, no_store_at
 from ..store import Store
@@ -61,7 +67,7 @@ def _inspect(args: argparse.Namespace) -> int:
     for key in (k for k in store.read_all_keys() if k.startswith(args.prefix)):
         try:
             state = store.state(key)
-        except CorruptStateError as exc:
+        except (CorruptStateError, InsecureStoreError) as exc:  # this key's log alone
             found.append({"key": key, "damaged": exc.detail})
             continue
         if state is None:
@@ -281,7 +287,7 @@ def build_parser() -> Parser:
     p.add_argument("dst", help="the destination store (must not hold any of the keys)")
     p.add_argument(
         "--wait",
-        type=float,
+        type=claims.WAIT,  # refused before any store is opened, as claim's
         default=0.0,
         help="seconds to wait for live claims / pending commits to end",
     )

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import math
+import re
 
 from ..errors import InvalidArgumentError
 
 MAX_NAME = 256
 MAX_TTL = 7 * 24 * 3600.0
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # C0, DEL, C1
 
 
 def name(what: str, value: object) -> str:
@@ -23,6 +25,24 @@ def name(what: str, value: object) -> str:
 def optional_name(what: str, value: object) -> str | None:
     """``name``, or None when ``value`` is None."""
     return None if value is None else name(what, value)
+
+
+def actor(what: str, value: object) -> str:
+    """An owner / writer / reclaimer name: ``name``, and no control character (C0, DEL, C1),
+    so that it shows on one line in ``inspect``, ``history`` and errors."""
+    text = name(what, value)
+    found = _CONTROL.search(text)
+    if found is not None:
+        raise InvalidArgumentError(
+            f"{what} must not contain control characters (found {found.group()!r} at index "
+            f"{found.start()}): use a printable name, e.g. with spaces or '-' instead"
+        )
+    return text
+
+
+def optional_actor(what: str, value: object) -> str | None:
+    """``actor``, or None when ``value`` is None."""
+    return None if value is None else actor(what, value)
 
 
 def expected_version(value: object) -> int:

@@ -90,7 +90,7 @@ class EffectLedger:
             raise InvalidKeyError(prefix, f"the ledger's prefix: {exc.reason}") from None
         self.store = store
         self.prefix = prefix
-        self.owner = args.name("owner", owner if owner is not None else default_owner())
+        self.owner = args.actor("owner", owner if owner is not None else default_owner())
 
     # -- reads --------------------------------------------------------------------------------
 

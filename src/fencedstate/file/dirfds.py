@@ -1,10 +1,10 @@
 """Open directories of the data directory, for the read path: each checked once.
 
-A read opens its key's log with one ``openat`` (``O_NOFOLLOW``) relative to the fd of the log's
-directory, opened segment by segment with ``O_NOFOLLOW | O_DIRECTORY`` when first needed: a
-symlink planted anywhere on the path is refused, with no ``lstat`` per segment per read. The
-store never removes nor renames a directory of ``data/``; one removed by hand (no links left)
-is opened again from its path when a log is missing from it.
+A read opens its key's log with one ``openat`` (``O_NOFOLLOW | O_NONBLOCK``) relative to the
+fd of the log's directory, opened segment by segment with ``O_NOFOLLOW | O_DIRECTORY`` when
+first needed: a symlink planted anywhere on the path is refused, with no ``lstat`` per segment
+per read. The store never removes nor renames a directory of ``data/``; one removed by hand
+(no links left) is opened again from its path when a log is missing from it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from ..core.keys import key_to_relpath
 from ..errors import InsecureStoreError
 
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_OPEN_LOG = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK: a FIFO planted at a log's path opens at once (no effect on a regular file); the
+# reader refuses it by its type (``keylog.require_regular``).
+_OPEN_LOG = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 LIMIT = 128  # directory fds kept per store object
 _ALL: weakref.WeakSet[DirFds] = weakref.WeakSet()
 
@@ -43,7 +45,7 @@ class DirFds:
 
     def open_log(self, key: str) -> int | None:
         """An fd for reading the key's log, or None if it has none; ``InsecureStoreError`` if
-        a directory on its path is a symlink, ``OSError`` (``ELOOP``) if the log is one."""
+        the log or a directory on its path is a symlink."""
         directory, _, name = key_to_relpath(key).rpartition("/")
         with self._guard:
             for fresh in (False, True):
@@ -58,6 +60,13 @@ class DirFds:
                 except FileNotFoundError:
                     if fresh or os.fstat(fd).st_nlink > 0:
                         return None
+                except OSError as exc:  # O_NOFOLLOW on the name alone: ELOOP is a symlink
+                    if exc.errno != errno.ELOOP:
+                        raise
+                    path = os.path.join(self._data, directory, name)
+                    raise InsecureStoreError(
+                        key, f"{path} is a symlink, not a log file: move it out of data/"
+                    ) from None
                 # The directory was removed since it was opened: open its path again.
                 del self._fds[directory]
                 os.close(fd)

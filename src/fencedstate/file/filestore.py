@@ -12,6 +12,7 @@ to the watermark, so nothing a reader returns can be lost to a crash. Multi-key 
 from __future__ import annotations
 
 import os
+import stat
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import suppress
@@ -130,7 +131,8 @@ class FileStore(Store):
                     return None
                 try:
                     st = statx.ino_size(fd)  # not fstat: see ``statx``
-                    wm = keystate.load_wm(table, st.ino, st.size)
+                    if stat.S_ISREG(st.mode):  # else ``_durable_view`` says what it is
+                        wm = keystate.load_wm(table, st.ino, st.size)
                     if wm is not None:
                         state = keylog.tail_at(fd, wm, path)
                 except CorruptStateError:  # or a state the bytes no longer match: the lock
@@ -164,6 +166,7 @@ class FileStore(Store):
                 return None
             try:
                 st = statx.ino_size(fd)
+                keylog.require_regular(st.mode, path)  # a FIFO, a directory: never read
                 try:
                     state_fd = self._locks.state_fd(key)
                 except OSError:  # a store this process may read, not write (EROFS, EACCES)
@@ -310,13 +313,16 @@ class FileStore(Store):
     # -- maintenance --------------------------------------------------------------------------
 
     def iter_logs(self) -> Iterator[str]:
-        """Every key that has a log (including deleted and claim-only keys), unsorted."""
-        for dirpath, _, filenames in os.walk(self._data):
+        """Every key that has a log (including deleted and claim-only keys), unsorted; also a
+        key whose log path holds something else (a directory, a symlink: no key's directory
+        ends in ``.jsonl``), which reads as damaged."""
+        for dirpath, dirnames, filenames in os.walk(self._data):
             rel_dir = os.path.relpath(dirpath, self._data)
-            for name in filenames:
+            for name in filenames + [d for d in dirnames if d.endswith(".jsonl")]:
                 key = relpath_to_key(name if rel_dir == "." else f"{rel_dir}/{name}")
                 if key is not None:
                     yield key
+            dirnames[:] = [d for d in dirnames if not d.endswith(".jsonl")]
 
     def in_flight(self) -> bool:
         if self._intents.pending():

@@ -17,6 +17,7 @@ import contextlib
 import errno
 import os
 import re
+import stat
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -25,7 +26,9 @@ from ..records import State, decode_line
 
 _CHUNK = 64 * 1024
 _TAIL_CHUNK = 4096  # first read of a tail: most lines are shorter (measured: 64 KiB cost 5+ us)
-_OPEN_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK: opening a FIFO planted at a log's path must not wait for a writer (no effect on a
+# regular file); the file type is checked once it is open (``require_regular``).
+_OPEN_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _OPEN_RW = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
 PAD = b" "  # the padding byte
 _BLANK = b" \0"  # what a reader skips past the last line: padding, and NULs a crash left
@@ -41,12 +44,55 @@ def open_read(path: str) -> int | None:
         return None
 
 
+_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFDIR: "a directory",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFLNK: "a symlink",
+}
+NOT_A_LOG = "not a log file (nothing was read): move it out of data/, or put the key's log there"
+
+
+def file_kind(mode: int) -> str:
+    """What a file of ``mode`` is, for a message: "a FIFO", "a directory", ..."""
+    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def require_regular(mode: int, where: str) -> None:
+    """``CorruptStateError`` naming ``where`` unless ``mode`` is a regular file's."""
+    if not stat.S_ISREG(mode):
+        raise CorruptStateError(where, f"{file_kind(mode)}, {NOT_A_LOG}")
+
+
+def read_regular(path: str) -> bytes:
+    """The whole file at ``path``, opened without following a symlink and without blocking
+    (a FIFO); ``CorruptStateError`` without reading it if it is not a regular file,
+    ``FileNotFoundError`` if it is missing."""
+    try:
+        fd = os.open(path, _OPEN_READ)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and os.path.islink(path):
+            raise CorruptStateError(path, f"a symlink, {NOT_A_LOG}") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        require_regular(st.st_mode, path)
+        return _read_all(fd, st.st_size)
+    finally:
+        os.close(fd)
+
+
 def open_rw(path: str) -> tuple[int, bool]:
-    """An fd for reading and appending, creating the file (0600) if needed; (fd, created)."""
+    """An fd for reading and appending, creating the file (0600) if needed; (fd, created).
+    ``CorruptStateError`` if a directory is at ``path``."""
     try:
         return os.open(path, _OPEN_RW), False
     except FileNotFoundError:
         pass
+    except IsADirectoryError:
+        raise CorruptStateError(path, f"a directory, {NOT_A_LOG}") from None
     make_dirs(os.path.dirname(path))
     try:
         return os.open(path, _OPEN_RW | os.O_CREAT | os.O_EXCL, 0o600), True

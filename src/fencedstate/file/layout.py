@@ -25,19 +25,51 @@ from .openlog import storage_error
 FORMAT_VERSION = 4
 READABLE_FORMATS = (1, 2, 3, 4)  # every format's lines are the same; 4 pads logs (``keylog``)
 MARKER = "fencedstate.json"
+_MARKER_DATA = {"format": FORMAT_VERSION, "kind": "fencedstate-filestore"}  # what it holds
 
 
 def check_marker(root: str) -> int:
-    """The store marker's format (checked); ``FileNotFoundError`` if ``root`` has none."""
+    """The store marker's format (checked); ``FileNotFoundError`` if ``root`` has none,
+    ``CorruptStateError`` (with advice on the marker, not on key logs) if it is damaged or
+    from a newer release."""
     marker = os.path.join(root, MARKER)
     with open(marker, "rb") as f:
         try:
             meta = json.load(f)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise CorruptStateError(marker, f"store marker does not parse: {exc}") from None
-    if not isinstance(meta, dict) or meta.get("format") not in READABLE_FORMATS:
-        raise CorruptStateError(marker, f"unsupported store format {meta!r}")
+            raise marker_error(
+                root, f"the store marker is damaged (does not parse: {exc})"
+            ) from None
+    fmt = meta.get("format") if isinstance(meta, dict) else None
+    if type(fmt) is int and fmt > FORMAT_VERSION:
+        raise marker_error(
+            root,
+            f"unsupported store format {fmt}: the store was written by a newer fencedstate "
+            f"(this one reads formats {READABLE_FORMATS[0]} to {FORMAT_VERSION})",
+            newer=True,
+        )
+    if fmt not in READABLE_FORMATS:
+        raise marker_error(root, f"the store marker is damaged (unsupported store format {meta!r})")
     return int(meta["format"])
+
+
+def marker_error(root: str, detail: str, *, newer: bool = False) -> CorruptStateError:
+    """``CorruptStateError`` for the store marker of ``root``, advising what restores it (the
+    marker only names the format; no key log was read or changed)."""
+    marker = os.path.join(root, MARKER)
+    exc = CorruptStateError(marker, detail)
+    if newer:
+        advice = "Open the store with the newer fencedstate that wrote it; nothing was changed."
+    else:
+        advice = (
+            f"{marker} only names the store's format ({json.dumps(_MARKER_DATA)}); no key "
+            f"was read or changed. Restore it from a backup, or remove it and open the store "
+            f"once from Python (fencedstate.open_store({root!r}).close()), which writes a new "
+            f"one; format {FORMAT_VERSION} reads the logs of every earlier format. "
+            f"Then run `fencedstate check {root}`."
+        )
+    vars(exc)["advice"] = advice  # this instance's: the class's is about key logs
+    return exc
 
 
 def prepare(root: str, durable: bool, trust_owner: bool) -> None:
@@ -123,7 +155,7 @@ def _write_marker(root: str, marker: str, durable: bool) -> None:
     tmp = f"{marker}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
     try:
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"format": FORMAT_VERSION, "kind": "fencedstate-filestore"}, f)
+            json.dump(_MARKER_DATA, f)
             f.write("\n")
             if durable:
                 f.flush()

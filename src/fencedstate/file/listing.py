@@ -13,6 +13,7 @@ which derives the state under the key's lock and raises the usual typed errors.
 from __future__ import annotations
 
 import os
+import stat
 from typing import TYPE_CHECKING
 
 from ..core.keys import relpath_to_key
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from .filestore import FileStore
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_LOG_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+_LOG_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # as ``dirfds``
 _SUFFIX = ".jsonl"
 
 
@@ -84,7 +85,7 @@ def _exists(store: FileStore, table: keystate.Table | None, dfd: int, name: str,
         if fd >= 0:
             try:
                 st = statx.ino_size(fd)  # not fstat: see ``statx``
-                wm = keystate.load_wm(table, st.ino, st.size)
+                wm = keystate.load_wm(table, st.ino, st.size) if stat.S_ISREG(st.mode) else None
                 if wm is not None:
                     path = os.path.join(store._data, key + _SUFFIX)
                     state = keylog.check_key(keylog.tail_at(fd, wm, path), key, path)

@@ -170,6 +170,7 @@ class OpenLog:
             self._open(self._path_of(self.key))  # checked again: no symlink on the way
             st = statx.ino_size(self.fd)
             ks = keystate.load(self.state_fd, st.ino, st.size)
+        keylog.require_regular(st.mode, self.path)  # a FIFO, a directory: never read
         self.size = st.size
         if ks is None:
             ks = self._derive_state(st)

@@ -50,9 +50,8 @@ def quarantine(root: str, key: str, path: str, data: bytes) -> str:
     locks = KeyLocks(os.path.join(root, "locks"), 30.0)
     try:
         with locks.hold(key) as state_fd:
-            with open(path, "rb") as f:
-                if f.read() != data:
-                    raise CorruptStateError(path, "log changed while being quarantined")
+            if keylog.read_regular(path) != data:
+                raise CorruptStateError(path, "log changed while being quarantined")
             aside = _link_aside(path, stamp)
             old_ino = os.stat(path).st_ino
             digest = hashlib.sha256(data).hexdigest()
@@ -271,8 +270,7 @@ def _damaged_key(path: str | os.PathLike[str], key: str) -> Iterator[_Damaged]:
             current = _require_damaged(log, key)
             if current.startswith(QUARANTINE_MARK):
                 aside = aside_of(current)
-                with open(aside, "rb") as f:
-                    data = f.read()
+                data = keylog.read_regular(aside)
                 yield _Damaged(log, locks, state_fd, data, aside)
             else:
                 yield _Damaged(log, locks, state_fd, current, "")
@@ -298,10 +296,15 @@ def _link_aside(log: str, stamp: str) -> str:
 
 def _require_damaged(log: str, key: str) -> bytes:
     try:
-        with open(log, "rb") as f:
-            current = f.read()
+        current = keylog.read_regular(log)  # never follows a symlink, never waits on a FIFO
     except FileNotFoundError:
         raise InvalidArgumentError(f"key {key!r} has no log: nothing to repair") from None
+    except CorruptStateError as exc:
+        raise InvalidArgumentError(
+            f"{log} is {exc.detail.split(',')[0]}, not a log file: check cannot repair it; move "
+            f"it out of data/ by hand (the key then reads as absent), or put a good copy of the "
+            f"key's log there"
+        ) from None
     if current.startswith(QUARANTINE_MARK):
         return current
     if keylog.scan_log(current, log, key).reason is None:

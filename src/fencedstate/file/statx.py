@@ -1,11 +1,12 @@
-"""A log's inode, size and link count without asking for its timestamps (``statx``).
+"""A log's inode, size, link count and file type without asking for its timestamps (``statx``).
 
 Since Linux 6.13 a file whose ctime or mtime was queried (``stat``, ``fstat``) gets a
 fine-grained timestamp, and so a dirty inode, at its next write; on ext4 the ``fdatasync``
 after that write then commits the journal. Measured on this VM: an overwrite + ``fdatasync``
 took 227 us with an ``fstat`` before each write and 157 us without (``statx`` for the inode
 and size alone, or ``lseek``, left it at 157-167 us). So the commit and read paths, which
-need the inode and size on every call, ask ``statx`` for just those (``ino_size``). Where
+need the inode and size on every call, ask ``statx`` for just those (``ino_size``; with the
+file type, from the same call, so that a FIFO or a directory is never read as a log). Where
 ``statx`` cannot be called (no such libc function, or ``ENOSYS``), ``os.fstat`` answers.
 """
 
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 _AT_EMPTY_PATH = 0x1000
-_MASK = 0x4 | 0x100 | 0x200  # STATX_NLINK | STATX_INO | STATX_SIZE: no timestamp asked
+_MASK = 0x1 | 0x4 | 0x100 | 0x200  # STATX_TYPE | _NLINK | _INO | _SIZE: no timestamp asked
 
 
 class _Statx(ctypes.Structure):
@@ -44,11 +45,12 @@ class FileId(NamedTuple):
     ino: int
     size: int
     nlink: int
+    mode: int  # its file type bits (``stat.S_ISREG``) at least
 
 
 def _from_fstat(fd: int) -> FileId:
     st = os.fstat(fd)
-    return FileId(st.st_ino, st.st_size, st.st_nlink)
+    return FileId(st.st_ino, st.st_size, st.st_nlink, st.st_mode)
 
 
 def _load() -> Callable[[int], FileId]:
@@ -67,7 +69,7 @@ def _load() -> Callable[[int], FileId]:
             if err == errno.ENOSYS:
                 return _from_fstat(fd)
             raise OSError(err, os.strerror(err))
-        return FileId(buf.ino, buf.size, buf.nlink)
+        return FileId(buf.ino, buf.size, buf.nlink, buf.mode)
 
     return ino_size
 
