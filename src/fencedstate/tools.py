@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from .core import values
 from .core.keys import validate_key
 from .errors import (
     ClaimHeldError,
@@ -148,9 +149,11 @@ class StateTools:
     def commit_json(self, key: str, value_json: str, expected_version: int) -> str:
         """``commit`` with the value given as JSON text (for strict tool schemas)."""
         try:
-            value = json.loads(value_json)
-        except json.JSONDecodeError as exc:
-            return f"ERROR: your write was NOT saved: value_json is not valid JSON: {exc}"
+            value = values.parse_json(value_json, "value_json")
+        except InvalidArgumentError as exc:
+            return f"ERROR: your write was NOT saved: {exc}"
+        except RecursionError:
+            return "ERROR: your write was NOT saved: value_json is nested too deep"
         return self.commit(key, value, expected_version)
 
     async def aread(self, key: str) -> str:

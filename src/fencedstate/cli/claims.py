@@ -8,7 +8,6 @@ stdout; an error exits 3 (held by another), 4 (fenced), 5 (conflict) or 2 (anyth
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from functools import partial
@@ -16,9 +15,8 @@ from typing import Any, TypeVar
 
 from ..claim import Claim
 from ..core import args as core_args
-from ..core import rules
+from ..core import rules, values
 from ..core.clock import Lease
-from ..core.values import MAX_VALUE_DEPTH
 from ..errors import InvalidArgumentError, InvalidValueError
 from ..store import Store
 
@@ -71,15 +69,10 @@ def commit(store: Store, args: argparse.Namespace) -> dict[str, Any]:
     """Commit a JSON value under (key, owner, epoch)."""
     text = sys.stdin.read() if args.value == "-" else args.value
     try:
-        value = json.loads(text, object_pairs_hook=_unique_keys)
-    except InvalidArgumentError:
-        raise
-    except ValueError as exc:
-        raise InvalidArgumentError(
-            f"--value must be JSON (or - to read it from stdin): {exc}"
-        ) from None
+        value = values.parse_json(text, "--value")  # "-": the text read from stdin
     except RecursionError:  # deeper than Python's own limit: the store's refusal, said early
-        raise InvalidValueError(args.key, f"nested deeper than {MAX_VALUE_DEPTH} levels") from None
+        depth = values.MAX_VALUE_DEPTH
+        raise InvalidValueError(args.key, f"nested deeper than {depth} levels") from None
     held = resume(store, args.key, args.owner, args.epoch)
     snap = held.commit(value, expected_version=args.expected_version)
     return {
@@ -88,22 +81,6 @@ def commit(store: Store, args: argparse.Namespace) -> dict[str, Any]:
         "epoch": snap.epoch,
         "writer": snap.writer,
     }
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """One JSON object of ``--value``; ``InvalidArgumentError`` naming a key given twice
-    (``json`` keeps the last silently, and a value must read back exactly as written)."""
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise InvalidArgumentError(
-                    f"--value has the object key {key!r} more than once; each key of an object "
-                    f"may appear once (the value is stored as written): remove the duplicate"
-                )
-            seen.add(key)
-    return obj
 
 
 def checked(parse: Callable[[str], T], check: Callable[[T], object]) -> Callable[[str], T]:

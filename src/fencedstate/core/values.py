@@ -6,7 +6,7 @@ import json
 import math
 from typing import Any
 
-from ..errors import InvalidValueError, ValueTooLargeError
+from ..errors import InvalidArgumentError, InvalidValueError, ValueTooLargeError
 from ..records import encode_value, loads_json
 
 MAX_VALUE_DEPTH = 256
@@ -43,6 +43,32 @@ def encode(key: str, value: Any, max_bytes: int) -> tuple[Any, str]:
     if decoded != value:
         raise InvalidValueError(key, _inexact(value, decoded))
     return decoded, text
+
+
+def parse_json(text: str, what: str) -> Any:
+    """JSON text a person or a model typed, as a value. ``InvalidArgumentError`` naming
+    ``what`` if it is not JSON or gives an object key twice (``json`` keeps the last silently,
+    and a value must read back exactly as written); ``RecursionError`` past Python's depth."""
+    try:
+        return json.loads(text, object_pairs_hook=lambda pairs: _unique_keys(pairs, what))
+    except InvalidArgumentError:
+        raise
+    except ValueError as exc:
+        raise InvalidArgumentError(f"{what} must be JSON: {exc}") from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]], what: str) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise InvalidArgumentError(
+                    f"{what} has the object key {key!r} more than once; each key of an object "
+                    f"may appear once (the value is stored as written): remove the duplicate"
+                )
+            seen.add(key)
+    return obj
 
 
 def _depth(value: Any) -> int:

@@ -253,7 +253,12 @@ async def test_read_tool_and_prefix(store: fs.Store) -> None:
     bad = await commit.run_json(
         {"key": "plans/x", "value_json": "{nope", "expected_version": 1}, CancellationToken()
     )
-    assert bad.startswith("ERROR: your write was NOT saved") and "not valid JSON" in bad
+    assert bad.startswith("ERROR: your write was NOT saved") and "value_json must be JSON" in bad
+    twice = await commit.run_json(  # json would keep the last "a": stored is not what was sent
+        {"key": "plans/x", "value_json": '{"a": 1, "a": 2}', "expected_version": 1},
+        CancellationToken(),
+    )
+    assert twice.startswith("ERROR: your write was NOT saved") and "'a' more than once" in twice
     assert store.get("plans/x").value == [1, 2]  # type: ignore[union-attr]
 
 
