@@ -11,13 +11,12 @@ import os
 
 from autogen_core.tools import FunctionTool
 
-from fencedstate.core import args
-from fencedstate.errors import InvalidArgumentError
 from fencedstate.integrations import (
     commit_state_function,
+    key_prefix_of,
     read_state_function,
-    resolve_prefix,
     resolve_store,
+    writer_of,
 )
 from fencedstate.store import Store
 from fencedstate.tools import COMMIT_DESCRIPTION, COMMIT_TOOL, READ_DESCRIPTION, READ_TOOL
@@ -27,23 +26,9 @@ __all__ = ["COMMIT_TOOL", "READ_TOOL", "commit_state_tool", "read_state_tool", "
 StoreArg = Store | str | os.PathLike[str]
 
 
-def _key_prefix(key_prefix: object) -> str:
-    """``""`` (any key) or a key prefix ending in ``/``."""
-    return "" if key_prefix == "" else resolve_prefix(key_prefix, what="key_prefix")
-
-
-def _commit_options(writer: object, raise_on_conflict: object) -> str:
-    """The validated ``writer``; ``raise_on_conflict`` must be a bool."""
-    if not isinstance(raise_on_conflict, bool):
-        raise InvalidArgumentError(
-            f"raise_on_conflict must be True or False, got {raise_on_conflict!r}"
-        )
-    return args.name("writer", writer)
-
-
 def read_state_tool(store: StoreArg, *, key_prefix: str = "") -> FunctionTool:
     """A tool ``read_state(key)``: JSON with the key's ``value``, ``version`` and ``writer``."""
-    prefix = _key_prefix(key_prefix)
+    prefix = key_prefix_of(key_prefix)
     read_state = read_state_function(resolve_store(store), key_prefix=prefix)
     return FunctionTool(read_state, name=READ_TOOL, description=READ_DESCRIPTION)
 
@@ -58,8 +43,8 @@ def commit_state_tool(
     ``AssistantAgent``, AutoGen's workbench turns it into an ``is_error`` tool result naming
     ``ConflictError``; call ``run_json`` directly to get the exception).
     """
-    name = _commit_options(writer, raise_on_conflict)
-    prefix = _key_prefix(key_prefix)
+    name = writer_of(writer, raise_on_conflict)
+    prefix = key_prefix_of(key_prefix)
     commit_state = commit_state_function(
         resolve_store(store), writer=name, raise_on_conflict=raise_on_conflict, key_prefix=prefix
     )
@@ -70,8 +55,8 @@ def state_tools(
     store: StoreArg, *, writer: str, raise_on_conflict: bool = False, key_prefix: str = ""
 ) -> list[FunctionTool]:
     """Both tools, ``[read_state, commit_state]``, ready for ``AssistantAgent(tools=...)``."""
-    _commit_options(writer, raise_on_conflict)
-    _key_prefix(key_prefix)
+    writer_of(writer, raise_on_conflict)  # refused before the store is opened
+    key_prefix_of(key_prefix)
     resolved = resolve_store(store)  # opened once, shared by both tools
     return [
         read_state_tool(resolved, key_prefix=key_prefix),

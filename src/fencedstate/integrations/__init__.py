@@ -23,7 +23,7 @@ from .claims import ClaimRegistry, SessionClaim
 from .lock import KeyedLocks, ObjectLock
 from .retry import ATTEMPTS, aretry_conflicts, pause, retry_conflicts
 from .segments import MAX_ENCODED, decode_segment, encode_segment, join_key
-from .state_tools import commit_state_function, read_state_function
+from .state_tools import commit_state_function, key_prefix_of, read_state_function, writer_of
 from .tool_effects import Probe, ToolEffects, bind_probe, recorded
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "default_owner",
     "encode_segment",
     "join_key",
+    "key_prefix_of",
     "pause",
     "read_state_function",
     "recorded",
@@ -50,4 +51,5 @@ __all__ = [
     "resolve_store",
     "retry_conflicts",
     "store_location",
+    "writer_of",
 ]

@@ -8,15 +8,33 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from ..core import args
+from ..errors import InvalidArgumentError
 from ..store import Store
 from ..tools import StateTools
+from .arguments import resolve_prefix
 
-__all__ = ["commit_state_function", "read_state_function"]
+__all__ = ["commit_state_function", "key_prefix_of", "read_state_function", "writer_of"]
+
+
+def key_prefix_of(key_prefix: object) -> str:
+    """A tool's ``key_prefix``: ``""`` (any key) or a key prefix ending in ``/``;
+    ``InvalidArgumentError`` naming it else (every call of the tool would be refused)."""
+    return "" if key_prefix == "" else resolve_prefix(key_prefix, what="key_prefix")
+
+
+def writer_of(writer: object, raise_on_conflict: object) -> str:
+    """A commit tool's validated ``writer``; ``raise_on_conflict`` must be a bool."""
+    if not isinstance(raise_on_conflict, bool):
+        raise InvalidArgumentError(
+            f"raise_on_conflict must be True or False, got {raise_on_conflict!r}"
+        )
+    return args.actor("writer", writer)
 
 
 def read_state_function(store: Store, *, key_prefix: str = "") -> Callable[[str], Awaitable[str]]:
     """``async read_state(key)``: JSON with the key's ``value``, ``version`` and ``writer``."""
-    tools = StateTools(store, key_prefix=key_prefix)
+    tools = StateTools(store, key_prefix=key_prefix_of(key_prefix))
 
     async def read_state(key: str) -> str:
         return await tools.aread(key)
@@ -29,7 +47,10 @@ def commit_state_function(
 ) -> Callable[[str, str, int], Awaitable[str]]:
     """``async commit_state(key, value_json, expected_version)``: a compare-and-set write."""
     tools = StateTools(
-        store, writer=writer, key_prefix=key_prefix, raise_on_conflict=raise_on_conflict
+        store,
+        writer=writer_of(writer, raise_on_conflict),
+        key_prefix=key_prefix_of(key_prefix),
+        raise_on_conflict=raise_on_conflict,
     )
 
     async def commit_state(key: str, value_json: str, expected_version: int) -> str:

@@ -227,3 +227,21 @@ async def test_read_tool(store: fs.Store) -> None:
         "value": {"x": 1},
         "writer": "w",
     }
+
+
+def test_tool_builders_refuse_bad_options_when_built(store: fs.Store) -> None:
+    """As the autogen tools: a bad option is refused naming it when the tools are built, not
+    at every call of the model (a prefix without '/' refused every key; writer=5 failed the
+    first commit; "no" was a truthy raise_on_conflict)."""
+    for bad, named in (
+        ({"writer": 5}, "writer"),
+        ({"writer": "a\nb"}, "writer"),
+        ({"writer": "w", "key_prefix": "plans"}, "key_prefix"),
+        ({"writer": "w", "raise_on_conflict": "no"}, "raise_on_conflict"),
+    ):
+        with pytest.raises(fs.InvalidArgumentError, match=named):
+            state_tools(store, **bad)
+    assert [t.name for t in state_tools(store, writer="w", key_prefix="plans/")] == [
+        "read_state",
+        "commit_state",
+    ]
