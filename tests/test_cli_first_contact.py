@@ -227,6 +227,28 @@ def test_salvage_after_quarantine_keeps_the_value_reads_returned(tmp_path: Path)
     store.close()
 
 
+def test_salvage_when_the_first_line_is_the_damaged_one(tmp_path: Path) -> None:
+    """Reads returned version 3 (the lines after the bad first one are intact); after
+    `--quarantine`, `--salvage` used to say "nothing to salvage" and leave only `--reset`."""
+    store = fs.FileStore(tmp_path)
+    v = 0
+    for i in range(3):
+        v = store.put("c", {"i": i}, expected_version=v).version
+    log = tmp_path / "data" / "c.jsonl"
+    lines = log.read_bytes().splitlines(keepends=True)
+    lines[0] = lines[0].replace(b'"i":0', b'"i":9')  # line 1 of 3 fails its checksum
+    log.write_bytes(b"".join(lines))
+    assert run("check", str(tmp_path), "--quarantine").returncode == 1
+    out = run("check", str(tmp_path), "--salvage", "c")
+    assert out.returncode == 0, out.stderr
+    assert "kept 0 valid lines; the key is now at version 4, epoch 1" in out.stdout
+    snap = store.get("c")
+    assert snap is not None and (snap.value, snap.version) == ({"i": 2}, 4)
+    assert [e.version for e in store.history("c", limit=None)] == [4]
+    assert fs.check(tmp_path).clean
+    store.close()
+
+
 def test_salvage_of_a_quarantined_key_and_refusals(tmp_path: Path) -> None:
     _store(tmp_path)
     _damage(tmp_path)

@@ -165,28 +165,31 @@ def salvage(path: str | os.PathLike[str], key: str) -> Salvage:
     One line is appended after the prefix (op ``reclaim``, actor ``fencedstate check``): the last
     good value at a version and an epoch above every one the prefix or the damaged part shows.
     The last good value is the newest intact line's: when the damage is a line further back,
-    the lines after it still hold the value reads returned, and it is carried forward.
+    the lines after it still hold the value reads returned, and it is carried forward (also
+    when the first line is the bad one: the log is then that one line).
     A writer still holding a version or a claim from the lost part gets ``ConflictError`` or
     ``FencedError`` instead of matching a reused number (no ABA).
 
     Runs under the key's lock (and its sync lock for the shared state), so concurrent writers
     wait; the key's shared state (end, watermark) is derived again from the new log, as a
     compaction does. The key continues from its last good version: it never goes back to 1.
-    ``InvalidArgumentError`` if the key is not damaged or not even its first line is valid
-    (then only ``reset`` can help).
+    ``InvalidArgumentError`` if the key is not damaged or no line of it is intact (then only
+    ``reset`` can help).
     """
     with _damaged_key(path, key) as bad:
         log, damaged, state_fd = bad.log, bad.data, bad.table
         found = keylog.scan_log(damaged, log, key)
-        if found.reason is None or not found.states or not found.bad_offset:
+        valid = found.bad_offset if found.reason is not None and found.states else 0
+        newest = _newest_intact(found.states[-1] if valid else None, damaged[valid:], log, key)
+        if found.reason is None or newest is None:
             raise InvalidArgumentError(
-                f"key {key!r} has no valid line before its damage: nothing to salvage "
+                f"key {key!r} has no intact line: nothing to salvage "
                 "(use --reset KEY SHA256 to make it absent)"
             )
         aside = bad.aside or _link_aside(log, _stamp())
-        lost = damaged[found.bad_offset :]
-        moved = _moved_past(_newest_intact(found.states[-1], lost, log, key), lost)
-        kept = damaged[: found.bad_offset] + encode_state(moved)
+        lost = damaged[valid:]
+        moved = _moved_past(newest, lost)
+        kept = damaged[:valid] + encode_state(moved)
         old_ino = os.stat(log).st_ino
         _replace(log, kept)  # fsynced, renamed, directory fsynced
         with bad.locks.hold_sync(key):
@@ -201,8 +204,8 @@ def salvage(path: str | os.PathLike[str], key: str) -> Salvage:
         key,
         moved.version,
         moved.epoch,
-        len(found.states),
-        len(damaged) - found.bad_offset,
+        len(found.states) if valid else 0,
+        len(lost),
         aside,
     )
 
@@ -210,9 +213,10 @@ def salvage(path: str | os.PathLike[str], key: str) -> Salvage:
 _NUMBERS = re.compile(rb'"(version|epoch)":(\d{1,19})\b')
 
 
-def _newest_intact(last: State, lost: bytes, where: str, key: str) -> State:
-    """The newest state: ``last`` (the prefix's), or a later intact line of ``key`` among the
-    ``lost`` bytes (each line checked alone: its checksum and its key) with a higher version."""
+def _newest_intact(last: State | None, lost: bytes, where: str, key: str) -> State | None:
+    """The newest state: ``last`` (the prefix's, None if it has none), or a later intact line
+    of ``key`` among the ``lost`` bytes (each line checked alone: its checksum and its key)
+    with a higher version."""
     newest = last
     for line in lost.split(b"\n"):
         try:
@@ -220,7 +224,7 @@ def _newest_intact(last: State, lost: bytes, where: str, key: str) -> State:
             keylog.check_key(state, key, where)
         except CorruptStateError:
             continue
-        if state.version > newest.version:
+        if newest is None or state.version > newest.version:
             newest = state
     return newest
 
