@@ -209,6 +209,55 @@ def test_bad_input_is_a_typed_error_and_writes_nothing(store: fs.Store) -> None:
         ledger.run("junk", lambda t: 1)
 
 
+def test_a_function_of_the_wrong_shape_is_refused_before_an_attempt(store: fs.Store) -> None:
+    """fn=lambda: 1 was only checked for being callable: its TypeError came from inside the
+    attempt, which stayed in doubt for good. Now fn and probe must fit fn(token) (and a
+    decorated function's call its signature) before anything is recorded."""
+    ledger = fs.EffectLedger(store)
+    fits = r"fn must be a function of the effect's token, called as fn\(token\); .*\(\) does not"
+    for bad in (lambda: 1, lambda a, b: 1, lambda *, token: 1):
+        with pytest.raises(fs.InvalidArgumentError, match=r"fn must be .* called as fn\(token\)"):
+            ledger.run("x", bad)
+    with pytest.raises(fs.InvalidArgumentError, match=fits):
+        ledger.run("x", lambda: 1)
+    with pytest.raises(fs.InvalidArgumentError, match=r"probe must .* called as probe\(token\)"):
+        ledger.run("x", lambda t: 1, probe=lambda: "seen")
+    with pytest.raises(fs.InvalidArgumentError, match="probe must"):
+        ledger.begin("x", probe=lambda: "seen")
+
+    async def fire() -> int:
+        return 1
+
+    with pytest.raises(fs.InvalidArgumentError, match="fn must"):
+        asyncio.run(ledger.arun("x", fire))  # type: ignore[arg-type]
+    with pytest.raises(fs.InvalidArgumentError, match="probe must"):
+        asyncio.run(ledger.arun("x", lambda t: 1, probe=fire))  # type: ignore[arg-type]
+
+    @ledger.effect(id=lambda to, *_: f"mail-{to}")
+    def send(to: str, subject: str) -> str:
+        return f"sent {subject} to {to}"
+
+    @ledger.effect(id=lambda to, *_: f"amail-{to}")
+    async def asend(to: str, subject: str) -> str:
+        return f"sent {subject} to {to}"
+
+    @ledger.effect(id="seen-{to}", probe=lambda: "seen")
+    def probed(to: str) -> str:
+        return "sent"
+
+    with pytest.raises(fs.InvalidArgumentError, match=r"send\(to, subject\) cannot"):
+        send("ann")  # type: ignore[call-arg]
+    with pytest.raises(fs.InvalidArgumentError, match=r"asend\(to, subject\) cannot be called"):
+        asyncio.run(asend("ann", "hi", "extra"))  # type: ignore[call-arg]
+    with pytest.raises(fs.InvalidArgumentError, match="probe must be a function of probed's"):
+        probed("ann")
+    with pytest.raises(fs.InvalidArgumentError, match="probe must be a function"):
+        ledger.effect(id="p", probe="seen")  # type: ignore[arg-type]
+    assert store.keys("effects/") == []  # nothing recorded, so nothing is in doubt
+    assert ledger.run("x", lambda t: t.attempt) == 1 and send("ann", "hi") == "sent hi to ann"
+    assert ledger.run("b", str).startswith("EffectToken(")  # no signature to check: accepted
+
+
 def test_a_wrong_claim_store_or_id_template_is_refused_up_front(store: fs.Store) -> None:
     """claim='x' was an AttributeError, EffectLedger('state/') was accepted, and an id naming
     no argument was a bare KeyError at every call; now each is InvalidArgumentError at once."""

@@ -66,10 +66,19 @@ def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+_PLACEHOLDER = EffectToken("-", None, 1)  # what a signature check binds in place of a token
+
+
+def _check_function(what: str, f: object) -> None:
+    """``InvalidArgumentError`` unless ``f`` can be called as ``f(token)``: before an attempt is
+    recorded, so a function of the wrong shape puts nothing in doubt."""
+    args.takes(what, f, "the effect's token", f"{what}(token)", _PLACEHOLDER)
+
+
 def _check_functions(fn: object, probe: object) -> None:
-    args.function("fn", fn, "the effect's token")
+    _check_function("fn", fn)
     if probe is not None:
-        args.function("probe", probe, "the effect's token")
+        _check_function("probe", probe)
 
 
 class EffectLedger:
@@ -169,7 +178,7 @@ class EffectLedger:
         """
         key = self.key(effect_id)
         if probe is not None:
-            args.function("probe", probe, "the effect's token")
+            _check_function("probe", probe)
         outcome = self._begin(key, effect_id, claim, probe, args.ttl(ttl), wait, description)
         if isinstance(outcome, _Replay):
             return Begun(None, outcome.result)
