@@ -163,8 +163,9 @@ def test_claim_fences_the_start(store: fs.Store) -> None:
         ledger.run("tasks/7/other", world.send, claim=claim)
     assert info.value.key == "tasks/7" and info.value.reason == "reclaimed"
     assert world.sent == [] and ledger.get("tasks/7/other") is None
-    # a completed effect still replays for the zombie: nothing fires
-    assert ledger.run("tasks/7/mail", world.send, claim=claim) == claim.epoch
+    # a completed effect is not replayed to the zombie either: it learns it lost the grant
+    with pytest.raises(fs.FencedError, match="reclaimed"):
+        ledger.run("tasks/7/mail", world.send, claim=claim)
     claim.release()
     new = store.claim("tasks/7", owner="b", ttl=30)
     assert ledger.run("tasks/7/other", world.send, claim=new)["attempt"] == 1
@@ -173,6 +174,40 @@ def test_claim_fences_the_start(store: fs.Store) -> None:
     with pytest.raises(fs.FencedError):
         ledger.run("tasks/8/mail", world.send, claim=released)
     assert world.sent == ["tasks/7/other"]
+
+
+def test_a_reclaimed_zombie_is_fenced_even_when_the_new_holder_completed_it(
+    store: fs.Store,
+) -> None:
+    """A zombie whose claim was reclaimed got the new holder's recorded result back (the README
+    promised FencedError): now every run with claim= checks it, replay and probe included."""
+    ledger, world, probed = fs.EffectLedger(store), World(), []
+    stale = store.claim("tasks/7", owner="agent-a", ttl=30)
+    store.reclaim("tasks/7", by="recovery")
+    with store.claim("tasks/7", owner="agent-b", ttl=30) as new:
+        done = ledger.run("mail/7", world.send, claim=new)
+        with pytest.raises(TimeoutError):
+            ledger.run("mail/8", lambda t: (_ for _ in ()).throw(TimeoutError()), claim=new)
+        before = {k: store.get(k).version for k in store.keys("effects/")}  # type: ignore[union-attr]
+        with pytest.raises(fs.FencedError) as info:
+            ledger.run("mail/7", world.send, claim=stale)
+        assert (info.value.key, info.value.claim_epoch, info.value.reason) == (
+            "tasks/7",
+            1,
+            "reclaimed",
+        )
+        with pytest.raises(fs.FencedError):  # in doubt: the zombie does not probe or mark it
+            ledger.run("mail/8", world.send, claim=stale, probe=lambda t: probed.append(t))
+        with pytest.raises(fs.FencedError):
+            ledger.begin("mail/7", claim=stale)
+        with pytest.raises(fs.FencedError):
+            asyncio.run(ledger.arun("mail/7", world.send, claim=stale))
+        assert world.sent == ["mail/7"] and probed == []
+        assert {k: store.get(k).version for k in store.keys("effects/")} == before  # type: ignore[union-attr]
+        assert ledger.run("mail/7", world.send, claim=new) == done  # the holder still replays
+        assert ledger.run("mail/7", world.send) == done  # and so does a run without a claim
+    with pytest.raises(fs.FencedError, match="released"):  # new was released on leaving
+        ledger.run("mail/7", world.send, claim=new)
 
 
 def test_bad_input_is_a_typed_error_and_writes_nothing(store: fs.Store) -> None:
