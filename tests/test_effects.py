@@ -425,6 +425,17 @@ def test_a_cancelled_async_effect_is_in_doubt(store: fs.Store) -> None:
     )
 
 
+def test_in_doubt_message_shows_a_utc_time_and_keeps_the_epoch_seconds() -> None:
+    """The message showed a raw epoch float ('started at 1796599832.089'): now a UTC time as
+    `fencedstate effects` shows dates; the field keeps the float."""
+    err = fs.EffectInDoubtError("mail/7", "host:1", 1796599832.089, 1, "fn raised")
+    assert "started at 2026-12-06 23:30:32 UTC and recorded no outcome (fn raised)" in str(err)
+    assert "1796599832" not in str(err)
+    assert err.started_at == err.to_dict()["started_at"] == 1796599832.089
+    far = fs.EffectInDoubtError("x", "o", 1e300, 1, "r")  # a time no platform can show
+    assert "started at 1e+300 and" in str(far)
+
+
 def test_errors_are_typed_with_advice_and_cross_processes() -> None:
     import pickle
 
