@@ -103,3 +103,54 @@ def test_a_value_the_ledger_did_not_write_is_listed_as_foreign_not_fatal(
     [row] = json.loads(capsys.readouterr().out)
     assert row["effect_id"] == "notes" and row["attempt"] is None
     assert row["reason"].startswith("not an effect record")
+
+
+def test_a_value_shaped_like_a_record_with_wrong_field_types_is_foreign(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A value with every record field but the wrong types crashed the listing with a raw
+    TypeError, replayed as completed (run returned None) or raised TypeError from the lease:
+    now each is listed as foreign and the ledger's calls raise ForeignValueError."""
+    _ledger(tmp_path / "s")
+    base = {"effect_id": "x", "attempt": 1, "owner": "w", "started_at": 1.0}
+    weird = {
+        "weird": {"effect_id": "weird", "state": "completed", "attempt": "one", "owner": 5,
+                  "started_at": "x"},
+        "soon": {**base, "state": "started", "boot": "b", "deadline": "soon", "expires_at": 9.0},
+        "bogus": {**base, "state": "finished"},
+        "flag": {**base, "state": "completed", "attempt": True},
+        "nulls": {**base, "state": "in_doubt", "probes": None},
+        "moved": {**base, "state": "completed"},  # effect_id "x": copied from another key
+    }  # fmt: skip
+    calls: list[str] = []
+    with fs.open_store(tmp_path / "s") as store:
+        for name, value in weird.items():
+            store.put(f"effects/{name}", value, expected_version=0)
+        ledger = fs.EffectLedger(store)
+        for name in weird:
+            with pytest.raises(fs.ForeignValueError, match="not an effect record"):
+                ledger.run(name, lambda t: calls.append(t.id), probe=lambda t: "seen")
+            with pytest.raises(fs.ForeignValueError):
+                ledger.get(name)
+        assert calls == [] and [store.get(f"effects/{n}").version for n in weird] == [1] * 6  # type: ignore[union-attr]
+        # a record of sound types whose time the platform cannot show is listed, not fatal
+        store.put(
+            "effects/far",
+            {**base, "effect_id": "far", "state": "completed", "started_at": 1e300},
+            expected_version=0,
+        )
+    with pytest.raises(fs.ForeignValueError, match=r"\(attempt is a str 'one', not an int\)"):
+        fs.effects.EffectRecord.from_value("effects/weird", weird["weird"])
+    with pytest.raises(fs.ForeignValueError, match=r"state is 'finished', not one of started"):
+        fs.effects.EffectRecord.from_value("effects/bogus", weird["bogus"])
+    assert main(["effects", str(tmp_path / "s")]) == 0
+    out = capsys.readouterr().out
+    rows = {ln.split()[0]: ln.split()[1] for ln in out.splitlines()[2:] if ln.strip()[:1].isalpha()}
+    assert {n: rows[n] for n in weird} == dict.fromkeys(weird, "foreign")
+    assert rows["mail/ann-hi"] == rows["far"] == "completed" and "6 foreign: a value under" in out
+    assert "1e+300" in out
+    assert main(["effects", str(tmp_path / "s"), "--json", "--state", "foreign"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert sorted(r["effect_id"] for r in listed) == sorted(weird)
+    assert all(r["attempt"] is None and r["reason"].startswith("not an effect record (")
+               for r in listed)  # fmt: skip

@@ -163,8 +163,9 @@ def test_claim_fences_the_start(store: fs.Store) -> None:
         ledger.run("tasks/7/other", world.send, claim=claim)
     assert info.value.key == "tasks/7" and info.value.reason == "reclaimed"
     assert world.sent == [] and ledger.get("tasks/7/other") is None
-    # a completed effect still replays for the zombie: nothing fires
-    assert ledger.run("tasks/7/mail", world.send, claim=claim) == claim.epoch
+    # a completed effect is not replayed to the zombie either: it learns it lost the grant
+    with pytest.raises(fs.FencedError, match="reclaimed"):
+        ledger.run("tasks/7/mail", world.send, claim=claim)
     claim.release()
     new = store.claim("tasks/7", owner="b", ttl=30)
     assert ledger.run("tasks/7/other", world.send, claim=new)["attempt"] == 1
@@ -173,6 +174,40 @@ def test_claim_fences_the_start(store: fs.Store) -> None:
     with pytest.raises(fs.FencedError):
         ledger.run("tasks/8/mail", world.send, claim=released)
     assert world.sent == ["tasks/7/other"]
+
+
+def test_a_reclaimed_zombie_is_fenced_even_when_the_new_holder_completed_it(
+    store: fs.Store,
+) -> None:
+    """A zombie whose claim was reclaimed got the new holder's recorded result back (the README
+    promised FencedError): now every run with claim= checks it, replay and probe included."""
+    ledger, world, probed = fs.EffectLedger(store), World(), []
+    stale = store.claim("tasks/7", owner="agent-a", ttl=30)
+    store.reclaim("tasks/7", by="recovery")
+    with store.claim("tasks/7", owner="agent-b", ttl=30) as new:
+        done = ledger.run("mail/7", world.send, claim=new)
+        with pytest.raises(TimeoutError):
+            ledger.run("mail/8", lambda t: (_ for _ in ()).throw(TimeoutError()), claim=new)
+        before = {k: store.get(k).version for k in store.keys("effects/")}  # type: ignore[union-attr]
+        with pytest.raises(fs.FencedError) as info:
+            ledger.run("mail/7", world.send, claim=stale)
+        assert (info.value.key, info.value.claim_epoch, info.value.reason) == (
+            "tasks/7",
+            1,
+            "reclaimed",
+        )
+        with pytest.raises(fs.FencedError):  # in doubt: the zombie does not probe or mark it
+            ledger.run("mail/8", world.send, claim=stale, probe=lambda t: probed.append(t))
+        with pytest.raises(fs.FencedError):
+            ledger.begin("mail/7", claim=stale)
+        with pytest.raises(fs.FencedError):
+            asyncio.run(ledger.arun("mail/7", world.send, claim=stale))
+        assert world.sent == ["mail/7"] and probed == []
+        assert {k: store.get(k).version for k in store.keys("effects/")} == before  # type: ignore[union-attr]
+        assert ledger.run("mail/7", world.send, claim=new) == done  # the holder still replays
+        assert ledger.run("mail/7", world.send) == done  # and so does a run without a claim
+    with pytest.raises(fs.FencedError, match="released"):  # new was released on leaving
+        ledger.run("mail/7", world.send, claim=new)
 
 
 def test_bad_input_is_a_typed_error_and_writes_nothing(store: fs.Store) -> None:
@@ -207,6 +242,55 @@ def test_bad_input_is_a_typed_error_and_writes_nothing(store: fs.Store) -> None:
     store.put("effects/junk", [1, 2], expected_version=0)
     with pytest.raises(fs.CorruptStateError):
         ledger.run("junk", lambda t: 1)
+
+
+def test_a_function_of_the_wrong_shape_is_refused_before_an_attempt(store: fs.Store) -> None:
+    """fn=lambda: 1 was only checked for being callable: its TypeError came from inside the
+    attempt, which stayed in doubt for good. Now fn and probe must fit fn(token) (and a
+    decorated function's call its signature) before anything is recorded."""
+    ledger = fs.EffectLedger(store)
+    fits = r"fn must be a function of the effect's token, called as fn\(token\); .*\(\) does not"
+    for bad in (lambda: 1, lambda a, b: 1, lambda *, token: 1):
+        with pytest.raises(fs.InvalidArgumentError, match=r"fn must be .* called as fn\(token\)"):
+            ledger.run("x", bad)
+    with pytest.raises(fs.InvalidArgumentError, match=fits):
+        ledger.run("x", lambda: 1)
+    with pytest.raises(fs.InvalidArgumentError, match=r"probe must .* called as probe\(token\)"):
+        ledger.run("x", lambda t: 1, probe=lambda: "seen")
+    with pytest.raises(fs.InvalidArgumentError, match="probe must"):
+        ledger.begin("x", probe=lambda: "seen")
+
+    async def fire() -> int:
+        return 1
+
+    with pytest.raises(fs.InvalidArgumentError, match="fn must"):
+        asyncio.run(ledger.arun("x", fire))  # type: ignore[arg-type]
+    with pytest.raises(fs.InvalidArgumentError, match="probe must"):
+        asyncio.run(ledger.arun("x", lambda t: 1, probe=fire))  # type: ignore[arg-type]
+
+    @ledger.effect(id=lambda to, *_: f"mail-{to}")
+    def send(to: str, subject: str) -> str:
+        return f"sent {subject} to {to}"
+
+    @ledger.effect(id=lambda to, *_: f"amail-{to}")
+    async def asend(to: str, subject: str) -> str:
+        return f"sent {subject} to {to}"
+
+    @ledger.effect(id="seen-{to}", probe=lambda: "seen")
+    def probed(to: str) -> str:
+        return "sent"
+
+    with pytest.raises(fs.InvalidArgumentError, match=r"send\(to, subject\) cannot"):
+        send("ann")  # type: ignore[call-arg]
+    with pytest.raises(fs.InvalidArgumentError, match=r"asend\(to, subject\) cannot be called"):
+        asyncio.run(asend("ann", "hi", "extra"))  # type: ignore[call-arg]
+    with pytest.raises(fs.InvalidArgumentError, match="probe must be a function of probed's"):
+        probed("ann")
+    with pytest.raises(fs.InvalidArgumentError, match="probe must be a function"):
+        ledger.effect(id="p", probe="seen")  # type: ignore[arg-type]
+    assert store.keys("effects/") == []  # nothing recorded, so nothing is in doubt
+    assert ledger.run("x", lambda t: t.attempt) == 1 and send("ann", "hi") == "sent hi to ann"
+    assert ledger.run("b", str).startswith("EffectToken(")  # no signature to check: accepted
 
 
 def test_a_wrong_claim_store_or_id_template_is_refused_up_front(store: fs.Store) -> None:
@@ -339,6 +423,17 @@ def test_a_cancelled_async_effect_is_in_doubt(store: fs.Store) -> None:
         and rec.state is EffectState.IN_DOUBT
         and "CancelledError" in str(rec.reason)
     )
+
+
+def test_in_doubt_message_shows_a_utc_time_and_keeps_the_epoch_seconds() -> None:
+    """The message showed a raw epoch float ('started at 1796599832.089'): now a UTC time as
+    `fencedstate effects` shows dates; the field keeps the float."""
+    err = fs.EffectInDoubtError("mail/7", "host:1", 1796599832.089, 1, "fn raised")
+    assert "started at 2026-12-06 23:30:32 UTC and recorded no outcome (fn raised)" in str(err)
+    assert "1796599832" not in str(err)
+    assert err.started_at == err.to_dict()["started_at"] == 1796599832.089
+    far = fs.EffectInDoubtError("x", "o", 1e300, 1, "r")  # a time no platform can show
+    assert "started at 1e+300 and" in str(far)
 
 
 def test_errors_are_typed_with_advice_and_cross_processes() -> None:

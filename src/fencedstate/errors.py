@@ -7,7 +7,10 @@ reading fresh and trying again can succeed.
 from __future__ import annotations
 
 import dataclasses
+import string
 from typing import Any, ClassVar, TypeVar, dataclass_transform
+
+from .core.clock import wall_text
 
 
 class FencedStateError(Exception):
@@ -53,14 +56,28 @@ def _rebuild(cls: type[FencedStateError], message: str, fields: dict[str, Any]) 
 _E = TypeVar("_E", bound=type[FencedStateError])
 
 
+class _Template(string.Formatter):
+    """``str.format`` plus the spec ``utc``: wall-clock seconds shown as a UTC time."""
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        if format_spec == "utc":
+            return wall_text(value, utc=True)
+        return super().format_field(value, format_spec)
+
+
+_TEMPLATE = _Template()
+
+
 @dataclass_transform(eq_default=False)
 def error_fields(cls: _E) -> _E:
     """Give an error class an ``__init__`` taking its annotated fields in order, and the
-    message ``cls.template.format(**fields)``: each field is named once, not three times."""
+    message ``cls.template.format(**fields)`` (``{field:utc}`` shows wall-clock seconds as a
+    UTC time): each field is named once, not three times."""
 
     def post_init(self: FencedStateError) -> None:
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
-        FencedStateError.__init__(self, type(self).template.format(**fields), **fields)
+        message = _TEMPLATE.format(type(self).template, **fields)
+        FencedStateError.__init__(self, message, **fields)
 
     cls.__post_init__ = post_init  # type: ignore[attr-defined]
     dataclasses.dataclass(eq=False, repr=False)(cls)  # in place (no slots)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 
+from ..core.clock import wall_text
 from ..effects import EffectLedger
 from ..effects.listing import ORDER, rows
 from ..errors import FencedStateError
@@ -14,7 +14,7 @@ from .table import render
 
 
 def _when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+    return wall_text(ts) if ts else "-"
 
 
 def _short(value: object, width: int = 40) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 
@@ -114,3 +115,28 @@ def function(what: str, value: object, of: str) -> None:
     """``value`` must be callable (``update``'s ``fn``, an effect's ``fn`` and ``probe``)."""
     if not callable(value):
         raise InvalidArgumentError(f"{what} must be a function of {of}, not {type(value).__name__}")
+
+
+def takes(what: str, value: object, of: str, call: str, *a: object, **kw: object) -> None:
+    """``function``, and ``value(*a, **kw)`` (shown as ``call``) must fit its signature: checked
+    without calling it; a function whose signature is unknown (some builtins) is accepted."""
+    function(what, value, of)
+    try:
+        sig = inspect.signature(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return
+    try:
+        sig.bind(*a, **kw)
+    except TypeError as exc:
+        name = getattr(value, "__qualname__", None) or type(value).__name__
+        raise InvalidArgumentError(
+            f"{what} must be a function of {of}, called as {call}; {name}{shape(sig)} does not fit "
+            f"({exc}); nothing was recorded"
+        ) from None
+
+
+def shape(sig: inspect.Signature) -> str:
+    """``sig`` without annotations, as an error message shows it: ``(to, subject='')``."""
+    empty = inspect.Parameter.empty
+    params = [p.replace(annotation=empty) for p in sig.parameters.values()]
+    return str(sig.replace(parameters=params, return_annotation=empty))

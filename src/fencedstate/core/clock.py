@@ -25,6 +25,16 @@ def read_boot_id() -> str:
         return f"nonlinux-{uuid.uuid4()}"
 
 
+def wall_text(ts: float, *, utc: bool = False) -> str:
+    """Wall-clock seconds ``ts`` as ``YYYY-MM-DD HH:MM:SS`` (local time, or UTC with a " UTC"
+    suffix); a time the platform cannot show is given as the number."""
+    try:
+        parts = time.gmtime(ts) if utc else time.localtime(ts)
+    except (OverflowError, OSError, ValueError):
+        return f"{ts!r}"
+    return time.strftime("%Y-%m-%d %H:%M:%S", parts) + (" UTC" if utc else "")
+
+
 class Clock:
     """Host-wide lease clock. Tests may pass a different ``boot_id`` to simulate a reboot."""
 

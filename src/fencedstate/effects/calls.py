@@ -11,6 +11,7 @@ import string
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from fencedstate.core import args
 from fencedstate.errors import InvalidArgumentError
 
 from .record import _CURRENT, EffectToken
@@ -32,12 +33,31 @@ def decorator(
 ) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """``EffectLedger.effect``: each call of the decorated function is one effect."""
 
+    if probe is not None:
+        args.function("probe", probe, "the decorated function's arguments")
+
     def decorate(func: Callable[..., T]) -> Callable[..., T]:
         sig = inspect.signature(func)
         if isinstance(id, str):
             _check_fields(id, func, sig)
+        name = getattr(func, "__name__", "the function")
+
+        def check(a: tuple[Any, ...], kw: dict[str, Any]) -> None:
+            """Refuse a call that ``func`` (or ``probe``) cannot take, before it is recorded:
+            it would raise inside the attempt and leave the effect in doubt for good."""
+            try:
+                sig.bind(*a, **kw)
+            except TypeError as exc:
+                raise InvalidArgumentError(
+                    f"{name}{args.shape(sig)} cannot be called with these arguments ({exc}); "
+                    "nothing was recorded"
+                ) from None
+            if probe is not None:
+                call = "probe(*args, **kwargs) with this call's arguments"
+                args.takes("probe", probe, f"{name}'s arguments", call, *a, **kw)
 
         def effect_id(*a: Any, **kw: Any) -> str:
+            check(a, kw)
             if callable(id):
                 return id(*a, **kw)
             bound = sig.bind(*a, **kw)

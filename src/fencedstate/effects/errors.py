@@ -25,7 +25,7 @@ class EffectInDoubtError(EffectError):
     )
     template: ClassVar[str] = (
         "effect {effect_id!r} is in doubt: attempt {attempt} by {owner!r} started at "
-        "{started_at:.3f} and recorded no outcome ({reason})"
+        "{started_at:utc} and recorded no outcome ({reason})"
     )
 
     effect_id: str

@@ -9,8 +9,9 @@ A run that finds ``completed`` replays the result; ``started`` with a live lease
 an expired ``started`` or ``in_doubt`` raises ``EffectInDoubtError`` unless ``probe`` settles
 it. With ``claim=`` the ``started`` record is committed in one atomic step with a check that the
 claim is still the grant of its key (the work key the agent holds, never the effect key), so a
-reclaimed zombie gets ``FencedError`` before ``fn`` runs. Each step is an action of
-``specs/EffectLedger.tla`` (the action table in specs/README.md).
+reclaimed zombie gets ``FencedError`` before ``fn`` runs; each read checks the claim too, so the
+zombie gets ``FencedError`` rather than a replay of what the new holder did. Each step is an
+action of ``specs/EffectLedger.tla`` (the action table in specs/README.md).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from fencedstate.core import args, rules
 from fencedstate.core.keys import validate_key
 from fencedstate.errors import (
     ConflictError,
+    FencedError,
     InvalidArgumentError,
     InvalidKeyError,
     InvalidValueError,
@@ -66,10 +68,19 @@ def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+_PLACEHOLDER = EffectToken("-", None, 1)  # what a signature check binds in place of a token
+
+
+def _check_function(what: str, f: object) -> None:
+    """``InvalidArgumentError`` unless ``f`` can be called as ``f(token)``: before an attempt is
+    recorded, so a function of the wrong shape puts nothing in doubt."""
+    args.takes(what, f, "the effect's token", f"{what}(token)", _PLACEHOLDER)
+
+
 def _check_functions(fn: object, probe: object) -> None:
-    args.function("fn", fn, "the effect's token")
+    _check_function("fn", fn)
     if probe is not None:
-        args.function("probe", probe, "the effect's token")
+        _check_function("probe", probe)
 
 
 class EffectLedger:
@@ -139,7 +150,8 @@ class EffectLedger:
         An attempt that may have happened raises ``EffectInDoubtError`` unless ``probe(token)``
         settles it: a result (recorded completed) or ``EffectNotApplied`` (then ``fn`` runs as
         a new attempt). ``fn`` raising anything but ``EffectNotApplied`` leaves it in doubt.
-        With ``claim=`` a claim that is no longer its key's grant gets ``FencedError``.
+        With ``claim=`` a claim that is no longer its key's grant gets ``FencedError``, even when
+        the effect is already completed (a reclaimed zombie learns it, rather than replaying).
         ``fn`` must finish within ``ttl`` seconds, or other runs will find the effect in doubt.
         """
         key = self.key(effect_id)
@@ -169,7 +181,7 @@ class EffectLedger:
         """
         key = self.key(effect_id)
         if probe is not None:
-            args.function("probe", probe, "the effect's token")
+            _check_function("probe", probe)
         outcome = self._begin(key, effect_id, claim, probe, args.ttl(ttl), wait, description)
         if isinstance(outcome, _Replay):
             return Begun(None, outcome.result)
@@ -231,6 +243,8 @@ class EffectLedger:
             snap = self.store.get(key)  # Read
             rec = None if snap is None else EffectRecord.from_value(key, snap.value)
             version = 0 if snap is None else snap.version
+            if claim is not None:  # fence first: a reclaimed zombie learns it, even on a replay
+                self._check_claim(claim)
             if rec is None or rec.state is EffectState.NOT_APPLIED:
                 try:
                     return self._start(key, effect_id, version, rec, claim, ttl, description)
@@ -258,6 +272,15 @@ class EffectLedger:
             if settled is not None:
                 return _Replay(settled.result)
             # not applied (or the record moved on): read again, and start a new attempt
+
+    def _check_claim(self, claim: Claim) -> None:
+        """``FencedError`` unless ``claim`` is still the live grant of its key. Read after the
+        effect's record, so a replay happens while the claim held (a fenced claim never
+        becomes live again); ``_fenced_put`` checks it again atomically with "started"."""
+        cur = self.store.state(claim.key)
+        if cur is None:
+            raise FencedError(claim.key, claim.epoch, 0, "released")
+        rules.check_fence(cur, (claim.epoch, claim.owner), self.store.clock)
 
     def _start(
         self,
