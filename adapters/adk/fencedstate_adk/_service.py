@@ -23,12 +23,14 @@ from google.adk.sessions.base_session_service import GetSessionConfig, ListSessi
 from google.adk.sessions.state import State
 
 import fencedstate as fs
+from fencedstate.core import args
 from fencedstate.errors import ConflictError
 from fencedstate.integrations import (
     ClaimRegistry,
     KeyedLocks,
     SessionClaim,
     encode_segment,
+    resolve_prefix,
     resolve_store,
     retry_conflicts,
 )
@@ -98,9 +100,15 @@ class FencedSessionService(BaseSessionService):
     def __init__(
         self, store: fs.Store | str, *, prefix: str = "adk/", writer: str | None = None
     ) -> None:
+        """Keep sessions in ``store`` (a Store, or a directory/URL for ``fs.open_store``).
+
+        ``prefix`` is a key prefix ending in ``/``; ``writer`` names this service in the key
+        history (None: unnamed). A bad one raises ``fs.InvalidArgumentError`` naming it, before
+        the store is opened.
+        """
+        self.prefix = resolve_prefix(prefix)
+        self.writer = args.optional_actor("writer", writer)
         self.store: fs.Store = resolve_store(store)
-        self.prefix = prefix
-        self.writer = writer
         self._claims = ClaimRegistry()
         self._locks = KeyedLocks()
 
