@@ -16,10 +16,20 @@ from agent_framework import AgentSession, HistoryProvider, Message, SessionConte
 from agent_framework._sessions import filter_new_messages
 
 import fencedstate as fs
+from fencedstate.core import args
 from fencedstate.errors import ConflictError
 from fencedstate.integrations import ClaimRegistry
 
-from ._common import FORMAT, ClaimsMixin, SessionClaim, resolve_prefix, resolve_store, segment
+from ._common import (
+    FORMAT,
+    ClaimsMixin,
+    SessionClaim,
+    flag,
+    names,
+    resolve_prefix,
+    resolve_store,
+    segment,
+)
 from .errors import StaleHistoryError
 
 _VIEW_ATTR = "_fencedstate_history_version"  # set on a run's SessionContext by before_run
@@ -61,18 +71,26 @@ class FencedHistoryProvider(ClaimsMixin, HistoryProvider):
         store_outputs: bool = True,
         skip_excluded: bool = False,
     ) -> None:
+        """Keep histories in ``store`` (a Store, or a directory/URL for ``fs.open_store``).
+
+        ``source_id`` is a non-empty str; ``prefix`` ends in ``/``; ``writer`` names this
+        provider in the key history; the flags are bools; ``store_context_from`` is None or a
+        collection of source ids. A bad option raises ``fs.InvalidArgumentError`` naming it,
+        before the store is opened.
+        """
+        context_from = names("store_context_from", store_context_from)
         super().__init__(
-            source_id=source_id,
-            load_messages=load_messages,
-            store_inputs=store_inputs,
-            store_context_messages=store_context_messages,
-            store_context_from=store_context_from,
-            store_outputs=store_outputs,
+            source_id=args.name("source_id", source_id),
+            load_messages=flag("load_messages", load_messages),
+            store_inputs=flag("store_inputs", store_inputs),
+            store_context_messages=flag("store_context_messages", store_context_messages),
+            store_context_from=None if context_from is None else set(context_from),
+            store_outputs=flag("store_outputs", store_outputs),
         )
-        self.store = resolve_store(store)
+        self.skip_excluded = flag("skip_excluded", skip_excluded)
         self.prefix = resolve_prefix(prefix)
-        self.writer = writer
-        self.skip_excluded = skip_excluded
+        self.writer = args.optional_actor("writer", writer)
+        self.store = resolve_store(store)
         self._claims = ClaimRegistry()
 
     def session_key(self, session_id: str | None) -> str:
