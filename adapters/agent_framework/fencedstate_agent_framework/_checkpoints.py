@@ -66,6 +66,11 @@ class FencedCheckpointStorage:
         return WorkflowCheckpoint.from_dict(decoded)
 
     def _save(self, checkpoint: WorkflowCheckpoint) -> str:
+        if not isinstance(checkpoint, WorkflowCheckpoint):
+            raise fs.InvalidArgumentError(
+                f"checkpoint must be an agent_framework WorkflowCheckpoint, "
+                f"got {type(checkpoint).__name__}: {checkpoint!r}"
+            )
         cid = checkpoint.checkpoint_id
         key = self.checkpoint_key(cid)
         try:
@@ -120,7 +125,10 @@ class FencedCheckpointStorage:
         return True
 
     async def save(self, checkpoint: WorkflowCheckpoint) -> str:
-        """Store ``checkpoint`` under its id (write-once); returns the id."""
+        """Store ``checkpoint`` under its id (write-once); returns the id.
+
+        Not a ``WorkflowCheckpoint``: ``fs.InvalidArgumentError``, nothing written.
+        """
         return await asyncio.to_thread(self._save, checkpoint)
 
     async def load(self, checkpoint_id: str) -> WorkflowCheckpoint:

@@ -37,6 +37,20 @@ _RUN_VIEW: ContextVar[int | None] = ContextVar("fencedstate_history_view", defau
 _LOADED: ContextVar[list[int] | None] = ContextVar("fencedstate_history_loaded", default=None)
 
 
+def _messages(messages: object) -> list[Message]:
+    """``messages`` as a list, if it is a sequence of ``Message``; ``InvalidArgumentError`` else."""
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
+        raise fs.InvalidArgumentError(
+            f"messages must be a sequence of agent_framework Message, got {type(messages).__name__}"
+        )
+    for i, m in enumerate(messages):
+        if not isinstance(m, Message):
+            raise fs.InvalidArgumentError(
+                f"messages[{i}] must be an agent_framework Message, got {type(m).__name__}: {m!r}"
+            )
+    return list(messages)
+
+
 class FencedHistoryProvider(ClaimsMixin, HistoryProvider):
     """An Agent Framework history provider on a fencedstate store, safe to share between processes.
 
@@ -141,9 +155,11 @@ class FencedHistoryProvider(ClaimsMixin, HistoryProvider):
         at another version (nothing written). Without it, an atomic append (``store.update``,
         re-read and retried on a concurrent save), so no writer's messages are lost; under a
         held claim, a commit under the claim (``FencedError`` once it was reclaimed).
+        ``messages`` must be a sequence of ``Message``: anything else raises
+        ``fs.InvalidArgumentError`` and nothing is written.
         """
         key = self.session_key(session_id)
-        incoming = list(messages)
+        incoming = _messages(messages)
 
         def add(doc: Any) -> dict[str, Any]:
             old: list[Any] = [] if doc is None else doc["messages"]
@@ -172,7 +188,7 @@ class FencedHistoryProvider(ClaimsMixin, HistoryProvider):
         **kwargs: Any,
     ) -> None:
         """Persist ``messages`` (see ``append``; inside a run, checked against its loaded view)."""
-        if not messages:
+        if not _messages(messages):
             return
         if expected_version is None:
             expected_version = _RUN_VIEW.get()

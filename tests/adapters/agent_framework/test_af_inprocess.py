@@ -193,6 +193,27 @@ async def test_good_constructor_options_are_kept(tmp_path: Path) -> None:
     assert FencedSessionStore(store, writer="w3").writer == "w3"
 
 
+@pytest.mark.parametrize(
+    ("messages", "named"),
+    [
+        (["just a string"], r"messages\[0\] must be an agent_framework Message, got str"),
+        ([_user("ok"), {"role": "user", "contents": ["hi"]}], r"messages\[1\] .* got dict"),
+        ("just a string", "messages must be a sequence of agent_framework Message, got str"),
+        (None, "got NoneType"),
+        (5, "got int"),
+    ],
+)
+async def test_save_messages_refuses_what_is_not_a_message_and_writes_nothing(
+    tmp_path: Path, messages: Any, named: str
+) -> None:
+    provider = FencedHistoryProvider(str(tmp_path))
+    with pytest.raises(fs.InvalidArgumentError, match=named):
+        await provider.save_messages("conv-42", messages)
+    with pytest.raises(fs.InvalidArgumentError, match=named):
+        provider.append("conv-42", messages)
+    assert provider.store.keys() == []
+
+
 # -- FencedSessionStore ------------------------------------------------------------------------
 
 
@@ -296,6 +317,18 @@ async def test_unencodable_checkpoint_is_refused_with_a_typed_error(tmp_path: Pa
     with pytest.raises(InvalidCheckpointError) as info:
         await storage.save(cp)
     assert isinstance(info.value, fs.FencedStateError)
+    assert fs.open_store(str(tmp_path)).keys() == []
+
+
+@pytest.mark.parametrize("given", [{"checkpoint_id": "x"}, "x", None])
+async def test_checkpoint_save_refuses_what_is_not_a_checkpoint_and_writes_nothing(
+    tmp_path: Path, given: Any
+) -> None:
+    storage = FencedCheckpointStorage(str(tmp_path))
+    with pytest.raises(
+        fs.InvalidArgumentError, match="must be an agent_framework WorkflowCheckpoint"
+    ):
+        await storage.save(given)
     assert fs.open_store(str(tmp_path)).keys() == []
 
 
