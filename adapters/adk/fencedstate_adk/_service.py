@@ -54,6 +54,21 @@ def _segment(raw: object, what: str) -> str:
     return encode_segment(raw)
 
 
+def _state(state: object) -> dict[str, Any]:
+    """``create_session``'s ``state``: a dict with str keys (None: empty)."""
+    if state is None:
+        return {}
+    if not isinstance(state, dict):
+        raise fs.InvalidArgumentError(
+            f"state must be a dict of state keys to values, or None, got "
+            f"{type(state).__name__}: {state!r}"
+        )
+    bad = [k for k in state if not isinstance(k, str)]
+    if bad:
+        raise fs.InvalidArgumentError(f"state keys must be strs, got {bad[0]!r}")
+    return state
+
+
 def _plain_conflict(exc: ConflictError) -> bool:
     """A bare version conflict (a key moved between read and commit), not a semantic one."""
     return type(exc) is ConflictError
@@ -165,9 +180,13 @@ class FencedSessionService(BaseSessionService):
         state: dict[str, Any] | None = None,
         session_id: str | None = None,
     ) -> Session:
-        """Create a session (``SessionExistsError`` if the id exists); shared deltas merged."""
+        """Create a session (``SessionExistsError`` if the id exists); shared deltas merged.
+
+        ``state`` must be None or a dict with str keys: else ``fs.InvalidArgumentError``, nothing
+        written.
+        """
         return await asyncio.to_thread(
-            self._create, app_name, user_id, state or {}, session_id or str(uuid.uuid4())
+            self._create, app_name, user_id, _state(state), session_id or str(uuid.uuid4())
         )
 
     async def get_session(
@@ -214,7 +233,20 @@ class FencedSessionService(BaseSessionService):
         return {} if snap is None else dict(snap.value)
 
     async def append_event(self, session: Session, event: Event) -> Event:
-        """Persist ``event`` (compare-and-set; see the class docstring), then apply it in memory."""
+        """Persist ``event`` (compare-and-set; see the class docstring), then apply it in memory.
+
+        ``session`` must be an ADK ``Session`` and ``event`` an ADK ``Event``: else
+        ``fs.InvalidArgumentError``, nothing written.
+        """
+        if not isinstance(session, Session):
+            raise fs.InvalidArgumentError(
+                f"session must be an ADK Session, got {type(session).__name__}: {session!r} "
+                "(load it with get_session, or create_session)"
+            )
+        if not isinstance(event, Event):
+            raise fs.InvalidArgumentError(
+                f"event must be an ADK Event, got {type(event).__name__}: {event!r}"
+            )
         if event.partial:
             return event
         key = self.session_key(session.app_name, session.user_id, session.id)

@@ -265,6 +265,41 @@ async def test_bad_input_gets_typed_errors(service: FencedSessionService) -> Non
 
 
 @pytest.mark.parametrize(
+    ("state", "named"),
+    [
+        ([1, 2], "state must be a dict .* got list"),
+        ("user:x", "state must be a dict .* got str"),
+        ({1: "a"}, "state keys must be strs, got 1"),
+    ],
+)
+async def test_create_session_refuses_a_state_that_is_not_a_dict_and_writes_nothing(
+    service: FencedSessionService, state: Any, named: str
+) -> None:
+    with pytest.raises(fs.InvalidArgumentError, match=named):
+        await service.create_session(app_name="a", user_id="u", session_id="s", state=state)
+    assert service.store.keys() == []
+
+
+async def test_append_event_refuses_what_is_not_a_session_or_an_event(
+    service: FencedSessionService,
+) -> None:
+    s = await service.create_session(app_name="a", user_id="u", session_id="s")
+    before = service.store.get(service.session_key("a", "u", "s"))
+    with pytest.raises(
+        fs.InvalidArgumentError, match="session must be an ADK Session, got NoneType"
+    ):
+        await service.append_event(None, _ev(text="x"))  # type: ignore[arg-type]
+    with pytest.raises(fs.InvalidArgumentError, match="session must be an ADK Session, got dict"):
+        await service.append_event({"id": "s"}, _ev(text="x"))  # type: ignore[arg-type]
+    with pytest.raises(fs.InvalidArgumentError, match="event must be an ADK Event, got NoneType"):
+        await service.append_event(s, None)  # type: ignore[arg-type]
+    with pytest.raises(fs.InvalidArgumentError, match="event must be an ADK Event, got dict"):
+        await service.append_event(s, {"author": "user"})  # type: ignore[arg-type]
+    assert service.store.get(service.session_key("a", "u", "s")) == before
+    assert s.events == []
+
+
+@pytest.mark.parametrize(
     ("kwargs", "named"),
     [
         ({"prefix": "myapp"}, "prefix"),  # no trailing '/': made keys 'myappa/sessions/...'
