@@ -23,12 +23,14 @@ from google.adk.sessions.base_session_service import GetSessionConfig, ListSessi
 from google.adk.sessions.state import State
 
 import fencedstate as fs
+from fencedstate.core import args
 from fencedstate.errors import ConflictError
 from fencedstate.integrations import (
     ClaimRegistry,
     KeyedLocks,
     SessionClaim,
     encode_segment,
+    resolve_prefix,
     resolve_store,
     retry_conflicts,
 )
@@ -50,6 +52,21 @@ def _segment(raw: object, what: str) -> str:
     if not isinstance(raw, str) or not raw:
         raise fs.InvalidKeyError(raw, f"{what} must be a non-empty str")
     return encode_segment(raw)
+
+
+def _state(state: object) -> dict[str, Any]:
+    """``create_session``'s ``state``: a dict with str keys (None: empty)."""
+    if state is None:
+        return {}
+    if not isinstance(state, dict):
+        raise fs.InvalidArgumentError(
+            f"state must be a dict of state keys to values, or None, got "
+            f"{type(state).__name__}: {state!r}"
+        )
+    bad = [k for k in state if not isinstance(k, str)]
+    if bad:
+        raise fs.InvalidArgumentError(f"state keys must be strs, got {bad[0]!r}")
+    return state
 
 
 def _plain_conflict(exc: ConflictError) -> bool:
@@ -98,9 +115,15 @@ class FencedSessionService(BaseSessionService):
     def __init__(
         self, store: fs.Store | str, *, prefix: str = "adk/", writer: str | None = None
     ) -> None:
+        """Keep sessions in ``store`` (a Store, or a directory/URL for ``fs.open_store``).
+
+        ``prefix`` is a key prefix ending in ``/``; ``writer`` names this service in the key
+        history (None: unnamed). A bad one raises ``fs.InvalidArgumentError`` naming it, before
+        the store is opened.
+        """
+        self.prefix = resolve_prefix(prefix)
+        self.writer = args.optional_actor("writer", writer)
         self.store: fs.Store = resolve_store(store)
-        self.prefix = prefix
-        self.writer = writer
         self._claims = ClaimRegistry()
         self._locks = KeyedLocks()
 
@@ -157,9 +180,13 @@ class FencedSessionService(BaseSessionService):
         state: dict[str, Any] | None = None,
         session_id: str | None = None,
     ) -> Session:
-        """Create a session (``SessionExistsError`` if the id exists); shared deltas merged."""
+        """Create a session (``SessionExistsError`` if the id exists); shared deltas merged.
+
+        ``state`` must be None or a dict with str keys: else ``fs.InvalidArgumentError``, nothing
+        written.
+        """
         return await asyncio.to_thread(
-            self._create, app_name, user_id, state or {}, session_id or str(uuid.uuid4())
+            self._create, app_name, user_id, _state(state), session_id or str(uuid.uuid4())
         )
 
     async def get_session(
@@ -206,7 +233,20 @@ class FencedSessionService(BaseSessionService):
         return {} if snap is None else dict(snap.value)
 
     async def append_event(self, session: Session, event: Event) -> Event:
-        """Persist ``event`` (compare-and-set; see the class docstring), then apply it in memory."""
+        """Persist ``event`` (compare-and-set; see the class docstring), then apply it in memory.
+
+        ``session`` must be an ADK ``Session`` and ``event`` an ADK ``Event``: else
+        ``fs.InvalidArgumentError``, nothing written.
+        """
+        if not isinstance(session, Session):
+            raise fs.InvalidArgumentError(
+                f"session must be an ADK Session, got {type(session).__name__}: {session!r} "
+                "(load it with get_session, or create_session)"
+            )
+        if not isinstance(event, Event):
+            raise fs.InvalidArgumentError(
+                f"event must be an ADK Event, got {type(event).__name__}: {event!r}"
+            )
         if event.partial:
             return event
         key = self.session_key(session.app_name, session.user_id, session.id)

@@ -20,9 +20,10 @@ from agent_framework._workflows._checkpoint_encoding import (
 from agent_framework.exceptions import WorkflowCheckpointException
 
 import fencedstate as fs
+from fencedstate.core import args
 from fencedstate.errors import ConflictError
 
-from ._common import FORMAT, resolve_prefix, resolve_store, segment
+from ._common import FORMAT, names, resolve_prefix, resolve_store, segment
 from .errors import CheckpointConflictError, CheckpointNotFoundError, InvalidCheckpointError
 
 
@@ -44,10 +45,17 @@ class FencedCheckpointStorage:
         allowed_checkpoint_types: list[str] | None = None,
         writer: str | None = None,
     ) -> None:
-        self.store = resolve_store(store)
+        """Keep checkpoints in ``store`` (a Store, or a directory/URL for ``fs.open_store``).
+
+        ``prefix`` ends in ``/``; ``allowed_checkpoint_types`` names extra types reads may decode
+        (``"module:qualname"`` strs); ``writer`` names this storage in the key history. A bad
+        option raises ``fs.InvalidArgumentError`` naming it, before the store is opened.
+        """
         self.prefix = resolve_prefix(prefix)
-        self.writer = writer
-        self._allowed_types: frozenset[str] = frozenset(allowed_checkpoint_types or [])
+        allowed = names("allowed_checkpoint_types", allowed_checkpoint_types)
+        self._allowed_types: frozenset[str] = allowed or frozenset()
+        self.writer = args.optional_actor("writer", writer)
+        self.store = resolve_store(store)
 
     def checkpoint_key(self, checkpoint_id: str) -> str:
         """The store key holding one checkpoint."""
@@ -58,6 +66,11 @@ class FencedCheckpointStorage:
         return WorkflowCheckpoint.from_dict(decoded)
 
     def _save(self, checkpoint: WorkflowCheckpoint) -> str:
+        if not isinstance(checkpoint, WorkflowCheckpoint):
+            raise fs.InvalidArgumentError(
+                f"checkpoint must be an agent_framework WorkflowCheckpoint, "
+                f"got {type(checkpoint).__name__}: {checkpoint!r}"
+            )
         cid = checkpoint.checkpoint_id
         key = self.checkpoint_key(cid)
         try:
@@ -112,7 +125,10 @@ class FencedCheckpointStorage:
         return True
 
     async def save(self, checkpoint: WorkflowCheckpoint) -> str:
-        """Store ``checkpoint`` under its id (write-once); returns the id."""
+        """Store ``checkpoint`` under its id (write-once); returns the id.
+
+        Not a ``WorkflowCheckpoint``: ``fs.InvalidArgumentError``, nothing written.
+        """
         return await asyncio.to_thread(self._save, checkpoint)
 
     async def load(self, checkpoint_id: str) -> WorkflowCheckpoint:

@@ -16,15 +16,39 @@ from agent_framework import AgentSession, HistoryProvider, Message, SessionConte
 from agent_framework._sessions import filter_new_messages
 
 import fencedstate as fs
+from fencedstate.core import args
 from fencedstate.errors import ConflictError
 from fencedstate.integrations import ClaimRegistry
 
-from ._common import FORMAT, ClaimsMixin, SessionClaim, resolve_prefix, resolve_store, segment
+from ._common import (
+    FORMAT,
+    ClaimsMixin,
+    SessionClaim,
+    flag,
+    names,
+    resolve_prefix,
+    resolve_store,
+    segment,
+)
 from .errors import StaleHistoryError
 
 _VIEW_ATTR = "_fencedstate_history_version"  # set on a run's SessionContext by before_run
 _RUN_VIEW: ContextVar[int | None] = ContextVar("fencedstate_history_view", default=None)
 _LOADED: ContextVar[list[int] | None] = ContextVar("fencedstate_history_loaded", default=None)
+
+
+def _messages(messages: object) -> list[Message]:
+    """``messages`` as a list, if it is a sequence of ``Message``; ``InvalidArgumentError`` else."""
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
+        raise fs.InvalidArgumentError(
+            f"messages must be a sequence of agent_framework Message, got {type(messages).__name__}"
+        )
+    for i, m in enumerate(messages):
+        if not isinstance(m, Message):
+            raise fs.InvalidArgumentError(
+                f"messages[{i}] must be an agent_framework Message, got {type(m).__name__}: {m!r}"
+            )
+    return list(messages)
 
 
 class FencedHistoryProvider(ClaimsMixin, HistoryProvider):
@@ -61,18 +85,26 @@ class FencedHistoryProvider(ClaimsMixin, HistoryProvider):
         store_outputs: bool = True,
         skip_excluded: bool = False,
     ) -> None:
+        """Keep histories in ``store`` (a Store, or a directory/URL for ``fs.open_store``).
+
+        ``source_id`` is a non-empty str; ``prefix`` ends in ``/``; ``writer`` names this
+        provider in the key history; the flags are bools; ``store_context_from`` is None or a
+        collection of source ids. A bad option raises ``fs.InvalidArgumentError`` naming it,
+        before the store is opened.
+        """
+        context_from = names("store_context_from", store_context_from)
         super().__init__(
-            source_id=source_id,
-            load_messages=load_messages,
-            store_inputs=store_inputs,
-            store_context_messages=store_context_messages,
-            store_context_from=store_context_from,
-            store_outputs=store_outputs,
+            source_id=args.name("source_id", source_id),
+            load_messages=flag("load_messages", load_messages),
+            store_inputs=flag("store_inputs", store_inputs),
+            store_context_messages=flag("store_context_messages", store_context_messages),
+            store_context_from=None if context_from is None else set(context_from),
+            store_outputs=flag("store_outputs", store_outputs),
         )
-        self.store = resolve_store(store)
+        self.skip_excluded = flag("skip_excluded", skip_excluded)
         self.prefix = resolve_prefix(prefix)
-        self.writer = writer
-        self.skip_excluded = skip_excluded
+        self.writer = args.optional_actor("writer", writer)
+        self.store = resolve_store(store)
         self._claims = ClaimRegistry()
 
     def session_key(self, session_id: str | None) -> str:
@@ -123,9 +155,11 @@ class FencedHistoryProvider(ClaimsMixin, HistoryProvider):
         at another version (nothing written). Without it, an atomic append (``store.update``,
         re-read and retried on a concurrent save), so no writer's messages are lost; under a
         held claim, a commit under the claim (``FencedError`` once it was reclaimed).
+        ``messages`` must be a sequence of ``Message``: anything else raises
+        ``fs.InvalidArgumentError`` and nothing is written.
         """
         key = self.session_key(session_id)
-        incoming = list(messages)
+        incoming = _messages(messages)
 
         def add(doc: Any) -> dict[str, Any]:
             old: list[Any] = [] if doc is None else doc["messages"]
@@ -154,7 +188,7 @@ class FencedHistoryProvider(ClaimsMixin, HistoryProvider):
         **kwargs: Any,
     ) -> None:
         """Persist ``messages`` (see ``append``; inside a run, checked against its loaded view)."""
-        if not messages:
+        if not _messages(messages):
             return
         if expected_version is None:
             expected_version = _RUN_VIEW.get()

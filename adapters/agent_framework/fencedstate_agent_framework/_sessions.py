@@ -15,6 +15,7 @@ from agent_framework import AgentSession, SessionStore
 from agent_framework._feature_stage import ExperimentalWarning
 
 import fencedstate as fs
+from fencedstate.core import args
 from fencedstate.errors import ConflictError
 from fencedstate.integrations import ClaimRegistry, KeyedLocks, retry_conflicts
 
@@ -49,10 +50,15 @@ with warnings.catch_warnings():
             prefix: str = "agent_framework/sessions/",
             writer: str | None = None,
         ) -> None:
+            """Keep sessions in ``store`` (a Store, or a directory/URL for ``fs.open_store``).
+
+            ``prefix`` ends in ``/``; ``writer`` names this store in the key history. A bad
+            option raises ``fs.InvalidArgumentError`` naming it, before the store is opened.
+            """
             super().__init__()
-            self.store = resolve_store(store)
             self.prefix = resolve_prefix(prefix)
-            self.writer = writer
+            self.writer = args.optional_actor("writer", writer)
+            self.store = resolve_store(store)
             self._claims = ClaimRegistry()
             self._locks = KeyedLocks()
 

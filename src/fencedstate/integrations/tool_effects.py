@@ -10,7 +10,9 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ..core import args
 from ..effects import EffectLedger, EffectToken
+from ..errors import InvalidArgumentError
 
 __all__ = ["Probe", "ToolEffects", "bind_probe", "recorded"]
 
@@ -38,12 +40,29 @@ def bind_probe(
     return lambda token: then(probe(token, args))
 
 
+def _tool_names(tools: object) -> frozenset[str] | None:
+    """None (every tool), or the tool names of an iterable of non-empty strs (not a bare str)."""
+    if tools is None:
+        return None
+    if isinstance(tools, (str, bytes)) or not isinstance(tools, Iterable):
+        raise InvalidArgumentError(
+            f"tools must be an iterable of tool names (e.g. {{'send_email'}}) or None, "
+            f"got {tools!r}"
+        )
+    names = list(tools)
+    bad = [n for n in names if not isinstance(n, str) or not n]
+    if bad:
+        raise InvalidArgumentError(f"tools must hold non-empty str tool names, got {bad[0]!r}")
+    return frozenset(names)
+
+
 class ToolEffects:
     """A hook's settings: the ledger, which tools it fences, the probe, the lease.
 
     ``tools``: names of the tools to fence (default: every tool). ``ttl``: how long a call may
     run before another run treats it as in doubt. A hook that surrounds the call (begin in one
     callback, finish in another) keeps the tokens of the calls it began in ``running``.
+    A bad argument raises ``InvalidArgumentError`` naming it when the hook is built.
     """
 
     def __init__(
@@ -54,10 +73,17 @@ class ToolEffects:
         probe: Probe | None = None,
         ttl: float = 60.0,
     ) -> None:
+        if not isinstance(ledger, EffectLedger):
+            raise InvalidArgumentError(
+                f"ledger must be a fencedstate EffectLedger (fs.EffectLedger(store)), "
+                f"not {type(ledger).__name__}"
+            )
+        if probe is not None:
+            args.function("probe", probe, "(token, args)")
         self.ledger = ledger
-        self.tools = None if tools is None else frozenset(tools)
+        self.tools = _tool_names(tools)
         self.probe = probe
-        self.ttl = ttl
+        self.ttl = args.ttl(ttl)
         self.running: dict[str, EffectToken] = {}
 
     def fences(self, tool_name: str) -> bool:

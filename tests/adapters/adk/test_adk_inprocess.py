@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from google.adk.errors.already_exists_error import AlreadyExistsError
@@ -261,6 +262,70 @@ async def test_bad_input_gets_typed_errors(service: FencedSessionService) -> Non
     await service.create_session(app_name="a", user_id="u", session_id=foreign.id)
     with pytest.raises(fs.InvalidArgumentError):  # stored, but this object was not loaded here
         await service.append_event(foreign, _ev(text="x"))
+
+
+@pytest.mark.parametrize(
+    ("state", "named"),
+    [
+        ([1, 2], "state must be a dict .* got list"),
+        ("user:x", "state must be a dict .* got str"),
+        ({1: "a"}, "state keys must be strs, got 1"),
+    ],
+)
+async def test_create_session_refuses_a_state_that_is_not_a_dict_and_writes_nothing(
+    service: FencedSessionService, state: Any, named: str
+) -> None:
+    with pytest.raises(fs.InvalidArgumentError, match=named):
+        await service.create_session(app_name="a", user_id="u", session_id="s", state=state)
+    assert service.store.keys() == []
+
+
+async def test_append_event_refuses_what_is_not_a_session_or_an_event(
+    service: FencedSessionService,
+) -> None:
+    s = await service.create_session(app_name="a", user_id="u", session_id="s")
+    before = service.store.get(service.session_key("a", "u", "s"))
+    with pytest.raises(
+        fs.InvalidArgumentError, match="session must be an ADK Session, got NoneType"
+    ):
+        await service.append_event(None, _ev(text="x"))  # type: ignore[arg-type]
+    with pytest.raises(fs.InvalidArgumentError, match="session must be an ADK Session, got dict"):
+        await service.append_event({"id": "s"}, _ev(text="x"))  # type: ignore[arg-type]
+    with pytest.raises(fs.InvalidArgumentError, match="event must be an ADK Event, got NoneType"):
+        await service.append_event(s, None)  # type: ignore[arg-type]
+    with pytest.raises(fs.InvalidArgumentError, match="event must be an ADK Event, got dict"):
+        await service.append_event(s, {"author": "user"})  # type: ignore[arg-type]
+    assert service.store.get(service.session_key("a", "u", "s")) == before
+    assert s.events == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"prefix": "myapp"}, "prefix"),  # no trailing '/': made keys 'myappa/sessions/...'
+        ({"prefix": 5}, "prefix"),  # made keys '5a/...'
+        ({"prefix": "/"}, "prefix"),
+        ({"prefix": None}, "prefix"),
+        ({"writer": 5}, "writer"),  # accepted until the first write
+        ({"writer": ""}, "writer"),
+        ({"writer": "a\nb"}, "writer"),
+    ],
+)
+def test_bad_constructor_options_are_refused_before_the_store_is_opened(
+    tmp_path: Path, kwargs: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(fs.InvalidArgumentError, match=named):
+        FencedSessionService(str(tmp_path / "s"), **kwargs)
+    assert not (tmp_path / "s").exists()
+
+
+async def test_good_constructor_options_make_the_documented_keys(tmp_path: Path) -> None:
+    service = FencedSessionService(str(tmp_path / "s"), prefix="myapp/", writer="runner-1")
+    assert service.session_key("a", "u", "s") == "myapp/a/sessions/u/s"
+    await service.create_session(app_name="a", user_id="u", session_id="s")
+    assert service.store.history("myapp/a/sessions/u/s")[-1].actor == "runner-1"
+    with pytest.raises(fs.InvalidKeyError):  # the prefix's body must be a valid key
+        FencedSessionService(str(tmp_path / "s"), prefix="bad key/")
 
 
 async def test_real_runner_with_scripted_model(service: FencedSessionService) -> None:

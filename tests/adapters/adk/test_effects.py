@@ -109,3 +109,25 @@ def test_failed_call_is_in_doubt_then_probe_settles_it(tmp_path: Path) -> None:
     other = EffectCallbacks(ledger, tools={"charge"})
     assert _turn(send_email, other.agent_callbacks()) == "done: {'sent': True}"
     assert sent == [1, 1]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"ledger": "effects/"}, "ledger"),
+        ({"tools": "send_email"}, "tools"),  # a bare str: fenced single letters, not the tool
+        ({"tools": [5]}, "tools"),
+        ({"tools": 5}, "tools"),
+        ({"probe": "yes"}, "probe"),
+        ({"ttl": "60"}, "ttl"),
+        ({"ttl": 0}, "ttl"),
+        ({"ttl": 1e9}, "ttl"),
+        ({"ttl": float("nan")}, "ttl"),
+    ],
+)
+def test_bad_options_are_refused_when_the_callbacks_are_built(
+    tmp_path: Path, kwargs: dict[str, Any], named: str
+) -> None:
+    given: dict[str, Any] = {"ledger": fs.EffectLedger(fs.open_store(tmp_path / "s")), **kwargs}
+    with pytest.raises(fs.InvalidArgumentError, match=named):
+        EffectCallbacks(**given)

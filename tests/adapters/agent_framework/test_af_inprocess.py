@@ -143,6 +143,77 @@ async def test_odd_session_ids_round_trip_and_bad_input_is_typed(tmp_path: Path)
         fs.open_store("nosuchscheme://x")
 
 
+_CLASSES = {
+    "history": FencedHistoryProvider,
+    "sessions": FencedSessionStore,
+    "checkpoints": FencedCheckpointStorage,
+}
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "named"),
+    [
+        *[(c, {"writer": 5}, "writer") for c in _CLASSES],  # accepted until the first write
+        *[(c, {"writer": ""}, "writer") for c in _CLASSES],
+        *[(c, {"writer": "a\nb"}, "writer") for c in _CLASSES],
+        *[(c, {"prefix": "no-slash"}, "prefix") for c in _CLASSES],  # was: store opened first
+        *[(c, {"prefix": 5}, "prefix") for c in _CLASSES],
+        ("history", {"source_id": 5}, "source_id"),
+        ("history", {"source_id": ""}, "source_id"),
+        ("history", {"load_messages": "no"}, "load_messages"),  # truthy: loaded anyway
+        ("history", {"store_inputs": 0}, "store_inputs"),
+        ("history", {"store_context_messages": "yes"}, "store_context_messages"),
+        ("history", {"store_outputs": None}, "store_outputs"),
+        ("history", {"skip_excluded": 1}, "skip_excluded"),
+        ("history", {"store_context_from": "rag"}, "store_context_from"),  # a substring test
+        ("history", {"store_context_from": {5}}, "store_context_from"),
+        ("history", {"store_context_from": 5}, "store_context_from"),
+        ("checkpoints", {"allowed_checkpoint_types": "m:C"}, "allowed_checkpoint_types"),
+        ("checkpoints", {"allowed_checkpoint_types": [5]}, "allowed_checkpoint_types"),
+    ],
+)
+def test_bad_constructor_options_are_refused_before_the_store_is_opened(
+    tmp_path: Path, cls: str, kwargs: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(fs.InvalidArgumentError, match=named):
+        _CLASSES[cls](str(tmp_path / "s"), **kwargs)
+    assert not (tmp_path / "s").exists()
+
+
+async def test_good_constructor_options_are_kept(tmp_path: Path) -> None:
+    store = str(tmp_path / "s")
+    provider = FencedHistoryProvider(
+        store, source_id="h", writer="w1", store_context_from=["rag"], skip_excluded=True
+    )
+    assert provider.store_context_from == {"rag"} and provider.skip_excluded is True
+    await provider.save_messages("c", [_user("hi")])
+    assert provider.store.history(provider.session_key("c"))[-1].actor == "w1"
+    storage = FencedCheckpointStorage(store, allowed_checkpoint_types=("m:C",), writer="w2")
+    assert storage._allowed_types == frozenset({"m:C"}) and storage.writer == "w2"
+    assert FencedSessionStore(store, writer="w3").writer == "w3"
+
+
+@pytest.mark.parametrize(
+    ("messages", "named"),
+    [
+        (["just a string"], r"messages\[0\] must be an agent_framework Message, got str"),
+        ([_user("ok"), {"role": "user", "contents": ["hi"]}], r"messages\[1\] .* got dict"),
+        ("just a string", "messages must be a sequence of agent_framework Message, got str"),
+        (None, "got NoneType"),
+        (5, "got int"),
+    ],
+)
+async def test_save_messages_refuses_what_is_not_a_message_and_writes_nothing(
+    tmp_path: Path, messages: Any, named: str
+) -> None:
+    provider = FencedHistoryProvider(str(tmp_path))
+    with pytest.raises(fs.InvalidArgumentError, match=named):
+        await provider.save_messages("conv-42", messages)
+    with pytest.raises(fs.InvalidArgumentError, match=named):
+        provider.append("conv-42", messages)
+    assert provider.store.keys() == []
+
+
 # -- FencedSessionStore ------------------------------------------------------------------------
 
 
@@ -246,6 +317,18 @@ async def test_unencodable_checkpoint_is_refused_with_a_typed_error(tmp_path: Pa
     with pytest.raises(InvalidCheckpointError) as info:
         await storage.save(cp)
     assert isinstance(info.value, fs.FencedStateError)
+    assert fs.open_store(str(tmp_path)).keys() == []
+
+
+@pytest.mark.parametrize("given", [{"checkpoint_id": "x"}, "x", None])
+async def test_checkpoint_save_refuses_what_is_not_a_checkpoint_and_writes_nothing(
+    tmp_path: Path, given: Any
+) -> None:
+    storage = FencedCheckpointStorage(str(tmp_path))
+    with pytest.raises(
+        fs.InvalidArgumentError, match="must be an agent_framework WorkflowCheckpoint"
+    ):
+        await storage.save(given)
     assert fs.open_store(str(tmp_path)).keys() == []
 
 
