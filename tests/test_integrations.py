@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _support.tool_effects import BAD_OPTIONS
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -274,3 +275,15 @@ def test_keyed_locks_serialise_one_key_leave_others_free_and_forget_unused_keys(
     t.join()
     del held
     assert list(locks._locks) == []  # nobody holds one: the map is empty again
+
+
+@pytest.mark.parametrize(("kwargs", "named"), BAD_OPTIONS)
+def test_tool_effects_refuse_bad_options_when_built(
+    tmp_path: Path, kwargs: dict[str, object], named: str
+) -> None:
+    """The shared hook settings every framework's effect hook is built on (no framework here)."""
+    from fencedstate.integrations import ToolEffects
+
+    given_: dict[str, object] = {"ledger": fs.EffectLedger(fs.open_store(tmp_path / "s")), **kwargs}
+    with pytest.raises(fs.InvalidArgumentError, match=named):
+        ToolEffects(**given_)  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support.tool_effects import BAD_OPTIONS
 from fencedstate_adk import EffectCallbacks
 from google.adk.agents import LlmAgent
 from google.adk.models.base_llm import BaseLlm
@@ -111,20 +112,7 @@ def test_failed_call_is_in_doubt_then_probe_settles_it(tmp_path: Path) -> None:
     assert sent == [1, 1]
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "named"),
-    [
-        ({"ledger": "effects/"}, "ledger"),
-        ({"tools": "send_email"}, "tools"),  # a bare str: fenced single letters, not the tool
-        ({"tools": [5]}, "tools"),
-        ({"tools": 5}, "tools"),
-        ({"probe": "yes"}, "probe"),
-        ({"ttl": "60"}, "ttl"),
-        ({"ttl": 0}, "ttl"),
-        ({"ttl": 1e9}, "ttl"),
-        ({"ttl": float("nan")}, "ttl"),
-    ],
-)
+@pytest.mark.parametrize(("kwargs", "named"), BAD_OPTIONS)
 def test_bad_options_are_refused_when_the_callbacks_are_built(
     tmp_path: Path, kwargs: dict[str, Any], named: str
 ) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support.tool_effects import BAD_OPTIONS
 from agent_framework import (
     Agent,
     AgentSession,
@@ -105,20 +106,7 @@ def test_a_call_in_doubt_fails_closed_until_a_probe_settles_it(tmp_path: Path) -
     assert sent == [1]
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "named"),
-    [
-        ({"ledger": "effects/"}, "ledger"),
-        ({"tools": "send_email"}, "tools"),  # a bare str: fenced single letters, not the tool
-        ({"tools": [5]}, "tools"),
-        ({"tools": 5}, "tools"),
-        ({"probe": "yes"}, "probe"),
-        ({"ttl": "60"}, "ttl"),
-        ({"ttl": 0}, "ttl"),
-        ({"ttl": 1e9}, "ttl"),
-        ({"ttl": float("nan")}, "ttl"),
-    ],
-)
+@pytest.mark.parametrize(("kwargs", "named"), BAD_OPTIONS)
 def test_bad_options_are_refused_when_the_middleware_is_built(
     tmp_path: Path, kwargs: dict[str, Any], named: str
 ) -> None:
