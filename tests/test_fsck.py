@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -288,3 +289,7 @@ def test_a_marker_from_a_newer_release_says_so(tmp_path: Path) -> None:
     done = _cli(str(tmp_path))
     assert done.returncode == 2 and "written by a newer fencedstate" in done.stderr
     assert "--salvage" not in done.stderr and "remove it" not in done.stderr
+    with pytest.raises(fs.CorruptStateError) as err:
+        fs.open_store(str(tmp_path))
+    again = pickle.loads(pickle.dumps(err.value))  # a worker's error reaching its parent
+    assert again.advice == err.value.advice != fs.CorruptStateError.advice

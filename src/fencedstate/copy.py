@@ -87,7 +87,7 @@ def copy_store(
         except (ClaimHeldError, StorageError) as exc:
             if time.monotonic() >= deadline:
                 if isinstance(exc, ClaimHeldError):
-                    vars(exc)["advice"] = _BUSY_ADVICE
+                    exc.advise(_BUSY_ADVICE)
                 raise
             time.sleep(0.05)
     clash = set(keys) & set(dst.read_all_keys())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import string
-from typing import Any, ClassVar, TypeVar, dataclass_transform
+from typing import Any, ClassVar, Self, TypeVar, dataclass_transform
 
 from .core.clock import wall_text
 
@@ -42,15 +42,24 @@ class FencedStateError(Exception):
             )
         return out
 
+    def advise(self, advice: str) -> Self:
+        """Give this error its own ``advice`` (the class's fits most cases, not this one);
+        returns it. Kept when the error crosses a process boundary."""
+        vars(self)["advice"] = advice
+        return self
+
     def __reduce__(self) -> tuple[Any, ...]:
         # Rebuild from the fields so errors cross process boundaries intact.
-        return (_rebuild, (type(self), str(self), self._fields))
+        own = vars(self).get("advice")
+        return (_rebuild, (type(self), str(self), self._fields, own))
 
 
-def _rebuild(cls: type[FencedStateError], message: str, fields: dict[str, Any]) -> Any:
+def _rebuild(
+    cls: type[FencedStateError], message: str, fields: dict[str, Any], advice: str | None = None
+) -> Any:
     err = cls.__new__(cls)
     FencedStateError.__init__(err, message, **fields)
-    return err
+    return err if advice is None else err.advise(advice)
 
 
 _E = TypeVar("_E", bound=type[FencedStateError])
@@ -178,7 +187,7 @@ class ClaimHeldError(FencedStateError):
                 yours=True,
                 epoch=epoch,
             )
-            vars(self)["advice"] = self.advice_yours
+            self.advise(self.advice_yours)
             return
         super().__init__(
             f"{key!r} is claimed by {holder!r} for another {expires_in:.3f}s",
@@ -186,9 +195,6 @@ class ClaimHeldError(FencedStateError):
             holder=holder,
             expires_in=expires_in,
         )
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (*super().__reduce__(), dict(vars(self)))  # keeps the holder's own advice
 
 
 class InvalidKeyError(FencedStateError, ValueError):

@@ -57,7 +57,6 @@ def marker_error(root: str, detail: str, *, newer: bool = False) -> CorruptState
     """``CorruptStateError`` for the store marker of ``root``, advising what restores it (the
     marker only names the format; no key log was read or changed)."""
     marker = os.path.join(root, MARKER)
-    exc = CorruptStateError(marker, detail)
     if newer:
         advice = "Open the store with the newer fencedstate that wrote it; nothing was changed."
     else:
@@ -68,8 +67,7 @@ def marker_error(root: str, detail: str, *, newer: bool = False) -> CorruptState
             f"one; format {FORMAT_VERSION} reads the logs of every earlier format. "
             f"Then run `fencedstate check {root}`."
         )
-    vars(exc)["advice"] = advice  # this instance's: the class's is about key logs
-    return exc
+    return CorruptStateError(marker, detail).advise(advice)  # the class's is about key logs
 
 
 def prepare(root: str, durable: bool, trust_owner: bool) -> None:
