@@ -23,7 +23,7 @@ import fencedstate as fs
 from fencedstate.core import args
 from fencedstate.errors import ConflictError
 
-from ._common import FORMAT, names, resolve_prefix, resolve_store, segment
+from ._common import FORMAT, resolve_prefix, resolve_store, segment
 from .errors import CheckpointConflictError, CheckpointNotFoundError, InvalidCheckpointError
 
 
@@ -52,7 +52,7 @@ class FencedCheckpointStorage:
         option raises ``fs.InvalidArgumentError`` naming it, before the store is opened.
         """
         self.prefix = resolve_prefix(prefix)
-        allowed = names("allowed_checkpoint_types", allowed_checkpoint_types)
+        allowed = args.names("allowed_checkpoint_types", allowed_checkpoint_types)
         self._allowed_types: frozenset[str] = allowed or frozenset()
         self.writer = args.optional_actor("writer", writer)
         self.store = resolve_store(store)

@@ -6,7 +6,6 @@ The store and prefix arguments, the id encoding and ``SessionClaim`` come from
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from typing import Any
 
 import fencedstate as fs
@@ -24,8 +23,6 @@ __all__ = [
     "FORMAT",
     "ClaimsMixin",
     "SessionClaim",
-    "flag",
-    "names",
     "resolve_prefix",
     "resolve_store",
     "segment",
@@ -37,27 +34,6 @@ def segment(raw: object, what: str) -> str:
     if not isinstance(raw, str) or not raw:
         raise fs.InvalidKeyError(raw, f"{what} must be a non-empty str")
     return encode_segment(raw)
-
-
-def flag(what: str, value: object) -> bool:
-    """``value`` if it is a bool; ``fs.InvalidArgumentError`` naming ``what`` else."""
-    if not isinstance(value, bool):
-        raise fs.InvalidArgumentError(f"{what} must be True or False, got {value!r}")
-    return value
-
-
-def names(what: str, value: object) -> frozenset[str] | None:
-    """None, or a collection (not a bare str) of non-empty strs, as a frozenset."""
-    if value is None:
-        return None
-    if isinstance(value, (str, bytes)) or not isinstance(value, Collection):
-        raise fs.InvalidArgumentError(
-            f"{what} must be a collection of strs (e.g. a set or list) or None, got {value!r}"
-        )
-    bad = [v for v in value if not isinstance(v, str) or not v]
-    if bad:
-        raise fs.InvalidArgumentError(f"{what} must hold non-empty strs, got {bad[0]!r}")
-    return frozenset(value)
 
 
 class ClaimsMixin:

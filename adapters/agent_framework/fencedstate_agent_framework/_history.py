@@ -24,8 +24,6 @@ from ._common import (
     FORMAT,
     ClaimsMixin,
     SessionClaim,
-    flag,
-    names,
     resolve_prefix,
     resolve_store,
     segment,
@@ -92,16 +90,16 @@ class FencedHistoryProvider(ClaimsMixin, HistoryProvider):
         collection of source ids. A bad option raises ``fs.InvalidArgumentError`` naming it,
         before the store is opened.
         """
-        context_from = names("store_context_from", store_context_from)
+        context_from = args.names("store_context_from", store_context_from)
         super().__init__(
             source_id=args.name("source_id", source_id),
-            load_messages=flag("load_messages", load_messages),
-            store_inputs=flag("store_inputs", store_inputs),
-            store_context_messages=flag("store_context_messages", store_context_messages),
+            load_messages=args.flag("load_messages", load_messages),
+            store_inputs=args.flag("store_inputs", store_inputs),
+            store_context_messages=args.flag("store_context_messages", store_context_messages),
             store_context_from=None if context_from is None else set(context_from),
-            store_outputs=flag("store_outputs", store_outputs),
+            store_outputs=args.flag("store_outputs", store_outputs),
         )
-        self.skip_excluded = flag("skip_excluded", skip_excluded)
+        self.skip_excluded = args.flag("skip_excluded", skip_excluded)
         self.prefix = resolve_prefix(prefix)
         self.writer = args.optional_actor("writer", writer)
         self.store = resolve_store(store)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import math
 import re
+from collections.abc import Iterable
 
 from ..errors import InvalidArgumentError
 
@@ -44,6 +45,30 @@ def actor(what: str, value: object) -> str:
 def optional_actor(what: str, value: object) -> str | None:
     """``actor``, or None when ``value`` is None."""
     return None if value is None else actor(what, value)
+
+
+def flag(what: str, value: object) -> bool:
+    """``value`` if it is a bool (not merely truthy: ``"no"`` is refused), naming ``what``."""
+    if not isinstance(value, bool):
+        raise InvalidArgumentError(f"{what} must be True or False, got {value!r}")
+    return value
+
+
+def names(what: str, value: object) -> frozenset[str] | None:
+    """None, or an iterable of non-empty strs as a frozenset; a bare str is refused (its
+    letters would be taken for names)."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise InvalidArgumentError(
+            f"{what} must be a collection of names (e.g. a set or list of strs) or None, "
+            f"got {value!r}"
+        )
+    items = list(value)
+    bad = [v for v in items if not isinstance(v, str) or not v]
+    if bad:
+        raise InvalidArgumentError(f"{what} must hold non-empty strs, got {bad[0]!r}")
+    return frozenset(items)
 
 
 def expected_version(value: object) -> int:

@@ -80,8 +80,7 @@ class FileStore(Store):
         args.history_limit(history_limit)
         if type(compact_bytes) is not int or compact_bytes < 4096:
             raise InvalidArgumentError("compact_bytes must be an int >= 4096")
-        if not isinstance(trust_owner, bool):
-            raise InvalidArgumentError("trust_owner must be True or False")
+        args.flag("trust_owner", trust_owner)
         self.path = os.path.realpath(os.fspath(path))
         self.durability: Durability = durability
         self._durable = durability == "fsync"

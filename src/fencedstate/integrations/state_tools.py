@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from ..core import args
-from ..errors import InvalidArgumentError
 from ..store import Store
 from ..tools import StateTools
 from .arguments import resolve_prefix
@@ -25,10 +24,7 @@ def key_prefix_of(key_prefix: object) -> str:
 
 def writer_of(writer: object, raise_on_conflict: object) -> str:
     """A commit tool's validated ``writer``; ``raise_on_conflict`` must be a bool."""
-    if not isinstance(raise_on_conflict, bool):
-        raise InvalidArgumentError(
-            f"raise_on_conflict must be True or False, got {raise_on_conflict!r}"
-        )
+    args.flag("raise_on_conflict", raise_on_conflict)
     return args.actor("writer", writer)
 
 

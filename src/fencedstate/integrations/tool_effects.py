@@ -40,22 +40,6 @@ def bind_probe(
     return lambda token: then(probe(token, args))
 
 
-def _tool_names(tools: object) -> frozenset[str] | None:
-    """None (every tool), or the tool names of an iterable of non-empty strs (not a bare str)."""
-    if tools is None:
-        return None
-    if isinstance(tools, (str, bytes)) or not isinstance(tools, Iterable):
-        raise InvalidArgumentError(
-            f"tools must be an iterable of tool names (e.g. {{'send_email'}}) or None, "
-            f"got {tools!r}"
-        )
-    names = list(tools)
-    bad = [n for n in names if not isinstance(n, str) or not n]
-    if bad:
-        raise InvalidArgumentError(f"tools must hold non-empty str tool names, got {bad[0]!r}")
-    return frozenset(names)
-
-
 class ToolEffects:
     """A hook's settings: the ledger, which tools it fences, the probe, the lease.
 
@@ -81,7 +65,7 @@ class ToolEffects:
         if probe is not None:
             args.function("probe", probe, "(token, args)")
         self.ledger = ledger
-        self.tools = _tool_names(tools)
+        self.tools = args.names("tools", tools)  # e.g. {'send_email'}
         self.probe = probe
         self.ttl = args.ttl(ttl)
         self.running: dict[str, EffectToken] = {}
