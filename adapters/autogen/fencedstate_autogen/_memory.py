@@ -134,7 +134,7 @@ class FencedMemory(Memory, Component[FencedMemoryConfig]):
             raise TypeError(f"key must be a str, got {type(key).__name__}")
         self._max_retries = args.max_retries(max_retries)
         self._name = args.optional_name("name", name) or f"fenced_memory:{key}"
-        self._writer = args.optional_name("writer", writer) or self._name
+        self._writer = args.optional_actor("writer", writer) or self._name
         self._store = store = resolve_store(store)
         self._key = key
         # Fail fast on a bad key (InvalidKeyError) rather than at the first add.

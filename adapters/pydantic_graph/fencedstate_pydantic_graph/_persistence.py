@@ -89,7 +89,7 @@ class FencedStatePersistence(BaseStatePersistence[StateT, RunEndT]):
         if not isinstance(run_id, str) or not run_id:
             raise fs.InvalidArgumentError(f"run_id must be a non-empty str, got {run_id!r}")
         self.ttl = args.ttl(ttl)
-        self.owner = args.optional_name("owner", owner) or default_owner("pydantic-graph")
+        self.owner = args.optional_actor("owner", owner) or default_owner("pydantic-graph")
         self.key = f"{resolve_prefix(prefix)}{encode_segment(run_id)}"
         self.run_id = run_id
         self.store: fs.Store = resolve_store(store)
