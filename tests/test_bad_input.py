@@ -117,10 +117,17 @@ def test_values_roundtrip_as_json(store: fs.Store) -> None:
     assert store.get("k").value == expected  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("ttl", [0, -1, math.nan, math.inf, "30", 10**9])
+@pytest.mark.parametrize("ttl", [0, -1, math.nan, math.inf, "30", 10**9, True])
 def test_bad_ttl_rejected(store: fs.Store, ttl: object) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError):  # True was taken for one second
         store.claim("k", owner="w", ttl=ttl)  # type: ignore[arg-type]
+    assert store.claim("k", owner="w", ttl=1).epoch == 1  # nothing was granted before
+
+
+@pytest.mark.parametrize("wait", [-1, math.nan, math.inf, "1", True])
+def test_bad_wait_rejected(store: fs.Store, wait: object) -> None:
+    with pytest.raises(fs.InvalidArgumentError, match="wait must be"):
+        store.claim("k", owner="w", ttl=1, wait=wait)  # type: ignore[arg-type]
     assert store.claim("k", owner="w", ttl=1).epoch == 1  # nothing was granted before
 
 

@@ -21,6 +21,7 @@ from agents.memory.session_settings import (
 )
 
 from fencedstate.claim import Claim
+from fencedstate.core import args
 from fencedstate.errors import ConflictError, FencedError, FencedStateError, InvalidValueError
 from fencedstate.integrations import ObjectLock, default_owner, encode_segment, resolve_store
 from fencedstate.store import Store
@@ -39,10 +40,6 @@ def _items(value: Any, key: str) -> list[Any]:
     if not isinstance(value, dict) or not isinstance(value.get("items"), list):
         raise ValueError(f"{key!r} does not hold a FencedSession document ({{'items': [...]}})")
     return list(value["items"])
-
-
-def _seconds(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
 
 
 def _release_slot(slot: list[Claim | None]) -> None:
@@ -95,10 +92,8 @@ class FencedSession(SessionABC):
     ) -> None:
         if not isinstance(session_id, str) or not session_id:
             raise ValueError(f"session_id must be a non-empty str, got {session_id!r}")
-        if not _seconds(ttl) or ttl <= 0:
-            raise ValueError(f"ttl must be a number of seconds > 0, got {ttl!r}")
-        if not _seconds(claim_wait) or claim_wait < 0:
-            raise ValueError(f"claim_wait must be a number of seconds >= 0, got {claim_wait!r}")
+        args.ttl(ttl)  # InvalidArgumentError, a ValueError
+        args.wait(claim_wait, "claim_wait")
         self.session_id = session_id
         self.session_settings = (
             coerce_session_settings(session_settings)

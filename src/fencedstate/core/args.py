@@ -7,6 +7,7 @@ import inspect
 import math
 import re
 from collections.abc import Iterable
+from typing import TypeGuard
 
 from ..errors import InvalidArgumentError
 
@@ -85,17 +86,22 @@ def optional_expected_version(value: object) -> int | None:
     return None if value is None else expected_version(value)
 
 
+def _number(value: object) -> TypeGuard[int | float]:
+    """An int or float, not a bool (``ttl=True`` is a mistake, not one second)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def ttl(value: object) -> float:
     """A lease length in seconds, in (0, ``MAX_TTL``]."""
-    if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 < value <= MAX_TTL:
+    if not _number(value) or not math.isfinite(value) or not 0 < value <= MAX_TTL:
         raise InvalidArgumentError(f"ttl must be a number of seconds in (0, {MAX_TTL:g}]")
     return float(value)
 
 
-def wait(value: object) -> float:
+def wait(value: object, what: str = "wait") -> float:
     """A wait in seconds: finite and >= 0."""
-    if not isinstance(value, (int, float)) or not 0 <= value < math.inf:
-        raise InvalidArgumentError("wait must be a finite number of seconds >= 0")
+    if not _number(value) or not 0 <= value < math.inf:
+        raise InvalidArgumentError(f"{what} must be a finite number of seconds >= 0")
     return float(value)
 
 
