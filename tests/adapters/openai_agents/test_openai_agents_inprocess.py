@@ -19,6 +19,7 @@ from agents.exceptions import UserError
 from fencedstate_openai_agents import FencedSession, state_tools
 
 import fencedstate as fs
+from fencedstate.integrations import InvalidStoreError
 from fencedstate.tools import summarize_value
 
 _SUPPORT = Path(__file__).with_name("_oa_support.py")
@@ -245,3 +246,18 @@ def test_tool_builders_refuse_bad_options_when_built(store: fs.Store) -> None:
         "read_state",
         "commit_state",
     ]
+
+
+async def test_tool_builders_take_a_path_and_refuse_a_non_store(
+    store: fs.Store, tmp_path: Path
+) -> None:
+    """As the autogen tools and ``FencedSession``: ``store`` is a Store or a path/URL, resolved
+    when the tools are built (a path, or None, built tools whose every call failed with
+    "'str' object has no attribute 'put'", which the SDK handed to the model as text)."""
+    with pytest.raises(InvalidStoreError, match="store must be"):
+        state_tools(None, writer="w")  # type: ignore[arg-type]
+    model = support.ScriptedModel([commit_turn('{"by": "A"}'), [support.message("done")]])
+    agent = Agent(name="p", model=model, tools=state_tools(str(tmp_path / "store"), writer="p"))
+    assert (await Runner.run(agent, "plan")).final_output == "done"
+    snap = store.get("plans/p")
+    assert snap is not None and snap.value == {"by": "A"} and snap.writer == "p"
