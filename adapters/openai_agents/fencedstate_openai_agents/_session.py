@@ -23,7 +23,13 @@ from agents.memory.session_settings import (
 from fencedstate.claim import Claim
 from fencedstate.core import args
 from fencedstate.errors import ConflictError, FencedError, FencedStateError, InvalidValueError
-from fencedstate.integrations import ObjectLock, default_owner, encode_segment, resolve_store
+from fencedstate.integrations import (
+    ObjectLock,
+    default_owner,
+    encode_segment,
+    key_prefix_of,
+    resolve_store,
+)
 from fencedstate.store import Store
 
 from .errors import InvalidItemError
@@ -94,14 +100,15 @@ class FencedSession(SessionABC):
             raise ValueError(f"session_id must be a non-empty str, got {session_id!r}")
         args.ttl(ttl)  # InvalidArgumentError, a ValueError
         args.wait(claim_wait, "claim_wait")
+        args.flag("hold_claim", hold_claim)
         self.session_id = session_id
         self.session_settings = (
             coerce_session_settings(session_settings)
             if session_settings is not None
             else SessionSettings()
         )
-        self.key = key_prefix + encode_segment(session_id)
-        self.owner = owner or default_owner("openai-agents")
+        self.key = key_prefix_of(key_prefix) + encode_segment(session_id)
+        self.owner = args.optional_actor("owner", owner) or default_owner("openai-agents")
         self._store = store = resolve_store(store)
         self._lock = ObjectLock()
         self._ttl = ttl

@@ -261,3 +261,27 @@ async def test_tool_builders_take_a_path_and_refuse_a_non_store(
     assert (await Runner.run(agent, "plan")).final_output == "done"
     snap = store.get("plans/p")
     assert snap is not None and snap.value == {"by": "A"} and snap.writer == "p"
+
+
+async def test_bad_options_are_refused_when_the_session_is_built(store: fs.Store) -> None:
+    """owner, hold_claim and key_prefix are checked by ``FencedSession(...)``, as ttl is: a bad
+    owner failed only at the first write, "no" was a truthy
+    hold_claim, and a prefix without '/' was glued to the id ("sessionss")."""
+    for bad, named in (
+        ({"owner": 5}, "owner"),
+        ({"owner": ""}, "owner"),
+        ({"owner": "a\nb"}, "owner"),
+        ({"owner": "o" * 1000}, "owner"),
+        ({"hold_claim": "no"}, "hold_claim"),
+        ({"hold_claim": 0}, "hold_claim"),
+        ({"key_prefix": "sessions"}, "key_prefix"),
+        ({"key_prefix": 5}, "key_prefix"),
+    ):
+        with pytest.raises(fs.InvalidArgumentError, match=named):
+            FencedSession("ok", store=store, **bad)
+    assert store.keys() == []
+    assert FencedSession("ok", store=store, key_prefix="").key == "ok"
+    s = FencedSession("ok", store=store, owner="worker-1", hold_claim=False, key_prefix="c/")
+    await s.add_items([user("q")])
+    snap = store.get("c/ok")
+    assert snap is not None and snap.writer == "worker-1" and s.claim is None
