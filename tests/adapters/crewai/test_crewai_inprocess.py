@@ -281,3 +281,24 @@ def test_bad_persistence_options_are_refused_when_built(store: fs.FileStore) -> 
     flow.kickoff(inputs={"id": "f-1"})
     snap = store.get("crewai/flows/f-1")
     assert snap is not None and snap.writer.startswith("team a@")
+
+
+def test_bad_tool_options_are_refused_when_built(store: fs.FileStore) -> None:
+    """As every adapter's tools: a commit tool's writer that the store refuses ("", control
+    characters, over 256 characters) made every commit an ERROR the model cannot fix, and a
+    key_prefix without '/' ("team") let the model write "teammate" outside the subtree."""
+    for tool, bad in (
+        (FencedCommitTool, {"writer": ""}),
+        (FencedCommitTool, {"writer": "a\nb"}),
+        (FencedCommitTool, {"writer": "w" * 300}),
+        (FencedCommitTool, {"key_prefix": "team"}),
+        (FencedReadTool, {"key_prefix": "team"}),
+    ):
+        with pytest.raises(ValidationError, match=next(iter(bad))):
+            tool(store=store, **bad)
+    assert store.keys() == []
+    assert FencedReadTool(store=store, key_prefix="").key_prefix == ""
+    scoped = FencedCommitTool(store=store, writer="team a", key_prefix="team/")
+    json.loads(scoped.run(key="team/x", value=1, expected_version=0))
+    snap = store.get("team/x")
+    assert snap is not None and snap.writer == "team a"
