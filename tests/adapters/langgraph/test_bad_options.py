@@ -1,0 +1,57 @@
+"""Bad options are refused when a saver or store is built, naming the option (walk finding):
+not at the first checkpoint or put, mid-run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypedDict
+
+import pytest
+from fencedstate_langgraph import FencedCheckpointSaver
+from langgraph.graph import START, StateGraph
+
+import fencedstate as fs
+
+
+class Task(TypedDict):
+    topic: str
+
+
+def graph(**kw: Any) -> Any:
+    builder = StateGraph(Task)
+    builder.add_node("plan", lambda task: {"topic": task["topic"].upper()})
+    builder.add_edge(START, "plan")
+    return builder.compile(**kw)
+
+
+@pytest.mark.parametrize(
+    ("bad", "named"),
+    [
+        ({"owner": 5}, "owner"),
+        ({"owner": ""}, "owner"),
+        ({"owner": "a\nb"}, "owner"),
+        ({"owner": "o" * 300}, "owner"),
+        ({"ttl": True}, "ttl"),
+        ({"ttl": float("inf")}, "ttl"),
+        ({"ttl": 1e9}, "ttl"),
+        ({"claim_wait": True}, "claim_wait"),
+        ({"claim_wait": float("inf")}, "claim_wait"),
+        ({"claim_wait": float("nan")}, "claim_wait"),
+    ],
+)
+def test_saver_options(tmp_path: Path, bad: dict[str, Any], named: str) -> None:
+    """owner, ttl and claim_wait as the store checks them: a bad owner or a ttl over the
+    store's 7-day lease limit failed the run's first checkpoint; ttl=True was one second."""
+    store = fs.open_store(tmp_path)
+    with pytest.raises(fs.InvalidArgumentError, match=named):
+        FencedCheckpointSaver(store, **bad)
+    assert store.keys() == []
+
+
+def test_good_saver_options_run(tmp_path: Path) -> None:
+    store = fs.open_store(tmp_path)
+    saver = FencedCheckpointSaver(store, owner="runner 1", ttl=5, claim_wait=0)
+    out = graph(checkpointer=saver).invoke({"topic": "q"}, {"configurable": {"thread_id": "t"}})
+    assert out == {"topic": "Q"}
+    state = store.state(saver.head_key("t"))
+    assert state is not None and state.writer == "runner 1"
