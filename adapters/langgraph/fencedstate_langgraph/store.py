@@ -39,6 +39,7 @@ from langgraph.store.base import (
 )
 
 import fencedstate as fs
+from fencedstate.core import args
 from fencedstate.integrations import resolve_store
 
 from ._index import Index
@@ -80,6 +81,8 @@ class FencedStore(BaseStore):
     ) -> None:
         store = resolve_store(store, what="FencedStore's store")
         fs.validate_key(prefix)
+        args.optional_actor("writer", writer)  # the store's rule, now rather than at every put
+        args.flag("track_reads", track_reads)
         built = Index(index) if index else None
         self.index_config: dict[str, Any] | None = None if built is None else built.config
         self.embeddings = None if built is None else built.embeddings

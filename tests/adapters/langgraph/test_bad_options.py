@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 import pytest
-from fencedstate_langgraph import FencedCheckpointSaver
+from fencedstate_langgraph import FencedCheckpointSaver, FencedStore
 from langgraph.graph import START, StateGraph
 
 import fencedstate as fs
@@ -55,3 +55,32 @@ def test_good_saver_options_run(tmp_path: Path) -> None:
     assert out == {"topic": "Q"}
     state = store.state(saver.head_key("t"))
     assert state is not None and state.writer == "runner 1"
+
+
+@pytest.mark.parametrize(
+    ("bad", "named"),
+    [
+        ({"writer": 5}, "writer"),
+        ({"writer": ""}, "writer"),
+        ({"writer": "a\nb"}, "writer"),
+        ({"writer": "w" * 300}, "writer"),
+        ({"track_reads": "no"}, "track_reads"),
+        ({"track_reads": 0}, "track_reads"),
+    ],
+)
+def test_store_options(tmp_path: Path, bad: dict[str, Any], named: str) -> None:
+    """writer and track_reads: a writer the store refuses failed every put (after the node had
+    run), writer="" became a generated one, and "no" was a truthy track_reads."""
+    store = fs.open_store(tmp_path)
+    with pytest.raises(fs.InvalidArgumentError, match=named):
+        FencedStore(store, **bad)
+    assert store.keys() == []
+
+
+def test_good_store_options_write(tmp_path: Path) -> None:
+    fenced = FencedStore(fs.open_store(tmp_path), writer="planner 1", track_reads=False)
+    fenced.put(("a",), "k", {"x": 1})
+    item = fenced.get(("a",), "k")
+    assert item is not None and item.value == {"x": 1}
+    snap = fenced.store.get(fenced.key_for(("a",), "k"))
+    assert snap is not None and snap.writer == "planner 1"
