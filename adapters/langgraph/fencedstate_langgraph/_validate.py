@@ -7,6 +7,9 @@ part of LangGraph's documented contract (``InvalidNamespaceError`` on an empty n
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from langgraph.store.base import (
     GetOp,
     InvalidNamespaceError,
@@ -16,7 +19,20 @@ from langgraph.store.base import (
     SearchOp,
 )
 
-__all__ = ["check_labels", "check_op", "check_write_namespace"]
+import fencedstate as fs
+
+__all__ = ["check_config_keys", "check_labels", "check_op", "check_write_namespace"]
+
+
+def check_config_keys(what: str, config: Mapping[str, Any], spec: type) -> None:
+    """Every key of ``config`` is one of the TypedDict ``spec``'s (a misspelt one is refused,
+    not ignored)."""
+    known = set(spec.__annotations__)
+    unknown = sorted(str(k) for k in config if k not in known)
+    if unknown:
+        raise fs.InvalidArgumentError(
+            f"{what} has unknown keys {unknown}: use only {sorted(known)}"
+        )
 
 
 def check_labels(namespace: tuple[str, ...]) -> None:

@@ -47,7 +47,7 @@ from ._item_ops import ItemOps, Vectors
 from ._items import FencedItem, FencedSearchItem, check_value
 from ._reads import EXPLICIT, current_reads
 from ._ttl import Sweeper, ttl_seconds
-from ._validate import check_labels, check_op, check_write_namespace
+from ._validate import check_config_keys, check_labels, check_op, check_write_namespace
 from ._writer import ItemWriter
 
 __all__ = ["FencedItem", "FencedSearchItem", "FencedStore", "ItemWriter"]
@@ -89,6 +89,7 @@ class FencedStore(BaseStore):
         if ttl is not None:
             if not isinstance(ttl, Mapping):
                 raise fs.InvalidArgumentError(f"ttl must be a TTLConfig dict, not {ttl!r}")
+            check_config_keys("ttl (a TTLConfig)", ttl, TTLConfig)
             ttl_seconds(ttl.get("default_ttl"))
             sweep = ttl.get("sweep_interval_minutes")
             if sweep is not None:

@@ -84,3 +84,32 @@ def test_good_store_options_write(tmp_path: Path) -> None:
     assert item is not None and item.value == {"x": 1}
     snap = fenced.store.get(fenced.key_for(("a",), "k"))
     assert snap is not None and snap.writer == "planner 1"
+
+
+def embed(texts: list[str]) -> list[list[float]]:
+    return [[float(len(t)), 1.0] for t in texts]
+
+
+@pytest.mark.parametrize(
+    ("bad", "named"),
+    [
+        ({"ttl": {"defualt_ttl": 5}}, "defualt_ttl"),
+        ({"ttl": {"default_ttl": 5, "refresh_on_reads": False}}, "refresh_on_reads"),
+        ({"index": {"dims": 2, "embed": embed, "feilds": ["text"]}}, "feilds"),
+    ],
+)
+def test_misspelt_config_keys(tmp_path: Path, bad: dict[str, Any], named: str) -> None:
+    """A misspelt TTLConfig or IndexConfig key was ignored: items never expired, or every
+    field was embedded instead of the ones named. Now it is refused, naming the known keys."""
+    with pytest.raises(fs.InvalidArgumentError, match=named):
+        FencedStore(fs.open_store(tmp_path), **bad)
+
+
+def test_known_config_keys(tmp_path: Path) -> None:
+    fenced = FencedStore(
+        fs.open_store(tmp_path),
+        ttl={"default_ttl": 5, "refresh_on_read": True, "sweep_interval_minutes": 1},
+        index={"dims": 2, "embed": embed, "fields": ["text"]},
+    )
+    fenced.put(("a",), "k", {"text": "hi"})
+    assert [h.key for h in fenced.search(("a",), query="hi")] == ["k"]
