@@ -227,7 +227,7 @@ class FencedStore(BaseStore):
         refresh_ttl: bool | None = None,
     ) -> FencedItem | None:
         """Like ``BaseStore.get``; the item is a ``FencedItem`` (has ``version``, ``epoch``)."""
-        check_labels(tuple(namespace))
+        check_labels(namespace)
         return self._ops.get(tuple(namespace), str(key), self._refresh_default(refresh_ttl))
 
     async def aget(
@@ -238,7 +238,7 @@ class FencedStore(BaseStore):
         refresh_ttl: bool | None = None,
     ) -> FencedItem | None:
         """Async ``get``."""
-        check_labels(tuple(namespace))
+        check_labels(namespace)
         refresh = self._refresh_default(refresh_ttl)
         return await self._in_thread(self._ops.get, tuple(namespace), str(key), refresh)
 
@@ -318,7 +318,7 @@ class FencedStore(BaseStore):
         self, namespace: tuple[str, ...], key: str, *, expected_version: int | None = None
     ) -> None:
         """Delete an item (no-op if absent); ``expected_version`` makes it a CAS."""
-        check_labels(tuple(namespace))
+        check_labels(namespace)
         self._check_version(expected_version)
         self._ops.put(tuple(namespace), str(key), None, expected_version)
 
@@ -326,7 +326,7 @@ class FencedStore(BaseStore):
         self, namespace: tuple[str, ...], key: str, *, expected_version: int | None = None
     ) -> None:
         """Async ``delete``."""
-        check_labels(tuple(namespace))
+        check_labels(namespace)
         self._check_version(expected_version)
         await self._in_thread(self._ops.put, tuple(namespace), str(key), None, expected_version)
 
@@ -336,7 +336,7 @@ class FencedStore(BaseStore):
         ttl: float | NotProvided | None,
         expected_version: int | None,
     ) -> float | None:
-        check_write_namespace(tuple(namespace))
+        check_write_namespace(namespace)
         self._check_version(expected_version)
         return self._ops.ttl_of(ttl)
 
@@ -362,7 +362,7 @@ class FencedStore(BaseStore):
         self, namespace: tuple[str, ...], key: str, *, owner: str, ttl: float = 30.0
     ) -> ItemWriter:
         """Claim the item: an ``ItemWriter`` whose commits are fenced by the claim's epoch."""
-        check_write_namespace(tuple(namespace))
+        check_write_namespace(namespace)
         fkey = self.key_for(tuple(namespace), str(key))
         claim = self._ops.store.claim(fkey, owner=owner, ttl=ttl)
         return ItemWriter(self, tuple(namespace), str(key), claim)
@@ -371,7 +371,7 @@ class FencedStore(BaseStore):
         self, namespace: tuple[str, ...], key: str, *, owner: str, ttl: float = 30.0
     ) -> ItemWriter:
         """Async ``claim``."""
-        check_write_namespace(tuple(namespace))
+        check_write_namespace(namespace)
         fkey = self.key_for(tuple(namespace), str(key))
         claim = await self._ops.store.aclaim(fkey, owner=owner, ttl=ttl)
         return ItemWriter(self, tuple(namespace), str(key), claim)

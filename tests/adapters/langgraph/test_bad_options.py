@@ -9,6 +9,7 @@ from typing import Any, TypedDict
 import pytest
 from fencedstate_langgraph import FencedCheckpointSaver, FencedStore
 from langgraph.graph import START, StateGraph
+from langgraph.store.base import InvalidNamespaceError
 
 import fencedstate as fs
 
@@ -113,3 +114,28 @@ def test_known_config_keys(tmp_path: Path) -> None:
     )
     fenced.put(("a",), "k", {"text": "hi"})
     assert [h.key for h in fenced.search(("a",), query="hi")] == ["k"]
+
+
+async def test_a_str_namespace_is_refused_not_split_into_letters(tmp_path: Path) -> None:
+    """``put("memories", ...)`` (a missing trailing comma) was stored under the namespace
+    ("m", "e", "m", ...), where ``search(("memories",))`` never finds it. Every method now
+    refuses a str namespace with LangGraph's InvalidNamespaceError, saying how to write it."""
+    fenced = FencedStore(fs.open_store(tmp_path))
+    calls: list[Any] = [
+        lambda: fenced.put("memories", "k", {"x": 1}),  # type: ignore[arg-type]
+        lambda: fenced.get("memories", "k"),  # type: ignore[arg-type]
+        lambda: fenced.delete("memories", "k"),  # type: ignore[arg-type]
+        lambda: fenced.search("memories"),  # type: ignore[arg-type]
+        lambda: fenced.list_namespaces(prefix="memories"),  # type: ignore[arg-type]
+        lambda: fenced.claim("memories", "k", owner="o"),  # type: ignore[arg-type]
+        lambda: fenced.aput("memories", "k", {"x": 1}),  # type: ignore[arg-type]
+        lambda: fenced.aget("memories", "k"),  # type: ignore[arg-type]
+    ]
+    for call in calls:
+        with pytest.raises(InvalidNamespaceError, match=r"\('memories',\)"):
+            out = call()
+            if hasattr(out, "__await__"):
+                await out
+    assert fenced.store.keys() == []
+    fenced.put(("memories",), "k", {"x": 1})
+    assert [h.key for h in fenced.search(("memories",))] == ["k"]
