@@ -22,7 +22,13 @@ from agents.memory.session_settings import (
 
 from fencedstate.claim import Claim
 from fencedstate.core import args
-from fencedstate.errors import ConflictError, FencedError, FencedStateError, InvalidValueError
+from fencedstate.errors import (
+    ConflictError,
+    FencedError,
+    FencedStateError,
+    InvalidArgumentError,
+    InvalidValueError,
+)
 from fencedstate.integrations import (
     ObjectLock,
     default_owner,
@@ -141,6 +147,8 @@ class FencedSession(SessionABC):
 
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
         """Return the history (latest ``limit`` items, oldest first); remember its version."""
+        if limit is not None and (type(limit) is not int or limit < 0):
+            raise InvalidArgumentError(f"limit must be an int >= 0 or None, got {limit!r}")
         async with self._lock:
             await self._renew_quietly()
             snap = await asyncio.to_thread(self._store.get, self.key)

@@ -285,3 +285,17 @@ async def test_bad_options_are_refused_when_the_session_is_built(store: fs.Store
     await s.add_items([user("q")])
     snap = store.get("c/ok")
     assert snap is not None and snap.writer == "worker-1" and s.claim is None
+
+
+async def test_a_bad_limit_is_refused_naming_it(store: fs.Store) -> None:
+    """get_items(limit=True) returned one item, limit="3" and limit=2.5 were bare TypeErrors
+    from the slicing, limit=-1 returned nothing (SQLiteSession returns everything): each is
+    now an InvalidArgumentError; the history is untouched."""
+    s = FencedSession("ok", store=store)
+    await s.add_items([user("a"), user("b"), user("c")])
+    for bad in (True, "3", 2.5, -1):
+        with pytest.raises(fs.InvalidArgumentError, match="limit must be an int >= 0"):
+            await s.get_items(limit=bad)  # type: ignore[arg-type]
+    assert await s.get_items(limit=2) == [user("b"), user("c")]
+    assert await s.get_items(limit=0) == []
+    assert len(await s.get_items()) == 3
