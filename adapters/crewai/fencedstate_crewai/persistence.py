@@ -40,6 +40,7 @@ from crewai.flow.persistence.base import FlowPersistence
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer, field_validator
 
 import fencedstate as fs
+from fencedstate.core import args
 from fencedstate.core.keys import validate_key
 from fencedstate.integrations import KeyedLocks, default_owner, resolve_store
 
@@ -112,6 +113,24 @@ class FencedFlowPersistence(FlowPersistence):
             if isinstance(where, str | os.PathLike):
                 return str(Path(where))
         return repr(store)
+
+    @field_validator("ttl", mode="before")
+    @classmethod
+    def _check_ttl(cls, value: Any) -> float:
+        return args.ttl(value)  # within the store's lease limit; ttl=True is refused
+
+    @field_validator("claim_timeout", mode="before")
+    @classmethod
+    def _check_claim_timeout(cls, value: Any) -> float:
+        return args.wait(value, "claim_timeout")
+
+    @field_validator("writer")
+    @classmethod
+    def _check_writer(cls, value: str) -> str:
+        """An actor name that still is one as a claim owner (``writer@host:pid:xxxxxxxx``)."""
+        args.actor("writer", value)
+        args.actor("writer (with the owner suffix @host:pid:xxxxxxxx)", default_owner(value))
+        return value
 
     @field_validator("key_prefix")
     @classmethod

@@ -14,6 +14,8 @@ from crewai.tools import BaseTool
 from crewai.types.callback import SerializableCallable
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from fencedstate.core import args
+from fencedstate.integrations import key_prefix_of
 from fencedstate.store import Store
 from fencedstate.tools import (
     COMMIT_DESCRIPTION,
@@ -57,6 +59,11 @@ class _StoreTool(BaseTool):
             raise ValueError(f"store must be a fencedstate store, got {type(value).__name__}")
         return value
 
+    @field_validator("key_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        return key_prefix_of(value)  # "" or a prefix ending in '/': "team" would admit "teammate"
+
 
 class _ReadArgs(BaseModel):
     key: str = Field(description="the shared key to read, e.g. 'plans/alpha'")
@@ -92,6 +99,11 @@ class FencedCommitTool(_StoreTool):
         default=False,
         description="raise ConflictError/ClaimHeldError instead of returning a message",
     )
+
+    @field_validator("writer")
+    @classmethod
+    def _check_writer(cls, value: str) -> str:
+        return args.actor("writer", value)  # the store's rule, now rather than at every commit
 
     def _run(self, key: str, value: Any, expected_version: int) -> str:
         tools = StateTools(

@@ -27,6 +27,8 @@ from langgraph.store.base import (
 
 import fencedstate as fs
 
+from ._validate import check_config_keys
+
 __all__ = ["Index", "Target", "rank"]
 
 Target = tuple[tuple[str, ...], str, str]
@@ -47,6 +49,7 @@ class Index:
             raise fs.InvalidArgumentError(
                 "index must be an IndexConfig dict with 'embed' (and 'dims')"
             )
+        check_config_keys("index (an IndexConfig)", config, IndexConfig)
         self.config: dict[str, Any] = dict(config)
         self.embeddings: Embeddings = ensure_embeddings(config["embed"])
         fields = list(config.get("fields") or ["$"])

@@ -7,6 +7,9 @@ part of LangGraph's documented contract (``InvalidNamespaceError`` on an empty n
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 from langgraph.store.base import (
     GetOp,
     InvalidNamespaceError,
@@ -16,11 +19,35 @@ from langgraph.store.base import (
     SearchOp,
 )
 
-__all__ = ["check_labels", "check_op", "check_write_namespace"]
+import fencedstate as fs
+
+__all__ = ["check_config_keys", "check_labels", "check_op", "check_write_namespace"]
 
 
-def check_labels(namespace: tuple[str, ...]) -> None:
-    """Every label is a non-empty ``str`` without ``.`` or NUL."""
+def check_config_keys(what: str, config: Mapping[str, Any], spec: type) -> None:
+    """Every key of ``config`` is one of the TypedDict ``spec``'s (a misspelt one is refused,
+    not ignored)."""
+    known = set(spec.__annotations__)
+    unknown = sorted(str(k) for k in config if k not in known)
+    if unknown:
+        raise fs.InvalidArgumentError(
+            f"{what} has unknown keys {unknown}: use only {sorted(known)}"
+        )
+
+
+def _labels(namespace: Iterable[str]) -> tuple[str, ...]:
+    """``namespace`` as a tuple; a str is refused (``"memories"`` would be split into letters)."""
+    if isinstance(namespace, str | bytes):
+        raise InvalidNamespaceError(
+            f"A namespace is a tuple of labels, not a {type(namespace).__name__}: got "
+            f"{namespace!r}; write ({namespace!r},)."
+        )
+    return tuple(namespace)
+
+
+def check_labels(namespace: Iterable[str]) -> None:
+    """A tuple (not a str) whose every label is a non-empty ``str`` without ``.`` or NUL."""
+    namespace = _labels(namespace)
     for label in namespace:
         if not isinstance(label, str):
             raise InvalidNamespaceError(
@@ -43,8 +70,9 @@ def check_labels(namespace: tuple[str, ...]) -> None:
             )
 
 
-def check_write_namespace(namespace: tuple[str, ...]) -> None:
+def check_write_namespace(namespace: Iterable[str]) -> None:
     """What ``BaseStore.put`` accepts: labels as above, not empty, root not ``"langgraph"``."""
+    namespace = _labels(namespace)
     if not namespace:
         raise InvalidNamespaceError("Namespace cannot be empty.")
     check_labels(namespace)
@@ -57,9 +85,9 @@ def check_write_namespace(namespace: tuple[str, ...]) -> None:
 def check_op(op: Op) -> None:
     """The labels an op carries (ops given to ``batch`` directly skip the public methods)."""
     if isinstance(op, GetOp | PutOp):
-        check_labels(tuple(op.namespace))
+        check_labels(op.namespace)
     elif isinstance(op, SearchOp):
-        check_labels(tuple(op.namespace_prefix))
+        check_labels(op.namespace_prefix)
     elif isinstance(op, ListNamespacesOp):
         for cond in op.match_conditions or ():
-            check_labels(tuple(cond.path))
+            check_labels(cond.path)

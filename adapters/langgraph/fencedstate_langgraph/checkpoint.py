@@ -39,6 +39,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 import fencedstate as fs
+from fencedstate.core import args
 from fencedstate.errors import FencedStateError
 from fencedstate.integrations import KeyedLocks, default_owner, resolve_store
 
@@ -81,15 +82,13 @@ class FencedCheckpointSaver(CheckpointReads, BaseCheckpointSaver[str]):
         serde: SerializerProtocol | None = None,
     ) -> None:
         store = resolve_store(store, what="FencedCheckpointSaver's store")
-        if not isinstance(ttl, int | float) or not ttl > 0:
-            raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
-        if not isinstance(claim_wait, int | float) or claim_wait < 0:
-            raise ValueError(f"claim_wait must be >= 0 seconds, got {claim_wait!r}")
+        args.ttl(ttl)  # InvalidArgumentError, a ValueError
+        args.wait(claim_wait, "claim_wait")
         super().__init__(serde=serde)
         fs.validate_key(prefix)
         self._store = store
         self._layout = ThreadLayout(prefix)
-        self.owner = owner or default_owner("langgraph")
+        self.owner = args.optional_actor("owner", owner) or default_owner("langgraph")
         self.ttl = float(ttl)
         self.claim_wait = float(claim_wait)
         self._claims: dict[str, fs.Claim] = {}

@@ -39,6 +39,7 @@ from langgraph.store.base import (
 )
 
 import fencedstate as fs
+from fencedstate.core import args
 from fencedstate.integrations import resolve_store
 
 from ._index import Index
@@ -46,7 +47,7 @@ from ._item_ops import ItemOps, Vectors
 from ._items import FencedItem, FencedSearchItem, check_value
 from ._reads import EXPLICIT, current_reads
 from ._ttl import Sweeper, ttl_seconds
-from ._validate import check_labels, check_op, check_write_namespace
+from ._validate import check_config_keys, check_labels, check_op, check_write_namespace
 from ._writer import ItemWriter
 
 __all__ = ["FencedItem", "FencedSearchItem", "FencedStore", "ItemWriter"]
@@ -80,12 +81,15 @@ class FencedStore(BaseStore):
     ) -> None:
         store = resolve_store(store, what="FencedStore's store")
         fs.validate_key(prefix)
+        args.optional_actor("writer", writer)  # the store's rule, now rather than at every put
+        args.flag("track_reads", track_reads)
         built = Index(index) if index else None
         self.index_config: dict[str, Any] | None = None if built is None else built.config
         self.embeddings = None if built is None else built.embeddings
         if ttl is not None:
             if not isinstance(ttl, Mapping):
                 raise fs.InvalidArgumentError(f"ttl must be a TTLConfig dict, not {ttl!r}")
+            check_config_keys("ttl (a TTLConfig)", ttl, TTLConfig)
             ttl_seconds(ttl.get("default_ttl"))
             sweep = ttl.get("sweep_interval_minutes")
             if sweep is not None:
@@ -223,7 +227,7 @@ class FencedStore(BaseStore):
         refresh_ttl: bool | None = None,
     ) -> FencedItem | None:
         """Like ``BaseStore.get``; the item is a ``FencedItem`` (has ``version``, ``epoch``)."""
-        check_labels(tuple(namespace))
+        check_labels(namespace)
         return self._ops.get(tuple(namespace), str(key), self._refresh_default(refresh_ttl))
 
     async def aget(
@@ -234,7 +238,7 @@ class FencedStore(BaseStore):
         refresh_ttl: bool | None = None,
     ) -> FencedItem | None:
         """Async ``get``."""
-        check_labels(tuple(namespace))
+        check_labels(namespace)
         refresh = self._refresh_default(refresh_ttl)
         return await self._in_thread(self._ops.get, tuple(namespace), str(key), refresh)
 
@@ -314,7 +318,7 @@ class FencedStore(BaseStore):
         self, namespace: tuple[str, ...], key: str, *, expected_version: int | None = None
     ) -> None:
         """Delete an item (no-op if absent); ``expected_version`` makes it a CAS."""
-        check_labels(tuple(namespace))
+        check_labels(namespace)
         self._check_version(expected_version)
         self._ops.put(tuple(namespace), str(key), None, expected_version)
 
@@ -322,7 +326,7 @@ class FencedStore(BaseStore):
         self, namespace: tuple[str, ...], key: str, *, expected_version: int | None = None
     ) -> None:
         """Async ``delete``."""
-        check_labels(tuple(namespace))
+        check_labels(namespace)
         self._check_version(expected_version)
         await self._in_thread(self._ops.put, tuple(namespace), str(key), None, expected_version)
 
@@ -332,7 +336,7 @@ class FencedStore(BaseStore):
         ttl: float | NotProvided | None,
         expected_version: int | None,
     ) -> float | None:
-        check_write_namespace(tuple(namespace))
+        check_write_namespace(namespace)
         self._check_version(expected_version)
         return self._ops.ttl_of(ttl)
 
@@ -358,7 +362,7 @@ class FencedStore(BaseStore):
         self, namespace: tuple[str, ...], key: str, *, owner: str, ttl: float = 30.0
     ) -> ItemWriter:
         """Claim the item: an ``ItemWriter`` whose commits are fenced by the claim's epoch."""
-        check_write_namespace(tuple(namespace))
+        check_write_namespace(namespace)
         fkey = self.key_for(tuple(namespace), str(key))
         claim = self._ops.store.claim(fkey, owner=owner, ttl=ttl)
         return ItemWriter(self, tuple(namespace), str(key), claim)
@@ -367,7 +371,7 @@ class FencedStore(BaseStore):
         self, namespace: tuple[str, ...], key: str, *, owner: str, ttl: float = 30.0
     ) -> ItemWriter:
         """Async ``claim``."""
-        check_write_namespace(tuple(namespace))
+        check_write_namespace(namespace)
         fkey = self.key_for(tuple(namespace), str(key))
         claim = await self._ops.store.aclaim(fkey, owner=owner, ttl=ttl)
         return ItemWriter(self, tuple(namespace), str(key), claim)

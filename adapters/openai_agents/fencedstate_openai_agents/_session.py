@@ -22,8 +22,20 @@ from agents.memory.session_settings import (
 
 from fencedstate.claim import Claim
 from fencedstate.core import args
-from fencedstate.errors import ConflictError, FencedError, FencedStateError, InvalidValueError
-from fencedstate.integrations import ObjectLock, default_owner, encode_segment, resolve_store
+from fencedstate.errors import (
+    ConflictError,
+    FencedError,
+    FencedStateError,
+    InvalidArgumentError,
+    InvalidValueError,
+)
+from fencedstate.integrations import (
+    ObjectLock,
+    default_owner,
+    encode_segment,
+    key_prefix_of,
+    resolve_store,
+)
 from fencedstate.store import Store
 
 from .errors import InvalidItemError
@@ -94,14 +106,15 @@ class FencedSession(SessionABC):
             raise ValueError(f"session_id must be a non-empty str, got {session_id!r}")
         args.ttl(ttl)  # InvalidArgumentError, a ValueError
         args.wait(claim_wait, "claim_wait")
+        args.flag("hold_claim", hold_claim)
         self.session_id = session_id
         self.session_settings = (
             coerce_session_settings(session_settings)
             if session_settings is not None
             else SessionSettings()
         )
-        self.key = key_prefix + encode_segment(session_id)
-        self.owner = owner or default_owner("openai-agents")
+        self.key = key_prefix_of(key_prefix) + encode_segment(session_id)
+        self.owner = args.optional_actor("owner", owner) or default_owner("openai-agents")
         self._store = store = resolve_store(store)
         self._lock = ObjectLock()
         self._ttl = ttl
@@ -134,6 +147,8 @@ class FencedSession(SessionABC):
 
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
         """Return the history (latest ``limit`` items, oldest first); remember its version."""
+        if limit is not None and (type(limit) is not int or limit < 0):
+            raise InvalidArgumentError(f"limit must be an int >= 0 or None, got {limit!r}")
         async with self._lock:
             await self._renew_quietly()
             snap = await asyncio.to_thread(self._store.get, self.key)

@@ -7,7 +7,11 @@ from typing import Any
 
 from agents import FunctionTool, function_tool
 
-from fencedstate.integrations import commit_state_function, read_state_function
+from fencedstate.integrations import (
+    commit_state_function,
+    read_state_function,
+    resolve_store,
+)
 from fencedstate.store import Store
 from fencedstate.tools import COMMIT_DESCRIPTION, COMMIT_TOOL, READ_DESCRIPTION, READ_TOOL
 
@@ -20,13 +24,15 @@ def _tool(fn: Callable[..., Any], name: str, description: str, **extra: Any) -> 
     )
 
 
-def read_state_tool(store: Store, *, key_prefix: str = "") -> FunctionTool:
-    """A tool ``read_state(key)``: JSON with the key's ``value``, ``version`` and ``writer``."""
-    return _tool(read_state_function(store, key_prefix=key_prefix), READ_TOOL, READ_DESCRIPTION)
+def read_state_tool(store: Store | str, *, key_prefix: str = "") -> FunctionTool:
+    """A tool ``read_state(key)``: JSON with the key's ``value``, ``version`` and ``writer``
+    (``store``: a Store, or a path/URL for ``fs.open_store``)."""
+    read_state = read_state_function(resolve_store(store), key_prefix=key_prefix)
+    return _tool(read_state, READ_TOOL, READ_DESCRIPTION)
 
 
 def commit_state_tool(
-    store: Store, *, writer: str, raise_on_conflict: bool = False, key_prefix: str = ""
+    store: Store | str, *, writer: str, raise_on_conflict: bool = False, key_prefix: str = ""
 ) -> FunctionTool:
     """A tool ``commit_state(key, value_json, expected_version)``: a compare-and-set write.
 
@@ -37,15 +43,19 @@ def commit_state_tool(
     """
     extra: dict[str, Any] = {"failure_error_function": None} if raise_on_conflict else {}
     commit_state = commit_state_function(
-        store, writer=writer, raise_on_conflict=raise_on_conflict, key_prefix=key_prefix
+        resolve_store(store),
+        writer=writer,
+        raise_on_conflict=raise_on_conflict,
+        key_prefix=key_prefix,
     )
     return _tool(commit_state, COMMIT_TOOL, COMMIT_DESCRIPTION, **extra)
 
 
 def state_tools(
-    store: Store, *, writer: str, raise_on_conflict: bool = False, key_prefix: str = ""
+    store: Store | str, *, writer: str, raise_on_conflict: bool = False, key_prefix: str = ""
 ) -> list[FunctionTool]:
     """Both tools, ``[read_state, commit_state]``, ready for ``Agent(tools=...)``."""
+    store = resolve_store(store)
     return [
         read_state_tool(store, key_prefix=key_prefix),
         commit_state_tool(

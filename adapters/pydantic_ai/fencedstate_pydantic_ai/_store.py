@@ -35,7 +35,7 @@ from pydantic_ai_harness.step_persistence import (
 )
 
 import fencedstate as fs
-from fencedstate.core import backoff
+from fencedstate.core import args, backoff
 
 from . import _codec, _effects
 from ._errors import RunClaimedError, RunExistsError
@@ -112,8 +112,8 @@ class FencedStepStore:
             )
         if not isinstance(prefix, str) or (prefix and not prefix.endswith("/")):
             raise fs.InvalidArgumentError(f"prefix must be empty or end with '/', got {prefix!r}")
-        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
-            raise fs.InvalidArgumentError(f"ttl must be a positive number, got {ttl!r}")
+        args.ttl(ttl)
+        args.flag("own_runs", own_runs)
         if max_snapshots_per_run is not None:  # the harness's own messages
             if type(max_snapshots_per_run) is not int:
                 raise fs.InvalidArgumentError(
@@ -125,7 +125,10 @@ class FencedStepStore:
                     f"max_snapshots_per_run must be >= 1 or None, got {max_snapshots_per_run!r}"
                 )
         self.prefix = prefix
-        self.owner = owner or f"pydantic-ai-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self.owner = (
+            args.optional_actor("owner", owner)
+            or f"pydantic-ai-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        )
         self.ttl = float(ttl)
         self.own_runs = own_runs
         self.max_snapshots_per_run = max_snapshots_per_run

@@ -257,3 +257,48 @@ def test_nested_flow_kickoff_keeps_the_outer_claim(store: fs.FileStore) -> None:
     assert outer_snap.epoch == 1  # one claim for the whole outer kickoff
     assert inner_snap.value["state"]["counter"] == 1
     assert [e.op for e in store.history(persistence.flow_key("outer-1"))][-1] == "release"
+
+
+def test_bad_persistence_options_are_refused_when_built(store: fs.FileStore) -> None:
+    """writer, ttl and claim_timeout are checked by ``FencedFlowPersistence(...)``: a writer
+    with a control character or too long for a claim owner, and a ttl over the store's lease
+    limit (inf, 1e9) or an infinite claim_timeout were accepted and failed every kickoff at its
+    first load; ttl=True was taken for one second."""
+    for bad, named in (
+        ({"writer": ""}, "writer"),
+        ({"writer": "a\nb"}, "writer"),
+        ({"writer": "w" * 300}, "writer"),
+        ({"ttl": float("inf")}, "ttl"),
+        ({"ttl": 1e9}, "ttl"),
+        ({"ttl": True}, "ttl"),
+        ({"claim_timeout": float("inf")}, "claim_timeout"),
+        ({"claim_timeout": True}, "claim_timeout"),
+    ):
+        with pytest.raises(ValidationError, match=named):
+            FencedFlowPersistence(store, **bad)
+    persistence = FencedFlowPersistence(store, writer="team a", ttl=5, claim_timeout=0)
+    flow = make_step_flow(persistence, lambda: None, "s")(suppress_flow_events=True)
+    flow.kickoff(inputs={"id": "f-1"})
+    snap = store.get("crewai/flows/f-1")
+    assert snap is not None and snap.writer.startswith("team a@")
+
+
+def test_bad_tool_options_are_refused_when_built(store: fs.FileStore) -> None:
+    """As every adapter's tools: a commit tool's writer that the store refuses ("", control
+    characters, over 256 characters) made every commit an ERROR the model cannot fix, and a
+    key_prefix without '/' ("team") let the model write "teammate" outside the subtree."""
+    for tool, bad in (
+        (FencedCommitTool, {"writer": ""}),
+        (FencedCommitTool, {"writer": "a\nb"}),
+        (FencedCommitTool, {"writer": "w" * 300}),
+        (FencedCommitTool, {"key_prefix": "team"}),
+        (FencedReadTool, {"key_prefix": "team"}),
+    ):
+        with pytest.raises(ValidationError, match=next(iter(bad))):
+            tool(store=store, **bad)
+    assert store.keys() == []
+    assert FencedReadTool(store=store, key_prefix="").key_prefix == ""
+    scoped = FencedCommitTool(store=store, writer="team a", key_prefix="team/")
+    json.loads(scoped.run(key="team/x", value=1, expected_version=0))
+    snap = store.get("team/x")
+    assert snap is not None and snap.writer == "team a"

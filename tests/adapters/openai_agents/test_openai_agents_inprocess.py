@@ -19,6 +19,7 @@ from agents.exceptions import UserError
 from fencedstate_openai_agents import FencedSession, state_tools
 
 import fencedstate as fs
+from fencedstate.integrations import InvalidStoreError
 from fencedstate.tools import summarize_value
 
 _SUPPORT = Path(__file__).with_name("_oa_support.py")
@@ -245,3 +246,56 @@ def test_tool_builders_refuse_bad_options_when_built(store: fs.Store) -> None:
         "read_state",
         "commit_state",
     ]
+
+
+async def test_tool_builders_take_a_path_and_refuse_a_non_store(
+    store: fs.Store, tmp_path: Path
+) -> None:
+    """As the autogen tools and ``FencedSession``: ``store`` is a Store or a path/URL, resolved
+    when the tools are built (a path, or None, built tools whose every call failed with
+    "'str' object has no attribute 'put'", which the SDK handed to the model as text)."""
+    with pytest.raises(InvalidStoreError, match="store must be"):
+        state_tools(None, writer="w")  # type: ignore[arg-type]
+    model = support.ScriptedModel([commit_turn('{"by": "A"}'), [support.message("done")]])
+    agent = Agent(name="p", model=model, tools=state_tools(str(tmp_path / "store"), writer="p"))
+    assert (await Runner.run(agent, "plan")).final_output == "done"
+    snap = store.get("plans/p")
+    assert snap is not None and snap.value == {"by": "A"} and snap.writer == "p"
+
+
+async def test_bad_options_are_refused_when_the_session_is_built(store: fs.Store) -> None:
+    """owner, hold_claim and key_prefix are checked by ``FencedSession(...)``, as ttl is: a bad
+    owner failed only at the first write, "no" was a truthy
+    hold_claim, and a prefix without '/' was glued to the id ("sessionss")."""
+    for bad, named in (
+        ({"owner": 5}, "owner"),
+        ({"owner": ""}, "owner"),
+        ({"owner": "a\nb"}, "owner"),
+        ({"owner": "o" * 1000}, "owner"),
+        ({"hold_claim": "no"}, "hold_claim"),
+        ({"hold_claim": 0}, "hold_claim"),
+        ({"key_prefix": "sessions"}, "key_prefix"),
+        ({"key_prefix": 5}, "key_prefix"),
+    ):
+        with pytest.raises(fs.InvalidArgumentError, match=named):
+            FencedSession("ok", store=store, **bad)
+    assert store.keys() == []
+    assert FencedSession("ok", store=store, key_prefix="").key == "ok"
+    s = FencedSession("ok", store=store, owner="worker-1", hold_claim=False, key_prefix="c/")
+    await s.add_items([user("q")])
+    snap = store.get("c/ok")
+    assert snap is not None and snap.writer == "worker-1" and s.claim is None
+
+
+async def test_a_bad_limit_is_refused_naming_it(store: fs.Store) -> None:
+    """get_items(limit=True) returned one item, limit="3" and limit=2.5 were bare TypeErrors
+    from the slicing, limit=-1 returned nothing (SQLiteSession returns everything): each is
+    now an InvalidArgumentError; the history is untouched."""
+    s = FencedSession("ok", store=store)
+    await s.add_items([user("a"), user("b"), user("c")])
+    for bad in (True, "3", 2.5, -1):
+        with pytest.raises(fs.InvalidArgumentError, match="limit must be an int >= 0"):
+            await s.get_items(limit=bad)  # type: ignore[arg-type]
+    assert await s.get_items(limit=2) == [user("b"), user("c")]
+    assert await s.get_items(limit=0) == []
+    assert len(await s.get_items()) == 3

@@ -318,3 +318,27 @@ async def test_odd_ids_round_trip_and_bad_arguments_are_typed(tmp_path: Path) ->
         FencedStepStore(steps.store, max_snapshots_per_run=0)
     with pytest.raises(fs.InvalidKeyError):
         FencedStepStore(steps.store, prefix="../up/")
+
+
+async def test_bad_options_are_refused_when_built_not_mid_run(tmp_path: Path) -> None:
+    """owner, ttl and own_runs are checked by ``FencedStepStore(...)``: a bad owner or a ttl
+    over the store's limit (inf, 1e9) failed only at the run's first write, owner="" became a
+    generated owner, and "no" was a truthy own_runs."""
+    store = open_store(tmp_path)
+    for bad, named in (
+        ({"owner": 5}, "owner"),
+        ({"owner": ""}, "owner"),
+        ({"owner": "a\nb"}, "owner"),
+        ({"owner": "o" * 1000}, "owner"),
+        ({"ttl": float("inf")}, "ttl"),
+        ({"ttl": 1e9}, "ttl"),
+        ({"own_runs": "no"}, "own_runs"),
+        ({"own_runs": 0}, "own_runs"),
+    ):
+        with pytest.raises(fs.InvalidArgumentError, match=named):
+            FencedStepStore(store, **bad)
+    steps = FencedStepStore(store, owner="clerk-1", ttl=5, own_runs=True)
+    await agent_with(steps).run("go")
+    (run,) = await steps.list_runs()
+    head = store.get(steps._head_key(run.run_id))
+    assert head is not None and head.writer == "clerk-1"
