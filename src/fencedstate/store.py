@@ -116,9 +116,8 @@ class Store(Backend):
     def history(self, key: str, limit: int | None = 50) -> list[Event]:
         """The key's journal events (newest ``limit``, None for all retained), oldest first."""
         states = self.read_history(validate_key(key))
+        limit = args.optional_limit(limit)
         if limit is not None:
-            if type(limit) is not int or limit < 0:
-                raise InvalidArgumentError("limit must be an int >= 0 or None")
             states = states[-limit:] if limit else []
         return [s.event() for s in states]
 

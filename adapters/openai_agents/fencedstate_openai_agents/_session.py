@@ -26,7 +26,6 @@ from fencedstate.errors import (
     ConflictError,
     FencedError,
     FencedStateError,
-    InvalidArgumentError,
     InvalidValueError,
 )
 from fencedstate.integrations import (
@@ -147,8 +146,7 @@ class FencedSession(SessionABC):
 
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
         """Return the history (latest ``limit`` items, oldest first); remember its version."""
-        if limit is not None and (type(limit) is not int or limit < 0):
-            raise InvalidArgumentError(f"limit must be an int >= 0 or None, got {limit!r}")
+        args.optional_limit(limit)
         async with self._lock:
             await self._renew_quietly()
             snap = await asyncio.to_thread(self._store.get, self.key)

@@ -124,6 +124,13 @@ def history_limit(value: object) -> int:
     return value
 
 
+def optional_limit(value: object) -> int | None:
+    """How many of the newest items to return: an int >= 0, or None for all."""
+    if value is not None and (type(value) is not int or value < 0):
+        raise InvalidArgumentError(f"limit must be an int >= 0 or None, got {value!r}")
+    return value
+
+
 def write_pair(key: str, entry: object) -> tuple[object, object]:
     """One ``put_many`` entry: a ``(value, expected_version)`` pair."""
     if not isinstance(entry, (tuple, list)) or len(entry) != 2:
