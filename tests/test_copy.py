@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _support.procs import race
@@ -158,3 +159,23 @@ def test_copy_refuses_a_bad_wait_before_opening_anything(tmp_path: Path, wait: s
     assert not (tmp_path / "dst").exists()  # refused at parse time: nothing created
     with pytest.raises(fs.InvalidArgumentError, match="wait must be"):  # the library too
         copy_store(src, fs.open_store(tmp_path / "dst2"), wait=float(wait))
+
+
+def test_every_key_with_state_is_copied_from_each_backend(
+    store_factory: Any, tmp_path: Path
+) -> None:
+    """A deleted key and a key that was only ever claimed are keys of the store: the copy waits
+    for a live claim on one and carries both over, so versions and epochs never go back."""
+    src = store_factory()
+    src.put("gone", 1, expected_version=0)
+    src.delete("gone", expected_version=1)
+    claim = src.claim("held", owner="w", ttl=60)
+    assert src.read_all_keys() == ["gone", "held"]
+    with pytest.raises(fs.ClaimHeldError):
+        copy_store(src, fs.open_store(tmp_path / "busy"))
+    claim.release()
+    report = copy_store(src, fs.open_store(tmp_path / "dst"))
+    assert report.keys == 2 and report.events == 4
+    dst = fs.open_store(tmp_path / "dst")
+    assert dst.put("gone", 2, expected_version=0).version == 3
+    assert dst.claim("held", owner="x").epoch == 2

@@ -279,11 +279,17 @@ class EtcdStore(RemoteStore["_EtcdRead"]):
         raise _Unreachable("; ".join(errors))
 
     def _range(
-        self, key: bytes, end: bytes | None = None, serializable: bool | None = None
+        self,
+        key: bytes,
+        end: bytes | None = None,
+        serializable: bool | None = None,
+        keys_only: bool = False,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {"key": _b64(key)}
         if end is not None:
             body["range_end"] = _b64(end)
+        if keys_only:
+            body["keys_only"] = True
         if self.serializable if serializable is None else serializable:
             body["serializable"] = True
         try:
@@ -349,6 +355,11 @@ class EtcdStore(RemoteStore["_EtcdRead"]):
             if state.exists:
                 found.append(name)
         return sorted(found)
+
+    def read_all_keys(self) -> list[str]:
+        p = self._ns + b"k/"
+        out = self._range(p, _prefix_end(p), keys_only=True)
+        return sorted(_unb64(kv["key"])[len(p) :].decode() for kv in out.get("kvs", []))
 
     def watch_feed(self, prefix: str, exact: bool, since: str | None) -> WatchFeed:
         """Watching: etcd's watch on the journal keys, from a revision (etcd/watch.py)."""
