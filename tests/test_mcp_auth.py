@@ -14,6 +14,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -241,3 +242,31 @@ def test_a_port_it_cannot_listen_on_is_one_line_and_opens_no_store(tmp_path: Pat
         r = _serve(tmp_path, "--host", "no-such-host.invalid", "--tokens", tokens)
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r
     assert not (tmp_path / "s").exists()
+
+
+def test_serves_ipv6_loopback_with_tokens(tmp_path: Path) -> None:
+    """``--host ::1`` (loopback, docs/mcp.md) with tokens was a pydantic traceback: the SDK's
+    issuer URL needs the address in brackets."""
+    with socket.socket(socket.AF_INET6) as s:
+        s.bind(("::1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "fencedstate.mcp_server", str(tmp_path / "s"), "--http"]
+    proc = subprocess.Popen(
+        [*cmd, "--host", "::1", "--port", str(port), "--tokens", str(_tokens_file(tmp_path))],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        while True:  # until it listens, or dies
+            assert proc.poll() is None, proc.stderr.read()  # type: ignore[union-attr]
+            with socket.socket(socket.AF_INET6) as probe:
+                if probe.connect_ex(("::1", port)) == 0:
+                    break
+            time.sleep(0.01)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://[::1]:{port}/mcp", timeout=30)
+        assert refused.value.code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
