@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +180,42 @@ def test_every_key_with_state_is_copied_from_each_backend(
     dst = fs.open_store(tmp_path / "dst")
     assert dst.put("gone", 2, expected_version=0).version == 3
     assert dst.claim("held", owner="x").epoch == 2
+
+
+def _has_keys(store_dir: Path) -> bool:
+    if not (store_dir / "fencedstate.json").exists():
+        return False
+    with fs.open_store(store_dir) as store:
+        return bool(store.read_all_keys())
+
+
+def test_a_copy_killed_midway_finishes_when_run_again(tmp_path: Path) -> None:
+    """kill -9 leaves the keys the copy had loaded (each one whole); the same copy run again
+    keeps those (the same history, checksum for checksum) and loads the rest, instead of
+    refusing the destination with no way forward but starting over elsewhere."""
+    src = fs.open_store(tmp_path / "src", durability="none")
+    total = 1500
+    for i in range(total):
+        src.put(f"k/{i:05d}", {"i": i, "text": "é" * 50}, expected_version=0)
+    before = _histories(src)
+    dst_dir = tmp_path / "dst"
+    cmd = [*CLI, "copy", str(tmp_path / "src"), str(dst_dir)]
+    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while not _has_keys(dst_dir):
+            assert first.poll() is None, "the copy ended before it could be killed"
+            time.sleep(0.005)
+    finally:
+        first.kill()
+        first.wait()
+    loaded = len(fs.open_store(dst_dir).read_all_keys())
+    assert 0 < loaded < total
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    assert again.returncode == 0, again.stderr
+    assert f"{total:,}" in again.stdout and "yes" in again.stdout
+    assert _histories(fs.open_store(dst_dir)) == before
+
+    fs.open_store(dst_dir).put("k/00000", "changed", expected_version=1)
+    refused = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    assert refused.returncode == 2 and "another history" in refused.stderr, refused.stderr
+    assert fs.open_store(dst_dir).get("k/00000").value == "changed"  # type: ignore[union-attr]
