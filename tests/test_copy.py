@@ -3,6 +3,7 @@ every value, version, epoch and journal event intact, and keeps its semantics on
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -219,3 +220,21 @@ def test_a_copy_killed_midway_finishes_when_run_again(tmp_path: Path) -> None:
     refused = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     assert refused.returncode == 2 and "another history" in refused.stderr, refused.stderr
     assert fs.open_store(dst_dir).get("k/00000").value == "changed"  # type: ignore[union-attr]
+
+
+def test_copy_json_prints_the_report_as_json(tmp_path: Path) -> None:
+    """--json ("print the result and any error as JSON") printed the table."""
+    src = fs.open_store(tmp_path / "src")
+    src.put("a", 1, expected_version=0)
+    src.put("a", 2, expected_version=1)
+    done = subprocess.run(
+        [*CLI, "copy", str(tmp_path / "src"), str(tmp_path / "dst"), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["keys"] == 1 and report["events"] == 2 and report["verified"] is True
+    assert report["seconds"] >= 0
