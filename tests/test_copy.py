@@ -238,3 +238,25 @@ def test_copy_json_prints_the_report_as_json(tmp_path: Path) -> None:
     report = json.loads(done.stdout)
     assert report["keys"] == 1 and report["events"] == 2 and report["verified"] is True
     assert report["seconds"] >= 0
+
+
+def test_a_destination_inside_the_source_store_is_refused(tmp_path: Path) -> None:
+    """A DST under SRC/data/ was created there and copied into: every log of it then read as
+    a damaged key of the source (56 of them for 56 keys)."""
+    src = fs.open_store(tmp_path / "src")
+    src.put("team/a", 1, expected_version=0)
+    for inside in ("data/x", "data/team/x", "locks/x"):
+        done = subprocess.run(
+            [*CLI, "copy", str(tmp_path / "src"), str(tmp_path / "src" / inside)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 2, done.stdout + done.stderr
+        [line] = done.stderr.splitlines()
+        assert "inside" in line and str(tmp_path / "src") in line
+        assert not (tmp_path / "src" / inside).exists()
+    check = subprocess.run([*CLI, "check", str(tmp_path / "src")], capture_output=True, timeout=300)
+    assert check.returncode == 0, check.stdout
+    assert src.read_all_keys() == ["team/a"]
