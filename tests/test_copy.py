@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -260,3 +261,17 @@ def test_a_destination_inside_the_source_store_is_refused(tmp_path: Path) -> Non
     check = subprocess.run([*CLI, "check", str(tmp_path / "src")], capture_output=True, timeout=300)
     assert check.returncode == 0, check.stdout
     assert src.read_all_keys() == ["team/a"]
+
+
+def test_etcd_as_a_destination_says_where_to_copy_instead(written: Path, etcd_cluster: Any) -> None:
+    """etcd has no copy-in (load_key): the refusal said 'Fix the argument named in the
+    message' and named none; it now says which destinations work."""
+    url = etcd_cluster.url(f"copy-{uuid.uuid4().hex[:8]}")
+    done = subprocess.run(
+        [*CLI, "copy", str(written), url], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.splitlines()
+    assert "EtcdStore cannot be a copy destination" in line
+    assert "copy into a directory, PostgreSQL or Redis" in line
+    assert fs.open_store(url).read_all_keys() == []
