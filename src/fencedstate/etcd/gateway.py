@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import ssl
 import time
 
@@ -73,6 +74,19 @@ _TOKEN_EXPIRED = ("invalid auth token", "auth: revision in header is old")
 
 class _Unreachable(Exception):
     """Internal: no endpoint answered (the request may or may not have been applied)."""
+
+
+# What etcd answers when a request is over its --max-request-bytes (refused, never applied).
+_TOO_LARGE = re.compile(r"larger than max \((\d+) vs\. (\d+)\)|request is too large")
+
+
+class _TooLarge(_Unreachable):
+    """Internal: a member refused the request for its size (``sizes``: request, limit); every
+    member would, and nothing was applied."""
+
+    def __init__(self, text: str, sizes: tuple[int, int] | None) -> None:
+        super().__init__(text)
+        self.sizes = sizes
 
 
 def _b64(data: bytes) -> str:
