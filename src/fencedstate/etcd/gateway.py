@@ -133,6 +133,8 @@ def _is_tls_error(exc: httpx.HTTPError) -> bool:
 
 
 def _explain_tls(text: str) -> str:
+    if "certificate has expired" in text:
+        return f"the server's TLS certificate has expired: renew it on the server ({text})"
     if "CERTIFICATE_VERIFY_FAILED" in text:
         return (
             "the server's TLS certificate is not trusted: give ca_file= the CA bundle that "
