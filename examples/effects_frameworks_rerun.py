@@ -9,6 +9,9 @@ in doubt (started, no outcome, lease ran out); the probe finds the email in the 
 call's effect id and the tool does not run again.
 
     python examples/effects_frameworks_rerun.py [DIR]
+
+DIR (a new or empty directory) keeps the run's files; without it they go in a temporary
+directory that is removed at the end.
 """
 
 from __future__ import annotations
@@ -257,7 +260,17 @@ def main() -> None:
         framework, work, fenced = sys.argv[2], Path(sys.argv[3]), sys.argv[4] == "True"
         (work / "final.txt").write_text(RUNNERS[framework](work, fenced))
         return
-    base = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="fx-"))
+    if len(sys.argv) == 1:
+        with tempfile.TemporaryDirectory(prefix="fx-") as tmp:
+            run(Path(tmp))
+        return
+    base = Path(sys.argv[1])
+    if base.exists() and not (base.is_dir() and not any(base.iterdir())):
+        raise SystemExit(f"{base} is in use: give a new or empty directory (one per run)")
+    run(base)
+
+
+def run(base: Path) -> None:
     print("A run killed (kill -9) inside send_email, then run again on the same session.")
     print(f"{'framework':<17}{'tool':<9}{'emails sent':>12}  final answer")
     for framework in FRAMEWORKS:

@@ -11,6 +11,9 @@ tool returns; process B resumes the thread from its checkpoint. LangGraph re-run
   effect id, records it as completed and returns it: one email.
 
     python examples/effects_langgraph_resume.py [DIR]
+
+DIR (a new or empty directory) keeps the run's files; without it they go in a temporary
+directory that is removed at the end.
 """
 
 from __future__ import annotations
@@ -137,7 +140,17 @@ def main() -> None:
     if sys.argv[1:2] == ["--child"]:
         child(Path(sys.argv[2]), sys.argv[3] == "fenced", sys.argv[4])
         return
-    base = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="fx-"))
+    if len(sys.argv) == 1:
+        with tempfile.TemporaryDirectory(prefix="fx-") as tmp:
+            run(Path(tmp))
+        return
+    base = Path(sys.argv[1])
+    if base.exists() and not (base.is_dir() and not any(base.iterdir())):
+        raise SystemExit(f"{base} is in use: give a new or empty directory (one per run)")
+    run(base)
+
+
+def run(base: Path) -> None:
     print("A LangGraph run killed (kill -9) inside send_email, then resumed from its checkpoint.")
     print(f"{'tool':<9}{'emails sent':>12}  final answer")
     for fenced in (False, True):

@@ -428,3 +428,17 @@ def test_an_unreachable_server_is_one_line_that_says_so() -> None:
     assert line.startswith("fencedstate: error: storage error: cannot reach redis server")
     assert "a server that cannot be reached" in line
     assert ".." not in line and "?." not in line
+
+
+def test_python_dash_m_fencedstate_is_the_command(tmp_path: Path) -> None:
+    """Without the console script on PATH (a venv not activated, a source tree) a user tries
+    ``python -m fencedstate``: it was 'No module named fencedstate.__main__'."""
+    done = subprocess.run(
+        [sys.executable, "-m", "fencedstate", "get", str(tmp_path / "nowhere"), "k"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2 and "is not a fencedstate store" in done.stderr, done.stderr
+    assert not (tmp_path / "nowhere").exists()

@@ -3,9 +3,13 @@ every value, version, epoch and journal event intact, and keeps its semantics on
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _support.procs import race
@@ -158,3 +162,116 @@ def test_copy_refuses_a_bad_wait_before_opening_anything(tmp_path: Path, wait: s
     assert not (tmp_path / "dst").exists()  # refused at parse time: nothing created
     with pytest.raises(fs.InvalidArgumentError, match="wait must be"):  # the library too
         copy_store(src, fs.open_store(tmp_path / "dst2"), wait=float(wait))
+
+
+def test_every_key_with_state_is_copied_from_each_backend(
+    store_factory: Any, tmp_path: Path
+) -> None:
+    """A deleted key and a key that was only ever claimed are keys of the store: the copy waits
+    for a live claim on one and carries both over, so versions and epochs never go back."""
+    src = store_factory()
+    src.put("gone", 1, expected_version=0)
+    src.delete("gone", expected_version=1)
+    claim = src.claim("held", owner="w", ttl=60)
+    assert src.read_all_keys() == ["gone", "held"]
+    with pytest.raises(fs.ClaimHeldError):
+        copy_store(src, fs.open_store(tmp_path / "busy"))
+    claim.release()
+    report = copy_store(src, fs.open_store(tmp_path / "dst"))
+    assert report.keys == 2 and report.events == 4
+    dst = fs.open_store(tmp_path / "dst")
+    assert dst.put("gone", 2, expected_version=0).version == 3
+    assert dst.claim("held", owner="x").epoch == 2
+
+
+def _has_keys(store_dir: Path) -> bool:
+    if not (store_dir / "fencedstate.json").exists():
+        return False
+    with fs.open_store(store_dir) as store:
+        return bool(store.read_all_keys())
+
+
+def test_a_copy_killed_midway_finishes_when_run_again(tmp_path: Path) -> None:
+    """kill -9 leaves the keys the copy had loaded (each one whole); the same copy run again
+    keeps those (the same history, checksum for checksum) and loads the rest, instead of
+    refusing the destination with no way forward but starting over elsewhere."""
+    src = fs.open_store(tmp_path / "src", durability="none")
+    total = 1500
+    for i in range(total):
+        src.put(f"k/{i:05d}", {"i": i, "text": "é" * 50}, expected_version=0)
+    before = _histories(src)
+    dst_dir = tmp_path / "dst"
+    cmd = [*CLI, "copy", str(tmp_path / "src"), str(dst_dir)]
+    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while not _has_keys(dst_dir):
+            assert first.poll() is None, "the copy ended before it could be killed"
+            time.sleep(0.005)
+    finally:
+        first.kill()
+        first.wait()
+    loaded = len(fs.open_store(dst_dir).read_all_keys())
+    assert 0 < loaded < total
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    assert again.returncode == 0, again.stderr
+    assert f"{total:,}" in again.stdout and "yes" in again.stdout
+    assert _histories(fs.open_store(dst_dir)) == before
+
+    fs.open_store(dst_dir).put("k/00000", "changed", expected_version=1)
+    refused = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    assert refused.returncode == 2 and "another history" in refused.stderr, refused.stderr
+    assert fs.open_store(dst_dir).get("k/00000").value == "changed"  # type: ignore[union-attr]
+
+
+def test_copy_json_prints_the_report_as_json(tmp_path: Path) -> None:
+    """--json ("print the result and any error as JSON") printed the table."""
+    src = fs.open_store(tmp_path / "src")
+    src.put("a", 1, expected_version=0)
+    src.put("a", 2, expected_version=1)
+    done = subprocess.run(
+        [*CLI, "copy", str(tmp_path / "src"), str(tmp_path / "dst"), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["keys"] == 1 and report["events"] == 2 and report["verified"] is True
+    assert report["seconds"] >= 0
+
+
+def test_a_destination_inside_the_source_store_is_refused(tmp_path: Path) -> None:
+    """A DST under SRC/data/ was created there and copied into: every log of it then read as
+    a damaged key of the source (56 of them for 56 keys)."""
+    src = fs.open_store(tmp_path / "src")
+    src.put("team/a", 1, expected_version=0)
+    for inside in ("data/x", "data/team/x", "locks/x"):
+        done = subprocess.run(
+            [*CLI, "copy", str(tmp_path / "src"), str(tmp_path / "src" / inside)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 2, done.stdout + done.stderr
+        [line] = done.stderr.splitlines()
+        assert "inside" in line and str(tmp_path / "src") in line
+        assert not (tmp_path / "src" / inside).exists()
+    check = subprocess.run([*CLI, "check", str(tmp_path / "src")], capture_output=True, timeout=300)
+    assert check.returncode == 0, check.stdout
+    assert src.read_all_keys() == ["team/a"]
+
+
+def test_etcd_as_a_destination_says_where_to_copy_instead(written: Path, etcd_cluster: Any) -> None:
+    """etcd has no copy-in (load_key): the refusal said 'Fix the argument named in the
+    message' and named none; it now says which destinations work."""
+    url = etcd_cluster.url(f"copy-{uuid.uuid4().hex[:8]}")
+    done = subprocess.run(
+        [*CLI, "copy", str(written), url], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.splitlines()
+    assert "EtcdStore cannot be a copy destination" in line
+    assert "copy into a directory, PostgreSQL or Redis" in line
+    assert fs.open_store(url).read_all_keys() == []

@@ -218,3 +218,21 @@ def test_credentials_for_a_cluster_without_auth_are_refused_as_such(
     url = etcd_cluster.url(_ns()).replace("etcd://", "etcd://root:pw@", 1)
     with pytest.raises(fs.InvalidArgumentError, match="has authentication disabled"):
         fs.open_store(url)
+
+
+def test_a_value_over_the_servers_request_limit_is_refused_at_once(
+    etcd_cluster: EtcdCluster,
+) -> None:
+    """Under max_value_bytes but over etcd's request limit (1.5 MiB by default; a commit sends
+    the value twice): each member answered HTTP 429 and the commit retried for its whole
+    deadline (30 s), then raised a StorageError quoting gRPC. Now: ValueTooLargeError at once,
+    with what to do, and the key is untouched."""
+    store = fs.open_store(etcd_cluster.url(f"big-{uuid.uuid4().hex[:8]}"), commit_deadline=60)
+    store.put("big", "small", expected_version=0)
+    started = time.monotonic()
+    with pytest.raises(fs.ValueTooLargeError) as refused:
+        store.put("big", "x" * 2_000_000, expected_version=1)
+    assert time.monotonic() - started < 10
+    assert "max-request-bytes" in refused.value.advice and not refused.value.retryable
+    assert store.get("big").value == "small"  # type: ignore[union-attr]
+    assert store.put("big", "y" * 100_000, expected_version=1).version == 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import ssl
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 from _support import store_workers as workers
 from _support.faults import fence_a_stopped_zombie, reclaim_once_expired
+from _support.servers import running
 from etcd_cluster import EtcdCluster
 from tls_certs import Pki, make_pki
 
@@ -222,3 +224,20 @@ def test_zombie_with_an_expired_token_is_fenced_not_let_in(
     options = {**{k: str(v) for k, v in _tls(pki).items()}, "username": "app", "password": PASSWORD}
     with fs.open_store(url, **options) as store:
         fence_a_stopped_zombie(url, store, lambda: reclaim_once_expired(store), options)
+
+
+def test_an_expired_server_certificate_says_renew_it(tmp_path: Any) -> None:
+    """An expired server certificate was 'not trusted: give ca_file= the CA bundle that signed
+    it', sending the user after a CA that was right."""
+    pki = make_pki(tmp_path / "pki", expired=True)
+    cluster = EtcdCluster(tmp_path, size=1, tls=pki)
+    unverified = ssl.create_default_context()
+    unverified.check_hostname = False
+    unverified.verify_mode = ssl.CERT_NONE  # the helper's own health checks only
+    unverified.load_cert_chain(str(pki.client_cert), str(pki.client_key))
+    cluster._ssl = unverified
+    with running(cluster):
+        err = _refused(
+            _url(cluster), ca_file=pki.ca, cert_file=pki.client_cert, key_file=pki.client_key
+        )
+        assert "has expired: renew" in err.detail and "give ca_file=" not in err.detail

@@ -11,8 +11,10 @@ import hashlib
 import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -224,3 +226,47 @@ def test_reprs_never_show_a_secret(tmp_path: Path) -> None:
     assert grant == Grant("agent-a", "full", "plans/a/") and table.lookup(WRONG) is None
     _no_secret(repr(table) + repr(verifier) + repr(grant) + repr(vars(verifier)))
     assert "admin" in repr(table)
+
+
+def test_a_port_it_cannot_listen_on_is_one_line_and_opens_no_store(tmp_path: Path) -> None:
+    """An out-of-range port was a pydantic traceback, a port in use uvicorn's exit 3 (which
+    means ClaimHeldError to a script); both after the store had been created."""
+    tokens = str(_tokens_file(tmp_path))
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        busy = str(taken.getsockname()[1])
+        for port, says in (("99999", "0-65535"), ("-1", "0-65535"), (busy, "already in use")):
+            r = _serve(tmp_path, "--port", port, "--tokens", tokens)
+            assert r.returncode == 2, r
+            [line] = r.stderr.strip().splitlines()
+            assert port in line and says in line
+        r = _serve(tmp_path, "--host", "no-such-host.invalid", "--tokens", tokens)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r
+    assert not (tmp_path / "s").exists()
+
+
+def test_serves_ipv6_loopback_with_tokens(tmp_path: Path) -> None:
+    """``--host ::1`` (loopback, docs/mcp.md) with tokens was a pydantic traceback: the SDK's
+    issuer URL needs the address in brackets."""
+    with socket.socket(socket.AF_INET6) as s:
+        s.bind(("::1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "fencedstate.mcp_server", str(tmp_path / "s"), "--http"]
+    proc = subprocess.Popen(
+        [*cmd, "--host", "::1", "--port", str(port), "--tokens", str(_tokens_file(tmp_path))],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        while True:  # until it listens, or dies
+            assert proc.poll() is None, proc.stderr.read()  # type: ignore[union-attr]
+            with socket.socket(socket.AF_INET6) as probe:
+                if probe.connect_ex(("::1", port)) == 0:
+                    break
+            time.sleep(0.01)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://[::1]:{port}/mcp", timeout=30)
+        assert refused.value.code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)

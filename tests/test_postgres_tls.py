@@ -116,3 +116,20 @@ def test_wrong_password_is_refused_and_never_printed(
     err = _refused(query_pw)
     assert PASSWORD not in str(err)
     assert PASSWORD not in caplog.text
+
+
+def test_an_expired_server_certificate_says_renew_it(tmp_path: Any) -> None:
+    """An expired server certificate was 'not trusted: give sslrootcert=', sending the user
+    after a CA that was right (libpq does not say which: the message names both causes)."""
+    bindir = find_pg_bin()
+    assert bindir, "PostgreSQL binaries are needed: .ci/deps.d/postgres.sh"
+    pki = make_pki(tmp_path / "pki", expired=True)
+    server = PgServer(bindir, tls=pki)
+    try:
+        server.start()
+        with psycopg.connect(server.url(), autocommit=True) as conn:
+            conn.execute(f"CREATE ROLE app LOGIN PASSWORD '{PASSWORD}'")
+        err = _refused(_url(server, sslmode="verify-full", sslrootcert=pki.ca))
+        assert "has not expired" in err.detail
+    finally:
+        server.stop()

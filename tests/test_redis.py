@@ -25,6 +25,7 @@ from _support.servers import running
 from _support.tcp_proxy import TcpProxy
 from redis.crc import key_slot
 from redis_server import RedisServer
+from tls_certs import make_pki
 
 import fencedstate as fs
 from fencedstate.redis import RedisStore, UnsafeDurabilityError
@@ -857,3 +858,34 @@ def test_tls_mistakes_are_named(redis_server: RedisServer, tmp_path: Path) -> No
         fs.open_store(plain.replace("redis://", "rediss://", 1) + f"&ssl_ca_certs={missing}")
     with pytest.raises(fs.StorageError, match="never answers a rediss:// handshake"):
         fs.open_store(plain.replace("redis://", "rediss://", 1), timeout=2.0)
+
+
+class _Unverified(RedisServer):
+    """A server whose readiness is checked without verifying its certificate (an expired one)."""
+
+    def client(self, **kw: Any) -> Any:
+        return super().client(ssl_cert_reqs="none", **kw)
+
+
+def test_tls_mistakes_say_what_is_wrong(tmp_path: Path) -> None:
+    """A plain redis:// URL to a TLS port was 'cannot reach ...: Connection reset by peer'; a CA
+    file that is no PEM bundle a StorageError advising 'disk full, permissions'; a directory
+    'no such file'; an expired server certificate 'not trusted: give ?ssl_ca_certs='."""
+    good = make_pki(tmp_path / "good")
+    tls = {"ca": str(good.ca), "cert": str(good.server_cert), "key": str(good.server_key)}
+    with running(RedisServer(tmp_path / "r", tls=tls)) as server:
+        plain = server.url(_ns()).replace("rediss://", "redis://", 1)
+        with pytest.raises(fs.StorageError, match="rediss://"):
+            fs.open_store(plain, timeout=5)
+        with pytest.raises(fs.InvalidArgumentError, match="not a file"):
+            fs.open_store(server.url(_ns(), ssl_ca_certs=str(tmp_path / "good")))
+        not_pem = tmp_path / "ca.txt"
+        not_pem.write_text("not a certificate\n")
+        with pytest.raises(fs.InvalidArgumentError, match="cannot load the TLS files"):
+            fs.open_store(server.url(_ns(), ssl_ca_certs=str(not_pem)))
+    old = make_pki(tmp_path / "old", expired=True)
+    tls = {"ca": str(old.ca), "cert": str(old.server_cert), "key": str(old.server_key)}
+    with running(_Unverified(tmp_path / "r2", tls=tls)) as server:
+        with pytest.raises(fs.AccessDeniedError, match="has expired: renew") as refused:
+            fs.open_store(server.url(_ns(), ssl_ca_certs=str(old.ca)))
+        assert "give ?ssl_ca_certs=" not in str(refused.value)

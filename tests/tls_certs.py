@@ -83,9 +83,10 @@ def _leaf(
     ca_key: ec.EllipticCurvePrivateKey,
     *,
     server: bool,
+    expired: bool = False,
 ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(days=60 if expired else 0)
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -114,16 +115,17 @@ def _leaf(
     return builder.sign(ca_key, hashes.SHA256()), key
 
 
-def make_pki(directory: Path, client_cn: str | None = None) -> Pki:
+def make_pki(directory: Path, client_cn: str | None = None, *, expired: bool = False) -> Pki:
     """Write a CA, a loopback server certificate and a client certificate under ``directory``.
 
     The client certificate's subject has no common name unless ``client_cn`` is given: etcd's
     JSON gateway refuses a client certificate that carries one (etcd would take it as a user).
+    With ``expired`` the server certificate ran out a month ago.
     """
     directory.mkdir(parents=True, exist_ok=True)
     ca, ca_key = _ca("fencedstate test CA")
     other, _ = _ca("some other CA")
-    server, server_key = _leaf(_name("localhost"), ca, ca_key, server=True)
+    server, server_key = _leaf(_name("localhost"), ca, ca_key, server=True, expired=expired)
     client_subject = (
         _name(client_cn)
         if client_cn

@@ -70,10 +70,12 @@ def _quiescent(src: Store, keys: list[str]) -> None:
 def copy_store(
     src: Store, dst: Store, *, wait: float = 0.0, progress: Callable[[int, int], None] | None = None
 ) -> CopyReport:
-    """Copy every key of ``src`` into ``dst`` (which must not have any of them), then verify.
+    """Copy every key of ``src`` into ``dst``, then verify. ``dst`` must not have any of them,
+    except with the same history (an interrupted copy's keys: running it again finishes it).
 
     ``ClaimHeldError`` / ``StorageError`` if ``src`` is busy after ``wait`` seconds;
-    ``InvalidArgumentError`` if ``dst`` already holds a key or the copy does not verify.
+    ``InvalidArgumentError`` if ``dst`` holds a key with another history or the copy does not
+    verify.
     Writers must not use ``src`` while it is copied (the check above runs at the start).
     """
     wait = args.wait(wait)  # a NaN deadline would never pass
@@ -90,17 +92,23 @@ def copy_store(
                     exc.advise(_BUSY_ADVICE)
                 raise
             time.sleep(0.05)
-    clash = set(keys) & set(dst.read_all_keys())
-    if clash:
+    clash = sorted(set(keys) & set(dst.read_all_keys()))
+    done = {
+        k for k in clash if key_checksum(dst.read_history(k)) == key_checksum(src.read_history(k))
+    }
+    taken = [k for k in clash if k not in done]
+    if taken:
         raise InvalidArgumentError(
-            f"the destination already has {len(clash)} of the keys (e.g. {min(clash)!r})"
+            f"the destination already has {len(taken)} of the keys with another history "
+            f"(e.g. {taken[0]!r}): copy into a new directory, schema or namespace"
         )
     report = CopyReport()
     for i, key in enumerate(keys, start=1):
         history = src.read_history(key)
         if not history:
             continue
-        dst.load_key(key, history)
+        if key not in done:  # one an interrupted copy loaded is kept: the run finishes it
+            dst.load_key(key, history)
         report.events += len(history)
         report.checksums[key] = key_checksum(history)
         if progress is not None:

@@ -171,6 +171,10 @@ def _copy(args: argparse.Namespace) -> int:
         raise
     if tty:
         print(file=sys.stderr)
+    if args.json:
+        out = {"keys": report.keys, "events": report.events, "seconds": report.seconds}
+        print(json.dumps(out | {"verified": True}))
+        return 0
     print(
         render(
             ["keys", "events", "seconds", "verified"],
@@ -284,7 +288,9 @@ def build_parser() -> Parser:
     p.set_defaults(func=_history)
     p = sub.add_parser("copy", help=COMMANDS["copy"], parents=[common])
     p.add_argument("src", help="the source store (a directory, never created, or URL)")
-    p.add_argument("dst", help="the destination store (must not hold any of the keys)")
+    p.add_argument(
+        "dst", help="the destination store (holding none of the keys, or a killed copy's)"
+    )
     p.add_argument(
         "--wait",
         type=claims.WAIT,  # refused before any store is opened, as claim's

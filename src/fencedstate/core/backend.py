@@ -73,7 +73,10 @@ class Backend(ABC):
         Used by ``fencedstate.copy``; a key that already has state is an
         ``InvalidArgumentError`` and nothing is written.
         """
-        raise InvalidArgumentError(f"{type(self).__name__} cannot be a copy destination")
+        raise InvalidArgumentError(
+            f"{type(self).__name__} cannot be a copy destination (it has no copy-in): copy "
+            "into a directory, PostgreSQL or Redis"
+        )
 
     def watch_feed(self, prefix: str, exact: bool, since: str | None) -> WatchFeed:
         """A feed of the durable changes of the keys under ``prefix`` (of the key ``prefix``

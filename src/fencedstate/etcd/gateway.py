@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import ssl
 import time
 
@@ -75,6 +76,19 @@ class _Unreachable(Exception):
     """Internal: no endpoint answered (the request may or may not have been applied)."""
 
 
+# What etcd answers when a request is over its --max-request-bytes (refused, never applied).
+_TOO_LARGE = re.compile(r"larger than max \((\d+) vs\. (\d+)\)|request is too large")
+
+
+class _TooLarge(_Unreachable):
+    """Internal: a member refused the request for its size (``sizes``: request, limit); every
+    member would, and nothing was applied."""
+
+    def __init__(self, text: str, sizes: tuple[int, int] | None) -> None:
+        super().__init__(text)
+        self.sizes = sizes
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -119,6 +133,8 @@ def _is_tls_error(exc: httpx.HTTPError) -> bool:
 
 
 def _explain_tls(text: str) -> str:
+    if "certificate has expired" in text:
+        return f"the server's TLS certificate has expired: renew it on the server ({text})"
     if "CERTIFICATE_VERIFY_FAILED" in text:
         return (
             "the server's TLS certificate is not trusted: give ca_file= the CA bundle that "

@@ -54,12 +54,14 @@ from ..errors import (
     CorruptStateError,
     InvalidArgumentError,
     StorageError,
+    ValueTooLargeError,
 )
 from ..records import State, decode_tagged, empty_state, encode_tagged
 from ..store import DEFAULT_MAX_VALUE_BYTES
 from ..watch import WatchFeed
 from .gateway import (
     _TOKEN_EXPIRED,
+    _TOO_LARGE,
     EtcdClock,
     _b64,
     _explain_refusal,
@@ -69,6 +71,7 @@ from .gateway import (
     _prefix_end,
     _refusal,
     _tls_context,
+    _TooLarge,
     _unb64,
     _Unreachable,
 )
@@ -253,6 +256,12 @@ class EtcdStore(RemoteStore["_EtcdRead"]):
                     self._login(token)
                     continue
                 raise AccessDeniedError("etcd", _explain_refusal(refusal, self._credentials))
+            too_large = _TOO_LARGE.search(resp.text) if resp.status_code != 200 else None
+            if too_large is not None:
+                sizes = too_large.groups()
+                raise _TooLarge(
+                    resp.text[:200], (int(sizes[0]), int(sizes[1])) if sizes[0] else None
+                )
             if resp.status_code != 200:
                 # e.g. a member without a leader/quorum ("etcdserver: request timed out")
                 errors.append(f"{self._endpoints[idx]}: HTTP {resp.status_code} {resp.text[:200]}")
@@ -279,11 +288,17 @@ class EtcdStore(RemoteStore["_EtcdRead"]):
         raise _Unreachable("; ".join(errors))
 
     def _range(
-        self, key: bytes, end: bytes | None = None, serializable: bool | None = None
+        self,
+        key: bytes,
+        end: bytes | None = None,
+        serializable: bool | None = None,
+        keys_only: bool = False,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {"key": _b64(key)}
         if end is not None:
             body["range_end"] = _b64(end)
+        if keys_only:
+            body["keys_only"] = True
         if self.serializable if serializable is None else serializable:
             body["serializable"] = True
         try:
@@ -350,6 +365,11 @@ class EtcdStore(RemoteStore["_EtcdRead"]):
                 found.append(name)
         return sorted(found)
 
+    def read_all_keys(self) -> list[str]:
+        p = self._ns + b"k/"
+        out = self._range(p, _prefix_end(p), keys_only=True)
+        return sorted(_unb64(kv["key"])[len(p) :].decode() for kv in out.get("kvs", []))
+
     def watch_feed(self, prefix: str, exact: bool, since: str | None) -> WatchFeed:
         """Watching: etcd's watch on the journal keys, from a revision (etcd/watch.py)."""
         return EtcdFeed(self, prefix, exact, since)
@@ -397,6 +417,13 @@ class EtcdStore(RemoteStore["_EtcdRead"]):
         }
         try:
             res = self._post("/v3/kv/txn", body)
+        except _TooLarge as exc:
+            size, limit = exc.sizes or (sum(len(op["request_put"]["value"]) for op in ops[:2]), 0)
+            raise ValueTooLargeError(probe, size, limit).advise(
+                "etcd refused the commit as too large; a commit sends each value twice "
+                "(record and journal event): store a smaller value, or raise the cluster's "
+                "--max-request-bytes (1.5 MiB by default); nothing was written."
+            ) from None
         except _Unreachable as exc:
             raise LostReply(str(exc)) from None
         if not (res.get("succeeded") or _slot_is(res, probe, commit_id)):

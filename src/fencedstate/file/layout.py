@@ -70,8 +70,29 @@ def marker_error(root: str, detail: str, *, newer: bool = False) -> CorruptState
     return CorruptStateError(marker, detail).advise(advice)  # the class's is about key logs
 
 
+def _store_holding(root: str) -> tuple[str, str] | None:
+    """(store, "data" / "locks" / "txn") when ``root`` lies in one of a store's own
+    directories, else None."""
+    child = os.path.abspath(root)
+    parent = os.path.dirname(child)
+    while parent != child:
+        sub = os.path.basename(child)
+        if sub in ("data", "locks", "txn") and os.path.exists(os.path.join(parent, MARKER)):
+            return parent, sub
+        child, parent = parent, os.path.dirname(parent)
+    return None
+
+
 def prepare(root: str, durable: bool, trust_owner: bool) -> None:
     """Create or check the store directory and its marker."""
+    if not os.path.exists(os.path.join(root, MARKER)):
+        host = _store_holding(root)
+        if host is not None:
+            raise NotAStoreError(
+                root,
+                f"it lies inside {host[1]}/ of the store at {host[0]}, whose files it would "
+                "read as damaged keys: choose a directory outside that store",
+            )
     try:
         created = keylog.make_dirs(root)
         if durable:  # a commit acknowledged in a new store must not lose the store's entry

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import ipaddress
+import socket
 import sys
 
 import fencedstate as fs
@@ -25,6 +27,22 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def check_listen(host: str, port: int) -> None:
+    """``InvalidArgumentError`` unless ``host:port`` can be listened on, checked before the store
+    is opened (the SDK's server would refuse it later with a traceback or uvicorn's exit 3)."""
+    if not 0 <= port <= 65535:
+        raise fs.InvalidArgumentError(f"--port must be 0-65535, not {port}")
+    address = host.strip("[]")
+    try:
+        family = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)[0][0]
+        socket.create_server((address, port), family=family).close()
+    except OSError as exc:
+        reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+        raise fs.InvalidArgumentError(
+            f"cannot listen on {host}:{port}: {reason or exc}; give another --host or --port"
+        ) from None
 
 
 def load_tokens(path: str | None) -> TokenTable | None:
@@ -69,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"refusing to serve {a.host} without authentication: give --tokens FILE or "
                 f"${ENV_VAR} (or listen on 127.0.0.1)"
             )
+        if a.http:
+            check_listen(a.host, a.port)
         new = no_store_at(a.target)  # a store is known by its marker: an empty DIR has none
         server = create_server(fs.open_store(a.target), host=a.host, port=a.port, tokens=tokens)
     except fs.FencedStateError as e:

@@ -83,7 +83,8 @@ def create_server(
     cls = type("FencedStateMCPServer", (_Wrapped, base), {})
     auth = None
     if tokens is not None:
-        auth = sdk.bearer_auth(TokenVerifier(tokens), f"http://{host}:{port}")
+        netloc = f"[{host}]" if ":" in host and not host.startswith("[") else host  # IPv6
+        auth = sdk.bearer_auth(TokenVerifier(tokens), f"http://{netloc}:{port}")
     bus = sdk.subscription_bus()
     server = cls(
         "fencedstate",

@@ -87,7 +87,11 @@ _REFUSALS: tuple[tuple[str, str], ...] = (
     ("password authentication failed", "wrong user name or password"),
     ("no password supplied", "the server demands a password"),
     ("no encryption", "the server accepts this client only over TLS: use sslmode=verify-full"),
-    ("certificate verify failed", "the server's TLS certificate is not trusted: give sslrootcert="),
+    (
+        "certificate verify failed",  # libpq does not say why: an unknown CA or an expired one
+        "the server's TLS certificate did not verify: give sslrootcert= the CA bundle that "
+        "signed it, and check that the certificate has not expired",
+    ),
     ("does not match host name", "the server's TLS certificate does not name this host"),
     ("server does not support SSL", "the server does not speak TLS: check sslmode"),
     ("certificate required", "the server demands a client certificate: sslcert= and sslkey="),

@@ -150,7 +150,8 @@ class RedisStore(RemoteStore["_RedisRead"]):
         kwargs.pop("db", None)
         for name in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile"):  # named now, not as ENOENT
             if kwargs.get(name) and not os.path.isfile(kwargs[name]):
-                raise InvalidArgumentError(f"?{name}={kwargs[name]}: no such file")
+                what = "not a file" if os.path.exists(kwargs[name]) else "no such file"
+                raise InvalidArgumentError(f"?{name}={kwargs[name]}: {what}")
         self._tls = kwargs.get("connection_class") is redis.SSLConnection
         # RESP2 unless the URL asks otherwise: plain reply shapes, no push messages in between.
         kwargs.setdefault("protocol", 2)
@@ -202,17 +203,30 @@ class RedisStore(RemoteStore["_RedisRead"]):
                 "redis", f"wrong user name or password ({self._where}: {exc})"
             ) from None
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            if "certificate has expired" in str(exc):
+                raise AccessDeniedError(
+                    "redis",
+                    f"the server's TLS certificate has expired: renew it on the server "
+                    f"({self._where}: {exc})",
+                ) from None
             if "certificate verify failed" in str(exc) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
                 raise AccessDeniedError(
                     "redis",
                     f"the server's TLS certificate is not trusted: give ?ssl_ca_certs= the CA "
                     f"bundle that signed it ({self._where}: {exc})",
                 ) from None
+            if any(t in str(exc) for t in ("NO_CERTIFICATE_OR_CRL_FOUND", "PEM lib")):
+                raise InvalidArgumentError(
+                    "cannot load the TLS files (?ssl_ca_certs=, ?ssl_certfile=, ?ssl_keyfile=: "
+                    f"PEM files): {exc}"
+                ) from None
             hint = ""
             if self._tls and isinstance(exc, redis.TimeoutError):
                 hint = (
                     " (a server without TLS never answers a rediss:// handshake: check the scheme)"
                 )
+            elif not self._tls and "reset by peer" in str(exc):
+                hint = " (a TLS-only server resets a plain connection: use rediss://)"
             raise _NotSent(f"cannot reach {self._where}: {exc}{hint}") from None
         except TypeError as exc:  # an unknown URL query parameter reached the connection
             raise InvalidArgumentError(f"unsupported Redis URL parameter: {exc}") from None

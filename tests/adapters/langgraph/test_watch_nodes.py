@@ -100,3 +100,14 @@ def test_the_example_runs_without_keys(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count(" committed at +") == 3
     assert "planner woke at" in proc.stdout and "words; top:" in proc.stdout
+
+
+def test_the_example_run_again_on_its_store_counts_its_own_run(tmp_path: Path) -> None:
+    """The planner waited on ``results/`` and summed every run's results: a second run on the
+    same --dir printed 60 words for a 30-word text, then failed its own assertion."""
+    cmd = [sys.executable, str(EXAMPLE), "--workers", "2", "--dir", str(tmp_path / "state")]
+    for _ in range(2):
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.count(" committed at +") == 2
+        assert "30 words; top: [('a', 3)" in proc.stdout, proc.stdout
