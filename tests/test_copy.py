@@ -117,6 +117,18 @@ def test_copy_waits_for_a_claim_to_end(written: Path, tmp_path: Path) -> None:
         claim.commit(0)
 
 
+def test_a_multi_key_commit_in_flight_is_refused_with_the_wait_advice(
+    written: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = fs.open_store(written)
+    monkeypatch.setattr(src, "in_flight", lambda: True)  # a put_many between its two phases
+    dst = fs.open_store(tmp_path / "dst")
+    with pytest.raises(fs.StorageError, match="in flight") as caught:
+        copy_store(src, dst, wait=0.1)
+    assert "--wait" in caught.value.advice and "disk" not in caught.value.advice
+    assert dst.read_all_keys() == []
+
+
 def test_a_failed_copy_leaves_no_destination_it_created(tmp_path: Path) -> None:
     src = fs.open_store(tmp_path / "src")
     src.put("team/a", 1, expected_version=0)

@@ -50,17 +50,19 @@ def key_checksum(history: list[State]) -> str:
     return digest.hexdigest()
 
 
+_WAIT = "('fencedstate copy --wait SECONDS', copy_store's wait=, waits that long for it)"
 _BUSY_ADVICE = (
     "Nothing was copied: copy again once the claim is released or its lease (expires_in) "
-    "ends ('fencedstate copy --wait SECONDS', copy_store's wait=, waits that long for it), "
-    "or reclaim the key if its holder is dead."
+    f"ends {_WAIT}, or reclaim the key if its holder is dead."
 )
+_IN_FLIGHT_ADVICE = f"Nothing was copied: copy again once the commit ends {_WAIT}."
 
 
 def _quiescent(src: Store, keys: list[str]) -> None:
     """Raise unless no claim is live and no multi-key commit is pending in ``src``."""
     if src.in_flight():
-        raise StorageError(None, "a multi-key commit is in flight in the source")
+        busy = StorageError(None, "a multi-key commit is in flight in the source")
+        raise busy.advise(_IN_FLIGHT_ADVICE)
     for key in keys:
         state = src.read_state(key)
         if state is not None and state.holder and state.lease and state.lease.live(src.clock):
