@@ -889,3 +889,22 @@ def test_tls_mistakes_say_what_is_wrong(tmp_path: Path) -> None:
         with pytest.raises(fs.AccessDeniedError, match="has expired: renew") as refused:
             fs.open_store(server.url(_ns(), ssl_ca_certs=str(old.ca)))
         assert "give ?ssl_ca_certs=" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ("socket_timeot=1", "did you mean 'socket_timeout'"),
+        ("bogus=1", "unknown Redis URL parameter ?bogus="),
+        ("max_connections=4", "pass max_connections= to open_store"),
+        ("timeout=4", "pass timeout= to open_store"),
+    ],
+)
+def test_a_url_parameter_redis_py_does_not_take_is_named_before_connecting(
+    query: str, says: str
+) -> None:
+    # Port 1: nothing listens there; the parameter is refused before any connection is tried.
+    with pytest.raises(fs.InvalidArgumentError) as caught:
+        fs.open_store(f"redis://127.0.0.1:1/0?{query}")
+    assert says in str(caught.value)
+    assert "AbstractConnection" not in str(caught.value)

@@ -23,6 +23,8 @@ server cannot be reached to settle it, ``OutcomeUnknownError``.
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import os
 import time
 import uuid
@@ -148,6 +150,7 @@ class RedisStore(RemoteStore["_RedisRead"]):
         except ValueError:
             raise InvalidArgumentError(f"malformed Redis URL {_redact(url)!r}") from None
         kwargs.pop("db", None)
+        _check_url_parameters([name for name, _ in opts.rest], kwargs)
         for name in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile"):  # named now, not as ENOENT
             if kwargs.get(name) and not os.path.isfile(kwargs[name]):
                 what = "not a file" if os.path.exists(kwargs[name]) else "no such file"
@@ -536,6 +539,35 @@ class _RedisRead(Read):
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
+
+#: Pool settings the store passes itself (from its keywords): never from the URL.
+_POOL_KEYWORDS = ("max_connections", "timeout")
+
+
+def _check_url_parameters(names: list[str], kwargs: dict[str, Any]) -> None:
+    """Each of the URL's redis-py parameters is a keyword its connection class takes: a typo is
+    named now, with the nearest valid one, not as a TypeError at the first connection."""
+    cls = kwargs.get("connection_class", redis.Connection)
+    valid = {
+        p
+        for c in cls.__mro__
+        if "__init__" in vars(c)
+        for p in inspect.signature(c.__init__).parameters
+    } - {"self", "args", "kwargs"}
+    for name in names:
+        if name in _POOL_KEYWORDS:
+            raise InvalidArgumentError(
+                f"?{name}= is the store's own setting: pass {name}= to open_store instead"
+            )
+        if name not in valid:
+            near = difflib.get_close_matches(name, sorted(valid), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise InvalidArgumentError(
+                f"unknown Redis URL parameter ?{name}={hint}: the URL takes fencedstate's "
+                "namespace, durability, wait_replicas and wait_timeout, and the keywords of "
+                f"redis-py's {cls.__name__} (e.g. socket_timeout, ssl_ca_certs)"
+            )
 
 
 def _text(value: Any) -> str:
