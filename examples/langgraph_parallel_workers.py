@@ -16,6 +16,7 @@ import operator
 import sys
 import tempfile
 import threading
+import uuid
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
@@ -28,7 +29,7 @@ from langgraph.types import RetryPolicy, Send
 import fencedstate as fs
 
 TOPICS = ["market", "pricing", "risks", "competitors", "hiring", "roadmap"]
-DOC = (("reports",), "q3-plan")
+Doc = tuple[tuple[str, ...], str]
 
 
 class State(TypedDict):
@@ -41,7 +42,7 @@ def fake_model(topic: str, goal: str) -> str:
     return f"{topic.title()}: three points on {topic} for '{goal}'."
 
 
-def build(store: BaseStore) -> Any:
+def build(store: BaseStore, doc_key: Doc) -> Any:
     thinking = threading.Barrier(len(TOPICS), timeout=30)  # all six "think" at the same time
     first_try: set[str] = set()
     lock = threading.Lock()
@@ -50,7 +51,7 @@ def build(store: BaseStore) -> Any:
         return [Send("worker", {"topic": t, "goal": state["goal"]}) for t in TOPICS]
 
     def worker(task: dict[str, str], *, store: BaseStore) -> dict[str, Any]:
-        item = store.get(*DOC)  # read the shared document
+        item = store.get(*doc_key)  # read the shared document
         doc = dict(item.value) if item else {"sections": {}}
         with lock:
             first = task["topic"] not in first_try
@@ -58,7 +59,7 @@ def build(store: BaseStore) -> Any:
         if first:
             thinking.wait()  # the model call: everyone read the same old document
         sections = {**doc["sections"], task["topic"]: fake_model(task["topic"], task["goal"])}
-        store.put(*DOC, {"sections": sections})  # write it back
+        store.put(*doc_key, {"sections": sections})  # write it back
         return {"finished": [task["topic"]]}
 
     g = StateGraph(State)
@@ -73,9 +74,9 @@ def build(store: BaseStore) -> Any:
     return g.compile(store=store)
 
 
-def run(store: BaseStore) -> tuple[list[str], list[str]]:
-    out = build(store).invoke({"goal": "plan Q3", "finished": []}, {"max_concurrency": 6})
-    item = store.get(*DOC)
+def run(store: BaseStore, doc_key: Doc) -> tuple[list[str], list[str]]:
+    out = build(store, doc_key).invoke({"goal": "plan Q3", "finished": []}, {"max_concurrency": 6})
+    item = store.get(*doc_key)
     kept = sorted(item.value["sections"]) if item else []
     return sorted(out["finished"]), kept
 
@@ -83,10 +84,11 @@ def run(store: BaseStore) -> tuple[list[str], list[str]]:
 def main(argv: list[str]) -> int:
     state_dir = Path(argv[1]) if len(argv) > 1 else Path(tempfile.mkdtemp()) / "state"
 
-    default_done, default_kept = run(InMemoryStore())
+    doc_key = (("reports",), f"q3-plan-{uuid.uuid4().hex[:8]}")  # this run's own document
+    default_done, default_kept = run(InMemoryStore(), doc_key)
     # fencedstate lines 1-2: open a store on plain files and hand LangGraph a FencedStore
     store = fs.open_store(state_dir)
-    fenced_done, fenced_kept = run(FencedStore(store))
+    fenced_done, fenced_kept = run(FencedStore(store), doc_key)
 
     lost = sorted(set(default_done) - set(default_kept))
     print(f"{'store':<14}{'workers done':>14}{'sections kept':>15}{'sections lost':>15}")
@@ -95,7 +97,7 @@ def main(argv: list[str]) -> int:
     print(f"{'FencedStore':<14}{len(fenced_done):>14}{len(fenced_kept):>15}{len(fenced_lost):>15}")
     print(f"InMemoryStore lost: {', '.join(lost) or 'nothing'}")
     print(f"FencedStore kept:   {', '.join(fenced_kept)}")
-    key = FencedStore(store).key_for(*DOC)
+    key = FencedStore(store).key_for(*doc_key)
     snap = store.get(key)
     assert snap is not None
     print(
