@@ -3,7 +3,9 @@ every value, version, epoch and journal event intact, and keeps its semantics on
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import subprocess
 import sys
 import time
@@ -287,3 +289,71 @@ def test_etcd_as_a_destination_says_where_to_copy_instead(written: Path, etcd_cl
     assert "EtcdStore cannot be a copy destination" in line
     assert "copy into a directory, PostgreSQL or Redis" in line
     assert fs.open_store(url).read_all_keys() == []
+
+
+def _copy_holds(dst: Path) -> bool:
+    """Does another process hold the copy lock on ``dst`` (the directory's flock)?"""
+    if not dst.is_dir():
+        return False
+    fd = os.open(dst, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops a lock this probe took
+    return False
+
+
+def test_a_second_copy_into_the_same_destination_is_refused_and_removes_nothing(
+    written: Path, tmp_path: Path
+) -> None:
+    """Two copies into one new directory: the one that fails must not remove what the other is
+    writing. The first waits on a live claim (holding the destination); the second is refused
+    at once, and the first then finishes and verifies."""
+    src = fs.open_store(written)
+    dst = tmp_path / "new" / "dst"
+    claim = src.claim("shared/counter", owner="busy", ttl=600)
+    first = subprocess.Popen(
+        [*CLI, "copy", str(written), str(dst), "--wait", "600"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not _copy_holds(dst):  # the event: the first copy holds the destination
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "the first copy never took the destination"
+            time.sleep(0.02)
+        second = subprocess.run(
+            [*CLI, "copy", str(written), str(dst)], capture_output=True, text=True, timeout=300
+        )
+        assert second.returncode == 2, second.stderr
+        [line] = second.stderr.splitlines()
+        assert "another copy" in line and str(dst) in line
+        assert dst.is_dir()  # the refused copy removed nothing
+        claim.release()
+        _, err = first.communicate(timeout=300)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert first.returncode == 0, err
+    assert _histories(fs.open_store(dst)) == _histories(src)
+
+
+@pytest.mark.parametrize("where", ["file", "file/sub"])
+def test_a_destination_that_cannot_be_a_directory_is_one_line(tmp_path: Path, where: str) -> None:
+    fs.open_store(tmp_path / "src").put("k", 1, expected_version=0)
+    (tmp_path / "file").write_text("not a store\n")
+    proc = subprocess.run(
+        [*CLI, "copy", str(tmp_path / "src"), str(tmp_path / where)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr
+    [line] = proc.stderr.splitlines()
+    assert "is not a fencedstate store" in line
+    assert (tmp_path / "file").read_text() == "not a store\n"

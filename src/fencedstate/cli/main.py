@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import shutil
 import sys
 import time
-from collections.abc import Sequence
-from contextlib import suppress
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 
 from .. import __version__, open_store
 from ..errors import (
@@ -20,6 +21,7 @@ from ..errors import (
     NotAStoreError,
 )
 from ..file.filestore import MARKER
+from ..file.keylog import make_dirs
 from ..locations import local_dir, no_store_at
 from ..store import Store
 from . import claims
@@ -51,13 +53,39 @@ def _not_there_yet(target: str) -> list[str]:
     return [p for p in (os.path.join(path, n) for n in names) if not os.path.lexists(p)]
 
 
+@contextmanager
+def _copying_into(target: str) -> Iterator[None]:
+    """Hold the destination directory (its ``flock``) for one copy: a second copy into it is
+    refused at once, so a copy that fails never removes what another one is writing."""
+    local = local_dir(target)
+    try:
+        if local is None:  # a server's URL: its keys are checked by copy_store
+            raise NotADirectoryError
+        make_dirs(os.path.abspath(local))
+        fd = os.open(local, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:  # not a directory: open_store says what is wrong with it
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InvalidArgumentError(
+                f"another copy into {local} is running: let it finish (it verifies what it "
+                "copied), or copy into another directory"
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # drops the lock
+
+
 def _remove(paths: list[str]) -> None:
     """Remove each of ``paths`` (a directory with what it holds) that exists."""
     for path in paths:
         if os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path, ignore_errors=True)
         else:
-            with suppress(FileNotFoundError):
+            with suppress(FileNotFoundError, NotADirectoryError):
                 os.unlink(path)
 
 
@@ -161,14 +189,15 @@ def _copy(args: argparse.Namespace) -> int:
 
     new = _not_there_yet(args.dst)  # removed again if the copy fails: a retry starts afresh
     dst: Store | None = None
-    try:
-        dst = open_store(args.dst)
-        report = copy_store(src, dst, wait=args.wait, progress=progress)
-    except BaseException:
-        if dst is not None:
-            dst.close()
-        _remove(new)
-        raise
+    with _copying_into(args.dst):
+        try:
+            dst = open_store(args.dst)
+            report = copy_store(src, dst, wait=args.wait, progress=progress)
+        except BaseException:
+            if dst is not None:
+                dst.close()
+            _remove(new)
+            raise
     if tty:
         print(file=sys.stderr)
     if args.json:
