@@ -10,6 +10,7 @@ latency); a quick check of the contended path.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -51,6 +52,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
+    for tree in args.trees:  # else the child imports whichever fencedstate is importable
+        if not os.path.isfile(os.path.join(tree, "fencedstate", "__init__.py")):
+            ap.error(f"{tree}: no fencedstate package in it (want SRC/fencedstate)")
     work = tempfile.mkdtemp(prefix="contended-ab-")
     rates: dict[str, list[str]] = {t: [] for t in args.trees}
     for _ in range(args.rounds):

@@ -11,6 +11,7 @@ Not a substitute for bench/peers (no peers); a quick check of the read path.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -55,6 +56,9 @@ def main() -> None:
     ap.add_argument("--gets", type=int, default=20000, help="timed gets per round")
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
+    for tree in args.trees:  # else the child imports whichever fencedstate is importable
+        if not os.path.isfile(os.path.join(tree, "fencedstate", "__init__.py")):
+            ap.error(f"{tree}: no fencedstate package in it (want SRC/fencedstate)")
     work = tempfile.mkdtemp(prefix="get-latency-")
     for nkeys in (int(x) for x in args.keys.split(",")):
         roots = {tree: f"{work}/s{nkeys}-{i}" for i, tree in enumerate(args.trees)}

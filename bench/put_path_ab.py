@@ -58,6 +58,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    for tree in (args.baseline, args.candidate):  # else whichever fencedstate is importable
+        if not os.path.isfile(os.path.join(tree, "fencedstate", "__init__.py")):
+            parser.error(f"{tree}: no fencedstate package in it (want SRC/fencedstate)")
     base = tempfile.mkdtemp(prefix="put-ab-")
     results: dict[str, dict[str, list[float]]] = {s: {"base": [], "cand": []} for s in SHAPES}
     for r in range(args.rounds):

@@ -431,3 +431,40 @@ def test_syscalls_table_never_shows_minus_zero(monkeypatch: pytest.MonkeyPatch) 
     md = mod.render([("this tree", str(REPO / "src"))], found, args, "python bench/syscalls.py")
     assert "| read | 0.00 | 0.00 |" in md
     assert "-0.00" not in md
+
+
+@pytest.mark.parametrize(
+    "script, args",
+    [
+        ("contended_ab.py", ["--seconds", "0.2", "--rounds", "1", "--procs", "1"]),
+        ("get_latency.py", ["--keys", "10", "--gets", "10", "--rounds", "1"]),
+        ("cpu_per_call.py", []),
+        ("put_path_ab.py", ["--rounds", "1", "--n", "20", "--baseline"]),
+    ],
+)
+def test_ab_scripts_refuse_a_tree_without_fencedstate(
+    tmp_path: Path, script: str, args: list[str]
+) -> None:
+    """A tree with no fencedstate package (a typo, `--help` to cpu_per_call.py) was measured
+    anyway: the child imported whichever fencedstate was importable, labelled with that path."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / script), *args, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert proc.returncode == 2, proc.stdout
+    assert proc.stdout == ""
+    assert f"{tmp_path}: no fencedstate package in it (want SRC/fencedstate)" in proc.stderr
+
+
+def test_cpu_per_call_help_is_help() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "cpu_per_call.py"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: cpu_per_call.py"), proc.stdout
