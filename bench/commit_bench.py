@@ -14,6 +14,7 @@ import argparse
 import multiprocessing as mp
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
@@ -107,6 +108,10 @@ def main() -> int:
     ap.add_argument("--procs", default="1,2,4,8")
     ap.add_argument("--dir", default=None, help="where to put the stores (default: a temp dir)")
     args = ap.parse_args()
+    if not args.seconds > 0:
+        ap.error(f"--seconds must be > 0, not {args.seconds}")
+    if not re.fullmatch(r"[1-9]\d*(,[1-9]\d*)*", args.procs):
+        ap.error(f"--procs must be whole numbers >= 1, comma-separated, not {args.procs!r}")
     procs = [int(p) for p in args.procs.split(",")]
     if args.dir:
         os.makedirs(args.dir, exist_ok=True)

@@ -52,6 +52,12 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
+    if args.procs < 1:
+        ap.error(f"--procs must be >= 1, not {args.procs}")
+    if not args.seconds > 0:
+        ap.error(f"--seconds must be > 0, not {args.seconds}")
+    if args.rounds < 1:
+        ap.error(f"--rounds must be >= 1, not {args.rounds}")
     for tree in args.trees:  # else the child imports whichever fencedstate is importable
         if not os.path.isfile(os.path.join(tree, "fencedstate", "__init__.py")):
             ap.error(f"{tree}: no fencedstate package in it (want SRC/fencedstate)")

@@ -47,6 +47,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=300)
     args = ap.parse_args()
+    if args.n < 1:
+        ap.error(f"--n must be >= 1, not {args.n}")
     n = args.n
     cluster = EtcdCluster(Path(tempfile.mkdtemp(prefix="fsbench-etcdc-")))
     cluster.start()

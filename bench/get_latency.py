@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -56,6 +57,12 @@ def main() -> None:
     ap.add_argument("--gets", type=int, default=20000, help="timed gets per round")
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
+    if not re.fullmatch(r"[1-9]\d*(,[1-9]\d*)*", args.keys):
+        ap.error(f"--keys must be whole numbers >= 1, comma-separated, not {args.keys!r}")
+    if args.gets < 1:
+        ap.error(f"--gets must be >= 1, not {args.gets}")
+    if args.rounds < 1:
+        ap.error(f"--rounds must be >= 1, not {args.rounds}")
     for tree in args.trees:  # else the child imports whichever fencedstate is importable
         if not os.path.isfile(os.path.join(tree, "fencedstate", "__init__.py")):
             ap.error(f"{tree}: no fencedstate package in it (want SRC/fencedstate)")

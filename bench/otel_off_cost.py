@@ -26,6 +26,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--n", type=int, default=300)
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f"--rounds must be >= 1, not {args.rounds}")
+    if args.n < 1:
+        parser.error(f"--n must be >= 1, not {args.n}")
     store = fs.open_store(tempfile.mkdtemp(), durability="none")
     version = store.put("k", 0, expected_version=0).version
     hooked = Store._commit

@@ -213,6 +213,10 @@ def main() -> None:
         "--child", metavar="VARIANT", help="run one variant in this process (to trace it)"
     )
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f"--rounds must be >= 1, not {args.rounds}")
+    if args.n < 1:
+        parser.error(f"--n must be >= 1, not {args.n}")
     if args.child:
         work = tempfile.mkdtemp(prefix="put-breakdown-", dir=args.workdir)
         sys.argv = ["-c", args.child, str(args.n), args.src, work]

@@ -58,6 +58,10 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f"--rounds must be >= 1, not {args.rounds}")
+    if args.n < 1:
+        parser.error(f"--n must be >= 1, not {args.n}")
     for tree in (args.baseline, args.candidate):  # else whichever fencedstate is importable
         if not os.path.isfile(os.path.join(tree, "fencedstate", "__init__.py")):
             parser.error(f"{tree}: no fencedstate package in it (want SRC/fencedstate)")

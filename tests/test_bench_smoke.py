@@ -468,3 +468,41 @@ def test_cpu_per_call_help_is_help() -> None:
         cwd=REPO,
     )
     assert proc.returncode == 0 and proc.stdout.startswith("usage: cpu_per_call.py"), proc.stdout
+
+
+@pytest.mark.parametrize(
+    "script, args, flag",
+    [
+        ("commit_bench.py", ["--seconds", "0"], "--seconds"),
+        ("commit_bench.py", ["--procs", "0"], "--procs"),
+        ("commit_bench.py", ["--procs", "x"], "--procs"),
+        ("sync_cost.py", ["--n", "0"], "--n"),
+        ("contended_ab.py", ["src", "--procs", "0"], "--procs"),
+        ("contended_ab.py", ["src", "--seconds", "0"], "--seconds"),
+        ("get_latency.py", ["src", "--keys", "x"], "--keys"),
+        ("get_latency.py", ["src", "--rounds", "0"], "--rounds"),
+        ("put_path_ab.py", ["--baseline", "src", "--n", "0"], "--n"),
+        ("otel_off_cost.py", ["--rounds", "0"], "--rounds"),
+        ("key_scale.py", ["--keys", "0"], "--keys"),
+        ("lock_table.py", ["--keys", "0"], "--keys"),
+        ("copy_bench.py", ["--keys", "0"], "--keys"),
+        ("soak.py", ["--procs", "0"], "--procs"),
+        ("put_breakdown.py", ["--rounds", "0"], "--rounds"),
+        ("backends.py", ["--procs", "0"], "--procs"),
+        ("watch_latency.py", ["--rounds", "0"], "--rounds"),
+        ("etcd_clients.py", ["--n", "0"], "--n"),
+    ],
+)
+def test_bad_counts_are_one_usage_error(script: str, args: list[str], flag: str) -> None:
+    """A zero or malformed count ran and ended in a traceback (ZeroDivisionError, IndexError,
+    StatisticsError: no median for empty data), or ran nothing and printed an empty table."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert f"error: {flag} must be" in proc.stderr.splitlines()[-1], proc.stderr
