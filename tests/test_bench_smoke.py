@@ -506,3 +506,34 @@ def test_bad_counts_are_one_usage_error(script: str, args: list[str], flag: str)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr and proc.stdout == ""
     assert f"error: {flag} must be" in proc.stderr.splitlines()[-1], proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args, why",
+    [
+        (["--read-keys", "x"], "--read-keys must be whole numbers >= 1"),
+        (["--journal", "10,"], "--journal must be whole numbers >= 1"),
+        (["--procs", "1,two"], "--procs must be whole numbers >= 1"),
+        (
+            ["--only", "nosuch"],
+            "--only nosuch matches no approach; ids: raw-append-fsync",
+        ),
+        (["--render", "/nonexistent/peers.json"], "--render /nonexistent/peers.json: no such file"),
+    ],
+)
+def test_peers_bad_lists_and_filters_are_one_usage_error(
+    tmp_path: Path, args: list[str], why: str
+) -> None:
+    """--read-keys x was a traceback; --only matching nothing ran nothing and wrote an empty
+    peers.md (over the committed one, without --out)."""
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, str(HARNESS), *args, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert proc.returncode == 2, (proc.stdout[-2000:], proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr and why in proc.stderr.splitlines()[-1], proc.stderr
+    assert not out.exists()
