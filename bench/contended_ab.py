@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -63,13 +64,16 @@ def main() -> None:
             ap.error(f"{tree}: no fencedstate package in it (want SRC/fencedstate)")
     work = tempfile.mkdtemp(prefix="contended-ab-")
     rates: dict[str, list[str]] = {t: [] for t in args.trees}
-    for _ in range(args.rounds):
-        for tree in args.trees:
-            cmd = [sys.executable, "-c", CHILD, tree, str(args.procs), args.durability]
-            out = subprocess.run(
-                [*cmd, str(args.seconds), work], capture_output=True, text=True, check=True
-            )
-            rates[tree].append(out.stdout.strip())
+    try:
+        for _ in range(args.rounds):
+            for tree in args.trees:
+                cmd = [sys.executable, "-c", CHILD, tree, str(args.procs), args.durability]
+                out = subprocess.run(
+                    [*cmd, str(args.seconds), work], capture_output=True, text=True, check=True
+                )
+                rates[tree].append(out.stdout.strip())
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     width = max(len(t) for t in args.trees)
     print(f"{'tree':<{width}}  commits/s per round (P={args.procs}, {args.durability})")
     for tree, vals in rates.items():

@@ -8,6 +8,7 @@ well-formed table, JSON and PNG plots, and that fencedstate lost no update. No t
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -537,3 +538,19 @@ def test_peers_bad_lists_and_filters_are_one_usage_error(
     assert proc.returncode == 2, (proc.stdout[-2000:], proc.stderr[-2000:])
     assert "Traceback" not in proc.stderr and why in proc.stderr.splitlines()[-1], proc.stderr
     assert not out.exists()
+
+
+def test_contended_ab_leaves_no_stores_behind(tmp_path: Path) -> None:
+    """Every run left a contended-ab-* directory of stores in the temp dir."""
+    quick = ["--procs", "2", "--seconds", "0.2", "--rounds", "1"]
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "contended_ab.py"), "src", *quick],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1].startswith("src ")
+    assert list(tmp_path.iterdir()) == []
