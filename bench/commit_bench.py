@@ -15,6 +15,7 @@ import multiprocessing as mp
 import os
 import platform
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -121,6 +122,14 @@ def main() -> int:
         f"machine: {os.cpu_count()} cores, {fstype} at {base}, {platform.platform()}, "
         f"Python {platform.python_version()}\n"
     )
+    try:
+        return report(base, procs, args.seconds)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)  # the stores: up to 10,000 keys
+
+
+def report(base: str, procs: list[int], seconds: float) -> int:
+    """Run every configuration in stores under ``base`` and print the tables."""
     rows = []
     total = len(procs) * 4
     done = 0
@@ -134,7 +143,7 @@ def main() -> int:
                     file=sys.stderr,
                     flush=True,
                 )
-                r = run_commits(base, durability, mode, p, args.seconds)
+                r = run_commits(base, durability, mode, p, seconds)
                 rows.append(
                     [
                         durability,

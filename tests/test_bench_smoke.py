@@ -554,3 +554,26 @@ def test_contended_ab_leaves_no_stores_behind(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1].startswith("src ")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_commit_bench_prints_its_tables_and_leaves_no_stores_behind(tmp_path: Path) -> None:
+    """`make bench` left an fs-bench-* directory (a 10,000-key store among others) per run."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "commit_bench.py"),
+            "--seconds",
+            "0.2",
+            "--procs",
+            "1",
+            "--dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "commits (update() on one shared key" in proc.stdout and "p50 us" in proc.stdout
+    assert list(tmp_path.iterdir()) == []
