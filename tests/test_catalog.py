@@ -355,3 +355,15 @@ def test_cli_json_errors_are_json_on_stdout(capsys: pytest.CaptureFixture[str]) 
     assert cli.main(["show", "zombie-writr"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("fencedstate catalog: error: no catalog entry")
+
+
+def test_an_unknown_huge_id_is_not_echoed_in_full() -> None:
+    """A 100 KB id came back twice in the error (message and entry_id): 200 KB to an agent."""
+    huge = "zombie-writer " * 8000
+    with pytest.raises(EntryNotFoundError) as info:
+        catalog.show(huge)
+    body = info.value.to_dict()
+    assert len(json.dumps(body)) < 1000
+    assert body["entry_id"].startswith("zombie-writer zombie-writer") and "112000 chars" in str(
+        body["message"]
+    )
