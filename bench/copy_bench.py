@@ -22,7 +22,9 @@ from fencedstate.copy import copy_store  # noqa: E402
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--keys", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=3, help="commits per key")
     args = parser.parse_args()

@@ -202,7 +202,9 @@ def run(variant: str, n: int, src: str, work: str) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--baseline", help="another src/ tree: its put runs as 'put@base'")
     parser.add_argument("--src", default=HERE, help="default: this tree's src/")
     parser.add_argument("--only", help="comma-separated variants (default: all)")

@@ -51,7 +51,9 @@ def one(src: str, shape: str, n: int, base: str) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--baseline", required=True, help="the other tree's src/ directory")
     parser.add_argument("--candidate", default=HERE, help="default: this tree's src/")
     parser.add_argument("--rounds", type=int, default=7)

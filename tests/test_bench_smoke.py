@@ -593,3 +593,26 @@ def test_etcd_clients_leaves_no_cluster_data_behind(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "ratio concurrent httpx/etcd3gw" in proc.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "script, line",
+    [
+        ("put_breakdown.py", "python bench/put_breakdown.py --baseline /work/main/src"),
+        ("syscall_gaps.py", "python bench/syscall_gaps.py /tmp/put.txt"),
+        ("put_path_ab.py", "python bench/put_path_ab.py --baseline /path/to/other/src"),
+        ("copy_bench.py", "python bench/copy_bench.py --keys 10000"),
+        ("otel_off_cost.py", "python bench/otel_off_cost.py [--rounds 30] [--n 300]"),
+    ],
+)
+def test_help_keeps_the_example_commands_on_their_own_lines(script: str, line: str) -> None:
+    """--help reflowed the docstring into one paragraph: its example commands ran together."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / script), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert any(x.strip().startswith(line) for x in proc.stdout.splitlines()), proc.stdout
