@@ -616,3 +616,25 @@ def test_help_keeps_the_example_commands_on_their_own_lines(script: str, line: s
     )
     assert proc.returncode == 0, proc.stderr
     assert any(x.strip().startswith(line) for x in proc.stdout.splitlines()), proc.stdout
+
+
+def test_get_latency_removes_its_stores_unless_kept(tmp_path: Path) -> None:
+    """Every run left its stores (one per tree and size: 100,000 keys by default) in the temp
+    dir, only printing where; --keep keeps them now."""
+    quick = ["src", "--keys", "10", "--gets", "10", "--rounds", "1"]
+    for keep in ([], ["--keep"]):
+        proc = subprocess.run(
+            [sys.executable, str(REPO / "bench" / "get_latency.py"), *quick, *keep],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO,
+            env={**os.environ, "TMPDIR": str(tmp_path)},
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert "median of rounds  src: p50" in proc.stdout
+        left = list(tmp_path.iterdir())
+        if keep:
+            assert len(left) == 1 and f"(stores kept in {left[0]})" in proc.stdout
+        else:
+            assert left == [] and "stores" not in proc.stdout
