@@ -16,7 +16,8 @@ CHILD = """
 import sys, time, tempfile, statistics
 sys.path.insert(0, sys.argv[1])
 import fencedstate as fs
-store = fs.open_store(tempfile.mkdtemp(), durability="none")
+work = tempfile.TemporaryDirectory()  # removed at exit
+store = fs.open_store(work.name, durability="none")
 for i in range(20):
     store.put("k", {"i": i, "text": "x" * 150}, expected_version=i)
 def per_call(fn, n, rounds):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -69,13 +70,16 @@ def main() -> None:
             parser.error(f"{tree}: no fencedstate package in it (want SRC/fencedstate)")
     base = tempfile.mkdtemp(prefix="put-ab-")
     results: dict[str, dict[str, list[float]]] = {s: {"base": [], "cand": []} for s in SHAPES}
-    for r in range(args.rounds):
-        for name, shape in SHAPES.items():
-            n = args.n if name != "100 KB list" else max(args.n // 20, 20)
-            order = ["base", "cand"] if r % 2 == 0 else ["cand", "base"]  # no position bias
-            for side in order:
-                src = args.baseline if side == "base" else args.candidate
-                results[name][side].append(one(src, shape, n, base))
+    try:
+        for r in range(args.rounds):
+            for name, shape in SHAPES.items():
+                n = args.n if name != "100 KB list" else max(args.n // 20, 20)
+                order = ["base", "cand"] if r % 2 == 0 else ["cand", "base"]  # no position bias
+                for side in order:
+                    src = args.baseline if side == "base" else args.candidate
+                    results[name][side].append(one(src, shape, n, base))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
     rows = []
     for name, r in results.items():
         b, c = statistics.median(r["base"]), statistics.median(r["cand"])

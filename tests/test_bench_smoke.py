@@ -638,3 +638,25 @@ def test_get_latency_removes_its_stores_unless_kept(tmp_path: Path) -> None:
             assert len(left) == 1 and f"(stores kept in {left[0]})" in proc.stdout
         else:
             assert left == [] and "stores" not in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "script, args",
+    [
+        ("cpu_per_call.py", ["src"]),
+        ("otel_off_cost.py", ["--rounds", "1", "--n", "20"]),
+        ("put_path_ab.py", ["--baseline", "src", "--rounds", "1", "--n", "20"]),
+    ],
+)
+def test_cpu_benches_leave_no_stores_behind(tmp_path: Path, script: str, args: list[str]) -> None:
+    """Each run left its stores (put_path_ab.py: 12 MB) in the temp dir."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert list(tmp_path.iterdir()) == []
