@@ -25,6 +25,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import re
 import shutil
 import statistics
 import sys
@@ -150,6 +151,10 @@ def main() -> int:
         "throwaway redis-server with appendfsync always)",
     )
     args = ap.parse_args()
+    if not args.seconds > 0:
+        ap.error(f"--seconds must be > 0, not {args.seconds}")
+    if not re.fullmatch(r"[1-9]\d*(,[1-9]\d*)*", args.procs):
+        ap.error(f"--procs must be whole numbers >= 1, comma-separated, not {args.procs!r}")
     procs = [int(p) for p in args.procs.split(",")]
     backends = [b for b in args.backends.split(",") if b]
     etcd = None

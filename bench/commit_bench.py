@@ -14,6 +14,8 @@ import argparse
 import multiprocessing as mp
 import os
 import platform
+import re
+import shutil
 import sys
 import tempfile
 import time
@@ -107,6 +109,10 @@ def main() -> int:
     ap.add_argument("--procs", default="1,2,4,8")
     ap.add_argument("--dir", default=None, help="where to put the stores (default: a temp dir)")
     args = ap.parse_args()
+    if not args.seconds > 0:
+        ap.error(f"--seconds must be > 0, not {args.seconds}")
+    if not re.fullmatch(r"[1-9]\d*(,[1-9]\d*)*", args.procs):
+        ap.error(f"--procs must be whole numbers >= 1, comma-separated, not {args.procs!r}")
     procs = [int(p) for p in args.procs.split(",")]
     if args.dir:
         os.makedirs(args.dir, exist_ok=True)
@@ -116,6 +122,14 @@ def main() -> int:
         f"machine: {os.cpu_count()} cores, {fstype} at {base}, {platform.platform()}, "
         f"Python {platform.python_version()}\n"
     )
+    try:
+        return report(base, procs, args.seconds)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)  # the stores: up to 10,000 keys
+
+
+def report(base: str, procs: list[int], seconds: float) -> int:
+    """Run every configuration in stores under ``base`` and print the tables."""
     rows = []
     total = len(procs) * 4
     done = 0
@@ -129,7 +143,7 @@ def main() -> int:
                     file=sys.stderr,
                     flush=True,
                 )
-                r = run_commits(base, durability, mode, p, args.seconds)
+                r = run_commits(base, durability, mode, p, seconds)
                 rows.append(
                     [
                         durability,

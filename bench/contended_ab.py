@@ -10,6 +10,8 @@ latency); a quick check of the contended path.
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -51,15 +53,27 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
+    if args.procs < 1:
+        ap.error(f"--procs must be >= 1, not {args.procs}")
+    if not args.seconds > 0:
+        ap.error(f"--seconds must be > 0, not {args.seconds}")
+    if args.rounds < 1:
+        ap.error(f"--rounds must be >= 1, not {args.rounds}")
+    for tree in args.trees:  # else the child imports whichever fencedstate is importable
+        if not os.path.isfile(os.path.join(tree, "fencedstate", "__init__.py")):
+            ap.error(f"{tree}: no fencedstate package in it (want SRC/fencedstate)")
     work = tempfile.mkdtemp(prefix="contended-ab-")
     rates: dict[str, list[str]] = {t: [] for t in args.trees}
-    for _ in range(args.rounds):
-        for tree in args.trees:
-            cmd = [sys.executable, "-c", CHILD, tree, str(args.procs), args.durability]
-            out = subprocess.run(
-                [*cmd, str(args.seconds), work], capture_output=True, text=True, check=True
-            )
-            rates[tree].append(out.stdout.strip())
+    try:
+        for _ in range(args.rounds):
+            for tree in args.trees:
+                cmd = [sys.executable, "-c", CHILD, tree, str(args.procs), args.durability]
+                out = subprocess.run(
+                    [*cmd, str(args.seconds), work], capture_output=True, text=True, check=True
+                )
+                rates[tree].append(out.stdout.strip())
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     width = max(len(t) for t in args.trees)
     print(f"{'tree':<{width}}  commits/s per round (P={args.procs}, {args.durability})")
     for tree, vals in rates.items():

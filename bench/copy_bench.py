@@ -22,10 +22,16 @@ from fencedstate.copy import copy_store  # noqa: E402
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--keys", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=3, help="commits per key")
     args = parser.parse_args()
+    if args.keys < 1:
+        parser.error(f"--keys must be >= 1, not {args.keys}")
+    if args.events < 1:
+        parser.error(f"--events must be >= 1, not {args.events}")
     bindir = find_pg_bin()
     if bindir is None:
         print("no PostgreSQL binaries (initdb, pg_ctl): see .ci/deps.d/postgres.sh")

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -14,7 +16,8 @@ CHILD = """
 import sys, time, tempfile, statistics
 sys.path.insert(0, sys.argv[1])
 import fencedstate as fs
-store = fs.open_store(tempfile.mkdtemp(), durability="none")
+work = tempfile.TemporaryDirectory()  # removed at exit
+store = fs.open_store(work.name, durability="none")
 for i in range(20):
     store.put("k", {"i": i, "text": "x" * 150}, expected_version=i)
 def per_call(fn, n, rounds):
@@ -32,7 +35,12 @@ print(f"{get:.1f} {upd:.1f}")
 
 
 def main() -> int:
-    trees = sys.argv[1:] or ["src"]
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("trees", nargs="*", default=["src"], help="fencedstate src/ directories")
+    trees = ap.parse_args().trees
+    for tree in trees:  # else the child imports whichever fencedstate is importable
+        if not os.path.isfile(os.path.join(tree, "fencedstate", "__init__.py")):
+            ap.error(f"{tree}: no fencedstate package in it (want SRC/fencedstate)")
     results: dict[str, list[tuple[float, float]]] = {t: [] for t in trees}
     for _ in range(3):  # alternate the trees so drift on a shared machine hits them alike
         for tree in trees:

@@ -11,6 +11,9 @@ Not a substitute for bench/peers (no peers); a quick check of the read path.
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -54,24 +57,41 @@ def main() -> None:
     ap.add_argument("--keys", default="10,100000", help="store sizes (comma-separated)")
     ap.add_argument("--gets", type=int, default=20000, help="timed gets per round")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--keep", action="store_true", help="keep the stores (the path is printed)")
     args = ap.parse_args()
+    if not re.fullmatch(r"[1-9]\d*(,[1-9]\d*)*", args.keys):
+        ap.error(f"--keys must be whole numbers >= 1, comma-separated, not {args.keys!r}")
+    if args.gets < 1:
+        ap.error(f"--gets must be >= 1, not {args.gets}")
+    if args.rounds < 1:
+        ap.error(f"--rounds must be >= 1, not {args.rounds}")
+    for tree in args.trees:  # else the child imports whichever fencedstate is importable
+        if not os.path.isfile(os.path.join(tree, "fencedstate", "__init__.py")):
+            ap.error(f"{tree}: no fencedstate package in it (want SRC/fencedstate)")
     work = tempfile.mkdtemp(prefix="get-latency-")
-    for nkeys in (int(x) for x in args.keys.split(",")):
-        roots = {tree: f"{work}/s{nkeys}-{i}" for i, tree in enumerate(args.trees)}
-        for tree, root in roots.items():  # one store per tree: releases of other formats
-            cmd = [sys.executable, "-c", BUILD, tree, root, str(nkeys)]  # refuse each other's
-            subprocess.run(cmd, check=True)
-        p50s: dict[str, list[float]] = {t: [] for t in args.trees}
-        for r in range(args.rounds):
-            for tree in args.trees:
-                cmd = [sys.executable, "-c", READ, tree, roots[tree], str(nkeys), str(args.gets)]
-                out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-                p50, p90 = (float(x) for x in out.split())
-                p50s[tree].append(p50)
-                print(f"{nkeys:>7} keys  round {r}  {tree}: p50 {p50:.1f} us  p90 {p90:.1f} us")
-        for tree, xs in p50s.items():
-            print(f"{nkeys:>7} keys  median of rounds  {tree}: p50 {statistics.median(xs):.1f} us")
-    print(f"(stores left in {work})")
+    try:
+        for nkeys in (int(x) for x in args.keys.split(",")):
+            roots = {tree: f"{work}/s{nkeys}-{i}" for i, tree in enumerate(args.trees)}
+            for tree, root in roots.items():  # one store per tree: releases of other formats
+                cmd = [sys.executable, "-c", BUILD, tree, root, str(nkeys)]  # refuse each other's
+                subprocess.run(cmd, check=True)
+            p50s: dict[str, list[float]] = {t: [] for t in args.trees}
+            for r in range(args.rounds):
+                for tree in args.trees:
+                    cmd = [sys.executable, "-c", READ, tree, roots[tree], str(nkeys)]
+                    cmd.append(str(args.gets))
+                    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+                    p50, p90 = (float(x) for x in out.split())
+                    p50s[tree].append(p50)
+                    print(f"{nkeys:>7} keys  round {r}  {tree}: p50 {p50:.1f} us  p90 {p90:.1f} us")
+            for tree, xs in p50s.items():
+                p50 = statistics.median(xs)
+                print(f"{nkeys:>7} keys  median of rounds  {tree}: p50 {p50:.1f} us")
+    finally:
+        if args.keep:
+            print(f"(stores kept in {work})")
+        else:
+            shutil.rmtree(work, ignore_errors=True)  # 100,000 keys per tree by default
 
 
 if __name__ == "__main__":

@@ -59,6 +59,8 @@ def main() -> None:
     ap.add_argument("--keys", type=int, default=100_000)
     ap.add_argument("--dir", help="where to build the stores (default: a temp dir)")
     args = ap.parse_args()
+    if args.keys < 1:
+        ap.error(f"--keys must be >= 1, not {args.keys}")
     base = tempfile.mkdtemp(prefix="keyscale-", dir=args.dir)
     try:
         small = fs.FileStore(os.path.join(base, "small"), durability="none")

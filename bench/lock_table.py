@@ -118,6 +118,10 @@ def main() -> None:
     ap.add_argument("--stripes", type=int, default=64)
     ap.add_argument("--dir", help="where to create the lock files (default: a temp dir)")
     args = ap.parse_args()
+    if args.keys < 1:
+        ap.error(f"--keys must be >= 1, not {args.keys}")
+    if args.stripes < 1:
+        ap.error(f"--stripes must be >= 1, not {args.stripes}")
     keys = [f"bulk/{i // 1000:03d}/k{i}" for i in range(args.keys)]
     base = tempfile.mkdtemp(prefix="locktable-", dir=args.dir)
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -22,11 +23,18 @@ from fencedstate.store import Store
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--n", type=int, default=300)
     args = parser.parse_args()
-    store = fs.open_store(tempfile.mkdtemp(), durability="none")
+    if args.rounds < 1:
+        parser.error(f"--rounds must be >= 1, not {args.rounds}")
+    if args.n < 1:
+        parser.error(f"--n must be >= 1, not {args.n}")
+    work = tempfile.mkdtemp(prefix="otel-off-")
+    store = fs.open_store(work, durability="none")
     version = store.put("k", 0, expected_version=0).version
     hooked = Store._commit
 
@@ -45,6 +53,8 @@ def main() -> None:
                 res[side].append(run(args.n))
     finally:
         Store._commit = hooked  # type: ignore[method-assign]
+        store.close()
+        shutil.rmtree(work, ignore_errors=True)
     a, b = statistics.median(res["hooks off"]), statistics.median(res["no hooks"])
     print(f"put, telemetry hooks present but off: {a:.1f} CPU us")
     print(f"put, no hooks (the path before them): {b:.1f} CPU us")

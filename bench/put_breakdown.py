@@ -202,7 +202,9 @@ def run(variant: str, n: int, src: str, work: str) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--baseline", help="another src/ tree: its put runs as 'put@base'")
     parser.add_argument("--src", default=HERE, help="default: this tree's src/")
     parser.add_argument("--only", help="comma-separated variants (default: all)")
@@ -213,6 +215,10 @@ def main() -> None:
         "--child", metavar="VARIANT", help="run one variant in this process (to trace it)"
     )
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f"--rounds must be >= 1, not {args.rounds}")
+    if args.n < 1:
+        parser.error(f"--n must be >= 1, not {args.n}")
     if args.child:
         work = tempfile.mkdtemp(prefix="put-breakdown-", dir=args.workdir)
         sys.argv = ["-c", args.child, str(args.n), args.src, work]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -51,22 +52,34 @@ def one(src: str, shape: str, n: int, base: str) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--baseline", required=True, help="the other tree's src/ directory")
     parser.add_argument("--candidate", default=HERE, help="default: this tree's src/")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f"--rounds must be >= 1, not {args.rounds}")
+    if args.n < 1:
+        parser.error(f"--n must be >= 1, not {args.n}")
+    for tree in (args.baseline, args.candidate):  # else whichever fencedstate is importable
+        if not os.path.isfile(os.path.join(tree, "fencedstate", "__init__.py")):
+            parser.error(f"{tree}: no fencedstate package in it (want SRC/fencedstate)")
     base = tempfile.mkdtemp(prefix="put-ab-")
     results: dict[str, dict[str, list[float]]] = {s: {"base": [], "cand": []} for s in SHAPES}
-    for r in range(args.rounds):
-        for name, shape in SHAPES.items():
-            n = args.n if name != "100 KB list" else max(args.n // 20, 20)
-            order = ["base", "cand"] if r % 2 == 0 else ["cand", "base"]  # no position bias
-            for side in order:
-                src = args.baseline if side == "base" else args.candidate
-                results[name][side].append(one(src, shape, n, base))
+    try:
+        for r in range(args.rounds):
+            for name, shape in SHAPES.items():
+                n = args.n if name != "100 KB list" else max(args.n // 20, 20)
+                order = ["base", "cand"] if r % 2 == 0 else ["cand", "base"]  # no position bias
+                for side in order:
+                    src = args.baseline if side == "base" else args.candidate
+                    results[name][side].append(one(src, shape, n, base))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
     rows = []
     for name, r in results.items():
         b, c = statistics.median(r["base"]), statistics.median(r["cand"])

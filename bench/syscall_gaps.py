@@ -77,7 +77,9 @@ def table(found: list[tuple[Call, list[Call]]]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("perf_script_output")
     parser.add_argument("--skip", type=int, default=300, help="warm-up puts left out")
     args = parser.parse_args()

@@ -224,6 +224,12 @@ def main() -> None:
     ap.add_argument("--watchers", type=int, default=50)
     ap.add_argument("--out", default=str(HERE / "results" / "watch_latency.md"))
     args = ap.parse_args()
+    if args.rounds < 1:
+        ap.error(f"--rounds must be >= 1, not {args.rounds}")
+    if not args.idle > 0:
+        ap.error(f"--idle must be > 0, not {args.idle}")
+    if args.watchers < 1:
+        ap.error(f"--watchers must be >= 1, not {args.watchers}")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the servers on the way out
     backends = args.backends.split(",")
     load_start = os.getloadavg()[0]

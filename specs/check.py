@@ -356,6 +356,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="also write results as JSON")
     ap.add_argument("--workers", type=int, default=1, help="TLC runs at a time (default 1)")
     args = ap.parse_args(argv)
+    if args.workers < 1:
+        ap.error(f"--workers must be >= 1, not {args.workers}")
+    if args.json is not None and not args.json.parent.is_dir():  # known before a long run
+        print(
+            f"check.py: --json {args.json}: directory {args.json.parent} does not exist",
+            file=sys.stderr,
+        )
+        return 2
     try:
         entries = load_mutants()
         problems = audit_mutants(entries)
@@ -393,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     # too); rows come out in table order as they finish.
     jobs: list[Callable[[], Result]] = [partial(check_spec, jar, java, s, 1) for s in specs]
     jobs += [partial(check_mutant, jar, java, e) for e in chosen]
-    with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
+    with ThreadPoolExecutor(max_workers=args.workers) as pool:
         futures = [pool.submit(job) for job in jobs]
         for fut in futures:
             res = fut.result()
@@ -406,7 +414,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{total:.1f}s total (TLC 2.15 from {jar.name}, {args.workers} at a time)"
     )
     if args.json:
-        args.json.write_text(json.dumps([dataclasses.asdict(r) for r in results], indent=2))
+        try:
+            args.json.write_text(json.dumps([dataclasses.asdict(r) for r in results], indent=2))
+        except OSError as exc:
+            print(f"check.py: --json {args.json}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
     return 1 if bad or problems else 0
 
 

@@ -8,6 +8,7 @@ well-formed table, JSON and PNG plots, and that fencedstate lost no update. No t
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -431,3 +432,231 @@ def test_syscalls_table_never_shows_minus_zero(monkeypatch: pytest.MonkeyPatch) 
     md = mod.render([("this tree", str(REPO / "src"))], found, args, "python bench/syscalls.py")
     assert "| read | 0.00 | 0.00 |" in md
     assert "-0.00" not in md
+
+
+@pytest.mark.parametrize(
+    "script, args",
+    [
+        ("contended_ab.py", ["--seconds", "0.2", "--rounds", "1", "--procs", "1"]),
+        ("get_latency.py", ["--keys", "10", "--gets", "10", "--rounds", "1"]),
+        ("cpu_per_call.py", []),
+        ("put_path_ab.py", ["--rounds", "1", "--n", "20", "--baseline"]),
+    ],
+)
+def test_ab_scripts_refuse_a_tree_without_fencedstate(
+    tmp_path: Path, script: str, args: list[str]
+) -> None:
+    """A tree with no fencedstate package (a typo, `--help` to cpu_per_call.py) was measured
+    anyway: the child imported whichever fencedstate was importable, labelled with that path."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / script), *args, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert proc.returncode == 2, proc.stdout
+    assert proc.stdout == ""
+    assert f"{tmp_path}: no fencedstate package in it (want SRC/fencedstate)" in proc.stderr
+
+
+def test_cpu_per_call_help_is_help() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "cpu_per_call.py"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: cpu_per_call.py"), proc.stdout
+
+
+@pytest.mark.parametrize(
+    "script, args, flag",
+    [
+        ("commit_bench.py", ["--seconds", "0"], "--seconds"),
+        ("commit_bench.py", ["--procs", "0"], "--procs"),
+        ("commit_bench.py", ["--procs", "x"], "--procs"),
+        ("sync_cost.py", ["--n", "0"], "--n"),
+        ("contended_ab.py", ["src", "--procs", "0"], "--procs"),
+        ("contended_ab.py", ["src", "--seconds", "0"], "--seconds"),
+        ("get_latency.py", ["src", "--keys", "x"], "--keys"),
+        ("get_latency.py", ["src", "--rounds", "0"], "--rounds"),
+        ("put_path_ab.py", ["--baseline", "src", "--n", "0"], "--n"),
+        ("otel_off_cost.py", ["--rounds", "0"], "--rounds"),
+        ("key_scale.py", ["--keys", "0"], "--keys"),
+        ("lock_table.py", ["--keys", "0"], "--keys"),
+        ("copy_bench.py", ["--keys", "0"], "--keys"),
+        ("soak.py", ["--procs", "0"], "--procs"),
+        ("put_breakdown.py", ["--rounds", "0"], "--rounds"),
+        ("backends.py", ["--procs", "0"], "--procs"),
+        ("watch_latency.py", ["--rounds", "0"], "--rounds"),
+        ("etcd_clients.py", ["--n", "0"], "--n"),
+    ],
+)
+def test_bad_counts_are_one_usage_error(script: str, args: list[str], flag: str) -> None:
+    """A zero or malformed count ran and ended in a traceback (ZeroDivisionError, IndexError,
+    StatisticsError: no median for empty data), or ran nothing and printed an empty table."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert f"error: {flag} must be" in proc.stderr.splitlines()[-1], proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args, why",
+    [
+        (["--read-keys", "x"], "--read-keys must be whole numbers >= 1"),
+        (["--journal", "10,"], "--journal must be whole numbers >= 1"),
+        (["--procs", "1,two"], "--procs must be whole numbers >= 1"),
+        (
+            ["--only", "nosuch"],
+            "--only nosuch matches no approach; ids: raw-append-fsync",
+        ),
+        (["--render", "/nonexistent/peers.json"], "--render /nonexistent/peers.json: no such file"),
+    ],
+)
+def test_peers_bad_lists_and_filters_are_one_usage_error(
+    tmp_path: Path, args: list[str], why: str
+) -> None:
+    """--read-keys x was a traceback; --only matching nothing ran nothing and wrote an empty
+    peers.md (over the committed one, without --out)."""
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, str(HARNESS), *args, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert proc.returncode == 2, (proc.stdout[-2000:], proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr and why in proc.stderr.splitlines()[-1], proc.stderr
+    assert not out.exists()
+
+
+def test_contended_ab_leaves_no_stores_behind(tmp_path: Path) -> None:
+    """Every run left a contended-ab-* directory of stores in the temp dir."""
+    quick = ["--procs", "2", "--seconds", "0.2", "--rounds", "1"]
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "contended_ab.py"), "src", *quick],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1].startswith("src ")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_commit_bench_prints_its_tables_and_leaves_no_stores_behind(tmp_path: Path) -> None:
+    """`make bench` left an fs-bench-* directory (a 10,000-key store among others) per run."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "commit_bench.py"),
+            "--seconds",
+            "0.2",
+            "--procs",
+            "1",
+            "--dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "commits (update() on one shared key" in proc.stdout and "p50 us" in proc.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(shutil.which("etcd") is None, reason="needs the etcd binary")
+def test_etcd_clients_leaves_no_cluster_data_behind(tmp_path: Path) -> None:
+    """Every run left its throwaway cluster's data (367 MB: etcd preallocates its WAL)."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "etcd_clients.py"), "--n", "5"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "ratio concurrent httpx/etcd3gw" in proc.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "script, line",
+    [
+        ("put_breakdown.py", "python bench/put_breakdown.py --baseline /work/main/src"),
+        ("syscall_gaps.py", "python bench/syscall_gaps.py /tmp/put.txt"),
+        ("put_path_ab.py", "python bench/put_path_ab.py --baseline /path/to/other/src"),
+        ("copy_bench.py", "python bench/copy_bench.py --keys 10000"),
+        ("otel_off_cost.py", "python bench/otel_off_cost.py [--rounds 30] [--n 300]"),
+    ],
+)
+def test_help_keeps_the_example_commands_on_their_own_lines(script: str, line: str) -> None:
+    """--help reflowed the docstring into one paragraph: its example commands ran together."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / script), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert any(x.strip().startswith(line) for x in proc.stdout.splitlines()), proc.stdout
+
+
+def test_get_latency_removes_its_stores_unless_kept(tmp_path: Path) -> None:
+    """Every run left its stores (one per tree and size: 100,000 keys by default) in the temp
+    dir, only printing where; --keep keeps them now."""
+    quick = ["src", "--keys", "10", "--gets", "10", "--rounds", "1"]
+    for keep in ([], ["--keep"]):
+        proc = subprocess.run(
+            [sys.executable, str(REPO / "bench" / "get_latency.py"), *quick, *keep],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO,
+            env={**os.environ, "TMPDIR": str(tmp_path)},
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert "median of rounds  src: p50" in proc.stdout
+        left = list(tmp_path.iterdir())
+        if keep:
+            assert len(left) == 1 and f"(stores kept in {left[0]})" in proc.stdout
+        else:
+            assert left == [] and "stores" not in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "script, args",
+    [
+        ("cpu_per_call.py", ["src"]),
+        ("otel_off_cost.py", ["--rounds", "1", "--n", "20"]),
+        ("put_path_ab.py", ["--baseline", "src", "--rounds", "1", "--n", "20"]),
+    ],
+)
+def test_cpu_benches_leave_no_stores_behind(tmp_path: Path, script: str, args: list[str]) -> None:
+    """Each run left its stores (put_path_ab.py: 12 MB) in the temp dir."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -333,3 +333,37 @@ def test_ranking_stems_with_sqlite_porter_and_reranks_deterministically() -> Non
 def test_docs_state_the_number_of_entries() -> None:
     docs = (ROOT / "docs" / "catalog.md").read_text(encoding="utf-8")
     assert f"`catalog/` holds {len(ENTRIES)} failure modes" in docs
+
+
+def test_cli_json_errors_are_json_on_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    """`catalog show --json ID` with an unknown id printed text on stderr and nothing on
+    stdout, unlike every other `--json` command (README: "the error as a JSON object on
+    stdout") and the catalog's own MCP server."""
+    assert cli.main(["show", "zombie-writr", "--json"]) == 2
+    out, err = capsys.readouterr()
+    body = json.loads(out)
+    assert err == ""
+    assert body["error"] == "EntryNotFoundError" and body["entry_id"] == "zombie-writr"
+    assert "did you mean: zombie-writer" in body["message"]
+    assert body["advice"] == EntryNotFoundError.advice
+    assert cli.main(["search", "zombie", "--limit", "0", "--json"]) == 2
+    out, err = capsys.readouterr()
+    body = json.loads(out)
+    assert err == "" and body["error"] == "InvalidArgumentError"
+    assert body["message"] == "--limit must be >= 1"
+    # without --json: one line on stderr, as before
+    assert cli.main(["show", "zombie-writr"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("fencedstate catalog: error: no catalog entry")
+
+
+def test_an_unknown_huge_id_is_not_echoed_in_full() -> None:
+    """A 100 KB id came back twice in the error (message and entry_id): 200 KB to an agent."""
+    huge = "zombie-writer " * 8000
+    with pytest.raises(EntryNotFoundError) as info:
+        catalog.show(huge)
+    body = info.value.to_dict()
+    assert len(json.dumps(body)) < 1000
+    assert body["entry_id"].startswith("zombie-writer zombie-writer") and "112000 chars" in str(
+        body["message"]
+    )

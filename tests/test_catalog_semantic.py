@@ -168,3 +168,21 @@ def test_cli_search_words_ranks_by_words_alone(capsys: pytest.CaptureFixture[str
     assert runs[()] == [h.model_dump() for h in catalog.search(q, 5, semantic=True)]
     assert runs[("--words",)] == [h.model_dump() for h in catalog.search(q, 5, semantic=False)]
     assert runs[()] != runs[("--words",)]  # fused scores are reciprocal ranks, not bm25's
+
+
+def test_a_huge_question_embeds_only_its_opening_so_a_search_stays_quick(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the engine embeds a text of any length window by window (0.5 ms a character here): a
+    # pasted 100 KB log took 80 s of CPU, holding the one model and the MCP server meanwhile
+    m = semantic.model()
+    engine = _Counting(m._e5)
+    monkeypatch.setattr(m, "_e5", engine)
+    monkeypatch.setattr(m, "_queries", type(m._queries)())
+    huge = "two agents accepted the same task " * 3000  # 102 KB
+    hits = catalog.search(huge, limit=3, semantic=True)
+    assert hits[0].id == "phantom-acceptance"
+    assert [len(q) for q in engine.asked] == [2000]  # about one model window of English
+    assert huge.startswith(engine.asked[0])
+    assert catalog.search(huge, limit=3, semantic=True) == hits  # cached, not embedded again
+    assert len(engine.asked) == 1

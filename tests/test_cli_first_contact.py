@@ -442,3 +442,21 @@ def test_python_dash_m_fencedstate_is_the_command(tmp_path: Path) -> None:
     )
     assert done.returncode == 2 and "is not a fencedstate store" in done.stderr, done.stderr
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_catalog_module_entry_point_into_a_closed_pipe_ends_quietly() -> None:
+    """`python -m fencedstate.catalog show ID | head -2` (docs/catalog.md: it "does the same" as
+    `fencedstate catalog`) ended in a BrokenPipeError traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fencedstate.catalog", "show", "phantom-acceptance"],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    os.close(write_end)
+    assert proc.returncode == 141, proc.stderr
+    assert proc.stderr == ""

@@ -279,3 +279,23 @@ def test_docs_specs_measured_table_has_every_model() -> None:
     assert f"{len(models)} models, 0 surprises" in " ".join(measured.split())
     for claim in re.findall(r"(\d+) models", text):
         assert int(claim) == len(models), f"docs/specs.md says {claim} models"
+
+
+@pytest.mark.parametrize("workers", ["0", "-1"])
+def test_workers_below_one_is_refused_before_any_run(tmp_path: Path, workers: str) -> None:
+    """``--workers 0`` once ran anyway and reported "0 at a time"."""
+    done = _run([str(CHECK), "--workers", workers, "--only", "LostUpdate"], tmp_path, 60)
+    assert done.returncode == 2, done.stdout
+    assert done.stdout == ""  # no TLC run started
+    assert done.stderr.splitlines()[-1] == f"check.py: error: --workers must be >= 1, not {workers}"
+
+
+def test_a_json_file_that_cannot_be_written_is_refused_before_any_run(tmp_path: Path) -> None:
+    """``--json /no/such/dir/x.json`` once ran every model, then ended in a traceback."""
+    target = tmp_path / "no" / "such" / "x.json"
+    done = _run([str(CHECK), "--json", str(target), "--only", "LostUpdate"], tmp_path, 60)
+    assert done.returncode == 2, done.stdout
+    assert done.stdout == ""  # no TLC run started
+    assert done.stderr.splitlines() == [
+        f"check.py: --json {target}: directory {target.parent} does not exist"
+    ]

@@ -80,15 +80,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     args = ap.parse_args(argv)
     q = args.quick
-    args.procs = [int(x) for x in (args.procs or ("1,4,8" if q else "1,2,4,8")).split(",")]
+
+    def counts(flag: str, given: str | None, default: str) -> list[int]:
+        try:
+            values = [int(x) for x in (given or default).split(",")]
+        except ValueError:
+            values = []
+        if not values or (flag != "--procs" and any(v < 1 for v in values)):
+            ap.error(f"{flag} must be whole numbers >= 1, comma-separated, not {given!r}")
+        return values
+
+    args.procs = counts("--procs", args.procs, "1,4,8" if q else "1,2,4,8")
     args.reps = args.reps or (1 if q else 3)
     args.duration = args.duration or (0.5 if q else 1.5)
-    args.read_keys = [
-        int(x) for x in (args.read_keys or ("10,2000" if q else "10,100000")).split(",")
-    ]
-    args.journal = [
-        int(x) for x in (args.journal or ("1,10000" if q else "1,30000,1000000")).split(",")
-    ]
+    args.read_keys = counts("--read-keys", args.read_keys, "10,2000" if q else "10,100000")
+    args.journal = counts("--journal", args.journal, "1,10000" if q else "1,30000,1000000")
+    if args.render is not None and not Path(args.render).is_file():
+        ap.error(f"--render {args.render}: no such file")
     if args.cost_keys is None:
         args.cost_keys = 2000 if q else 100_000
     if args.cost_keys < 0:
@@ -104,6 +112,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if under(str(REPO / "src"), str(src)):
             ap.error(f"--baseline {args.baseline} is this checkout's own src/ tree")
         args.baseline = str(src)
+    if args.only is not None:  # a typo would run nothing and write an empty peers.md
+        ids = [short_name(a.name) for a in (ALL_APPROACHES if args.baseline else APPROACHES)]
+        for o in args.only.split(","):
+            if o.strip() and not any(o.strip() in i for i in ids):
+                ap.error(f"--only {o.strip()} matches no approach; ids: {', '.join(ids)}")
     return args
 
 

@@ -1,7 +1,8 @@
-"""`python -m fencedstate.catalog ...` runs the catalog CLI."""
+"""`python -m fencedstate.catalog ...` runs the catalog CLI, as `fencedstate catalog ...` does
+(through the console script's entry point: a reader gone early ends it quietly with 141)."""
 
 import sys
 
-from fencedstate.catalog.cli import main
+from fencedstate.cli.main import main
 
-sys.exit(main(sys.argv[1:]))
+sys.exit(main(["catalog", *sys.argv[1:]]))

@@ -12,6 +12,7 @@ from typing import TextIO, get_args
 from fencedstate.catalog.api import build, catalog_dir, check, list_entries, search, show
 from fencedstate.catalog.errors import CatalogError, EntryNotFoundError
 from fencedstate.catalog.model import Category, Entry
+from fencedstate.errors import FencedStateError, InvalidArgumentError
 
 
 def _table(rows: Sequence[Sequence[str]], headers: Sequence[str], out: TextIO) -> None:
@@ -137,7 +138,7 @@ def main(argv: list[str]) -> int:
                 _render(e, out)
         elif args.cmd == "search":
             if args.limit < 1:
-                raise ValueError("--limit must be >= 1")
+                raise InvalidArgumentError("--limit must be >= 1")
             hits = search(args.text, limit=args.limit, semantic=False if args.words else None)
             if args.json:
                 json.dump([h.model_dump() for h in hits], out, indent=2)
@@ -169,6 +170,10 @@ def main(argv: list[str]) -> int:
                 f"ok: {len(list_entries())} entries in {d}, all links and generated files valid\n"
             )
     except (CatalogError, ValueError, RuntimeError) as exc:
+        if getattr(args, "json", False):  # as every --json command: the error's JSON on stdout
+            err = exc if isinstance(exc, FencedStateError) else InvalidArgumentError(str(exc))
+            out.write(json.dumps(err.to_dict()) + "\n")
+            return 2
         hint = ""
         if isinstance(exc, EntryNotFoundError):
             hint = "; ids: `fencedstate catalog list`, or `fencedstate catalog search TEXT`"

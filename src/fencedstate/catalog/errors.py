@@ -23,10 +23,17 @@ class EntryNotFoundError(CatalogError, KeyError):
         "(the `search` tool, `fencedstate catalog search TEXT`) and use an id it returns."
     )
 
+    #: An id longer than this is shown cut (a pasted paragraph is not echoed back in full).
+    SHOWN = 100
+
     def __init__(self, entry_id: str, suggestions: list[str]) -> None:
         self.suggestions = suggestions
         hint = f" (did you mean: {', '.join(suggestions)})" if suggestions else ""
-        super().__init__(f"no catalog entry {entry_id!r}{hint}", entry_id=entry_id)
+        shown = entry_id
+        if len(entry_id) > self.SHOWN:
+            shown = entry_id[: self.SHOWN]
+            hint = f" (cut from {len(entry_id)} chars){hint}"
+        super().__init__(f"no catalog entry {shown!r}{hint}", entry_id=shown)
 
     def __str__(self) -> str:
         return str(self.args[0])

@@ -40,6 +40,10 @@ PACKAGED_VECTORS = "_data/vectors.npz"
 EXTRA = "catalog"
 #: Recent questions whose vectors are kept (0: none): embedding is most of a search's time.
 QUERY_CACHE = 256
+#: A question's characters that are embedded (about one 512-token model window of English; the
+#: dev and held-out questions are at most 214). The engine embeds any length window by window,
+#: 0.5 ms a character: a pasted 100 KB log would hold the model for over a minute.
+QUERY_CHARS = 2000
 
 
 class SemanticSearchUnavailable(CatalogError, ImportError):
@@ -112,9 +116,11 @@ class _Model:
         return np.stack([self.vectors[key(t)] for t in texts])
 
     def query(self, text: str) -> Matrix:
-        """The question's vector (read-only), embedded once per ``QUERY_CACHE`` recent ones."""
+        """The question's vector (read-only), embedded once per ``QUERY_CACHE`` recent ones;
+        only its first ``QUERY_CHARS`` characters are embedded."""
         import numpy as np
 
+        text = text[:QUERY_CHARS]
         with self._lock:
             vec = self._queries.pop(text, None)  # put back last: most recently used
             if vec is None:

@@ -260,7 +260,7 @@ COMMANDS = {
     "copy": "copy a whole store to another backend, then verify it",
     "check": "fsck a file store: find, quarantine, salvage, restore or reset damaged keys",
     "mcp": "serve a store over MCP, stdio or HTTP",
-    "catalog": "query the failure-mode catalog: list, show, search, serve",
+    "catalog": "query the failure-mode catalog: list, show, search, check, build, serve",
     "effects": "list the effect ledger, in-doubt effects first (read-only)",
 }
 
