@@ -25,7 +25,6 @@ import json
 import multiprocessing as mp
 import os
 import platform
-import re
 import shutil
 import statistics
 import sys
@@ -35,11 +34,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import bench_args  # bench/ is sys.path[0] when run as a script
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 for extra in (REPO / "src", REPO / "tests"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
+
 
 import fencedstate as fs  # noqa: E402
 
@@ -151,10 +153,8 @@ def main() -> int:
         "throwaway redis-server with appendfsync always)",
     )
     args = ap.parse_args()
-    if not args.seconds > 0:
-        ap.error(f"--seconds must be > 0, not {args.seconds}")
-    if not re.fullmatch(r"[1-9]\d*(,[1-9]\d*)*", args.procs):
-        ap.error(f"--procs must be whole numbers >= 1, comma-separated, not {args.procs!r}")
+    bench_args.positive(ap, args, "--seconds")
+    bench_args.counts(ap, args, "--procs")
     procs = [int(p) for p in args.procs.split(",")]
     backends = [b for b in args.backends.split(",") if b]
     etcd = None

@@ -14,14 +14,16 @@ import argparse
 import multiprocessing as mp
 import os
 import platform
-import re
 import shutil
 import sys
 import tempfile
 import time
 from typing import Any
 
+import bench_args  # bench/ is sys.path[0] when run as a script
+
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
+
 
 import fencedstate as fs
 from fencedstate.cli.table import render
@@ -109,10 +111,8 @@ def main() -> int:
     ap.add_argument("--procs", default="1,2,4,8")
     ap.add_argument("--dir", default=None, help="where to put the stores (default: a temp dir)")
     args = ap.parse_args()
-    if not args.seconds > 0:
-        ap.error(f"--seconds must be > 0, not {args.seconds}")
-    if not re.fullmatch(r"[1-9]\d*(,[1-9]\d*)*", args.procs):
-        ap.error(f"--procs must be whole numbers >= 1, comma-separated, not {args.procs!r}")
+    bench_args.positive(ap, args, "--seconds")
+    bench_args.counts(ap, args, "--procs")
     procs = [int(p) for p in args.procs.split(",")]
     if args.dir:
         os.makedirs(args.dir, exist_ok=True)

@@ -10,11 +10,12 @@ latency); a quick check of the contended path.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
+
+import bench_args  # bench/ is sys.path[0] when run as a script
 
 CHILD = """
 import multiprocessing as mp, sys, tempfile, time
@@ -53,15 +54,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
-    if args.procs < 1:
-        ap.error(f"--procs must be >= 1, not {args.procs}")
-    if not args.seconds > 0:
-        ap.error(f"--seconds must be > 0, not {args.seconds}")
-    if args.rounds < 1:
-        ap.error(f"--rounds must be >= 1, not {args.rounds}")
-    for tree in args.trees:  # else the child imports whichever fencedstate is importable
-        if not os.path.isfile(os.path.join(tree, "fencedstate", "__init__.py")):
-            ap.error(f"{tree}: no fencedstate package in it (want SRC/fencedstate)")
+    bench_args.at_least_one(ap, args, "--procs", "--rounds")
+    bench_args.positive(ap, args, "--seconds")
+    bench_args.trees(ap, args.trees)
     work = tempfile.mkdtemp(prefix="contended-ab-")
     rates: dict[str, list[str]] = {t: [] for t in args.trees}
     try:

@@ -11,6 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_args  # bench/ is sys.path[0] when run as a script
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
@@ -28,10 +30,7 @@ def main() -> int:
     parser.add_argument("--keys", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=3, help="commits per key")
     args = parser.parse_args()
-    if args.keys < 1:
-        parser.error(f"--keys must be >= 1, not {args.keys}")
-    if args.events < 1:
-        parser.error(f"--events must be >= 1, not {args.events}")
+    bench_args.at_least_one(parser, args, "--keys", "--events")
     bindir = find_pg_bin()
     if bindir is None:
         print("no PostgreSQL binaries (initdb, pg_ctl): see .ci/deps.d/postgres.sh")

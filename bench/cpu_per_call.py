@@ -7,10 +7,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
+
+import bench_args  # bench/ is sys.path[0] when run as a script
 
 CHILD = """
 import sys, time, tempfile, statistics
@@ -38,9 +39,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("trees", nargs="*", default=["src"], help="fencedstate src/ directories")
     trees = ap.parse_args().trees
-    for tree in trees:  # else the child imports whichever fencedstate is importable
-        if not os.path.isfile(os.path.join(tree, "fencedstate", "__init__.py")):
-            ap.error(f"{tree}: no fencedstate package in it (want SRC/fencedstate)")
+    bench_args.trees(ap, trees)
     results: dict[str, list[tuple[float, float]]] = {t: [] for t in trees}
     for _ in range(3):  # alternate the trees so drift on a shared machine hits them alike
         for tree in trees:

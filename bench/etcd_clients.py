@@ -23,6 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import bench_args  # bench/ is sys.path[0] when run as a script
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
@@ -48,8 +50,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=300)
     args = ap.parse_args()
-    if args.n < 1:
-        ap.error(f"--n must be >= 1, not {args.n}")
+    bench_args.at_least_one(ap, args, "--n")
     n = args.n
     data = Path(tempfile.mkdtemp(prefix="fsbench-etcdc-"))
     cluster = EtcdCluster(data)

@@ -11,13 +11,13 @@ Not a substitute for bench/peers (no peers); a quick check of the read path.
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+
+import bench_args  # bench/ is sys.path[0] when run as a script
 
 BUILD = """
 import sys
@@ -59,15 +59,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--keep", action="store_true", help="keep the stores (the path is printed)")
     args = ap.parse_args()
-    if not re.fullmatch(r"[1-9]\d*(,[1-9]\d*)*", args.keys):
-        ap.error(f"--keys must be whole numbers >= 1, comma-separated, not {args.keys!r}")
-    if args.gets < 1:
-        ap.error(f"--gets must be >= 1, not {args.gets}")
-    if args.rounds < 1:
-        ap.error(f"--rounds must be >= 1, not {args.rounds}")
-    for tree in args.trees:  # else the child imports whichever fencedstate is importable
-        if not os.path.isfile(os.path.join(tree, "fencedstate", "__init__.py")):
-            ap.error(f"{tree}: no fencedstate package in it (want SRC/fencedstate)")
+    bench_args.counts(ap, args, "--keys")
+    bench_args.at_least_one(ap, args, "--gets", "--rounds")
+    bench_args.trees(ap, args.trees)
     work = tempfile.mkdtemp(prefix="get-latency-")
     try:
         for nkeys in (int(x) for x in args.keys.split(",")):

@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_args  # bench/ is sys.path[0] when run as a script
 from peers.costkey import disk_usage  # bench/ is sys.path[0] when run as a script
 
 import fencedstate as fs
@@ -59,8 +60,7 @@ def main() -> None:
     ap.add_argument("--keys", type=int, default=100_000)
     ap.add_argument("--dir", help="where to build the stores (default: a temp dir)")
     args = ap.parse_args()
-    if args.keys < 1:
-        ap.error(f"--keys must be >= 1, not {args.keys}")
+    bench_args.at_least_one(ap, args, "--keys")
     base = tempfile.mkdtemp(prefix="keyscale-", dir=args.dir)
     try:
         small = fs.FileStore(os.path.join(base, "small"), durability="none")

@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_args  # bench/ is sys.path[0] when run as a script
 from peers.costkey import disk_usage  # bench/ is sys.path[0] when run as a script
 
 _FLOCK = struct.Struct("hhqqi4x")  # struct flock: l_type, l_whence, l_start, l_len, l_pid
@@ -118,10 +119,7 @@ def main() -> None:
     ap.add_argument("--stripes", type=int, default=64)
     ap.add_argument("--dir", help="where to create the lock files (default: a temp dir)")
     args = ap.parse_args()
-    if args.keys < 1:
-        ap.error(f"--keys must be >= 1, not {args.keys}")
-    if args.stripes < 1:
-        ap.error(f"--stripes must be >= 1, not {args.stripes}")
+    bench_args.at_least_one(ap, args, "--keys", "--stripes")
     keys = [f"bulk/{i // 1000:03d}/k{i}" for i in range(args.keys)]
     base = tempfile.mkdtemp(prefix="locktable-", dir=args.dir)
     try:

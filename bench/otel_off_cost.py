@@ -16,7 +16,10 @@ import sys
 import tempfile
 import time
 
+import bench_args  # bench/ is sys.path[0] when run as a script
+
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
+
 
 import fencedstate as fs
 from fencedstate.store import Store
@@ -29,10 +32,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--n", type=int, default=300)
     args = parser.parse_args()
-    if args.rounds < 1:
-        parser.error(f"--rounds must be >= 1, not {args.rounds}")
-    if args.n < 1:
-        parser.error(f"--n must be >= 1, not {args.n}")
+    bench_args.at_least_one(parser, args, "--rounds", "--n")
     work = tempfile.mkdtemp(prefix="otel-off-")
     store = fs.open_store(work, durability="none")
     version = store.put("k", 0, expected_version=0).version

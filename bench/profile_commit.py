@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import bench_args  # bench/ is sys.path[0] when run as a script
 from child_store import PRELUDE  # bench/ is sys.path[0] when run as a script
 
 BENCH = Path(__file__).resolve().parent
@@ -117,8 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     trees = [("after" if args.src else "this tree", str(REPO / "src"))]
     if args.src:
         src = os.path.realpath(args.src)
-        if not os.path.isfile(os.path.join(src, "fencedstate", "__init__.py")):
-            ap.error(f"--src {args.src}: no fencedstate package in it (want SRC/fencedstate)")
+        bench_args.trees(ap, [src], "--src")
         trees.insert(0, ("before", src))
     work = Path(tempfile.mkdtemp(prefix="fsprofile-", dir=args.workdir))
     try:

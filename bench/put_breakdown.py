@@ -45,6 +45,8 @@ import sys
 import tempfile
 from collections import defaultdict
 
+import bench_args  # bench/ is sys.path[0] when run as a script
+
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
 VARIANTS = (
     "put",
@@ -215,10 +217,7 @@ def main() -> None:
         "--child", metavar="VARIANT", help="run one variant in this process (to trace it)"
     )
     args = parser.parse_args()
-    if args.rounds < 1:
-        parser.error(f"--rounds must be >= 1, not {args.rounds}")
-    if args.n < 1:
-        parser.error(f"--n must be >= 1, not {args.n}")
+    bench_args.at_least_one(parser, args, "--rounds", "--n")
     if args.child:
         work = tempfile.mkdtemp(prefix="put-breakdown-", dir=args.workdir)
         sys.argv = ["-c", args.child, str(args.n), args.src, work]

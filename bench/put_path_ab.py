@@ -22,6 +22,8 @@ import subprocess
 import sys
 import tempfile
 
+import bench_args  # bench/ is sys.path[0] when run as a script
+
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
 
 SHAPES = {
@@ -61,13 +63,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    if args.rounds < 1:
-        parser.error(f"--rounds must be >= 1, not {args.rounds}")
-    if args.n < 1:
-        parser.error(f"--n must be >= 1, not {args.n}")
-    for tree in (args.baseline, args.candidate):  # else whichever fencedstate is importable
-        if not os.path.isfile(os.path.join(tree, "fencedstate", "__init__.py")):
-            parser.error(f"{tree}: no fencedstate package in it (want SRC/fencedstate)")
+    bench_args.at_least_one(parser, args, "--rounds", "--n")
+    bench_args.trees(parser, (args.baseline, args.candidate))
     base = tempfile.mkdtemp(prefix="put-ab-")
     results: dict[str, dict[str, list[float]]] = {s: {"base": [], "cand": []} for s in SHAPES}
     try:

@@ -26,6 +26,8 @@ import time
 import uuid
 from typing import Any
 
+import bench_args  # bench/ is sys.path[0] when run as a script
+
 KEYS = [f"soak/k{i}" for i in range(6)]
 COMPACT_BYTES = 64 * 1024
 
@@ -275,10 +277,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", action="store_true", help="print the report as one JSON line")
     args = ap.parse_args()
-    if not args.minutes > 0:
-        ap.error(f"--minutes must be > 0, not {args.minutes}")
-    if args.procs < 1:
-        ap.error(f"--procs must be >= 1, not {args.procs}")
+    bench_args.positive(ap, args, "--minutes")
+    bench_args.at_least_one(ap, args, "--procs")
     base = args.dir or tempfile.mkdtemp(prefix="fencedstate-soak-")
     report = soak(args.minutes, args.procs, os.path.join(base, "store"), args.seed)
     if args.json:

@@ -17,6 +17,8 @@ import shutil
 import tempfile
 import time
 
+import bench_args  # bench/ is sys.path[0] when run as a script
+
 LINE = b"x" * 299 + b"\n"
 SPACE = 8 << 20
 
@@ -50,10 +52,7 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=3000)
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
-    if args.n < 1:
-        ap.error(f"--n must be >= 1, not {args.n}")
-    if args.rounds < 1:
-        ap.error(f"--rounds must be >= 1, not {args.rounds}")
+    bench_args.at_least_one(ap, args, "--n", "--rounds")
     if args.n * len(LINE) > SPACE:
         ap.error(f"--n at most {SPACE // len(LINE)}")
     work = tempfile.mkdtemp(prefix="sync-cost-", dir=args.dir)

@@ -48,11 +48,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import bench_args  # bench/ is sys.path[0] when run as a script
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 for extra in (REPO / "src", REPO / "tests"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
+
 
 import fencedstate as fs  # noqa: E402
 
@@ -224,12 +227,8 @@ def main() -> None:
     ap.add_argument("--watchers", type=int, default=50)
     ap.add_argument("--out", default=str(HERE / "results" / "watch_latency.md"))
     args = ap.parse_args()
-    if args.rounds < 1:
-        ap.error(f"--rounds must be >= 1, not {args.rounds}")
-    if not args.idle > 0:
-        ap.error(f"--idle must be > 0, not {args.idle}")
-    if args.watchers < 1:
-        ap.error(f"--watchers must be >= 1, not {args.watchers}")
+    bench_args.at_least_one(ap, args, "--rounds", "--watchers")
+    bench_args.positive(ap, args, "--idle")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the servers on the way out
     backends = args.backends.split(",")
     load_start = os.getloadavg()[0]
