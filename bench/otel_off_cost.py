@@ -20,7 +20,6 @@ import bench_args  # bench/ is sys.path[0] when run as a script
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
-
 import fencedstate as fs
 from fencedstate.store import Store
 
