@@ -19,6 +19,22 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 HARNESS = REPO / "bench" / "peers"
 
+
+def bench(
+    script: str, *args: str, timeout: float = 120, tmpdir: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python bench/SCRIPT ARGS`` from the repository root (``TMPDIR=tmpdir`` if given)."""
+    env = None if tmpdir is None else {**os.environ, "TMPDIR": str(tmpdir)}
+    return subprocess.run(
+        [sys.executable, str(REPO / "bench" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env=env,
+    )
+
+
 FS = "fencedstate (default, durable)"
 FS_NONE = "fencedstate durability=none"
 SQLITE = "SQLite WAL CAS sync=FULL"
@@ -167,13 +183,7 @@ def test_sync_cost_prints_every_variant_and_cleans_up(tmp_path: Path) -> None:
     assert [r[0] for r in rows] == ["append", "prealloc", "overwrite"]
     assert all(float(r[2]) > 0 for r in rows)
     assert list(tmp_path.iterdir()) == []
-    bad = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "sync_cost.py"), "--n", "100000"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-    )
+    bad = bench("sync_cost.py", "--n", "100000", timeout=60)
     assert bad.returncode == 2 and "--n at most" in bad.stderr
 
 
@@ -357,13 +367,7 @@ def test_profile_commit_writes_top_frames_and_call_trees(tmp_path: Path) -> None
 def test_syscalls_and_profile_reject_bad_arguments(tmp_path: Path) -> None:
     for script in ("syscalls.py", "profile_commit.py"):
         for bad, why in ((["--n", "0"], "--n"), (["--src", str(tmp_path)], "no fencedstate")):
-            proc = subprocess.run(
-                [sys.executable, str(REPO / "bench" / script), *bad],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                cwd=REPO,
-            )
+            proc = bench(script, *bad, timeout=60)
             assert proc.returncode == 2 and why in proc.stderr, (script, proc.stderr)
 
 
@@ -448,26 +452,14 @@ def test_ab_scripts_refuse_a_tree_without_fencedstate(
 ) -> None:
     """A tree with no fencedstate package (a typo, `--help` to cpu_per_call.py) was measured
     anyway: the child imported whichever fencedstate was importable, labelled with that path."""
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / script), *args, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-    )
+    proc = bench(script, *args, str(tmp_path))
     assert proc.returncode == 2, proc.stdout
     assert proc.stdout == ""
     assert f"{tmp_path}: no fencedstate package in it (want SRC/fencedstate)" in proc.stderr
 
 
 def test_cpu_per_call_help_is_help() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "cpu_per_call.py"), "--help"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-    )
+    proc = bench("cpu_per_call.py", "--help", timeout=60)
     assert proc.returncode == 0 and proc.stdout.startswith("usage: cpu_per_call.py"), proc.stdout
 
 
@@ -497,13 +489,7 @@ def test_cpu_per_call_help_is_help() -> None:
 def test_bad_counts_are_one_usage_error(script: str, args: list[str], flag: str) -> None:
     """A zero or malformed count ran and ended in a traceback (ZeroDivisionError, IndexError,
     StatisticsError: no median for empty data), or ran nothing and printed an empty table."""
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / script), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-    )
+    proc = bench(script, *args, timeout=60)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr and proc.stdout == ""
     assert f"error: {flag} must be" in proc.stderr.splitlines()[-1], proc.stderr
@@ -543,14 +529,7 @@ def test_peers_bad_lists_and_filters_are_one_usage_error(
 def test_contended_ab_leaves_no_stores_behind(tmp_path: Path) -> None:
     """Every run left a contended-ab-* directory of stores in the temp dir."""
     quick = ["--procs", "2", "--seconds", "0.2", "--rounds", "1"]
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "contended_ab.py"), "src", *quick],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        env={**os.environ, "TMPDIR": str(tmp_path)},
-    )
+    proc = bench("contended_ab.py", "src", *quick, tmpdir=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1].startswith("src ")
     assert list(tmp_path.iterdir()) == []
@@ -582,14 +561,7 @@ def test_commit_bench_prints_its_tables_and_leaves_no_stores_behind(tmp_path: Pa
 @pytest.mark.skipif(shutil.which("etcd") is None, reason="needs the etcd binary")
 def test_etcd_clients_leaves_no_cluster_data_behind(tmp_path: Path) -> None:
     """Every run left its throwaway cluster's data (367 MB: etcd preallocates its WAL)."""
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "etcd_clients.py"), "--n", "5"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO,
-        env={**os.environ, "TMPDIR": str(tmp_path)},
-    )
+    proc = bench("etcd_clients.py", "--n", "5", timeout=300, tmpdir=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "ratio concurrent httpx/etcd3gw" in proc.stdout
     assert list(tmp_path.iterdir()) == []
@@ -607,13 +579,7 @@ def test_etcd_clients_leaves_no_cluster_data_behind(tmp_path: Path) -> None:
 )
 def test_help_keeps_the_example_commands_on_their_own_lines(script: str, line: str) -> None:
     """--help reflowed the docstring into one paragraph: its example commands ran together."""
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / script), "--help"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-    )
+    proc = bench(script, "--help", timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert any(x.strip().startswith(line) for x in proc.stdout.splitlines()), proc.stdout
 
@@ -623,14 +589,7 @@ def test_get_latency_removes_its_stores_unless_kept(tmp_path: Path) -> None:
     dir, only printing where; --keep keeps them now."""
     quick = ["src", "--keys", "10", "--gets", "10", "--rounds", "1"]
     for keep in ([], ["--keep"]):
-        proc = subprocess.run(
-            [sys.executable, str(REPO / "bench" / "get_latency.py"), *quick, *keep],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=REPO,
-            env={**os.environ, "TMPDIR": str(tmp_path)},
-        )
+        proc = bench("get_latency.py", *quick, *keep, tmpdir=tmp_path)
         assert proc.returncode == 0, proc.stderr
         assert "median of rounds  src: p50" in proc.stdout
         left = list(tmp_path.iterdir())
@@ -650,13 +609,6 @@ def test_get_latency_removes_its_stores_unless_kept(tmp_path: Path) -> None:
 )
 def test_cpu_benches_leave_no_stores_behind(tmp_path: Path, script: str, args: list[str]) -> None:
     """Each run left its stores (put_path_ab.py: 12 MB) in the temp dir."""
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / script), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO,
-        env={**os.environ, "TMPDIR": str(tmp_path)},
-    )
+    proc = bench(script, *args, timeout=300, tmpdir=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert list(tmp_path.iterdir()) == []
